@@ -1,0 +1,16 @@
+// Bundles a bench/ script for the GPU machine (no tsx there): `node tools/device/bundle-bench.mjs
+// bench/threads.ts` → .device/bench/threads.mjs. src/ stays external, loaded from dist/, so that
+// the pool finds its worker file; the ONNX Runtime peers are not carried (skipped there).
+import { build } from 'esbuild';
+import { basename } from 'node:path';
+
+for (const entry of process.argv.slice(2)) {
+  await build({
+    entryPoints: [entry], bundle: true, platform: 'node', format: 'esm', target: 'node20',
+    outfile: `.device/bench/${basename(entry, '.ts')}.mjs`, logLevel: 'warning',
+    external: ['onnxruntime-node', 'onnxruntime-web', 'onnx-proto', 'protobufjs', 'webgpu'],
+    plugins: [{ name: 'dist', setup(b) {
+      b.onResolve({ filter: /^(\.\.\/)+src\// }, (args) => ({ path: `../../dist/src/${args.path.replace(/^(\.\.\/)+src\//, '')}`, external: true }));
+    } }],
+  });
+}
