@@ -1,0 +1,195 @@
+// Seeded random inputs for tests: a PRNG, tensors, layouts, masks and shapes.
+import type { AttentionArgs, Layout, MaskMode, Tensor } from '../../src/types.js';
+
+/** Uniform in [0, 1). */
+export type Rng = () => number;
+
+/** mulberry32: a small, fast, seeded 32-bit PRNG. */
+export function mulberry32(seed: number): Rng {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** An integer in [min, max], both inclusive. */
+export function randomInt(rng: Rng, min: number, max: number): number {
+  return min + Math.floor(rng() * (max - min + 1));
+}
+
+export function randomFloat(rng: Rng, min: number, max: number): number {
+  return min + (max - min) * rng();
+}
+
+export function pick<T>(rng: Rng, items: readonly T[]): T {
+  return items[Math.floor(rng() * items.length)];
+}
+
+/** A tensor of uniform values in [min, max) (default [-1, 1)), rounded to f32. */
+export function randomTensor(shape: number[], rng: Rng, opts: { min?: number; max?: number } = {}): Tensor {
+  const { min = -1, max = 1 } = opts;
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < data.length; i++) data[i] = randomFloat(rng, min, max);
+  return { data, shape: [...shape] };
+}
+
+export interface RandomLayoutOptions {
+  /** Default 16. */
+  block?: number;
+  /** Give every block row at least one block (the diagonal when ensureDiagonal, else a random one). */
+  ensureRowNonEmpty?: boolean;
+  /** Keep every diagonal block (r, r) with r < C. */
+  ensureDiagonal?: boolean;
+}
+
+/** A layout [H, R, C] whose blocks are kept with probability `density`. */
+export function randomLayout(
+  H: number,
+  R: number,
+  C: number,
+  density: number,
+  rng: Rng,
+  opts: RandomLayoutOptions = {},
+): Layout {
+  const { block = 16, ensureRowNonEmpty = false, ensureDiagonal = false } = opts;
+  const data = new Uint8Array(H * R * C);
+  for (let h = 0; h < H; h++) {
+    for (let r = 0; r < R; r++) {
+      const base = (h * R + r) * C;
+      for (let c = 0; c < C; c++) data[base + c] = rng() < density ? 1 : 0;
+      if (ensureDiagonal && r < C) data[base + r] = 1;
+      if (ensureRowNonEmpty && !data.subarray(base, base + C).some((x) => x !== 0)) {
+        data[base + randomInt(rng, 0, C - 1)] = 1;
+      }
+    }
+  }
+  return { block, shape: [H, R, C], data };
+}
+
+export interface RandomMaskOptions {
+  /** 'add': kept entries are finite values in [-1, 0.5), masked ones `maskedValue`; 'mul': masked 0, kept nonzero. */
+  mode?: MaskMode;
+  /** Probability of masking an entry (default 0.2). */
+  maskedFraction?: number;
+  /** The masked value in 'add' mode (default −∞). */
+  maskedValue?: number;
+}
+
+function maskValue(rng: Rng, masked: boolean, mode: MaskMode, maskedValue: number): number {
+  if (mode === 'mul') {
+    // DeepSpeed's 'mul' mode: 0 masks, anything else keeps. Use varied nonzero values.
+    return masked ? 0 : pick(rng, [1, 1, 0.5, 2, -1]);
+  }
+  return masked ? maskedValue : randomFloat(rng, -1, 0.5);
+}
+
+/** A key padding mask [B, N]; the batches in `fullyMaskedBatches` have every key masked. */
+export function randomKeyPaddingMask(
+  B: number,
+  N: number,
+  rng: Rng,
+  opts: RandomMaskOptions & { fullyMaskedBatches?: number[] } = {},
+): Tensor {
+  const { mode = 'add', maskedFraction = 0.2, maskedValue = -Infinity, fullyMaskedBatches = [] } = opts;
+  const data = new Float32Array(B * N);
+  for (let b = 0; b < B; b++) {
+    const all = fullyMaskedBatches.includes(b);
+    for (let j = 0; j < N; j++) data[b * N + j] = maskValue(rng, all || rng() < maskedFraction, mode, maskedValue);
+  }
+  return { data, shape: [B, N] };
+}
+
+/** An attention mask [M, N] (default mode 'mul'); the rows in `fullyMaskedRows` are masked entirely. */
+export function randomAttnMask(
+  M: number,
+  N: number,
+  rng: Rng,
+  opts: RandomMaskOptions & { fullyMaskedRows?: number[] } = {},
+): Tensor {
+  const { mode = 'mul', maskedFraction = 0.2, maskedValue = -Infinity, fullyMaskedRows = [] } = opts;
+  const data = new Float32Array(M * N);
+  for (let i = 0; i < M; i++) {
+    const all = fullyMaskedRows.includes(i);
+    for (let j = 0; j < N; j++) data[i * N + j] = maskValue(rng, all || rng() < maskedFraction, mode, maskedValue);
+  }
+  return { data, shape: [M, N] };
+}
+
+export interface AttentionShape {
+  B: number;
+  H: number;
+  /** N = R * block. */
+  N: number;
+  D: number;
+  block: number;
+  /** Blocks per side. */
+  R: number;
+}
+
+export interface RandomShapeOptions {
+  maxB?: number;
+  maxH?: number;
+  /** Block sizes to choose from (default [1, 2, 3, 4]). */
+  blocks?: number[];
+  maxBlocksPerSide?: number;
+  maxD?: number;
+}
+
+/** A small random attention shape (defaults: B ≤ 2, H ≤ 2, block ∈ {1..4}, R ≤ 4, D ≤ 8). */
+export function randomAttentionShape(rng: Rng, opts: RandomShapeOptions = {}): AttentionShape {
+  const { maxB = 2, maxH = 2, blocks = [1, 2, 3, 4], maxBlocksPerSide = 4, maxD = 8 } = opts;
+  const block = pick(rng, blocks);
+  const R = randomInt(rng, 1, maxBlocksPerSide);
+  return { B: randomInt(rng, 1, maxB), H: randomInt(rng, 1, maxH), N: R * block, D: randomInt(rng, 1, maxD), block, R };
+}
+
+export interface RandomAttentionOptions {
+  shape?: AttentionShape;
+  shapeOptions?: RandomShapeOptions;
+  /** Block density (default 0.6); rows are kept non-empty unless allowEmptyRows. */
+  density?: number;
+  allowEmptyRows?: boolean;
+  causal?: boolean;
+  rpe?: boolean;
+  keyPaddingMaskMode?: MaskMode | 'none';
+  attnMaskMode?: MaskMode | 'none';
+  /** Forwarded to the masks. */
+  fullyMaskedBatches?: number[];
+  fullyMaskedRows?: number[];
+  scale?: number;
+}
+
+/** Random AttentionArgs with the requested features (all off by default). */
+export function randomAttentionArgs(rng: Rng, opts: RandomAttentionOptions = {}): AttentionArgs {
+  const s = opts.shape ?? randomAttentionShape(rng, opts.shapeOptions);
+  const { B, H, N, D, block, R } = s;
+  const layout = randomLayout(H, R, R, opts.density ?? 0.6, rng, {
+    block,
+    ensureRowNonEmpty: !opts.allowEmptyRows,
+    ensureDiagonal: !!opts.causal && !opts.allowEmptyRows,
+  });
+  const args: AttentionArgs = {
+    q: randomTensor([B, H, N, D], rng),
+    k: randomTensor([B, H, N, D], rng),
+    v: randomTensor([B, H, N, D], rng),
+    layout,
+  };
+  if (opts.scale !== undefined) args.scale = opts.scale;
+  if (opts.causal) args.causal = true;
+  if (opts.rpe) args.rpe = randomTensor([B, H, N, N], rng);
+  const kpm = opts.keyPaddingMaskMode ?? 'none';
+  if (kpm !== 'none') {
+    args.keyPaddingMask = randomKeyPaddingMask(B, N, rng, { mode: kpm, fullyMaskedBatches: opts.fullyMaskedBatches });
+    args.keyPaddingMaskMode = kpm;
+  }
+  const am = opts.attnMaskMode ?? 'none';
+  if (am !== 'none') {
+    args.attnMask = randomAttnMask(N, N, rng, { mode: am, fullyMaskedRows: opts.fullyMaskedRows });
+    args.attnMaskMode = am;
+  }
+  return args;
+}

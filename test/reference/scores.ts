@@ -1,0 +1,84 @@
+// The score modifiers of API.md, shared by attention and softmax: for a row i of head h in batch b,
+// bias[j] = rpe + kpm + am, or −∞ where j is outside the layout or (causal) j > i.
+import type { Layout } from '../../src/types.js';
+import type { RefMaskArgs, RefTensor } from './types.js';
+
+export interface ScoreDims {
+  B: number;
+  H: number;
+  /** Rows: R * block. */
+  M: number;
+  /** Columns: C * block. */
+  N: number;
+}
+
+/** A mask value as an additive term: 'mul' turns 0 into −∞ and anything else into 0; 'add' adds it. */
+export function maskTerm(value: number, mode: 'add' | 'mul'): number {
+  if (mode === 'mul') return value === 0 ? -Infinity : 0;
+  return value;
+}
+
+function checkShape(name: string, t: RefTensor | undefined, expected: number[]): void {
+  if (!t) return;
+  if (t.shape.length !== expected.length || t.shape.some((d, i) => d !== expected[i])) {
+    throw new RangeError(`${name}.shape is [${t.shape}], expected [${expected}]`);
+  }
+  const n = expected.reduce((a, b) => a * b, 1);
+  if (t.data.length !== n) throw new RangeError(`${name}.data has ${t.data.length} values, expected ${n}`);
+}
+
+/** Validates the masks against the dims and returns a function filling the bias row of (b, h, i). */
+export function makeBiasRow(
+  masks: RefMaskArgs,
+  layout: Layout,
+  dims: ScoreDims,
+): (b: number, h: number, i: number, out: Float64Array) => void {
+  const { B, H, M, N } = dims;
+  const [LH, R, C] = layout.shape;
+  const blk = layout.block;
+  if (LH !== H || R * blk !== M || C * blk !== N) {
+    throw new RangeError(`layout.shape [${layout.shape}] with block ${blk} does not match H=${H}, ${M}x${N}`);
+  }
+  if (layout.data.length !== H * R * C) throw new RangeError(`layout.data has ${layout.data.length} entries`);
+  checkShape('rpe', masks.rpe, [B, H, M, N]);
+  checkShape('keyPaddingMask', masks.keyPaddingMask, [B, N]);
+  checkShape('attnMask', masks.attnMask, [M, N]);
+  const kpmMode = masks.keyPaddingMaskMode ?? 'add';
+  const amMode = masks.attnMaskMode ?? 'mul';
+  const { rpe, keyPaddingMask: kpm, attnMask: am, causal } = masks;
+
+  return (b, h, i, out) => {
+    const r = Math.floor(i / blk);
+    for (let j = 0; j < N; j++) {
+      const kept = layout.data[(h * R + r) * C + Math.floor(j / blk)] !== 0 && !(causal && j > i);
+      if (!kept) {
+        out[j] = -Infinity;
+        continue;
+      }
+      let s = 0;
+      if (rpe) s += rpe.data[((b * H + h) * M + i) * N + j];
+      if (kpm) s += maskTerm(kpm.data[b * N + j], kpmMode);
+      if (am) s += maskTerm(am.data[i * N + j], amMode);
+      out[j] = s;
+    }
+  };
+}
+
+/**
+ * In-place softmax of row[0..n): exp(s - max) / sum. A row whose every entry is −∞ becomes zeros.
+ */
+export function softmaxRow(row: Float64Array): void {
+  let max = -Infinity;
+  for (let j = 0; j < row.length; j++) if (row[j] > max) max = row[j];
+  if (max === -Infinity) {
+    row.fill(0);
+    return;
+  }
+  let sum = 0;
+  for (let j = 0; j < row.length; j++) {
+    const e = row[j] === -Infinity ? 0 : Math.exp(row[j] - max);
+    row[j] = e;
+    sum += e;
+  }
+  for (let j = 0; j < row.length; j++) row[j] /= sum;
+}
