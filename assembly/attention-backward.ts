@@ -1,0 +1,283 @@
+// Fused block-sparse attention backward: five block matmuls per kept block, no atomics.
+//
+// Nothing is saved by the forward (the API's attentionBackward takes q, k, v, dout only), so a
+// row item recomputes what it needs and keeps what the column items need:
+//  - row item (batch·head, block row r): S = QKᵀ and dP = dO·Vᵀ for each kept block (2 matmuls),
+//    the online max and sum of S and the online Σ p·dP (= rowsum(dO∘O), the softmax-backward
+//    term D, without computing O); then, with the row's final max and sum, P and
+//    dS = P∘(dP − D)·scale in place for every block, and dQ = Σ dS·K (1 matmul). P and dS stay
+//    in per-block slots ([block][padded], transposed like every score tile here);
+//  - column item (batch·head, block column c), over the transposed tables: dV = Σ Pᵀ·dO and
+//    dK = Σ dSᵀ·Q (2 matmuls) from the slots.
+// Five matmuls as FlashAttention-2's backward against the forward's two, and the forward is not
+// re-run; keeping P and dS costs 2·block·padded floats per kept block.
+//
+// Two schedules of the same items (each output is computed by one item, in one fixed order, so
+// both give the same bits):
+//  - attentionBackwardHeads: a task owns whole batch·heads and interleaves the two kinds, each
+//    column as soon as its last row is done, so its slots are read back from L2, not L3/DRAM;
+//  - attentionBackwardRows, then attentionBackwardColumns: two passes over (batch·head, row) and
+//    (batch·head, column) items, for when there are too few batch·heads to share among tasks.
+// Host side: src/cpu/attention.ts.
+import { exp2x4, fma4 } from './simd';
+import { blockMM, fillF32, packTransposed, INIT_LOAD, INIT_ZERO } from './tiles';
+import { applyMasks, columnMax4, scoreTile, LOG2E } from './attention-scores';
+
+/**
+ * One row item (bh, r). `pHead`/`dsHead`: the P and dS slots of the head's first entry
+ * (kvPtr[h·R]); entry e lives at pHead + (e − kvPtr[h·R])·slotBytes.
+ */
+function rowItem(
+  q: usize, k: usize, v: usize, dout: usize, dq: usize,
+  rpe: usize, kpm: usize, am: usize,
+  kvPtr: usize, kvIndices: usize, causalKind: usize,
+  pHead: usize, dsHead: usize,
+  bh: i32, r: i32, H: i32, N: i32, D: i32, block: i32, causal: i32, scale: f32, scratch: usize,
+): void {
+  const R = N / block;
+  const padded = (block + 7) & ~7;
+  const rows4 = (block + 3) & ~3;
+  const dBytes = <usize>D << 2;
+  const pBytes = <usize>padded << 2;
+  const slotBytes = <usize>block * pBytes;
+  const qt = scratch; // [D][padded] queries transposed, times scale·log2(e)
+  const dot = qt + <usize>D * pBytes; // [D][padded] dout transposed
+  const acc = dot + <usize>D * pBytes; // [padded][D] dQ rows
+  const m = acc + <usize>padded * dBytes; // [padded] running max (base 2)
+  const l = m + pBytes; // [padded] running sum of p, then 1/l
+  const dsum = l + pBytes; // [padded] running sum of p·dP, then D
+  const mFinal = dsum + pBytes; // [padded]
+  const mSeen = mFinal + pBytes; // [R][padded]: the max each block's p was taken against
+  const masked = rpe != 0 || kpm != 0 || am != 0;
+  const ninf = f32x4.splat(-Infinity);
+  const zero = f32x4.splat(0);
+  const scaleV = f32x4.splat(scale);
+  const h = bh % H;
+  const b = bh / H;
+  const row0 = r * block;
+  const headRows = <usize>bh * <usize>N;
+  const rowBase = (headRows + <usize>row0) * dBytes;
+  const headFirst = load<i32>(kvPtr + (<usize>(h * R) << 2));
+  const e0 = load<i32>(kvPtr + (<usize>(h * R + r) << 2));
+  const e1 = load<i32>(kvPtr + (<usize>(h * R + r + 1) << 2));
+  packTransposed(q + rowBase, D, block, padded, qt, scale * LOG2E);
+  packTransposed(dout + rowBase, D, block, padded, dot, 1);
+  fillF32(m, padded, -Infinity);
+  fillF32(l, padded, 0);
+  fillF32(dsum, padded, 0);
+  // 1. scores, dP, online max / sum / Σ p·dP
+  let n = 0;
+  for (let e = e0; e < e1; e++) {
+    const kind: i32 = causal ? load<u8>(causalKind + <usize>e) : 0;
+    if (kind == 2) continue; // entirely above the diagonal
+    const col0 = load<i32>(kvIndices + (<usize>e << 2)) * block;
+    const s = pHead + <usize>(e - headFirst) * slotBytes;
+    const dp = dsHead + <usize>(e - headFirst) * slotBytes;
+    scoreTile(k + (headRows + <usize>col0) * dBytes, qt, s, D, block, padded);
+    if (masked || kind == 1) {
+      applyMasks(
+        s, padded, block, N,
+        rpe, kpm, am, headRows, b, row0, col0, kind == 1,
+      );
+    }
+    // dP[j][i] = Σ_d V[j][d]·dO[i][d]
+    scoreTile(v + (headRows + <usize>col0) * dBytes, dot, dp, D, block, padded);
+    const seen = mSeen + <usize>n * pBytes;
+    for (let i = 0; i < rows4; i += 4) {
+      const pi = <usize>i << 2;
+      const mOld = v128.load(m + pi);
+      const mNew = f32x4.pmax(mOld, columnMax4(s + pi, block, pBytes));
+      // a query with nothing kept yet subtracts 0, not −∞ (−∞ − −∞ is NaN): its terms are all 0
+      const mUse = v128.andnot(mNew, f32x4.eq(mNew, ninf));
+      const a = exp2x4(f32x4.sub(mOld, mUse));
+      v128.store(m + pi, mNew);
+      v128.store(seen + pi, mUse);
+      let sum = zero;
+      let ps = s + pi;
+      let sumDp = zero;
+      ps = s + pi;
+      let pd = dp + pi;
+      for (let j = 0; j < block; j++) {
+        const p = exp2x4(f32x4.sub(v128.load(ps), mUse));
+        v128.store(ps, p);
+        sum = f32x4.add(sum, p);
+        sumDp = fma4(p, v128.load(pd), sumDp);
+        ps += pBytes;
+        pd += pBytes;
+      }
+      v128.store(l + pi, fma4(v128.load(l + pi), a, sum));
+      v128.store(dsum + pi, fma4(v128.load(dsum + pi), a, sumDp));
+    }
+    n++;
+  }
+  // 2. normalise: P = p·2^(seen − max)/l, D = Σ p·dP / l, dS = P·(dP − D)·scale, in the slots
+  for (let i = 0; i < rows4; i += 4) {
+    const pi = <usize>i << 2;
+    const mf = v128.load(m + pi);
+    const li = v128.load(l + pi);
+    const inv = v128.and(f32x4.div(f32x4.splat(1), li), f32x4.gt(li, zero)); // 0 where l = 0
+    v128.store(mFinal + pi, v128.andnot(mf, f32x4.eq(mf, ninf)));
+    v128.store(l + pi, inv);
+    v128.store(dsum + pi, f32x4.mul(v128.load(dsum + pi), inv));
+  }
+  n = 0;
+  for (let e = e0; e < e1; e++) {
+    if (causal && load<u8>(causalKind + <usize>e) == 2) continue;
+    const s = pHead + <usize>(e - headFirst) * slotBytes;
+    const dp = dsHead + <usize>(e - headFirst) * slotBytes;
+    const seen = mSeen + <usize>n * pBytes;
+    for (let i = 0; i < rows4; i += 4) {
+      const pi = <usize>i << 2;
+      // seen ≤ final except where nothing was kept yet when this block was seen (p = 0 there):
+      // the min keeps 2^(·) finite
+      const f = f32x4.mul(
+        exp2x4(f32x4.pmin(f32x4.sub(v128.load(seen + pi), v128.load(mFinal + pi)), zero)),
+        v128.load(l + pi),
+      );
+      const dd = v128.load(dsum + pi);
+      let ps = s + pi;
+      let pd = dp + pi;
+      for (let j = 0; j < block; j++) {
+        const p = f32x4.mul(v128.load(ps), f);
+        v128.store(ps, p);
+        v128.store(pd, f32x4.mul(f32x4.mul(p, f32x4.sub(v128.load(pd), dd)), scaleV));
+        ps += pBytes;
+        pd += pBytes;
+      }
+    }
+    n++;
+  }
+  // 3. dQ[i][·] = Σ_blocks Σ_j dS[j][i]·K[j][·]
+  let first = true;
+  for (let e = e0; e < e1; e++) {
+    if (causal && load<u8>(causalKind + <usize>e) == 2) continue;
+    const col0 = load<i32>(kvIndices + (<usize>e << 2)) * block;
+    const ds = dsHead + <usize>(e - headFirst) * slotBytes;
+    blockMM(ds, 4, pBytes, k + (headRows + <usize>col0) * dBytes, dBytes, block, acc, dBytes, rows4, D, first ? INIT_ZERO : INIT_LOAD, 0);
+    first = false;
+  }
+  const dst = dq + rowBase;
+  if (first) {
+    fillF32(dst, block * D, 0);
+  } else {
+    memory.copy(dst, acc, <usize>block * dBytes);
+  }
+}
+
+/** One column item (bh, c): dV and dK rows of block column c from the slots of its rows. */
+function columnItem(
+  q: usize, dout: usize, dk: usize, dv: usize,
+  kvPtr: usize, qPtr: usize, qIndices: usize, qEntries: usize, causalKind: usize,
+  pHead: usize, dsHead: usize,
+  bh: i32, c: i32, H: i32, N: i32, D: i32, block: i32, causal: i32,
+): void {
+  const R = N / block;
+  const padded = (block + 7) & ~7;
+  const dBytes = <usize>D << 2;
+  const pBytes = <usize>padded << 2;
+  const slotBytes = <usize>block * pBytes;
+  const h = bh % H;
+  const headRows = <usize>bh * <usize>N;
+  const colBase = (headRows + <usize>(c * block)) * dBytes;
+  const headFirst = load<i32>(kvPtr + (<usize>(h * R) << 2));
+  const t0 = load<i32>(qPtr + (<usize>(h * R + c) << 2));
+  const t1 = load<i32>(qPtr + (<usize>(h * R + c + 1) << 2));
+  // dV[j][·] = Σ_blocks Σ_i P[j][i]·dO[i][·], then dK[j][·] = Σ_blocks Σ_i dS[j][i]·Q[i][·]:
+  // one output at a time, so that it stays in L1 across the column's blocks
+  let first = true;
+  for (let pass = 0; pass < 2; pass++) {
+    const slots = pass == 0 ? pHead : dsHead;
+    const rhs = pass == 0 ? dout : q;
+    const dst = (pass == 0 ? dv : dk) + colBase;
+    first = true;
+    for (let t = t0; t < t1; t++) {
+      const e = load<i32>(qEntries + (<usize>t << 2));
+      if (causal && load<u8>(causalKind + <usize>e) == 2) continue;
+      const rowBase = (headRows + <usize>(load<i32>(qIndices + (<usize>t << 2)) * block)) * dBytes;
+      blockMM(
+        slots + <usize>(e - headFirst) * slotBytes, pBytes, 4, rhs + rowBase, dBytes, block,
+        dst, dBytes, block, D, first ? INIT_ZERO : INIT_LOAD, 0,
+      );
+      first = false;
+    }
+    if (first) fillF32(dst, block * D, 0);
+  }
+}
+
+/**
+ * Batch·heads bhBegin..bhEnd-1, whole: row items in order, each column item right after the
+ * row item that completes it. Pointers are byte offsets: q, k, v, dout, dq, dk, dv [B·H][N][D];
+ * rpe [B·H][N][N], kpm [B][N], am [N][N] additive or 0; the layout's tables; `order` [H][R] the
+ * columns of each head by readiness and `readyPtr` [H][R + 2] i32: columns
+ * order[h][readyPtr[h][g] .. readyPtr[h][g + 1]) have their last kept row at g − 1 (g = 0: none
+ * kept). `slots`: this task's 2·(most entries of a head) slots of block·padded floats, P then dS;
+ * `scratch`: this task's own 3·D·padded + 4·padded + R·padded floats, padded = block rounded
+ * up to 8 (twin: backwardRowsScratchFloats in src/cpu/attention.ts).
+ */
+export function attentionBackwardHeads(
+  q: usize, k: usize, v: usize, dout: usize, dq: usize, dk: usize, dv: usize,
+  rpe: usize, kpm: usize, am: usize,
+  kvPtr: usize, kvIndices: usize, qPtr: usize, qIndices: usize, qEntries: usize, causalKind: usize,
+  order: usize, readyPtr: usize, slots: usize, slotsPerHead: i32,
+  H: i32, N: i32, D: i32, block: i32, causal: i32, scale: f32,
+  bhBegin: i32, bhEnd: i32, scratch: usize,
+): void {
+  const R = N / block;
+  const padded = (block + 7) & ~7;
+  const pHead = slots;
+  const dsHead = slots + <usize>slotsPerHead * <usize>block * (<usize>padded << 2);
+  for (let bh = bhBegin; bh < bhEnd; bh++) {
+    const h = bh % H;
+    const ready = readyPtr + (<usize>(h * (R + 2)) << 2);
+    const cols = order + (<usize>(h * R) << 2);
+    for (let g = 0; g <= R; g++) {
+      if (g > 0) {
+        rowItem(q, k, v, dout, dq, rpe, kpm, am, kvPtr, kvIndices, causalKind, pHead, dsHead, bh, g - 1, H, N, D, block, causal, scale, scratch);
+      }
+      const u1 = load<i32>(ready + (<usize>(g + 1) << 2));
+      for (let u = load<i32>(ready + (<usize>g << 2)); u < u1; u++) {
+        const c = load<i32>(cols + (<usize>u << 2));
+        columnItem(q, dout, dk, dv, kvPtr, qPtr, qIndices, qEntries, causalKind, pHead, dsHead, bh, c, H, N, D, block, causal);
+      }
+    }
+  }
+}
+
+/**
+ * Row items itemBegin..itemEnd-1 (item = bh·R + r) of a chunk of batch·heads: pSlots and dsSlots
+ * the chunk's slot arrays, slotBase [bh − bh0] i32 the first slot of each of its batch·heads.
+ * Other arguments as attentionBackwardHeads.
+ */
+export function attentionBackwardRows(
+  q: usize, k: usize, v: usize, dout: usize, dq: usize,
+  rpe: usize, kpm: usize, am: usize,
+  kvPtr: usize, kvIndices: usize, causalKind: usize,
+  pSlots: usize, dsSlots: usize, slotBase: usize, bh0: i32,
+  H: i32, N: i32, D: i32, block: i32, causal: i32, scale: f32,
+  itemBegin: i32, itemEnd: i32, scratch: usize,
+): void {
+  const R = N / block;
+  const slotBytes = <usize>block * (<usize>((block + 7) & ~7) << 2);
+  for (let item = itemBegin; item < itemEnd; item++) {
+    const bh = item / R;
+    const first = <usize>load<i32>(slotBase + (<usize>(bh - bh0) << 2)) * slotBytes;
+    rowItem(q, k, v, dout, dq, rpe, kpm, am, kvPtr, kvIndices, causalKind, pSlots + first, dsSlots + first, bh, item - bh * R, H, N, D, block, causal, scale, scratch);
+  }
+}
+
+/** Column items itemBegin..itemEnd-1 (item = bh·R + c) of a chunk, after its row items. */
+export function attentionBackwardColumns(
+  q: usize, dout: usize, dk: usize, dv: usize,
+  kvPtr: usize, qPtr: usize, qIndices: usize, qEntries: usize, causalKind: usize,
+  pSlots: usize, dsSlots: usize, slotBase: usize, bh0: i32,
+  H: i32, N: i32, D: i32, block: i32, causal: i32,
+  itemBegin: i32, itemEnd: i32,
+): void {
+  const R = N / block;
+  const slotBytes = <usize>block * (<usize>((block + 7) & ~7) << 2);
+  for (let item = itemBegin; item < itemEnd; item++) {
+    const bh = item / R;
+    const first = <usize>load<i32>(slotBase + (<usize>(bh - bh0) << 2)) * slotBytes;
+    columnItem(q, dout, dk, dv, kvPtr, qPtr, qIndices, qEntries, causalKind, pSlots + first, dsSlots + first, bh, item - bh * R, H, N, D, block, causal);
+  }
+}

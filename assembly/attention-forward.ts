@@ -1,0 +1,126 @@
+// Fused block-sparse attention forward, FlashAttention style: per (batch·head, block row) item,
+// walk the row's kept column blocks, compute the score tile, update a running max and sum
+// (online softmax, base 2), and accumulate P·V; the score matrix is never materialised.
+// Host side: src/cpu/attention.ts.
+import { exp2x4, fma4 } from './simd';
+import { blockMM, fillF32, packTransposed, INIT_SCALE } from './tiles';
+import { applyMasks, columnMax4, scoreTile, LOG2E } from './attention-scores';
+
+/**
+ * ln x for a normal x ≥ 1 (the running sum: its largest term is 2⁰), in f64: x = 2^e·m with
+ * m ∈ [√½, √2), ln m = 2·atanh(t), t = (m − 1)/(m + 1), |t| ≤ 0.172, six odd terms (error
+ * < 1e-10). The standard library's log would bring lookup tables, static data this module
+ * must not have (assembly/index.ts).
+ */
+function lnAtLeastOne(x: f32): f64 {
+  const bits = reinterpret<i32>(x);
+  let e = (bits >> 23) - 127;
+  let m = <f64>reinterpret<f32>((bits & 0x7fffff) | 0x3f800000);
+  if (m > Math.SQRT2) {
+    m *= 0.5;
+    e++;
+  }
+  const t = (m - 1) / (m + 1);
+  const t2 = t * t;
+  const atanh = t * (1 + t2 * (1.0 / 3 + t2 * (1.0 / 5 + t2 * (1.0 / 7 + t2 * (1.0 / 9 + t2 * (1.0 / 11))))));
+  return <f64>e * Math.LN2 + 2 * atanh;
+}
+
+/**
+ * out[bh][row] for items itemBegin..itemEnd-1, item = bh·R + r (R = N / block), and, where `lse`
+ * is not 0, the rows' log-sum-exp lse[bh][row] (natural log; −∞ for a row with nothing kept).
+ * All pointers are byte offsets: q, k, v, out [B·H][N][D], lse [B·H][N];
+ * rpe [B·H][N][N], kpm [B][N], am [N][N] additive or 0;
+ * kvPtr/kvIndices/causalKind the layout's row tables (src/layouts/compile.ts). `causal` 0 or 1.
+ * `scratch`: this task's own 2·D·padded + block·padded + 3·padded floats, padded = block rounded
+ * up to 8 (twin: forwardScratchFloats in src/cpu/attention.ts).
+ */
+export function attentionForward(
+  q: usize, k: usize, v: usize, out: usize, lse: usize,
+  rpe: usize, kpm: usize, am: usize,
+  kvPtr: usize, kvIndices: usize, causalKind: usize,
+  H: i32, N: i32, D: i32, block: i32, causal: i32, scale: f32,
+  itemBegin: i32, itemEnd: i32, scratch: usize,
+): void {
+  const R = N / block;
+  const padded = (block + 7) & ~7;
+  const rows4 = (block + 3) & ~3; // query rows the P·V tiles cover
+  const dBytes = <usize>D << 2;
+  const pBytes = <usize>padded << 2;
+  const qt = scratch; // [D][padded], queries transposed, times scale·log2(e)
+  const s = qt + <usize>D * pBytes; // [block][padded] scores, then probabilities
+  const o = s + <usize>block * pBytes; // [padded][D] unnormalised output rows
+  const m = o + <usize>padded * dBytes; // [padded] running max (base 2)
+  const l = m + pBytes; // [padded] running sum
+  const alpha = l + pBytes; // [padded] rescale of this step
+  const masked = rpe != 0 || kpm != 0 || am != 0;
+  const ninf = f32x4.splat(-Infinity);
+  const zero = f32x4.splat(0);
+  for (let item = itemBegin; item < itemEnd; item++) {
+    const bh = item / R;
+    const r = item - bh * R;
+    const h = bh % H;
+    const b = bh / H;
+    const row0 = r * block;
+    const headRows = <usize>bh * <usize>N; // first row of this batch-head in q, k, v, out
+    packTransposed(q + (headRows + <usize>row0) * dBytes, D, block, padded, qt, scale * LOG2E);
+    fillF32(o, padded * D, 0);
+    fillF32(m, padded, -Infinity);
+    fillF32(l, padded, 0);
+    const e0 = load<i32>(kvPtr + (<usize>(h * R + r) << 2));
+    const e1 = load<i32>(kvPtr + (<usize>(h * R + r + 1) << 2));
+    for (let e = e0; e < e1; e++) {
+      const kind: i32 = causal ? load<u8>(causalKind + <usize>e) : 0;
+      if (kind == 2) continue; // entirely above the diagonal
+      const col0 = load<i32>(kvIndices + (<usize>e << 2)) * block;
+      const kb = k + (headRows + <usize>col0) * dBytes;
+      const vb = v + (headRows + <usize>col0) * dBytes;
+      scoreTile(kb, qt, s, D, block, padded);
+      if (masked || kind == 1) {
+        applyMasks(
+          s, padded, block, N,
+          rpe, kpm, am, headRows, b, row0, col0, kind == 1,
+        );
+      }
+      // online softmax, four queries per vector: new max, rescale factor, exponentials, sums
+      for (let i = 0; i < rows4; i += 4) {
+        const pi = <usize>i << 2;
+        const mOld = v128.load(m + pi);
+        const mNew = f32x4.pmax(mOld, columnMax4(s + pi, block, pBytes));
+        // a query with nothing kept yet subtracts 0, not −∞ (−∞ − −∞ is NaN): its terms are all 0
+        const mUse = v128.andnot(mNew, f32x4.eq(mNew, ninf));
+        const a = exp2x4(f32x4.sub(mOld, mUse));
+        v128.store(m + pi, mNew);
+        v128.store(alpha + pi, a);
+        let sum = zero;
+        let ps = s + pi;
+        for (let j = 0; j < block; j++) {
+          const p = exp2x4(f32x4.sub(v128.load(ps), mUse));
+          v128.store(ps, p);
+          sum = f32x4.add(sum, p);
+          ps += pBytes;
+        }
+        v128.store(l + pi, fma4(v128.load(l + pi), a, sum));
+      }
+      // o[i][·] = alpha[i]·o[i][·] + Σ_j P[j][i]·V[j][·]
+      blockMM(s, 4, pBytes, vb, dBytes, block, o, dBytes, rows4, D, INIT_SCALE, alpha);
+    }
+    // out = o / l; a query with nothing kept (l = 0) gives zeros
+    const ob = out + (headRows + <usize>row0) * dBytes;
+    for (let i = 0; i < block; i++) {
+      const li = load<f32>(l + (<usize>i << 2));
+      const inv: f32 = li > 0 ? <f32>1 / li : 0;
+      if (lse != 0) {
+        // ln Σ e^s = ln2·max₂ + ln l, max₂ the running max of the base-2 scores
+        const lsum: f32 = li > 0 ? <f32>(<f64>load<f32>(m + (<usize>i << 2)) * Math.LN2 + lnAtLeastOne(li)) : -Infinity;
+        store<f32>(lse + ((headRows + <usize>(row0 + i)) << 2), lsum);
+      }
+      const iv = f32x4.splat(inv);
+      const src = o + <usize>i * dBytes;
+      const dst = ob + <usize>i * dBytes;
+      let d = 0;
+      for (; d + 4 <= D; d += 4) v128.store(dst + (<usize>d << 2), f32x4.mul(v128.load(src + (<usize>d << 2)), iv));
+      for (; d < D; d++) store<f32>(dst + (<usize>d << 2), load<f32>(src + (<usize>d << 2)) * inv);
+    }
+  }
+}

@@ -1,0 +1,136 @@
+// The score tile both attention kernels start from, and its masks. Scores are kept transposed,
+// S[j][i] (key j, query i, row stride `padded` ≥ block, a multiple of 8), in base 2:
+//   S[j][i] = log2(e)·(q_i·k_j·scale + rpe[i][j] + kpm[j] + am[i][j]), −∞ where causal cuts.
+// Transposed, the softmax over j for one query i runs down a column, so the row max, the row
+// sum and the rescaling are plain vertical f32x4 operations over four queries at a time, with
+// no horizontal reduction; and Q is the operand packed (transposed, once per block row), while
+// K and V are read in place as broadcast rows.
+import { blockMM, INIT_ZERO } from './tiles';
+
+// @ts-ignore: decorator
+@inline export const LOG2E: f32 = 1.4426950408889634;
+
+/**
+ * S[j][i] = Σ_d K[j][d]·Qt[d][i] for j < block, i < padded: `k` points at the block's first key
+ * row ([block][D]), `qt` at the packed queries ([D][padded], already times scale·log2(e)).
+ */
+// @ts-ignore: decorator
+@inline export function scoreTile(k: usize, qt: usize, s: usize, D: i32, block: i32, padded: i32): void {
+  const rowBytes = <usize>padded << 2;
+  blockMM(k, <usize>D << 2, 4, qt, rowBytes, D, s, rowBytes, block, padded, INIT_ZERO, 0);
+}
+
+/**
+ * bias·log2(e), where a finite bias stays finite: a huge finite mask (below −f32max/log2(e))
+ * would otherwise become −∞ and count as masked, which the reference does not do.
+ */
+// @ts-ignore: decorator
+@inline function toBase2(bias: v128): v128 {
+  const ninf = f32x4.splat(-Infinity);
+  const x = f32x4.pmax(f32x4.mul(bias, f32x4.splat(LOG2E)), f32x4.splat(-F32.MAX_VALUE));
+  return v128.bitselect(ninf, x, f32x4.eq(bias, ninf));
+}
+
+// @ts-ignore: decorator
+@inline function toBase2Scalar(bias: f32): f32 {
+  return bias == -Infinity ? bias : max(bias * LOG2E, -F32.MAX_VALUE);
+}
+
+/**
+ * Adds the masks to the score tile of query rows row0.. and key columns col0.. of batch b, in
+ * DeepSpeed's order (rpe, then key padding, then attention mask, all already additive), and applies
+ * the causal cut j > i of a diagonal block. `rpe` [B·H][N][N] (its batch·head's rows start at
+ * `headRows`), `kpm` [B][N] and `am` [N][N] are the whole tensors, 0 when absent. Only the
+ * block × block corner is touched: padded query columns stay as they are.
+ */
+export function applyMasks(
+  s: usize, padded: i32, block: i32, N: i32,
+  rpeBase: usize, kpmBase: usize, amBase: usize,
+  headRows: usize, b: i32, row0: i32, col0: i32, diagonal: bool,
+): void {
+  const rpe = rpeBase != 0 ? rpeBase + ((headRows + <usize>row0) * <usize>N + <usize>col0) * 4 : 0;
+  const kpm = kpmBase != 0 ? kpmBase + (<usize>b * <usize>N + <usize>col0) * 4 : 0;
+  const am = amBase != 0 ? amBase + (<usize>row0 * <usize>N + <usize>col0) * 4 : 0;
+  const sRow = <usize>padded << 2;
+  const nRow = <usize>N << 2;
+  const ninf = f32x4.splat(-Infinity);
+  if ((rpe != 0 || am != 0) && (block & 3) == 0) {
+    // rpe and am are [i][j]: sum 4×4 blocks of the bias, transpose them, add to S rows j..j+3
+    for (let i = 0; i < block; i += 4) {
+      for (let j = 0; j < block; j += 4) {
+        let b0 = f32x4.splat(0), b1 = b0, b2 = b0, b3 = b0; // rows i..i+3, columns j..j+3
+        const off = <usize>i * nRow + (<usize>j << 2);
+        if (rpe != 0) {
+          b0 = v128.load(rpe + off);
+          b1 = v128.load(rpe + off + nRow);
+          b2 = v128.load(rpe + off + 2 * nRow);
+          b3 = v128.load(rpe + off + 3 * nRow);
+        }
+        if (kpm != 0) {
+          const kv = v128.load(kpm + (<usize>j << 2));
+          b0 = f32x4.add(b0, kv);
+          b1 = f32x4.add(b1, kv);
+          b2 = f32x4.add(b2, kv);
+          b3 = f32x4.add(b3, kv);
+        }
+        if (am != 0) {
+          b0 = f32x4.add(b0, v128.load(am + off));
+          b1 = f32x4.add(b1, v128.load(am + off + nRow));
+          b2 = f32x4.add(b2, v128.load(am + off + 2 * nRow));
+          b3 = f32x4.add(b3, v128.load(am + off + 3 * nRow));
+        }
+        const u0 = i32x4.shuffle(b0, b1, 0, 4, 1, 5);
+        const u1 = i32x4.shuffle(b2, b3, 0, 4, 1, 5);
+        const u2 = i32x4.shuffle(b0, b1, 2, 6, 3, 7);
+        const u3 = i32x4.shuffle(b2, b3, 2, 6, 3, 7);
+        const ps = s + <usize>j * sRow + (<usize>i << 2);
+        v128.store(ps, f32x4.add(v128.load(ps), toBase2(i64x2.shuffle(u0, u1, 0, 2))));
+        v128.store(ps + sRow, f32x4.add(v128.load(ps + sRow), toBase2(i64x2.shuffle(u0, u1, 1, 3))));
+        v128.store(ps + 2 * sRow, f32x4.add(v128.load(ps + 2 * sRow), toBase2(i64x2.shuffle(u2, u3, 0, 2))));
+        v128.store(ps + 3 * sRow, f32x4.add(v128.load(ps + 3 * sRow), toBase2(i64x2.shuffle(u2, u3, 1, 3))));
+      }
+    }
+  } else if (rpe != 0 || am != 0) {
+    for (let i = 0; i < block; i++) {
+      for (let j = 0; j < block; j++) {
+        const off = <usize>i * nRow + (<usize>j << 2);
+        let bias: f32 = 0;
+        if (rpe != 0) bias = load<f32>(rpe + off);
+        if (kpm != 0) bias += load<f32>(kpm + (<usize>j << 2));
+        if (am != 0) bias += load<f32>(am + off);
+        const ps = s + <usize>j * sRow + (<usize>i << 2);
+        store<f32>(ps, load<f32>(ps) + toBase2Scalar(bias));
+      }
+    }
+  } else if (kpm != 0) {
+    // key padding alone is one value per key j: a splat added to S row j
+    for (let j = 0; j < block; j++) {
+      const kb = toBase2Scalar(load<f32>(kpm + (<usize>j << 2)));
+      const kv = f32x4.splat(kb);
+      const ps = s + <usize>j * sRow;
+      let i = 0;
+      for (; i + 4 <= block; i += 4) v128.store(ps + (<usize>i << 2), f32x4.add(v128.load(ps + (<usize>i << 2)), kv));
+      for (; i < block; i++) store<f32>(ps + (<usize>i << 2), load<f32>(ps + (<usize>i << 2)) + kb);
+    }
+  }
+  if (diagonal) {
+    // query row0 + i sees key row0 + j only when j ≤ i: cut S[j][i] for i < j
+    for (let j = 1; j < block; j++) {
+      const ps = s + <usize>j * sRow;
+      let i = 0;
+      for (; i + 4 <= j; i += 4) v128.store(ps + (<usize>i << 2), ninf);
+      for (; i < j; i++) store<f32>(ps + (<usize>i << 2), -Infinity);
+    }
+  }
+}
+
+/** The max over a score tile's `block` key rows (`pBytes` apart) for the four queries at `ps`. */
+// @ts-ignore: decorator
+@inline export function columnMax4(ps: usize, block: i32, pBytes: usize): v128 {
+  let mx = f32x4.splat(-Infinity);
+  for (let j = 0; j < block; j++) {
+    mx = f32x4.pmax(mx, v128.load(ps));
+    ps += pBytes;
+  }
+  return mx;
+}

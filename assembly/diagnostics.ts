@@ -1,0 +1,26 @@
+// Small kernels that test the worker pool (test/pool.test.ts, test/deno/pool.test.ts), not the
+// maths: a fill whose tasks own disjoint ranges, a trap, and a busy loop to keep a worker busy.
+// Like every kernel they see byte offsets and counts only.
+
+/** Stores `value` into the `n` floats from byte offset `ptr`. */
+export function diagnosticFill(ptr: usize, n: i32, value: f32): void {
+  const splat = f32x4.splat(value);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(ptr + (<usize>i << 2), splat);
+  for (; i < n; i++) store<f32>(ptr + (<usize>i << 2), value);
+}
+
+/** Traps (`unreachable`): the pool must reject the call with an error that names this kernel. */
+export function diagnosticTrap(): void {
+  unreachable();
+}
+
+/**
+ * Spins for about `iterations` dependent multiply-adds and returns the result, so the loop
+ * cannot be optimised away: keeps a worker busy while a test does something else.
+ */
+export function diagnosticSpin(iterations: i32): f64 {
+  let x: f64 = 1;
+  for (let i = 0; i < iterations; i++) x = x * 0.999999 + 1e-9 * f64(i & 7);
+  return x;
+}

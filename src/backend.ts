@@ -1,0 +1,106 @@
+// The one interface both backends implement (onnxruntime-web's Backend). The engine validates and
+// normalises every call first, so a backend trusts its input: shapes agree, masks are additive
+// (a 'mul' mask already turned into 0 / -Infinity), scale is a finite number.
+import type { CompiledLayout } from './layouts/compile.js';
+import type { BackendName } from './types.js';
+
+/** What is applied to the scores, resolved: scale given, masks additive (0 or −∞ for 'mul' ones). */
+export interface ScoreTerms {
+  scale: number;
+  causal: boolean;
+  /** [B, H, N, N] or null. */
+  rpe: Float32Array | null;
+  /** [B, N], additive, or null. */
+  keyPadding: Float32Array | null;
+  /** [N, N], additive, or null. */
+  attnMask: Float32Array | null;
+}
+
+/** Fused attention over [B, H, N, D] tensors (flat data). */
+export interface AttentionProblem extends ScoreTerms {
+  B: number;
+  H: number;
+  N: number;
+  D: number;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  layout: CompiledLayout;
+}
+
+export interface AttentionBackwardProblem extends AttentionProblem {
+  dout: Float32Array;
+}
+
+export interface AttentionGradientData {
+  dq: Float32Array;
+  dk: Float32Array;
+  dv: Float32Array;
+}
+
+/**
+ * C = op(A) · op(B) for each of B·H batch-heads, where op transposes when asked. Dense operands
+ * are [B, H, rows, cols] of their stored (untransposed) shape; the sparse operand is
+ * [B, nnz, block, block] over `layout`, which describes its stored (untransposed) matrix.
+ * - sdd: dense × dense → sparse C over `layout` ([H, M/block, N/block])
+ * - dsd: sparse A × dense B → dense C [B, H, M, N]
+ * - dds: dense A × sparse B → dense C [B, H, M, N]
+ */
+export interface MatmulProblem {
+  mode: 'sdd' | 'dsd' | 'dds';
+  B: number;
+  H: number;
+  /** Rows of op(A), columns of op(A) = rows of op(B), columns of op(B). */
+  M: number;
+  K: number;
+  N: number;
+  a: Float32Array;
+  b: Float32Array;
+  transA: boolean;
+  transB: boolean;
+  layout: CompiledLayout;
+}
+
+/** Row softmax of a square block-sparse matrix per batch-head. */
+export interface SoftmaxProblem extends ScoreTerms {
+  B: number;
+  H: number;
+  N: number;
+  x: Float32Array;
+  layout: CompiledLayout;
+}
+
+export interface SoftmaxBackwardProblem {
+  B: number;
+  H: number;
+  N: number;
+  y: Float32Array;
+  dy: Float32Array;
+  layout: CompiledLayout;
+  scale: number;
+}
+
+/** Device time of a backend's last op, where it can measure it (WebGPU timestamp queries). */
+export interface OpTimings {
+  readonly op: string;
+  readonly kernels: readonly { readonly kernel: string; readonly ms: number }[];
+  readonly totalMs: number;
+}
+
+export interface BackendInfo {
+  [key: string]: unknown;
+}
+
+export interface Backend {
+  readonly name: BackendName;
+  readonly info: BackendInfo;
+  /** The last op's kernel times, where measured (WebGPU with timestamp-query); else absent or null. */
+  readonly lastTimings?: OpTimings | null;
+  attention(p: AttentionProblem): Promise<Float32Array>;
+  attentionBackward(p: AttentionBackwardProblem): Promise<AttentionGradientData>;
+  /** Returns dense C data for dsd/dds, block data [B, nnz, block, block] for sdd. */
+  matmul(p: MatmulProblem): Promise<Float32Array>;
+  softmax(p: SoftmaxProblem): Promise<Float32Array>;
+  softmaxBackward(p: SoftmaxBackwardProblem): Promise<Float32Array>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,308 @@
+// Host side of the fused attention kernels (assembly/attention-forward.ts, attention-backward.ts):
+// copies the operands into the arena, splits the work into tasks by kept-block count and runs
+// them. Every output row (forward, dQ) or column (dK, dV) is computed by exactly one task in one
+// fixed order, so the results are bitwise identical whatever the number of tasks.
+import type { AttentionBackwardProblem, AttentionGradientData, AttentionProblem } from '../backend.js';
+import { CausalKind, type CompiledLayout } from '../layouts/compile.js';
+import type { CpuContext } from './context.js';
+import { partitionByWeight } from './partition.js';
+import { taskCount } from './tasks.js';
+
+/** An item's weight beyond its kept blocks: packing Q, zeroing and writing its rows. */
+const ITEM_OVERHEAD = 0.25;
+/** Internal knobs, exported for tests (which shrink the budget to exercise chunking). */
+export const attentionTuning = {
+  /**
+   * The backward keeps P and dS for every kept block of a chunk of batch·heads; chunks are
+   * sized to keep those slots under this many bytes (a single batch·head may exceed it).
+   */
+  slotBudgetBytes: 256 * 2 ** 20,
+  /**
+   * The backward's schedule: 'heads' (tasks own whole batch·heads, columns interleaved with rows,
+   * see assembly/attention-backward.ts), 'passes' (a row pass, then a column pass) or 'auto'.
+   */
+  backwardSchedule: 'auto' as 'auto' | 'heads' | 'passes',
+};
+
+/** Per-task scratch (f32 counts): twins of the layouts at the top of the kernels in assembly/. */
+function padded(block: number): number {
+  return (block + 7) & ~7;
+}
+function forwardScratchFloats(D: number, block: number): number {
+  const p = padded(block);
+  return 2 * D * p + block * p + 3 * p;
+}
+function backwardRowsScratchFloats(D: number, block: number, R: number): number {
+  const p = padded(block);
+  return 3 * D * p + 4 * p + R * p;
+}
+
+/**
+ * Kept blocks per table slot (block row or block column of each head), those that `causal`
+ * drops not counted. `ptr` over H·R slots; `entries[t]` the entry at table position t (for the
+ * transposed tables; the row tables' positions are their entries).
+ */
+function keptPerSlot(ptr: Int32Array, causal: boolean, kind: Uint8Array, entries?: Int32Array): Float64Array {
+  const n = ptr.length - 1;
+  const kept = new Float64Array(Math.max(0, n));
+  for (let s = 0; s < n; s++) {
+    let count = ptr[s + 1] - ptr[s];
+    if (causal) {
+      for (let t = ptr[s]; t < ptr[s + 1]; t++) if (kind[entries ? entries[t] : t] === CausalKind.Empty) count--;
+    }
+    kept[s] = count;
+  }
+  return kept;
+}
+
+/** Task ranges over items bh·R + r for bh in [bh0, bh1), r < R, weighted by kept blocks. */
+function splitItems(kept: Float64Array, H: number, R: number, bh0: number, bh1: number, parts: number): Array<[number, number]> {
+  const n = (bh1 - bh0) * R;
+  const prefix = new Float64Array(n + 1);
+  for (let t = 0; t < n; t++) {
+    const bh = bh0 + Math.floor(t / R);
+    prefix[t + 1] = prefix[t] + ITEM_OVERHEAD + kept[(bh % H) * R + (t % R)];
+  }
+  const base = bh0 * R;
+  return partitionByWeight(prefix, parts).map(([b, e]) => [base + b, base + e]);
+}
+
+interface Operands {
+  q: number;
+  k: number;
+  v: number;
+  rpe: number;
+  kpm: number;
+  am: number;
+}
+
+/** Room for q, k, v (filled by the caller), the masks copied in. */
+function allocOperands(ctx: CpuContext, p: AttentionProblem): Operands {
+  const a = ctx.arena;
+  const bytes = p.q.length * 4;
+  return {
+    q: a.alloc(bytes),
+    k: a.alloc(bytes),
+    v: a.alloc(bytes),
+    rpe: p.rpe ? a.putF32(p.rpe) : 0,
+    kpm: p.keyPadding ? a.putF32(p.keyPadding) : 0,
+    am: p.attnMask ? a.putF32(p.attnMask) : 0,
+  };
+}
+
+function emptyProblem(p: AttentionProblem): boolean {
+  return p.B * p.H * p.N * p.D === 0;
+}
+
+export async function attentionForward(ctx: CpuContext, p: AttentionProblem): Promise<Float32Array> {
+  return (await forward(ctx, p, false)).out;
+}
+
+/** The forward and each row's log-sum-exp ([B, H, N], natural log, −∞ for a row with nothing kept). */
+export async function attentionForwardWithLse(ctx: CpuContext, p: AttentionProblem): Promise<{ out: Float32Array; lse: Float32Array }> {
+  const { out, lse } = await forward(ctx, p, true);
+  return { out, lse: lse as Float32Array };
+}
+
+async function forward(ctx: CpuContext, p: AttentionProblem, withLse: boolean): Promise<{ out: Float32Array; lse: Float32Array | null }> {
+  const { B, H, N, D } = p;
+  const L: CompiledLayout = p.layout;
+  const size = B * H * N * D;
+  if (emptyProblem(p)) return { out: new Float32Array(size), lse: withLse ? new Float32Array(B * H * N).fill(-Infinity) : null };
+  const block = L.block;
+  const R = N / block;
+  const a = ctx.arena;
+  const t = ctx.tables(L);
+  const ops = allocOperands(ctx, p);
+  const out = a.alloc(size * 4);
+  const lse = withLse ? a.alloc(B * H * N * 4) : 0;
+  const kept = keptPerSlot(L.kvPtr, p.causal, L.causalKind);
+  const scratchBytes = forwardScratchFloats(D, block) * 4;
+  const ranges = splitItems(kept, H, R, 0, B * H, taskCount(ctx));
+  const tasks = ranges.map(([begin, end]) => [
+    ops.q, ops.k, ops.v, out, lse, ops.rpe, ops.kpm, ops.am,
+    t.kvPtr, t.kvIndices, t.causalKind,
+    H, N, D, block, p.causal ? 1 : 0, p.scale,
+    begin, end, a.alloc(scratchBytes),
+  ]);
+  const result = new Float32Array(size);
+  const inputs: Array<[number, Float32Array]> = [[ops.q, p.q], [ops.k, p.k], [ops.v, p.v]];
+  await streamByHead(ctx, p, inputs, ranges.map(([b, e]) => [Math.floor(b / R), Math.floor((e - 1) / R)]), (i) => ctx.run('attentionForward', [tasks[i]]), (bh0, bh1) => {
+    const headSize = N * D;
+    result.set(a.f32(out + bh0 * headSize * 4, (bh1 - bh0) * headSize), bh0 * headSize);
+  });
+  return { out: result, lse: withLse ? a.takeF32(lse, B * H * N) : null };
+}
+
+/**
+ * The copies into and out of Wasm memory run on the calling thread: streamed by batch·head, so
+ * that they overlap the kernels. Batch·head bh's inputs (q, k, v; dout for the backward) go in,
+ * then every task whose items end in bh starts; each batch·head's output is taken out as soon as the tasks covering it are done.
+ * `heads[i]` is the first and last batch·head task i reads (tasks are contiguous and in order).
+ */
+async function streamByHead(
+  ctx: CpuContext, p: AttentionProblem, inputs: Array<[number, Float32Array]>, heads: Array<[number, number]>,
+  start: (task: number) => Promise<void>, takeOut: (bh0: number, bh1: number) => void,
+): Promise<void> {
+  const BH = p.B * p.H;
+  const headSize = p.N * p.D;
+  const running: Promise<void>[] = [];
+  let next = 0;
+  for (let bh = 0; bh < BH; bh++) {
+    const from = bh * headSize;
+    for (const [ptr, src] of inputs) ctx.arena.f32(ptr + from * 4, headSize).set(src.subarray(from, from + headSize));
+    while (next < heads.length && heads[next][1] <= bh) {
+      const run = start(next++);
+      run.catch(() => undefined); // awaited below, in order; don't report a rejection twice
+      running.push(run);
+    }
+  }
+  let taken = 0;
+  try {
+    for (let i = 0; i < running.length; i++) {
+      await running[i];
+      // tasks 0..i are done: every batch·head before the one task i + 1 starts in is complete
+      const done = i + 1 < heads.length ? heads[i + 1][0] : BH;
+      if (done > taken) {
+        takeOut(taken, done);
+        taken = done;
+      }
+    }
+  } catch (e) {
+    await Promise.allSettled(running); // no task may still write memory the next call reuses
+    throw e;
+  }
+}
+
+export async function attentionBackward(ctx: CpuContext, p: AttentionBackwardProblem): Promise<AttentionGradientData> {
+  const { B, H, N, D } = p;
+  const L: CompiledLayout = p.layout;
+  const size = B * H * N * D;
+  if (emptyProblem(p)) return { dq: new Float32Array(size), dk: new Float32Array(size), dv: new Float32Array(size) };
+  const block = L.block;
+  const R = N / block;
+  const BH = B * H;
+  const a = ctx.arena;
+  const t = ctx.tables(L);
+  const ops = allocOperands(ctx, p);
+  const dout = a.alloc(size * 4);
+  const inputs: Array<[number, Float32Array]> = [[ops.q, p.q], [ops.k, p.k], [ops.v, p.v], [dout, p.dout]];
+  const dq = a.alloc(size * 4);
+  const dk = a.alloc(size * 4);
+  const dv = a.alloc(size * 4);
+  const causal = p.causal ? 1 : 0;
+  const parts = taskCount(ctx);
+  const rowKept = keptPerSlot(L.kvPtr, p.causal, L.causalKind);
+  // slots of a batch·head: one per entry of its head (those causal drops stay unused)
+  const slotBytes = block * padded(block) * 4;
+  const headEntries = (h: number) => L.kvPtr[(h + 1) * R] - L.kvPtr[h * R];
+  let maxHead = 0;
+  for (let h = 0; h < H; h++) maxHead = Math.max(maxHead, headEntries(h));
+  const rowScratchBytes = backwardRowsScratchFloats(D, block, R) * 4;
+  const result = () => ({ dq: a.takeF32(dq, size), dk: a.takeF32(dk, size), dv: a.takeF32(dv, size) });
+
+  // whole batch·heads per task when they share out evenly among the tasks (and the tasks' slots
+  // fit the budget); else row items, then column items, which share out finely
+  const headTasks = Math.min(parts, BH);
+  const evenly = parts === 1 || (BH >= parts && (BH % parts === 0 || BH >= 4 * parts));
+  const fits = parts === 1 || headTasks * 2 * maxHead * slotBytes <= attentionTuning.slotBudgetBytes;
+  const mode = attentionTuning.backwardSchedule === 'auto' ? (evenly && fits ? 'heads' : 'passes') : attentionTuning.backwardSchedule;
+  if (mode === 'heads') {
+    const { order, readyPtr } = readiness(L, p.causal);
+    const orderPtr = a.putI32(order);
+    const ready = a.putI32(readyPtr);
+    const headWeight = new Float64Array(BH + 1);
+    const perHead = new Float64Array(H);
+    for (let s = 0; s < H * R; s++) perHead[Math.floor(s / R)] += ITEM_OVERHEAD + rowKept[s];
+    for (let bh = 0; bh < BH; bh++) headWeight[bh + 1] = headWeight[bh] + perHead[bh % H];
+    const tasks = partitionByWeight(headWeight, headTasks).map(([begin, end]) => [
+      ops.q, ops.k, ops.v, dout, dq, dk, dv, ops.rpe, ops.kpm, ops.am,
+      t.kvPtr, t.kvIndices, t.qPtr, t.qIndices, t.qEntries, t.causalKind,
+      orderPtr, ready, a.alloc(Math.max(4, 2 * maxHead * slotBytes)), maxHead,
+      H, N, D, block, causal, p.scale,
+      begin, end, a.alloc(rowScratchBytes),
+    ]);
+    // tasks own whole batch·heads: stream the copies around them
+    const grads = { dq: new Float32Array(size), dk: new Float32Array(size), dv: new Float32Array(size) };
+    const headSize = N * D;
+    const ranges = tasks.map((task) => [task[task.length - 3], task[task.length - 2] - 1] as [number, number]);
+    await streamByHead(ctx, p, inputs, ranges, (i) => ctx.run('attentionBackwardHeads', [tasks[i]]), (bh0, bh1) => {
+      for (const [ptr, dst] of [[dq, grads.dq], [dk, grads.dk], [dv, grads.dv]] as const) {
+        dst.set(a.f32(ptr + bh0 * headSize * 4, (bh1 - bh0) * headSize), bh0 * headSize);
+      }
+    });
+    return grads;
+  }
+  for (const [ptr, src] of inputs) a.f32(ptr, src.length).set(src);
+
+  // two passes over chunks [bh0, bh1) of as many batch·heads as the slot budget allows (at least
+  // one each); the slot arrays and each task's scratch are allocated once, for the largest chunk
+  const colKept = keptPerSlot(L.qPtr, p.causal, L.causalKind, L.qEntries);
+  const chunks: Array<{ bh0: number; bh1: number; base: Int32Array }> = [];
+  let maxSlots = 0;
+  for (let bh0 = 0; bh0 < BH;) {
+    let bh1 = bh0;
+    let slots = 0;
+    const base: number[] = [];
+    while (bh1 < BH && (bh1 === bh0 || (slots + headEntries(bh1 % H)) * slotBytes * 2 <= attentionTuning.slotBudgetBytes)) {
+      base.push(slots);
+      slots += headEntries(bh1 % H);
+      bh1++;
+    }
+    chunks.push({ bh0, bh1, base: Int32Array.from(base) });
+    maxSlots = Math.max(maxSlots, slots);
+    bh0 = bh1;
+  }
+  const pSlots = a.alloc(Math.max(4, maxSlots * slotBytes));
+  const dsSlots = a.alloc(Math.max(4, maxSlots * slotBytes));
+  const scratch: number[] = [];
+  for (const { bh0, bh1, base } of chunks) {
+    const slotBase = a.putI32(base);
+    const rowRanges = splitItems(rowKept, H, R, bh0, bh1, parts);
+    while (scratch.length < rowRanges.length) scratch.push(a.alloc(rowScratchBytes));
+    const rowTasks = rowRanges.map(([begin, end], i) => [
+      ops.q, ops.k, ops.v, dout, dq, ops.rpe, ops.kpm, ops.am,
+      t.kvPtr, t.kvIndices, t.causalKind,
+      pSlots, dsSlots, slotBase, bh0,
+      H, N, D, block, causal, p.scale,
+      begin, end, scratch[i],
+    ]);
+    await ctx.run('attentionBackwardRows', rowTasks);
+    const colTasks = splitItems(colKept, H, R, bh0, bh1, parts).map(([begin, end]) => [
+      ops.q, dout, dk, dv,
+      t.kvPtr, t.qPtr, t.qIndices, t.qEntries, t.causalKind,
+      pSlots, dsSlots, slotBase, bh0,
+      H, N, D, block, causal,
+      begin, end,
+    ]);
+    await ctx.run('attentionBackwardColumns', colTasks);
+  }
+  return result();
+}
+
+/**
+ * For attentionBackwardHeads: per head, the block columns in order of readiness (the last block
+ * row that keeps them; causal-dropped blocks not counted), bucketed by that row:
+ * order [H][R], readyPtr [H][R + 2] (bucket g holds the columns whose last row is g − 1).
+ */
+function readiness(L: CompiledLayout, causal: boolean): { order: Int32Array; readyPtr: Int32Array } {
+  const { heads: H, rows: R } = L;
+  const order = new Int32Array(H * R);
+  const readyPtr = new Int32Array(H * (R + 2));
+  const last = new Int32Array(R);
+  for (let h = 0; h < H; h++) {
+    const ptr = readyPtr.subarray(h * (R + 2), (h + 1) * (R + 2));
+    for (let c = 0; c < R; c++) {
+      last[c] = -1;
+      for (let u = L.qPtr[h * R + c]; u < L.qPtr[h * R + c + 1]; u++) {
+        if (causal && L.causalKind[L.qEntries[u]] === CausalKind.Empty) continue;
+        last[c] = L.qIndices[u]; // ascending, so the last one kept is the largest
+      }
+      ptr[last[c] + 2]++;
+    }
+    for (let g = 0; g <= R; g++) ptr[g + 1] += ptr[g];
+    const fill = ptr.slice(0, R + 1);
+    for (let c = 0; c < R; c++) order[h * R + fill[last[c] + 1]++] = c;
+  }
+  return { order, readyPtr };
+}

@@ -1,0 +1,159 @@
+// Host side of DeepSpeed's block-sparse MatMul (assembly/sdd.ts, dsd.ts, dds.ts, gemm.ts). Each
+// mode first packs its dense operands into panels (export `matmulPack`, shared by every task
+// that reads them), then runs its kernel over tasks that own disjoint outputs:
+// - sdd: block rows (batch-head, r) of C, the row's kept blocks;
+// - dsd: output block rows, through the row tables (op(A) = A) or the transposed ones (Aᵀ);
+// - dds: output block columns, through the transposed tables (op(B) = B) or the row ones (Bᵀ).
+// Every output element is summed in one fixed order, whatever the split, so results are bitwise
+// identical for every task count.
+import type { MatmulProblem } from '../backend.js';
+import type { CompiledLayout } from '../layouts/compile.js';
+import type { CpuContext } from './context.js';
+import { partitionEvenly, partitionRows, taskCount } from './tasks.js';
+
+/** The register tile of assembly/gemm.ts: op(A) in panels of MR rows, op(B) in panels of NR columns. */
+const MR = 4;
+const NR = 8;
+/** Bytes of tile scratch each task needs (a 4×8 f32 tile), twin of `tmp` in assembly/gemm.ts. */
+const TILE_SCRATCH = 128;
+/** sdd's k chunk: a block×KC chunk of op(A) stays in L2 and a KC×8 panel of op(B) in L1. */
+const SDD_KC = 256;
+
+/** A dense operand as the logical matrix X[p][k] that matmulPack packs into panels. */
+interface PackSpec {
+  src: number;
+  /** Matrices (batch-heads) and the floats between them. */
+  count: number;
+  srcStride: number;
+  /** X has groups·G rows; each group starts a panel. */
+  groups: number;
+  G: number;
+  K: number;
+  pStride: number;
+  kStride: number;
+  W: number;
+}
+
+/** op(A) [rows × cols] of stored A: X[p][k] = op(A)[p][k]. */
+function aRole(src: number, count: number, rows: number, cols: number, trans: boolean, groups: number, W: number): PackSpec {
+  // stored [rows][cols], or [cols][rows] when transposed
+  return {
+    src, count, srcStride: rows * cols, groups, G: rows / groups, K: cols, W,
+    pStride: trans ? 1 : cols, kStride: trans ? rows : 1,
+  };
+}
+
+/** op(B) [rows × cols] of stored B, packed by columns: X[p][k] = op(B)[k][p]. */
+function bRole(src: number, count: number, rows: number, cols: number, trans: boolean, groups: number, W: number): PackSpec {
+  // stored [rows][cols], or [cols][rows] when transposed
+  return {
+    src, count, srcStride: rows * cols, groups, G: cols / groups, K: rows, W,
+    pStride: trans ? rows : 1, kStride: trans ? 1 : cols,
+  };
+}
+
+/** Packs a dense operand into fresh arena memory and returns its pointer. */
+async function pack(ctx: CpuContext, s: PackSpec): Promise<number> {
+  const panelsPerGroup = Math.ceil(s.G / s.W);
+  const items = s.count * s.groups * panelsPerGroup;
+  const dst = ctx.arena.alloc(Math.max(4, items * s.K * s.W * 4));
+  const tasks = partitionEvenly(items, taskCount(ctx)).map(([begin, end]) => [
+    s.src, dst, s.groups, s.G, s.K, s.pStride, s.kStride, s.W, s.srcStride, begin, end,
+  ]);
+  await ctx.run('matmulPack', tasks);
+  return dst;
+}
+
+/** Per-task scratch regions of `bytes` each (64-byte aligned). */
+function scratch(ctx: CpuContext, tasks: number, bytes: number): number[] {
+  const stride = Math.ceil(bytes / 64) * 64;
+  const base = ctx.arena.alloc(tasks * stride);
+  return Array.from({ length: tasks }, (_, i) => base + i * stride);
+}
+
+export async function matmul(ctx: CpuContext, p: MatmulProblem): Promise<Float32Array> {
+  switch (p.mode) {
+    case 'sdd':
+      return sdd(ctx, p);
+    case 'dsd':
+      return dsd(ctx, p);
+    case 'dds':
+      return dds(ctx, p);
+  }
+}
+
+async function sdd(ctx: CpuContext, p: MatmulProblem): Promise<Float32Array> {
+  const L = p.layout;
+  const blk = L.block;
+  const BH = p.B * p.H;
+  const outLength = p.B * L.nnz * blk * blk;
+  if (outLength === 0) return new Float32Array(0);
+  if (p.K === 0) return new Float32Array(outLength);
+  const t = ctx.tables(L);
+  const a = ctx.arena.putF32(p.a);
+  const b = ctx.arena.putF32(p.b);
+  const aPacked = await pack(ctx, aRole(a, BH, p.M, p.K, p.transA, L.rows, MR));
+  const bPacked = await pack(ctx, bRole(b, BH, p.K, p.N, p.transB, L.cols, NR));
+  const out = ctx.arena.alloc(outLength * 4);
+  const ranges = partitionRows(L.kvPtr, p.H, BH, L.rows, taskCount(ctx), 1, 0);
+  const tmp = scratch(ctx, ranges.length, TILE_SCRATCH);
+  await ctx.run('sdd', ranges.map(([begin, end], i) => [
+    aPacked, bPacked, out, t.kvPtr, t.kvIndices,
+    p.H, L.rows, L.cols, L.nnz, blk, p.K, SDD_KC, begin, end, tmp[i],
+  ]));
+  return ctx.arena.takeF32(out, outLength);
+}
+
+/**
+ * The tables dsd and dds walk their output block lines with: by layout column (the transposed
+ * tables, with their entry map) or by layout row (the row tables; entry map 0). `lines` counts the
+ * lines; `hostPtr` is the host copy of `ptr`, for partitioning.
+ */
+function blockLines(ctx: CpuContext, L: CompiledLayout, byColumn: boolean) {
+  const t = ctx.tables(L);
+  return byColumn
+    ? { lines: L.cols, ptr: t.qPtr, idx: t.qIndices, ent: t.qEntries, hostPtr: L.qPtr }
+    : { lines: L.rows, ptr: t.kvPtr, idx: t.kvIndices, ent: 0, hostPtr: L.kvPtr };
+}
+
+async function dsd(ctx: CpuContext, p: MatmulProblem): Promise<Float32Array> {
+  const L = p.layout;
+  const blk = L.block;
+  const BH = p.B * p.H;
+  const outLength = BH * p.M * p.N;
+  if (outLength === 0) return new Float32Array(0);
+  // output block rows: layout rows for A, layout columns for Aᵀ
+  const { lines: Ro, ptr, idx, ent, hostPtr } = blockLines(ctx, L, p.transA);
+  const a = ctx.arena.putF32(p.a);
+  const b = ctx.arena.putF32(p.b);
+  const bPacked = await pack(ctx, bRole(b, BH, p.K, p.N, p.transB, 1, NR));
+  const out = ctx.arena.alloc(outLength * 4);
+  const ranges = partitionRows(hostPtr, p.H, BH, Ro, taskCount(ctx), blk, 1);
+  const scr = scratch(ctx, ranges.length, TILE_SCRATCH + Math.ceil(blk / MR) * MR * blk * 4);
+  await ctx.run('dsd', ranges.map(([begin, end], i) => [
+    a, bPacked, out, ptr, idx, ent,
+    p.H, Ro, L.nnz, blk, p.K, p.N, p.transA ? 1 : 0, begin, end, scr[i],
+  ]));
+  return ctx.arena.takeF32(out, outLength);
+}
+
+async function dds(ctx: CpuContext, p: MatmulProblem): Promise<Float32Array> {
+  const L = p.layout;
+  const blk = L.block;
+  const BH = p.B * p.H;
+  const outLength = BH * p.M * p.N;
+  if (outLength === 0) return new Float32Array(0);
+  // output block columns: layout columns for B, layout rows for Bᵀ
+  const { lines: Co, ptr, idx, ent, hostPtr } = blockLines(ctx, L, !p.transB);
+  const a = ctx.arena.putF32(p.a);
+  const b = ctx.arena.putF32(p.b);
+  const aPacked = await pack(ctx, aRole(a, BH, p.M, p.K, p.transA, 1, MR));
+  const out = ctx.arena.alloc(outLength * 4);
+  const ranges = partitionRows(hostPtr, p.H, BH, Co, taskCount(ctx), blk, 1);
+  const scr = scratch(ctx, ranges.length, TILE_SCRATCH + Math.ceil(blk / NR) * NR * blk * 4);
+  await ctx.run('dds', ranges.map(([begin, end], i) => [
+    aPacked, b, out, ptr, idx, ent,
+    p.H, Co, L.nnz, blk, p.M, p.K, p.transB ? 1 : 0, begin, end, scr[i],
+  ]));
+  return ctx.arena.takeF32(out, outLength);
+}

@@ -1,0 +1,72 @@
+// What the CPU backend runs kernels on: inline (one thread) or a worker pool over the same shared
+// memory. Both pools share the fan-out and error reporting here.
+import type { KernelExports } from '../wasm.js';
+import { describeError, deserializeError, type WorkerFault, type WorkerRequest, type WorkerResponse } from './messages.js';
+
+/** Runs kernels somewhere: inline, or on a pool of workers over the same memory. */
+export interface KernelRunner {
+  readonly threads: number;
+  /**
+   * Runs export `kernel` once per task with the task's numeric arguments and settles when every
+   * task has finished. Tasks may run concurrently, so they must write disjoint memory.
+   */
+  run(kernel: string, tasks: number[][]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A test-only fault injected into one task of a call (test/pool.test.ts). */
+export interface TaskFault {
+  task: number;
+  kind: WorkerFault;
+}
+
+/** The error a failed call rejects with: it names the kernel and says what happened. */
+export function kernelError(kernel: string, failures: { task: number; cause: unknown }[], tasks: number, where: string): Error {
+  const [first] = failures;
+  const which = tasks > 1 ? ` (task ${first.task + 1} of ${tasks}${failures.length > 1 ? `, and ${failures.length - 1} more` : ''})` : '';
+  return new Error(`blocksparse: kernel '${kernel}' failed ${where}${which}: ${describeError(first.cause)}`, {
+    cause: first.cause,
+  });
+}
+
+export class InlineRunner implements KernelRunner {
+  readonly threads = 1;
+  constructor(private readonly exports: KernelExports) {}
+
+  async run(kernel: string, tasks: number[][]): Promise<void> {
+    const fn = this.exports[kernel];
+    if (typeof fn !== 'function') throw new Error(`blocksparse internal: no kernel export '${kernel}'`);
+    for (let i = 0; i < tasks.length; i++) {
+      try {
+        fn(...tasks[i]);
+      } catch (cause) {
+        throw kernelError(kernel, [{ task: i, cause }], tasks.length, 'on the main thread');
+      }
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * Sends one request per task and waits for every one of them, failed or not, before settling: a
+ * call must not return while a task may still write memory that the next call reuses.
+ */
+export async function fanOut(
+  submit: (request: WorkerRequest) => Promise<WorkerResponse | undefined>,
+  kernel: string,
+  tasks: number[][],
+  fault?: TaskFault,
+): Promise<void> {
+  const settled = await Promise.allSettled(
+    tasks.map((args, i) =>
+      submit({ type: 'run', in: fault?.task === i ? { kernel, args, fault: fault.kind } : { kernel, args } }),
+    ),
+  );
+  const failures: { task: number; cause: unknown }[] = [];
+  settled.forEach((s, task) => {
+    if (s.status === 'rejected') failures.push({ task, cause: s.reason });
+    else if (s.value?.err) failures.push({ task, cause: deserializeError(s.value.err) });
+  });
+  if (failures.length > 0) throw kernelError(kernel, failures, tasks.length, 'in a pool worker');
+}

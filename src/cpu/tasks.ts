@@ -1,0 +1,43 @@
+// How many tasks an op splits its work into. Normally ctx.threads; tests force other counts to
+// check that results do not depend on the split (API.md: bitwise identical for every thread count).
+import type { CpuContext } from './context.js';
+import { partitionByWeight } from './partition.js';
+
+let forced: number | undefined;
+
+/** Internal, for tests: split every CPU op into `count` tasks (undefined: back to ctx.threads). */
+export function forceTaskCount(count: number | undefined): void {
+  if (count !== undefined && !(Number.isInteger(count) && count >= 1)) {
+    throw new RangeError(`task count must be a positive integer, got ${count}`);
+  }
+  forced = count;
+}
+
+export function taskCount(ctx: CpuContext): number {
+  return forced ?? ctx.threads;
+}
+
+/** Splits items 0..n-1 into at most `parts` contiguous ranges of about equal count. */
+export function partitionEvenly(n: number, parts: number): Array<[number, number]> {
+  const count = Math.max(0, Math.min(parts, n));
+  const ranges: Array<[number, number]> = [];
+  for (let p = 0; p < count; p++) ranges.push([Math.floor((n * p) / count), Math.floor((n * (p + 1)) / count)]);
+  return ranges;
+}
+
+/**
+ * Splits the items (batch-head bh, row) of a row table, bh < BH, row < rows, by weight: each row
+ * weighs `fixed + perBlock · (its kept blocks)`. `ptr` is the table's pointer array over H·rows.
+ */
+export function partitionRows(
+  ptr: Int32Array, H: number, BH: number, rows: number, parts: number, perBlock: number, fixed: number,
+): Array<[number, number]> {
+  const n = BH * rows;
+  const prefix = new Float64Array(n + 1);
+  for (let t = 0; t < n; t++) {
+    const bh = Math.floor(t / rows);
+    const slot = (bh % H) * rows + (t - bh * rows);
+    prefix[t + 1] = prefix[t] + fixed + perBlock * (ptr[slot + 1] - ptr[slot]);
+  }
+  return partitionByWeight(prefix, parts);
+}

@@ -1,0 +1,15 @@
+// blocksparse: block-sparse attention for every JavaScript runtime. The public surface of
+// ../shared/API.md, and nothing of the internals.
+export { createEngine } from './engine.js';
+export type { CallTimings, Engine, EngineInfo, EngineOptions } from './engine.js';
+export type * from './types.js';
+export { compileLayout } from './layouts/compile.js';
+export type { CompiledLayout } from './layouts/compile.js';
+export {
+  SparsityConfig, DenseSparsityConfig, FixedSparsityConfig, VariableSparsityConfig, BigBirdSparsityConfig,
+  BSLongformerSparsityConfig, LocalSlidingWindowSparsityConfig, StridedSparsityConfig,
+  layoutFromMask, describeLayout, layoutToString, layoutToSVG,
+} from './layouts/index.js';
+export type * from './layouts/index.js';
+export { BlockSparseLinear } from './linear/index.js';
+export type { BlockSparseLinearOptions, BlockSparseLinearFromDenseOptions, BlockSparseLinearGradients, BlockSparseLinearParameters } from './linear/index.js';

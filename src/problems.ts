@@ -1,0 +1,157 @@
+// Turns validated public arguments into the normalised problems every backend receives
+// (backend.ts): shapes resolved, defaults applied, masks in additive form.
+import type { AttentionBackwardProblem, AttentionProblem, MatmulProblem, SoftmaxBackwardProblem, SoftmaxProblem } from './backend.js';
+import { errors } from './errors.js';
+import { compileLayout } from './layouts/compile.js';
+import type { AttentionArgs, AttentionBackwardArgs, MaskMode, MatmulArgs, ScoreOptions, SoftmaxArgs, SoftmaxBackwardArgs } from './types.js';
+import { checkBlockSparse, checkBoolean, checkChoice, checkLayout, checkScale, checkShapeEquals, checkTensor, sameLayout } from './validate.js';
+
+const MASK_MODES = ['add', 'mul'] as const;
+const BHND = ['B', 'H', 'N', 'D'];
+
+/** DeepSpeed's 'mul' mode: 0 masks the position (−∞), anything else keeps it (0). */
+export function additiveMask(data: Float32Array, mode: MaskMode): Float32Array {
+  if (mode === 'add') return data;
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = data[i] === 0 ? -Infinity : 0;
+  return out;
+}
+
+function masks(args: ScoreOptions, B: number, H: number, N: number) {
+  let rpe: Float32Array | null = null;
+  let keyPadding: Float32Array | null = null;
+  let attnMask: Float32Array | null = null;
+  const kpmMode = checkChoice('keyPaddingMaskMode', args.keyPaddingMaskMode, MASK_MODES, 'add');
+  const amMode = checkChoice('attnMaskMode', args.attnMaskMode, MASK_MODES, 'mul');
+  if (args.rpe !== undefined) {
+    const t = checkTensor('rpe', args.rpe, '[B, H, N, N]');
+    checkShapeEquals('rpe', t, [B, H, N, N], ['B', 'H', 'N', 'N']);
+    rpe = t.data;
+  }
+  if (args.keyPaddingMask !== undefined) {
+    const t = checkTensor('keyPaddingMask', args.keyPaddingMask, '[B, N]');
+    checkShapeEquals('keyPaddingMask', t, [B, N], ['B', 'N']);
+    keyPadding = additiveMask(t.data, kpmMode);
+  }
+  if (args.attnMask !== undefined) {
+    const t = checkTensor('attnMask', args.attnMask, '[N, N]');
+    checkShapeEquals('attnMask', t, [N, N], ['N', 'N']);
+    attnMask = additiveMask(t.data, amMode);
+  }
+  return { rpe, keyPadding, attnMask };
+}
+
+export function attentionProblem(args: AttentionArgs): AttentionProblem {
+  if (args === null || typeof args !== 'object') throw errors.notObject('arguments', args);
+  const q = checkTensor('q', args.q, '[B, H, N, D]');
+  const [B, H, N, D] = q.shape;
+  const k = checkTensor('k', args.k, '[B, H, N, D]');
+  checkShapeEquals('k', k, q.shape, BHND);
+  const v = checkTensor('v', args.v, '[B, H, N, D]');
+  checkShapeEquals('v', v, q.shape, BHND);
+  const layout = checkLayout('layout', args.layout);
+  const block = layout.block;
+  if (N % block !== 0) throw errors.blockDivides(block, 'N', N);
+  if (layout.shape[0] !== H) throw errors.mismatch('layout', 'shape[0] (H)', H, layout.shape[0]);
+  if (layout.shape[1] !== N / block) throw errors.mismatch('layout', 'shape[1] (N / block)', N / block, layout.shape[1]);
+  if (layout.shape[2] !== N / block) throw errors.mismatch('layout', 'shape[2] (N / block)', N / block, layout.shape[2]);
+  const scale = checkScale(args.scale, 1 / Math.sqrt(D));
+  const causal = checkBoolean('causal', args.causal);
+  return { B, H, N, D, q: q.data, k: k.data, v: v.data, layout: compileLayout(layout), scale, causal, ...masks(args, B, H, N) };
+}
+
+export function attentionBackwardProblem(args: AttentionBackwardArgs): AttentionBackwardProblem {
+  const p = attentionProblem(args);
+  const dout = checkTensor('dout', args.dout, '[B, H, N, D]');
+  checkShapeEquals('dout', dout, [p.B, p.H, p.N, p.D], BHND);
+  return { ...p, dout: dout.data };
+}
+
+export interface MatmulPlan {
+  problem: MatmulProblem;
+  /** Shape of the dense result (dsd, dds) or of the block data (sdd). */
+  outShape: number[];
+}
+
+export function matmulProblem(args: MatmulArgs): MatmulPlan {
+  if (args === null || typeof args !== 'object') throw errors.notObject('arguments', args);
+  const mode = checkChoice('mode', args.mode, ['sdd', 'dsd', 'dds'] as const, 'sdd');
+  if (args.mode === undefined) throw errors.badChoice('mode', ['sdd', 'dsd', 'dds'], undefined);
+  const transA = checkBoolean('transA', args.transA);
+  const transB = checkBoolean('transB', args.transB);
+  // stored dims of a dense operand [B, H, rows, cols]; op() swaps rows and cols when transposed
+  const dense = (name: string, t: unknown) => checkTensor(name, t, '[B, H, rows, cols]');
+  if (mode === 'sdd') {
+    const a = dense('a', args.a);
+    const b = dense('b', args.b);
+    const layout = checkLayout('layout', (args as { layout?: unknown }).layout);
+    const [B, H] = a.shape;
+    checkShapeEquals('b', b, [B, H], ['B', 'H']);
+    const [M, K] = transA ? [a.shape[3], a.shape[2]] : [a.shape[2], a.shape[3]];
+    const [Kb, N] = transB ? [b.shape[3], b.shape[2]] : [b.shape[2], b.shape[3]];
+    if (Kb !== K) throw errors.mismatch('b', `shape[${transB ? 3 : 2}] (the inner dimension K of a)`, K, Kb);
+    const block = layout.block;
+    if (M % block !== 0) throw errors.blockDivides(block, 'the rows M of op(a)', M);
+    if (N % block !== 0) throw errors.blockDivides(block, 'the columns N of op(b)', N);
+    if (layout.shape[0] !== H) throw errors.mismatch('layout', 'shape[0] (H)', H, layout.shape[0]);
+    if (layout.shape[1] !== M / block) throw errors.mismatch('layout', 'shape[1] (M / block)', M / block, layout.shape[1]);
+    if (layout.shape[2] !== N / block) throw errors.mismatch('layout', 'shape[2] (N / block)', N / block, layout.shape[2]);
+    const compiled = compileLayout(layout);
+    return {
+      problem: { mode, B, H, M, K, N, a: a.data, b: b.data, transA, transB, layout: compiled },
+      outShape: [B, compiled.nnz, block, block],
+    };
+  }
+  if (mode === 'dsd') {
+    const a = checkBlockSparse('a', args.a);
+    const b = dense('b', args.b);
+    const [H, R, C] = a.layout.shape;
+    const block = a.layout.block;
+    const B = a.shape[0];
+    checkShapeEquals('b', b, [B, H], ['B', 'H']);
+    const [M, K] = transA ? [C * block, R * block] : [R * block, C * block];
+    const [Kb, N] = transB ? [b.shape[3], b.shape[2]] : [b.shape[2], b.shape[3]];
+    if (Kb !== K) throw errors.mismatch('b', `shape[${transB ? 3 : 2}] (the columns K of op(a))`, K, Kb);
+    return {
+      problem: { mode, B, H, M, K, N, a: a.data, b: b.data, transA, transB, layout: compileLayout(a.layout) },
+      outShape: [B, H, M, N],
+    };
+  }
+  const a = dense('a', args.a);
+  const b = checkBlockSparse('b', args.b);
+  const [H, R, C] = b.layout.shape;
+  const block = b.layout.block;
+  const B = b.shape[0];
+  checkShapeEquals('a', a, [B, H], ['B', 'H']);
+  const [M, K] = transA ? [a.shape[3], a.shape[2]] : [a.shape[2], a.shape[3]];
+  const [Kb, N] = transB ? [C * block, R * block] : [R * block, C * block];
+  if (Kb !== K) throw errors.mismatch('a', `shape[${transA ? 2 : 3}] (the rows K of op(b))`, Kb, K);
+  return {
+    problem: { mode, B, H, M, K, N, a: a.data, b: b.data, transA, transB, layout: compileLayout(b.layout) },
+    outShape: [B, H, M, N],
+  };
+}
+
+export function softmaxProblem(args: SoftmaxArgs): SoftmaxProblem {
+  if (args === null || typeof args !== 'object') throw errors.notObject('arguments', args);
+  const x = checkBlockSparse('x', args.x);
+  const [H, R, C] = x.layout.shape;
+  if (R !== C) throw errors.notSquare('x', x.layout.shape);
+  const B = x.shape[0];
+  const N = R * x.layout.block;
+  const scale = checkScale(args.scale, 1);
+  const causal = checkBoolean('causal', args.causal);
+  return { B, H, N, x: x.data, layout: compileLayout(x.layout), scale, causal, ...masks(args, B, H, N) };
+}
+
+export function softmaxBackwardProblem(args: SoftmaxBackwardArgs): SoftmaxBackwardProblem {
+  if (args === null || typeof args !== 'object') throw errors.notObject('arguments', args);
+  const y = checkBlockSparse('y', args.y);
+  const dy = checkBlockSparse('dy', args.dy);
+  if (!sameLayout(y.layout, dy.layout)) throw errors.layoutsDiffer('y', 'dy');
+  if (dy.shape[0] !== y.shape[0]) throw errors.mismatch('dy', 'shape[0] (B)', y.shape[0], dy.shape[0]);
+  const [H, R, C] = y.layout.shape;
+  if (R !== C) throw errors.notSquare('y', y.layout.shape);
+  const scale = checkScale(args.scale, 1);
+  return { B: y.shape[0], H, N: R * y.layout.block, y: y.data, dy: dy.data, layout: compileLayout(y.layout), scale };
+}

@@ -1,0 +1,89 @@
+// Checks of user input, before anything is dispatched: a bad call throws a TypeError or RangeError
+// naming the argument and leaves the engine untouched. Messages live in errors.ts.
+import { errors } from './errors.js';
+import { compileLayout } from './layouts/compile.js';
+import type { BlockSparseTensor, Layout, Tensor } from './types.js';
+
+const isPositiveInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
+
+function checkShapeArray(name: string, shape: unknown, rank: number, expected: string): number[] {
+  if (!Array.isArray(shape) || shape.length !== rank || !shape.every(isPositiveInt)) {
+    throw errors.badShape(name, expected, shape);
+  }
+  return shape;
+}
+
+/** A Tensor of the given rank; `dims` names the dimensions for messages (e.g. '[B, H, N, D]'). */
+export function checkTensor(name: string, t: unknown, dims: string): Tensor {
+  if (t === null || typeof t !== 'object') throw errors.notObject(name, t);
+  const { data, shape } = t as Tensor;
+  if (!(data instanceof Float32Array)) throw errors.notFloat32(name, data);
+  const rank = dims.split(',').length;
+  checkShapeArray(name, shape, rank, dims);
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (data.length !== size) throw errors.badLength(name, data.length, shape, size);
+  return t as Tensor;
+}
+
+/** The shape must equal `expected` exactly; `dims` names each dimension. */
+export function checkShapeEquals(name: string, t: Tensor, expected: number[], dims: string[]): void {
+  for (let i = 0; i < expected.length; i++) {
+    if (t.shape[i] !== expected[i]) throw errors.mismatch(name, `shape[${i}] (${dims[i]})`, expected[i], t.shape[i]);
+  }
+}
+
+export function checkLayout(name: string, layout: unknown): Layout {
+  if (layout === null || typeof layout !== 'object') throw errors.notObject(name, layout);
+  const { block, shape, data } = layout as Layout;
+  if (!isPositiveInt(block)) throw errors.notPositiveInt(`${name}.block`, block);
+  checkShapeArray(name, shape, 3, '[H, R, C]');
+  if (!(data instanceof Uint8Array)) throw errors.notUint8(name, data);
+  const size = shape[0] * shape[1] * shape[2];
+  if (data.length !== size) throw errors.badLength(name, data.length, shape, size);
+  return layout as Layout;
+}
+
+export function checkBlockSparse(name: string, x: unknown): BlockSparseTensor {
+  if (x === null || typeof x !== 'object') throw errors.notObject(name, x);
+  const t = x as BlockSparseTensor;
+  const layout = checkLayout(`${name}.layout`, t.layout);
+  if (!(t.data instanceof Float32Array)) throw errors.notFloat32(name, t.data);
+  // nnz may be 0 (a layout that keeps nothing): every other dimension is positive
+  const shape = t.shape as unknown;
+  if (!Array.isArray(shape) || shape.length !== 4 || !shape.every((d, i) => (i === 1 ? Number.isInteger(d) && d >= 0 : isPositiveInt(d)))) {
+    throw errors.badShape(name, '[B, nnz, block, block]', shape);
+  }
+  const nnz = compileLayout(layout).nnz; // cached: no scan of the layout on every call
+  const [B, n, b1, b2] = t.shape;
+  if (n !== nnz) throw errors.mismatch(name, 'shape[1] (the layout\'s kept blocks)', nnz, n);
+  if (b1 !== layout.block || b2 !== layout.block) throw errors.mismatch(name, 'shape[2] and shape[3] (block)', layout.block, b1 !== layout.block ? b1 : b2);
+  const size = B * nnz * layout.block * layout.block;
+  if (t.data.length !== size) throw errors.badLength(name, t.data.length, t.shape, size);
+  return t;
+}
+
+export function checkScale(v: unknown, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw errors.notFinite('scale', v);
+  return v;
+}
+
+export function checkBoolean(name: string, v: unknown): boolean {
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') throw errors.notBoolean(name, v);
+  return v;
+}
+
+export function checkChoice<T extends string>(name: string, v: unknown, choices: readonly T[], fallback: T): T {
+  if (v === undefined) return fallback;
+  if (!choices.includes(v as T)) throw errors.badChoice(name, choices, v);
+  return v as T;
+}
+
+/** Same block, shape and kept blocks. */
+export function sameLayout(a: Layout, b: Layout): boolean {
+  if (a === b || a.data === b.data) return a.block === b.block && a.shape.every((x, i) => x === b.shape[i]);
+  if (a.block !== b.block || !a.shape.every((x, i) => x === b.shape[i])) return false;
+  for (let i = 0; i < a.data.length; i++) if ((a.data[i] !== 0) !== (b.data[i] !== 0)) return false;
+  return true;
+}

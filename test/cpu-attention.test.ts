@@ -1,0 +1,428 @@
+// The fused CPU attention kernels (assembly/attention-*.ts, src/cpu/attention.ts), forward and
+// backward, through createEngine({ backend: 'cpu' }) on both SIMD builds, against the float64
+// reference (test/reference/attention.ts): every block size (odd ones too) and several head dims
+// (odd ones take the scalar tails), causal, rpe, both mask modes, fully masked rows, empty block
+// rows, single-block and dense layouts, huge scores and masks; bitwise identical results for 1,
+// 2, 3 and 7 tasks, both backward schedules, backward chunks and a worker pool; the forward's
+// log-sum-exp; and modules without data segments.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createEngine, type Engine } from '../src/engine.js';
+import { forceTaskCount } from '../src/cpu/tasks.js';
+import { readFile } from 'node:fs/promises';
+import { attentionForwardWithLse, attentionTuning } from '../src/cpu/attention.js';
+import { Arena } from '../src/cpu/arena.js';
+import type { CpuContext, LayoutTablePointers } from '../src/cpu/context.js';
+import { createMemory, instantiate, loadKernelModule } from '../src/cpu/wasm.js';
+import { compileLayout, type CompiledLayout } from '../src/layouts/compile.js';
+import { attentionProblem } from '../src/problems.js';
+import type { AttentionArgs, AttentionBackwardArgs, Layout, Tensor } from '../src/types.js';
+import {
+  CPU_TOL,
+  assertClose,
+  mulberry32,
+  randomAttentionArgs,
+  randomLayout,
+  randomTensor,
+  makeBiasRow,
+  referenceAttention,
+  referenceAttentionBackward,
+  type RandomAttentionOptions,
+  type Rng,
+} from './reference/index.js';
+
+const BUILDS = ['simd', 'relaxed'] as const;
+type Build = (typeof BUILDS)[number];
+
+const engines = new Map<Build, Engine>();
+async function engine(build: Build): Promise<Engine> {
+  let e = engines.get(build);
+  if (!e) {
+    e = await createEngine({ backend: 'cpu', threads: 1, simd: build });
+    engines.set(build, e);
+  }
+  return e;
+}
+
+function withDout(args: AttentionArgs, rng: Rng): AttentionBackwardArgs {
+  return { ...args, dout: randomTensor(args.q.shape, rng) };
+}
+
+function describe(args: AttentionArgs): string {
+  const [B, H, N, D] = args.q.shape;
+  const parts = [`B=${B} H=${H} N=${N} D=${D} block=${args.layout.block}`];
+  if (args.causal) parts.push('causal');
+  if (args.rpe) parts.push('rpe');
+  if (args.keyPaddingMask) parts.push(`kpm:${args.keyPaddingMaskMode ?? 'add'}`);
+  if (args.attnMask) parts.push(`am:${args.attnMaskMode ?? 'mul'}`);
+  return parts.join(' ');
+}
+
+function assertFinite(data: Float32Array, label: string): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) throw new assert.Assertion({ message: `${label}: non-finite ${data[i]} at ${i}`, generated: false, operator: 'finite', actual: data[i], expects: 0 });
+  }
+}
+
+/** Forward and backward of `args` on `build`, checked against the float64 reference. */
+async function check(build: Build, args: AttentionArgs, rng: Rng, what: 'both' | 'forward' = 'both'): Promise<void> {
+  const e = await engine(build);
+  const label = `${build} ${describe(args)}`;
+  const out = await e.attention(args);
+  assertFinite(out.data, `${label} out`);
+  assertClose(out.data, referenceAttention(args), { ...CPU_TOL, label: `${label} out` });
+  if (what === 'forward') return;
+  const bargs = withDout(args, rng);
+  const g = await e.attentionBackward(bargs);
+  const ref = referenceAttentionBackward(bargs);
+  for (const name of ['dq', 'dk', 'dv'] as const) {
+    assertFinite(g[name].data, `${label} ${name}`);
+    assertClose(g[name].data, ref[name], { ...CPU_TOL, label: `${label} ${name}` });
+  }
+}
+
+function args(rng: Rng, B: number, H: number, R: number, block: number, D: number, opts: RandomAttentionOptions = {}): AttentionArgs {
+  return randomAttentionArgs(rng, { ...opts, shape: { B, H, N: R * block, D, block, R } });
+}
+
+const Attention = suite('cpu attention');
+
+Attention.after(async () => {
+  forceTaskCount(undefined);
+  for (const e of engines.values()) await e.close();
+  engines.clear();
+});
+
+for (const build of BUILDS) {
+  Attention(`${build}: random small shapes, odd blocks and head dims, random features`, async () => {
+    const rng = mulberry32(build === 'simd' ? 11 : 12);
+    for (let it = 0; it < 80; it++) {
+      const kpm = rng();
+      const am = rng();
+      const a = randomAttentionArgs(rng, {
+        shapeOptions: { blocks: [1, 2, 3, 4, 5, 6, 8, 12], maxD: 20, maxBlocksPerSide: 4, maxB: 2, maxH: 3 },
+        density: 0.3 + 0.6 * rng(),
+        causal: rng() < 0.35,
+        rpe: rng() < 0.35,
+        keyPaddingMaskMode: kpm < 0.25 ? 'add' : kpm < 0.5 ? 'mul' : 'none',
+        attnMaskMode: am < 0.25 ? 'add' : am < 0.5 ? 'mul' : 'none',
+        allowEmptyRows: rng() < 0.3,
+        scale: rng() < 0.2 ? 0.5 + rng() : undefined,
+      });
+      await check(build, a, rng);
+    }
+  });
+
+  Attention(`${build}: random shapes with blocks 8..32 and head dims up to 72`, async () => {
+    const rng = mulberry32(build === 'simd' ? 13 : 14);
+    for (let it = 0; it < 16; it++) {
+      const kpm = rng();
+      const am = rng();
+      const a = randomAttentionArgs(rng, {
+        shapeOptions: { blocks: [8, 16, 24, 32], maxD: 72, maxBlocksPerSide: 4, maxB: 2, maxH: 2 },
+        density: 0.3 + 0.6 * rng(),
+        causal: rng() < 0.4,
+        rpe: rng() < 0.3,
+        keyPaddingMaskMode: kpm < 0.25 ? 'add' : kpm < 0.5 ? 'mul' : 'none',
+        attnMaskMode: am < 0.25 ? 'add' : am < 0.5 ? 'mul' : 'none',
+        allowEmptyRows: rng() < 0.3,
+      });
+      await check(build, a, rng);
+    }
+  });
+
+  Attention(`${build}: every block size, head dims 16..256 and odd ones`, async () => {
+    const rng = mulberry32(build === 'simd' ? 21 : 22);
+    const cases: Array<[number, number, number]> = [
+      // [block, D, R]
+      [8, 16, 4], [8, 7, 3], [16, 64, 3], [16, 100, 2], [16, 1, 3], [32, 80, 3], [32, 36, 2],
+      [64, 64, 2], [64, 7, 2], [64, 256, 2], [128, 32, 2], [128, 96, 1], [24, 44, 3],
+    ];
+    for (const [block, D, R] of cases) {
+      await check(build, args(rng, 1, 2, R, block, D, { density: 0.7 }), rng);
+    }
+  });
+
+  Attention(`${build}: causal, rpe, key padding and attention masks in both modes`, async () => {
+    const rng = mulberry32(build === 'simd' ? 31 : 32);
+    for (const block of [16, 32]) {
+      const D = block === 16 ? 24 : 64;
+      await check(build, args(rng, 1, 2, 3, block, D, { causal: true }), rng);
+      await check(build, args(rng, 2, 1, 3, block, D, { rpe: true }), rng);
+      await check(build, args(rng, 2, 2, 3, block, D, { keyPaddingMaskMode: 'add' }), rng);
+      await check(build, args(rng, 2, 2, 3, block, D, { keyPaddingMaskMode: 'mul' }), rng);
+      await check(build, args(rng, 1, 2, 3, block, D, { attnMaskMode: 'add' }), rng);
+      await check(build, args(rng, 1, 2, 3, block, D, { attnMaskMode: 'mul' }), rng);
+      await check(build, args(rng, 2, 2, 3, block, D, {
+        causal: true, rpe: true, keyPaddingMaskMode: 'mul', attnMaskMode: 'add',
+      }), rng);
+    }
+  });
+
+  Attention(`${build}: fully masked rows and empty block rows give zeros, never NaN`, async () => {
+    const rng = mulberry32(build === 'simd' ? 41 : 42);
+    // whole batches of keys padded away, whole query rows masked by the attention mask
+    await check(build, args(rng, 3, 2, 3, 16, 32, { keyPaddingMaskMode: 'mul', fullyMaskedBatches: [1] }), rng);
+    await check(build, args(rng, 2, 1, 3, 16, 32, { keyPaddingMaskMode: 'add', fullyMaskedBatches: [0] }), rng);
+    await check(build, args(rng, 1, 2, 3, 16, 20, { attnMaskMode: 'mul', fullyMaskedRows: [0, 5, 17, 40, 47] }), rng);
+    await check(build, args(rng, 1, 2, 3, 16, 20, { attnMaskMode: 'add', causal: true, fullyMaskedRows: [1, 16, 33] }), rng);
+    // a layout with empty block rows (and so keys nobody attends to)
+    const layout: Layout = { block: 16, shape: [2, 4, 4], data: new Uint8Array(32) };
+    layout.data.set([1, 0, 1, 0, /**/ 0, 0, 0, 0, /**/ 0, 1, 1, 0, /**/ 0, 0, 0, 0], 0);
+    layout.data.set([0, 0, 0, 0, /**/ 1, 1, 0, 0, /**/ 0, 0, 0, 0, /**/ 1, 0, 0, 1], 16);
+    const a = args(rng, 2, 2, 4, 16, 32);
+    a.layout = layout;
+    await check(build, a, rng);
+    // causal drops everything of rows whose only blocks lie above the diagonal
+    const upper: Layout = { block: 8, shape: [1, 3, 3], data: new Uint8Array([0, 1, 1, 0, 0, 1, 0, 0, 1]) };
+    const c = args(rng, 1, 1, 3, 8, 12, { causal: true });
+    c.layout = upper;
+    const e = await engine(build);
+    const out = await e.attention(c);
+    assert.ok(out.data.subarray(0, 16 * 12).every((x) => x === 0), 'rows with nothing left are zeros');
+    await check(build, c, rng);
+    // a layout with no block at all
+    const none = args(rng, 1, 2, 2, 16, 16);
+    none.layout = { block: 16, shape: [2, 2, 2], data: new Uint8Array(8) };
+    await check(build, none, rng);
+  });
+
+  Attention(`${build}: single-block and dense layouts, B·H > 1`, async () => {
+    const rng = mulberry32(build === 'simd' ? 51 : 52);
+    const one = args(rng, 2, 3, 1, 32, 48);
+    one.layout = { block: 32, shape: [3, 1, 1], data: new Uint8Array([1, 1, 1]) };
+    await check(build, one, rng);
+    const dense = args(rng, 2, 2, 4, 16, 64, { density: 1 });
+    assert.ok(dense.layout.data.every((x) => x === 1));
+    await check(build, dense, rng);
+    await check(build, { ...dense, causal: true }, rng);
+    await check(build, args(rng, 3, 4, 3, 16, 16, { density: 0.5, causal: true, rpe: true }), rng);
+  });
+
+  Attention(`${build}: large scores stay stable (online max); huge finite masks stay finite`, async () => {
+    const rng = mulberry32(build === 'simd' ? 61 : 62);
+    const a = args(rng, 1, 2, 3, 16, 32, { density: 0.8 });
+    // scores of order ±100: exp would overflow without the running max
+    for (const t of [a.q, a.k]) for (let i = 0; i < t.data.length; i++) t.data[i] *= 10;
+    await check(build, a, rng);
+    const b = args(rng, 2, 1, 3, 16, 32, { keyPaddingMaskMode: 'add' });
+    const kpm = b.keyPaddingMask as Tensor;
+    for (let i = 0; i < kpm.data.length; i++) if (kpm.data[i] === -Infinity) kpm.data[i] = -1e9;
+    await check(build, b, rng);
+    // a mask so large that times log2(e) it would overflow f32: still finite, so rows of it are
+    // a uniform softmax, not "fully masked"
+    for (const mode of ['rpe', 'kpm'] as const) {
+      const c = args(rng, 2, 1, 2, 16, 8, mode === 'rpe' ? { rpe: true } : { keyPaddingMaskMode: 'add', fullyMaskedBatches: [1] });
+      const t = (mode === 'rpe' ? c.rpe : c.keyPaddingMask) as Tensor;
+      for (let i = 0; i < t.data.length; i++) if (t.data[i] === -Infinity || (mode === 'rpe' && i % 3 === 0)) t.data[i] = -3e38;
+      await check(build, c, rng);
+    }
+  });
+}
+
+/** Bitwise equality of two results. */
+function sameBits(a: Float32Array, b: Float32Array, label: string): void {
+  assert.is(a.length, b.length, `${label}: length`);
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < ua.length; i++) {
+    if (ua[i] !== ub[i]) assert.unreachable(`${label}: differs at ${i} (${a[i]} vs ${b[i]})`);
+  }
+}
+
+for (const build of BUILDS) {
+  Attention(`${build}: bitwise identical for 1, 2, 3 and 7 tasks, both backward schedules, backward chunks`, async () => {
+    const e = await engine(build);
+    const rng = mulberry32(build === 'simd' ? 71 : 72);
+    const problems: AttentionBackwardArgs[] = [
+      withDout(args(rng, 2, 3, 6, 16, 40, { density: 0.4, causal: true, rpe: true, keyPaddingMaskMode: 'mul' }), rng),
+      withDout(args(rng, 1, 2, 5, 8, 19, { density: 0.6, attnMaskMode: 'add', allowEmptyRows: true }), rng),
+      withDout(args(rng, 3, 1, 4, 12, 64, { density: 0.5 }), rng),
+    ];
+    try {
+      for (const p of problems) {
+        const label = `${build} ${describe(p)}`;
+        forceTaskCount(1);
+        const out1 = (await e.attention(p)).data;
+        const g1 = await e.attentionBackward(p);
+        assertClose(out1, referenceAttention(p), { ...CPU_TOL, label: `${label} out` });
+        const ref = referenceAttentionBackward(p);
+        for (const name of ['dq', 'dk', 'dv'] as const) assertClose(g1[name].data, ref[name], { ...CPU_TOL, label: `${label} ${name}` });
+        for (const tasks of [2, 3, 7]) {
+          forceTaskCount(tasks);
+          sameBits((await e.attention(p)).data, out1, `${label} out, ${tasks} tasks`);
+          const g = await e.attentionBackward(p);
+          for (const name of ['dq', 'dk', 'dv'] as const) sameBits(g[name].data, g1[name].data, `${label} ${name}, ${tasks} tasks`);
+        }
+        // both backward schedules, and the two-pass one with one batch·head per chunk (the slot
+        // budget smaller than any head's slots)
+        const { slotBudgetBytes, backwardSchedule } = attentionTuning;
+        try {
+          for (const [schedule, budget, tasks] of [
+            ['heads', slotBudgetBytes, 1], ['heads', slotBudgetBytes, 2], ['passes', slotBudgetBytes, 1],
+            ['passes', slotBudgetBytes, 3], ['passes', 1, 3], ['auto', 1, 2],
+          ] as const) {
+            attentionTuning.backwardSchedule = schedule;
+            attentionTuning.slotBudgetBytes = budget;
+            forceTaskCount(tasks);
+            const g = await e.attentionBackward(p);
+            for (const name of ['dq', 'dk', 'dv'] as const) {
+              sameBits(g[name].data, g1[name].data, `${label} ${name}, ${schedule} schedule, budget ${budget}, ${tasks} tasks`);
+            }
+          }
+        } finally {
+          attentionTuning.slotBudgetBytes = slotBudgetBytes;
+          attentionTuning.backwardSchedule = backwardSchedule;
+        }
+      }
+    } finally {
+      forceTaskCount(undefined);
+    }
+  });
+}
+
+Attention('a pool of 2 and 3 worker threads gives the bits of one thread', async () => {
+  const rng = mulberry32(91);
+  const problems: AttentionBackwardArgs[] = [
+    withDout(args(rng, 2, 2, 6, 16, 40, { density: 0.5, causal: true, keyPaddingMaskMode: 'add' }), rng),
+    withDout(args(rng, 1, 1, 5, 32, 24, { density: 0.6, rpe: true }), rng),
+  ];
+  const one = await engine('simd');
+  for (const threads of [2, 3]) {
+    const pool = await createEngine({ backend: 'cpu', threads, simd: 'simd' });
+    try {
+      if (pool.info.threads !== threads) {
+        console.warn(`skipped: no ${threads}-thread pool here (${JSON.stringify(pool.info.fallbacks)})`);
+        continue;
+      }
+      for (const p of problems) {
+        const label = `${describe(p)}, ${threads} threads`;
+        sameBits((await pool.attention(p)).data, (await one.attention(p)).data, `${label} out`);
+        const g = await pool.attentionBackward(p);
+        const g1 = await one.attentionBackward(p);
+        for (const name of ['dq', 'dk', 'dv'] as const) sameBits(g[name].data, g1[name].data, `${label} ${name}`);
+      }
+    } finally {
+      await pool.close();
+    }
+  }
+});
+
+/** An inline CpuContext of our own, for host functions the engine does not reach. */
+async function standaloneContext(build: Build): Promise<CpuContext> {
+  const { module } = await loadKernelModule(build);
+  const memory = createMemory(64);
+  const exports = instantiate(module, memory);
+  const arena = new Arena(memory);
+  const uploaded = new Map<CompiledLayout, LayoutTablePointers>();
+  return {
+    arena,
+    threads: 1,
+    tables(L) {
+      let t = uploaded.get(L);
+      if (!t) {
+        const kind = arena.allocPersistent(Math.max(4, L.nnz));
+        new Uint8Array(memory.buffer, kind, L.nnz).set(L.causalKind);
+        const put = (x: Int32Array) => {
+          const ptr = arena.allocPersistent(Math.max(4, x.byteLength));
+          arena.i32(ptr, x.length).set(x);
+          return ptr;
+        };
+        t = { kvPtr: put(L.kvPtr), kvIndices: put(L.kvIndices), qPtr: put(L.qPtr), qIndices: put(L.qIndices), qEntries: put(L.qEntries), causalKind: kind };
+        uploaded.set(L, t);
+      }
+      return t;
+    },
+    async run(kernel, tasks) {
+      for (const task of tasks) exports[kernel](...task);
+    },
+  };
+}
+
+/** ln Σ_j e^{s_ij} per row in float64, −∞ for a row with nothing kept. */
+function referenceLse(a: AttentionArgs): Float64Array {
+  const [B, H, N, D] = a.q.shape;
+  const scale = a.scale ?? 1 / Math.sqrt(D);
+  const bias = makeBiasRow(a, a.layout, { B, H, M: N, N });
+  const row = new Float64Array(N);
+  const lse = new Float64Array(B * H * N);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let i = 0; i < N; i++) {
+        bias(b, h, i, row);
+        const qi = ((b * H + h) * N + i) * D;
+        let max = -Infinity;
+        for (let j = 0; j < N; j++) {
+          if (row[j] === -Infinity) continue;
+          const kj = ((b * H + h) * N + j) * D;
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += a.q.data[qi + d] * a.k.data[kj + d];
+          row[j] += dot * scale;
+          max = Math.max(max, row[j]);
+        }
+        let sum = 0;
+        for (let j = 0; j < N; j++) if (row[j] !== -Infinity) sum += Math.exp(row[j] - max);
+        lse[(b * H + h) * N + i] = max === -Infinity ? -Infinity : max + Math.log(sum);
+      }
+    }
+  }
+  return lse;
+}
+
+for (const build of BUILDS) {
+  Attention(`${build}: the forward's log-sum-exp per row`, async () => {
+    const ctx = await standaloneContext(build);
+    const rng = mulberry32(build === 'simd' ? 101 : 102);
+    const cases = [
+      args(rng, 2, 2, 4, 16, 24, { density: 0.5, causal: true, rpe: true, allowEmptyRows: true }),
+      args(rng, 1, 3, 3, 8, 7, { keyPaddingMaskMode: 'mul', attnMaskMode: 'add', fullyMaskedRows: [3, 9] }),
+      args(rng, 1, 1, 2, 5, 3, { density: 1 }),
+    ];
+    for (const a of cases) {
+      const label = `${build} ${describe(a)}`;
+      const { out, lse } = await attentionForwardWithLse(ctx, attentionProblem(a));
+      ctx.arena.reset();
+      assertClose(out, referenceAttention(a), { ...CPU_TOL, label: `${label} out` });
+      assertClose(lse, referenceLse(a), { ...CPU_TOL, label: `${label} lse` });
+    }
+  });
+}
+
+Attention('the kernel modules carry no data segments (every worker instantiates them over one memory)', async () => {
+  for (const build of BUILDS) {
+    const bytes = await readFile(new URL(`../build/blocksparse.${build}.wasm`, import.meta.url));
+    let at = 8;
+    const leb = () => {
+      let v = 0;
+      for (let shift = 0; ; shift += 7) {
+        const byte = bytes[at++];
+        v += (byte & 0x7f) * 2 ** shift;
+        if (byte < 0x80) return v;
+      }
+    };
+    while (at < bytes.length) {
+      const id = bytes[at++];
+      const size = leb();
+      if (id === 11) {
+        const start = at;
+        assert.is(leb(), 0, `${build}: the data section has segments`);
+        at = start;
+      }
+      at += size;
+    }
+  }
+});
+
+Attention('both builds agree within tolerance on a benchmark-like shape', async () => {
+  const rng = mulberry32(81);
+  const layout = randomLayout(2, 4, 4, 0.5, rng, { block: 64, ensureDiagonal: true });
+  const a: AttentionArgs = {
+    q: randomTensor([1, 2, 256, 64], rng), k: randomTensor([1, 2, 256, 64], rng), v: randomTensor([1, 2, 256, 64], rng),
+    layout, causal: true,
+  };
+  const plain = (await (await engine('simd')).attention(a)).data;
+  const relaxed = (await (await engine('relaxed')).attention(a)).data;
+  assertClose(relaxed, plain, { atol: 1e-6, rtol: 1e-5, label: 'relaxed vs simd' });
+});
+
+Attention.run();

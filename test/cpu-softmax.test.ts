@@ -1,0 +1,233 @@
+// The CPU block-sparse Softmax and its backward against the float64 references: scale, rpe,
+// key padding and attention masks in both modes, causal, fully masked rows and empty layout rows,
+// block sizes from 1 to 64, both SIMD builds, and results bitwise identical whatever the number
+// of tasks.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createEngine, type Engine } from '../src/engine.js';
+import { forceTaskCount } from '../src/cpu/tasks.js';
+import type { BlockSparseTensor, Layout, MaskMode, SoftmaxArgs, SoftmaxBackwardArgs } from '../src/types.js';
+import { referenceSoftmax, referenceSoftmaxBackward, layoutNonZeros } from './reference/index.js';
+import { assertClose } from './helpers/assert-close.js';
+import {
+  mulberry32, pick, randomAttnMask, randomInt, randomKeyPaddingMask, randomLayout, randomTensor, type Rng,
+} from './helpers/random.js';
+
+const BUILDS = ['simd', 'relaxed'] as const;
+type Build = (typeof BUILDS)[number];
+type MaskChoice = MaskMode | 'none';
+
+function blockSparse(rng: Rng, B: number, layout: Layout, range = 3): BlockSparseTensor {
+  const nnz = layoutNonZeros(layout).length;
+  const shape: [number, number, number, number] = [B, nnz, layout.block, layout.block];
+  return { layout, data: randomTensor(shape, rng, { min: -range, max: range }).data, shape };
+}
+
+interface SoftmaxCase {
+  B: number;
+  H: number;
+  R: number;
+  block: number;
+  density?: number;
+  causal?: boolean;
+  rpe?: boolean;
+  kpm?: MaskChoice;
+  am?: MaskChoice;
+  scale?: number;
+  fullyMaskedRows?: number[];
+  fullyMaskedBatches?: number[];
+  /** Keep every block row non-empty (default: empty rows allowed). */
+  rowsNonEmpty?: boolean;
+}
+
+function makeArgs(rng: Rng, c: SoftmaxCase): SoftmaxArgs {
+  const { B, H, R, block } = c;
+  const N = R * block;
+  const layout = randomLayout(H, R, R, c.density ?? 0.5, rng, {
+    block, ensureRowNonEmpty: c.rowsNonEmpty ?? false, ensureDiagonal: (c.causal ?? false) && rng() < 0.5,
+  });
+  if (!layout.data.some((x) => x !== 0)) layout.data[0] = 1; // the engine rejects nothing kept
+  const args: SoftmaxArgs = { x: blockSparse(rng, B, layout) };
+  if (c.scale !== undefined) args.scale = c.scale;
+  if (c.causal) args.causal = true;
+  if (c.rpe) args.rpe = randomTensor([B, H, N, N], rng);
+  if (c.kpm && c.kpm !== 'none') {
+    args.keyPaddingMask = randomKeyPaddingMask(B, N, rng, { mode: c.kpm, fullyMaskedBatches: c.fullyMaskedBatches });
+    args.keyPaddingMaskMode = c.kpm;
+  }
+  if (c.am && c.am !== 'none') {
+    args.attnMask = randomAttnMask(N, N, rng, { mode: c.am, fullyMaskedRows: c.fullyMaskedRows });
+    args.attnMaskMode = c.am;
+  }
+  return args;
+}
+
+function label(c: SoftmaxCase): string {
+  return Object.entries(c).map(([k, v]) => `${k}=${Array.isArray(v) ? `[${v}]` : v}`).join(' ');
+}
+
+function randomCase(rng: Rng, extra: Partial<SoftmaxCase> = {}): SoftmaxCase {
+  const block = pick(rng, [1, 2, 3, 4, 5, 7, 8, 16, 16, 32]);
+  return {
+    B: randomInt(rng, 1, 2),
+    H: randomInt(rng, 1, 2),
+    R: randomInt(rng, 1, block >= 16 ? 3 : 5),
+    block,
+    density: pick(rng, [0.3, 0.6, 1]),
+    scale: pick(rng, [1, 0.125, 0.7, -1.5]),
+    ...extra,
+  };
+}
+
+const engines: Partial<Record<Build, Engine>> = {};
+
+test.before(async () => {
+  for (const simd of BUILDS) engines[simd] = await createEngine({ backend: 'cpu', simd, threads: 1 });
+});
+
+test.after(async () => {
+  forceTaskCount(undefined);
+  for (const e of Object.values(engines)) await e?.close();
+});
+
+async function checkForward(simd: Build, c: SoftmaxCase, rng: Rng): Promise<void> {
+  const args = makeArgs(rng, c);
+  const out = await engines[simd]!.softmax(args);
+  assert.equal(out.shape, args.x.shape);
+  assert.ok(out.data.every((v) => !Number.isNaN(v)), `${simd} ${label(c)}: NaN in the output`);
+  assertClose(out.data, referenceSoftmax(args), { label: `${simd} ${label(c)}` });
+}
+
+for (const simd of BUILDS) {
+  test(`${simd}: forward, plain and scaled, empty block rows allowed`, async () => {
+    const rng = mulberry32(1);
+    for (let i = 0; i < 16; i++) await checkForward(simd, randomCase(rng), rng);
+  });
+
+  test(`${simd}: forward with every mask mode, alone and together, causal or not`, async () => {
+    const rng = mulberry32(2);
+    const modes: MaskChoice[] = ['none', 'add', 'mul'];
+    for (const kpm of modes) {
+      for (const am of modes) {
+        for (const rpe of [false, true]) {
+          await checkForward(simd, randomCase(rng, { kpm, am, rpe, causal: rng() < 0.5 }), rng);
+        }
+      }
+    }
+  });
+
+  test(`${simd}: causal forward (diagonal blocks cut, blocks above dropped to zeros)`, async () => {
+    const rng = mulberry32(3);
+    for (let i = 0; i < 10; i++) await checkForward(simd, randomCase(rng, { causal: true, density: pick(rng, [0.5, 1]) }), rng);
+    // blocks above the diagonal come out as exact zeros
+    const args = makeArgs(rng, { B: 1, H: 1, R: 3, block: 8, density: 1, causal: true });
+    const out = await engines[simd]!.softmax(args);
+    const nz = layoutNonZeros(args.x.layout);
+    nz.forEach(({ r, c }, e) => {
+      if (c > r) assert.ok(out.data.subarray(e * 64, (e + 1) * 64).every((v) => Object.is(v, 0)), `block (${r}, ${c}) not zeros`);
+    });
+  });
+
+  test(`${simd}: fully masked rows and batches give zeros, never NaN`, async () => {
+    const rng = mulberry32(4);
+    for (let i = 0; i < 6; i++) {
+      const c = randomCase(rng, { R: 3, block: pick(rng, [3, 4, 8]), am: pick(rng, ['add', 'mul'] as const), kpm: pick(rng, ['add', 'mul'] as const) });
+      const N = c.R * c.block;
+      c.fullyMaskedRows = [0, randomInt(rng, 1, N - 1)];
+      c.fullyMaskedBatches = c.B > 1 ? [1] : [];
+      await checkForward(simd, c, rng);
+    }
+    // every position masked
+    const args = makeArgs(rng, { B: 1, H: 2, R: 2, block: 4, density: 1 });
+    args.keyPaddingMask = { data: new Float32Array(8), shape: [1, 8] };
+    args.keyPaddingMaskMode = 'mul';
+    const out = await engines[simd]!.softmax(args);
+    assert.ok(out.data.every((v) => Object.is(v, 0)));
+  });
+
+  test(`${simd}: large blocks (64) with masks`, async () => {
+    const rng = mulberry32(5);
+    await checkForward(simd, { B: 1, H: 2, R: 2, block: 64, density: 1, causal: true, rpe: true, kpm: 'add', am: 'mul', scale: 0.125 }, rng);
+    await checkForward(simd, { B: 2, H: 1, R: 3, block: 32, density: 0.6, kpm: 'mul', am: 'add', scale: 0.3 }, rng);
+  });
+
+  test(`${simd}: backward matches DeepSpeed's dx = y ∘ (dy − rowsum(y∘dy)) · scale`, async () => {
+    const rng = mulberry32(6);
+    for (let i = 0; i < 16; i++) {
+      const c = randomCase(rng, { causal: rng() < 0.5, kpm: pick(rng, ['none', 'mul'] as const) });
+      const fwd = makeArgs(rng, c);
+      const y = await engines[simd]!.softmax(fwd);
+      const dy = blockSparse(rng, c.B, fwd.x.layout, 1);
+      const args: SoftmaxBackwardArgs = { y, dy, scale: c.scale };
+      const dx = await engines[simd]!.softmaxBackward(args);
+      assert.equal(dx.shape, y.shape);
+      assertClose(dx.data, referenceSoftmaxBackward(args), { label: `${simd} backward ${label(c)}` });
+      // arbitrary y too: the formula does not assume a softmax output
+      const args2: SoftmaxBackwardArgs = { y: blockSparse(rng, c.B, fwd.x.layout, 1), dy, scale: c.scale };
+      assertClose((await engines[simd]!.softmaxBackward(args2)).data, referenceSoftmaxBackward(args2), { label: `${simd} backward, random y` });
+    }
+  });
+}
+
+test('forward and backward are bitwise identical for 1, 2, 3 and 7 tasks', async () => {
+  const rng = mulberry32(7);
+  try {
+    for (const simd of BUILDS) {
+      for (let i = 0; i < 4; i++) {
+        const c = randomCase(rng, { R: 6, H: 2, B: 2, causal: i % 2 === 0, rpe: i === 1, kpm: 'mul', am: 'add', block: pick(rng, [3, 8, 16]) });
+        const args = makeArgs(rng, c);
+        const dy = blockSparse(rng, c.B, args.x.layout, 1);
+        forceTaskCount(1);
+        const y1 = (await engines[simd]!.softmax(args)).data;
+        const dx1 = (await engines[simd]!.softmaxBackward({ y: { ...args.x, data: y1 }, dy, scale: 0.5 })).data;
+        for (const n of [2, 3, 7]) {
+          forceTaskCount(n);
+          const y = (await engines[simd]!.softmax(args)).data;
+          const dx = (await engines[simd]!.softmaxBackward({ y: { ...args.x, data: y1 }, dy, scale: 0.5 })).data;
+          assert.ok(y.every((v, j) => Object.is(v, y1[j])), `${simd} forward ${label(c)}: ${n} tasks differ`);
+          assert.ok(dx.every((v, j) => Object.is(v, dx1[j])), `${simd} backward ${label(c)}: ${n} tasks differ`);
+        }
+      }
+    }
+  } finally {
+    forceTaskCount(undefined);
+  }
+});
+
+test('a worker pool of 3 threads gives the inline results bit for bit', async () => {
+  const rng = mulberry32(9);
+  const pool = await createEngine({ backend: 'cpu', simd: 'relaxed', threads: 3 });
+  try {
+    for (let i = 0; i < 4; i++) {
+      const c = randomCase(rng, { R: 5, H: 2, B: 2, causal: i % 2 === 0, rpe: i === 1, kpm: 'add', am: 'mul' });
+      const args = makeArgs(rng, c);
+      const y1 = await engines.relaxed!.softmax(args);
+      const y = await pool.softmax(args);
+      assert.ok(y.data.every((v, j) => Object.is(v, y1.data[j])), `forward ${label(c)}: pool differs`);
+      const dy = blockSparse(rng, c.B, args.x.layout, 1);
+      const dx1 = await engines.relaxed!.softmaxBackward({ y: y1, dy, scale: 0.5 });
+      const dx = await pool.softmaxBackward({ y: y1, dy, scale: 0.5 });
+      assert.ok(dx.data.every((v, j) => Object.is(v, dx1.data[j])), `backward ${label(c)}: pool differs`);
+    }
+  } finally {
+    await pool.close();
+  }
+});
+
+test('inputs are left unmodified', async () => {
+  const rng = mulberry32(8);
+  const args = makeArgs(rng, { B: 1, H: 1, R: 2, block: 8, rpe: true, kpm: 'mul', am: 'mul' });
+  const x = args.x.data.slice();
+  const kpm = args.keyPaddingMask!.data.slice();
+  const y = await engines.simd!.softmax(args);
+  assert.equal(args.x.data, x);
+  assert.equal(args.keyPaddingMask!.data, kpm);
+  const dy = blockSparse(rng, 1, args.x.layout, 1);
+  const dyCopy = dy.data.slice();
+  const yCopy = y.data.slice();
+  await engines.simd!.softmaxBackward({ y, dy });
+  assert.equal(dy.data, dyCopy);
+  assert.equal(y.data, yCopy);
+});
+
+test.run();

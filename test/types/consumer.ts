@@ -1,0 +1,187 @@
+// A TypeScript user of the package, written against ../../../shared/API.md: it imports
+// 'blocksparse' as any dependent would (through package.json `exports` and its `types` condition,
+// so dist/src/index.d.ts), and exercises every part of the contract's types. The lines under an
+// expect-error directive must stay errors: the types reject what the contract rejects.
+// Never run: `tsc -p test/types` (and tsconfig.es.json) only checks it (test/types.test.ts).
+import {
+  createEngine,
+  DenseSparsityConfig,
+  FixedSparsityConfig,
+  VariableSparsityConfig,
+  BigBirdSparsityConfig,
+  BSLongformerSparsityConfig,
+  LocalSlidingWindowSparsityConfig,
+  StridedSparsityConfig,
+  layoutFromMask,
+  layoutToSVG,
+  describeLayout,
+  type Tensor,
+  type Layout,
+  type BlockSparseTensor,
+  type Engine,
+  type EngineInfo,
+  type EngineOptions,
+  type AttentionArgs,
+  type AttentionBackwardArgs,
+  type AttentionGradients,
+  type BackendName,
+  type BackendChoice,
+} from 'blocksparse';
+
+/** Compile-time equality: `expectType<Equal<A, B>>()` fails to compile unless A and B are the same type. */
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+function expectType<_T extends true>(): void {}
+
+export async function consumer(): Promise<void> {
+  // ---- Engine ----------------------------------------------------------------------------------
+  const options: EngineOptions = { backend: 'auto', threads: 4 };
+  const engine: Engine = await createEngine(options);
+  await createEngine();
+  await createEngine({ backend: 'cpu' });
+  await createEngine({ backend: 'webgpu' });
+  // @ts-expect-error: backends are 'cpu' | 'webgpu' | 'auto'
+  await createEngine({ backend: 'cuda' });
+  // @ts-expect-error: threads is a number
+  await createEngine({ threads: 'many' });
+
+  expectType<Equal<BackendName, 'cpu' | 'webgpu'>>();
+  expectType<Equal<BackendChoice, 'cpu' | 'webgpu' | 'auto'>>();
+  const backend: 'cpu' | 'webgpu' = engine.backend;
+  const info: EngineInfo = engine.info;
+  const fallbacks: string[] = info.fallbacks;
+  const chosen: BackendName = info.backend;
+  void [backend, fallbacks, chosen, info.threads, info.simd];
+
+  // ---- Layouts -----------------------------------------------------------------------------------
+  const configs = [
+    new DenseSparsityConfig({ numHeads: 4, block: 16 }),
+    new FixedSparsityConfig({
+      numHeads: 4,
+      block: 16,
+      differentLayoutPerHead: true,
+      numLocalBlocks: 4,
+      numGlobalBlocks: 1,
+      attention: 'bidirectional',
+      horizontalGlobalAttention: false,
+      numDifferentGlobalPatterns: 2,
+    }),
+    new VariableSparsityConfig({
+      numHeads: 4,
+      block: 16,
+      differentLayoutPerHead: false,
+      numRandomBlocks: 1,
+      localWindowBlocks: [4, 8],
+      globalBlockIndices: [0, 4],
+      globalBlockEndIndices: [2, 6],
+      attention: 'unidirectional',
+      horizontalGlobalAttention: false,
+      seed: 1,
+    }),
+    new BigBirdSparsityConfig({
+      numHeads: 4,
+      block: 16,
+      differentLayoutPerHead: true,
+      numRandomBlocks: 1,
+      numSlidingWindowBlocks: 3,
+      numGlobalBlocks: 1,
+      attention: 'bidirectional',
+      seed: 3,
+    }),
+    new BSLongformerSparsityConfig({
+      numHeads: 4,
+      block: 16,
+      differentLayoutPerHead: false,
+      numSlidingWindowBlocks: 3,
+      globalBlockIndices: [0],
+      globalBlockEndIndices: [1],
+      attention: 'bidirectional',
+    }),
+    new LocalSlidingWindowSparsityConfig({ numHeads: 4, block: 16, numSlidingWindowBlocks: 3, attention: 'unidirectional' }),
+    new StridedSparsityConfig({ numHeads: 4, block: 16 }),
+  ];
+  // @ts-expect-error: numHeads is required
+  new DenseSparsityConfig({ block: 16 });
+  // @ts-expect-error: attention is 'bidirectional' | 'unidirectional'
+  new FixedSparsityConfig({ numHeads: 2, attention: 'sideways' });
+  // @ts-expect-error: DeepSpeed's snake_case names are camel-cased here
+  new BigBirdSparsityConfig({ numHeads: 2, num_random_blocks: 1 });
+
+  const layouts: Layout[] = configs.map((c) => c.makeLayout(256));
+  const layout: Layout = layouts[1]!;
+  const [H, R, C]: [number, number, number] = layout.shape;
+  const block: number = layout.block;
+  const cells: Uint8Array = layout.data;
+  const fromMask: Layout = layoutFromMask(4, 16, (h: number, r: number, c: number) => h >= 0 && c <= r, 16);
+  const svg: string = layoutToSVG(fromMask);
+  const density: number = describeLayout(layout).density;
+  void [H, R, C, block, cells, svg, density];
+
+  // ---- Tensors and attention ----------------------------------------------------------------------
+  const [B, N, D] = [1, 256, 64];
+  const t = (shape: number[]): Tensor => ({ data: new Float32Array(shape.reduce((a, b) => a * b, 1)), shape });
+  const q = t([B, H, N, D]);
+  const k = t([B, H, N, D]);
+  const v = t([B, H, N, D]);
+  const args: AttentionArgs = {
+    q,
+    k,
+    v,
+    layout,
+    scale: 0.125,
+    causal: true,
+    rpe: t([B, H, N, N]),
+    keyPaddingMask: t([B, N]),
+    keyPaddingMaskMode: 'mul',
+    attnMask: t([N, N]),
+    attnMaskMode: 'add',
+  };
+  const out: Tensor = await engine.attention(args);
+  const data: Float32Array = out.data;
+  const shape: number[] = out.shape;
+  await engine.attention({ q, k, v, layout });
+  // @ts-expect-error: the mask modes are 'add' | 'mul'
+  await engine.attention({ q, k, v, layout, attnMaskMode: 'multiply' });
+  // @ts-expect-error: a layout is required
+  await engine.attention({ q, k, v });
+  // @ts-expect-error: tensors hold a Float32Array
+  await engine.attention({ q: { data: [1, 2], shape: [1, 1, 1, 2] }, k, v, layout });
+
+  const backward: AttentionBackwardArgs = { ...args, dout: out };
+  const grads: AttentionGradients = await engine.attentionBackward(backward);
+  const { dq, dk, dv } = await engine.attentionBackward({ q, k, v, layout, dout: out });
+  expectType<Equal<typeof dq, Tensor>>();
+  // @ts-expect-error: backward needs dout
+  await engine.attentionBackward({ q, k, v, layout });
+  void [data, shape, grads, dk, dv];
+
+  // ---- Low-level ops -----------------------------------------------------------------------------
+  const scores = await engine.matmul({ mode: 'sdd', a: q, b: k, layout, transA: false, transB: true });
+  expectType<Equal<typeof scores, BlockSparseTensor>>();
+  const scoreShape: [number, number, number, number] = scores.shape;
+  const scoreLayout: Layout = scores.layout;
+  const probs: BlockSparseTensor = await engine.softmax({
+    x: scores,
+    scale: 0.125,
+    causal: true,
+    rpe: t([B, H, N, N]),
+    keyPaddingMask: t([B, N]),
+    keyPaddingMaskMode: 'add',
+    attnMask: t([N, N]),
+    attnMaskMode: 'mul',
+  });
+  const ctx = await engine.matmul({ mode: 'dsd', a: probs, b: v });
+  expectType<Equal<typeof ctx, Tensor>>();
+  const back = await engine.matmul({ mode: 'dds', a: q, b: probs, transB: true });
+  expectType<Equal<typeof back, Tensor>>();
+  const dScores: BlockSparseTensor = await engine.softmaxBackward({ y: probs, dy: probs, scale: 0.125 });
+  // @ts-expect-error: sdd needs a layout
+  await engine.matmul({ mode: 'sdd', a: q, b: k });
+  // @ts-expect-error: dsd's a is a BlockSparseTensor
+  await engine.matmul({ mode: 'dsd', a: q, b: v });
+  // @ts-expect-error: modes are 'sdd' | 'dsd' | 'dds'
+  await engine.matmul({ mode: 'ddd', a: q, b: k });
+  void [scoreShape, scoreLayout, dScores];
+
+  const closed: Promise<void> = engine.close();
+  await closed;
+}

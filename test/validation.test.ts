@@ -1,0 +1,89 @@
+// Bad input rejects with a typed error naming the argument, before dispatch, and the engine stays
+// usable. These pin the messages of src/errors.ts.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createEngine, type Engine } from '../src/index.js';
+import type { Layout, Tensor } from '../src/types.js';
+
+let engine: Engine;
+const t = (shape: number[], fill = 0.5): Tensor => ({ data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(fill), shape });
+const dense = (H: number, nb: number, block: number): Layout => ({ block, shape: [H, nb, nb], data: new Uint8Array(H * nb * nb).fill(1) });
+const good = () => ({ q: t([1, 2, 32, 8]), k: t([1, 2, 32, 8]), v: t([1, 2, 32, 8]), layout: dense(2, 2, 16) });
+
+async function rejects(p: () => Promise<unknown>, type: ErrorConstructor, pattern: RegExp): Promise<void> {
+  try {
+    await p();
+  } catch (e) {
+    assert.instance(e, type, `expected ${type.name}, got ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
+    assert.match((e as Error).message, pattern);
+    return;
+  }
+  assert.unreachable(`expected a ${type.name} matching ${pattern}`);
+}
+
+test.before(async () => {
+  engine = await createEngine({ backend: 'cpu', threads: 1 });
+});
+test.after(async () => {
+  await engine.close();
+});
+
+test('options: unknown backend and bad threads', async () => {
+  await rejects(() => createEngine({ backend: 'tpu' as never }), RangeError, /options\.backend must be 'cpu', 'webgpu' or 'auto', got 'tpu'/);
+  await rejects(() => createEngine({ backend: 'cpu', threads: 0 }), RangeError, /options\.threads must be a positive integer, got 0/);
+  await rejects(() => createEngine({ backend: 'cpu', threads: 1.5 }), RangeError, /options\.threads must be a positive integer/);
+});
+
+test('attention: tensors', async () => {
+  await rejects(() => engine.attention({ ...good(), q: { data: [1, 2] as never, shape: [1, 2] } }), TypeError, /q\.data must be a Float32Array/);
+  await rejects(() => engine.attention({ ...good(), q: t([1, 2, 32]) }), RangeError, /q\.shape must be \[B, H, N, D\], got \[1, 2, 32\]/);
+  await rejects(() => engine.attention({ ...good(), q: { data: new Float32Array(10), shape: [1, 2, 32, 8] } }), RangeError, /q\.data\.length \(10\) must equal the product of q\.shape \[1, 2, 32, 8\] \(512\)/);
+  await rejects(() => engine.attention({ ...good(), k: t([1, 2, 32, 4]) }), RangeError, /k\.shape\[3\] \(D\) must equal 8, got 4/);
+  await rejects(() => engine.attention({ ...good(), v: t([1, 3, 32, 8]) }), RangeError, /v\.shape\[1\] \(H\) must equal 2, got 3/);
+});
+
+test('attention: layout', async () => {
+  const base = good();
+  await rejects(() => engine.attention({ ...base, q: t([1, 2, 40, 8]), k: t([1, 2, 40, 8]), v: t([1, 2, 40, 8]) }), RangeError, /layout\.block \(16\) must divide N \(40\)/);
+  await rejects(() => engine.attention({ ...base, layout: dense(1, 2, 16) }), RangeError, /layout\.shape\[0\] \(H\) must equal 2, got 1/);
+  await rejects(() => engine.attention({ ...base, layout: dense(2, 3, 16) }), RangeError, /layout\.shape\[1\] \(N \/ block\) must equal 2, got 3/);
+  await rejects(() => engine.attention({ ...base, layout: { block: 16, shape: [2, 2, 2], data: new Uint8Array(3) } }), RangeError, /layout\.data\.length \(3\) must equal/);
+  await rejects(() => engine.attention({ ...base, layout: { block: 0, shape: [2, 2, 2], data: new Uint8Array(8) } }), RangeError, /layout\.block must be a positive integer, got 0/);
+});
+
+test('attention: scale, causal, masks and modes', async () => {
+  await rejects(() => engine.attention({ ...good(), scale: NaN }), RangeError, /scale must be a finite number, got NaN/);
+  await rejects(() => engine.attention({ ...good(), causal: 1 as never }), TypeError, /causal must be a boolean, got 1/);
+  await rejects(() => engine.attention({ ...good(), rpe: t([1, 2, 32, 16]) }), RangeError, /rpe\.shape\[3\] \(N\) must equal 32, got 16/);
+  await rejects(() => engine.attention({ ...good(), keyPaddingMask: t([2, 32]) }), RangeError, /keyPaddingMask\.shape\[0\] \(B\) must equal 1, got 2/);
+  await rejects(() => engine.attention({ ...good(), keyPaddingMask: t([1, 32]), keyPaddingMaskMode: 'xor' as never }), RangeError, /keyPaddingMaskMode must be 'add' or 'mul', got 'xor'/);
+  await rejects(() => engine.attention({ ...good(), attnMask: t([32, 32]), attnMaskMode: 'max' as never }), RangeError, /attnMaskMode must be 'add' or 'mul', got 'max'/);
+  await rejects(() => engine.attentionBackward({ ...good(), dout: t([1, 2, 32, 4]) }), RangeError, /dout\.shape\[3\] \(D\) must equal 8, got 4/);
+});
+
+test('matmul and softmax: modes and shapes', async () => {
+  const layout = dense(2, 2, 16);
+  await rejects(() => engine.matmul({ mode: 'xyz' as never, a: t([1, 2, 32, 8]), b: t([1, 2, 8, 32]), layout }), RangeError, /mode must be 'sdd', 'dsd' or 'dds', got 'xyz'/);
+  await rejects(() => engine.matmul({ mode: 'sdd', a: t([1, 2, 32, 8]), b: t([1, 2, 4, 32]), layout }), RangeError, /b\.shape\[2\] \(the inner dimension K of a\) must equal 8, got 4/);
+  await rejects(() => engine.matmul({ mode: 'sdd', a: t([1, 2, 32, 8]), b: t([1, 2, 8, 32]), layout: dense(2, 3, 8) }), RangeError, /layout\.shape\[1\] \(M \/ block\) must equal 4, got 3/);
+  const x = { layout, data: new Float32Array(1 * 8 * 16 * 16), shape: [1, 8, 16, 16] as [number, number, number, number] };
+  await rejects(() => engine.softmax({ x: { ...x, shape: [1, 7, 16, 16] } }), RangeError, /x\.shape\[1\] \(the layout's kept blocks\) must equal 8, got 7/);
+  await rejects(() => engine.softmax({ x, scale: Infinity }), RangeError, /scale must be a finite number, got Infinity/);
+  await rejects(() => engine.matmul({ mode: 'dsd', a: x, b: t([1, 2, 16, 4]) }), RangeError, /b\.shape\[2\] \(the columns K of op\(a\)\) must equal 32, got 16/);
+  const other = dense(2, 2, 16);
+  other.data[1] = 0;
+  await rejects(() => engine.softmaxBackward({ y: x, dy: { ...x, layout: other, shape: [1, 7, 16, 16], data: new Float32Array(7 * 256) } }), RangeError, /dy\.layout must be the layout of y/);
+});
+
+test('the engine stays usable after bad calls', async () => {
+  await rejects(() => engine.attention({ ...good(), scale: NaN }), RangeError, /scale/);
+  const out = await engine.attention(good());
+  assert.equal(out.shape, [1, 2, 32, 8]);
+  assert.is(engine.lastTimings?.op, 'attention', 'timings describe the last completed call, not the rejected one');
+  assert.ok(engine.lastTimings!.wallMs > 0);
+  assert.is(engine.lastTimings!.kernelMs, undefined, 'the CPU measures no device time');
+  // uniform v: every output equals v's value whatever the weights
+  assert.ok(out.data.every((x) => Math.abs(x - 0.5) < 1e-6));
+});
+
+test.run();
