@@ -1,0 +1,274 @@
+// The worker pools (src/cpu/pool/): they run kernels over one shared memory for 1, 2 and 4
+// threads, report traps and dead workers by kernel name, replace dead workers, see memory growth,
+// never change results, and let Node exit once closed. The kernels are assembly/diagnostics.ts.
+// The Web Worker pool is tested under Deno: test/deno/pool.test.ts.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createMemory, instantiate, loadKernelModule, type KernelExports } from '../src/cpu/wasm.js';
+import { createRunner, defaultThreads, threadsSupport } from '../src/cpu/pool/probe.js';
+import { InlineRunner, type KernelRunner } from '../src/cpu/pool/runner.js';
+import { NodePoolRunner } from '../src/cpu/pool/node-pool.js';
+
+const MiB = 2 ** 20;
+const PAGE = 65536;
+
+interface Setup {
+  memory: WebAssembly.Memory;
+  exports: KernelExports;
+  runner: KernelRunner;
+  note?: string;
+}
+
+async function setup(threads: number, initialPages = 64): Promise<Setup> {
+  const { module } = await loadKernelModule();
+  const memory = createMemory(initialPages);
+  const exports = instantiate(module, memory);
+  const { runner, note } = await createRunner(module, memory, exports, threads);
+  return { memory, exports, runner, note };
+}
+
+/** Disjoint ranges of awkward lengths (not multiples of 4) from byte `base`, one value each. */
+function fillTasks(base: number, count: number, length: number, value0: number): number[][] {
+  const tasks: number[][] = [];
+  let ptr = base;
+  for (let i = 0; i < count; i++) {
+    const n = length + (i % 3);
+    tasks.push([ptr, n, value0 + i + 0.25]);
+    ptr += 4 * n;
+  }
+  return tasks;
+}
+
+function expectFilled(memory: WebAssembly.Memory, tasks: number[][], label: string): void {
+  for (const [ptr, n, value] of tasks) {
+    const view = new Float32Array(memory.buffer, ptr, n);
+    for (let i = 0; i < n; i++) {
+      if (view[i] !== Math.fround(value)) assert.unreachable(`${label}: float ${i} of the range at ${ptr} is ${view[i]}, expected ${value}`);
+    }
+  }
+}
+
+async function rejection(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (e) {
+    assert.instance(e, Error);
+    return e as Error;
+  }
+  return assert.unreachable('expected a rejection') as never;
+}
+
+const probe = suite('pool probe');
+
+probe('threadsSupport posts a SharedArrayBuffer in Node', async () => {
+  assert.equal(await threadsSupport(), { ok: true });
+});
+
+probe('defaultThreads is the core count', async () => {
+  const { availableParallelism } = await import('node:os');
+  assert.is(await defaultThreads(), availableParallelism());
+});
+
+probe('createRunner: inline for 1 thread, piscina for more', async () => {
+  const one = await setup(1);
+  assert.instance(one.runner, InlineRunner);
+  assert.is(one.note, undefined);
+  const two = await setup(2);
+  assert.instance(two.runner, NodePoolRunner);
+  assert.is(two.runner.threads, 2);
+  assert.is((two.runner as NodePoolRunner).workerCount, 2);
+  assert.is(two.note, undefined);
+  await two.runner.close();
+});
+
+probe('createRunner falls back to one thread, with a note, when the memory is not shared', async () => {
+  const { module } = await loadKernelModule();
+  const shared = createMemory(16);
+  const plain = new WebAssembly.Memory({ initial: 1 });
+  const { runner, note } = await createRunner(module, plain, instantiate(module, shared), 4);
+  assert.instance(runner, InlineRunner);
+  assert.match(note ?? '', /threads: 4 asked, running on 1: .*not shared/);
+});
+
+probe('a pool whose workers cannot instantiate fails at start, and createRunner falls back with the reason', async () => {
+  // (module (import "env" "nope" (func))): the workers give env.memory and env.abort only
+  const bytes = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 2, 12, 1, 3, 101, 110, 118, 4, 110, 111, 112, 101, 0, 0]);
+  const bad = await WebAssembly.compile(bytes);
+  const s = await setup(1);
+  const e = await rejection(NodePoolRunner.create(bad, s.memory, 2));
+  assert.match(e.message, /the Node worker pool did not start \(.*nope/);
+  const { runner, note } = await createRunner(bad, s.memory, s.exports, 2);
+  assert.instance(runner, InlineRunner);
+  assert.match(note ?? '', /threads: 2 asked, running on 1: .*did not start/);
+});
+
+probe('createRunner rejects a bad thread count', async () => {
+  const s = await setup(1);
+  const { module } = await loadKernelModule();
+  const e = await rejection(createRunner(module, s.memory, s.exports, 0));
+  assert.instance(e, RangeError);
+});
+
+probe.run();
+
+for (const threads of [1, 2, 4]) {
+  const t = suite(`pool, ${threads} thread${threads > 1 ? 's' : ''}`);
+  let s: Setup;
+  t.before(async () => {
+    s = await setup(threads);
+    assert.is(s.runner.threads, threads);
+    assert.is(s.note, undefined);
+  });
+  t.after(async () => {
+    await s.runner.close();
+  });
+
+  t('disjoint fills equal the same fills run inline, bit for bit', async () => {
+    // as many tasks as threads (what the ops give), then more than threads
+    for (const count of [threads, 3 * threads + 1]) {
+      const tasks = fillTasks(4096, count, 1000, count);
+      const region = tasks.reduce((bytes, [, n]) => bytes + 4 * n, 0);
+      new Uint8Array(s.memory.buffer, 4096, region).fill(0xff);
+      await s.runner.run('diagnosticFill', tasks);
+      const pooled = new Uint8Array(s.memory.buffer, 4096, region).slice();
+
+      const { module } = await loadKernelModule();
+      const memory = createMemory(64);
+      const inline = new InlineRunner(instantiate(module, memory));
+      new Uint8Array(memory.buffer, 4096, region).fill(0xff);
+      await inline.run('diagnosticFill', tasks);
+      assert.equal(pooled, new Uint8Array(memory.buffer, 4096, region).slice());
+      expectFilled(s.memory, tasks, `${count} tasks`);
+    }
+  });
+
+  t('a trap rejects the call with an error naming the kernel; the next call works', async () => {
+    const e = await rejection(s.runner.run('diagnosticTrap', Array.from({ length: threads }, () => [])));
+    assert.match(e.message, /kernel 'diagnosticTrap' failed/);
+    assert.match(e.message, /unreachable/);
+    const tasks = fillTasks(8192, threads, 333, 7);
+    await s.runner.run('diagnosticFill', tasks);
+    expectFilled(s.memory, tasks, 'after a trap');
+  });
+
+  t('an unknown kernel rejects with its name', async () => {
+    const e = await rejection(s.runner.run('noSuchKernel', [[1]]));
+    assert.match(e.message, /noSuchKernel/);
+  });
+
+  t('concurrent calls interleave safely', async () => {
+    const calls: { tasks: number[][]; done: Promise<void> }[] = [];
+    for (let c = 0; c < 8; c++) {
+      const tasks = fillTasks(65536 + c * 65536, threads + (c % 2), 2000, 10 * c);
+      const spin = c % 3 === 0 ? s.runner.run('diagnosticSpin', Array.from({ length: threads }, () => [200_000])) : Promise.resolve();
+      calls.push({ tasks, done: spin.then(() => undefined) });
+      calls.push({ tasks, done: s.runner.run('diagnosticFill', tasks) });
+    }
+    await Promise.all(calls.map((c) => c.done));
+    for (const [i, c] of calls.entries()) expectFilled(s.memory, c.tasks, `call ${i}`);
+  });
+
+  t('memory grown on the main thread is visible to every worker', async () => {
+    const oldEnd = s.memory.buffer.byteLength;
+    s.memory.grow((300 * MiB) / PAGE);
+    assert.is(s.memory.buffer.byteLength, oldEnd + 300 * MiB);
+    // more tasks than workers, all past the old end, the last one near the new end
+    const tasks = fillTasks(oldEnd + 64, 4 * threads, 4096, 100);
+    tasks.push([oldEnd + 300 * MiB - 4 * 1001, 1001, -3]);
+    await s.runner.run('diagnosticFill', tasks);
+    expectFilled(s.memory, tasks, 'past the old end');
+  });
+
+  if (threads > 1) {
+    for (const kind of ['exit', 'uncaught'] as const) {
+      t(`a worker that dies mid-call (${kind}) rejects the call, is replaced, and the next call is correct`, async () => {
+        const pool = s.runner as NodePoolRunner;
+        const tasks = fillTasks(1 << 20, threads, 5000, 50);
+        const e = await rejection(pool.runWithFault('diagnosticFill', tasks, { task: threads - 1, kind }));
+        assert.match(e.message, /kernel 'diagnosticFill' failed in a pool worker/);
+        assert.match(e.message, kind === 'exit' ? /worker exited with code: 70/ : /uncaught error in a pool worker/);
+        assert.is(pool.workerCount, threads, 'the pool is back to full strength');
+        // every task ran, the dying one included (it died after its kernel): the call waited for all
+        expectFilled(s.memory, tasks, 'the failed call');
+        const next = fillTasks(2 << 20, 2 * threads, 5000, 60);
+        await s.runner.run('diagnosticFill', next);
+        expectFilled(s.memory, next, 'the next call');
+        assert.is(pool.workerCount, threads);
+        assert.equal(pool.idleErrors, []);
+      });
+    }
+  }
+
+  t('close ends the pool; later calls reject; close again is a no-op', async () => {
+    const own = await setup(threads);
+    await own.runner.run('diagnosticFill', [[64, 4, 1]]);
+    await own.runner.close();
+    if (threads > 1) {
+      const e = await rejection(own.runner.run('diagnosticFill', [[64, 4, 1]]));
+      assert.match(e.message, /closed/);
+      assert.is((own.runner as NodePoolRunner).workerCount, 0);
+    }
+    await own.runner.close();
+  });
+
+  t.run();
+}
+
+const exit = suite('pool exit');
+
+/** Runs a pool in a child process; resolves with the ms between closing and the process exit. */
+function childExit(wasmModule: string, probeModule: string, nodeArgs: string[]): Promise<{ afterClose: number; output: string }> {
+  const code = `
+import { loadKernelModule, createMemory, instantiate } from ${JSON.stringify(wasmModule)};
+import { createRunner } from ${JSON.stringify(probeModule)};
+const k = await loadKernelModule();
+const memory = createMemory(16);
+const { runner, note } = await createRunner(k.module, memory, instantiate(k.module, memory), 2);
+if (note || runner.threads !== 2) throw new Error('no pool: ' + note);
+await runner.run('diagnosticFill', [[64, 16, 1], [128, 16, 2]]);
+if (new Float32Array(memory.buffer, 128, 1)[0] !== 2) throw new Error('wrong result');
+await runner.close();
+console.log('closed');
+`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...nodeArgs, '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    let closedAt = 0;
+    child.stdout.on('data', (d: Buffer) => {
+      output += d;
+      if (!closedAt && output.includes('closed')) closedAt = performance.now();
+    });
+    child.stderr.on('data', (d: Buffer) => (output += d));
+    const killer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the child did not exit within 20 s:\n${output}`));
+    }, 20_000);
+    child.on('exit', (code) => {
+      clearTimeout(killer);
+      if (code !== 0 || !closedAt) reject(new Error(`the child exited with ${code}:\n${output}`));
+      else resolve({ afterClose: performance.now() - closedAt, output });
+    });
+  });
+}
+
+const here = (p: string) => new URL(p, import.meta.url);
+
+exit('Node exits on its own after close() (source, under tsx)', async () => {
+  const { afterClose } = await childExit(here('../src/cpu/wasm.ts').href, here('../src/cpu/pool/probe.ts').href, ['--import', 'tsx']);
+  assert.ok(afterClose < 3000, `exited ${afterClose.toFixed(0)} ms after close()`);
+});
+
+exit('Node exits on its own after close() (built package, dist/)', async () => {
+  const probeJs = here('../dist/src/cpu/pool/probe.js');
+  if (!existsSync(fileURLToPath(probeJs)) || !existsSync(fileURLToPath(here('../dist/build/blocksparse.simd.wasm')))) {
+    console.log('  skipped: dist/ is not built (npm run build)');
+    return;
+  }
+  const { afterClose } = await childExit(here('../dist/src/cpu/wasm.js').href, probeJs.href, []);
+  assert.ok(afterClose < 3000, `exited ${afterClose.toFixed(0)} ms after close()`);
+});
+
+exit.run();
