@@ -1,0 +1,335 @@
+// Fused block-sparse attention backward (FlashAttention-2's split): the forward runs again for O and
+// the log-sum-exp, a pre-pass forms delta = rowsum(dO∘O), then
+//   dQ: a workgroup per BR query rows walks the kept blocks of its block row (kv* tables) and
+//       recomputes P = exp(s − lse), dS = P∘(dO·Vᵀ − delta)·scale, dQ += dS·K;
+//   dK, dV: a workgroup per BR key rows walks the kept blocks of its block column (q* tables,
+//       the transpose) and accumulates dV += Pᵀ·dO, dK += dSᵀ·Q.
+// Each workgroup owns its output rows, so no atomics.
+import type { AttentionBackwardProblem, AttentionGradientData, AttentionProblem } from '../src/backend.js';
+import {
+  attnUniformValues,
+  biasFn,
+  C4,
+  chooseTile,
+  chunkLoop,
+  decodeWorkgroup,
+  colOf,
+  forOut,
+  forRows,
+  forTile,
+  hasBias,
+  loadRows,
+  loadTransposed,
+  outerStep,
+  range,
+  rowOf,
+  rowsStep,
+  storeTileT,
+  TiledAttentionProgram,
+  type AttnTile,
+} from './attention-common.js';
+import { attnFlags, encodeAttentionForward, uploadAttentionInputs, type AttentionInputs } from './attention-forward.js';
+import { createOutput, MASKED, padColumns, THRESH, unpadColumns, upload } from './buffers.js';
+import type { GpuContext, Recorder } from './context.js';
+import { Program, type BindingSpec } from './program.js';
+
+const DELTA_WG = 64;
+
+/** delta[row] = Σ_d dO[row, d]·O[row, d], one thread per row. */
+export class AttentionDeltaProgram extends Program {
+  readonly name = 'AttentionDeltaProgram';
+  readonly shaderKey = `wg${DELTA_WG}`;
+  readonly workgroupSize = DELTA_WG;
+  readonly bindings: readonly BindingSpec[] = [
+    { name: 'o', access: 'read', elem: 'vec4<f32>' },
+    { name: 'dout', access: 'read', elem: 'vec4<f32>' },
+    { name: 'stats', access: 'read_write', elem: 'f32' },
+  ];
+  readonly uniforms = [
+    ['rowsTotal', 'u32'],
+    ['d4', 'u32'],
+    ['deltaOff', 'u32'],
+  ] as const;
+
+  body(): string {
+    return `
+fn run(wg: u32, lid: u32) {
+  let row = wg * ${DELTA_WG}u + lid;
+  if (row >= u.rowsTotal) { return; }
+  var acc = 0.0;
+  for (var c = 0u; c < u.d4; c++) {
+    acc = acc + dot(o[row * u.d4 + c], dout[row * u.d4 + c]);
+  }
+  stats[u.deltaOff + row] = acc;
+}`;
+  }
+}
+
+const GRAD_BINDINGS: readonly BindingSpec[] = [
+  { name: 'q', access: 'read', elem: 'vec4<f32>' },
+  { name: 'k', access: 'read', elem: 'vec4<f32>' },
+  { name: 'v', access: 'read', elem: 'vec4<f32>' },
+  { name: 'dout', access: 'read', elem: 'vec4<f32>' },
+  { name: 'lut', access: 'read', elem: 'i32' },
+  { name: 'bias', access: 'read', elem: 'f32' },
+  { name: 'stats', access: 'read', elem: 'f32' },
+];
+
+function header(block: number, t: AttnTile): string {
+  return `
+const BLK = ${block}u;
+const BR = ${t.BR}u;
+const BC = ${t.BC}u;
+const BR4 = ${t.BR / 4}u;
+const BC4 = ${t.BC / 4}u;
+const TX = ${t.TX}u;
+const DK4 = ${t.DK / 4}u;
+const VK = ${t.VK}u;
+const D4X = ${t.OC * t.TX}u;
+const MASKED = ${MASKED.toExponential()};
+const THRESH = ${THRESH.toExponential()};`;
+}
+
+/** dQ over the row tables; the thread's rows are queries, its columns keys. */
+export class AttentionDqProgram extends TiledAttentionProgram {
+  readonly name = 'AttentionDqProgram';
+  readonly bindings: readonly BindingSpec[] = [...GRAD_BINDINGS, { name: 'dq', access: 'read_write', elem: 'vec4<f32>' }];
+
+  body(): string {
+    const t = this.tile;
+    const f = this.flags;
+    const WG = t.TX * t.TY;
+    const BQ4 = t.BR / 4;
+    const BK4 = t.BC / 4;
+    const DK4 = t.DK / 4;
+    const D4X = t.OC * t.TX;
+    const QS = 0;
+    const KS = t.DK * BQ4;
+    const GS = KS + t.DK * BK4;
+    const VS = GS + t.DK * BQ4;
+    const stLen = Math.max(VS + t.DK * BK4, t.VK * D4X);
+    const bias = hasBias(f);
+    const loop = chunkLoop(this.block, t, 'kv', f);
+    const masked = forTile(t, (ri, _g, _e, c) =>
+      range(4)
+        .map((ff) => {
+          const i = `q0 + ${rowOf(t, ri)}`;
+          return [
+            `{ let j = ${loop.key(colOf(t, c, ff))};`,
+            `  var sv = s${ri}_${c}.${C4[ff]} * u.scale${bias ? ` + biasAt(bh, b, ${i}, min(j, u.n - 1u))` : ''};`,
+            loop.gather ? '  sv = select(sv, MASKED, j >= u.n);' : '',
+            f.causal ? `  sv = select(sv, MASKED, j > ${i});` : '',
+            `  s${ri}_${c}.${C4[ff]} = select(0.0, exp(sv - ls${ri}), sv > THRESH); }`,
+          ].filter(Boolean).join('\n        ');
+        })
+        .join('\n        '),
+    );
+    const plain = forTile(t, (ri, _g, _e, c) => `s${ri}_${c} = exp(s${ri}_${c} * u.scale - vec4<f32>(ls${ri}));`);
+    return `${header(this.block, t)}
+var<workgroup> st: array<vec4<f32>, ${stLen}>;
+var<workgroup> ps: array<vec4<f32>, ${t.BC * BQ4}>;
+${biasFn(f)}
+${loop.decls}
+
+fn run(wg: u32, lid: u32) {
+  ${decodeWorkgroup('qt', 'r')}
+  let tx = lid % TX;
+  let ty = lid / TX;
+  let q0 = r * BLK + qt * BR;
+  let rowBase = bh * u.n;
+  ${forRows(t, (ri) => `let ls${ri} = stats[u.lseOff + rowBase + q0 + ${rowOf(t, ri)}];\n  let dl${ri} = stats[u.deltaOff + rowBase + q0 + ${rowOf(t, ri)}];`)}
+  ${forOut(t, (ri, _g, _e, k) => `var a${ri}_${k} = vec4<f32>(0.0);`)}
+  ${loop.open}
+      ${forTile(t, (ri, _g, _e, c) => `var s${ri}_${c} = vec4<f32>(0.0);\n      var dp${ri}_${c} = vec4<f32>(0.0);`)}
+      for (var d0 = 0u; d0 < u.d4; d0 += DK4) {
+        workgroupBarrier();
+        ${loadTransposed('st', `${QS}u`, 'q', 'rowBase + q0', t.BR, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${KS}u`, 'k', (rr) => `rowBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${GS}u`, 'dout', 'rowBase + q0', t.BR, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${VS}u`, 'v', (rr) => `rowBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
+        workgroupBarrier();
+        for (var dd = 0u; dd < ${t.DK}u; dd++) {
+          ${outerStep(t, 's', 'st', `${QS}u + dd * ${BQ4}u`, 'st', `${KS}u + dd * ${BK4}u`, 'x')}
+          ${outerStep(t, 'dp', 'st', `${GS}u + dd * ${BQ4}u`, 'st', `${VS}u + dd * ${BK4}u`, 'y')}
+        }
+      }
+      if (needMask) {
+        ${masked}
+      } else {
+        ${plain}
+      }
+      ${forTile(t, (ri, _g, _e, c) => `s${ri}_${c} = s${ri}_${c} * (dp${ri}_${c} - vec4<f32>(dl${ri})) * u.scale;`)}
+      ${storeTileT(t, 'ps', 's')}
+      for (var v0 = 0u; v0 < BC; v0 += VK) {
+        workgroupBarrier();
+        ${loadRows('st', '0u', 'k', (rr) => `rowBase + ${loop.row(`v0 + ${rr}`)}`, t.VK, D4X, WG, !t.ocExact)}
+        workgroupBarrier();
+        for (var jj = 0u; jj < VK; jj++) {
+          ${rowsStep(t, 'a', 'ps', '(v0 + jj) * BR4', 'st', 'jj * D4X', 'x')}
+        }
+      }
+  ${loop.close}
+  ${forOut(t, (ri, _g, _e, k) => {
+    const st = `dq[(rowBase + q0 + ${rowOf(t, ri)}) * u.d4 + tx + ${k * t.TX}u] = a${ri}_${k};`;
+    return t.ocExact ? st : `if (tx + ${k * t.TX}u < u.d4) { ${st} }`;
+  })}
+}
+`;
+  }
+}
+
+/** dK and dV over the transposed tables; the thread's rows are keys, its columns queries. */
+export class AttentionDkDvProgram extends TiledAttentionProgram {
+  readonly name = 'AttentionDkDvProgram';
+  readonly bindings: readonly BindingSpec[] = [...GRAD_BINDINGS, { name: 'dkv', access: 'read_write', elem: 'vec4<f32>' }];
+
+  body(): string {
+    const t = this.tile;
+    const f = this.flags;
+    const WG = t.TX * t.TY;
+    const BR4 = t.BR / 4;
+    const BC4 = t.BC / 4;
+    const DK4 = t.DK / 4;
+    const D4X = t.OC * t.TX;
+    const KS = 0;
+    const QS = t.DK * BR4;
+    const VS = QS + t.DK * BC4;
+    const GS = VS + t.DK * BR4;
+    const stLen = Math.max(GS + t.DK * BC4, 2 * t.VK * D4X);
+    const bias = hasBias(f);
+    const loop = chunkLoop(this.block, t, 'q', f);
+    const masked = forTile(t, (ri, _g, _e, c) =>
+      range(4)
+        .map((ff) => {
+          const j = `j0 + ${rowOf(t, ri)}`;
+          return [
+            `{ let i = ${loop.key(colOf(t, c, ff))};`,
+            `  var sv = s${ri}_${c}.${C4[ff]} * u.scale${bias ? ` + biasAt(bh, b, min(i, u.n - 1u), ${j})` : ''};`,
+            loop.gather ? '  sv = select(sv, MASKED, i >= u.n);' : '',
+            f.causal ? `  sv = select(sv, MASKED, ${j} > i);` : '',
+            `  s${ri}_${c}.${C4[ff]} = select(0.0, exp(sv - lq${c}.${C4[ff]}), sv > THRESH); }`,
+          ].filter(Boolean).join('\n        ');
+        })
+        .join('\n        '),
+    );
+    const plain = forTile(t, (ri, _g, _e, c) => `s${ri}_${c} = exp(s${ri}_${c} * u.scale - lq${c});`);
+    const colStats = range(t.RN / 4)
+      .map((c) => {
+        const at = (off: string, ff: number): string => `stats[${off} + rowBase + ${loop.row(colOf(t, c, ff))}]`;
+        return `let lq${c} = vec4<f32>(${range(4).map((ff) => at('u.lseOff', ff)).join(', ')});
+      let dl${c} = vec4<f32>(${range(4).map((ff) => at('u.deltaOff', ff)).join(', ')});`;
+      })
+      .join('\n      ');
+    return `${header(this.block, t)}
+var<workgroup> st: array<vec4<f32>, ${stLen}>;
+var<workgroup> ps: array<vec4<f32>, ${t.BC * BR4}>;
+var<workgroup> dss: array<vec4<f32>, ${t.BC * BR4}>;
+${biasFn(f)}
+${loop.decls}
+
+fn run(wg: u32, lid: u32) {
+  ${decodeWorkgroup('kt', 'c')}
+  let tx = lid % TX;
+  let ty = lid / TX;
+  let j0 = c * BLK + kt * BR;
+  let rowBase = bh * u.n;
+  ${forOut(t, (ri, _g, _e, k) => `var gk${ri}_${k} = vec4<f32>(0.0);\n  var gv${ri}_${k} = vec4<f32>(0.0);`)}
+  ${loop.open}
+      ${forTile(t, (ri, _g, _e, c) => `var s${ri}_${c} = vec4<f32>(0.0);\n      var dp${ri}_${c} = vec4<f32>(0.0);`)}
+      for (var d0 = 0u; d0 < u.d4; d0 += DK4) {
+        workgroupBarrier();
+        ${loadTransposed('st', `${KS}u`, 'k', 'rowBase + j0', t.BR, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${QS}u`, 'q', (rr) => `rowBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${VS}u`, 'v', 'rowBase + j0', t.BR, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${GS}u`, 'dout', (rr) => `rowBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
+        workgroupBarrier();
+        for (var dd = 0u; dd < ${t.DK}u; dd++) {
+          ${outerStep(t, 's', 'st', `${KS}u + dd * ${BR4}u`, 'st', `${QS}u + dd * ${BC4}u`, 'x')}
+          ${outerStep(t, 'dp', 'st', `${VS}u + dd * ${BR4}u`, 'st', `${GS}u + dd * ${BC4}u`, 'y')}
+        }
+      }
+      ${colStats}
+      if (needMask) {
+        ${masked}
+      } else {
+        ${plain}
+      }
+      ${forTile(t, (ri, _g, _e, c) => `dp${ri}_${c} = s${ri}_${c} * (dp${ri}_${c} - dl${c}) * u.scale;`)}
+      ${storeTileT(t, 'ps', 's')}
+      ${storeTileT(t, 'dss', 'dp')}
+      for (var v0 = 0u; v0 < BC; v0 += VK) {
+        workgroupBarrier();
+        ${loadRows('st', '0u', 'dout', (rr) => `rowBase + ${loop.row(`v0 + ${rr}`)}`, t.VK, D4X, WG, !t.ocExact)}
+        ${loadRows('st', `${t.VK * D4X}u`, 'q', (rr) => `rowBase + ${loop.row(`v0 + ${rr}`)}`, t.VK, D4X, WG, !t.ocExact)}
+        workgroupBarrier();
+        for (var ii = 0u; ii < VK; ii++) {
+          ${rowsStep(t, 'gv', 'ps', '(v0 + ii) * BR4', 'st', 'ii * D4X', 'x')}
+          ${rowsStep(t, 'gk', 'dss', '(v0 + ii) * BR4', 'st', `${t.VK * D4X}u + ii * D4X`, 'y')}
+        }
+      }
+  ${loop.close}
+  ${forOut(t, (ri, _g, _e, k) => {
+    const at = `(rowBase + j0 + ${rowOf(t, ri)}) * u.d4 + tx + ${k * t.TX}u`;
+    const st = `dkv[${at}] = gk${ri}_${k};\n  dkv[u.dvOff + ${at}] = gv${ri}_${k};`;
+    return t.ocExact ? st : `if (tx + ${k * t.TX}u < u.d4) {\n  ${st}\n  }`;
+  })}
+}
+`;
+  }
+}
+
+/** Encodes forward, delta, dQ and dK/dV; returns dq [rows·d4 vec4] and dk|dv [2·rows·d4 vec4]. */
+export function encodeAttentionBackward(
+  ctx: GpuContext,
+  rec: Recorder,
+  p: AttentionProblem,
+  inp: AttentionInputs,
+  dout: GPUBuffer,
+): { dq: GPUBuffer; dkv: GPUBuffer } {
+  const { d4 } = inp;
+  const rows = p.B * p.H * p.N;
+  const { out, stats } = encodeAttentionForward(ctx, rec, p, inp);
+  rec.dispatch(new AttentionDeltaProgram(), [out, dout, stats], { rowsTotal: rows, d4, deltaOff: rows }, Math.ceil(rows / DELTA_WG));
+
+  const block = p.layout.block;
+  const R = p.N / block;
+  const flags = attnFlags(p);
+  const { maxComputeWorkgroupStorageSize: shared, maxComputeInvocationsPerWorkgroup: inv } = ctx.limits;
+  const dqTile = chooseTile('dq', block, d4, shared, inv, false, ctx.tileOverrides.dq);
+  const dq = rec.own(createOutput(ctx.device, ctx.limits, 'dq', rows * d4 * 16));
+  rec.dispatch(
+    new AttentionDqProgram(block, dqTile, flags),
+    [inp.q, inp.k, inp.v, dout, inp.tables.buffer, inp.bias.buffer, stats, dq],
+    attnUniformValues(p, d4, dqTile, inp.tables, inp.bias, false),
+    p.B * p.H * R * (block / dqTile.BR),
+  );
+  const kvTile = chooseTile('dkdv', block, d4, shared, inv, false, ctx.tileOverrides.dkdv);
+  const dkv = rec.own(createOutput(ctx.device, ctx.limits, 'dk | dv', 2 * rows * d4 * 16));
+  rec.dispatch(
+    new AttentionDkDvProgram(block, kvTile, flags),
+    [inp.q, inp.k, inp.v, dout, inp.tables.buffer, inp.bias.buffer, stats, dkv],
+    attnUniformValues(p, d4, kvTile, inp.tables, inp.bias, true),
+    p.B * p.H * R * (block / kvTile.BR),
+  );
+  return { dq, dkv };
+}
+
+export async function attentionBackward(ctx: GpuContext, p: AttentionBackwardProblem): Promise<AttentionGradientData> {
+  const rec = ctx.recorder('attentionBackward');
+  const inp = uploadAttentionInputs(ctx, rec, p);
+  const { d4 } = inp;
+  const rows = p.B * p.H * p.N;
+  const dout = rec.own(upload(ctx.device, ctx.limits, 'dout', padColumns(p.dout, rows, p.D, d4 * 4)));
+  const { dq, dkv } = encodeAttentionBackward(ctx, rec, p, inp, dout);
+  const [dqData, dkvData] = await rec.run([
+    { buffer: dq, bytes: rows * d4 * 16 },
+    { buffer: dkv, bytes: 2 * rows * d4 * 16 },
+  ]);
+  const all = new Float32Array(dkvData);
+  const half = rows * d4 * 4;
+  return {
+    dq: unpadColumns(new Float32Array(dqData), rows, p.D, d4 * 4),
+    dk: unpadColumns(all.slice(0, half), rows, p.D, d4 * 4),
+    dv: unpadColumns(all.slice(half), rows, p.D, d4 * 4),
+  };
+}

@@ -1,0 +1,299 @@
+/// <reference types="@webgpu/types" />
+// Uploads, outputs and readback, and the two packed inputs every attention-like kernel reads: the
+// layout tables (one Int32 buffer per CompiledLayout, uploaded once and cached) and the additive
+// score modifiers (rpe, key padding, attention mask in one buffer, offsets in the uniforms).
+import type { CompiledLayout } from '../src/layouts/compile.js';
+import { BufferUsage, MapModeRead } from './program.js';
+
+/** Scores at or below THRESH count as masked (−∞). WGSL may assume no infinities at run time, so
+ * −∞ never reaches a shader: mask values below MASKED are clamped to it on upload (see sanitize). */
+export const MASKED = -1e30;
+export const THRESH = -1e29;
+
+export interface DeviceLimits {
+  readonly maxStorageBufferBindingSize: number;
+  readonly maxBufferSize: number;
+  readonly maxComputeWorkgroupStorageSize: number;
+  readonly maxComputeInvocationsPerWorkgroup: number;
+  readonly maxComputeWorkgroupsPerDimension: number;
+}
+
+function checkSize(limits: DeviceLimits, label: string, bytes: number): void {
+  const max = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  if (bytes > max) {
+    throw new RangeError(
+      `webgpu: ${label} needs ${bytes} bytes, more than this device binds (maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}, maxBufferSize ${limits.maxBufferSize})`,
+    );
+  }
+}
+
+/** Storage buffers must be a multiple of 4 bytes and non-empty to bind. */
+function padBytes(bytes: number): number {
+  return Math.max(16, Math.ceil(bytes / 16) * 16);
+}
+
+/** A read-only storage buffer holding `parts` one after another (each at its element offset). */
+export function uploadParts(
+  device: GPUDevice,
+  limits: DeviceLimits,
+  label: string,
+  parts: readonly (Float32Array | Int32Array)[],
+): { buffer: GPUBuffer; offsets: number[] } {
+  const offsets: number[] = [];
+  let n = 0;
+  for (const p of parts) {
+    offsets.push(n);
+    n += p.length;
+  }
+  checkSize(limits, label, n * 4);
+  const buffer = device.createBuffer({
+    label,
+    size: padBytes(n * 4),
+    usage: BufferUsage.STORAGE | BufferUsage.COPY_DST,
+    mappedAtCreation: true,
+  });
+  const mapped = buffer.getMappedRange();
+  parts.forEach((p, i) => {
+    const view = p instanceof Int32Array ? new Int32Array(mapped, offsets[i] * 4, p.length) : new Float32Array(mapped, offsets[i] * 4, p.length);
+    view.set(p as never);
+  });
+  buffer.unmap();
+  return { buffer, offsets };
+}
+
+export function upload(device: GPUDevice, limits: DeviceLimits, label: string, data: Float32Array | Int32Array): GPUBuffer {
+  return uploadParts(device, limits, label, [data]).buffer;
+}
+
+/** A storage buffer the kernels write and readback copies from. */
+export function createOutput(device: GPUDevice, limits: DeviceLimits, label: string, bytes: number): GPUBuffer {
+  checkSize(limits, label, bytes);
+  return device.createBuffer({ label, size: padBytes(bytes), usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC });
+}
+
+export interface Readback {
+  readonly buffer: GPUBuffer;
+  /** Bytes to read from offset 0. */
+  readonly bytes: number;
+}
+
+/** Encodes copies of `reads` into fresh mappable buffers; `finish` maps them after submit. */
+export function encodeReadback(
+  device: GPUDevice,
+  encoder: GPUCommandEncoder,
+  reads: readonly Readback[],
+): { staging: GPUBuffer[]; finish: () => Promise<ArrayBuffer[]> } {
+  const staging = reads.map((r, i) => {
+    const s = device.createBuffer({
+      label: `readback ${i} (${r.buffer.label})`,
+      size: padBytes(r.bytes),
+      usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST,
+    });
+    if (r.bytes > 0) encoder.copyBufferToBuffer(r.buffer, 0, s, 0, Math.ceil(r.bytes / 4) * 4);
+    return s;
+  });
+  const finish = async (): Promise<ArrayBuffer[]> => {
+    await Promise.all(staging.map((s) => s.mapAsync(MapModeRead)));
+    const out = staging.map((s, i) => s.getMappedRange(0, padBytes(reads[i].bytes)).slice(0, reads[i].bytes));
+    for (const s of staging) {
+      s.unmap();
+      s.destroy();
+    }
+    return out;
+  };
+  return { staging, finish };
+}
+
+/** Element offsets of each table inside a layout's Int32 buffer. */
+export interface LayoutTables {
+  readonly buffer: GPUBuffer;
+  readonly kvPtr: number;
+  readonly kvIndices: number;
+  readonly qPtr: number;
+  readonly qIndices: number;
+  readonly qEntries: number;
+  readonly causalKind: number;
+  /** Per entry, its block row h*R + r (sdd finds a block's row without a search). */
+  readonly entryRow: number;
+  /**
+   * [H*R]: every block row h*R + r, by descending count of kept blocks, ties in index order; the
+   * same counting only what causal keeps; colOrder* likewise for block columns. Workgroups take
+   * rows in this order (longest first, LPT scheduling), so long rows do not start last and form a
+   * tail, while equal rows keep the natural head-major order that shares K and V in L2.
+   */
+  readonly rowOrder: number;
+  readonly rowOrderCausal: number;
+  readonly colOrder: number;
+  readonly colOrderCausal: number;
+  /** Longest and mean block row (column) lengths: [plain, causal]. */
+  readonly rowBalance: readonly [Balance, Balance];
+  readonly colBalance: readonly [Balance, Balance];
+}
+
+export interface Balance {
+  readonly max: number;
+  readonly mean: number;
+}
+
+/** The indices 0..n-1 sorted by descending len (stable). */
+export function longestFirst(len: Int32Array): Int32Array {
+  return Int32Array.from(Array.from({ length: len.length }, (_, i) => i).sort((a, b) => len[b] - len[a] || a - b));
+}
+
+function balance(len: Int32Array): Balance {
+  let max = 0;
+  let sum = 0;
+  for (const x of len) {
+    max = Math.max(max, x);
+    sum += x;
+  }
+  return { max, mean: len.length ? sum / len.length : 0 };
+}
+
+/**
+ * Uploads each CompiledLayout's tables once per device and keeps them while the layout lives
+ * (WeakMap), destroying a buffer when its layout is collected (FinalizationRegistry) or on close.
+ */
+export class LayoutTableCache {
+  private readonly map = new WeakMap<CompiledLayout, LayoutTables>();
+  private readonly live = new Set<GPUBuffer>();
+  private readonly registry = new FinalizationRegistry<GPUBuffer>((b) => {
+    if (this.live.delete(b)) b.destroy();
+  });
+
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly limits: DeviceLimits,
+  ) {}
+
+  get(layout: CompiledLayout): LayoutTables {
+    const hit = this.map.get(layout);
+    if (hit) return hit;
+    const entryRow = new Int32Array(layout.nnz);
+    for (let hr = 0; hr < layout.heads * layout.rows; hr++) {
+      for (let e = layout.kvPtr[hr]; e < layout.kvPtr[hr + 1]; e++) entryRow[e] = hr;
+    }
+    const [H, R, C] = [layout.heads, layout.rows, layout.cols];
+    const rowLen = new Int32Array(H * R);
+    const rowLenCausal = new Int32Array(H * R);
+    for (let hr = 0; hr < H * R; hr++) {
+      for (let e = layout.kvPtr[hr]; e < layout.kvPtr[hr + 1]; e++) {
+        rowLen[hr]++;
+        if (layout.causalKind[e] !== 2) rowLenCausal[hr]++;
+      }
+    }
+    const colLen = new Int32Array(H * C);
+    const colLenCausal = new Int32Array(H * C);
+    for (let hc = 0; hc < H * C; hc++) {
+      for (let t = layout.qPtr[hc]; t < layout.qPtr[hc + 1]; t++) {
+        colLen[hc]++;
+        if (layout.causalKind[layout.qEntries[t]] !== 2) colLenCausal[hc]++;
+      }
+    }
+    const { buffer, offsets } = uploadParts(this.device, this.limits, `layout tables [${H}, ${R}, ${C}] block ${layout.block} nnz ${layout.nnz}`, [
+      layout.kvPtr,
+      layout.kvIndices,
+      layout.qPtr,
+      layout.qIndices,
+      layout.qEntries,
+      Int32Array.from(layout.causalKind),
+      entryRow,
+      longestFirst(rowLen),
+      longestFirst(rowLenCausal),
+      longestFirst(colLen),
+      longestFirst(colLenCausal),
+    ]);
+    const tables: LayoutTables = {
+      buffer,
+      kvPtr: offsets[0],
+      kvIndices: offsets[1],
+      qPtr: offsets[2],
+      qIndices: offsets[3],
+      qEntries: offsets[4],
+      causalKind: offsets[5],
+      entryRow: offsets[6],
+      rowOrder: offsets[7],
+      rowOrderCausal: offsets[8],
+      colOrder: offsets[9],
+      colOrderCausal: offsets[10],
+      rowBalance: [balance(rowLen), balance(rowLenCausal)],
+      colBalance: [balance(colLen), balance(colLenCausal)],
+    };
+    this.map.set(layout, tables);
+    this.live.add(buffer);
+    this.registry.register(layout, buffer);
+    return tables;
+  }
+
+  destroyAll(): void {
+    for (const b of this.live) b.destroy();
+    this.live.clear();
+  }
+}
+
+/** Copies `x` with every value below MASKED (−∞ included) raised to MASKED; `x` itself if none. */
+export function sanitizeMask(x: Float32Array): Float32Array {
+  let i = 0;
+  while (i < x.length && !(x[i] < MASKED)) i++;
+  if (i === x.length) return x;
+  const y = x.slice();
+  for (; i < y.length; i++) if (y[i] < MASKED) y[i] = MASKED;
+  return y;
+}
+
+export interface BiasBuffer {
+  readonly buffer: GPUBuffer;
+  readonly rpeOff: number;
+  readonly kpmOff: number;
+  readonly amOff: number;
+  readonly hasRpe: boolean;
+  readonly hasKpm: boolean;
+  readonly hasAm: boolean;
+}
+
+/** rpe [B,H,N,N], keyPadding [B,N] and attnMask [N,N] (additive) packed into one buffer. */
+export function uploadBias(
+  device: GPUDevice,
+  limits: DeviceLimits,
+  masks: { rpe: Float32Array | null; keyPadding: Float32Array | null; attnMask: Float32Array | null },
+): BiasBuffer {
+  const parts: Float32Array[] = [];
+  const offs = { rpe: 0, kpm: 0, am: 0 };
+  let n = 0;
+  const add = (key: keyof typeof offs, x: Float32Array | null): void => {
+    if (!x) return;
+    offs[key] = n;
+    n += x.length;
+    parts.push(sanitizeMask(x));
+  };
+  add('rpe', masks.rpe);
+  add('kpm', masks.keyPadding);
+  add('am', masks.attnMask);
+  if (parts.length === 0) parts.push(new Float32Array(4));
+  const { buffer } = uploadParts(device, limits, 'score bias (rpe | keyPadding | attnMask)', parts);
+  return {
+    buffer,
+    rpeOff: offs.rpe,
+    kpmOff: offs.kpm,
+    amOff: offs.am,
+    hasRpe: !!masks.rpe,
+    hasKpm: !!masks.keyPadding,
+    hasAm: !!masks.attnMask,
+  };
+}
+
+/** Pads each row of a [rows, d] matrix to `dp` columns (zeros), for the vec4 kernels. */
+export function padColumns(x: Float32Array, rows: number, d: number, dp: number): Float32Array {
+  if (d === dp) return x;
+  const y = new Float32Array(rows * dp);
+  for (let r = 0; r < rows; r++) y.set(x.subarray(r * d, r * d + d), r * dp);
+  return y;
+}
+
+/** Inverse of padColumns. */
+export function unpadColumns(y: Float32Array, rows: number, d: number, dp: number): Float32Array {
+  if (d === dp) return y;
+  const x = new Float32Array(rows * d);
+  for (let r = 0; r < rows; r++) x.set(y.subarray(r * dp, r * dp + d), r * d);
+  return x;
+}

@@ -1,0 +1,160 @@
+/// <reference types="@webgpu/types" />
+// What every op needs from the device: limits, the pipeline cache, the layout-table cache, and a
+// Recorder that encodes one op's passes into a single command buffer inside error scopes, with
+// timestamp queries around each pass when the device has them.
+import type { AttnKernel, TileOverride } from './attention-common.js';
+import { encodeReadback, LayoutTableCache, type DeviceLimits, type Readback } from './buffers.js';
+import { BufferUsage, foldDispatch, packUniforms, PipelineCache, type Program, type UniformValues } from './program.js';
+
+export interface KernelTiming {
+  readonly kernel: string;
+  /** The program's shaderKey: its tile and compile-time flags. */
+  readonly key: string;
+  readonly ms: number;
+}
+
+export interface OpTimings {
+  readonly op: string;
+  /** GPU time of each pass, from timestamp queries. */
+  readonly kernels: readonly KernelTiming[];
+  /** Sum of the passes. */
+  readonly totalMs: number;
+}
+
+export class GpuContext {
+  readonly pipelines: PipelineCache;
+  readonly layouts: LayoutTableCache;
+  /** Set when the subgroup probe passed: subgroups exist and tile rows map onto lanes linearly. */
+  readonly subgroupSize: number;
+  lastTimings: OpTimings | null = null;
+  lost: string | null = null;
+  /** Forced attention tiles (tuning only). */
+  tileOverrides: Partial<Record<AttnKernel, TileOverride>> = {};
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly limits: DeviceLimits,
+    readonly timestampQuery: boolean,
+    subgroupSize: number,
+  ) {
+    this.pipelines = new PipelineCache(device);
+    this.layouts = new LayoutTableCache(device, limits);
+    this.subgroupSize = subgroupSize;
+  }
+
+  recorder(op: string): Recorder {
+    if (this.lost) throw new Error(`webgpu: the device was lost (${this.lost})`);
+    return new Recorder(this, op);
+  }
+}
+
+interface Step {
+  program: Program;
+  buffers: GPUBuffer[];
+  uniforms: ArrayBuffer;
+  workgroups: number;
+}
+
+/** One op's work: dispatches, then one submit, readback and cleanup. */
+export class Recorder {
+  private readonly steps: Step[] = [];
+  private readonly owned: GPUBuffer[] = [];
+
+  constructor(
+    private readonly ctx: GpuContext,
+    private readonly op: string,
+  ) {}
+
+  /** Registers a buffer to destroy when the op ends. */
+  own<T extends GPUBuffer>(b: T): T {
+    this.owned.push(b);
+    return b;
+  }
+
+  dispatch(program: Program, buffers: GPUBuffer[], uniforms: UniformValues, workgroups: number): void {
+    if (buffers.length !== program.bindings.length) {
+      throw new Error(`webgpu: ${program.name} takes ${program.bindings.length} buffers, got ${buffers.length}`);
+    }
+    this.steps.push({ program, buffers, uniforms: packUniforms(program, uniforms, workgroups), workgroups });
+  }
+
+  /** Encodes and submits every dispatch, reads back `reads`, and frees the op's buffers. */
+  async run(reads: readonly Readback[]): Promise<ArrayBuffer[]> {
+    const { device, limits } = this.ctx;
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    let results: ArrayBuffer[] | null = null;
+    let failure: unknown = null;
+    let querySet: GPUQuerySet | null = null;
+    const temps: GPUBuffer[] = [];
+    try {
+      const pipelines = await Promise.all(this.steps.map((s) => this.ctx.pipelines.get(s.program)));
+      const timed = this.ctx.timestampQuery && this.steps.length > 0;
+      if (timed) {
+        querySet = device.createQuerySet({ label: `${this.op} timestamps`, type: 'timestamp', count: 2 * this.steps.length });
+      }
+      const encoder = device.createCommandEncoder({ label: this.op });
+      this.steps.forEach((s, i) => {
+        const ub = device.createBuffer({
+          label: `${s.program.name} uniforms`,
+          size: s.uniforms.byteLength,
+          usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST,
+        });
+        temps.push(ub);
+        device.queue.writeBuffer(ub, 0, s.uniforms);
+        const entries: GPUBindGroupEntry[] = s.buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
+        entries.push({ binding: s.buffers.length, resource: { buffer: ub } });
+        const group = device.createBindGroup({ label: `${s.program.name} bind group`, layout: pipelines[i].layout, entries });
+        const pass = encoder.beginComputePass({
+          label: s.program.name,
+          ...(querySet
+            ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } }
+            : {}),
+        });
+        pass.setPipeline(pipelines[i].pipeline);
+        pass.setBindGroup(0, group);
+        const [x, y] = foldDispatch(s.workgroups, limits.maxComputeWorkgroupsPerDimension);
+        if (s.workgroups > 0) pass.dispatchWorkgroups(x, y);
+        pass.end();
+      });
+      let stampBuffer: GPUBuffer | null = null;
+      if (querySet) {
+        const bytes = 16 * this.steps.length;
+        stampBuffer = device.createBuffer({
+          label: `${this.op} timestamps resolve`,
+          size: bytes,
+          usage: BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC,
+        });
+        temps.push(stampBuffer);
+        encoder.resolveQuerySet(querySet, 0, 2 * this.steps.length, stampBuffer, 0);
+      }
+      const all = stampBuffer ? [...reads, { buffer: stampBuffer, bytes: 16 * this.steps.length }] : reads;
+      const rb = encodeReadback(device, encoder, all);
+      device.queue.submit([encoder.finish()]);
+      const out = await rb.finish();
+      if (stampBuffer) {
+        const stamps = new BigInt64Array(out.pop()!);
+        const kernels = this.steps.map((s, i) => ({
+          kernel: s.program.name,
+          key: s.program.shaderKey,
+          ms: Math.max(0, Number(stamps[2 * i + 1] - stamps[2 * i])) / 1e6,
+        }));
+        this.ctx.lastTimings = { op: this.op, kernels, totalMs: kernels.reduce((a, k) => a + k.ms, 0) };
+      }
+      results = out;
+    } catch (e) {
+      failure = e;
+    } finally {
+      const validation = await device.popErrorScope();
+      const oom = await device.popErrorScope();
+      for (const b of [...temps, ...this.owned]) b.destroy();
+      querySet?.destroy();
+      if (!failure && (validation || oom)) {
+        failure = new Error(`webgpu: ${this.op} failed: ${(validation ?? oom)!.message}`);
+      }
+    }
+    if (failure) throw failure;
+    if (this.ctx.lost) throw new Error(`webgpu: the device was lost during ${this.op} (${this.ctx.lost})`);
+    return results!;
+  }
+}

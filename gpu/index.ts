@@ -1,0 +1,98 @@
+/// <reference types="@webgpu/types" />
+// The WebGPU backend: the Backend interface of src/backend.ts over WGSL kernels, one Program per
+// op file. Ops run one at a time (error scopes are per device, and it bounds memory).
+import type {
+  AttentionBackwardProblem,
+  AttentionGradientData,
+  AttentionProblem,
+  Backend,
+  BackendInfo,
+  MatmulProblem,
+  SoftmaxBackwardProblem,
+  SoftmaxProblem,
+} from '../src/backend.js';
+import { attentionBackward } from './attention-backward.js';
+import type { AttnKernel, TileOverride } from './attention-common.js';
+import { attentionForward } from './attention-forward.js';
+import { GpuContext, type OpTimings } from './context.js';
+import { dds } from './dds.js';
+import { acquireDevice, type WebGPUDeviceOptions } from './device.js';
+import { dsd } from './dsd.js';
+import { sdd } from './sdd.js';
+import { softmaxBackward } from './softmax-backward.js';
+import { softmax } from './softmax.js';
+
+export type { OpTimings, KernelTiming } from './context.js';
+export type { AttnKernel, TileOverride } from './attention-common.js';
+export { noAdapterError } from './device.js';
+
+export interface WebGPUBackendOptions extends WebGPUDeviceOptions {
+  /** Forces the attention tiles per kernel (benchmarks and tuning; throws if one does not fit). */
+  tileOverrides?: Partial<Record<AttnKernel, TileOverride>>;
+}
+
+export interface WebGPUBackendInfo extends BackendInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  source: string;
+  features: string[];
+  limits: Record<string, number>;
+  subgroups: boolean;
+  /** Lanes per subgroup used by the attention row reductions (0: workgroup memory instead). */
+  subgroupSize: number;
+  timestampQuery: boolean;
+}
+
+export interface WebGPUBackend extends Backend {
+  readonly info: WebGPUBackendInfo;
+  /** GPU time of the last op's kernels (timestamp queries), or null where the device has none. */
+  readonly lastTimings: OpTimings | null;
+}
+
+export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
+  const acquired = await acquireDevice(options);
+  const ctx = new GpuContext(acquired.device, acquired.limits, acquired.timestampQuery, acquired.subgroupSize);
+  if (options.tileOverrides) ctx.tileOverrides = { ...options.tileOverrides };
+  let closed = false;
+  acquired.device.lost.then((info) => {
+    if (!closed) ctx.lost = `${info.reason}: ${info.message}`;
+  });
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(f: () => Promise<T>): Promise<T> => {
+    if (closed) return Promise.reject(new Error("backend 'webgpu' is closed"));
+    const run = queue.then(f, f);
+    queue = run.catch(() => undefined);
+    return run;
+  };
+  const info: WebGPUBackendInfo = {
+    ...acquired.adapterInfo,
+    source: acquired.source,
+    features: acquired.features,
+    limits: { ...acquired.limits },
+    subgroups: acquired.subgroups,
+    subgroupSize: acquired.subgroupSize,
+    timestampQuery: acquired.timestampQuery,
+  };
+  return {
+    name: 'webgpu',
+    info,
+    get lastTimings() {
+      return ctx.lastTimings;
+    },
+    attention: (p: AttentionProblem) => serial(() => attentionForward(ctx, p)),
+    attentionBackward: (p: AttentionBackwardProblem): Promise<AttentionGradientData> => serial(() => attentionBackward(ctx, p)),
+    matmul: (p: MatmulProblem) =>
+      serial(() => (p.mode === 'sdd' ? sdd(ctx, p) : p.mode === 'dsd' ? dsd(ctx, p) : dds(ctx, p))),
+    softmax: (p: SoftmaxProblem) => serial(() => softmax(ctx, p)),
+    softmaxBackward: (p: SoftmaxBackwardProblem) => serial(() => softmaxBackward(ctx, p)),
+    async close() {
+      if (closed) return;
+      await queue;
+      closed = true;
+      ctx.layouts.destroyAll();
+      acquired.release();
+    },
+  };
+}
