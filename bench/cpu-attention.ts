@@ -1,0 +1,294 @@
+// Benchmark of the fused CPU attention kernels (not a test): one thread, both SIMD builds.
+//   node --import tsx bench/cpu-attention.ts [--quick]
+// Writes bench/results/cpu-attention.json, then prints a table from it. Figures:
+// - ceiling: matmulCeiling (assembly/tiles.ts), the best register-tiled AssemblyScript matmul we
+//   have (packed operands, L1-resident), in GFLOP/s: the yardstick;
+// - forward and backward at N=4096, H=8, B=1, D=64, block 64, a BSLongformer layout (sliding
+//   window 3, global block 0: 7.7% density). FLOPs are counted on kept blocks only: forward
+//   4·block²·D per kept block per batch·head (QKᵀ and PV; exp, softmax and masks not counted),
+//   backward 10·block²·D (QKᵀ, dO·Vᵀ, dS·K, Pᵀ·dO, dSᵀ·Q);
+// - backward / forward time; sparse / dense time, the same kernels on an all-ones layout;
+// - bench/naive.ts, plain TypeScript loops over the kept blocks, as the baseline.
+// Every time is a median over REPS runs after one warm-up run, of the process's CPU time
+// (user + system, process.cpuUsage) spent in the kernels: on a shared machine, wall-clock times
+// swing with the neighbours' load, CPU time much less. Wall-clock medians of the kernels and of
+// the whole host call (copies into and out of Wasm memory included) are kept in the JSON too.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { Arena } from '../src/cpu/arena.js';
+import { attentionBackward, attentionForward } from '../src/cpu/attention.js';
+import type { CpuContext, LayoutTablePointers } from '../src/cpu/context.js';
+import { createMemory, instantiate, loadKernelModule, type KernelExports, type SimdBuild } from '../src/cpu/wasm.js';
+import type { AttentionBackwardProblem } from '../src/backend.js';
+import { compileLayout, type CompiledLayout } from '../src/layouts/compile.js';
+import { BSLongformerSparsityConfig, DenseSparsityConfig } from '../src/layouts/index.js';
+import { naiveAttention, naiveAttentionBackward } from './naive.js';
+
+const quick = process.argv.includes('--quick');
+const B = 1, H = 8, N = 4096, D = 64, BLOCK = 64;
+const REPS = quick ? 3 : 9;
+const DENSE_REPS = quick ? 1 : 3;
+const NAIVE_REPS = quick ? 1 : 3;
+const BUILDS = ['simd', 'relaxed'] as const;
+
+/** A deterministic f32 tensor in [-1, 1). */
+function tensor(n: number, seed: number): Float32Array {
+  const a = new Float32Array(n);
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    a[i] = x / 2 ** 31 - 1;
+  }
+  return a;
+}
+
+interface Timing {
+  medianMs: number;
+  minMs: number;
+}
+
+function summarize(ms: number[]): Timing {
+  const s = [...ms].sort((a, b) => a - b);
+  return { medianMs: s[s.length >> 1], minMs: s[0] };
+}
+
+/** CPU time of this process, in ms, since `from` (or since it started). */
+function cpuMs(from?: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(from);
+  return (u.user + u.system) / 1000;
+}
+
+/** Runs f and returns [wall ms, CPU ms]. */
+function clock(f: () => void): [number, number] {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  f();
+  return [performance.now() - t0, cpuMs(c0)];
+}
+
+/** A CpuContext over its own memory that runs inline and adds up the time spent in kernels. */
+class TimedContext implements CpuContext {
+  readonly threads = 1;
+  wallMs = 0;
+  cpuMs = 0;
+  /** CPU ms per kernel export. */
+  byKernel: Record<string, number> = {};
+  private readonly cache = new Map<CompiledLayout, LayoutTablePointers>();
+  constructor(readonly arena: Arena, readonly exports: KernelExports) {}
+
+  tables(layout: CompiledLayout): LayoutTablePointers {
+    const t = this.cache.get(layout);
+    if (!t) throw new Error('tables not uploaded');
+    return t;
+  }
+
+  /** As the backend does, between calls: the tables are persistent allocations. */
+  upload(layout: CompiledLayout): void {
+    if (this.cache.has(layout)) return;
+    const a = this.arena;
+    const put = (x: Int32Array) => {
+      const ptr = a.allocPersistent(Math.max(4, x.byteLength));
+      a.i32(ptr, x.length).set(x);
+      return ptr;
+    };
+    const kind = a.allocPersistent(Math.max(4, layout.nnz));
+    new Uint8Array(a.memory.buffer, kind, layout.nnz).set(layout.causalKind);
+    this.cache.set(layout, {
+      kvPtr: put(layout.kvPtr), kvIndices: put(layout.kvIndices), qPtr: put(layout.qPtr),
+      qIndices: put(layout.qIndices), qEntries: put(layout.qEntries), causalKind: kind,
+    });
+  }
+
+  async run(kernel: string, tasks: number[][]): Promise<void> {
+    const fn = this.exports[kernel];
+    const [wall, cpu] = clock(() => {
+      for (const args of tasks) fn(...args);
+    });
+    this.wallMs += wall;
+    this.cpuMs += cpu;
+    this.byKernel[kernel] = (this.byKernel[kernel] ?? 0) + cpu;
+  }
+}
+
+async function setup(build: SimdBuild): Promise<TimedContext> {
+  const { module } = await loadKernelModule(build);
+  const memory = createMemory(256);
+  return new TimedContext(new Arena(memory), instantiate(module, memory));
+}
+
+/** GFLOP/s (CPU time) of matmulCeiling on packed, L1-resident M×N×K operands. */
+function ceiling(ctx: TimedContext, M: number, Nc: number, K: number): number {
+  const a = ctx.arena;
+  a.reset();
+  const pa = a.putF32(tensor(M * K, 1));
+  const pb = a.putF32(tensor(K * Nc, 2));
+  const pc = a.alloc(M * Nc * 4);
+  const fn = ctx.exports.matmulCeiling;
+  const reps = Math.max(1, Math.round(2e8 / (2 * M * Nc * K)));
+  fn(pa, pb, pc, M, Nc, K, reps);
+  const ms: number[] = [];
+  for (let i = 0; i < 9; i++) ms.push(clock(() => fn(pa, pb, pc, M, Nc, K, reps))[1]);
+  a.reset();
+  return (2 * M * Nc * K * reps) / summarize(ms).medianMs / 1e6;
+}
+
+interface Measured {
+  /** CPU time in the kernels: the figures are computed from its median. */
+  cpu: Timing;
+  /** Wall time in the kernels. */
+  wall: Timing;
+  /** Wall time of the whole host call (copies into and out of Wasm memory included). */
+  call: Timing;
+  /** Median CPU ms per kernel export. */
+  byKernel: Record<string, number>;
+}
+
+async function measure(ctx: TimedContext, layout: CompiledLayout, f: () => Promise<unknown>, reps: number): Promise<Measured> {
+  const cpu: number[] = [];
+  const wall: number[] = [];
+  const call: number[] = [];
+  const byKernel: Record<string, number[]> = {};
+  for (let i = 0; i <= reps; i++) {
+    ctx.arena.reset();
+    ctx.upload(layout);
+    ctx.wallMs = 0;
+    ctx.cpuMs = 0;
+    ctx.byKernel = {};
+    const t0 = performance.now();
+    await f();
+    const t = performance.now() - t0;
+    ctx.arena.reset();
+    if (i === 0) continue; // warm-up
+    cpu.push(ctx.cpuMs);
+    wall.push(ctx.wallMs);
+    call.push(t);
+    for (const [k, ms] of Object.entries(ctx.byKernel)) (byKernel[k] ??= []).push(ms);
+  }
+  return {
+    cpu: summarize(cpu),
+    wall: summarize(wall),
+    call: summarize(call),
+    byKernel: Object.fromEntries(Object.entries(byKernel).map(([k, ms]) => [k, summarize(ms).medianMs])),
+  };
+}
+
+function problem(layout: CompiledLayout): AttentionBackwardProblem {
+  const size = B * H * N * D;
+  return {
+    B, H, N, D,
+    q: tensor(size, 11), k: tensor(size, 12), v: tensor(size, 13), dout: tensor(size, 14),
+    layout, scale: 1 / Math.sqrt(D), causal: false, rpe: null, keyPadding: null, attnMask: null,
+  };
+}
+
+const gflops = (flops: number, ms: number) => flops / ms / 1e6;
+
+async function main(): Promise<void> {
+  const sparseLayout = compileLayout(
+    new BSLongformerSparsityConfig({ numHeads: H, block: BLOCK, numSlidingWindowBlocks: 3, globalBlockIndices: [0] }).makeLayout(N),
+  );
+  const denseLayout = compileLayout(new DenseSparsityConfig({ numHeads: H, block: BLOCK }).makeLayout(N));
+  const sparse = problem(sparseLayout);
+  const dense: AttentionBackwardProblem = { ...sparse, layout: denseLayout };
+  const fwdFlops = (L: CompiledLayout) => 4 * BLOCK * BLOCK * D * L.nnz * B;
+  const bwdFlops = (L: CompiledLayout) => 10 * BLOCK * BLOCK * D * L.nnz * B;
+
+  const builds: Record<string, unknown> = {};
+  for (const build of BUILDS) {
+    const ctx = await setup(build);
+    const c64 = ceiling(ctx, 64, 64, 64);
+    const c128 = ceiling(ctx, 128, 128, 64);
+    const fwd = await measure(ctx, sparseLayout, () => attentionForward(ctx, sparse), REPS);
+    const bwd = await measure(ctx, sparseLayout, () => attentionBackward(ctx, sparse), REPS);
+    const dfwd = await measure(ctx, denseLayout, () => attentionForward(ctx, dense), DENSE_REPS);
+    const dbwd = await measure(ctx, denseLayout, () => attentionBackward(ctx, dense), DENSE_REPS);
+    const ceilingGflops = Math.max(c64, c128);
+    const fg = gflops(fwdFlops(sparseLayout), fwd.cpu.medianMs);
+    builds[build] = {
+      ceiling: { gflops: ceilingGflops, m64n64k64: c64, m128n128k64: c128 },
+      forward: { ...fwd, gflops: fg, fractionOfCeiling: fg / ceilingGflops },
+      backward: { ...bwd, gflops: gflops(bwdFlops(sparseLayout), bwd.cpu.medianMs) },
+      backwardOverForward: bwd.cpu.medianMs / fwd.cpu.medianMs,
+      backwardOverForwardWall: bwd.wall.medianMs / fwd.wall.medianMs,
+      dense: {
+        forward: { ...dfwd, gflops: gflops(fwdFlops(denseLayout), dfwd.cpu.medianMs) },
+        backward: { ...dbwd, gflops: gflops(bwdFlops(denseLayout), dbwd.cpu.medianMs) },
+      },
+      sparseOverDense: {
+        forward: fwd.cpu.medianMs / dfwd.cpu.medianMs,
+        backward: bwd.cpu.medianMs / dbwd.cpu.medianMs,
+      },
+    };
+    console.error(`${build}: done`);
+  }
+
+  // baseline: plain TypeScript (CPU time of the whole call)
+  const nf: number[] = [];
+  const nb: number[] = [];
+  for (let i = 0; i < NAIVE_REPS; i++) {
+    nf.push(clock(() => naiveAttention(sparse))[1]);
+    nb.push(clock(() => naiveAttentionBackward(sparse))[1]);
+  }
+  const naive = {
+    forward: { ...summarize(nf), gflops: gflops(fwdFlops(sparseLayout), summarize(nf).medianMs) },
+    backward: { ...summarize(nb), gflops: gflops(bwdFlops(sparseLayout), summarize(nb).medianMs) },
+  };
+
+  const result = {
+    date: new Date().toISOString(),
+    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, loadAverage: os.loadavg() },
+    config: {
+      B, H, N, D, block: BLOCK, threads: 1,
+      layout: 'BSLongformerSparsityConfig({ numSlidingWindowBlocks: 3, globalBlockIndices: [0] })',
+      density: sparseLayout.density, nnz: sparseLayout.nnz, denseNnz: denseLayout.nnz,
+      reps: REPS, denseReps: DENSE_REPS, naiveReps: NAIVE_REPS,
+    },
+    timing: 'medians after one warm-up run, of the CPU time (process.cpuUsage) spent in the kernels; wall-clock medians in wall and call',
+    flops: 'kept blocks only, per batch·head: forward 4·block²·D, backward 10·block²·D per kept block (exp, softmax and masks not counted)',
+    goals: {
+      forwardFractionOfCeiling: 0.6, forwardGflops: { simd: 18, relaxed: 24 },
+      backwardOverForward: 2.5, sparseOverDense: 1.3 * sparseLayout.density,
+    },
+    builds,
+    naive,
+  };
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  writeFileSync(new URL('./results/cpu-attention.json', import.meta.url), JSON.stringify(result, null, 2) + '\n');
+  printTable(result);
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function printTable(r: any): void {
+  const f = (x: number, d = 1) => x.toFixed(d);
+  const rows: string[][] = [['', 'simd', 'relaxed', 'goal']];
+  const get = (path: string) => BUILDS.map((b) => path.split('.').reduce((o, k) => o[k], r.builds[b]) as number);
+  const add = (label: string, path: string, fmt: (x: number) => string, goal = '') => rows.push([label, ...get(path).map(fmt), goal]);
+  add('ceiling GFLOP/s (matmulCeiling)', 'ceiling.gflops', (x) => f(x));
+  add('forward GFLOP/s', 'forward.gflops', (x) => f(x), `≥ ${r.goals.forwardGflops.simd} / ${r.goals.forwardGflops.relaxed}`);
+  add('forward / ceiling', 'forward.fractionOfCeiling', (x) => f(100 * x, 0) + '%', '≥ 60%');
+  add('forward ms', 'forward.cpu.medianMs', (x) => f(x));
+  add('backward GFLOP/s', 'backward.gflops', (x) => f(x));
+  add('backward ms', 'backward.cpu.medianMs', (x) => f(x));
+  add('backward / forward', 'backwardOverForward', (x) => f(x, 2), '≤ 2.5');
+  add('backward / forward, wall clock', 'backwardOverForwardWall', (x) => f(x, 2));
+  add('dense forward GFLOP/s', 'dense.forward.gflops', (x) => f(x));
+  add('dense backward GFLOP/s', 'dense.backward.gflops', (x) => f(x));
+  add('sparse / dense forward', 'sparseOverDense.forward', (x) => f(x, 4), `≤ ${f(r.goals.sparseOverDense, 4)}`);
+  add('sparse / dense backward', 'sparseOverDense.backward', (x) => f(x, 4), `≤ ${f(r.goals.sparseOverDense, 4)}`);
+  add('forward speed-up over naive TS', 'forward.cpu.medianMs', (x) => f(r.naive.forward.medianMs / x) + '×');
+  add('backward speed-up over naive TS', 'backward.cpu.medianMs', (x) => f(r.naive.backward.medianMs / x) + '×');
+  add('forward call ms, wall clock', 'forward.call.medianMs', (x) => f(x));
+  add('backward call ms, wall clock', 'backward.call.medianMs', (x) => f(x));
+  const w = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  console.log(
+    `N=${r.config.N} H=${r.config.H} B=${r.config.B} D=${r.config.D} block=${r.config.block}, density ${f(100 * r.config.density, 2)}% ` +
+      `(${r.config.nnz} kept blocks), 1 thread, ${r.machine.cpu}, ${r.machine.node}; medians of kernel CPU time`,
+  );
+  for (const row of rows) console.log(row.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  '));
+  console.log(
+    `naive TypeScript: forward ${f(r.naive.forward.medianMs, 0)} ms (${f(r.naive.forward.gflops, 2)} GFLOP/s), ` +
+      `backward ${f(r.naive.backward.medianMs, 0)} ms (${f(r.naive.backward.gflops, 2)} GFLOP/s)`,
+  );
+}
+
+await main();
