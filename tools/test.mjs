@@ -42,13 +42,35 @@ if (want('deno') && existsSync('test/deno') && readdirSync('test/deno').some((f)
     add('deno', 0, 1);
     console.log('[deno] node_modules/.bin/deno is missing: run npm install');
   } else {
-    const { code, out } = await run(deno, ['test', '--no-check', '--unstable-webgpu', '--unstable-sloppy-imports', '-A', 'test/deno/'], { XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' });
-    const m = /(?:ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \((\d+) steps?\))?(?: \| (\d+) ignored)?/.exec(out);
-    const passed = m ? Number(m[1]) : 0;
-    let failed = m ? Number(m[3]) : 0;
-    if (code !== 0 && failed === 0) failed = 1;
-    add('deno', passed, failed, m?.[5] ? Number(m[5]) : 0);
+    // One process per file, so that a native crash in one (Mesa's lavapipe or a worker teardown)
+    // cannot hide another file's results.
+    const files = readdirSync('test/deno').filter((f) => f.endsWith('.test.ts')).sort();
+    let passed = 0, failed = 0, ignored = 0;
+    for (const file of files) {
+      let r = await runDenoFile(file);
+      if (r.crashedAfterPassing) {
+        // Seen once in CI: glibc aborted ("corrupted size vs. prev_size") while Deno exited, after
+        // every test had passed; not reproduced in 70 local runs. A second run tells a rare exit
+        // crash from a real failure; a second crash counts as a failure.
+        console.log(`[deno] ${file}: the process crashed (exit ${r.code}) after its tests passed; running it once more`);
+        r = await runDenoFile(file);
+      }
+      passed += r.passed;
+      failed += r.failed;
+      ignored += r.ignored;
+    }
+    add('deno', passed, failed, ignored);
   }
+}
+
+async function runDenoFile(file) {
+  const { code, out } = await run(deno, ['test', '--no-check', '--unstable-webgpu', '--unstable-sloppy-imports', '-A', `test/deno/${file}`], { XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', NO_COLOR: '1' });
+  const m = /(?:ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \((\d+) steps?\))?(?: \| (\d+) ignored)?/.exec(out);
+  const passed = m ? Number(m[1]) : 0;
+  let failed = m ? Number(m[3]) : 0;
+  const crashedAfterPassing = code !== 0 && m !== null && failed === 0 && /^ok \|/m.test(out);
+  if (code !== 0 && failed === 0) failed = 1;
+  return { code, passed, failed, ignored: m?.[5] ? Number(m[5]) : 0, crashedAfterPassing };
 }
 
 if (want('browser') && existsSync('test/browser/run.mjs')) {
