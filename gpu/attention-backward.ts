@@ -5,7 +5,7 @@
 //   dK, dV: a workgroup per BR key rows walks the kept blocks of its block column (q* tables,
 //       the transpose) and accumulates dV += Pᵀ·dO, dK += dSᵀ·Q.
 // Each workgroup owns its output rows, so no atomics.
-import type { AttentionBackwardProblem, AttentionGradientData, AttentionProblem } from '../src/backend.js';
+import type { AttentionBackwardProblem, AttentionGradientData, AttentionProblem, OperandData } from '../src/backend.js';
 import {
   attnUniformValues,
   biasFn,
@@ -30,8 +30,9 @@ import {
 } from './attention-common.js';
 import { attnFlags, encodeAttentionForward, uploadAttentionInputs, type AttentionInputs } from './attention-forward.js';
 import { createOutput, MASKED, padColumns, THRESH, unpadColumns, upload } from './buffers.js';
+import { residentBuffer } from './resident.js';
 import type { GpuContext, Recorder } from './context.js';
-import { Program, type BindingSpec } from './program.js';
+import { BufferUsage, Program, type BindingSpec } from './program.js';
 
 const DELTA_WG = 64;
 
@@ -282,7 +283,7 @@ fn run(wg: u32, lid: u32) {
 export function encodeAttentionBackward(
   ctx: GpuContext,
   rec: Recorder,
-  p: AttentionProblem,
+  p: AttentionProblem<OperandData>,
   inp: AttentionInputs,
   dout: GPUBuffer,
 ): { dq: GPUBuffer; dkv: GPUBuffer } {
@@ -314,19 +315,33 @@ export function encodeAttentionBackward(
   return { dq, dkv };
 }
 
-export async function attentionBackward(ctx: GpuContext, p: AttentionBackwardProblem): Promise<AttentionGradientData> {
+export async function attentionBackward(ctx: GpuContext, p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> {
   const rec = ctx.recorder('attentionBackward');
   const inp = uploadAttentionInputs(ctx, rec, p);
   const { d4 } = inp;
   const rows = p.B * p.H * p.N;
-  const dout = rec.own(upload(ctx.device, ctx.limits, 'dout', padColumns(p.dout, rows, p.D, d4 * 4)));
+  const dout = residentBuffer(p.dout) ?? rec.own(upload(ctx.device, ctx.limits, 'dout', padColumns(p.dout as Float32Array, rows, p.D, d4 * 4)));
   const { dq, dkv } = encodeAttentionBackward(ctx, rec, p, inp, dout);
+  const half = rows * d4 * 4;
+  if (p.keepOnDevice) {
+    // dk and dv share one output buffer; each resident gets its own copy of its half
+    rec.disown(dq);
+    const [dk, dv] = ['dk', 'dv'].map((label) => createOutput(ctx.device, ctx.limits, label, half * 4, BufferUsage.COPY_DST));
+    rec.copy(dkv, 0, dk, 0, half * 4);
+    rec.copy(dkv, half * 4, dv, 0, half * 4);
+    try {
+      await rec.run([]);
+    } catch (e) {
+      for (const b of [dq, dk, dv]) b.destroy();
+      throw e;
+    }
+    return { dq: ctx.keep(dq, rows * p.D, p.D), dk: ctx.keep(dk, rows * p.D, p.D), dv: ctx.keep(dv, rows * p.D, p.D) };
+  }
   const [dqData, dkvData] = await rec.run([
     { buffer: dq, bytes: rows * d4 * 16 },
     { buffer: dkv, bytes: 2 * rows * d4 * 16 },
   ]);
   const all = new Float32Array(dkvData);
-  const half = rows * d4 * 4;
   return {
     dq: unpadColumns(new Float32Array(dqData), rows, p.D, d4 * 4),
     dk: unpadColumns(all.slice(0, half), rows, p.D, d4 * 4),

@@ -2,7 +2,7 @@
 // under the device's workgroup-memory limit, the uniform struct, the additive score bias, and WGSL
 // generators for the cooperative tile loads. Loops over a thread's registers are unrolled here in
 // JS, so the WGSL indexes its accumulators with constants only (no local-memory spills).
-import type { AttentionProblem } from '../src/backend.js';
+import type { AttentionProblem, OperandData } from '../src/backend.js';
 import type { BiasBuffer, LayoutTables } from './buffers.js';
 import { Program, type UniformFields, type UniformValues } from './program.js';
 
@@ -188,7 +188,7 @@ export const ATTN_UNIFORMS: UniformFields = [
 ];
 
 export function attnUniformValues(
-  p: AttentionProblem,
+  p: AttentionProblem<OperandData>,
   d4: number,
   tile: AttnTile,
   tables: LayoutTables,

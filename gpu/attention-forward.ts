@@ -3,7 +3,7 @@
 //   S = Q·Kᵀ (register tiles over workgroup-staged Qᵀ and Kᵀ), scale + bias + masks,
 //   running max m and sum l per row (online softmax), O = O·α + P·V with P staged as Pᵀ.
 // Scores never reach memory; the log-sum-exp m + log l of each row is kept for the backward pass.
-import type { AttentionProblem } from '../src/backend.js';
+import type { AttentionProblem, OperandData } from '../src/backend.js';
 import {
   attnUniformValues,
   biasFn,
@@ -28,6 +28,7 @@ import {
   type AttnTile,
   type RowMap,
 } from './attention-common.js';
+import { residentBuffer } from './resident.js';
 import { createOutput, MASKED, padColumns, THRESH, unpadColumns, upload, uploadBias, type BiasBuffer, type LayoutTables } from './buffers.js';
 import type { GpuContext, Recorder } from './context.js';
 import type { BindingSpec } from './program.js';
@@ -293,7 +294,7 @@ function stagedRows(name: string, dst: string, base: string, src: string, row0: 
   };
 }
 
-export function attnFlags(p: AttentionProblem): AttnFlags {
+export function attnFlags(p: AttentionProblem<OperandData>): AttnFlags {
   return { causal: p.causal, hasRpe: !!p.rpe, hasKpm: !!p.keyPadding, hasAm: !!p.attnMask };
 }
 
@@ -307,11 +308,15 @@ export interface AttentionInputs {
   readonly d4: number;
 }
 
-/** Uploads q, k, v (padded to vec4 rows) and the score bias; registers them with the recorder. */
-export function uploadAttentionInputs(ctx: GpuContext, rec: Recorder, p: AttentionProblem): AttentionInputs {
+/**
+ * Uploads q, k, v (padded to vec4 rows) and the score bias, registering them with the recorder;
+ * an operand already on the device (a GpuResident) is bound as it is.
+ */
+export function uploadAttentionInputs(ctx: GpuContext, rec: Recorder, p: AttentionProblem<OperandData>): AttentionInputs {
   const d4 = Math.ceil(p.D / 4);
   const rows = p.B * p.H * p.N;
-  const up = (label: string, x: Float32Array): GPUBuffer => rec.own(upload(ctx.device, ctx.limits, label, padColumns(x, rows, p.D, d4 * 4)));
+  const up = (label: string, x: OperandData): GPUBuffer =>
+    residentBuffer(x) ?? rec.own(upload(ctx.device, ctx.limits, label, padColumns(x as Float32Array, rows, p.D, d4 * 4)));
   const bias = uploadBias(ctx.device, ctx.limits, p);
   rec.own(bias.buffer);
   return { q: up('q', p.q), k: up('k', p.k), v: up('v', p.v), tables: ctx.layouts.get(p.layout), bias, d4 };
@@ -323,7 +328,7 @@ const TALL_SLOTS = 256;
 export function encodeAttentionForward(
   ctx: GpuContext,
   rec: Recorder,
-  p: AttentionProblem,
+  p: AttentionProblem<OperandData>,
   inp: AttentionInputs,
 ): { out: GPUBuffer; stats: GPUBuffer } {
   const rows = p.B * p.H * p.N;
@@ -361,11 +366,21 @@ export function encodeAttentionForward(
   return { out, stats };
 }
 
-export async function attentionForward(ctx: GpuContext, p: AttentionProblem): Promise<Float32Array> {
+export async function attentionForward(ctx: GpuContext, p: AttentionProblem<OperandData>): Promise<OperandData> {
   const rec = ctx.recorder('attention');
   const inp = uploadAttentionInputs(ctx, rec, p);
   const { out } = encodeAttentionForward(ctx, rec, p, inp);
   const rows = p.B * p.H * p.N;
+  if (p.keepOnDevice) {
+    rec.disown(out);
+    try {
+      await rec.run([]);
+    } catch (e) {
+      out.destroy();
+      throw e;
+    }
+    return ctx.keep(out, rows * p.D, p.D);
+  }
   const [data] = await rec.run([{ buffer: out, bytes: rows * inp.d4 * 16 }]);
   return unpadColumns(new Float32Array(data), rows, p.D, inp.d4 * 4);
 }

@@ -65,10 +65,10 @@ export function upload(device: GPUDevice, limits: DeviceLimits, label: string, d
   return uploadParts(device, limits, label, [data]).buffer;
 }
 
-/** A storage buffer the kernels write and readback copies from. */
-export function createOutput(device: GPUDevice, limits: DeviceLimits, label: string, bytes: number): GPUBuffer {
+/** A storage buffer the kernels write and readback copies from (`extraUsage`: e.g. COPY_DST). */
+export function createOutput(device: GPUDevice, limits: DeviceLimits, label: string, bytes: number, extraUsage = 0): GPUBuffer {
   checkSize(limits, label, bytes);
-  return device.createBuffer({ label, size: padBytes(bytes), usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC });
+  return device.createBuffer({ label, size: padBytes(bytes), usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | extraUsage });
 }
 
 export interface Readback {

@@ -5,6 +5,7 @@
 import type { AttnKernel, TileOverride } from './attention-common.js';
 import { encodeReadback, LayoutTableCache, type DeviceLimits, type Readback } from './buffers.js';
 import { BufferUsage, foldDispatch, packUniforms, PipelineCache, type Program, type UniformValues } from './program.js';
+import { GpuResident, readResidentBuffer } from './resident.js';
 
 export interface KernelTiming {
   readonly kernel: string;
@@ -42,6 +43,16 @@ export class GpuContext {
     this.subgroupSize = subgroupSize;
   }
 
+  /** Shared by every GpuResident of this backend: set when it closes. */
+  readonly life = { closed: false };
+  /** How residents read back; index.ts routes it through the backend's queue of ops. */
+  residentReader: (r: GpuResident) => Promise<Float32Array> = (r) => readResidentBuffer(this.device, r);
+
+  /** Wraps a buffer of padded rows that outlives its op (keepOnDevice, upload). */
+  keep(buffer: GPUBuffer, length: number, rowLength: number): GpuResident {
+    return new GpuResident(buffer, length, rowLength, this.life, (r) => this.residentReader(r));
+  }
+
   recorder(op: string): Recorder {
     if (this.lost) throw new Error(`webgpu: the device was lost (${this.lost})`);
     return new Recorder(this, op);
@@ -59,6 +70,7 @@ interface Step {
 export class Recorder {
   private readonly steps: Step[] = [];
   private readonly owned: GPUBuffer[] = [];
+  private readonly copies: Array<[GPUBuffer, number, GPUBuffer, number, number]> = [];
 
   constructor(
     private readonly ctx: GpuContext,
@@ -69,6 +81,17 @@ export class Recorder {
   own<T extends GPUBuffer>(b: T): T {
     this.owned.push(b);
     return b;
+  }
+
+  /** Takes a buffer back from the op's cleanup: it outlives the op (keepOnDevice). */
+  disown(b: GPUBuffer): void {
+    const i = this.owned.indexOf(b);
+    if (i >= 0) this.owned.splice(i, 1);
+  }
+
+  /** A buffer-to-buffer copy (bytes) after every dispatch, before the readback. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.copies.push([src, srcOffset, dst, dstOffset, bytes]);
   }
 
   dispatch(program: Program, buffers: GPUBuffer[], uniforms: UniformValues, workgroups: number): void {
@@ -117,6 +140,7 @@ export class Recorder {
         if (s.workgroups > 0) pass.dispatchWorkgroups(x, y);
         pass.end();
       });
+      for (const [src, so, dst, d, bytes] of this.copies) if (bytes > 0) encoder.copyBufferToBuffer(src, so, dst, d, bytes);
       let stampBuffer: GPUBuffer | null = null;
       if (querySet) {
         const bytes = 16 * this.steps.length;
@@ -131,6 +155,8 @@ export class Recorder {
       const all = stampBuffer ? [...reads, { buffer: stampBuffer, bytes: 16 * this.steps.length }] : reads;
       const rb = encodeReadback(device, encoder, all);
       device.queue.submit([encoder.finish()]);
+      // with nothing to read back, wait for the kernels anyway: a call ends when its work has
+      if (all.length === 0) await device.queue.onSubmittedWorkDone();
       const out = await rb.finish();
       if (stampBuffer) {
         const stamps = new BigInt64Array(out.pop()!);

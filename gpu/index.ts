@@ -6,6 +6,8 @@ import type {
   AttentionGradientData,
   AttentionProblem,
   Backend,
+  OperandData,
+  ResidentData,
   BackendInfo,
   MatmulProblem,
   SoftmaxBackwardProblem,
@@ -15,6 +17,7 @@ import { attentionBackward } from './attention-backward.js';
 import type { AttnKernel, TileOverride } from './attention-common.js';
 import { attentionForward } from './attention-forward.js';
 import { GpuContext, type OpTimings } from './context.js';
+import { createResidentBuffer, readResidentBuffer } from './resident.js';
 import { dds } from './dds.js';
 import { acquireDevice, type WebGPUDeviceOptions } from './device.js';
 import { dsd } from './dsd.js';
@@ -66,6 +69,8 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     queue = run.catch(() => undefined);
     return run;
   };
+  // a read waits for the ops queued before it, and keeps out of their error scopes
+  ctx.residentReader = (r) => serial(() => readResidentBuffer(ctx.device, r));
   const info: WebGPUBackendInfo = {
     ...acquired.adapterInfo,
     source: acquired.source,
@@ -81,8 +86,19 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     get lastTimings() {
       return ctx.lastTimings;
     },
-    attention: (p: AttentionProblem) => serial(() => attentionForward(ctx, p)),
-    attentionBackward: (p: AttentionBackwardProblem): Promise<AttentionGradientData> => serial(() => attentionBackward(ctx, p)),
+    upload: (data: Float32Array, rowLength: number): Promise<ResidentData> =>
+      serial(async () => {
+        ctx.device.pushErrorScope('out-of-memory');
+        const buffer = createResidentBuffer(ctx.device, ctx.limits, data, rowLength);
+        const oom = await ctx.device.popErrorScope();
+        if (oom) {
+          buffer.destroy();
+          throw new RangeError(`webgpu: upload of ${data.length} floats failed: ${oom.message}`);
+        }
+        return ctx.keep(buffer, data.length, rowLength);
+      }),
+    attention: (p: AttentionProblem<OperandData>) => serial(() => attentionForward(ctx, p)),
+    attentionBackward: (p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> => serial(() => attentionBackward(ctx, p)),
     matmul: (p: MatmulProblem) =>
       serial(() => (p.mode === 'sdd' ? sdd(ctx, p) : p.mode === 'dsd' ? dsd(ctx, p) : dds(ctx, p))),
     softmax: (p: SoftmaxProblem) => serial(() => softmax(ctx, p)),
@@ -91,6 +107,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       if (closed) return;
       await queue;
       closed = true;
+      ctx.life.closed = true;
       ctx.layouts.destroyAll();
       acquired.release();
     },

@@ -16,26 +16,43 @@ export interface ScoreTerms {
   attnMask: Float32Array | null;
 }
 
+/**
+ * Dense data a backend holds between calls (engine.upload, keepOnDevice): rows of `rowLength`
+ * floats, as the tensor's last dimension. Only the backend that made it reads it.
+ */
+export interface ResidentData {
+  readonly length: number;
+  readonly rowLength: number;
+  readonly destroyed: boolean;
+  read(): Promise<Float32Array>;
+  destroy(): void;
+}
+
+/** An operand as a backend receives it: host data, or data it already holds. */
+export type OperandData = Float32Array | ResidentData;
+
 /** Fused attention over [B, H, N, D] tensors (flat data). */
-export interface AttentionProblem extends ScoreTerms {
+export interface AttentionProblem<T extends OperandData = Float32Array> extends ScoreTerms {
   B: number;
   H: number;
   N: number;
   D: number;
-  q: Float32Array;
-  k: Float32Array;
-  v: Float32Array;
+  q: T;
+  k: T;
+  v: T;
   layout: CompiledLayout;
+  /** Return ResidentData instead of Float32Arrays. */
+  keepOnDevice?: boolean;
 }
 
-export interface AttentionBackwardProblem extends AttentionProblem {
-  dout: Float32Array;
+export interface AttentionBackwardProblem<T extends OperandData = Float32Array> extends AttentionProblem<T> {
+  dout: T;
 }
 
-export interface AttentionGradientData {
-  dq: Float32Array;
-  dk: Float32Array;
-  dv: Float32Array;
+export interface AttentionGradientData<T extends OperandData = Float32Array> {
+  dq: T;
+  dk: T;
+  dv: T;
 }
 
 /**
@@ -96,8 +113,11 @@ export interface Backend {
   readonly info: BackendInfo;
   /** The last op's kernel times, where measured (WebGPU with timestamp-query); else absent or null. */
   readonly lastTimings?: OpTimings | null;
-  attention(p: AttentionProblem): Promise<Float32Array>;
-  attentionBackward(p: AttentionBackwardProblem): Promise<AttentionGradientData>;
+  /** Copies `data` into the backend's memory, for later calls (engine.upload). */
+  upload(data: Float32Array, rowLength: number): Promise<ResidentData>;
+  /** ResidentData where `p.keepOnDevice`, else a Float32Array. */
+  attention(p: AttentionProblem<OperandData>): Promise<OperandData>;
+  attentionBackward(p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>>;
   /** Returns dense C data for dsd/dds, block data [B, nnz, block, block] for sdd. */
   matmul(p: MatmulProblem): Promise<Float32Array>;
   softmax(p: SoftmaxProblem): Promise<Float32Array>;

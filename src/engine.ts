@@ -1,10 +1,14 @@
 // createEngine: picks a backend, then every call goes API → validation → compiled layout →
 // backend. A bad call rejects before dispatch and leaves the engine usable.
-import type { Backend, BackendInfo } from './backend.js';
+import type { Backend, BackendInfo, OperandData } from './backend.js';
+import { DeviceTensorHandle } from './device-tensor.js';
 import { errors } from './errors.js';
 import { attentionBackwardProblem, attentionProblem, matmulProblem, softmaxBackwardProblem, softmaxProblem } from './problems.js';
-import type { AttentionArgs, AttentionBackwardArgs, AttentionGradients, BackendChoice, BackendName, BlockSparseTensor, MatmulArgs, SoftmaxArgs, SoftmaxBackwardArgs, Tensor } from './types.js';
-import { checkChoice } from './validate.js';
+import type {
+  AttentionArgs, AttentionBackwardArgs, AttentionGradients, BackendChoice, BackendName, BlockSparseTensor, DeviceAttentionGradients,
+  DeviceTensor, MatmulArgs, SoftmaxArgs, SoftmaxBackwardArgs, Tensor,
+} from './types.js';
+import { checkChoice, checkTensor } from './validate.js';
 
 export interface EngineOptions {
   backend?: BackendChoice;
@@ -35,7 +39,14 @@ export interface Engine {
   readonly info: EngineInfo;
   /** Timings of the last completed call, or null before the first. */
   readonly lastTimings: CallTimings | null;
+  /**
+   * Copies a dense tensor into the backend's memory once (a GPU buffer on WebGPU), for use as q, k,
+   * v or dout in later calls without another transfer.
+   */
+  upload(tensor: Tensor): Promise<DeviceTensor>;
+  attention(args: AttentionArgs & { keepOnDevice: true }): Promise<DeviceTensor>;
   attention(args: AttentionArgs): Promise<Tensor>;
+  attentionBackward(args: AttentionBackwardArgs & { keepOnDevice: true }): Promise<DeviceAttentionGradients>;
   attentionBackward(args: AttentionBackwardArgs): Promise<AttentionGradients>;
   matmul(args: MatmulArgs & { mode: 'sdd' }): Promise<BlockSparseTensor>;
   matmul(args: MatmulArgs & { mode: 'dsd' | 'dds' }): Promise<Tensor>;
@@ -46,6 +57,13 @@ export interface Engine {
 }
 
 const BACKENDS = ['cpu', 'webgpu', 'auto'] as const;
+
+/** '[d0, d1, …]' for a tensor of any rank ≥ 1, for checkTensor's messages. */
+function rankOf(t: unknown): string {
+  const shape = (t as { shape?: unknown } | null)?.shape;
+  const rank = Array.isArray(shape) && shape.length > 0 ? shape.length : 1;
+  return `[${Array.from({ length: rank }, (_, i) => `d${i}`).join(', ')}]`;
+}
 const SIMD = ['auto', 'simd', 'relaxed'] as const;
 
 function checkOptions(options: unknown): Required<Pick<EngineOptions, 'backend' | 'simd'>> & { threads?: number } {
@@ -117,18 +135,34 @@ class EngineImpl implements Engine {
     if (this.closed) throw errors.closed();
   }
 
-  async attention(args: AttentionArgs): Promise<Tensor> {
+  async upload(tensor: Tensor): Promise<DeviceTensor> {
     this.open();
-    const p = attentionProblem(args);
-    return { data: await this.timed('attention', () => this.impl.attention(p)), shape: [p.B, p.H, p.N, p.D] };
+    const t = checkTensor('tensor', tensor, rankOf(tensor));
+    const resident = await this.timed('upload', () => this.impl.upload(t.data, t.shape[t.shape.length - 1]));
+    return new DeviceTensorHandle(t.shape, this.impl.name, resident, this);
   }
 
-  async attentionBackward(args: AttentionBackwardArgs): Promise<AttentionGradients> {
+  /** A result as the caller asked for it: a Tensor, or a DeviceTensor of this engine. */
+  private result(data: OperandData, shape: number[]): Tensor | DeviceTensor {
+    return data instanceof Float32Array ? { data, shape } : new DeviceTensorHandle(shape, this.impl.name, data, this);
+  }
+
+  attention(args: AttentionArgs & { keepOnDevice: true }): Promise<DeviceTensor>;
+  attention(args: AttentionArgs): Promise<Tensor>;
+  async attention(args: AttentionArgs): Promise<Tensor | DeviceTensor> {
     this.open();
-    const p = attentionBackwardProblem(args);
+    const p = attentionProblem(args, this);
+    return this.result(await this.timed('attention', () => this.impl.attention(p)), [p.B, p.H, p.N, p.D]);
+  }
+
+  attentionBackward(args: AttentionBackwardArgs & { keepOnDevice: true }): Promise<DeviceAttentionGradients>;
+  attentionBackward(args: AttentionBackwardArgs): Promise<AttentionGradients>;
+  async attentionBackward(args: AttentionBackwardArgs): Promise<AttentionGradients | DeviceAttentionGradients> {
+    this.open();
+    const p = attentionBackwardProblem(args, this);
     const g = await this.timed('attentionBackward', () => this.impl.attentionBackward(p));
     const shape = () => [p.B, p.H, p.N, p.D];
-    return { dq: { data: g.dq, shape: shape() }, dk: { data: g.dk, shape: shape() }, dv: { data: g.dv, shape: shape() } };
+    return { dq: this.result(g.dq, shape()), dk: this.result(g.dk, shape()), dv: this.result(g.dv, shape()) } as AttentionGradients | DeviceAttentionGradients;
   }
 
   matmul(args: MatmulArgs & { mode: 'sdd' }): Promise<BlockSparseTensor>;

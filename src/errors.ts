@@ -34,4 +34,10 @@ export const errors = {
     new RangeError(`${b}.layout must be the layout of ${a} (same block, shape and kept blocks)`),
   noAdapter: (detail: string) => new Error(`backend 'webgpu': no WebGPU adapter was found (${detail})`),
   closed: () => new Error('blocksparse: the engine is closed'),
+  deviceTensorNotAccepted: (name: string) =>
+    new TypeError(`${name} is a DeviceTensor, which only attention and attentionBackward take (as q, k, v or dout); pass await ${name}.read() here`),
+  foreignDeviceTensor: (name: string) =>
+    new TypeError(`${name} is a DeviceTensor of another engine; upload its data to this engine (engine.upload)`),
+  destroyedDeviceTensor: (name: string) =>
+    new TypeError(`${name} is a destroyed DeviceTensor (destroy() was called or its engine closed)`),
 };

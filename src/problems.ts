@@ -1,10 +1,10 @@
 // Turns validated public arguments into the normalised problems every backend receives
 // (backend.ts): shapes resolved, defaults applied, masks in additive form.
-import type { AttentionBackwardProblem, AttentionProblem, MatmulProblem, SoftmaxBackwardProblem, SoftmaxProblem } from './backend.js';
+import type { AttentionBackwardProblem, AttentionProblem, MatmulProblem, OperandData, SoftmaxBackwardProblem, SoftmaxProblem } from './backend.js';
 import { errors } from './errors.js';
 import { compileLayout } from './layouts/compile.js';
 import type { AttentionArgs, AttentionBackwardArgs, MaskMode, MatmulArgs, ScoreOptions, SoftmaxArgs, SoftmaxBackwardArgs } from './types.js';
-import { checkBlockSparse, checkBoolean, checkChoice, checkLayout, checkScale, checkShapeEquals, checkTensor, sameLayout } from './validate.js';
+import { checkBlockSparse, checkBoolean, checkChoice, checkLayout, checkOperand, checkScale, checkShapeEquals, checkTensor, sameLayout } from './validate.js';
 
 const MASK_MODES = ['add', 'mul'] as const;
 const BHND = ['B', 'H', 'N', 'D'];
@@ -41,13 +41,19 @@ function masks(args: ScoreOptions, B: number, H: number, N: number) {
   return { rpe, keyPadding, attnMask };
 }
 
-export function attentionProblem(args: AttentionArgs): AttentionProblem {
+/**
+ * `owner`: the engine whose DeviceTensors q, k, v (and dout) may be; without one, only Tensors
+ * are taken and the problem holds host data.
+ */
+export function attentionProblem(args: AttentionArgs): AttentionProblem;
+export function attentionProblem(args: AttentionArgs, owner: object): AttentionProblem<OperandData>;
+export function attentionProblem(args: AttentionArgs, owner?: object): AttentionProblem<OperandData> {
   if (args === null || typeof args !== 'object') throw errors.notObject('arguments', args);
-  const q = checkTensor('q', args.q, '[B, H, N, D]');
+  const q = checkOperand('q', args.q, '[B, H, N, D]', owner);
   const [B, H, N, D] = q.shape;
-  const k = checkTensor('k', args.k, '[B, H, N, D]');
+  const k = checkOperand('k', args.k, '[B, H, N, D]', owner);
   checkShapeEquals('k', k, q.shape, BHND);
-  const v = checkTensor('v', args.v, '[B, H, N, D]');
+  const v = checkOperand('v', args.v, '[B, H, N, D]', owner);
   checkShapeEquals('v', v, q.shape, BHND);
   const layout = checkLayout('layout', args.layout);
   const block = layout.block;
@@ -57,12 +63,18 @@ export function attentionProblem(args: AttentionArgs): AttentionProblem {
   if (layout.shape[2] !== N / block) throw errors.mismatch('layout', 'shape[2] (N / block)', N / block, layout.shape[2]);
   const scale = checkScale(args.scale, 1 / Math.sqrt(D));
   const causal = checkBoolean('causal', args.causal);
-  return { B, H, N, D, q: q.data, k: k.data, v: v.data, layout: compileLayout(layout), scale, causal, ...masks(args, B, H, N) };
+  const keepOnDevice = checkBoolean('keepOnDevice', args.keepOnDevice);
+  return {
+    B, H, N, D, q: q.data, k: k.data, v: v.data, layout: compileLayout(layout), scale, causal, keepOnDevice,
+    ...masks(args, B, H, N),
+  };
 }
 
-export function attentionBackwardProblem(args: AttentionBackwardArgs): AttentionBackwardProblem {
-  const p = attentionProblem(args);
-  const dout = checkTensor('dout', args.dout, '[B, H, N, D]');
+export function attentionBackwardProblem(args: AttentionBackwardArgs): AttentionBackwardProblem;
+export function attentionBackwardProblem(args: AttentionBackwardArgs, owner: object): AttentionBackwardProblem<OperandData>;
+export function attentionBackwardProblem(args: AttentionBackwardArgs, owner?: object): AttentionBackwardProblem<OperandData> {
+  const p = attentionProblem(args, owner as object);
+  const dout = checkOperand('dout', args.dout, '[B, H, N, D]', owner);
   checkShapeEquals('dout', dout, [p.B, p.H, p.N, p.D], BHND);
   return { ...p, dout: dout.data };
 }

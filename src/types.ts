@@ -6,6 +6,26 @@ export interface Tensor {
   shape: number[];
 }
 
+/**
+ * A dense tensor held by an engine's backend between calls: a GPU buffer on WebGPU, a private copy
+ * on the CPU. Made by `engine.upload(tensor)` or by `keepOnDevice: true`; accepted wherever
+ * attention and attentionBackward take q, k, v or dout, on the engine that made it.
+ */
+export interface DeviceTensor {
+  readonly shape: readonly number[];
+  /** The backend whose memory holds it. */
+  readonly backend: BackendName;
+  /** True after destroy() or after its engine closed. */
+  readonly destroyed: boolean;
+  /** Copies the data back into a new Tensor. */
+  read(): Promise<Tensor>;
+  /** Frees its memory now (it is also freed when its engine closes); later use throws. */
+  destroy(): void;
+}
+
+/** q, k, v and dout: a Tensor, or a DeviceTensor of the same engine. */
+export type TensorInput = Tensor | DeviceTensor;
+
 /** `data[(h*R + r)*C + c]` is 1 where block row r of head h attends to block column c. */
 export interface Layout {
   block: number;
@@ -43,22 +63,31 @@ export interface ScoreOptions {
 }
 
 export interface AttentionArgs extends ScoreOptions {
-  q: Tensor;
-  k: Tensor;
-  v: Tensor;
+  q: TensorInput;
+  k: TensorInput;
+  v: TensorInput;
   layout: Layout;
   /** Default 1/sqrt(D). */
   scale?: number;
+  /** Return DeviceTensors that stay in the backend's memory instead of Tensors (default false). */
+  keepOnDevice?: boolean;
 }
 
 export interface AttentionBackwardArgs extends AttentionArgs {
-  dout: Tensor;
+  dout: TensorInput;
 }
 
 export interface AttentionGradients {
   dq: Tensor;
   dk: Tensor;
   dv: Tensor;
+}
+
+/** attentionBackward's result with `keepOnDevice: true`. */
+export interface DeviceAttentionGradients {
+  dq: DeviceTensor;
+  dk: DeviceTensor;
+  dv: DeviceTensor;
 }
 
 export type MatmulArgs =

@@ -1,5 +1,7 @@
 // Checks of user input, before anything is dispatched: a bad call throws a TypeError or RangeError
 // naming the argument and leaves the engine untouched. Messages live in errors.ts.
+import type { OperandData } from './backend.js';
+import { isDeviceTensor } from './device-tensor.js';
 import { errors } from './errors.js';
 import { compileLayout } from './layouts/compile.js';
 import type { BlockSparseTensor, Layout, Tensor } from './types.js';
@@ -16,6 +18,7 @@ function checkShapeArray(name: string, shape: unknown, rank: number, expected: s
 /** A Tensor of the given rank; `dims` names the dimensions for messages (e.g. '[B, H, N, D]'). */
 export function checkTensor(name: string, t: unknown, dims: string): Tensor {
   if (t === null || typeof t !== 'object') throw errors.notObject(name, t);
+  if (isDeviceTensor(t)) throw errors.deviceTensorNotAccepted(name);
   const { data, shape } = t as Tensor;
   if (!(data instanceof Float32Array)) throw errors.notFloat32(name, data);
   const rank = dims.split(',').length;
@@ -25,8 +28,22 @@ export function checkTensor(name: string, t: unknown, dims: string): Tensor {
   return t as Tensor;
 }
 
+/**
+ * A Tensor, or a live DeviceTensor made by `owner` (an engine; none: DeviceTensors are refused),
+ * as the shape and the data a backend receives.
+ */
+export function checkOperand(name: string, t: unknown, dims: string, owner?: object): { shape: number[]; data: OperandData } {
+  if (!isDeviceTensor(t)) {
+    const x = checkTensor(name, t, dims);
+    return { shape: x.shape, data: x.data };
+  }
+  if (owner === undefined || t.owner !== owner) throw errors.foreignDeviceTensor(name);
+  if (t.destroyed) throw errors.destroyedDeviceTensor(name);
+  return { shape: checkShapeArray(name, [...t.shape], dims.split(',').length, dims), data: t.resident };
+}
+
 /** The shape must equal `expected` exactly; `dims` names each dimension. */
-export function checkShapeEquals(name: string, t: Tensor, expected: number[], dims: string[]): void {
+export function checkShapeEquals(name: string, t: { shape: readonly number[] }, expected: number[], dims: string[]): void {
   for (let i = 0; i < expected.length; i++) {
     if (t.shape[i] !== expected[i]) throw errors.mismatch(name, `shape[${i}] (${dims[i]})`, expected[i], t.shape[i]);
   }

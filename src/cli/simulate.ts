@@ -55,7 +55,7 @@ export function createSimulatedEngine(backend: 'cpu' | 'webgpu', clock: VirtualC
     clock.advance(ms * noise() * (first ? 1.05 : 1));
   };
   const nnz = (layout: Layout): number => nnzCache.get(layout) ?? nnzCache.set(layout, nnzOf(layout)).get(layout)!;
-  const dims = (t: Tensor) => t.shape as [number, number, number, number];
+  const dims = (t: { shape: readonly number[] }) => t.shape as [number, number, number, number];
 
   const info: EngineInfo = {
     backend,
@@ -68,16 +68,19 @@ export function createSimulatedEngine(backend: 'cpu' | 'webgpu', clock: VirtualC
     backend,
     info,
     lastTimings: null,
-    async attention(a: AttentionArgs): Promise<Tensor> {
+    async upload() {
+      throw new Error('--simulate: upload is not modelled');
+    },
+    attention: (async (a: AttentionArgs): Promise<Tensor> => {
       const [B, , , D] = dims(a.q);
       spend(a.layout, 4 * B * nnz(a.layout) * a.layout.block ** 2 * D, base.forward);
       return empty([...a.q.shape]);
-    },
-    async attentionBackward(a: AttentionBackwardArgs): Promise<AttentionGradients> {
+    }) as Engine['attention'],
+    attentionBackward: (async (a: AttentionBackwardArgs): Promise<AttentionGradients> => {
       const [B, , , D] = dims(a.q);
       spend(a.layout, 10 * B * nnz(a.layout) * a.layout.block ** 2 * D, base.backward);
       return { dq: empty([...a.q.shape]), dk: empty([...a.k.shape]), dv: empty([...a.v.shape]) };
-    },
+    }) as Engine['attentionBackward'],
     matmul: (async (a: MatmulArgs) => {
       if (a.mode === 'sdd') {
         const [B, , , D] = dims(a.a);

@@ -1,7 +1,10 @@
 // The CPU backend: AssemblyScript kernels over one WebAssembly.Memory, run inline (threads = 1)
 // or on a worker pool sharing that memory. Calls are queued: the arena is per engine, and one call
 // owns it at a time.
-import type { Backend, BackendInfo, AttentionProblem, AttentionBackwardProblem, MatmulProblem, SoftmaxProblem, SoftmaxBackwardProblem, AttentionGradientData } from '../backend.js';
+import type {
+  Backend, BackendInfo, AttentionProblem, AttentionBackwardProblem, MatmulProblem, SoftmaxProblem, SoftmaxBackwardProblem, AttentionGradientData,
+  OperandData, ResidentData,
+} from '../backend.js';
 import type { CompiledLayout } from '../layouts/compile.js';
 import { Arena } from './arena.js';
 import type { CpuContext, LayoutTablePointers } from './context.js';
@@ -13,6 +16,7 @@ export type { KernelRunner } from './pool/runner.js';
 import { attentionForward, attentionBackward } from './attention.js';
 import { matmul } from './matmul.js';
 import { softmax, softmaxBackward } from './softmax.js';
+import { CpuResident, hostData } from './resident.js';
 
 export interface CpuBackendOptions {
   /** Worker threads; 1 runs inline. */
@@ -32,6 +36,8 @@ export class CpuBackend implements Backend {
   private tableCache = new Map<CompiledLayout, LayoutTablePointers>();
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** Shared with every CpuResident this backend made. */
+  private readonly life = { closed: false };
 
   constructor(arena: Arena, runner: KernelRunner, info: BackendInfo) {
     this.arena = arena;
@@ -44,7 +50,7 @@ export class CpuBackend implements Backend {
     const next = this.queue.then(async () => {
       if (this.closed) throw new Error('blocksparse: the engine is closed');
       this.arena.reset();
-      this.upload(layout);
+      this.uploadTables(layout);
       try {
         return await op(this.context());
       } finally {
@@ -69,7 +75,7 @@ export class CpuBackend implements Backend {
     };
   }
 
-  private upload(layout: CompiledLayout): void {
+  private uploadTables(layout: CompiledLayout): void {
     if (this.tableCache.has(layout)) return;
     const bytes = 4 * (layout.kvPtr.length + layout.qPtr.length + 3 * layout.nnz) + layout.nnz + 6 * 64;
     if (this.arena.persistentBytes + bytes > TABLE_CACHE_BYTES) {
@@ -93,11 +99,21 @@ export class CpuBackend implements Backend {
     });
   }
 
-  attention(p: AttentionProblem): Promise<Float32Array> {
-    return this.call(p.layout, (ctx) => attentionForward(ctx, p));
+  async upload(data: Float32Array, rowLength: number): Promise<ResidentData> {
+    return new CpuResident(data.slice(), rowLength, this.life);
   }
-  attentionBackward(p: AttentionBackwardProblem): Promise<AttentionGradientData> {
-    return this.call(p.layout, (ctx) => attentionBackward(ctx, p));
+  /** A result, kept as a resident where the caller asked for that. */
+  private keep(data: Float32Array, p: AttentionProblem<OperandData>): OperandData {
+    return p.keepOnDevice ? new CpuResident(data, p.D, this.life) : data;
+  }
+  async attention(p: AttentionProblem<OperandData>): Promise<OperandData> {
+    const host: AttentionProblem = { ...p, q: hostData(p.q), k: hostData(p.k), v: hostData(p.v) };
+    return this.keep(await this.call(p.layout, (ctx) => attentionForward(ctx, host)), p);
+  }
+  async attentionBackward(p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> {
+    const host: AttentionBackwardProblem = { ...p, q: hostData(p.q), k: hostData(p.k), v: hostData(p.v), dout: hostData(p.dout) };
+    const g = await this.call(p.layout, (ctx) => attentionBackward(ctx, host));
+    return { dq: this.keep(g.dq, p), dk: this.keep(g.dk, p), dv: this.keep(g.dv, p) };
   }
   matmul(p: MatmulProblem): Promise<Float32Array> {
     return this.call(p.layout, (ctx) => matmul(ctx, p));
@@ -113,6 +129,7 @@ export class CpuBackend implements Backend {
     if (this.closed) return;
     await this.queue;
     this.closed = true;
+    this.life.closed = true;
     await this.runner.close();
   }
 }

@@ -26,6 +26,8 @@ import {
   type AttentionGradients,
   type BackendName,
   type BackendChoice,
+  type DeviceTensor,
+  type DeviceAttentionGradients,
 } from 'blocksparse';
 
 /** Compile-time equality: `expectType<Equal<A, B>>()` fails to compile unless A and B are the same type. */
@@ -153,6 +155,22 @@ export async function consumer(): Promise<void> {
   // @ts-expect-error: backward needs dout
   await engine.attentionBackward({ q, k, v, layout });
   void [data, shape, grads, dk, dv];
+
+  // ---- DeviceTensors (an extension of the contract) -----------------------------------------------
+  const qd: DeviceTensor = await engine.upload(q);
+  const kept = await engine.attention({ q: qd, k, v, layout, keepOnDevice: true });
+  expectType<Equal<typeof kept, DeviceTensor>>();
+  const readBack: Tensor = await kept.read();
+  const keptGrads = await engine.attentionBackward({ q: qd, k, v: kept, layout, dout: kept, keepOnDevice: true });
+  expectType<Equal<typeof keptGrads, DeviceAttentionGradients>>();
+  const hostOut = await engine.attention({ q: qd, k, v, layout });
+  expectType<Equal<typeof hostOut, Tensor>>();
+  // @ts-expect-error: a DeviceTensor has no data to touch; read() it
+  void qd.data;
+  // @ts-expect-error: the low-level ops take Tensors only
+  await engine.matmul({ mode: 'sdd', a: qd, b: k, layout });
+  qd.destroy();
+  void [readBack, qd.destroyed, qd.backend];
 
   // ---- Low-level ops -----------------------------------------------------------------------------
   const scores = await engine.matmul({ mode: 'sdd', a: q, b: k, layout, transA: false, transB: true });

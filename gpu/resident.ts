@@ -1,0 +1,90 @@
+/// <reference types="@webgpu/types" />
+// Data the WebGPU backend keeps in a GPU buffer between calls (engine.upload, keepOnDevice), in the
+// layout the attention kernels read: rows of rowLength floats padded to whole vec4s. Closing the
+// backend destroys the device, and with it every such buffer.
+import type { OperandData, ResidentData } from '../src/backend.js';
+import { errors } from '../src/errors.js';
+import { padColumns, unpadColumns, type DeviceLimits } from './buffers.js';
+import { BufferUsage, MapModeRead } from './program.js';
+
+export class GpuResident implements ResidentData {
+  private current: GPUBuffer | null;
+
+  constructor(
+    buffer: GPUBuffer,
+    /** Floats, unpadded. */
+    readonly length: number,
+    readonly rowLength: number,
+    /** Shared by every resident of one backend. */
+    private readonly life: { closed: boolean },
+    /** Reads it back through the backend's queue of ops (gpu/index.ts). */
+    private readonly reader: (r: GpuResident) => Promise<Float32Array>,
+  ) {
+    this.current = buffer;
+  }
+
+  get destroyed(): boolean {
+    return this.current === null || this.life.closed;
+  }
+
+  /** Floats per padded row (a multiple of 4). */
+  get paddedRow(): number {
+    return Math.ceil(this.rowLength / 4) * 4;
+  }
+
+  get buffer(): GPUBuffer {
+    if (this.destroyed) throw errors.destroyedDeviceTensor('an operand');
+    return this.current!;
+  }
+
+  read(): Promise<Float32Array> {
+    return this.reader(this);
+  }
+
+  destroy(): void {
+    if (!this.life.closed) this.current?.destroy();
+    this.current = null;
+  }
+}
+
+/** A buffer holding `data` (rows of rowLength padded to vec4) that kernels bind and reads copy from. */
+export function createResidentBuffer(device: GPUDevice, limits: DeviceLimits, data: Float32Array, rowLength: number): GPUBuffer {
+  const dp = Math.ceil(rowLength / 4) * 4;
+  const padded = padColumns(data, data.length / rowLength, rowLength, dp);
+  const bytes = Math.max(16, padded.byteLength);
+  const max = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  if (bytes > max) throw new RangeError(`webgpu: upload needs ${bytes} bytes, more than this device binds (${max})`);
+  const buffer = device.createBuffer({
+    label: `resident [${data.length / rowLength} × ${rowLength}]`,
+    size: bytes,
+    usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
+    mappedAtCreation: true,
+  });
+  new Float32Array(buffer.getMappedRange()).set(padded);
+  buffer.unmap();
+  return buffer;
+}
+
+/** Copies a resident back to the host, unpadded. */
+export async function readResidentBuffer(device: GPUDevice, r: GpuResident): Promise<Float32Array> {
+  const rows = r.length / r.rowLength;
+  const bytes = rows * r.paddedRow * 4;
+  const staging = device.createBuffer({ label: 'resident readback', size: Math.max(16, bytes), usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+  try {
+    const encoder = device.createCommandEncoder({ label: 'resident readback' });
+    if (bytes > 0) encoder.copyBufferToBuffer(r.buffer, 0, staging, 0, bytes);
+    device.queue.submit([encoder.finish()]);
+    await staging.mapAsync(MapModeRead);
+    const data = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
+    return unpadColumns(data, rows, r.rowLength, r.paddedRow);
+  } finally {
+    staging.destroy();
+  }
+}
+
+/** The GPU buffer of an operand already on the device, or null for host data. */
+export function residentBuffer(x: OperandData): GPUBuffer | null {
+  if (x instanceof Float32Array) return null;
+  if (!(x instanceof GpuResident)) throw new Error('blocksparse internal: the WebGPU backend got data another backend holds');
+  return x.buffer;
+}
