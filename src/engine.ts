@@ -57,6 +57,7 @@ export interface Engine {
 }
 
 const BACKENDS = ['cpu', 'webgpu', 'auto'] as const;
+const SIMD = ['auto', 'simd', 'relaxed'] as const;
 
 /** '[d0, d1, …]' for a tensor of any rank ≥ 1, for checkTensor's messages. */
 function rankOf(t: unknown): string {
@@ -64,7 +65,6 @@ function rankOf(t: unknown): string {
   const rank = Array.isArray(shape) && shape.length > 0 ? shape.length : 1;
   return `[${Array.from({ length: rank }, (_, i) => `d${i}`).join(', ')}]`;
 }
-const SIMD = ['auto', 'simd', 'relaxed'] as const;
 
 function checkOptions(options: unknown): Required<Pick<EngineOptions, 'backend' | 'simd'>> & { threads?: number } {
   if (options === undefined) return { backend: 'auto', simd: 'auto' };
