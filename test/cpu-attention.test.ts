@@ -8,7 +8,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createEngine, type Engine } from '../src/engine.js';
-import { forceTaskCount } from '../src/cpu/tasks.js';
+import { dynamicTaskCount, forceTaskCount } from '../src/cpu/tasks.js';
 import { readFile } from 'node:fs/promises';
 import { attentionForwardWithLse, attentionTuning } from '../src/cpu/attention.js';
 import { Arena } from '../src/cpu/arena.js';
@@ -286,6 +286,8 @@ Attention('a pool of 2 and 3 worker threads gives the bits of one thread', async
   const problems: AttentionBackwardArgs[] = [
     withDout(args(rng, 2, 2, 6, 16, 40, { density: 0.5, causal: true, keyPaddingMaskMode: 'add' }), rng),
     withDout(args(rng, 1, 1, 5, 32, 24, { density: 0.6, rpe: true }), rng),
+    // 537 MFLOP: split into more tasks than threads (dynamicTaskCount), handed out as workers free up
+    withDout(args(rng, 1, 2, 16, 64, 64, { density: 1, causal: true }), rng),
   ];
   const one = await engine('simd');
   for (const threads of [2, 3]) {
@@ -305,6 +307,21 @@ Attention('a pool of 2 and 3 worker threads gives the bits of one thread', async
     } finally {
       await pool.close();
     }
+  }
+});
+
+Attention('dynamicTaskCount: up to 4 tasks per thread of at least 32 MFLOP; exact when inline or forced', () => {
+  const ctx = (threads: number) => ({ threads }) as CpuContext;
+  assert.is(dynamicTaskCount(ctx(2), 1e6), 2, 'small work: one task per thread');
+  assert.is(dynamicTaskCount(ctx(2), 160e6), 5, '160 MFLOP: five tasks of 32');
+  assert.is(dynamicTaskCount(ctx(2), 537e6), 8, 'capped at 4 per thread');
+  assert.is(dynamicTaskCount(ctx(16), 2.6e9), 64, '16 threads');
+  assert.is(dynamicTaskCount(ctx(1), 1e12), 1, 'inline: one task');
+  forceTaskCount(3);
+  try {
+    assert.is(dynamicTaskCount(ctx(2), 1e12), 3, 'forced');
+  } finally {
+    forceTaskCount(undefined);
   }
 });
 

@@ -6,7 +6,7 @@ import type { AttentionBackwardProblem, AttentionGradientData, AttentionProblem 
 import { CausalKind, type CompiledLayout } from '../layouts/compile.js';
 import type { CpuContext } from './context.js';
 import { partitionByWeight } from './partition.js';
-import { taskCount } from './tasks.js';
+import { dynamicTaskCount, taskCount } from './tasks.js';
 
 /** An item's weight beyond its kept blocks: packing Q, zeroing and writing its rows. */
 const ITEM_OVERHEAD = 0.25;
@@ -118,7 +118,9 @@ async function forward(ctx: CpuContext, p: AttentionProblem, withLse: boolean): 
   const lse = withLse ? a.alloc(B * H * N * 4) : 0;
   const kept = keptPerSlot(L.kvPtr, p.causal, L.causalKind);
   const scratchBytes = forwardScratchFloats(D, block) * 4;
-  const ranges = splitItems(kept, H, R, 0, B * H, taskCount(ctx));
+  let keptBlocks = 0;
+  for (const x of kept) keptBlocks += x;
+  const ranges = splitItems(kept, H, R, 0, B * H, dynamicTaskCount(ctx, 4 * block * block * D * keptBlocks * B));
   const tasks = ranges.map(([begin, end]) => [
     ops.q, ops.k, ops.v, out, lse, ops.rpe, ops.kpm, ops.am,
     t.kvPtr, t.kvIndices, t.causalKind,

@@ -17,6 +17,22 @@ export function taskCount(ctx: CpuContext): number {
   return forced ?? ctx.threads;
 }
 
+/** Tasks per thread at most, and the least work (flops) worth a task: ≥ ~1 ms at 30 GFLOP/s. */
+const TASKS_PER_THREAD = 4;
+const MIN_TASK_FLOPS = 32e6;
+
+/**
+ * Tasks for an op of `flops` whose tasks a pool hands out as workers free up: up to 4 per thread,
+ * each worth at least ~1 ms (a round trip costs 60–90 µs). Finer tasks start while the calling
+ * thread is still copying the inputs in, and a slower core (a busy sibling, an efficiency core)
+ * takes fewer of them instead of holding up the end. Exactly ctx.threads when forced or inline.
+ */
+export function dynamicTaskCount(ctx: CpuContext, flops: number): number {
+  const threads = taskCount(ctx);
+  if (forced !== undefined || threads === 1) return threads;
+  return Math.max(threads, Math.min(threads * TASKS_PER_THREAD, Math.floor(flops / MIN_TASK_FLOPS)));
+}
+
 /** Splits items 0..n-1 into at most `parts` contiguous ranges of about equal count. */
 export function partitionEvenly(n: number, parts: number): Array<[number, number]> {
   const count = Math.max(0, Math.min(parts, n));
