@@ -1,6 +1,7 @@
-// A bump allocator over the kernels' linear memory, held on the JavaScript side: the AssemblyScript
+// The allocator of the kernels' linear memory, held on the JavaScript side: the AssemblyScript
 // runtime is a stub with no heap, so every tensor, table and scratch tile lives where we put it.
-// Layout tables sit at the bottom and survive calls; everything above `base` is per call.
+// Below `base`, persistent blocks that survive calls (layout tables, DeviceTensors), first fit with
+// the holes kept sorted and merged; above it, a bump region reset after every call.
 import { MAX_PAGES } from './wasm.js';
 
 const PAGE = 65536;
@@ -11,6 +12,8 @@ export class Arena {
   /** Start of per-call allocations; below it, persistent ones. */
   private base: number;
   private top: number;
+  /** Holes in the persistent region, [ptr, bytes], sorted by ptr, never adjacent, none ending at base. */
+  private holes: Array<[number, number]> = [];
 
   constructor(memory: WebAssembly.Memory) {
     this.memory = memory;
@@ -28,22 +31,54 @@ export class Arena {
     this.top = this.base;
   }
 
-  /** Frees persistent allocations too (the layout-table cache must be dropped with them). */
-  resetAll(): void {
-    this.base = ALIGN;
-    this.top = this.base;
-  }
-
+  /** Persistent bytes in use (holes not counted). */
   get persistentBytes(): number {
-    return this.base;
+    return this.base - ALIGN - this.holes.reduce((sum, [, bytes]) => sum + bytes, 0);
   }
 
-  /** Allocates persistent bytes; only between calls (nothing per-call may be live). */
+  private betweenCalls(what: string): void {
+    if (this.top !== this.base) throw new Error(`blocksparse internal: persistent ${what} during a call`);
+  }
+
+  /** Allocates persistent bytes; only while nothing per-call is live (between calls, or first in one). */
   allocPersistent(bytes: number): number {
-    if (this.top !== this.base) throw new Error('blocksparse internal: persistent allocation during a call');
-    const ptr = this.alloc(bytes);
+    this.betweenCalls('allocation');
+    const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
+    const at = this.holes.findIndex(([, free]) => free >= size);
+    if (at >= 0) {
+      const [ptr, free] = this.holes[at];
+      if (free === size) this.holes.splice(at, 1);
+      else this.holes[at] = [ptr + size, free - size];
+      return ptr;
+    }
+    const ptr = this.alloc(size);
     this.base = this.top;
     return ptr;
+  }
+
+  /** Frees a block of allocPersistent(bytes); only while nothing per-call is live. */
+  freePersistent(ptr: number, bytes: number): void {
+    this.betweenCalls('free');
+    const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
+    let i = this.holes.findIndex(([p]) => p > ptr);
+    if (i < 0) i = this.holes.length;
+    this.holes.splice(i, 0, [ptr, size]);
+    // merge with the next hole, then the previous one
+    if (i + 1 < this.holes.length && ptr + size === this.holes[i + 1][0]) {
+      this.holes[i][1] += this.holes[i + 1][1];
+      this.holes.splice(i + 1, 1);
+    }
+    if (i > 0 && this.holes[i - 1][0] + this.holes[i - 1][1] === ptr) {
+      this.holes[i - 1][1] += this.holes[i][1];
+      this.holes.splice(i, 1);
+    }
+    // a hole at the end gives its bytes back to the per-call region
+    const [last, lastBytes] = this.holes[this.holes.length - 1];
+    if (last + lastBytes === this.base) {
+      this.holes.pop();
+      this.base = last;
+      this.top = last;
+    }
   }
 
   /** Allocates `bytes` (64-byte aligned), growing the memory when needed. */

@@ -2,11 +2,12 @@
 // copies the operands into the arena, splits the work into tasks by kept-block count and runs
 // them. Every output row (forward, dQ) or column (dK, dV) is computed by exactly one task in one
 // fixed order, so the results are bitwise identical whatever the number of tasks.
-import type { AttentionBackwardProblem, AttentionGradientData, AttentionProblem } from '../backend.js';
+import type { AttentionBackwardProblem, AttentionGradientData, AttentionProblem, OperandData } from '../backend.js';
 import { CausalKind, type CompiledLayout } from '../layouts/compile.js';
-import type { CpuContext } from './context.js';
+import type { CpuContext, LayoutTablePointers } from './context.js';
 import { partitionByWeight } from './partition.js';
 import { dynamicTaskCount, taskCount } from './tasks.js';
+import { CpuResident } from './resident.js';
 
 /** An item's weight beyond its kept blocks: packing Q, zeroing and writing its rows. */
 const ITEM_OVERHEAD = 0.25;
@@ -71,69 +72,123 @@ interface Operands {
   q: number;
   k: number;
   v: number;
+  /** dout, for the backward. */
+  dout: number;
   rpe: number;
   kpm: number;
   am: number;
+  /** Host operands to copy in (by streamByHead or at once): [pointer, data]. */
+  inputs: Array<[number, Float32Array]>;
 }
 
-/** Room for q, k, v (filled by the caller), the masks copied in. */
-function allocOperands(ctx: CpuContext, p: AttentionProblem): Operands {
+/**
+ * Pointers of q, k, v (and dout): a resident's block as it is, host data given room for a copy
+ * (listed in `inputs`, filled by the caller); the masks copied in.
+ */
+function allocOperands(ctx: CpuContext, p: AttentionProblem<OperandData>, dout?: OperandData): Operands {
   const a = ctx.arena;
-  const bytes = p.q.length * 4;
+  const bytes = p.B * p.H * p.N * p.D * 4;
+  const inputs: Array<[number, Float32Array]> = [];
+  const operand = (x: OperandData | undefined): number => {
+    if (x === undefined) return 0;
+    if (x instanceof CpuResident) return x.pointer;
+    if (!(x instanceof Float32Array)) throw new Error('blocksparse internal: the CPU backend got data another backend holds');
+    const ptr = a.alloc(bytes);
+    inputs.push([ptr, x]);
+    return ptr;
+  };
   return {
-    q: a.alloc(bytes),
-    k: a.alloc(bytes),
-    v: a.alloc(bytes),
+    q: operand(p.q),
+    k: operand(p.k),
+    v: operand(p.v),
+    dout: operand(dout),
     rpe: p.rpe ? a.putF32(p.rpe) : 0,
     kpm: p.keyPadding ? a.putF32(p.keyPadding) : 0,
     am: p.attnMask ? a.putF32(p.attnMask) : 0,
+    inputs,
   };
 }
 
-function emptyProblem(p: AttentionProblem): boolean {
+function emptyProblem(p: AttentionProblem<OperandData>): boolean {
   return p.B * p.H * p.N * p.D === 0;
 }
 
-export async function attentionForward(ctx: CpuContext, p: AttentionProblem): Promise<Float32Array> {
+/**
+ * Where an op's dense outputs go: with keepOnDevice, residents allocated first (before any
+ * per-call allocation) that the kernels write in place; else per-call blocks copied out.
+ */
+class Outputs {
+  readonly kept: CpuResident[] | null;
+  readonly ptrs: number[];
+  readonly host: Float32Array[];
+
+  constructor(ctx: CpuContext, p: AttentionProblem<OperandData>, count: number) {
+    const size = p.B * p.H * p.N * p.D;
+    this.kept = p.keepOnDevice ? Array.from({ length: count }, () => ctx.keep(size, p.D)) : null;
+    this.ptrs = this.kept ? this.kept.map((r) => r.pointer) : Array.from({ length: count }, () => ctx.arena.alloc(size * 4));
+    this.host = this.kept ? [] : Array.from({ length: count }, () => new Float32Array(size));
+  }
+
+  /** Copies floats [from, from + length) of each host output out of Wasm memory. */
+  takeOut(arena: CpuContext['arena'], from: number, length: number): void {
+    this.host.forEach((dst, i) => dst.set(arena.f32(this.ptrs[i] + from * 4, length), from));
+  }
+
+  results(): OperandData[] {
+    return this.kept ?? this.host;
+  }
+
+  /** A failed call frees its residents (through the backend's queue, after the call). */
+  discard(): void {
+    for (const r of this.kept ?? []) r.destroy();
+  }
+}
+
+export async function attentionForward(ctx: CpuContext, p: AttentionProblem<OperandData>): Promise<OperandData> {
   return (await forward(ctx, p, false)).out;
 }
 
 /** The forward and each row's log-sum-exp ([B, H, N], natural log, −∞ for a row with nothing kept). */
 export async function attentionForwardWithLse(ctx: CpuContext, p: AttentionProblem): Promise<{ out: Float32Array; lse: Float32Array }> {
   const { out, lse } = await forward(ctx, p, true);
-  return { out, lse: lse as Float32Array };
+  return { out: out as Float32Array, lse: lse as Float32Array };
 }
 
-async function forward(ctx: CpuContext, p: AttentionProblem, withLse: boolean): Promise<{ out: Float32Array; lse: Float32Array | null }> {
+async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLse: boolean): Promise<{ out: OperandData; lse: Float32Array | null }> {
   const { B, H, N, D } = p;
   const L: CompiledLayout = p.layout;
   const size = B * H * N * D;
-  if (emptyProblem(p)) return { out: new Float32Array(size), lse: withLse ? new Float32Array(B * H * N).fill(-Infinity) : null };
-  const block = L.block;
-  const R = N / block;
-  const a = ctx.arena;
-  const t = ctx.tables(L);
-  const ops = allocOperands(ctx, p);
-  const out = a.alloc(size * 4);
-  const lse = withLse ? a.alloc(B * H * N * 4) : 0;
-  const kept = keptPerSlot(L.kvPtr, p.causal, L.causalKind);
-  const scratchBytes = forwardScratchFloats(D, block) * 4;
-  let keptBlocks = 0;
-  for (const x of kept) keptBlocks += x;
-  const ranges = splitItems(kept, H, R, 0, B * H, dynamicTaskCount(ctx, 4 * block * block * D * keptBlocks * B));
-  const tasks = ranges.map(([begin, end]) => [
-    ops.q, ops.k, ops.v, out, lse, ops.rpe, ops.kpm, ops.am,
-    t.kvPtr, t.kvIndices, t.causalKind,
-    H, N, D, block, p.causal ? 1 : 0, p.scale,
-    begin, end, a.alloc(scratchBytes),
-  ]);
-  const result = new Float32Array(size);
-  const inputs: Array<[number, Float32Array]> = [[ops.q, p.q], [ops.k, p.k], [ops.v, p.v]];
-  await streamByHead(ctx, p, inputs, ranges.map(([b, e]) => [Math.floor(b / R), Math.floor((e - 1) / R)]), (i) => ctx.run('attentionForward', [tasks[i]]), (bh0, bh1) => {
+  // persistent first (tables, then kept outputs), per-call after
+  const t = emptyProblem(p) ? null : ctx.tables(L);
+  const outputs = new Outputs(ctx, p, 1);
+  if (t === null) return { out: outputs.results()[0], lse: withLse ? new Float32Array(B * H * N).fill(-Infinity) : null };
+  try {
+    const block = L.block;
+    const R = N / block;
+    const a = ctx.arena;
+    const ops = allocOperands(ctx, p);
+    const [out] = outputs.ptrs;
+    const lse = withLse ? a.alloc(B * H * N * 4) : 0;
+    const kept = keptPerSlot(L.kvPtr, p.causal, L.causalKind);
+    const scratchBytes = forwardScratchFloats(D, block) * 4;
+    let keptBlocks = 0;
+    for (const x of kept) keptBlocks += x;
+    const ranges = splitItems(kept, H, R, 0, B * H, dynamicTaskCount(ctx, 4 * block * block * D * keptBlocks * B));
+    const tasks = ranges.map(([begin, end]) => [
+      ops.q, ops.k, ops.v, out, lse, ops.rpe, ops.kpm, ops.am,
+      t.kvPtr, t.kvIndices, t.causalKind,
+      H, N, D, block, p.causal ? 1 : 0, p.scale,
+      begin, end, a.alloc(scratchBytes),
+    ]);
     const headSize = N * D;
-    result.set(a.f32(out + bh0 * headSize * 4, (bh1 - bh0) * headSize), bh0 * headSize);
-  });
-  return { out: result, lse: withLse ? a.takeF32(lse, B * H * N) : null };
+    await streamByHead(ctx, p, ops.inputs, ranges.map(([b, e]) => [Math.floor(b / R), Math.floor((e - 1) / R)]), (i) => ctx.run('attentionForward', [tasks[i]]), (bh0, bh1) => {
+      outputs.takeOut(a, bh0 * headSize, (bh1 - bh0) * headSize);
+    });
+    return { out: outputs.results()[0], lse: withLse ? a.takeF32(lse, B * H * N) : null };
+  } catch (e) {
+    outputs.discard();
+    throw e;
+  }
 }
 
 /**
@@ -143,7 +198,7 @@ async function forward(ctx: CpuContext, p: AttentionProblem, withLse: boolean): 
  * `heads[i]` is the first and last batch·head task i reads (tasks are contiguous and in order).
  */
 async function streamByHead(
-  ctx: CpuContext, p: AttentionProblem, inputs: Array<[number, Float32Array]>, heads: Array<[number, number]>,
+  ctx: CpuContext, p: AttentionProblem<OperandData>, inputs: Array<[number, Float32Array]>, heads: Array<[number, number]>,
   start: (task: number) => Promise<void>, takeOut: (bh0: number, bh1: number) => void,
 ): Promise<void> {
   const BH = p.B * p.H;
@@ -176,22 +231,35 @@ async function streamByHead(
   }
 }
 
-export async function attentionBackward(ctx: CpuContext, p: AttentionBackwardProblem): Promise<AttentionGradientData> {
+export async function attentionBackward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> {
+  // persistent first (tables, then kept outputs), per-call after
+  const t = emptyProblem(p) ? null : ctx.tables(p.layout);
+  const outputs = new Outputs(ctx, p, 3);
+  const gradients = (): AttentionGradientData<OperandData> => {
+    const [dq, dk, dv] = outputs.results();
+    return { dq, dk, dv };
+  };
+  if (t === null) return gradients();
+  try {
+    await backward(ctx, p, t, outputs);
+    return gradients();
+  } catch (e) {
+    outputs.discard();
+    throw e;
+  }
+}
+
+async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData>, t: LayoutTablePointers, outputs: Outputs): Promise<void> {
   const { B, H, N, D } = p;
   const L: CompiledLayout = p.layout;
   const size = B * H * N * D;
-  if (emptyProblem(p)) return { dq: new Float32Array(size), dk: new Float32Array(size), dv: new Float32Array(size) };
   const block = L.block;
   const R = N / block;
   const BH = B * H;
   const a = ctx.arena;
-  const t = ctx.tables(L);
-  const ops = allocOperands(ctx, p);
-  const dout = a.alloc(size * 4);
-  const inputs: Array<[number, Float32Array]> = [[ops.q, p.q], [ops.k, p.k], [ops.v, p.v], [dout, p.dout]];
-  const dq = a.alloc(size * 4);
-  const dk = a.alloc(size * 4);
-  const dv = a.alloc(size * 4);
+  const ops = allocOperands(ctx, p, p.dout);
+  const { inputs, dout } = ops;
+  const [dq, dk, dv] = outputs.ptrs;
   const causal = p.causal ? 1 : 0;
   const parts = taskCount(ctx);
   const rowKept = keptPerSlot(L.kvPtr, p.causal, L.causalKind);
@@ -201,7 +269,6 @@ export async function attentionBackward(ctx: CpuContext, p: AttentionBackwardPro
   let maxHead = 0;
   for (let h = 0; h < H; h++) maxHead = Math.max(maxHead, headEntries(h));
   const rowScratchBytes = backwardRowsScratchFloats(D, block, R) * 4;
-  const result = () => ({ dq: a.takeF32(dq, size), dk: a.takeF32(dk, size), dv: a.takeF32(dv, size) });
 
   // whole batch·heads per task when they share out evenly among the tasks (and the tasks' slots
   // fit the budget); else row items, then column items, which share out finely
@@ -225,15 +292,12 @@ export async function attentionBackward(ctx: CpuContext, p: AttentionBackwardPro
       begin, end, a.alloc(rowScratchBytes),
     ]);
     // tasks own whole batch·heads: stream the copies around them
-    const grads = { dq: new Float32Array(size), dk: new Float32Array(size), dv: new Float32Array(size) };
     const headSize = N * D;
     const ranges = tasks.map((task) => [task[task.length - 3], task[task.length - 2] - 1] as [number, number]);
     await streamByHead(ctx, p, inputs, ranges, (i) => ctx.run('attentionBackwardHeads', [tasks[i]]), (bh0, bh1) => {
-      for (const [ptr, dst] of [[dq, grads.dq], [dk, grads.dk], [dv, grads.dv]] as const) {
-        dst.set(a.f32(ptr + bh0 * headSize * 4, (bh1 - bh0) * headSize), bh0 * headSize);
-      }
+      outputs.takeOut(a, bh0 * headSize, (bh1 - bh0) * headSize);
     });
-    return grads;
+    return;
   }
   for (const [ptr, src] of inputs) a.f32(ptr, src.length).set(src);
 
@@ -279,7 +343,7 @@ export async function attentionBackward(ctx: CpuContext, p: AttentionBackwardPro
     ]);
     await ctx.run('attentionBackwardColumns', colTasks);
   }
-  return result();
+  outputs.takeOut(a, 0, size);
 }
 
 /**

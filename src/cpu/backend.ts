@@ -16,7 +16,7 @@ export type { KernelRunner } from './pool/runner.js';
 import { attentionForward, attentionBackward } from './attention.js';
 import { matmul } from './matmul.js';
 import { softmax, softmaxBackward } from './softmax.js';
-import { CpuResident, hostData } from './resident.js';
+import { CpuResident, type ResidentHost } from './resident.js';
 
 export interface CpuBackendOptions {
   /** Worker threads; 1 runs inline. */
@@ -25,30 +25,56 @@ export interface CpuBackendOptions {
   simd?: SimdBuild | 'auto';
 }
 
-/** Layout tables above this many bytes in total evict the whole table cache. */
-const TABLE_CACHE_BYTES = 64 * 2 ** 20;
+/** Internal knobs, exported for tests. */
+export const cpuBackendTuning = {
+  /** Layout tables above this many bytes in total evict the whole table cache. */
+  tableCacheBytes: 64 * 2 ** 20,
+};
+
+interface CachedTables {
+  pointers: LayoutTablePointers;
+  /** Its persistent blocks, [ptr, bytes], freed on eviction. */
+  blocks: Array<[number, number]>;
+}
 
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
   readonly info: BackendInfo;
   private readonly arena: Arena;
   private readonly runner: KernelRunner;
-  private tableCache = new Map<CompiledLayout, LayoutTablePointers>();
+  private tableCache = new Map<CompiledLayout, CachedTables>();
+  private tableBytes = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   /** Shared with every CpuResident this backend made. */
-  private readonly life = { closed: false };
+  private readonly residents: ResidentHost;
 
   constructor(arena: Arena, runner: KernelRunner, info: BackendInfo) {
     this.arena = arena;
     this.runner = runner;
     this.info = info;
+    const backend = this;
+    this.residents = {
+      arena,
+      get closed() {
+        return backend.closed;
+      },
+      release: (ptr, bytes) => void this.serial(() => this.arena.freePersistent(ptr, bytes)).catch(() => undefined),
+    };
   }
 
-  /** Serialises calls: each waits for the previous one, whatever its outcome. */
-  private call<T>(layout: CompiledLayout, op: (ctx: CpuContext) => Promise<T>): Promise<T> {
+  /** Serialises work on the arena: each waits for the previous one, whatever its outcome. */
+  private serial<T>(f: () => Promise<T> | T): Promise<T> {
     const next = this.queue.then(async () => {
       if (this.closed) throw new Error('blocksparse: the engine is closed');
+      return f();
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private call<T>(layout: CompiledLayout, op: (ctx: CpuContext) => Promise<T>): Promise<T> {
+    return this.serial(async () => {
       this.arena.reset();
       this.uploadTables(layout);
       try {
@@ -57,8 +83,6 @@ export class CpuBackend implements Backend {
         this.arena.reset();
       }
     });
-    this.queue = next.catch(() => undefined);
-    return next;
   }
 
   private context(): CpuContext {
@@ -69,51 +93,59 @@ export class CpuBackend implements Backend {
       tables(layout) {
         const t = cache.get(layout);
         if (!t) throw new Error('blocksparse internal: layout tables were not uploaded for this call');
-        return t;
+        return t.pointers;
       },
       run: (kernel, tasks) => this.runner.run(kernel, tasks),
+      keep: (length, rowLength) => new CpuResident(this.arena.allocPersistent(length * 4), length, rowLength, this.residents),
     };
   }
 
   private uploadTables(layout: CompiledLayout): void {
     if (this.tableCache.has(layout)) return;
     const bytes = 4 * (layout.kvPtr.length + layout.qPtr.length + 3 * layout.nnz) + layout.nnz + 6 * 64;
-    if (this.arena.persistentBytes + bytes > TABLE_CACHE_BYTES) {
+    if (this.tableBytes + bytes > cpuBackendTuning.tableCacheBytes) {
+      for (const { blocks } of this.tableCache.values()) for (const [ptr, n] of blocks) this.arena.freePersistent(ptr, n);
       this.tableCache.clear();
-      this.arena.resetAll();
+      this.tableBytes = 0;
     }
+    const blocks: Array<[number, number]> = [];
+    const block = (n: number) => {
+      const ptr = this.arena.allocPersistent(Math.max(4, n));
+      blocks.push([ptr, Math.max(4, n)]);
+      return ptr;
+    };
     const put = (a: Int32Array) => {
-      const ptr = this.arena.allocPersistent(Math.max(4, a.byteLength));
+      const ptr = block(a.byteLength);
       this.arena.i32(ptr, a.length).set(a);
       return ptr;
     };
-    const kindPtr = this.arena.allocPersistent(Math.max(4, layout.nnz));
+    const kindPtr = block(layout.nnz);
     new Uint8Array(this.arena.memory.buffer, kindPtr, layout.nnz).set(layout.causalKind);
-    this.tableCache.set(layout, {
+    const pointers = {
       kvPtr: put(layout.kvPtr),
       kvIndices: put(layout.kvIndices),
       qPtr: put(layout.qPtr),
       qIndices: put(layout.qIndices),
       qEntries: put(layout.qEntries),
       causalKind: kindPtr,
-    });
+    };
+    this.tableCache.set(layout, { pointers, blocks });
+    this.tableBytes += bytes;
   }
 
-  async upload(data: Float32Array, rowLength: number): Promise<ResidentData> {
-    return new CpuResident(data.slice(), rowLength, this.life);
+  upload(data: Float32Array, rowLength: number): Promise<ResidentData> {
+    return this.serial(() => {
+      this.arena.reset();
+      const r = new CpuResident(this.arena.allocPersistent(data.byteLength), data.length, rowLength, this.residents);
+      this.arena.f32(r.pointer, data.length).set(data);
+      return r;
+    });
   }
-  /** A result, kept as a resident where the caller asked for that. */
-  private keep(data: Float32Array, p: AttentionProblem<OperandData>): OperandData {
-    return p.keepOnDevice ? new CpuResident(data, p.D, this.life) : data;
+  attention(p: AttentionProblem<OperandData>): Promise<OperandData> {
+    return this.call(p.layout, (ctx) => attentionForward(ctx, p));
   }
-  async attention(p: AttentionProblem<OperandData>): Promise<OperandData> {
-    const host: AttentionProblem = { ...p, q: hostData(p.q), k: hostData(p.k), v: hostData(p.v) };
-    return this.keep(await this.call(p.layout, (ctx) => attentionForward(ctx, host)), p);
-  }
-  async attentionBackward(p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> {
-    const host: AttentionBackwardProblem = { ...p, q: hostData(p.q), k: hostData(p.k), v: hostData(p.v), dout: hostData(p.dout) };
-    const g = await this.call(p.layout, (ctx) => attentionBackward(ctx, host));
-    return { dq: this.keep(g.dq, p), dk: this.keep(g.dk, p), dv: this.keep(g.dv, p) };
+  attentionBackward(p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> {
+    return this.call(p.layout, (ctx) => attentionBackward(ctx, p));
   }
   matmul(p: MatmulProblem): Promise<Float32Array> {
     return this.call(p.layout, (ctx) => matmul(ctx, p));
@@ -129,7 +161,6 @@ export class CpuBackend implements Backend {
     if (this.closed) return;
     await this.queue;
     this.closed = true;
-    this.life.closed = true;
     await this.runner.close();
   }
 }

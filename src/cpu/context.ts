@@ -3,6 +3,7 @@
 // matmul.ts, softmax.ts) see only this.
 import type { CompiledLayout } from '../layouts/compile.js';
 import type { Arena } from './arena.js';
+import type { CpuResident } from './resident.js';
 
 /** Byte offsets of a compiled layout's tables in Wasm memory (all Int32, causalKind Uint8). */
 export interface LayoutTablePointers {
@@ -25,4 +26,9 @@ export interface CpuContext {
    * concurrently when threads > 1, so they must write disjoint memory (own scratch included).
    */
   run(kernel: string, tasks: number[][]): Promise<void>;
+  /**
+   * A block of `length` floats that outlives the call (keepOnDevice), wrapped as a resident; only
+   * before the call's first per-call allocation. Destroy it if the call fails.
+   */
+  keep(length: number, rowLength: number): CpuResident;
 }

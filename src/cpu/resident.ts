@@ -1,47 +1,55 @@
-// Data the CPU backend holds for engine.upload and keepOnDevice: a private host copy. The kernels'
-// Wasm memory is per call (arena.ts), so "resident" here saves the caller's copies and keeps one
-// script running unchanged on both backends; it does not save the copy into Wasm memory.
-import type { OperandData, ResidentData } from '../backend.js';
+// Data the CPU backend keeps for engine.upload and keepOnDevice: a persistent block of the kernels'
+// Wasm memory (arena.ts), so that later calls read it where it is: no copy in, and with
+// keepOnDevice no copy out. Blocks are freed through the backend's queue of calls (never under a
+// running one), on destroy(), when the handle is garbage-collected, or all at once on close.
+import type { ResidentData } from '../backend.js';
 import { errors } from '../errors.js';
+import type { Arena } from './arena.js';
+
+/** What a resident needs of its backend. */
+export interface ResidentHost {
+  readonly arena: Arena;
+  readonly closed: boolean;
+  /** Frees a block once no queued call can be using it. */
+  release(ptr: number, bytes: number): void;
+}
+
+// a dropped handle must not keep its block for the engine's lifetime: 32-bit Wasm memory is 4 GiB
+const collected = new FinalizationRegistry<{ host: ResidentHost; ptr: number; bytes: number }>(({ host, ptr, bytes }) => {
+  if (!host.closed) host.release(ptr, bytes);
+});
 
 export class CpuResident implements ResidentData {
-  private data: Float32Array | null;
+  private ptr: number | null;
 
   constructor(
-    data: Float32Array,
+    ptr: number,
+    readonly length: number,
     readonly rowLength: number,
-    /** Shared by every resident of one backend; closing the backend destroys them all. */
-    private readonly life: { closed: boolean },
+    private readonly host: ResidentHost,
   ) {
-    this.data = data;
-  }
-
-  get length(): number {
-    return this.data?.length ?? 0;
+    this.ptr = ptr;
+    collected.register(this, { host, ptr, bytes: length * 4 }, this);
   }
 
   get destroyed(): boolean {
-    return this.data === null || this.life.closed;
+    return this.ptr === null || this.host.closed;
   }
 
-  /** The data itself, for the kernels (never handed to a caller). */
-  get host(): Float32Array {
+  /** Its byte offset in Wasm memory, for the kernels. */
+  get pointer(): number {
     if (this.destroyed) throw errors.destroyedDeviceTensor('an operand');
-    return this.data!;
+    return this.ptr!;
   }
 
   async read(): Promise<Float32Array> {
-    return this.host.slice();
+    return this.host.arena.takeF32(this.pointer, this.length);
   }
 
   destroy(): void {
-    this.data = null;
+    if (this.ptr === null) return;
+    collected.unregister(this);
+    if (!this.host.closed) this.host.release(this.ptr, this.length * 4);
+    this.ptr = null;
   }
-}
-
-/** Host data of an operand: the array itself, or a resident's. */
-export function hostData(x: OperandData): Float32Array {
-  if (x instanceof Float32Array) return x;
-  if (!(x instanceof CpuResident)) throw new Error('blocksparse internal: the CPU backend got data another backend holds');
-  return x.host;
 }
