@@ -1,8 +1,10 @@
-// End-to-end time of attention on the WebGPU engine, what a user's call costs, with the operands on
+// End-to-end time of attention through the engine, what a user's call costs, with the operands on
 // the host (each call uploads q, k, v and reads the output back) against DeviceTensors (uploaded
-// once, keepOnDevice: nothing crosses the bus), beside the kernel time from timestamp queries.
-// Medians of REPS calls after WARM, each kind measured alternately in one run.
-//   node .device/bench/end-to-end.mjs [out.json] [--backward] [--quick]        (GPU machine, Dawn)
+// once, keepOnDevice: nothing crosses the bus on WebGPU, no copy into or out of Wasm memory on the
+// CPU), beside the kernel time from timestamp queries on WebGPU. Medians of REPS calls after WARM,
+// each kind measured alternately in one run.
+//   node .device/bench/end-to-end.mjs [out.json] [--backward] [--quick] [--backend=cpu|webgpu] [--threads=T]
+//   node --import tsx bench/gpu/end-to-end.ts --backend=cpu --max-n=16384     (this machine's CPU)
 //   deno run -A --unstable-webgpu --unstable-sloppy-imports bench/gpu/end-to-end.ts --quick   (lavapipe: smoke only)
 // Layout: issue 6's (B=1, H=16, D=64, block 128; each block row keeps itself, the 3 blocks before
 // it and every 8th block column), as bench/gpu/attention.ts --versus and flex_attention.py.
@@ -13,12 +15,17 @@ const argv: string[] = (globalThis as { Deno?: { args: string[] } }).Deno?.args 
 const outFile = argv.find((a) => !a.startsWith('--'));
 const withBackward = argv.includes('--backward');
 const quick = argv.includes('--quick');
+const option = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const backend = (option('backend') ?? 'webgpu') as 'cpu' | 'webgpu';
+const threads = option('threads') === undefined ? undefined : Number(option('threads'));
+const maxN = Number(option('max-n') ?? Infinity);
+// V8 runs a Wasm function in its baseline tier until it has been called enough, per worker
+const WARM = backend === 'cpu' ? 8 : 2;
 const REPS = quick ? 3 : 10;
-const WARM = 2;
 const H = 16;
 const D = 64;
 const block = quick ? 32 : 128;
-const seqs = quick ? [256, 512] : [1024, 4096, 16384, 65536];
+const seqs = (quick ? [256, 512] : [1024, 4096, 16384, 65536]).filter((n) => n <= maxN);
 
 function versusLayout(N: number): Layout {
   const R = N / block;
@@ -52,8 +59,10 @@ async function sample(engine: Engine, call: () => Promise<unknown>): Promise<Sam
   return { wallMs: t.wallMs, kernelMs: t.kernelMs ?? null };
 }
 
-const engine = await createEngine({ backend: 'webgpu' });
-console.log(JSON.stringify({ adapter: engine.info.vendor, architecture: engine.info.architecture, device: engine.info.description }));
+const engine = await createEngine({ backend, threads });
+console.log(JSON.stringify(backend === 'webgpu'
+  ? { adapter: engine.info.vendor, architecture: engine.info.architecture, device: engine.info.description }
+  : { backend, threads: engine.info.threads, simd: engine.info.simd }));
 const results: Record<string, unknown>[] = [];
 try {
   for (const N of seqs) {
