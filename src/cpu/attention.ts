@@ -6,7 +6,7 @@ import type { AttentionBackwardProblem, AttentionGradientData, AttentionProblem,
 import { CausalKind, type CompiledLayout } from '../layouts/compile.js';
 import type { CpuContext, LayoutTablePointers } from './context.js';
 import { partitionByWeight } from './partition.js';
-import { dynamicTaskCount, taskCount } from './tasks.js';
+import { dynamicTaskCount } from './tasks.js';
 import { CpuResident } from './resident.js';
 
 /** An item's weight beyond its kept blocks: packing Q, zeroing and writing its rows. */
@@ -261,8 +261,10 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
   const { inputs, dout } = ops;
   const [dq, dk, dv] = outputs.ptrs;
   const causal = p.causal ? 1 : 0;
-  const parts = taskCount(ctx);
   const rowKept = keptPerSlot(L.kvPtr, p.causal, L.causalKind);
+  let keptBlocks = 0;
+  for (const x of rowKept) keptBlocks += x;
+  const parts = dynamicTaskCount(ctx, 10 * block * block * D * keptBlocks * B);
   // slots of a batch·head: one per entry of its head (those causal drops stay unused)
   const slotBytes = block * padded(block) * 4;
   const headEntries = (h: number) => L.kvPtr[(h + 1) * R] - L.kvPtr[h * R];
