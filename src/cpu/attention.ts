@@ -1,7 +1,8 @@
 // Host side of the fused attention kernels (assembly/attention-forward.ts, attention-backward.ts):
-// copies the operands into the arena, splits the work into tasks by kept-block count and runs
-// them. Every output row (forward, dQ) or column (dK, dV) is computed by exactly one task in one
-// fixed order, so the results are bitwise identical whatever the number of tasks.
+// copies host operands into the arena (DeviceTensors are there already), splits the work into tasks
+// by kept-block count and runs them. Every output row (forward, dQ) or column (dK, dV) is computed
+// by exactly one task in one fixed order, so the results are bitwise identical whatever the number
+// of tasks.
 import type { AttentionBackwardProblem, AttentionGradientData, AttentionProblem, OperandData } from '../backend.js';
 import { CausalKind, type CompiledLayout } from '../layouts/compile.js';
 import type { CpuContext, LayoutTablePointers } from './context.js';
@@ -54,6 +55,12 @@ function keptPerSlot(ptr: Int32Array, causal: boolean, kind: Uint8Array, entries
     kept[s] = count;
   }
   return kept;
+}
+
+function sum(xs: Float64Array): number {
+  let total = 0;
+  for (const x of xs) total += x;
+  return total;
 }
 
 /** Task ranges over items bh·R + r for bh in [bh0, bh1), r < R, weighted by kept blocks. */
@@ -171,9 +178,7 @@ async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLs
     const lse = withLse ? a.alloc(B * H * N * 4) : 0;
     const kept = keptPerSlot(L.kvPtr, p.causal, L.causalKind);
     const scratchBytes = forwardScratchFloats(D, block) * 4;
-    let keptBlocks = 0;
-    for (const x of kept) keptBlocks += x;
-    const ranges = splitItems(kept, H, R, 0, B * H, dynamicTaskCount(ctx, 4 * block * block * D * keptBlocks * B));
+    const ranges = splitItems(kept, H, R, 0, B * H, dynamicTaskCount(ctx, 4 * block * block * D * sum(kept) * B));
     const tasks = ranges.map(([begin, end]) => [
       ops.q, ops.k, ops.v, out, lse, ops.rpe, ops.kpm, ops.am,
       t.kvPtr, t.kvIndices, t.causalKind,
@@ -262,9 +267,7 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
   const [dq, dk, dv] = outputs.ptrs;
   const causal = p.causal ? 1 : 0;
   const rowKept = keptPerSlot(L.kvPtr, p.causal, L.causalKind);
-  let keptBlocks = 0;
-  for (const x of rowKept) keptBlocks += x;
-  const parts = dynamicTaskCount(ctx, 10 * block * block * D * keptBlocks * B);
+  const parts = dynamicTaskCount(ctx, 10 * block * block * D * sum(rowKept) * B);
   // slots of a batch·head: one per entry of its head (those causal drops stay unused)
   const slotBytes = block * padded(block) * 4;
   const headEntries = (h: number) => L.kvPtr[(h + 1) * R] - L.kvPtr[h * R];
