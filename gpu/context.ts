@@ -155,7 +155,7 @@ export class Recorder {
       const all = stampBuffer ? [...reads, { buffer: stampBuffer, bytes: 16 * this.steps.length }] : reads;
       const rb = encodeReadback(device, encoder, all);
       device.queue.submit([encoder.finish()]);
-      // with nothing to read back, wait for the kernels anyway: a call ends when its work has
+      // with nothing to read back, wait for the kernels anyway: a call ends when its work is done
       if (all.length === 0) await device.queue.onSubmittedWorkDone();
       const out = await rb.finish();
       if (stampBuffer) {
