@@ -60,6 +60,7 @@ export function referenceEngine(): Engine & { calls: { mode: string; transA: boo
       }
       return { data, shape: outShape };
     },
+    upload: unsupported,
     attention: unsupported,
     attentionBackward: unsupported,
     softmax: unsupported,
