@@ -11,6 +11,7 @@ import { createMemory, instantiate, loadKernelModule, type KernelExports } from 
 import { createRunner, defaultThreads, threadsSupport } from '../src/cpu/pool/probe.js';
 import { InlineRunner, type KernelRunner } from '../src/cpu/pool/runner.js';
 import { NodePoolRunner } from '../src/cpu/pool/node-pool.js';
+import { expectFilled, fillTasks } from './helpers/fill-tasks.js';
 
 const MiB = 2 ** 20;
 const PAGE = 65536;
@@ -28,27 +29,6 @@ async function setup(threads: number, initialPages = 64): Promise<Setup> {
   const exports = instantiate(module, memory);
   const { runner, note } = await createRunner(module, memory, exports, threads);
   return { memory, exports, runner, note };
-}
-
-/** Disjoint ranges of awkward lengths (not multiples of 4) from byte `base`, one value each. */
-function fillTasks(base: number, count: number, length: number, value0: number): number[][] {
-  const tasks: number[][] = [];
-  let ptr = base;
-  for (let i = 0; i < count; i++) {
-    const n = length + (i % 3);
-    tasks.push([ptr, n, value0 + i + 0.25]);
-    ptr += 4 * n;
-  }
-  return tasks;
-}
-
-function expectFilled(memory: WebAssembly.Memory, tasks: number[][], label: string): void {
-  for (const [ptr, n, value] of tasks) {
-    const view = new Float32Array(memory.buffer, ptr, n);
-    for (let i = 0; i < n; i++) {
-      if (view[i] !== Math.fround(value)) assert.unreachable(`${label}: float ${i} of the range at ${ptr} is ${view[i]}, expected ${value}`);
-    }
-  }
 }
 
 async function rejection(p: Promise<unknown>): Promise<Error> {

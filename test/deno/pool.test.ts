@@ -7,6 +7,7 @@ import { createMemory, instantiate, loadKernelModule } from '../../src/cpu/wasm.
 import { createRunner, defaultThreads, threadsSupport } from '../../src/cpu/pool/probe.js';
 import { InlineRunner } from '../../src/cpu/pool/runner.js';
 import { WebPoolRunner } from '../../src/cpu/pool/web-pool.js';
+import { expectFilled, fillTasks } from '../helpers/fill-tasks.js';
 
 function check(ok: unknown, message: string): asserts ok {
   if (!ok) throw new Error(message);
@@ -20,27 +21,6 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
     return e;
   }
   throw new Error('expected a rejection');
-}
-
-/** Disjoint ranges of awkward lengths from byte `base`, one value each. */
-function fillTasks(base: number, count: number, length: number, value0: number): number[][] {
-  const tasks: number[][] = [];
-  let ptr = base;
-  for (let i = 0; i < count; i++) {
-    const n = length + (i % 3);
-    tasks.push([ptr, n, value0 + i + 0.25]);
-    ptr += 4 * n;
-  }
-  return tasks;
-}
-
-function expectFilled(memory: WebAssembly.Memory, tasks: number[][], label: string): void {
-  for (const [ptr, n, value] of tasks) {
-    const view = new Float32Array(memory.buffer, ptr, n);
-    for (let i = 0; i < n; i++) {
-      check(view[i] === Math.fround(value), `${label}: float ${i} at ${ptr} is ${view[i]}, expected ${value}`);
-    }
-  }
 }
 
 const inDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
