@@ -31,6 +31,15 @@ const base = (title: string): Spec => ({
   },
 });
 
+/** The grey dashed line of what ideal scaling would reach, under a plot's points. */
+function idealLine(values: Spec[], x: string, y: string): Spec {
+  return {
+    data: { values },
+    mark: { type: 'line', color: '#9ca3af', strokeDash: [4, 3] },
+    encoding: { x: { field: x, type: 'quantitative' }, y: { field: y, type: 'quantitative' } },
+  };
+}
+
 /** Time vs N, log-log, one line per layout, forward and backward side by side; the legend carries each fit. */
 export function timeVsN(r: BenchResults, run: string, label: string): Plot | null {
   const ms = r.measurements.filter((m) => m.run === run && m.impl === 'fused');
@@ -95,11 +104,7 @@ export function speedupVsDensity(r: BenchResults): Plot | null {
         width: WIDTH,
         height: HEIGHT,
         layer: [
-          {
-            data: { values: ideal },
-            mark: { type: 'line', color: '#9ca3af', strokeDash: [4, 3] },
-            encoding: { x: { field: 'density', type: 'quantitative' }, y: { field: 'speedup', type: 'quantitative' } },
-          },
+          idealLine(ideal, 'density', 'speedup'),
           {
             mark: { type: 'point', filled: true, size: 50 },
             encoding: {
@@ -139,11 +144,7 @@ export function threadScalingPlot(r: BenchResults): Plot | null {
         width: WIDTH,
         height: HEIGHT,
         layer: [
-          {
-            data: { values: ideal },
-            mark: { type: 'line', color: '#9ca3af', strokeDash: [4, 3] },
-            encoding: { x: { field: 'threads', type: 'quantitative' }, y: { field: 'speedup', type: 'quantitative' } },
-          },
+          idealLine(ideal, 'threads', 'speedup'),
           {
             mark: { type: 'line', point: true },
             encoding: {
