@@ -128,8 +128,10 @@ class Outputs {
   readonly kept: CpuResident[] | null;
   readonly ptrs: number[];
   readonly host: Float32Array[];
+  private readonly arena: CpuContext['arena'];
 
   constructor(ctx: CpuContext, p: AttentionProblem<OperandData>, count: number) {
+    this.arena = ctx.arena;
     const size = p.B * p.H * p.N * p.D;
     this.kept = p.keepOnDevice ? Array.from({ length: count }, () => ctx.keep(size, p.D)) : null;
     this.ptrs = this.kept ? this.kept.map((r) => r.pointer) : Array.from({ length: count }, () => ctx.arena.alloc(size * 4));
@@ -137,8 +139,8 @@ class Outputs {
   }
 
   /** Copies floats [from, from + length) of each host output out of Wasm memory. */
-  takeOut(arena: CpuContext['arena'], from: number, length: number): void {
-    this.host.forEach((dst, i) => dst.set(arena.f32(this.ptrs[i] + from * 4, length), from));
+  takeOut(from: number, length: number): void {
+    this.host.forEach((dst, i) => dst.set(this.arena.f32(this.ptrs[i] + from * 4, length), from));
   }
 
   results(): OperandData[] {
@@ -187,7 +189,7 @@ async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLs
     ]);
     const headSize = N * D;
     await streamByHead(ctx, p, ops.inputs, ranges.map(([b, e]) => [Math.floor(b / R), Math.floor((e - 1) / R)]), (i) => ctx.run('attentionForward', [tasks[i]]), (bh0, bh1) => {
-      outputs.takeOut(a, bh0 * headSize, (bh1 - bh0) * headSize);
+      outputs.takeOut(bh0 * headSize, (bh1 - bh0) * headSize);
     });
     return { out: outputs.results()[0], lse: withLse ? a.takeF32(lse, B * H * N) : null };
   } catch (e) {
@@ -300,7 +302,7 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
     const headSize = N * D;
     const ranges = tasks.map((task) => [task[task.length - 3], task[task.length - 2] - 1] as [number, number]);
     await streamByHead(ctx, p, inputs, ranges, (i) => ctx.run('attentionBackwardHeads', [tasks[i]]), (bh0, bh1) => {
-      outputs.takeOut(a, bh0 * headSize, (bh1 - bh0) * headSize);
+      outputs.takeOut(bh0 * headSize, (bh1 - bh0) * headSize);
     });
     return;
   }
@@ -348,7 +350,7 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
     ]);
     await ctx.run('attentionBackwardColumns', colTasks);
   }
-  outputs.takeOut(a, 0, size);
+  outputs.takeOut(0, size);
 }
 
 /**

@@ -135,7 +135,6 @@ export class CpuBackend implements Backend {
 
   upload(data: Float32Array, rowLength: number): Promise<ResidentData> {
     return this.serial(() => {
-      this.arena.reset();
       const r = new CpuResident(this.arena.allocPersistent(data.byteLength), data.length, rowLength, this.residents);
       this.arena.f32(r.pointer, data.length).set(data);
       return r;

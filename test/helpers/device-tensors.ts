@@ -122,6 +122,7 @@ export const deviceTensorCases: DeviceTensorCase[] = [
         engine.attention({ ...args, v: await engine.upload({ data: new Float32Array(64 * 18), shape: [1, 1, 64, 18] }) }),
         RangeError, /^v\.shape\[0\] \(B\) must equal 2, got 1/, 'resident v of the wrong shape',
       );
+      await rejects(engine.attention({ ...args, keepOnDevice: 'yes' as unknown as boolean }), TypeError, /^keepOnDevice must be a boolean/, 'keepOnDevice not a boolean');
       const again = await engine.attention(args);
       assertClose(again.data, referenceAttention(args), { ...tol(engine), label: 'after the refusals' });
     },
