@@ -29,7 +29,11 @@ export interface CallTimings {
   op: string;
   /** Wall time of the whole call: validation, copies or transfers, kernels, readback. */
   wallMs: number;
-  /** Sum of the kernels' device time (WebGPU timestamp queries); absent where not measured. */
+  /**
+   * Kernel time. WebGPU (with timestamp-query): the sum of the kernels' device time. CPU: the time
+   * during which at least one task of a kernel ran, measured on the threads that ran them (so
+   * wallMs − kernelMs is the copies, dispatch and waiting around them). Absent where not measured.
+   */
   kernelMs?: number;
   kernels?: readonly { kernel: string; ms: number }[];
 }

@@ -3,14 +3,14 @@
 // owns it at a time.
 import type {
   Backend, BackendInfo, AttentionProblem, AttentionBackwardProblem, MatmulProblem, SoftmaxProblem, SoftmaxBackwardProblem, AttentionGradientData,
-  OperandData, ResidentData,
+  OperandData, ResidentData, OpTimings,
 } from '../backend.js';
 import type { CompiledLayout } from '../layouts/compile.js';
 import { Arena } from './arena.js';
 import type { CpuContext, LayoutTablePointers } from './context.js';
 import { createMemory, instantiate, loadKernelModule, type SimdBuild } from './wasm.js';
 import { createRunner, defaultThreads, isSharedBuffer } from './pool/probe.js';
-import type { KernelRunner } from './pool/runner.js';
+import type { KernelRunner, TaskTiming } from './pool/runner.js';
 
 export type { KernelRunner } from './pool/runner.js';
 import { attentionForward, attentionBackward } from './attention.js';
@@ -48,11 +48,16 @@ export class CpuBackend implements Backend {
   private closed = false;
   /** Shared with every CpuResident this backend made. */
   private readonly residents: ResidentHost;
+  /** The last call's kernel time: per kernel, its first task's start to its last task's end. */
+  lastTimings: OpTimings | null = null;
+  /** The last call's tasks, in completion order (bench/cpu-timeline.ts). */
+  lastTasks: TaskTiming[] = [];
 
   constructor(arena: Arena, runner: KernelRunner, info: BackendInfo) {
     this.arena = arena;
     this.runner = runner;
     this.info = info;
+    runner.onTask = (t) => this.lastTasks.push(t);
     const backend = this;
     this.residents = {
       arena,
@@ -73,12 +78,16 @@ export class CpuBackend implements Backend {
     return next;
   }
 
-  private call<T>(layout: CompiledLayout, op: (ctx: CpuContext) => Promise<T>): Promise<T> {
+  private call<T>(name: string, layout: CompiledLayout, op: (ctx: CpuContext) => Promise<T>): Promise<T> {
     return this.serial(async () => {
       this.arena.reset();
       this.uploadTables(layout);
+      this.lastTasks = [];
+      this.lastTimings = null;
       try {
-        return await op(this.context());
+        const result = await op(this.context());
+        this.lastTimings = kernelTimings(name, this.lastTasks);
+        return result;
       } finally {
         this.arena.reset();
       }
@@ -141,19 +150,19 @@ export class CpuBackend implements Backend {
     });
   }
   attention(p: AttentionProblem<OperandData>): Promise<OperandData> {
-    return this.call(p.layout, (ctx) => attentionForward(ctx, p));
+    return this.call('attention', p.layout, (ctx) => attentionForward(ctx, p));
   }
   attentionBackward(p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> {
-    return this.call(p.layout, (ctx) => attentionBackward(ctx, p));
+    return this.call('attentionBackward', p.layout, (ctx) => attentionBackward(ctx, p));
   }
   matmul(p: MatmulProblem): Promise<Float32Array> {
-    return this.call(p.layout, (ctx) => matmul(ctx, p));
+    return this.call(`matmul ${p.mode}`, p.layout, (ctx) => matmul(ctx, p));
   }
   softmax(p: SoftmaxProblem): Promise<Float32Array> {
-    return this.call(p.layout, (ctx) => softmax(ctx, p));
+    return this.call('softmax', p.layout, (ctx) => softmax(ctx, p));
   }
   softmaxBackward(p: SoftmaxBackwardProblem): Promise<Float32Array> {
-    return this.call(p.layout, (ctx) => softmaxBackward(ctx, p));
+    return this.call('softmaxBackward', p.layout, (ctx) => softmaxBackward(ctx, p));
   }
 
   async close(): Promise<void> {
@@ -162,6 +171,29 @@ export class CpuBackend implements Backend {
     this.closed = true;
     await this.runner.close();
   }
+}
+
+/**
+ * Kernel time on the CPU: the time during which at least one task ran (the union of the tasks'
+ * intervals: tasks run concurrently, so a sum of task times would count threads, not time), in
+ * all and per kernel (in order of first start); null for a call that ran no kernel.
+ */
+function kernelTimings(op: string, tasks: readonly TaskTiming[]): OpTimings | null {
+  if (tasks.length === 0) return null;
+  const sorted = [...tasks].sort((x, y) => x.startMs - y.startMs);
+  const busy = (list: readonly TaskTiming[]): number => {
+    let ms = 0;
+    let end = -Infinity;
+    for (const t of list) {
+      if (t.endMs <= end) continue;
+      ms += t.endMs - Math.max(t.startMs, end);
+      end = t.endMs;
+    }
+    return ms;
+  };
+  const names = [...new Set(sorted.map((t) => t.kernel))];
+  const kernels = names.map((kernel) => ({ kernel, ms: busy(sorted.filter((t) => t.kernel === kernel)) }));
+  return { op, kernels, totalMs: busy(sorted) };
 }
 
 export async function createCpuBackend(options: CpuBackendOptions = {}): Promise<CpuBackend> {

@@ -45,10 +45,13 @@ export interface PingRequest {
 
 export type WorkerRequest = InitRequest | RunRequest | PingRequest;
 
-/** Which worker answered: Node's threadId, or the Web Worker pool's number. */
+/**
+ * Which worker answered: Node's threadId, or the Web Worker pool's number; for 'run', when the
+ * kernel started and ended on the clock all threads share (epochMs).
+ */
 export interface WorkerResponse {
   type: WorkerRequest['type'];
-  out?: { worker: number; locked?: boolean };
+  out?: { worker: number; locked?: boolean; startMs?: number; endMs?: number };
   err?: SerializedError;
 }
 
@@ -72,4 +75,9 @@ export function describeError(e: SerializedError | unknown): string {
     return name && name !== 'Error' ? `${name}: ${message}` : String(message);
   }
   return String(e);
+}
+
+/** Milliseconds on a clock every thread of the process shares (each thread's performance.now() has its own origin). */
+export function epochMs(): number {
+  return performance.timeOrigin + performance.now();
 }

@@ -7,7 +7,7 @@
 import type { Piscina } from 'piscina';
 import type { WorkerInit, WorkerRequest, WorkerResponse } from './messages.js';
 import { deserializeError } from './messages.js';
-import { fanOut, type KernelRunner, type TaskFault } from './runner.js';
+import { fanOut, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
 
 /**
  * dist/src/cpu/pool/worker.js, or worker.ts when this file runs from source: tsx maps a './x.js'
@@ -32,6 +32,7 @@ export class NodePoolRunner implements KernelRunner {
   readonly threads: number;
   /** Errors piscina reported outside any task (a worker that failed while idle), for diagnostics. */
   readonly idleErrors: Error[] = [];
+  onTask?: ((t: TaskTiming) => void) | undefined;
   private readonly pool: Piscina<WorkerRequest, WorkerResponse | undefined>;
   private closed = false;
 
@@ -54,8 +55,6 @@ export class NodePoolRunner implements KernelRunner {
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: Infinity,
-      // 'sync' parks idle workers in Atomics.wait, which stalls any work a task left unawaited
-      // (piscina PR #332); our tasks are long, so the cost of waking on a message is noise.
       atomics: 'disabled',
       recordTiming: false,
       workerData,
@@ -85,7 +84,7 @@ export class NodePoolRunner implements KernelRunner {
   /** run() with a test-only fault in one task (test/pool.test.ts). */
   async runWithFault(kernel: string, tasks: number[][], fault?: TaskFault): Promise<void> {
     if (this.closed) throw new Error('blocksparse: the worker pool is closed');
-    await fanOut((request) => this.pool.run(request), kernel, tasks, fault);
+    await fanOut((request) => this.pool.run(request), kernel, tasks, fault, this.onTask);
   }
 
   /**

@@ -1,11 +1,22 @@
 // What the CPU backend runs kernels on: inline (one thread) or a worker pool over the same shared
 // memory. Both pools share the fan-out and error reporting here.
 import type { KernelExports } from '../wasm.js';
-import { describeError, deserializeError, type WorkerFault, type WorkerRequest, type WorkerResponse } from './messages.js';
+import { describeError, deserializeError, epochMs, type WorkerFault, type WorkerRequest, type WorkerResponse } from './messages.js';
+
+/** When one task of a kernel ran, and where (worker 0: inline, on the calling thread). */
+export interface TaskTiming {
+  kernel: string;
+  worker: number;
+  /** On the clock every thread shares (messages.ts epochMs). */
+  startMs: number;
+  endMs: number;
+}
 
 /** Runs kernels somewhere: inline, or on a pool of workers over the same memory. */
 export interface KernelRunner {
   readonly threads: number;
+  /** Told of each task that completes (the backend's kernel timings). */
+  onTask?: ((t: TaskTiming) => void) | undefined;
   /**
    * Runs export `kernel` once per task with the task's numeric arguments and settles when every
    * task has finished. Tasks may run concurrently, so they must write disjoint memory.
@@ -31,17 +42,20 @@ export function kernelError(kernel: string, failures: { task: number; cause: unk
 
 export class InlineRunner implements KernelRunner {
   readonly threads = 1;
+  onTask?: ((t: TaskTiming) => void) | undefined;
   constructor(private readonly exports: KernelExports) {}
 
   async run(kernel: string, tasks: number[][]): Promise<void> {
     const fn = this.exports[kernel];
     if (typeof fn !== 'function') throw new Error(`blocksparse internal: no kernel export '${kernel}'`);
     for (let i = 0; i < tasks.length; i++) {
+      const startMs = epochMs();
       try {
         fn(...tasks[i]);
       } catch (cause) {
         throw kernelError(kernel, [{ task: i, cause }], tasks.length, 'on the main thread');
       }
+      this.onTask?.({ kernel, worker: 0, startMs, endMs: epochMs() });
     }
   }
 
@@ -57,6 +71,7 @@ export async function fanOut(
   kernel: string,
   tasks: number[][],
   fault?: TaskFault,
+  onTask?: (t: TaskTiming) => void,
 ): Promise<void> {
   const settled = await Promise.allSettled(
     tasks.map((args, i) =>
@@ -67,6 +82,11 @@ export async function fanOut(
   settled.forEach((s, task) => {
     if (s.status === 'rejected') failures.push({ task, cause: s.reason });
     else if (s.value?.err) failures.push({ task, cause: deserializeError(s.value.err) });
+    else if (onTask && s.value?.out?.startMs !== undefined) {
+      const { worker, startMs, endMs = startMs } = s.value.out;
+      onTask({ kernel, worker, startMs, endMs });
+    }
   });
   if (failures.length > 0) throw kernelError(kernel, failures, tasks.length, 'in a pool worker');
 }
+

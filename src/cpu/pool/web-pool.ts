@@ -5,7 +5,7 @@
 // `threads` workers. Only messages and promises here: no Atomics.wait, which throws on a
 // browser's main thread.
 import { deserializeError, type WorkerInit, type WorkerRequest, type WorkerResponse } from './messages.js';
-import { fanOut, type KernelRunner, type TaskFault } from './runner.js';
+import { fanOut, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
 import { webLocks } from './locks.js';
 
 /** A worker that has not answered 'init' by then is taken as failed to start. */
@@ -41,6 +41,7 @@ function startWorker(name: string): Worker {
 
 export class WebPoolRunner implements KernelRunner {
   readonly threads: number;
+  onTask?: ((t: TaskTiming) => void) | undefined;
   private readonly init: Omit<WorkerInit, 'lock' | 'id'>;
   private readonly slots = new Set<Slot>();
   private readonly queue: Pending[] = [];
@@ -85,7 +86,7 @@ export class WebPoolRunner implements KernelRunner {
   /** run() with a test-only fault in one task (test/deno/pool.test.ts). */
   async runWithFault(kernel: string, tasks: number[][], fault?: TaskFault): Promise<void> {
     if (this.closed) throw new Error('blocksparse: the worker pool is closed');
-    await fanOut((request) => this.submit(request), kernel, tasks, fault);
+    await fanOut((request) => this.submit(request), kernel, tasks, fault, this.onTask);
   }
 
   async close(): Promise<void> {

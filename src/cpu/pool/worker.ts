@@ -12,6 +12,7 @@ import {
   type WorkerInit,
   type WorkerRequest,
   type WorkerResponse,
+  epochMs,
 } from './messages.js';
 import { webLocks } from './locks.js';
 
@@ -68,13 +69,16 @@ function handle(request: WorkerRequest): WorkerResponse | undefined {
       case 'ping':
         if (!kernels) throw new Error('blocksparse internal: the pool worker was not initialised');
         return { type: 'ping', out: { worker: workerId } };
-      case 'run':
+      case 'run': {
+        const startMs = epochMs();
         runKernel(request.in);
+        const endMs = epochMs();
         if (request.in.fault) {
           die(request.in.fault);
           return undefined;
         }
-        return { type: 'run', out: { worker: workerId } };
+        return { type: 'run', out: { worker: workerId, startMs, endMs } };
+      }
       default:
         throw new Error(`blocksparse internal: unknown pool message type '${(request as { type?: unknown }).type}'`);
     }
