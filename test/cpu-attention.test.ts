@@ -8,7 +8,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createEngine, type Engine } from '../src/engine.js';
-import { dynamicTaskCount, forceTaskCount } from '../src/cpu/tasks.js';
+import { dynamicTaskCount, forceTaskCount, guidedShares } from '../src/cpu/tasks.js';
+import { partitionByWeight } from '../src/cpu/partition.js';
 import { readFile } from 'node:fs/promises';
 import { attentionForwardWithLse, attentionTuning } from '../src/cpu/attention.js';
 import { Arena } from '../src/cpu/arena.js';
@@ -323,6 +324,20 @@ Attention('dynamicTaskCount: up to 4 tasks per thread of at least 32 MFLOP; exac
   } finally {
     forceTaskCount(undefined);
   }
+});
+
+Attention('guidedShares: later tasks smaller (4, 3, 2, 1 per round of threads); partitionByWeight follows the shares', () => {
+  const shares = Array.from(guidedShares(8, 2));
+  const sizes = shares.slice(1).map((x, i) => +((x - shares[i]) * 20).toFixed(9));
+  assert.equal(sizes, [4, 4, 3, 3, 2, 2, 1, 1], 'sizes in twentieths of the work');
+  assert.equal(Array.from(guidedShares(3, 4)), [0, 1 / 3, 2 / 3, 1], 'no more tasks than threads: equal');
+  // 20 items of weight 1: the ranges take 4, 4, 3, 3, 2, 2, 1, 1 of them
+  const prefix = Array.from({ length: 21 }, (_, i) => i);
+  assert.equal(partitionByWeight(prefix, 8, guidedShares(8, 2)).map(([b, e]) => e - b), [4, 4, 3, 3, 2, 2, 1, 1]);
+  assert.equal(partitionByWeight(prefix, 4).map(([b, e]) => e - b), [5, 5, 5, 5], 'without shares: equal');
+  // weights count, not items: one heavy item first
+  const heavy = [0, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20];
+  assert.equal(partitionByWeight(heavy, 2, [0, 0.5, 1]), [[0, 1], [1, 11]]);
 });
 
 /** An inline CpuContext of our own, for host functions the engine does not reach. */

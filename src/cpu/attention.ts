@@ -7,8 +7,9 @@ import type { AttentionBackwardProblem, AttentionGradientData, AttentionProblem,
 import { CausalKind, type CompiledLayout } from '../layouts/compile.js';
 import type { CpuContext, LayoutTablePointers } from './context.js';
 import { partitionByWeight } from './partition.js';
-import { dynamicTaskCount } from './tasks.js';
+import { dynamicTaskCount, guidedShares, taskCount } from './tasks.js';
 import { CpuResident } from './resident.js';
+import { yieldToEventLoop } from './pool/runner.js';
 
 /** An item's weight beyond its kept blocks: packing Q, zeroing and writing its rows. */
 const ITEM_OVERHEAD = 0.25;
@@ -64,7 +65,7 @@ function sum(xs: Float64Array): number {
 }
 
 /** Task ranges over items bh·R + r for bh in [bh0, bh1), r < R, weighted by kept blocks. */
-function splitItems(kept: Float64Array, H: number, R: number, bh0: number, bh1: number, parts: number): Array<[number, number]> {
+function splitItems(kept: Float64Array, H: number, R: number, bh0: number, bh1: number, parts: number, threads: number): Array<[number, number]> {
   const n = (bh1 - bh0) * R;
   const prefix = new Float64Array(n + 1);
   for (let t = 0; t < n; t++) {
@@ -72,7 +73,7 @@ function splitItems(kept: Float64Array, H: number, R: number, bh0: number, bh1: 
     prefix[t + 1] = prefix[t] + ITEM_OVERHEAD + kept[(bh % H) * R + (t % R)];
   }
   const base = bh0 * R;
-  return partitionByWeight(prefix, parts).map(([b, e]) => [base + b, base + e]);
+  return partitionByWeight(prefix, parts, guidedShares(parts, threads)).map(([b, e]) => [base + b, base + e]);
 }
 
 interface Operands {
@@ -180,7 +181,7 @@ async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLs
     const lse = withLse ? a.alloc(B * H * N * 4) : 0;
     const kept = keptPerSlot(L.kvPtr, p.causal, L.causalKind);
     const scratchBytes = forwardScratchFloats(D, block) * 4;
-    const ranges = splitItems(kept, H, R, 0, B * H, dynamicTaskCount(ctx, 4 * block * block * D * sum(kept) * B));
+    const ranges = splitItems(kept, H, R, 0, B * H, dynamicTaskCount(ctx, 4 * block * block * D * sum(kept) * B), taskCount(ctx));
     const tasks = ranges.map(([begin, end]) => [
       ops.q, ops.k, ops.v, out, lse, ops.rpe, ops.kpm, ops.am,
       t.kvPtr, t.kvIndices, t.causalKind,
@@ -202,6 +203,7 @@ async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLs
  * The copies into and out of Wasm memory run on the calling thread: streamed by batch·head, so
  * that they overlap the kernels. Batch·head bh's inputs (q, k, v; dout for the backward) go in,
  * then every task whose items end in bh starts; each batch·head's output is taken out as soon as the tasks covering it are done.
+ * Between heads the event loop turns, so that workers which finished get their next tasks.
  * `heads[i]` is the first and last batch·head task i reads (tasks are contiguous and in order).
  */
 async function streamByHead(
@@ -220,6 +222,8 @@ async function streamByHead(
       run.catch(() => undefined); // awaited below, in order; don't report a rejection twice
       running.push(run);
     }
+    // let the pool hand queued tasks to workers that finished while this thread copies on
+    if (ctx.threads > 1 && inputs.length > 0 && running.length > 0 && bh + 1 < BH) await yieldToEventLoop();
   }
   let taken = 0;
   try {
@@ -331,7 +335,7 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
   const scratch: number[] = [];
   for (const { bh0, bh1, base } of chunks) {
     const slotBase = a.putI32(base);
-    const rowRanges = splitItems(rowKept, H, R, bh0, bh1, parts);
+    const rowRanges = splitItems(rowKept, H, R, bh0, bh1, parts, taskCount(ctx));
     while (scratch.length < rowRanges.length) scratch.push(a.alloc(rowScratchBytes));
     const rowTasks = rowRanges.map(([begin, end], i) => [
       ops.q, ops.k, ops.v, dout, dq, ops.rpe, ops.kpm, ops.am,
@@ -341,7 +345,7 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
       begin, end, scratch[i],
     ]);
     await ctx.run('attentionBackwardRows', rowTasks);
-    const colTasks = splitItems(colKept, H, R, bh0, bh1, parts).map(([begin, end]) => [
+    const colTasks = splitItems(colKept, H, R, bh0, bh1, parts, taskCount(ctx)).map(([begin, end]) => [
       ops.q, dout, dk, dv,
       t.kvPtr, t.qPtr, t.qIndices, t.qEntries, t.causalKind,
       pSlots, dsSlots, slotBase, bh0,

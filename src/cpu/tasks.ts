@@ -17,9 +17,12 @@ export function taskCount(ctx: CpuContext): number {
   return forced ?? ctx.threads;
 }
 
-/** Tasks per thread at most, and the least work (flops) worth a task: ≥ ~1 ms at 30 GFLOP/s. */
-const TASKS_PER_THREAD = 4;
-const MIN_TASK_FLOPS = 32e6;
+/** Internal knobs (bench/cpu-timeline.ts sweeps them): tasks per thread at most, and the least
+ * work (flops) worth a task, ≥ ~1 ms at 30 GFLOP/s. */
+export const taskTuning = {
+  tasksPerThread: 4,
+  minTaskFlops: 32e6,
+};
 
 /**
  * Tasks for an op of `flops` whose tasks a pool hands out as workers free up: up to 4 per thread,
@@ -30,7 +33,22 @@ const MIN_TASK_FLOPS = 32e6;
 export function dynamicTaskCount(ctx: CpuContext, flops: number): number {
   const threads = taskCount(ctx);
   if (forced !== undefined || threads === 1) return threads;
-  return Math.max(threads, Math.min(threads * TASKS_PER_THREAD, Math.floor(flops / MIN_TASK_FLOPS)));
+  return Math.max(threads, Math.min(threads * taskTuning.tasksPerThread, Math.floor(flops / taskTuning.minTaskFlops)));
+}
+
+/**
+ * Cumulative shares (parts + 1 fractions from 0 to 1) for `parts` tasks on `threads` workers that
+ * take them in order: guided self-scheduling, task i weighing ⌈(parts − i) / threads⌉, so with
+ * 4 tasks per thread the first round's tasks weigh 4 and the last round's 1. Workers run at
+ * different speeds (a busy sibling core, a noisy neighbour: 1.3 against 2.4 ms for equal tasks
+ * on the GPU machine's 16 cores); small tasks last keep the end even. Equal shares when
+ * parts ≤ threads. Results do not depend on it: each item is computed the same wherever it runs.
+ */
+export function guidedShares(parts: number, threads: number): Float64Array {
+  const shares = new Float64Array(parts + 1);
+  for (let i = 0; i < parts; i++) shares[i + 1] = shares[i] + (parts <= threads ? 1 : Math.ceil((parts - i) / threads));
+  for (let i = 1; i <= parts; i++) shares[i] /= shares[parts];
+  return shares;
 }
 
 /** Splits items 0..n-1 into at most `parts` contiguous ranges of about equal count. */

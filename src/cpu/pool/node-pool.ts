@@ -28,6 +28,11 @@ function workerExecArgv(): string[] | undefined {
   return argv.filter((a, i) => !(i === at || (i === at + 1 && argv[at] === '--input-type')));
 }
 
+/** Internal knobs (bench/cpu-timeline.ts): tasks piscina keeps in flight per worker. */
+export const poolTuning = {
+  tasksInFlightPerWorker: 2,
+};
+
 export class NodePoolRunner implements KernelRunner {
   readonly threads: number;
   /** Errors piscina reported outside any task (a worker that failed while idle), for diagnostics. */
@@ -55,6 +60,12 @@ export class NodePoolRunner implements KernelRunner {
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: Infinity,
+      // Each worker holds a second task in its inbox: it starts that one the moment the first
+      // ends, instead of waiting for the calling thread to hear of it and send another (with 16
+      // workers ending together, that round trip queued up to 0.6 ms). Tasks run one at a time.
+      concurrentTasksPerWorker: poolTuning.tasksInFlightPerWorker,
+      // 'sync' parks idle workers in Atomics.wait, which stalls any work a task left unawaited
+      // (piscina PR #332); our tasks are long, so the cost of waking on a message is noise.
       atomics: 'disabled',
       recordTiming: false,
       workerData,

@@ -90,3 +90,20 @@ export async function fanOut(
   if (failures.length > 0) throw kernelError(kernel, failures, tasks.length, 'in a pool worker');
 }
 
+/**
+ * Resolves after one turn of the event loop, so that a pool's messages are handled: a worker that
+ * finished gets its next task even while the calling thread has copying left to do. setImmediate
+ * in Node; a MessageChannel elsewhere (nested setTimeout(0) is clamped to 4 ms).
+ */
+export function yieldToEventLoop(): Promise<void> {
+  const g = globalThis as { setImmediate?: (f: () => void) => unknown };
+  if (typeof g.setImmediate === 'function') return new Promise((resolve) => g.setImmediate!(resolve));
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
+}
