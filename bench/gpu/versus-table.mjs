@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 const [oursPath, flexPath] = process.argv.slice(2);
 const ours = JSON.parse(readFileSync(oursPath, 'utf8')).results.filter((r) => r.tile === 'auto');
 const flex = new Map(JSON.parse(readFileSync(flexPath, 'utf8')).results.map((r) => [r.N, r]));
-const f = (x, d = 2) => (x === undefined ? '—' : x.toFixed(d));
+const f = (x, d = 2) => (x === undefined || Number.isNaN(x) ? "—" : x.toFixed(d));
 console.log('| N | density | ours fwd ms | TFLOP/s | Flex fp32 fwd ms | × | ours fwd+bwd ms | Flex fp32 fwd+bwd ms | × | Flex fp16 fwd ms |');
 console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of ours) {
