@@ -1,0 +1,87 @@
+// Host <-> GPU transfer rates through the WebGPU API as this runtime implements it (Dawn in Node,
+// Deno's wgpu): the ways the backend can move a tensor in and out, each timed to completion.
+//   node transfers.mjs [--mib 64] [out.json]
+import { writeFileSync } from 'node:fs';
+import { acquireDevice } from '../../gpu/device.js';
+
+const argv = process.argv.slice(2);
+const mibAt = argv.indexOf('--mib');
+const MiB = mibAt >= 0 ? Number(argv[mibAt + 1]) : 64;
+const outFile = argv.find((a) => a.endsWith('.json'));
+const bytes = MiB * 2 ** 20;
+const U = { MAP_READ: 0x1, MAP_WRITE: 0x2, COPY_SRC: 0x4, COPY_DST: 0x8, STORAGE: 0x80 };
+const { device, release } = await acquireDevice({ powerPreference: 'high-performance' });
+const host = new Float32Array(bytes / 4).map((_, i) => i % 1000);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function time(name: string, f: () => Promise<void>): Promise<Record<string, unknown>> {
+  await f();
+  const ms: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const t0 = performance.now();
+    await f();
+    ms.push(performance.now() - t0);
+  }
+  const m = median(ms);
+  console.log(`${name.padEnd(58)} ${m.toFixed(2).padStart(8)} ms  ${(bytes / m / 1e6).toFixed(2).padStart(6)} GB/s`);
+  return { name, ms: m, gbps: bytes / m / 1e6 };
+}
+
+const storage = device.createBuffer({ size: bytes, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST });
+const rows = [
+  await time('up: createBuffer(mappedAtCreation) + set + unmap', async () => {
+    const b = device.createBuffer({ size: bytes, usage: U.STORAGE | U.COPY_DST, mappedAtCreation: true });
+    new Float32Array(b.getMappedRange()).set(host);
+    b.unmap();
+    device.queue.submit([]);
+    await device.queue.onSubmittedWorkDone();
+    b.destroy();
+  }),
+  await time('up: queue.writeBuffer into an existing buffer', async () => {
+    device.queue.writeBuffer(storage, 0, host);
+    await device.queue.onSubmittedWorkDone();
+  }),
+  await time('up: createBuffer + queue.writeBuffer', async () => {
+    const b = device.createBuffer({ size: bytes, usage: U.STORAGE | U.COPY_DST });
+    device.queue.writeBuffer(b, 0, host);
+    await device.queue.onSubmittedWorkDone();
+    b.destroy();
+  }),
+  await time('up: MAP_WRITE staging (mapAsync) + set + copyBufferToBuffer', async () => {
+    const s = device.createBuffer({ size: bytes, usage: U.MAP_WRITE | U.COPY_SRC });
+    await s.mapAsync(2);
+    new Float32Array(s.getMappedRange()).set(host);
+    s.unmap();
+    const e = device.createCommandEncoder();
+    e.copyBufferToBuffer(s, 0, storage, 0, bytes);
+    device.queue.submit([e.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    s.destroy();
+  }),
+  await time('down: copy to MAP_READ + mapAsync + getMappedRange().slice', async () => {
+    const s = device.createBuffer({ size: bytes, usage: U.MAP_READ | U.COPY_DST });
+    const e = device.createCommandEncoder();
+    e.copyBufferToBuffer(storage, 0, s, 0, bytes);
+    device.queue.submit([e.finish()]);
+    await s.mapAsync(1);
+    s.getMappedRange().slice(0);
+    s.unmap();
+    s.destroy();
+  }),
+  await time('down: copy to MAP_READ + mapAsync + Float32Array.set', async () => {
+    const s = device.createBuffer({ size: bytes, usage: U.MAP_READ | U.COPY_DST });
+    const e = device.createCommandEncoder();
+    e.copyBufferToBuffer(storage, 0, s, 0, bytes);
+    device.queue.submit([e.finish()]);
+    await s.mapAsync(1);
+    new Float32Array(bytes / 4).set(new Float32Array(s.getMappedRange()));
+    s.unmap();
+    s.destroy();
+  }),
+  await time('host only: Float32Array copy of the same size', async () => {
+    new Float32Array(bytes / 4).set(host);
+  }),
+];
+if (outFile) writeFileSync(outFile, JSON.stringify({ MiB, rows }, null, 1));
+release();
+process.exit(0);
