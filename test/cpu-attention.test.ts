@@ -331,6 +331,8 @@ Attention('guidedShares: later tasks smaller (4, 3, 2, 1 per round of threads); 
   const sizes = shares.slice(1).map((x, i) => +((x - shares[i]) * 20).toFixed(9));
   assert.equal(sizes, [4, 4, 3, 3, 2, 2, 1, 1], 'sizes in twentieths of the work');
   assert.equal(Array.from(guidedShares(3, 4)), [0, 1 / 3, 2 / 3, 1], 'no more tasks than threads: equal');
+  const ramp = Array.from(guidedShares(8, 2, true));
+  assert.equal(ramp.slice(1).map((x, i) => +((x - ramp[i]) * 14).toFixed(9)), [1, 1, 3, 3, 2, 2, 1, 1], 'rampUp: the first round small too');
   // 20 items of weight 1: the ranges take 4, 4, 3, 3, 2, 2, 1, 1 of them
   const prefix = Array.from({ length: 21 }, (_, i) => i);
   assert.equal(partitionByWeight(prefix, 8, guidedShares(8, 2)).map(([b, e]) => e - b), [4, 4, 3, 3, 2, 2, 1, 1]);

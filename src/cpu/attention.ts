@@ -65,7 +65,9 @@ function sum(xs: Float64Array): number {
 }
 
 /** Task ranges over items bh·R + r for bh in [bh0, bh1), r < R, weighted by kept blocks. */
-function splitItems(kept: Float64Array, H: number, R: number, bh0: number, bh1: number, parts: number, threads: number): Array<[number, number]> {
+function splitItems(
+  kept: Float64Array, H: number, R: number, bh0: number, bh1: number, parts: number, threads: number, rampUp = false,
+): Array<[number, number]> {
   const n = (bh1 - bh0) * R;
   const prefix = new Float64Array(n + 1);
   for (let t = 0; t < n; t++) {
@@ -73,7 +75,7 @@ function splitItems(kept: Float64Array, H: number, R: number, bh0: number, bh1: 
     prefix[t + 1] = prefix[t] + ITEM_OVERHEAD + kept[(bh % H) * R + (t % R)];
   }
   const base = bh0 * R;
-  return partitionByWeight(prefix, parts, guidedShares(parts, threads)).map(([b, e]) => [base + b, base + e]);
+  return partitionByWeight(prefix, parts, guidedShares(parts, threads, rampUp)).map(([b, e]) => [base + b, base + e]);
 }
 
 interface Operands {
@@ -181,7 +183,8 @@ async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLs
     const lse = withLse ? a.alloc(B * H * N * 4) : 0;
     const kept = keptPerSlot(L.kvPtr, p.causal, L.causalKind);
     const scratchBytes = forwardScratchFloats(D, block) * 4;
-    const ranges = splitItems(kept, H, R, 0, B * H, dynamicTaskCount(ctx, 4 * block * block * D * sum(kept) * B), taskCount(ctx));
+    // host inputs are copied in head by head as the first tasks start: those start small
+    const ranges = splitItems(kept, H, R, 0, B * H, dynamicTaskCount(ctx, 4 * block * block * D * sum(kept) * B), taskCount(ctx), ops.inputs.length > 0);
     const tasks = ranges.map(([begin, end]) => [
       ops.q, ops.k, ops.v, out, lse, ops.rpe, ops.kpm, ops.am,
       t.kvPtr, t.kvIndices, t.causalKind,
