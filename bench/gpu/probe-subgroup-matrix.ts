@@ -35,7 +35,7 @@ const wanted = [FEATURE, 'subgroups', 'timestamp-query', 'shader-f16'].filter((f
 const device = await adapter.requestDevice({ requiredFeatures: wanted as GPUFeatureName[] });
 const U = { STORAGE: 0x80, COPY_SRC: 0x4, COPY_DST: 0x8, MAP_READ: 0x1, QUERY_RESOLVE: 0x200 };
 
-async function runShader(code: string, inputs: Float32Array[], outWords: number, groups: number, timed: boolean): Promise<{ out: Float32Array; ms: number }> {
+async function runShader(code: string, inputs: Float32Array<ArrayBuffer>[], outWords: number, groups: number, timed: boolean): Promise<{ out: Float32Array; ms: number }> {
   device.pushErrorScope('validation');
   const module = device.createShaderModule({ code });
   const info = await module.getCompilationInfo();

@@ -28,6 +28,18 @@ async function time(name: string, f: () => Promise<void>): Promise<Record<string
 }
 
 const storage = device.createBuffer({ size: bytes, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST });
+/** GPU -> host: a copy into a fresh MAP_READ buffer, mapAsync, then `take` the mapped bytes. */
+const down = (how: string, take: (mapped: ArrayBuffer) => void) =>
+  time(`down: copy to MAP_READ + mapAsync + ${how}`, async () => {
+    const s = device.createBuffer({ size: bytes, usage: U.MAP_READ | U.COPY_DST });
+    const e = device.createCommandEncoder();
+    e.copyBufferToBuffer(storage, 0, s, 0, bytes);
+    device.queue.submit([e.finish()]);
+    await s.mapAsync(1);
+    take(s.getMappedRange());
+    s.unmap();
+    s.destroy();
+  });
 const rows = [
   await time('up: createBuffer(mappedAtCreation) + set + unmap', async () => {
     const b = device.createBuffer({ size: bytes, usage: U.STORAGE | U.COPY_DST, mappedAtCreation: true });
@@ -58,26 +70,8 @@ const rows = [
     await device.queue.onSubmittedWorkDone();
     s.destroy();
   }),
-  await time('down: copy to MAP_READ + mapAsync + getMappedRange().slice', async () => {
-    const s = device.createBuffer({ size: bytes, usage: U.MAP_READ | U.COPY_DST });
-    const e = device.createCommandEncoder();
-    e.copyBufferToBuffer(storage, 0, s, 0, bytes);
-    device.queue.submit([e.finish()]);
-    await s.mapAsync(1);
-    s.getMappedRange().slice(0);
-    s.unmap();
-    s.destroy();
-  }),
-  await time('down: copy to MAP_READ + mapAsync + Float32Array.set', async () => {
-    const s = device.createBuffer({ size: bytes, usage: U.MAP_READ | U.COPY_DST });
-    const e = device.createCommandEncoder();
-    e.copyBufferToBuffer(storage, 0, s, 0, bytes);
-    device.queue.submit([e.finish()]);
-    await s.mapAsync(1);
-    new Float32Array(bytes / 4).set(new Float32Array(s.getMappedRange()));
-    s.unmap();
-    s.destroy();
-  }),
+  await down('getMappedRange().slice', (mapped) => void mapped.slice(0)),
+  await down('Float32Array.set', (mapped) => new Float32Array(bytes / 4).set(new Float32Array(mapped))),
   await time('host only: Float32Array copy of the same size', async () => {
     new Float32Array(bytes / 4).set(host);
   }),
