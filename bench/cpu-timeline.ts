@@ -18,7 +18,7 @@ import { attentionProblem } from '../src/problems.js';
 import { createCpuBackend } from '../src/cpu/backend.js';
 import { epochMs } from '../src/cpu/pool/messages.js';
 import { taskTuning } from '../src/cpu/tasks.js';
-import { poolTuning } from '../src/cpu/pool/node-pool.js';
+import { poolTuning } from '../src/cpu/pool/runner.js';
 import type { OperandData, ResidentData } from '../src/backend.js';
 import { randomTensor } from './peers/reference.js';
 

@@ -7,7 +7,7 @@
 import type { Piscina } from 'piscina';
 import type { WorkerInit, WorkerRequest, WorkerResponse } from './messages.js';
 import { deserializeError } from './messages.js';
-import { fanOut, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
+import { fanOut, poolTuning, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
 
 /**
  * dist/src/cpu/pool/worker.js, or worker.ts when this file runs from source: tsx maps a './x.js'
@@ -27,11 +27,6 @@ function workerExecArgv(): string[] | undefined {
   if (at < 0) return undefined;
   return argv.filter((a, i) => !(i === at || (i === at + 1 && argv[at] === '--input-type')));
 }
-
-/** Internal knobs (bench/cpu-timeline.ts): tasks piscina keeps in flight per worker. */
-export const poolTuning = {
-  tasksInFlightPerWorker: 2,
-};
 
 export class NodePoolRunner implements KernelRunner {
   readonly threads: number;

@@ -3,6 +3,15 @@
 import type { KernelExports } from '../wasm.js';
 import { describeError, deserializeError, epochMs, type WorkerFault, type WorkerRequest, type WorkerResponse } from './messages.js';
 
+/**
+ * Internal knobs (bench/cpu-timeline.ts sweeps them), read when a pool starts: tasks each worker
+ * holds at once, both pools. A worker with a second task in its inbox starts it the moment the
+ * first ends, instead of waiting for the calling thread to hear of it and send another.
+ */
+export const poolTuning = {
+  tasksInFlightPerWorker: 2,
+};
+
 /** When one task of a kernel ran, and where (worker 0: inline, on the calling thread). */
 export interface TaskTiming {
   kernel: string;

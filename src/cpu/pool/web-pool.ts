@@ -1,11 +1,11 @@
 // The worker pool for Deno and browsers: module Web Workers (worker.ts) over the engine's shared
 // memory, speaking the same messages as the piscina pool. Web Workers give no 'exit' event, and
 // postMessage to a terminated worker does nothing, so this does piscina's bookkeeping itself: a
-// worker that errors or ends rejects its in-flight task, is replaced, and the pool keeps
+// worker that errors or ends rejects its in-flight tasks, is replaced, and the pool keeps
 // `threads` workers. Only messages and promises here: no Atomics.wait, which throws on a
 // browser's main thread.
 import { deserializeError, type WorkerInit, type WorkerRequest, type WorkerResponse } from './messages.js';
-import { fanOut, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
+import { fanOut, poolTuning, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
 import { webLocks } from './locks.js';
 
 /** A worker that has not answered 'init' by then is taken as failed to start. */
@@ -21,8 +21,8 @@ interface Slot {
   id: number;
   worker: Worker;
   ready: boolean;
-  /** The task in flight: one at a time per worker. */
-  task?: Pending;
+  /** Tasks sent and not yet answered, oldest first: the worker runs them one at a time, in order. */
+  tasks: Pending[];
   /** Settles the worker's start-up. */
   starting?: { resolve(): void; reject(error: Error): void; timer: ReturnType<typeof setTimeout> };
   /** Aborts our request for the worker's Web Lock (granted when the worker ends). */
@@ -45,6 +45,8 @@ export class WebPoolRunner implements KernelRunner {
   private readonly init: Omit<WorkerInit, 'lock' | 'id'>;
   private readonly slots = new Set<Slot>();
   private readonly queue: Pending[] = [];
+  /** Tasks a worker holds at once (poolTuning), fixed at start. */
+  private readonly depth = Math.max(1, poolTuning.tasksInFlightPerWorker);
   /** Lock names are per origin, shared by every tab and worker: make ours unique. */
   private readonly lockPrefix = `blocksparse-pool-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
   private nextId = 0;
@@ -112,14 +114,16 @@ export class WebPoolRunner implements KernelRunner {
     });
   }
 
-  /** Gives queued tasks to idle workers. */
+  /** Gives queued tasks to idle workers first, then to busy ones up to `depth` each. */
   private pump(): void {
-    for (const slot of this.slots) {
-      if (this.queue.length === 0) return;
-      if (!slot.ready || slot.task) continue;
-      const pending = this.queue.shift()!;
-      slot.task = pending;
-      slot.worker.postMessage(pending.request);
+    for (let held = 0; held < this.depth; held++) {
+      for (const slot of this.slots) {
+        if (this.queue.length === 0) return;
+        if (!slot.ready || slot.tasks.length !== held) continue;
+        const pending = this.queue.shift()!;
+        slot.tasks.push(pending);
+        slot.worker.postMessage(pending.request);
+      }
     }
   }
 
@@ -138,7 +142,7 @@ export class WebPoolRunner implements KernelRunner {
         () => this.onEnd(slot, new Error(`a pool worker did not start within ${INIT_TIMEOUT_MS / 1000} s`)),
         INIT_TIMEOUT_MS,
       );
-      const slot: Slot = { id, worker, ready: false, starting: { resolve, reject, timer } };
+      const slot: Slot = { id, worker, ready: false, tasks: [], starting: { resolve, reject, timer } };
       this.slots.add(slot);
       worker.onmessage = (event: MessageEvent) => this.onAnswer(slot, event.data as WorkerResponse, lock);
       worker.onerror = (event: ErrorEvent) => {
@@ -170,9 +174,7 @@ export class WebPoolRunner implements KernelRunner {
       this.pump();
       return;
     }
-    const task = slot.task;
-    slot.task = undefined;
-    task?.resolve(answer);
+    slot.tasks.shift()?.resolve(answer);
     this.pump();
   }
 
@@ -222,9 +224,6 @@ export class WebPoolRunner implements KernelRunner {
       slot.starting.reject(reason ?? new Error('the pool worker was stopped while starting'));
       slot.starting = undefined;
     }
-    if (slot.task) {
-      slot.task.reject(reason ?? new Error('the pool worker was stopped'));
-      slot.task = undefined;
-    }
+    for (const task of slot.tasks.splice(0)) task.reject(reason ?? new Error('the pool worker was stopped'));
   }
 }
