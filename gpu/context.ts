@@ -110,6 +110,9 @@ export class Recorder {
     let failure: unknown = null;
     let querySet: GPUQuerySet | null = null;
     const temps: GPUBuffer[] = [];
+    // validation was pushed last, so it pops first; both pops are issued at once
+    let scopes: Promise<[GPUError | null, GPUError | null]> | null = null;
+    const popScopes = () => (scopes ??= Promise.all([device.popErrorScope(), device.popErrorScope()]));
     try {
       const pipelines = await Promise.all(this.steps.map((s) => this.ctx.pipelines.get(s.program)));
       const timed = this.ctx.timestampQuery && this.steps.length > 0;
@@ -155,6 +158,9 @@ export class Recorder {
       const all = stampBuffer ? [...reads, { buffer: stampBuffer, bytes: 16 * this.steps.length }] : reads;
       const rb = encodeReadback(device, encoder, all);
       device.queue.submit([encoder.finish()]);
+      // The scopes cover encoding and submission: pop them now, so that their answers and the
+      // readback's arrive together (Dawn for Node answers each await about 1 ms later).
+      void popScopes();
       // with nothing to read back, wait for the kernels anyway: a call ends when its work is done
       if (all.length === 0) await device.queue.onSubmittedWorkDone();
       const out = await rb.finish();
@@ -171,12 +177,12 @@ export class Recorder {
     } catch (e) {
       failure = e;
     } finally {
-      const validation = await device.popErrorScope();
-      const oom = await device.popErrorScope();
+      const [validation, oom] = await popScopes();
       for (const b of [...temps, ...this.owned]) b.destroy();
       querySet?.destroy();
-      if (!failure && (validation || oom)) {
-        failure = new Error(`webgpu: ${this.op} failed: ${(validation ?? oom)!.message}`);
+      // the device's own message says more than a readback that failed because of it
+      if (validation || oom) {
+        failure = new Error(`webgpu: ${this.op} failed: ${(validation ?? oom)!.message}`, { cause: failure ?? undefined });
       }
     }
     if (failure) throw failure;

@@ -3,7 +3,9 @@
 //   XDG_RUNTIME_DIR=/tmp node_modules/.bin/deno test --unstable-webgpu --unstable-sloppy-imports -A test/deno/
 // Skipped, with the reason printed, where no adapter is found.
 import { createWebGPUBackend, type WebGPUBackend } from '../../gpu/index.js';
-import { foldDispatch } from '../../gpu/program.js';
+import { BufferUsage, foldDispatch } from '../../gpu/program.js';
+import { GpuContext } from '../../gpu/context.js';
+import { acquireDevice } from '../../gpu/device.js';
 import { longestFirst, sanitizeMask, MASKED } from '../../gpu/buffers.js';
 import { chooseTile, sharedBytes } from '../../gpu/attention-common.js';
 import type { AttentionArgs, BlockSparseTensor, Layout, MatmulArgs, Tensor } from '../../src/types.js';
@@ -423,6 +425,33 @@ gpuTest('close releases the device; later calls reject', async () => {
   const b = await createWebGPUBackend();
   await b.close();
   await expectReject(b.softmaxBackward({ B: 1, H: 1, N: 16, y: new Float32Array(256), dy: new Float32Array(256), layout: undefined as never, scale: 1 }), /closed/);
+});
+
+Deno.test({
+  name: 'Recorder: a validation error rejects the op with the device\'s message; the next op on the device works',
+  ignore,
+  ...opts,
+  fn: async () => {
+    const { device, limits, release } = await acquireDevice();
+    try {
+      const ctx = new GpuContext(device, limits, false, 0);
+      const noCopySrc = device.createBuffer({ size: 16, usage: BufferUsage.STORAGE });
+      const src = device.createBuffer({ size: 16, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC, mappedAtCreation: true });
+      new Float32Array(src.getMappedRange()).set([1, 2, 3, 4]);
+      src.unmap();
+      const dst = device.createBuffer({ size: 16, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST });
+      const bad = ctx.recorder('bad copy');
+      bad.copy(noCopySrc, 0, dst, 0, 16);
+      await expectReject(bad.run([{ buffer: dst, bytes: 16 }]), /webgpu: bad copy failed: /);
+      const good = ctx.recorder('good copy');
+      good.copy(src, 0, dst, 0, 16);
+      const [out] = await good.run([{ buffer: dst, bytes: 16 }]);
+      if (Array.from(new Float32Array(out)).join() !== '1,2,3,4') throw new Error(`good copy read ${Array.from(new Float32Array(out))}`);
+      for (const b of [noCopySrc, src, dst]) b.destroy();
+    } finally {
+      release();
+    }
+  },
 });
 
 Deno.test({ name: 'teardown', ignore, ...opts, fn: async () => await backend!.close() });
