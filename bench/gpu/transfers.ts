@@ -14,7 +14,8 @@ const { device, release } = await acquireDevice({ powerPreference: 'high-perform
 const host = new Float32Array(bytes / 4).map((_, i) => i % 1000);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function time(name: string, f: () => Promise<void>): Promise<Record<string, unknown>> {
+/** Median of 7 after one unmeasured call; `rate`: print GB/s of `bytes` too. */
+async function time(name: string, f: () => Promise<void>, rate = true): Promise<Record<string, unknown>> {
   await f();
   const ms: number[] = [];
   for (let i = 0; i < 7; i++) {
@@ -23,8 +24,8 @@ async function time(name: string, f: () => Promise<void>): Promise<Record<string
     ms.push(performance.now() - t0);
   }
   const m = median(ms);
-  console.log(`${name.padEnd(58)} ${m.toFixed(2).padStart(8)} ms  ${(bytes / m / 1e6).toFixed(2).padStart(6)} GB/s`);
-  return { name, ms: m, gbps: bytes / m / 1e6 };
+  console.log(`${name.padEnd(58)} ${m.toFixed(3).padStart(8)} ms${rate ? `  ${(bytes / m / 1e6).toFixed(2).padStart(6)} GB/s` : ''}`);
+  return { name, ms: m, ...(rate ? { gbps: bytes / m / 1e6 } : {}) };
 }
 
 const storage = device.createBuffer({ size: bytes, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST });
@@ -72,6 +73,19 @@ const rows = [
   }),
   await down('getMappedRange().slice', (mapped) => void mapped.slice(0)),
   await down('Float32Array.set', (mapped) => new Float32Array(bytes / 4).set(new Float32Array(mapped))),
+  await time('round trip: submit([]) + onSubmittedWorkDone (no data)', async () => {
+    device.queue.submit([]);
+    await device.queue.onSubmittedWorkDone();
+  }, false),
+  await time('round trip: 16-byte copy + mapAsync (no data to speak of)', async () => {
+    const s = device.createBuffer({ size: 16, usage: U.MAP_READ | U.COPY_DST });
+    const e = device.createCommandEncoder();
+    e.copyBufferToBuffer(storage, 0, s, 0, 16);
+    device.queue.submit([e.finish()]);
+    await s.mapAsync(1);
+    s.unmap();
+    s.destroy();
+  }, false),
   await time('host only: Float32Array copy of the same size', async () => {
     new Float32Array(bytes / 4).set(host);
   }),
