@@ -9,7 +9,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createMemory, instantiate, loadKernelModule, type KernelExports } from '../src/cpu/wasm.js';
 import { createRunner, defaultThreads, threadsSupport } from '../src/cpu/pool/probe.js';
-import { InlineRunner, type KernelRunner } from '../src/cpu/pool/runner.js';
+import { InlineRunner, type KernelRunner, type TaskTiming } from '../src/cpu/pool/runner.js';
+import { kernelTimings } from '../src/cpu/backend.js';
 import { NodePoolRunner } from '../src/cpu/pool/node-pool.js';
 import { expectFilled, fillTasks } from './helpers/fill-tasks.js';
 
@@ -125,6 +126,22 @@ for (const threads of [1, 2, 4]) {
     }
   });
 
+  t('every task is reported once, stamped by the thread that ran it', async () => {
+    const seen: TaskTiming[] = [];
+    s.runner.onTask = (x) => seen.push(x);
+    const t0 = performance.timeOrigin + performance.now();
+    const tasks = fillTasks(4096, 3 * threads + 1, 1000, 5);
+    await s.runner.run('diagnosticFill', tasks);
+    const t1 = performance.timeOrigin + performance.now();
+    s.runner.onTask = undefined;
+    assert.is(seen.length, tasks.length);
+    for (const x of seen) {
+      assert.is(x.kernel, 'diagnosticFill');
+      assert.ok(t0 <= x.startMs && x.startMs <= x.endMs && x.endMs <= t1, `task ${x.startMs}..${x.endMs} within the call ${t0}..${t1}`);
+    }
+    assert.is(new Set(seen.map((x) => x.worker)).size <= threads, true);
+  });
+
   t('a trap rejects the call with an error naming the kernel; the next call works', async () => {
     const e = await rejection(s.runner.run('diagnosticTrap', Array.from({ length: threads }, () => [])));
     assert.match(e.message, /kernel 'diagnosticTrap' failed/);
@@ -196,6 +213,17 @@ for (const threads of [1, 2, 4]) {
 
   t.run();
 }
+
+const timings = suite('kernel timings');
+timings('kernel time is the union of the tasks\' intervals, in all and per kernel; null without tasks', () => {
+  const task = (kernel: string, startMs: number, endMs: number) => ({ kernel, worker: 1, startMs, endMs });
+  const t = kernelTimings('op', [task('a', 0, 4), task('a', 1, 3), task('b', 3, 6), task('a', 8, 9), task('b', 10, 10)])!;
+  assert.is(t.op, 'op');
+  assert.is(t.totalMs, 7, '[0, 6] and [8, 9]: overlaps count once, gaps not at all');
+  assert.equal(t.kernels, [{ kernel: 'a', ms: 5 }, { kernel: 'b', ms: 3 }]);
+  assert.is(kernelTimings('op', []), null);
+});
+timings.run();
 
 const exit = suite('pool exit');
 

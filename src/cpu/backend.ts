@@ -178,7 +178,7 @@ export class CpuBackend implements Backend {
  * intervals: tasks run concurrently, so a sum of task times would count threads, not time), in
  * all and per kernel (in order of first start); null for a call that ran no kernel.
  */
-function kernelTimings(op: string, tasks: readonly TaskTiming[]): OpTimings | null {
+export function kernelTimings(op: string, tasks: readonly TaskTiming[]): OpTimings | null {
   if (tasks.length === 0) return null;
   const sorted = [...tasks].sort((x, y) => x.startMs - y.startMs);
   const busy = (list: readonly TaskTiming[]): number => {
