@@ -29,10 +29,10 @@ import {
   type AttnTile,
 } from './attention-common.js';
 import { attnFlags, encodeAttentionForward, uploadAttentionInputs, type AttentionInputs } from './attention-forward.js';
-import { createOutput, MASKED, padColumns, THRESH, unpadColumns, upload } from './buffers.js';
+import { MASKED, padColumns, THRESH, unpadColumns, upload } from './buffers.js';
 import { residentBuffer } from './resident.js';
 import type { GpuContext, Recorder } from './context.js';
-import { BufferUsage, Program, type BindingSpec } from './program.js';
+import { Program, type BindingSpec } from './program.js';
 
 const DELTA_WG = 64;
 
@@ -297,7 +297,7 @@ export function encodeAttentionBackward(
   const flags = attnFlags(p);
   const { maxComputeWorkgroupStorageSize: shared, maxComputeInvocationsPerWorkgroup: inv } = ctx.limits;
   const dqTile = chooseTile('dq', block, d4, shared, inv, false, ctx.tileOverrides.dq);
-  const dq = rec.own(createOutput(ctx.device, ctx.limits, 'dq', rows * d4 * 16));
+  const dq = rec.output('dq', rows * d4 * 16);
   rec.dispatch(
     new AttentionDqProgram(block, dqTile, flags),
     [inp.q, inp.k, inp.v, dout, inp.tables.buffer, inp.bias.buffer, stats, dq],
@@ -305,7 +305,7 @@ export function encodeAttentionBackward(
     p.B * p.H * R * (block / dqTile.BR),
   );
   const kvTile = chooseTile('dkdv', block, d4, shared, inv, false, ctx.tileOverrides.dkdv);
-  const dkv = rec.own(createOutput(ctx.device, ctx.limits, 'dk | dv', 2 * rows * d4 * 16));
+  const dkv = rec.output('dk | dv', 2 * rows * d4 * 16);
   rec.dispatch(
     new AttentionDkDvProgram(block, kvTile, flags),
     [inp.q, inp.k, inp.v, dout, inp.tables.buffer, inp.bias.buffer, stats, dkv],
@@ -326,7 +326,9 @@ export async function attentionBackward(ctx: GpuContext, p: AttentionBackwardPro
   if (p.keepOnDevice) {
     // dk and dv share one output buffer; each resident gets its own copy of its half
     rec.disown(dq);
-    const [dk, dv] = ['dk', 'dv'].map((label) => createOutput(ctx.device, ctx.limits, label, half * 4, BufferUsage.COPY_DST));
+    const [dk, dv] = ['dk', 'dv'].map((label) => rec.output(label, half * 4));
+    rec.disown(dk);
+    rec.disown(dv);
     rec.copy(dkv, 0, dk, 0, half * 4);
     rec.copy(dkv, half * 4, dv, 0, half * 4);
     try {

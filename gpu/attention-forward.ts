@@ -29,7 +29,7 @@ import {
   type RowMap,
 } from './attention-common.js';
 import { residentBuffer } from './resident.js';
-import { createOutput, MASKED, padColumns, THRESH, unpadColumns, upload, uploadBias, type BiasBuffer, type LayoutTables } from './buffers.js';
+import { MASKED, padColumns, THRESH, unpadColumns, upload, uploadBias, type BiasBuffer, type LayoutTables } from './buffers.js';
 import type { GpuContext, Recorder } from './context.js';
 import type { BindingSpec } from './program.js';
 
@@ -354,8 +354,8 @@ export function encodeAttentionForward(
   }
   const dChunks = Math.ceil(inp.d4 / (tile.DK / 4));
   const program = new AttentionForwardProgram(p.layout.block, tile, attnFlags(p), useSg, dChunks);
-  const out = rec.own(createOutput(ctx.device, ctx.limits, 'attention out', rows * inp.d4 * 16));
-  const stats = rec.own(createOutput(ctx.device, ctx.limits, 'attention stats (lse | delta)', 2 * rows * 4));
+  const out = rec.output('attention out', rows * inp.d4 * 16);
+  const stats = rec.output('attention stats (lse | delta)', 2 * rows * 4);
   const R = p.N / p.layout.block;
   rec.dispatch(
     program,

@@ -28,7 +28,7 @@ function checkSize(limits: DeviceLimits, label: string, bytes: number): void {
 }
 
 /** Storage buffers must be a multiple of 4 bytes and non-empty to bind. */
-function padBytes(bytes: number): number {
+export function padBytes(bytes: number): number {
   return Math.max(16, Math.ceil(bytes / 16) * 16);
 }
 

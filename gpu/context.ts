@@ -6,6 +6,7 @@ import type { AttnKernel, TileOverride } from './attention-common.js';
 import { encodeReadback, LayoutTableCache, type DeviceLimits, type Readback } from './buffers.js';
 import { BufferUsage, foldDispatch, packUniforms, PipelineCache, type Program, type UniformValues } from './program.js';
 import { GpuResident, readResidentBuffer } from './resident.js';
+import { BufferPool } from './buffer-pool.js';
 
 export interface KernelTiming {
   readonly kernel: string;
@@ -25,6 +26,8 @@ export interface OpTimings {
 export class GpuContext {
   readonly pipelines: PipelineCache;
   readonly layouts: LayoutTableCache;
+  /** Outputs and temporaries ops gave up, for the next op's (buffer-pool.ts). */
+  readonly pool: BufferPool;
   /** Set when the subgroup probe passed: subgroups exist and tile rows map onto lanes linearly. */
   readonly subgroupSize: number;
   lastTimings: OpTimings | null = null;
@@ -40,6 +43,7 @@ export class GpuContext {
   ) {
     this.pipelines = new PipelineCache(device);
     this.layouts = new LayoutTableCache(device, limits);
+    this.pool = new BufferPool(device, limits);
     this.subgroupSize = subgroupSize;
   }
 
@@ -50,7 +54,7 @@ export class GpuContext {
 
   /** Wraps a buffer of padded rows that outlives its op (keepOnDevice, upload). */
   keep(buffer: GPUBuffer, length: number, rowLength: number): GpuResident {
-    return new GpuResident(buffer, length, rowLength, this.life, (r) => this.residentReader(r));
+    return new GpuResident(buffer, length, rowLength, this.life, (r) => this.residentReader(r), (b) => this.pool.give(b));
   }
 
   recorder(op: string): Recorder {
@@ -70,6 +74,10 @@ interface Step {
 export class Recorder {
   private readonly steps: Step[] = [];
   private readonly owned: GPUBuffer[] = [];
+  /** Owned buffers from the pool, given back when the op ends. */
+  private readonly pooled = new Set<GPUBuffer>();
+  /** Reused pool buffers, cleared before the first pass. */
+  private readonly clears: GPUBuffer[] = [];
   private readonly copies: Array<[GPUBuffer, number, GPUBuffer, number, number]> = [];
 
   constructor(
@@ -81,6 +89,17 @@ export class Recorder {
   own<T extends GPUBuffer>(b: T): T {
     this.owned.push(b);
     return b;
+  }
+
+  /**
+   * A storage buffer of `bytes` for the op's output or temporaries, zeroed as a fresh one is: from
+   * the pool where it has one of that size. Given back to the pool when the op ends (unless disowned).
+   */
+  output(label: string, bytes: number): GPUBuffer {
+    const { buffer, reused } = this.ctx.pool.take(label, bytes);
+    if (reused) this.clears.push(buffer);
+    this.pooled.add(buffer);
+    return this.own(buffer);
   }
 
   /** Takes a buffer back from the op's cleanup: it outlives the op (keepOnDevice). */
@@ -120,6 +139,7 @@ export class Recorder {
         querySet = device.createQuerySet({ label: `${this.op} timestamps`, type: 'timestamp', count: 2 * this.steps.length });
       }
       const encoder = device.createCommandEncoder({ label: this.op });
+      for (const b of this.clears) encoder.clearBuffer(b);
       this.steps.forEach((s, i) => {
         const ub = device.createBuffer({
           label: `${s.program.name} uniforms`,
@@ -178,7 +198,12 @@ export class Recorder {
       failure = e;
     } finally {
       const [validation, oom] = await popScopes();
-      for (const b of [...temps, ...this.owned]) b.destroy();
+      for (const b of temps) b.destroy();
+      for (const b of this.owned) {
+        if (this.pooled.has(b) && !oom) this.ctx.pool.give(b);
+        else b.destroy();
+      }
+      if (oom) this.ctx.pool.clear(); // give the device back what the pool held
       querySet?.destroy();
       // the device's own message says more than a readback that failed because of it
       if (validation || oom) {

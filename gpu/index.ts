@@ -109,6 +109,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       closed = true;
       ctx.life.closed = true;
       ctx.layouts.destroyAll();
+      ctx.pool.clear();
       acquired.release();
     },
   };

@@ -8,7 +8,7 @@ import type { MatmulProblem } from '../src/backend.js';
 import type { LayoutTables } from './buffers.js';
 import type { GpuContext } from './context.js';
 import { Program, type BindingSpec, type UniformValues } from './program.js';
-import { dispatchAndRead, ownOutput, ownUpload } from './sparse-common.js';
+import { dispatchAndRead, ownUpload } from './sparse-common.js';
 
 export interface MmTile {
   readonly TM: number;
@@ -242,7 +242,7 @@ export async function runMatmul(ctx: GpuContext, p: MatmulProblem, plan: MatmulP
   const a = ownUpload(ctx, rec, label('a'), p.a);
   const b = ownUpload(ctx, rec, label('b'), p.b);
   const bytes = plan.outElems * 4;
-  const c = ownOutput(ctx, rec, label('c'), bytes);
+  const c = rec.output(label('c'), bytes);
   const dims = { heads: p.H, M: p.M, K: p.K, N: p.N, nnz: p.layout.nnz };
   return dispatchAndRead(rec, plan.program, [a, b, tables.buffer, c], { ...dims, ...plan.uniforms(tables) }, plan.workgroups, {
     buffer: c,

@@ -19,6 +19,8 @@ export class GpuResident implements ResidentData {
     private readonly life: { closed: boolean },
     /** Reads it back through the backend's queue of ops (gpu/index.ts). */
     private readonly reader: (r: GpuResident) => Promise<Float32Array>,
+    /** Where destroy() puts the buffer: the backend's pool (context.ts), which may destroy it. */
+    private readonly release: (b: GPUBuffer) => void = (b) => b.destroy(),
   ) {
     this.current = buffer;
   }
@@ -42,7 +44,7 @@ export class GpuResident implements ResidentData {
   }
 
   destroy(): void {
-    if (!this.life.closed) this.current?.destroy();
+    if (!this.life.closed && this.current) this.release(this.current);
     this.current = null;
   }
 }

@@ -4,7 +4,7 @@ import type { SoftmaxBackwardProblem } from '../src/backend.js';
 import type { GpuContext } from './context.js';
 import { Program, type BindingSpec } from './program.js';
 import { ROW_UNIFORMS, ROW_WG, rowConsts, rowUniforms, rowWalk } from './softmax.js';
-import { dispatchAndRead, ownOutput, ownUpload } from './sparse-common.js';
+import { dispatchAndRead, ownUpload } from './sparse-common.js';
 
 export class SoftmaxBackwardProgram extends Program {
   readonly name = 'SoftmaxBackwardProgram';
@@ -59,7 +59,7 @@ export async function softmaxBackward(ctx: GpuContext, p: SoftmaxBackwardProblem
   const y = ownUpload(ctx, rec, 'softmaxBackward y (blocks)', p.y);
   const dy = ownUpload(ctx, rec, 'softmaxBackward dy (blocks)', p.dy);
   const bytes = p.y.length * 4;
-  const dx = ownOutput(ctx, rec, 'softmaxBackward dx (blocks)', bytes);
+  const dx = rec.output('softmaxBackward dx (blocks)', bytes);
   return dispatchAndRead(rec, new SoftmaxBackwardProgram(p.layout.block), [y, dy, tables.buffer, dx], rowUniforms(p, tables), p.B * p.H * p.N, {
     buffer: dx,
     bytes,

@@ -7,7 +7,7 @@ import { biasFn, flagsKey, type AttnFlags } from './attention-common.js';
 import { MASKED, THRESH, uploadBias, type LayoutTables } from './buffers.js';
 import type { GpuContext } from './context.js';
 import { Program, type BindingSpec } from './program.js';
-import { dispatchAndRead, ownOutput, ownUpload } from './sparse-common.js';
+import { dispatchAndRead, ownUpload } from './sparse-common.js';
 
 export const ROW_WG = 64;
 
@@ -124,7 +124,7 @@ export async function softmax(ctx: GpuContext, p: SoftmaxProblem): Promise<Float
   const bias = uploadBias(ctx.device, ctx.limits, p);
   rec.own(bias.buffer);
   const bytes = p.x.length * 4;
-  const y = ownOutput(ctx, rec, 'softmax y (blocks)', bytes);
+  const y = rec.output('softmax y (blocks)', bytes);
   const flags: AttnFlags = { causal: p.causal, hasRpe: bias.hasRpe, hasKpm: bias.hasKpm, hasAm: bias.hasAm };
   return dispatchAndRead(
     rec,

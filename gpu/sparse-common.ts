@@ -1,17 +1,13 @@
 // Host side shared by the single-dispatch sparse ops (sdd, dsd, dds, softmax, softmax backward):
-// buffers owned by the op's Recorder, then one dispatch whose output is read back as f32.
-import { createOutput, upload, type Readback } from './buffers.js';
+// inputs owned by the op's Recorder (outputs: Recorder.output), then one dispatch whose output is
+// read back as f32.
+import { upload, type Readback } from './buffers.js';
 import type { GpuContext, Recorder } from './context.js';
 import type { Program, UniformValues } from './program.js';
 
 /** Uploads `data`, freed when the op ends. */
 export function ownUpload(ctx: GpuContext, rec: Recorder, label: string, data: Float32Array | Int32Array): GPUBuffer {
   return rec.own(upload(ctx.device, ctx.limits, label, data));
-}
-
-/** An output buffer of `bytes`, freed when the op ends. */
-export function ownOutput(ctx: GpuContext, rec: Recorder, label: string, bytes: number): GPUBuffer {
-  return rec.own(createOutput(ctx.device, ctx.limits, label, bytes));
 }
 
 /** Records one dispatch of `program`, runs the op and returns `out` as f32. */
