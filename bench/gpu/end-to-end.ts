@@ -4,12 +4,14 @@
 // CPU), beside the kernel time from timestamp queries on WebGPU. Medians of REPS calls after WARM,
 // each kind measured alternately in one run.
 //   node .device/bench/end-to-end.mjs [out.json] [--backward] [--quick] [--backend=cpu|webgpu] [--threads=T]
+//     [--max-n=N] [--pool-bytes=B] (the WebGPU buffer pool's cap; 0: off)
 //   node --import tsx bench/gpu/end-to-end.ts --backend=cpu --max-n=16384     (this machine's CPU)
 //   deno run -A --unstable-webgpu --unstable-sloppy-imports bench/gpu/end-to-end.ts --quick   (lavapipe: smoke only)
 // Layout: issue 6's (B=1, H=16, D=64, block 128; each block row keeps itself, the 3 blocks before
 // it and every 8th block column), as bench/gpu/attention.ts --versus and flex_attention.py.
 import { createEngine, type CallTimings, type Engine } from '../../src/engine.js';
 import type { DeviceTensor, Layout, Tensor } from '../../src/types.js';
+import { bufferPoolTuning } from '../../gpu/buffer-pool.js';
 
 const argv: string[] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
 const outFile = argv.find((a) => !a.startsWith('--'));
@@ -17,6 +19,8 @@ const withBackward = argv.includes('--backward');
 const quick = argv.includes('--quick');
 const option = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const backend = (option('backend') ?? 'webgpu') as 'cpu' | 'webgpu';
+// --pool-bytes=0 turns the WebGPU backend's buffer pool off (A/B against the default)
+if (option('pool-bytes') !== undefined) bufferPoolTuning.maxBytes = Number(option('pool-bytes'));
 const threads = option('threads') === undefined ? undefined : Number(option('threads'));
 const maxN = Number(option('max-n') ?? Infinity);
 // V8 runs a Wasm function in its baseline tier until it has been called enough, per worker

@@ -86,6 +86,20 @@ const rows = [
     s.unmap();
     s.destroy();
   }, false),
+  await time('alloc: createBuffer + clearBuffer + submit + destroy (a fresh output each call)', async () => {
+    const b = device.createBuffer({ size: bytes, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST });
+    const e = device.createCommandEncoder();
+    e.clearBuffer(b);
+    device.queue.submit([e.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    b.destroy();
+  }, false),
+  await time('alloc: clearBuffer of an existing buffer + submit', async () => {
+    const e = device.createCommandEncoder();
+    e.clearBuffer(storage);
+    device.queue.submit([e.finish()]);
+    await device.queue.onSubmittedWorkDone();
+  }, false),
   await time('host only: Float32Array copy of the same size', async () => {
     new Float32Array(bytes / 4).set(host);
   }),

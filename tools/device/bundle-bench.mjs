@@ -1,6 +1,6 @@
 // Bundles a bench/ script for the GPU machine (no tsx there): `node tools/device/bundle-bench.mjs
-// bench/threads.ts` → .device/bench/threads.mjs. src/ stays external, loaded from dist/, so that
-// the pool finds its worker file; the ONNX Runtime peers are not carried (skipped there).
+// bench/threads.ts` → .device/bench/threads.mjs. src/ and gpu/ stay external, loaded from dist/, so
+// that the pool finds its worker file and a bench's knobs are the engine's own; the ONNX Runtime peers are not carried (skipped there).
 import { build } from 'esbuild';
 import { basename } from 'node:path';
 
@@ -10,7 +10,10 @@ for (const entry of process.argv.slice(2)) {
     outfile: `.device/bench/${basename(entry, '.ts')}.mjs`, logLevel: 'warning',
     external: ['onnxruntime-node', 'onnxruntime-web', 'onnx-proto', 'protobufjs', 'webgpu'],
     plugins: [{ name: 'dist', setup(b) {
-      b.onResolve({ filter: /^(\.\.\/)+src\// }, (args) => ({ path: `../../dist/src/${args.path.replace(/^(\.\.\/)+src\//, '')}`, external: true }));
+      b.onResolve({ filter: /^(\.\.\/)+(src|gpu)\// }, (args) => {
+        const [, , dir] = /^((?:\.\.\/)+)(src|gpu)\//.exec(args.path);
+        return { path: `../../dist/${dir}/${args.path.replace(/^(\.\.\/)+(src|gpu)\//, '')}`, external: true };
+      });
     } }],
   });
 }
