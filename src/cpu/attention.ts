@@ -130,24 +130,32 @@ function emptyProblem(p: AttentionProblem<OperandData>): boolean {
 class Outputs {
   readonly kept: CpuResident[] | null;
   readonly ptrs: number[];
-  readonly host: Float32Array[];
   private readonly arena: CpuContext['arena'];
+  private readonly count: number;
+  private readonly size: number;
+  /** Host arrays, made at the first takeOut: after the first tasks have started (zeroing 8 MiB costs ~1–2 ms). */
+  private host: Float32Array[] | null = null;
 
   constructor(ctx: CpuContext, p: AttentionProblem<OperandData>, count: number) {
     this.arena = ctx.arena;
-    const size = p.B * p.H * p.N * p.D;
-    this.kept = p.keepOnDevice ? Array.from({ length: count }, () => ctx.keep(size, p.D)) : null;
-    this.ptrs = this.kept ? this.kept.map((r) => r.pointer) : Array.from({ length: count }, () => ctx.arena.alloc(size * 4));
-    this.host = this.kept ? [] : Array.from({ length: count }, () => new Float32Array(size));
+    this.count = count;
+    this.size = p.B * p.H * p.N * p.D;
+    this.kept = p.keepOnDevice ? Array.from({ length: count }, () => ctx.keep(this.size, p.D)) : null;
+    this.ptrs = this.kept ? this.kept.map((r) => r.pointer) : Array.from({ length: count }, () => ctx.arena.alloc(this.size * 4));
+  }
+
+  private hostArrays(): Float32Array[] {
+    return (this.host ??= Array.from({ length: this.count }, () => new Float32Array(this.size)));
   }
 
   /** Copies floats [from, from + length) of each host output out of Wasm memory. */
   takeOut(from: number, length: number): void {
-    this.host.forEach((dst, i) => dst.set(this.arena.f32(this.ptrs[i] + from * 4, length), from));
+    if (this.kept) return;
+    this.hostArrays().forEach((dst, i) => dst.set(this.arena.f32(this.ptrs[i] + from * 4, length), from));
   }
 
   results(): OperandData[] {
-    return this.kept ?? this.host;
+    return this.kept ?? this.hostArrays();
   }
 
   /** A failed call frees its residents (through the backend's queue, after the call). */
