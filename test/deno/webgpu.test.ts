@@ -428,76 +428,74 @@ gpuTest('close releases the device; later calls reject', async () => {
   await expectReject(b.softmaxBackward({ B: 1, H: 1, N: 16, y: new Float32Array(256), dy: new Float32Array(256), layout: undefined as never, scale: 1 }), /closed/);
 });
 
-Deno.test({
-  name: 'Recorder: a validation error rejects the op with the device\'s message; the next op on the device works',
-  ignore,
-  ...opts,
-  fn: async () => {
-    const { device, limits, release } = await acquireDevice();
-    try {
-      const ctx = new GpuContext(device, limits, false, 0);
-      const noCopySrc = device.createBuffer({ size: 16, usage: BufferUsage.STORAGE });
-      const src = device.createBuffer({ size: 16, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC, mappedAtCreation: true });
-      new Float32Array(src.getMappedRange()).set([1, 2, 3, 4]);
-      src.unmap();
-      const dst = device.createBuffer({ size: 16, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST });
-      const bad = ctx.recorder('bad copy');
-      bad.copy(noCopySrc, 0, dst, 0, 16);
-      await expectReject(bad.run([{ buffer: dst, bytes: 16 }]), /webgpu: bad copy failed: /);
-      const good = ctx.recorder('good copy');
-      good.copy(src, 0, dst, 0, 16);
-      const [out] = await good.run([{ buffer: dst, bytes: 16 }]);
-      if (Array.from(new Float32Array(out)).join() !== '1,2,3,4') throw new Error(`good copy read ${Array.from(new Float32Array(out))}`);
-      for (const b of [noCopySrc, src, dst]) b.destroy();
-    } finally {
-      release();
-    }
-  },
+/** A test on a GpuContext of its own (a second device), released after. */
+function contextTest(name: string, fn: (ctx: GpuContext, device: GPUDevice) => Promise<void>): void {
+  Deno.test({
+    name,
+    ignore,
+    ...opts,
+    fn: async () => {
+      const { device, limits, release } = await acquireDevice();
+      try {
+        await fn(new GpuContext(device, limits, false, 0), device);
+      } finally {
+        release();
+      }
+    },
+  });
+}
+
+contextTest('Recorder: a validation error rejects the op with the device\'s message; the next op on the device works', async (ctx, device) => {
+  const noCopySrc = device.createBuffer({ size: 16, usage: BufferUsage.STORAGE });
+  const src = device.createBuffer({ size: 16, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC, mappedAtCreation: true });
+  new Float32Array(src.getMappedRange()).set([1, 2, 3, 4]);
+  src.unmap();
+  const dst = device.createBuffer({ size: 16, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST });
+  const bad = ctx.recorder('bad copy');
+  bad.copy(noCopySrc, 0, dst, 0, 16);
+  await expectReject(bad.run([{ buffer: dst, bytes: 16 }]), /webgpu: bad copy failed: /);
+  const good = ctx.recorder('good copy');
+  good.copy(src, 0, dst, 0, 16);
+  const [out] = await good.run([{ buffer: dst, bytes: 16 }]);
+  if (Array.from(new Float32Array(out)).join() !== '1,2,3,4') throw new Error(`good copy read ${Array.from(new Float32Array(out))}`);
+  for (const b of [noCopySrc, src, dst]) b.destroy();
 });
 
-Deno.test({
-  name: 'BufferPool: a given-up output is taken again by size and cleared first; a destroyed DeviceTensor joins it; the cap holds',
-  ignore,
-  ...opts,
-  fn: async () => {
-    const { device, limits, release } = await acquireDevice();
-    const cap = bufferPoolTuning.maxBytes;
-    try {
-      const ctx = new GpuContext(device, limits, false, 0);
-      const sevens = new Float32Array(16).fill(7);
-      const first = ctx.recorder('first');
-      const a = first.output('a', 64);
-      device.queue.writeBuffer(a, 0, sevens); // queued before the op's commands
-      const [got1] = await first.run([{ buffer: a, bytes: 64 }]);
-      if (new Float32Array(got1).some((x) => x !== 7)) throw new Error('a fresh output is not cleared over data written before the op');
-      if (ctx.pool.bytes !== 64) throw new Error(`the pool holds ${ctx.pool.bytes} bytes after the op, expected 64`);
-      const second = ctx.recorder('second');
-      const b = second.output('b', 64);
-      if (b !== a) throw new Error('the pool did not hand back the buffer of that size');
-      device.queue.writeBuffer(b, 0, sevens);
-      const [got2] = await second.run([{ buffer: b, bytes: 64 }]);
-      if (new Float32Array(got2).some((x) => x !== 0)) throw new Error(`a reused output was not cleared: ${Array.from(new Float32Array(got2))}`);
-      // a kept output goes back to the pool when its DeviceTensor is destroyed
-      const third = ctx.recorder('third');
-      const c = third.output('c', 256);
-      third.disown(c);
-      await third.run([]);
-      const before = ctx.pool.bytes;
-      ctx.keep(c, 64, 4).destroy();
-      if (ctx.pool.bytes !== before + 256) throw new Error(`destroying the resident left the pool at ${ctx.pool.bytes} bytes`);
-      // beyond the cap, a given buffer is destroyed, not kept
-      bufferPoolTuning.maxBytes = ctx.pool.bytes;
-      const fourth = ctx.recorder('fourth');
-      fourth.output('d', 1024);
-      await fourth.run([]);
-      if (ctx.pool.bytes !== bufferPoolTuning.maxBytes) throw new Error(`the pool grew past its cap to ${ctx.pool.bytes} bytes`);
-      ctx.pool.clear();
-      if (ctx.pool.bytes !== 0) throw new Error('clear() left bytes in the pool');
-    } finally {
-      bufferPoolTuning.maxBytes = cap;
-      release();
-    }
-  },
+contextTest('BufferPool: a given-up output is taken again by size and cleared first; a destroyed DeviceTensor joins it; the cap holds', async (ctx, device) => {
+  const cap = bufferPoolTuning.maxBytes;
+  try {
+    const sevens = new Float32Array(16).fill(7);
+    const first = ctx.recorder('first');
+    const a = first.output('a', 64);
+    device.queue.writeBuffer(a, 0, sevens); // queued before the op's commands
+    const [got1] = await first.run([{ buffer: a, bytes: 64 }]);
+    if (new Float32Array(got1).some((x) => x !== 7)) throw new Error('a fresh output is not cleared over data written before the op');
+    if (ctx.pool.bytes !== 64) throw new Error(`the pool holds ${ctx.pool.bytes} bytes after the op, expected 64`);
+    const second = ctx.recorder('second');
+    const b = second.output('b', 64);
+    if (b !== a) throw new Error('the pool did not hand back the buffer of that size');
+    device.queue.writeBuffer(b, 0, sevens);
+    const [got2] = await second.run([{ buffer: b, bytes: 64 }]);
+    if (new Float32Array(got2).some((x) => x !== 0)) throw new Error(`a reused output was not cleared: ${Array.from(new Float32Array(got2))}`);
+    // a kept output goes back to the pool when its DeviceTensor is destroyed
+    const third = ctx.recorder('third');
+    const c = third.output('c', 256);
+    third.disown(c);
+    await third.run([]);
+    const before = ctx.pool.bytes;
+    ctx.keep(c, 64, 4).destroy();
+    if (ctx.pool.bytes !== before + 256) throw new Error(`destroying the resident left the pool at ${ctx.pool.bytes} bytes`);
+    // beyond the cap, a given buffer is destroyed, not kept
+    bufferPoolTuning.maxBytes = ctx.pool.bytes;
+    const fourth = ctx.recorder('fourth');
+    fourth.output('d', 1024);
+    await fourth.run([]);
+    if (ctx.pool.bytes !== bufferPoolTuning.maxBytes) throw new Error(`the pool grew past its cap to ${ctx.pool.bytes} bytes`);
+    ctx.pool.clear();
+    if (ctx.pool.bytes !== 0) throw new Error('clear() left bytes in the pool');
+  } finally {
+    bufferPoolTuning.maxBytes = cap;
+  }
 });
 
 Deno.test({ name: 'teardown', ignore, ...opts, fn: async () => await backend!.close() });
