@@ -19,9 +19,10 @@
 //  - attentionBackwardRows, then attentionBackwardColumns: two passes over (batch·head, row) and
 //    (batch·head, column) items, for when there are too few batch·heads to share among tasks.
 // Host side: src/cpu/attention.ts.
-import { exp2x4, fma4 } from './simd';
+import { exp2x4 } from './simd';
 import { blockMM, fillF32, packTransposed, INIT_LOAD, INIT_ZERO } from './tiles';
-import { applyMasks, columnMax4, scoreTile, LOG2E } from './attention-scores';
+import { applyMasks, negInfAsZero4, onlineSoftmaxStep4, scoreTile, LOG2E } from './attention-scores';
+import { EMPTY, PARTIAL, entryKind } from './causal-kind';
 
 /**
  * One row item (bh, r). `pHead`/`dsHead`: the P and dS slots of the head's first entry
@@ -49,7 +50,6 @@ function rowItem(
   const mFinal = dsum + pBytes; // [padded]
   const mSeen = mFinal + pBytes; // [R][padded]: the max each block's p was taken against
   const masked = rpe != 0 || kpm != 0 || am != 0;
-  const ninf = f32x4.splat(-Infinity);
   const zero = f32x4.splat(0);
   const scaleV = f32x4.splat(scale);
   const h = bh % H;
@@ -68,46 +68,22 @@ function rowItem(
   // 1. scores, dP, online max / sum / Σ p·dP
   let n = 0;
   for (let e = e0; e < e1; e++) {
-    const kind: i32 = causal ? load<u8>(causalKind + <usize>e) : 0;
-    if (kind == 2) continue; // entirely above the diagonal
+    const kind = entryKind(causalKind, causal != 0, e);
+    if (kind == EMPTY) continue; // entirely above the diagonal
     const col0 = load<i32>(kvIndices + (<usize>e << 2)) * block;
     const s = pHead + <usize>(e - headFirst) * slotBytes;
     const dp = dsHead + <usize>(e - headFirst) * slotBytes;
     scoreTile(k + (headRows + <usize>col0) * dBytes, qt, s, D, block, padded);
-    if (masked || kind == 1) {
+    if (masked || kind == PARTIAL) {
       applyMasks(
         s, padded, block, N,
-        rpe, kpm, am, headRows, b, row0, col0, kind == 1,
+        rpe, kpm, am, headRows, b, row0, col0, kind == PARTIAL,
       );
     }
     // dP[j][i] = Σ_d V[j][d]·dO[i][d]
     scoreTile(v + (headRows + <usize>col0) * dBytes, dot, dp, D, block, padded);
     const seen = mSeen + <usize>n * pBytes;
-    for (let i = 0; i < rows4; i += 4) {
-      const pi = <usize>i << 2;
-      const mOld = v128.load(m + pi);
-      const mNew = f32x4.pmax(mOld, columnMax4(s + pi, block, pBytes));
-      // a query with nothing kept yet subtracts 0, not −∞ (−∞ − −∞ is NaN): its terms are all 0
-      const mUse = v128.andnot(mNew, f32x4.eq(mNew, ninf));
-      const a = exp2x4(f32x4.sub(mOld, mUse));
-      v128.store(m + pi, mNew);
-      v128.store(seen + pi, mUse);
-      let sum = zero;
-      let ps = s + pi;
-      let sumDp = zero;
-      ps = s + pi;
-      let pd = dp + pi;
-      for (let j = 0; j < block; j++) {
-        const p = exp2x4(f32x4.sub(v128.load(ps), mUse));
-        v128.store(ps, p);
-        sum = f32x4.add(sum, p);
-        sumDp = fma4(p, v128.load(pd), sumDp);
-        ps += pBytes;
-        pd += pBytes;
-      }
-      v128.store(l + pi, fma4(v128.load(l + pi), a, sum));
-      v128.store(dsum + pi, fma4(v128.load(dsum + pi), a, sumDp));
-    }
+    for (let i = 0; i < rows4; i += 4) onlineSoftmaxStep4(s, <usize>i << 2, block, pBytes, m, l, true, dp, dsum, seen);
     n++;
   }
   // 2. normalise: P = p·2^(seen − max)/l, D = Σ p·dP / l, dS = P·(dP − D)·scale, in the slots
@@ -116,13 +92,13 @@ function rowItem(
     const mf = v128.load(m + pi);
     const li = v128.load(l + pi);
     const inv = v128.and(f32x4.div(f32x4.splat(1), li), f32x4.gt(li, zero)); // 0 where l = 0
-    v128.store(mFinal + pi, v128.andnot(mf, f32x4.eq(mf, ninf)));
+    v128.store(mFinal + pi, negInfAsZero4(mf));
     v128.store(l + pi, inv);
     v128.store(dsum + pi, f32x4.mul(v128.load(dsum + pi), inv));
   }
   n = 0;
   for (let e = e0; e < e1; e++) {
-    if (causal && load<u8>(causalKind + <usize>e) == 2) continue;
+    if (entryKind(causalKind, causal != 0, e) == EMPTY) continue;
     const s = pHead + <usize>(e - headFirst) * slotBytes;
     const dp = dsHead + <usize>(e - headFirst) * slotBytes;
     const seen = mSeen + <usize>n * pBytes;
@@ -150,7 +126,7 @@ function rowItem(
   // 3. dQ[i][·] = Σ_blocks Σ_j dS[j][i]·K[j][·]
   let first = true;
   for (let e = e0; e < e1; e++) {
-    if (causal && load<u8>(causalKind + <usize>e) == 2) continue;
+    if (entryKind(causalKind, causal != 0, e) == EMPTY) continue;
     const col0 = load<i32>(kvIndices + (<usize>e << 2)) * block;
     const ds = dsHead + <usize>(e - headFirst) * slotBytes;
     blockMM(ds, 4, pBytes, k + (headRows + <usize>col0) * dBytes, dBytes, block, acc, dBytes, rows4, D, first ? INIT_ZERO : INIT_LOAD, 0);
@@ -192,7 +168,7 @@ function columnItem(
     first = true;
     for (let t = t0; t < t1; t++) {
       const e = load<i32>(qEntries + (<usize>t << 2));
-      if (causal && load<u8>(causalKind + <usize>e) == 2) continue;
+      if (entryKind(causalKind, causal != 0, e) == EMPTY) continue;
       const rowBase = (headRows + <usize>(load<i32>(qIndices + (<usize>t << 2)) * block)) * dBytes;
       blockMM(
         slots + <usize>(e - headFirst) * slotBytes, pBytes, 4, rhs + rowBase, dBytes, block,

@@ -2,9 +2,9 @@
 // walk the row's kept column blocks, compute the score tile, update a running max and sum
 // (online softmax, base 2), and accumulate P·V; the score matrix is never materialised.
 // Host side: src/cpu/attention.ts.
-import { exp2x4, fma4 } from './simd';
 import { blockMM, fillF32, packTransposed, INIT_SCALE } from './tiles';
-import { applyMasks, columnMax4, scoreTile, LOG2E } from './attention-scores';
+import { applyMasks, onlineSoftmaxStep4, scoreTile, LOG2E } from './attention-scores';
+import { EMPTY, PARTIAL, entryKind } from './causal-kind';
 
 /**
  * ln x for a normal x ≥ 1 (the running sum: its largest term is 2⁰), in f64: x = 2^e·m with
@@ -54,8 +54,6 @@ export function attentionForward(
   const l = m + pBytes; // [padded] running sum
   const alpha = l + pBytes; // [padded] rescale of this step
   const masked = rpe != 0 || kpm != 0 || am != 0;
-  const ninf = f32x4.splat(-Infinity);
-  const zero = f32x4.splat(0);
   for (let item = itemBegin; item < itemEnd; item++) {
     const bh = item / R;
     const r = item - bh * R;
@@ -70,37 +68,22 @@ export function attentionForward(
     const e0 = load<i32>(kvPtr + (<usize>(h * R + r) << 2));
     const e1 = load<i32>(kvPtr + (<usize>(h * R + r + 1) << 2));
     for (let e = e0; e < e1; e++) {
-      const kind: i32 = causal ? load<u8>(causalKind + <usize>e) : 0;
-      if (kind == 2) continue; // entirely above the diagonal
+      const kind = entryKind(causalKind, causal != 0, e);
+      if (kind == EMPTY) continue; // entirely above the diagonal
       const col0 = load<i32>(kvIndices + (<usize>e << 2)) * block;
       const kb = k + (headRows + <usize>col0) * dBytes;
       const vb = v + (headRows + <usize>col0) * dBytes;
       scoreTile(kb, qt, s, D, block, padded);
-      if (masked || kind == 1) {
+      if (masked || kind == PARTIAL) {
         applyMasks(
           s, padded, block, N,
-          rpe, kpm, am, headRows, b, row0, col0, kind == 1,
+          rpe, kpm, am, headRows, b, row0, col0, kind == PARTIAL,
         );
       }
       // online softmax, four queries per vector: new max, rescale factor, exponentials, sums
       for (let i = 0; i < rows4; i += 4) {
         const pi = <usize>i << 2;
-        const mOld = v128.load(m + pi);
-        const mNew = f32x4.pmax(mOld, columnMax4(s + pi, block, pBytes));
-        // a query with nothing kept yet subtracts 0, not −∞ (−∞ − −∞ is NaN): its terms are all 0
-        const mUse = v128.andnot(mNew, f32x4.eq(mNew, ninf));
-        const a = exp2x4(f32x4.sub(mOld, mUse));
-        v128.store(m + pi, mNew);
-        v128.store(alpha + pi, a);
-        let sum = zero;
-        let ps = s + pi;
-        for (let j = 0; j < block; j++) {
-          const p = exp2x4(f32x4.sub(v128.load(ps), mUse));
-          v128.store(ps, p);
-          sum = f32x4.add(sum, p);
-          ps += pBytes;
-        }
-        v128.store(l + pi, fma4(v128.load(l + pi), a, sum));
+        v128.store(alpha + pi, onlineSoftmaxStep4(s, pi, block, pBytes, m, l, false, 0, 0, 0));
       }
       // o[i][·] = alpha[i]·o[i][·] + Σ_j P[j][i]·V[j][·]
       blockMM(s, 4, pBytes, vb, dBytes, block, o, dBytes, rows4, D, INIT_SCALE, alpha);

@@ -5,6 +5,7 @@
 // sum and the rescaling are plain vertical f32x4 operations over four queries at a time, with
 // no horizontal reduction; and Q is the operand packed (transposed, once per block row), while
 // K and V are read in place as broadcast rows.
+import { exp2x4, fma4 } from './simd';
 import { blockMM, INIT_ZERO } from './tiles';
 
 // @ts-ignore: decorator
@@ -133,4 +134,47 @@ export function applyMasks(
     ps += pBytes;
   }
   return mx;
+}
+
+/** x with −∞ lanes read as 0: the max a query with nothing kept yet subtracts (−∞ − −∞ is NaN). */
+// @ts-ignore: decorator
+@inline export function negInfAsZero4(x: v128): v128 {
+  return v128.andnot(x, f32x4.eq(x, f32x4.splat(-Infinity)));
+}
+
+/**
+ * One online-softmax step for the four queries at byte offset `pi` of every per-query array:
+ * m ← max(m, the tile's column max); the tile's `block` key rows become p = 2^(s − m') in place
+ * (m' = the new max, −∞ read as 0); l ← l·a + Σp; returns a = 2^(mOld − m'), the factor earlier
+ * sums are rescaled by. `withDp` (a literal: the backward) also stores m' at `seen` and updates
+ * dsum ← dsum·a + Σ p·dP over the dP tile `dp`.
+ */
+// @ts-ignore: decorator
+@inline export function onlineSoftmaxStep4(
+  s: usize, pi: usize, block: i32, pBytes: usize, m: usize, l: usize,
+  withDp: bool, dp: usize, dsum: usize, seen: usize,
+): v128 {
+  const mOld = v128.load(m + pi);
+  const mNew = f32x4.pmax(mOld, columnMax4(s + pi, block, pBytes));
+  const mUse = negInfAsZero4(mNew);
+  const a = exp2x4(f32x4.sub(mOld, mUse));
+  v128.store(m + pi, mNew);
+  if (withDp) v128.store(seen + pi, mUse);
+  let sum = f32x4.splat(0);
+  let sumDp = sum;
+  let ps = s + pi;
+  let pd = dp + pi;
+  for (let j = 0; j < block; j++) {
+    const p = exp2x4(f32x4.sub(v128.load(ps), mUse));
+    v128.store(ps, p);
+    sum = f32x4.add(sum, p);
+    if (withDp) {
+      sumDp = fma4(p, v128.load(pd), sumDp);
+      pd += pBytes;
+    }
+    ps += pBytes;
+  }
+  v128.store(l + pi, fma4(v128.load(l + pi), a, sum));
+  if (withDp) v128.store(dsum + pi, fma4(v128.load(dsum + pi), a, sumDp));
+  return a;
 }

@@ -2,13 +2,8 @@
 // maths: a fill whose tasks own disjoint ranges, a trap, and a busy loop to keep a worker busy.
 // Like every kernel they see byte offsets and counts only.
 
-/** Stores `value` into the `n` floats from byte offset `ptr`. */
-export function diagnosticFill(ptr: usize, n: i32, value: f32): void {
-  const splat = f32x4.splat(value);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) v128.store(ptr + (<usize>i << 2), splat);
-  for (; i < n; i++) store<f32>(ptr + (<usize>i << 2), value);
-}
+/** Stores `value` into the `n` floats from byte offset `ptr` (the kernels' own fill). */
+export { fillF32 as diagnosticFill } from './tiles';
 
 /** Traps (`unreachable`): the pool must reject the call with an error that names this kernel. */
 export function diagnosticTrap(): void {

@@ -4,12 +4,8 @@
 // (the layout's row tables) three times — scores and max, exponentials and sum, normalisation.
 // Host side: src/cpu/softmax.ts.
 import { expNeg4, hmax4, hsum4 } from './simd';
+import { EMPTY, PARTIAL, entryKind } from './causal-kind';
 
-/** causalKind values; twin: CausalKind in src/layouts/compile.ts. */
-// @ts-ignore: decorator
-@inline const PARTIAL: u8 = 1;
-// @ts-ignore: decorator
-@inline const EMPTY: u8 = 2;
 
 /**
  * y = softmax(x·scale + rpe + keyPadding + attnMask) over each row's kept entries, causal (j > i
@@ -47,7 +43,7 @@ export function softmaxForward(
       let vmax = ninf;
       let smax: f32 = -Infinity;
       for (let e = e0; e < e1; e++) {
-        const kind = causal ? load<u8>(causalKind + <usize>e) : <u8>0;
+        const kind = entryKind(causalKind, causal, e);
         if (kind == EMPTY) continue;
         const j0 = load<i32>(kvIndices + (<usize>e << 2)) * blk;
         const seg = xb + <usize>e * blockBytes + rowOff;
@@ -90,7 +86,7 @@ export function softmaxForward(
       let vsum = f32x4.splat(0);
       let ssum: f32 = 0;
       for (let e = e0; e < e1; e++) {
-        const kind = causal ? load<u8>(causalKind + <usize>e) : <u8>0;
+        const kind = entryKind(causalKind, causal, e);
         if (kind == EMPTY) continue;
         const seg = xb + <usize>e * blockBytes + rowOff;
         let j = 0;
@@ -112,7 +108,7 @@ export function softmaxForward(
       const vinv = f32x4.splat(inv);
       for (let e = e0; e < e1; e++) {
         const seg = xb + <usize>e * blockBytes + rowOff;
-        const kind = causal ? load<u8>(causalKind + <usize>e) : <u8>0;
+        const kind = entryKind(causalKind, causal, e);
         if (kind == EMPTY) {
           memory.fill(seg, 0, <usize>blk << 2);
           continue;
