@@ -57,7 +57,9 @@ export class GpuContext {
     return new GpuResident(buffer, length, rowLength, this.life, (r) => this.residentReader(r), (b) => this.pool.give(b));
   }
 
+  /** Every op starts here, with no timings: one that records no pass must not report the last op's. */
   recorder(op: string): Recorder {
+    this.lastTimings = null;
     if (this.lost) throw new Error(`webgpu: the device was lost (${this.lost})`);
     return new Recorder(this, op);
   }

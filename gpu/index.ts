@@ -88,6 +88,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     },
     upload: (data: Float32Array, rowLength: number): Promise<ResidentData> =>
       serial(async () => {
+        ctx.lastTimings = null; // an upload runs no kernel
         ctx.device.pushErrorScope('out-of-memory');
         const buffer = createResidentBuffer(ctx.device, ctx.limits, data, rowLength);
         const oom = await ctx.device.popErrorScope();

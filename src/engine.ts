@@ -177,7 +177,8 @@ class EngineImpl implements Engine {
     const { problem, outShape } = matmulProblem(args);
     const data = await this.timed(`matmul ${problem.mode}`, () => this.impl.matmul(problem));
     if (problem.mode === 'sdd') {
-      return { layout: problem.layout.layout, data, shape: outShape as [number, number, number, number] };
+      // the caller's layout: compiled tables are cached by layout.data, so problem.layout.layout may be another object with that data
+      return { layout: (args as MatmulArgs & { mode: 'sdd' }).layout, data, shape: outShape as [number, number, number, number] };
     }
     return { data, shape: outShape };
   }

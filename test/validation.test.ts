@@ -61,6 +61,23 @@ test('attention: scale, causal, masks and modes', async () => {
   await rejects(() => engine.attentionBackward({ ...good(), dout: t([1, 2, 32, 4]) }), RangeError, /dout\.shape\[3\] \(D\) must equal 8, got 4/);
 });
 
+test('lastTimings speak for the last call only: an upload after an op reports no kernels', async () => {
+  await engine.matmul({ mode: 'sdd', a: t([1, 2, 32, 8]), b: t([1, 2, 8, 32]), layout: dense(2, 2, 16) });
+  assert.ok(engine.lastTimings!.kernels!.length > 0);
+  const d = await engine.upload(t([1, 2, 32, 8]));
+  assert.is(engine.lastTimings!.op, 'upload');
+  assert.is(engine.lastTimings!.kernelMs, undefined, `an upload runs no kernel: ${JSON.stringify(engine.lastTimings)}`);
+  d.destroy();
+});
+
+test('sdd returns the caller\'s layout, not another object sharing its data', async () => {
+  const first = dense(2, 2, 16);
+  await engine.matmul({ mode: 'sdd', a: t([1, 2, 32, 8]), b: t([1, 2, 8, 32]), layout: first });
+  const second = { ...first }; // same data array, another object
+  const out = await engine.matmul({ mode: 'sdd', a: t([1, 2, 32, 8]), b: t([1, 2, 8, 32]), layout: second });
+  assert.ok(out.layout === second);
+});
+
 test('matmul and softmax: modes and shapes', async () => {
   const layout = dense(2, 2, 16);
   await rejects(() => engine.matmul({ mode: 'xyz' as never, a: t([1, 2, 32, 8]), b: t([1, 2, 8, 32]), layout }), RangeError, /mode must be 'sdd', 'dsd' or 'dds', got 'xyz'/);

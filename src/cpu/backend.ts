@@ -82,8 +82,7 @@ export class CpuBackend implements Backend {
     return this.serial(async () => {
       this.arena.reset();
       this.uploadTables(layout);
-      this.lastTasks = [];
-      this.lastTimings = null;
+      this.startTimings();
       try {
         const result = await op(this.context());
         this.lastTimings = kernelTimings(name, this.lastTasks);
@@ -92,6 +91,12 @@ export class CpuBackend implements Backend {
         this.arena.reset();
       }
     });
+  }
+
+  /** A call or an upload starts with no timings: an upload runs no kernel (frees queued here keep them). */
+  private startTimings(): void {
+    this.lastTasks = [];
+    this.lastTimings = null;
   }
 
   private context(): CpuContext {
@@ -144,6 +149,7 @@ export class CpuBackend implements Backend {
 
   upload(data: Float32Array, rowLength: number): Promise<ResidentData> {
     return this.serial(() => {
+      this.startTimings();
       const r = new CpuResident(this.arena.allocPersistent(data.byteLength), data.length, rowLength, this.residents);
       this.arena.f32(r.pointer, data.length).set(data);
       return r;

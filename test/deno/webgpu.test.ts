@@ -326,6 +326,17 @@ gpuTest('info names the adapter, features and limits', async (b) => {
   }
 });
 
+gpuTest('lastTimings: an upload after an op reports none', async (b) => {
+  const rng = mulberry32(11);
+  const layout = randomLayout(2, 3, 3, 0.7, rng);
+  const q = randomTensor([1, 2, 48, 16], rng);
+  await b.matmul(matmulProblem({ mode: 'sdd', a: q, b: randomTensor([1, 2, 16, 48], rng), layout }));
+  if (b.info.timestampQuery && !b.lastTimings) throw new Error('a timed op left no timings');
+  const r = await b.upload(q.data, 16);
+  if (b.lastTimings !== null) throw new Error(`an upload reports an earlier op's timings: ${JSON.stringify(b.lastTimings)}`);
+  r.destroy();
+});
+
 Deno.test('foldDispatch keeps each dimension within the limit', () => {
   for (const [total, max] of [[1, 65535], [65535, 65535], [65536, 65535], [1e7, 65535], [40, 7], [49, 7]]) {
     const [x, y] = foldDispatch(total, max);
