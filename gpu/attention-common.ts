@@ -324,17 +324,19 @@ export function biasFn(f: AttnFlags): string {
 }`;
 }
 
+/** Where staged row rr comes from: a first row (WGSL expression) plus rr, or any expression of rr. */
+export type RowMap = string | ((rr: string) => string);
+
+/** The WGSL row index of staged row `rr`. */
+export function rowExpr(row: RowMap, rr: string): string {
+  return typeof row === 'function' ? row(rr) : `${row} + ${rr}`;
+}
+
 /**
  * Stages rows [row0, row0 + nRows) (or row0(rr) for rr < nRows) × vec4 columns [d0, d0 + chunk4) of `src` (row length u.d4)
  * transposed into `dst`: element (d, rr) at dst[base + d·nRows/4 + rr/4][rr % 4], so that a
  * thread reads 4 consecutive rows of one column as one vec4.
  */
-export type RowMap = string | ((rr: string) => string);
-
-function rowExpr(row: RowMap, rr: string): string {
-  return typeof row === 'function' ? row(rr) : `${row} + ${rr}`;
-}
-
 export function loadTransposed(
   dst: string,
   base: string,

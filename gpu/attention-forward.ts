@@ -19,6 +19,7 @@ import {
   outerStep,
   range,
   rowOf,
+  rowExpr,
   rowsStep,
   stagePad,
   storeTileT,
@@ -226,8 +227,6 @@ fn run(wg: u32, lid: u32${sg ? ', sgid: u32' : ''}) {
   }
 }
 
-const rowAt = (row: RowMap, rr: string): string => (typeof row === 'function' ? row(rr) : `${row} + ${rr}`);
-
 /** WGSL for staging a tile through registers: `fetch` (global → registers, issued early, so the
  * loads overlap the compute that follows) and `store` (registers → workgroup memory). */
 interface Staged {
@@ -253,7 +252,7 @@ function stagedTransposed(name: string, dst: string, base: string, src: string, 
     fetch: (d0) =>
       range(n)
         .map((i) => {
-          const load = `${src}[(${rowAt(row0, 'rr')}) * u.d4 + ${d0} + dv]`;
+          const load = `${src}[(${rowExpr(row0, 'rr')}) * u.d4 + ${d0} + dv]`;
           const body = guard ? `${name}${i} = vec4<f32>(0.0); if (${d0} + dv < u.d4) { ${name}${i} = ${load}; }` : `${name}${i} = ${load};`;
           return `{ ${head(i)}\n        ${within(i, body)} }`;
         })

@@ -2,7 +2,7 @@
 // Uploads, outputs and readback, and the two packed inputs every attention-like kernel reads: the
 // layout tables (one Int32 buffer per CompiledLayout, uploaded once and cached) and the additive
 // score modifiers (rpe, key padding, attention mask in one buffer, offsets in the uniforms).
-import type { CompiledLayout } from '../src/layouts/compile.js';
+import { CausalKind, type CompiledLayout } from '../src/layouts/compile.js';
 import { BufferUsage, MapModeRead } from './program.js';
 
 /** Scores at or below THRESH count as masked (−∞). WGSL may assume no infinities at run time, so
@@ -82,7 +82,7 @@ export function encodeReadback(
   device: GPUDevice,
   encoder: GPUCommandEncoder,
   reads: readonly Readback[],
-): { staging: GPUBuffer[]; finish: () => Promise<ArrayBuffer[]> } {
+): { finish: () => Promise<ArrayBuffer[]> } {
   const staging = reads.map((r, i) => {
     const s = device.createBuffer({
       label: `readback ${i} (${r.buffer.label})`,
@@ -101,7 +101,7 @@ export function encodeReadback(
     }
     return out;
   };
-  return { staging, finish };
+  return { finish };
 }
 
 /** Element offsets of each table inside a layout's Int32 buffer. */
@@ -125,9 +125,8 @@ export interface LayoutTables {
   readonly rowOrderCausal: number;
   readonly colOrder: number;
   readonly colOrderCausal: number;
-  /** Longest and mean block row (column) lengths: [plain, causal]. */
+  /** Longest and mean block row lengths: [plain, causal]. */
   readonly rowBalance: readonly [Balance, Balance];
-  readonly colBalance: readonly [Balance, Balance];
 }
 
 export interface Balance {
@@ -169,25 +168,23 @@ export class LayoutTableCache {
   get(layout: CompiledLayout): LayoutTables {
     const hit = this.map.get(layout);
     if (hit) return hit;
-    const entryRow = new Int32Array(layout.nnz);
-    for (let hr = 0; hr < layout.heads * layout.rows; hr++) {
-      for (let e = layout.kvPtr[hr]; e < layout.kvPtr[hr + 1]; e++) entryRow[e] = hr;
-    }
     const [H, R, C] = [layout.heads, layout.rows, layout.cols];
+    const entryRow = new Int32Array(layout.nnz);
     const rowLen = new Int32Array(H * R);
     const rowLenCausal = new Int32Array(H * R);
     for (let hr = 0; hr < H * R; hr++) {
+      rowLen[hr] = layout.kvPtr[hr + 1] - layout.kvPtr[hr];
       for (let e = layout.kvPtr[hr]; e < layout.kvPtr[hr + 1]; e++) {
-        rowLen[hr]++;
-        if (layout.causalKind[e] !== 2) rowLenCausal[hr]++;
+        entryRow[e] = hr;
+        if (layout.causalKind[e] !== CausalKind.Empty) rowLenCausal[hr]++;
       }
     }
     const colLen = new Int32Array(H * C);
     const colLenCausal = new Int32Array(H * C);
     for (let hc = 0; hc < H * C; hc++) {
+      colLen[hc] = layout.qPtr[hc + 1] - layout.qPtr[hc];
       for (let t = layout.qPtr[hc]; t < layout.qPtr[hc + 1]; t++) {
-        colLen[hc]++;
-        if (layout.causalKind[layout.qEntries[t]] !== 2) colLenCausal[hc]++;
+        if (layout.causalKind[layout.qEntries[t]] !== CausalKind.Empty) colLenCausal[hc]++;
       }
     }
     const { buffer, offsets } = uploadParts(this.device, this.limits, `layout tables [${H}, ${R}, ${C}] block ${layout.block} nnz ${layout.nnz}`, [
@@ -217,7 +214,6 @@ export class LayoutTableCache {
       colOrder: offsets[9],
       colOrderCausal: offsets[10],
       rowBalance: [balance(rowLen), balance(rowLenCausal)],
-      colBalance: [balance(colLen), balance(colLenCausal)],
     };
     this.map.set(layout, tables);
     this.live.add(buffer);

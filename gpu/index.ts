@@ -27,7 +27,6 @@ import { softmax } from './softmax.js';
 
 export type { OpTimings, KernelTiming } from './context.js';
 export type { AttnKernel, TileOverride } from './attention-common.js';
-export { noAdapterError } from './device.js';
 
 export interface WebGPUBackendOptions extends WebGPUDeviceOptions {
   /** Forces the attention tiles per kernel (benchmarks and tuning; throws if one does not fit). */

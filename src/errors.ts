@@ -32,7 +32,6 @@ export const errors = {
     new RangeError(`${name}.layout.shape must be square ([H, R, R]) for softmax, got ${show(shape)}`),
   layoutsDiffer: (a: string, b: string) =>
     new RangeError(`${b}.layout must be the layout of ${a} (same block, shape and kept blocks)`),
-  noAdapter: (detail: string) => new Error(`backend 'webgpu': no WebGPU adapter was found (${detail})`),
   closed: () => new Error('blocksparse: the engine is closed'),
   deviceTensorNotAccepted: (name: string) =>
     new TypeError(`${name} is a DeviceTensor, which only attention and attentionBackward take (as q, k, v or dout); pass await ${name}.read() here`),

@@ -139,13 +139,6 @@ export class Arena {
     return ptr;
   }
 
-  /** A zero-filled f32 region (memory is reused between calls, so never assume zeros). */
-  zerosF32(length: number): number {
-    const ptr = this.alloc(length * 4);
-    this.f32(ptr, length).fill(0);
-    return ptr;
-  }
-
   /** Copies `length` floats out into a new array (results never alias Wasm memory). */
   takeF32(ptr: number, length: number): Float32Array {
     // allocate + set, not slice(): slice of a view on a SharedArrayBuffer ran ~5x slower in V8

@@ -119,10 +119,6 @@ function allocOperands(ctx: CpuContext, p: AttentionProblem<OperandData>, dout?:
   };
 }
 
-function emptyProblem(p: AttentionProblem<OperandData>): boolean {
-  return p.B * p.H * p.N * p.D === 0;
-}
-
 /**
  * Where an op's dense outputs go: with keepOnDevice, residents allocated first (before any
  * per-call allocation) that the kernels write in place; else per-call blocks copied out.
@@ -177,11 +173,9 @@ export async function attentionForwardWithLse(ctx: CpuContext, p: AttentionProbl
 async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLse: boolean): Promise<{ out: OperandData; lse: Float32Array | null }> {
   const { B, H, N, D } = p;
   const L: CompiledLayout = p.layout;
-  const size = B * H * N * D;
   // persistent first (tables, then kept outputs), per-call after
-  const t = emptyProblem(p) ? null : ctx.tables(L);
+  const t = ctx.tables(L);
   const outputs = new Outputs(ctx, p, 1);
-  if (t === null) return { out: outputs.results()[0], lse: withLse ? new Float32Array(B * H * N).fill(-Infinity) : null };
   try {
     const block = L.block;
     const R = N / block;
@@ -255,16 +249,12 @@ async function streamByHead(
 
 export async function attentionBackward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> {
   // persistent first (tables, then kept outputs), per-call after
-  const t = emptyProblem(p) ? null : ctx.tables(p.layout);
+  const t = ctx.tables(p.layout);
   const outputs = new Outputs(ctx, p, 3);
-  const gradients = (): AttentionGradientData<OperandData> => {
-    const [dq, dk, dv] = outputs.results();
-    return { dq, dk, dv };
-  };
-  if (t === null) return gradients();
   try {
     await backward(ctx, p, t, outputs);
-    return gradients();
+    const [dq, dk, dv] = outputs.results();
+    return { dq, dk, dv };
   } catch (e) {
     outputs.discard();
     throw e;

@@ -28,7 +28,6 @@ export const linearErrors = {
   flag: (name: string, v: unknown) => new TypeError(`${name} must be a boolean, got ${show(v)}`),
   seed: (v: unknown) => new TypeError(`seed must be a safe integer or a bigint, got ${show(v)}`),
   engine: (v: unknown) => new TypeError(`engine must be an Engine from createEngine (with a matmul method), got ${show(v)}`),
-  rank: (name: string, expected: string, got: unknown) => new RangeError(`${name}.shape must be ${expected}, got ${show(got)}`),
   lastDim: (name: string, what: string, expected: number, got: number) =>
     new RangeError(`${name}.shape's last dimension must equal ${what} (${expected}), got ${got}`),
   sameLeading: (name: string, expected: number[], got: number[]) =>

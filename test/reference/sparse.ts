@@ -24,11 +24,6 @@ export function layoutNonZeros(layout: Layout): BlockIndex[] {
   return out;
 }
 
-/** Shape [B, nnz, block, block] of the block-sparse form of a [B, H, R*block, C*block] matrix. */
-export function sparseShape(B: number, layout: Layout): [number, number, number, number] {
-  return [B, layoutNonZeros(layout).length, layout.block, layout.block];
-}
-
 function gather<T extends Float32Array | Float64Array>(dense: Numeric, B: number, layout: Layout, out: T): T {
   const [H, R, C] = layout.shape;
   const bs = layout.block;
@@ -50,13 +45,7 @@ function gather<T extends Float32Array | Float64Array>(dense: Numeric, B: number
   return out;
 }
 
-/** The kept blocks of a dense [B, H, R*block, C*block] matrix, as f32 data of shape [B, nnz, block, block]. */
-export function sparseFromDense(dense: Float64Array | Float32Array, B: number, layout: Layout): Float32Array {
-  const n = B * layoutNonZeros(layout).length * layout.block * layout.block;
-  return gather(dense, B, layout, new Float32Array(n));
-}
-
-/** As sparseFromDense, keeping float64. */
+/** The kept blocks of a dense [B, H, R*block, C*block] matrix, as float64 data of shape [B, nnz, block, block]. */
 export function sparseFromDense64(dense: Numeric, B: number, layout: Layout): Float64Array {
   const n = B * layoutNonZeros(layout).length * layout.block * layout.block;
   return gather(dense, B, layout, new Float64Array(n));
