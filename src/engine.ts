@@ -63,13 +63,6 @@ export interface Engine {
 const BACKENDS = ['cpu', 'webgpu', 'auto'] as const;
 const SIMD = ['auto', 'simd', 'relaxed'] as const;
 
-/** '[d0, d1, …]' for a tensor of any rank ≥ 1, for checkTensor's messages. */
-function rankOf(t: unknown): string {
-  const shape = (t as { shape?: unknown } | null)?.shape;
-  const rank = Array.isArray(shape) && shape.length > 0 ? shape.length : 1;
-  return `[${Array.from({ length: rank }, (_, i) => `d${i}`).join(', ')}]`;
-}
-
 function checkOptions(options: unknown): Required<Pick<EngineOptions, 'backend' | 'simd'>> & { threads?: number } {
   if (options === undefined) return { backend: 'auto', simd: 'auto' };
   if (options === null || typeof options !== 'object') throw errors.notObject('options', options);
@@ -141,7 +134,7 @@ class EngineImpl implements Engine {
 
   async upload(tensor: Tensor): Promise<DeviceTensor> {
     this.open();
-    const t = checkTensor('tensor', tensor, rankOf(tensor));
+    const t = checkTensor('tensor', tensor, '[...] of positive integers', 'any');
     const resident = await this.timed('upload', () => this.impl.upload(t.data, t.shape[t.shape.length - 1]));
     return new DeviceTensorHandle(t.shape, this.impl.name, resident, this);
   }

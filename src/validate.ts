@@ -6,22 +6,25 @@ import { errors } from './errors.js';
 import { compileLayout } from './layouts/compile.js';
 import type { BlockSparseTensor, Layout, Tensor } from './types.js';
 
-const isPositiveInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
+export const isPositiveInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
 
-function checkShapeArray(name: string, shape: unknown, rank: number, expected: string): number[] {
-  if (!Array.isArray(shape) || shape.length !== rank || !shape.every(isPositiveInt)) {
+/** A shape of positive integers of length `rank` ('any': any length ≥ 1). */
+function checkShapeArray(name: string, shape: unknown, rank: number | 'any', expected: string): number[] {
+  if (!Array.isArray(shape) || (rank === 'any' ? shape.length === 0 : shape.length !== rank) || !shape.every(isPositiveInt)) {
     throw errors.badShape(name, expected, shape);
   }
   return shape;
 }
 
-/** A Tensor of the given rank; `dims` names the dimensions for messages (e.g. '[B, H, N, D]'). */
-export function checkTensor(name: string, t: unknown, dims: string): Tensor {
+/**
+ * A Tensor; `dims` names the dimensions for messages (e.g. '[B, H, N, D]') and gives the rank,
+ * unless `rank` says otherwise ('any': any rank ≥ 1).
+ */
+export function checkTensor(name: string, t: unknown, dims: string, rank: number | 'any' = dims.split(',').length): Tensor {
   if (t === null || typeof t !== 'object') throw errors.notObject(name, t);
   if (isDeviceTensor(t)) throw errors.deviceTensorNotAccepted(name);
   const { data, shape } = t as Tensor;
   if (!(data instanceof Float32Array)) throw errors.notFloat32(name, data);
-  const rank = dims.split(',').length;
   checkShapeArray(name, shape, rank, dims);
   const size = shape.reduce((a, b) => a * b, 1);
   if (data.length !== size) throw errors.badLength(name, data.length, shape, size);

@@ -10,7 +10,7 @@
 import { createEngine, type Engine } from '../engine.js';
 import { errors } from '../errors.js';
 import type { BlockSparseTensor, Layout, Tensor } from '../types.js';
-import { checkLayout, checkTensor } from '../validate.js';
+import { checkLayout, checkTensor, isPositiveInt } from '../validate.js';
 import { linearErrors } from './errors.js';
 import { Sfc32 } from './random.js';
 import { blockSquaredNorms, gatherBlocks, keptBlockCount, randomPattern, scatterBlocks, topNormPattern } from './pattern.js';
@@ -97,8 +97,6 @@ interface GivenInit {
   keptEnergy: number;
 }
 
-const isPositiveInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
-
 function checkBlock(name: string, v: unknown, fallback: number): number {
   if (v === undefined) return fallback;
   if (!Number.isInteger(v) || (v as number) < 8 || (v as number) > 128) throw linearErrors.block(name, v);
@@ -156,17 +154,10 @@ function countKept(layout: Layout): number {
 
 /** x of shape [..., features]: its rows (the product of the leading dimensions) and those dimensions. */
 function checkRows(name: string, t: unknown, features: number, what: string): { data: Float32Array; rows: number; lead: number[] } {
-  if (t === null || typeof t !== 'object') throw errors.notObject(name, t);
-  const { data, shape } = t as Tensor;
-  if (!(data instanceof Float32Array)) throw errors.notFloat32(name, data);
-  if (!Array.isArray(shape) || shape.length === 0 || !shape.every(isPositiveInt)) {
-    throw errors.badShape(name, `[..., ${what}] of positive integers`, shape);
-  }
+  const { data, shape } = checkTensor(name, t, `[..., ${what}] of positive integers`, 'any');
   const last = shape[shape.length - 1];
   if (last !== features) throw linearErrors.lastDim(name, what, features, last);
-  const size = shape.reduce((a, b) => a * b, 1);
-  if (data.length !== size) throw errors.badLength(name, data.length, shape, size);
-  return { data, rows: size / features, lead: shape.slice(0, -1) };
+  return { data, rows: data.length / features, lead: shape.slice(0, -1) };
 }
 
 function seedFrom(v: unknown): number | bigint {
