@@ -76,9 +76,8 @@ export async function matmul(ctx: CpuContext, p: MatmulProblem): Promise<Float32
     case 'sdd':
       return sdd(ctx, p);
     case 'dsd':
-      return dsd(ctx, p);
     case 'dds':
-      return dds(ctx, p);
+      return sparseDense(ctx, p, p.mode);
   }
 }
 
@@ -116,44 +115,30 @@ function blockLines(ctx: CpuContext, L: CompiledLayout, byColumn: boolean) {
     : { lines: L.rows, ptr: t.kvPtr, idx: t.kvIndices, ent: 0, hostPtr: L.kvPtr };
 }
 
-async function dsd(ctx: CpuContext, p: MatmulProblem): Promise<Float32Array> {
+/**
+ * dsd (A sparse) and dds (B sparse): the dense operand is packed, and tasks own lines of C's
+ * blocks, which the sparse operand's table walks: for A its block rows (columns for Aᵀ), for B
+ * its block columns (rows for Bᵀ).
+ */
+async function sparseDense(ctx: CpuContext, p: MatmulProblem, kernel: 'dsd' | 'dds'): Promise<Float32Array> {
   const L = p.layout;
   const blk = L.block;
   const BH = p.B * p.H;
   const outLength = BH * p.M * p.N;
-  if (outLength === 0) return new Float32Array(0);
-  // output block rows: layout rows for A, layout columns for Aᵀ
-  const { lines: Ro, ptr, idx, ent, hostPtr } = blockLines(ctx, L, p.transA);
+  const sparseA = kernel === 'dsd';
+  const { lines, ptr, idx, ent, hostPtr } = blockLines(ctx, L, sparseA ? p.transA : !p.transB);
   const a = ctx.arena.putF32(p.a);
   const b = ctx.arena.putF32(p.b);
-  const bPacked = await pack(ctx, bRole(b, BH, p.K, p.N, p.transB, 1, NR));
+  const packed = await pack(ctx, sparseA ? bRole(b, BH, p.K, p.N, p.transB, 1, NR) : aRole(a, BH, p.M, p.K, p.transA, 1, MR));
   const out = ctx.arena.alloc(outLength * 4);
-  const ranges = partitionRows(hostPtr, p.H, BH, Ro, taskCount(ctx), blk, 1);
-  const scr = scratch(ctx, ranges.length, TILE_SCRATCH + Math.ceil(blk / MR) * MR * blk * 4);
-  await ctx.run('dsd', ranges.map(([begin, end], i) => [
-    a, bPacked, out, ptr, idx, ent,
-    p.H, Ro, L.nnz, blk, p.K, p.N, p.transA ? 1 : 0, begin, end, scr[i],
-  ]));
-  return ctx.arena.takeF32(out, outLength);
-}
-
-async function dds(ctx: CpuContext, p: MatmulProblem): Promise<Float32Array> {
-  const L = p.layout;
-  const blk = L.block;
-  const BH = p.B * p.H;
-  const outLength = BH * p.M * p.N;
-  if (outLength === 0) return new Float32Array(0);
-  // output block columns: layout columns for B, layout rows for Bᵀ
-  const { lines: Co, ptr, idx, ent, hostPtr } = blockLines(ctx, L, !p.transB);
-  const a = ctx.arena.putF32(p.a);
-  const b = ctx.arena.putF32(p.b);
-  const aPacked = await pack(ctx, aRole(a, BH, p.M, p.K, p.transA, 1, MR));
-  const out = ctx.arena.alloc(outLength * 4);
-  const ranges = partitionRows(hostPtr, p.H, BH, Co, taskCount(ctx), blk, 1);
-  const scr = scratch(ctx, ranges.length, TILE_SCRATCH + Math.ceil(blk / NR) * NR * blk * 4);
-  await ctx.run('dds', ranges.map(([begin, end], i) => [
-    aPacked, b, out, ptr, idx, ent,
-    p.H, Co, L.nnz, blk, p.M, p.K, p.transB ? 1 : 0, begin, end, scr[i],
+  const ranges = partitionRows(hostPtr, p.H, BH, lines, taskCount(ctx), blk, 1);
+  const panel = sparseA ? MR : NR; // the sparse block's own packing
+  const scr = scratch(ctx, ranges.length, TILE_SCRATCH + Math.ceil(blk / panel) * panel * blk * 4);
+  const operands = sparseA ? [a, packed] : [packed, b];
+  const dims = sparseA ? [p.K, p.N, p.transA ? 1 : 0] : [p.M, p.K, p.transB ? 1 : 0];
+  await ctx.run(kernel, ranges.map(([begin, end], i) => [
+    ...operands, out, ptr, idx, ent,
+    p.H, lines, L.nnz, blk, ...dims, begin, end, scr[i],
   ]));
   return ctx.arena.takeF32(out, outLength);
 }
