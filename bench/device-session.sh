@@ -3,7 +3,7 @@
 # as possible. Here, once:
 #   npm ci && npm run build                      # npm ci drops the on-demand ORT peers: .device stays < 64 MiB
 #   bash ../shared/device/prepare.sh             # node, Vulkan loader, slim node_modules -> .device/
-#   bash bench/gpu/bundle.sh                     # .device/gpu/{check,attention,probe-subgroup-matrix}.mjs, webgpu.tar.xz
+#   bash bench/gpu/bundle.sh                     # .device/gpu/{check,attention,probe-subgroup-matrix,transfers}.mjs, webgpu.tar.xz
 #   node tools/device/bundle-bench.mjs bench/threads.ts bench/gpu/end-to-end.ts bench/cpu-scaling.ts
 # Then two device calls (each under the 10-minute limit), carry [".device", "dist", "build"]:
 #   . .device/setup.sh && bash bench/device-session.sh gpu    # WebGPU check, versus + FlexAttention, end to end

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Bundles bench/gpu/{check,attention}.ts for the GPU machine into .device/gpu/ (ignored), with a
+# Bundles bench/gpu/{check,attention,probe-subgroup-matrix,transfers}.ts for the GPU machine into .device/gpu/ (ignored), with a
 # slim copy of the `webgpu` package (Dawn, linux-x64 only: the shared node_modules tarball is over
-# the device tool's 64 MiB). Run after /work/shared/device/prepare.sh has made .device/.
+# the device tool's 64 MiB). Run here, after ../shared/device/prepare.sh has made .device/.
 set -euo pipefail
 root=$(git rev-parse --show-toplevel); cd "$root"
 mkdir -p .device/gpu
