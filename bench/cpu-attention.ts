@@ -76,6 +76,10 @@ class TimedContext implements CpuContext {
   private readonly cache = new Map<CompiledLayout, LayoutTablePointers>();
   constructor(readonly arena: Arena, readonly exports: KernelExports) {}
 
+  keep(): never {
+    throw new Error('TimedContext: keepOnDevice is not measured here');
+  }
+
   tables(layout: CompiledLayout): LayoutTablePointers {
     const t = this.cache.get(layout);
     if (!t) throw new Error('tables not uploaded');

@@ -37,7 +37,7 @@ for (let i = 0; i < 5; i++) for (const b of backends) await timeOne(b);
 const gflops = backends.map(() => [] as number[]);
 const ratios = backends.map(() => [] as number[]);
 for (let r = 0; r < ROUNDS; r++) {
-  const ms = [];
+  const ms: number[] = [];
   for (const b of backends) ms.push(await timeOne(b));
   backends.forEach((b, i) => {
     gflops[i].push((b.threads * flopsPerTask) / ms[i] / 1e6);

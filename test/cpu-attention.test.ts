@@ -17,7 +17,7 @@ import type { CpuContext, LayoutTablePointers } from '../src/cpu/context.js';
 import { createMemory, instantiate, loadKernelModule } from '../src/cpu/wasm.js';
 import { compileLayout, type CompiledLayout } from '../src/layouts/compile.js';
 import { attentionProblem } from '../src/problems.js';
-import type { AttentionArgs, AttentionBackwardArgs, Layout, Tensor } from '../src/types.js';
+import type { Layout, Tensor } from '../src/types.js';
 import {
   CPU_TOL,
   assertClose,
@@ -30,6 +30,8 @@ import {
   referenceAttentionBackward,
   type RandomAttentionOptions,
   type Rng,
+  type HostAttentionArgs,
+  type HostAttentionBackwardArgs,
 } from './reference/index.js';
 
 const BUILDS = ['simd', 'relaxed'] as const;
@@ -45,11 +47,11 @@ async function engine(build: Build): Promise<Engine> {
   return e;
 }
 
-function withDout(args: AttentionArgs, rng: Rng): AttentionBackwardArgs {
+function withDout(args: HostAttentionArgs, rng: Rng): HostAttentionBackwardArgs {
   return { ...args, dout: randomTensor(args.q.shape, rng) };
 }
 
-function describe(args: AttentionArgs): string {
+function describe(args: HostAttentionArgs): string {
   const [B, H, N, D] = args.q.shape;
   const parts = [`B=${B} H=${H} N=${N} D=${D} block=${args.layout.block}`];
   if (args.causal) parts.push('causal');
@@ -66,7 +68,7 @@ function assertFinite(data: Float32Array, label: string): void {
 }
 
 /** Forward and backward of `args` on `build`, checked against the float64 reference. */
-async function check(build: Build, args: AttentionArgs, rng: Rng, what: 'both' | 'forward' = 'both'): Promise<void> {
+async function check(build: Build, args: HostAttentionArgs, rng: Rng, what: 'both' | 'forward' = 'both'): Promise<void> {
   const e = await engine(build);
   const label = `${build} ${describe(args)}`;
   const out = await e.attention(args);
@@ -82,7 +84,7 @@ async function check(build: Build, args: AttentionArgs, rng: Rng, what: 'both' |
   }
 }
 
-function args(rng: Rng, B: number, H: number, R: number, block: number, D: number, opts: RandomAttentionOptions = {}): AttentionArgs {
+function args(rng: Rng, B: number, H: number, R: number, block: number, D: number, opts: RandomAttentionOptions = {}): HostAttentionArgs {
   return randomAttentionArgs(rng, { ...opts, shape: { B, H, N: R * block, D, block, R } });
 }
 
@@ -235,7 +237,7 @@ for (const build of BUILDS) {
   Attention(`${build}: bitwise identical for 1, 2, 3 and 7 tasks, both backward schedules, backward chunks`, async () => {
     const e = await engine(build);
     const rng = mulberry32(build === 'simd' ? 71 : 72);
-    const problems: AttentionBackwardArgs[] = [
+    const problems: HostAttentionBackwardArgs[] = [
       withDout(args(rng, 2, 3, 6, 16, 40, { density: 0.4, causal: true, rpe: true, keyPaddingMaskMode: 'mul' }), rng),
       withDout(args(rng, 1, 2, 5, 8, 19, { density: 0.6, attnMaskMode: 'add', allowEmptyRows: true }), rng),
       withDout(args(rng, 3, 1, 4, 12, 64, { density: 0.5 }), rng),
@@ -284,7 +286,7 @@ for (const build of BUILDS) {
 
 Attention('a pool of 2 and 3 worker threads gives the bits of one thread', async () => {
   const rng = mulberry32(91);
-  const problems: AttentionBackwardArgs[] = [
+  const problems: HostAttentionBackwardArgs[] = [
     withDout(args(rng, 2, 2, 6, 16, 40, { density: 0.5, causal: true, keyPaddingMaskMode: 'add' }), rng),
     withDout(args(rng, 1, 1, 5, 32, 24, { density: 0.6, rpe: true }), rng),
     // 537 MFLOP: split into more tasks than threads (dynamicTaskCount), handed out as workers free up
@@ -352,6 +354,9 @@ async function standaloneContext(build: Build): Promise<CpuContext> {
   return {
     arena,
     threads: 1,
+    keep() {
+      throw new Error('standaloneContext: no keepOnDevice here');
+    },
     tables(L) {
       let t = uploaded.get(L);
       if (!t) {
@@ -374,7 +379,7 @@ async function standaloneContext(build: Build): Promise<CpuContext> {
 }
 
 /** ln Σ_j e^{s_ij} per row in float64, −∞ for a row with nothing kept. */
-function referenceLse(a: AttentionArgs): Float64Array {
+function referenceLse(a: HostAttentionArgs): Float64Array {
   const [B, H, N, D] = a.q.shape;
   const scale = a.scale ?? 1 / Math.sqrt(D);
   const bias = makeBiasRow(a, a.layout, { B, H, M: N, N });
@@ -450,7 +455,7 @@ Attention('the kernel modules carry no data segments (every worker instantiates 
 Attention('both builds agree within tolerance on a benchmark-like shape', async () => {
   const rng = mulberry32(81);
   const layout = randomLayout(2, 4, 4, 0.5, rng, { block: 64, ensureDiagonal: true });
-  const a: AttentionArgs = {
+  const a: HostAttentionArgs = {
     q: randomTensor([1, 2, 256, 64], rng), k: randomTensor([1, 2, 256, 64], rng), v: randomTensor([1, 2, 256, 64], rng),
     layout, causal: true,
   };

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import type { AttentionArgs, Layout } from '../src/types.js';
+import type { Layout } from '../src/types.js';
 import {
   CPU_TOL,
   GPU_TOL,
@@ -27,6 +27,7 @@ import {
   type RefAttentionArgs,
   type RefBlockSparse,
   type Rng,
+  type HostAttentionArgs,
 } from './reference/index.js';
 
 /** Tight tolerance for comparing two float64 computations of the same quantity. */
@@ -79,7 +80,7 @@ const FD_CONFIGS: [string, RandomAttentionOptions][] = [
   }],
 ];
 
-function f64Args(args: AttentionArgs): RefAttentionArgs & { q: { data: Float64Array }; k: { data: Float64Array }; v: { data: Float64Array } } {
+function f64Args(args: HostAttentionArgs): RefAttentionArgs & { q: { data: Float64Array }; k: { data: Float64Array }; v: { data: Float64Array } } {
   return {
     ...args,
     q: { data: Float64Array.from(args.q.data), shape: args.q.shape },
@@ -244,7 +245,7 @@ test('(e) fully masked rows give zeros, never NaN, forward and backward', () => 
   data.fill(0, R * R, R * R + R);
   data[R * R + 1] = 1;
   const layout: Layout = { block, shape: [H, R, R], data };
-  const args: AttentionArgs = {
+  const args: HostAttentionArgs = {
     q: randomTensor([B, H, N, D], rng), k: randomTensor([B, H, N, D], rng), v: randomTensor([B, H, N, D], rng), layout,
     causal: true,
     attnMask: randomAttnMask(N, N, rng, { mode: 'mul', maskedFraction: 0, fullyMaskedRows: [5] }),

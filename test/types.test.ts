@@ -29,6 +29,8 @@ const built = existsSync(new URL('../dist/src/index.d.ts', import.meta.url));
 // started together: each tsc is mostly single-threaded
 const browser = built ? compile('test/types/tsconfig.json') : undefined;
 const bare = built ? compile('test/types/tsconfig.es.json') : undefined;
+// the benchmarks and the Node test code: tsx runs them without checking types
+const internal = compile('tsconfig.check.json');
 
 test('dist/src/index.d.ts exists (npm run build)', () => {
   assert.ok(built, 'dist/src/index.d.ts is missing: run npm run build');
@@ -44,6 +46,11 @@ test("a consumer with ES2022 alone (no DOM, no Node types) compiles against 'blo
   if (!bare) return;
   const { code, out } = await bare;
   assert.is(code, 0, `tsc -p test/types/tsconfig.es.json failed:\n${out}`);
+});
+
+test('bench/ and test/ type-check against src/ and gpu/ (tsc -p tsconfig.check.json)', async () => {
+  const { code, out } = await internal;
+  assert.is(code, 0, `tsc -p tsconfig.check.json failed:\n${out}`);
 });
 
 test.run();

@@ -4,7 +4,7 @@
 //   node check.mjs [out.json]
 import { writeFileSync } from 'node:fs';
 import { createWebGPUBackend, type WebGPUBackend, type WebGPUBackendOptions } from '../../gpu/index.js';
-import type { AttentionArgs, MatmulArgs } from '../../src/types.js';
+import type { MatmulArgs } from '../../src/types.js';
 import {
   compareClose,
   GPU_TOL,
@@ -18,6 +18,7 @@ import {
   referenceMatmul,
   referenceSoftmax,
   type RandomAttentionOptions,
+  type HostAttentionArgs,
 } from '../../test/reference/index.js';
 import { attentionBackwardProblem, attentionProblem, matmulProblem, softmaxProblem } from '../../test/deno/problems.js';
 
@@ -65,14 +66,14 @@ const CASES: [string, number, number, number, number, number, RandomAttentionOpt
 async function attentionCases(tag: string, b: WebGPUBackend, backward: boolean): Promise<void> {
   for (const [name, B, H, block, R, D, opts] of CASES) {
     const rng = mulberry32(name.length * 7919 + D);
-    const args: AttentionArgs = randomAttentionArgs(rng, { ...opts, shape: { B, H, N: block * R, D, block, R } });
+    const args: HostAttentionArgs = randomAttentionArgs(rng, { ...opts, shape: { B, H, N: block * R, D, block, R } });
     let t = performance.now();
     const out = await b.attention(attentionProblem(args));
-    record(tag, `attention ${name}`, [['out', out, referenceAttention(args)]], performance.now() - t, b.lastTimings);
+    record(tag, `attention ${name}`, [['out', out as Float32Array, referenceAttention(args)]], performance.now() - t, b.lastTimings);
     if (!backward) continue;
     const full = { ...args, dout: randomTensor(args.q.shape, rng) };
     t = performance.now();
-    const g = await b.attentionBackward(attentionBackwardProblem(full));
+    const g = (await b.attentionBackward(attentionBackwardProblem(full))) as { dq: Float32Array; dk: Float32Array; dv: Float32Array };
     const ms = performance.now() - t;
     const want = referenceAttentionBackward(full);
     record(tag, `attentionBackward ${name}`, [['dq', g.dq, want.dq], ['dk', g.dk, want.dk], ['dv', g.dv, want.dv]], ms, b.lastTimings);

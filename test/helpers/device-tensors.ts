@@ -3,7 +3,7 @@
 import type { Engine } from '../../src/engine.js';
 import type { AttentionArgs, Tensor } from '../../src/types.js';
 import { assertClose, CPU_TOL, GPU_TOL } from './assert-close.js';
-import { mulberry32, randomAttentionArgs, randomTensor } from './random.js';
+import { mulberry32, randomAttentionArgs, randomTensor, type HostAttentionArgs } from './random.js';
 import { referenceAttention, referenceAttentionBackward } from '../reference/attention.js';
 
 export interface DeviceTensorCase {
@@ -34,7 +34,7 @@ async function rejects(p: Promise<unknown>, type: ErrorConstructor, pattern: Reg
 }
 
 // D = 18 is not a multiple of 4: the GPU pads rows to vec4 and residents must keep that layout
-function problem(seed: number, causal = true): AttentionArgs {
+function problem(seed: number, causal = true): HostAttentionArgs {
   const rng = mulberry32(seed);
   return randomAttentionArgs(rng, { shape: { B: 2, H: 2, N: 64, D: 18, block: 16, R: 4 }, density: 0.6, causal, keyPaddingMaskMode: 'add' });
 }

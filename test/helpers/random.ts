@@ -163,8 +163,13 @@ export interface RandomAttentionOptions {
   scale?: number;
 }
 
+/** AttentionArgs whose q, k, v are host Tensors (what the references take). */
+export type HostAttentionArgs = AttentionArgs & { q: Tensor; k: Tensor; v: Tensor };
+/** AttentionBackwardArgs whose q, k, v and dout are host Tensors. */
+export type HostAttentionBackwardArgs = HostAttentionArgs & { dout: Tensor };
+
 /** Random AttentionArgs with the requested features (all off by default). */
-export function randomAttentionArgs(rng: Rng, opts: RandomAttentionOptions = {}): AttentionArgs {
+export function randomAttentionArgs(rng: Rng, opts: RandomAttentionOptions = {}): HostAttentionArgs {
   const s = opts.shape ?? randomAttentionShape(rng, opts.shapeOptions);
   const { B, H, N, D, block, R } = s;
   const layout = randomLayout(H, R, R, opts.density ?? 0.6, rng, {
@@ -172,7 +177,7 @@ export function randomAttentionArgs(rng: Rng, opts: RandomAttentionOptions = {})
     ensureRowNonEmpty: !opts.allowEmptyRows,
     ensureDiagonal: !!opts.causal && !opts.allowEmptyRows,
   });
-  const args: AttentionArgs = {
+  const args: HostAttentionArgs = {
     q: randomTensor([B, H, N, D], rng),
     k: randomTensor([B, H, N, D], rng),
     v: randomTensor([B, H, N, D], rng),
