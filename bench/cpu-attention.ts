@@ -16,6 +16,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { Arena } from '../src/cpu/arena.js';
+import { lcgTensor } from './peers/reference.js';
 import { attentionBackward, attentionForward } from '../src/cpu/attention.js';
 import type { CpuContext, LayoutTablePointers } from '../src/cpu/context.js';
 import { createMemory, instantiate, loadKernelModule, type KernelExports, type SimdBuild } from '../src/cpu/wasm.js';
@@ -30,17 +31,6 @@ const REPS = quick ? 3 : 9;
 const DENSE_REPS = quick ? 1 : 3;
 const NAIVE_REPS = quick ? 1 : 3;
 const BUILDS = ['simd', 'relaxed'] as const;
-
-/** A deterministic f32 tensor in [-1, 1). */
-function tensor(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    a[i] = x / 2 ** 31 - 1;
-  }
-  return a;
-}
 
 interface Timing {
   medianMs: number;
@@ -124,8 +114,8 @@ async function setup(build: SimdBuild): Promise<TimedContext> {
 function ceiling(ctx: TimedContext, M: number, Nc: number, K: number): number {
   const a = ctx.arena;
   a.reset();
-  const pa = a.putF32(tensor(M * K, 1));
-  const pb = a.putF32(tensor(K * Nc, 2));
+  const pa = a.putF32(lcgTensor(M * K, 1));
+  const pb = a.putF32(lcgTensor(K * Nc, 2));
   const pc = a.alloc(M * Nc * 4);
   const fn = ctx.exports.matmulCeiling;
   const reps = Math.max(1, Math.round(2e8 / (2 * M * Nc * K)));
@@ -180,7 +170,7 @@ function problem(layout: CompiledLayout): AttentionBackwardProblem {
   const size = B * H * N * D;
   return {
     B, H, N, D,
-    q: tensor(size, 11), k: tensor(size, 12), v: tensor(size, 13), dout: tensor(size, 14),
+    q: lcgTensor(size, 11), k: lcgTensor(size, 12), v: lcgTensor(size, 13), dout: lcgTensor(size, 14),
     layout, scale: 1 / Math.sqrt(D), causal: false, rpe: null, keyPadding: null, attnMask: null,
   };
 }

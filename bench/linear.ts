@@ -24,6 +24,7 @@ import type { Tensor } from '../src/types.js';
 import { denseLinearBackward, denseLinearForward } from './linear-dense.js';
 import { runLinearPeers, type LinearPeerResult } from './linear-peers.js';
 import { waitForQuiet } from './peers/machine.js';
+import { lcgTensor } from './peers/reference.js';
 
 function parseArgs(argv: string[]): Record<string, string> {
   const o: Record<string, string> = {};
@@ -108,17 +109,6 @@ async function interleaved(warmup: number, reps: number, fs: (() => Promise<unkn
   return fs.map((_, j) => summarize(wall[j], cpu[j]));
 }
 
-/** Deterministic uniform values in [−1, 1). */
-function filled(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-
 interface Row {
   name: string;
   kind: 'engine' | 'typescript';
@@ -138,8 +128,8 @@ const { inFeatures: inF, outFeatures: out, rows, block } = config;
 const quiet = config.waitQuietS > 0 ? await waitForQuiet(config.waitQuietS) : null;
 const loadStart = os.loadavg().map((v) => Math.round(v * 100) / 100);
 const engine = await createEngine(engineOptions);
-const x: Tensor = { data: filled(rows * inF, 1), shape: [rows, inF] };
-const dy: Tensor = { data: filled(rows * out, 2), shape: [rows, out] };
+const x: Tensor = { data: lcgTensor(rows * inF, 1), shape: [rows, inF] };
+const dy: Tensor = { data: lcgTensor(rows * out, 2), shape: [rows, out] };
 const flops = (density: number) => 2 * rows * inF * out * density;
 const rowsOut: Row[] = [];
 let check: { maxAbsDiff: number; maxAbsRef: number } | null = null;

@@ -16,6 +16,7 @@ import { acquireDevice } from '../../gpu/device.js';
 import type { AttentionProblem } from '../../src/backend.js';
 import { compileLayout } from '../../src/layouts/compile.js';
 import type { Layout } from '../../src/types.js';
+import { randomTensor } from '../peers/reference.js';
 
 const args = process.argv.slice(2);
 const outFile = args.find((a) => !a.startsWith('--'));
@@ -55,12 +56,7 @@ function makeLayout(H: number, R: number, block: number, pattern: Pattern, causa
   return { block, shape: [H, R, R], data };
 }
 
-function randomData(n: number, seed: number): Float32Array {
-  const r = rng(seed);
-  const x = new Float32Array(n);
-  for (let i = 0; i < n; i++) x[i] = r() * 2 - 1;
-  return x;
-}
+
 
 interface Config {
   name: string;
@@ -128,11 +124,11 @@ for (const c of quick ? configs.slice(0, 3) : configs) {
   const n = c.B * c.H * c.N * c.D;
   const p: AttentionProblem = {
     B: c.B, H: c.H, N: c.N, D: c.D,
-    q: randomData(n, 1), k: randomData(n, 2), v: randomData(n, 3),
+    q: randomTensor(n, 1), k: randomTensor(n, 2), v: randomTensor(n, 3),
     layout: compileLayout(makeLayout(c.H, R, c.block, c.pattern, c.causal)),
     scale: 1 / Math.sqrt(c.D), causal: c.causal, rpe: null, keyPadding: null, attnMask: null,
   };
-  const dout = randomData(n, 4);
+  const dout = randomTensor(n, 4);
   const flops = forwardFlops(p);
   {
     // An unmeasured round first: the first use of a new allocation size reads slow (seen on the H100).

@@ -12,6 +12,8 @@
 import { createEngine, type CallTimings, type Engine } from '../../src/engine.js';
 import type { DeviceTensor, Layout, Tensor } from '../../src/types.js';
 import { bufferPoolTuning } from '../../gpu/buffer-pool.js';
+import { layoutFromMask } from '../../src/layouts/mask.js';
+import { lcgTensor } from '../peers/reference.js';
 
 const argv: string[] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
 const outFile = argv.find((a) => !a.startsWith('--'));
@@ -32,22 +34,11 @@ const block = quick ? 32 : 128;
 const seqs = (quick ? [256, 512] : [1024, 4096, 16384, 65536]).filter((n) => n <= maxN);
 
 function versusLayout(N: number): Layout {
-  const R = N / block;
-  const data = new Uint8Array(H * R * R);
-  for (let h = 0; h < H; h++) {
-    for (let r = 0; r < R; r++) for (let c = 0; c < R; c++) data[(h * R + r) * R + c] = (r - c >= 0 && r - c <= 3) || c % 8 === 0 ? 1 : 0;
-  }
-  return { block, shape: [H, R, R], data };
+  return layoutFromMask(H, N / block, (_h, r, c) => (r - c >= 0 && r - c <= 3) || c % 8 === 0, block);
 }
 
 function tensor(n: number, seed: number): Tensor {
-  let a = seed >>> 0;
-  const x = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-    x[i] = a / 2 ** 32 - 0.5;
-  }
-  return { data: x, shape: [1, H, n / (H * D), D] };
+  return { data: lcgTensor(n, seed, 0.5), shape: [1, H, n / (H * D), D] };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

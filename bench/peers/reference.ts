@@ -131,6 +131,20 @@ export function randomTensor(length: number, seed: number): Float32Array {
   return out;
 }
 
+/**
+ * A seeded uniform [-scale, scale) filler from a 32-bit LCG: cheaper than randomTensor for the
+ * large inputs of the speed benchmarks, whose values only need to be reproducible.
+ */
+export function lcgTensor(length: number, seed: number, scale = 1): Float32Array {
+  const out = new Float32Array(length);
+  let x = seed >>> 0;
+  for (let i = 0; i < length; i++) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    out[i] = (x / 2 ** 31 - 1) * scale;
+  }
+  return out;
+}
+
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
