@@ -93,14 +93,15 @@ export function matmulProblem(args: MatmulArgs): MatmulPlan {
   const transB = checkBoolean('transB', args.transB);
   // stored dims of a dense operand [B, H, rows, cols]; op() swaps rows and cols when transposed
   const dense = (name: string, t: unknown) => checkTensor(name, t, '[B, H, rows, cols]');
+  const op = (rows: number, cols: number, trans: boolean): [number, number] => (trans ? [cols, rows] : [rows, cols]);
   if (mode === 'sdd') {
     const a = dense('a', args.a);
     const b = dense('b', args.b);
     const layout = checkLayout('layout', (args as { layout?: unknown }).layout);
     const [B, H] = a.shape;
     checkShapeEquals('b', b, [B, H], ['B', 'H']);
-    const [M, K] = transA ? [a.shape[3], a.shape[2]] : [a.shape[2], a.shape[3]];
-    const [Kb, N] = transB ? [b.shape[3], b.shape[2]] : [b.shape[2], b.shape[3]];
+    const [M, K] = op(a.shape[2], a.shape[3], transA);
+    const [Kb, N] = op(b.shape[2], b.shape[3], transB);
     if (Kb !== K) throw errors.mismatch('b', `shape[${transB ? 3 : 2}] (the inner dimension K of a)`, K, Kb);
     const block = layout.block;
     if (M % block !== 0) throw errors.blockDivides(block, 'the rows M of op(a)', M);
@@ -121,8 +122,8 @@ export function matmulProblem(args: MatmulArgs): MatmulPlan {
     const block = a.layout.block;
     const B = a.shape[0];
     checkShapeEquals('b', b, [B, H], ['B', 'H']);
-    const [M, K] = transA ? [C * block, R * block] : [R * block, C * block];
-    const [Kb, N] = transB ? [b.shape[3], b.shape[2]] : [b.shape[2], b.shape[3]];
+    const [M, K] = op(R * block, C * block, transA);
+    const [Kb, N] = op(b.shape[2], b.shape[3], transB);
     if (Kb !== K) throw errors.mismatch('b', `shape[${transB ? 3 : 2}] (the columns K of op(a))`, K, Kb);
     return {
       problem: { mode, B, H, M, K, N, a: a.data, b: b.data, transA, transB, layout: compileLayout(a.layout) },
@@ -135,8 +136,8 @@ export function matmulProblem(args: MatmulArgs): MatmulPlan {
   const block = b.layout.block;
   const B = b.shape[0];
   checkShapeEquals('a', a, [B, H], ['B', 'H']);
-  const [M, K] = transA ? [a.shape[3], a.shape[2]] : [a.shape[2], a.shape[3]];
-  const [Kb, N] = transB ? [C * block, R * block] : [R * block, C * block];
+  const [M, K] = op(a.shape[2], a.shape[3], transA);
+  const [Kb, N] = op(R * block, C * block, transB);
   if (Kb !== K) throw errors.mismatch('a', `shape[${transA ? 2 : 3}] (the rows K of op(b))`, Kb, K);
   return {
     problem: { mode, B, H, M, K, N, a: a.data, b: b.data, transA, transB, layout: compileLayout(b.layout) },
