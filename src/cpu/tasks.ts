@@ -1,5 +1,5 @@
 // How many tasks an op splits its work into. Normally ctx.threads; tests force other counts to
-// check that results do not depend on the split (API.md: bitwise identical for every thread count).
+// check that results do not depend on the split (docs/API.md: bitwise identical for every thread count).
 import type { CpuContext } from './context.js';
 import { partitionByWeight } from './partition.js';
 
