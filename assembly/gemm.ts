@@ -98,8 +98,8 @@ function tile4x8(pa: usize, pb: usize, kc: i32, c: usize, ldc: usize, acc: bool,
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
   let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  // Not unrolled: V8 hoists the loads of an unrolled body and spills accumulators (measured 20%
-  // slower). 8 accumulators cover the FMA latency; relaxed_madd makes it 8 FMAs and 6 loads per k.
+  // Not unrolled: V8 hoists the loads of an unrolled body and spills accumulators (measured
+  // slower: bench/results/README.md). 8 accumulators cover the FMA latency; relaxed_madd makes it 8 FMAs and 6 loads per k.
   const end = pa + (<usize>kc << 4);
   while (pa < end) {
     const b0 = v128.load(pb);

@@ -3,9 +3,9 @@
 // read one scalar at a time and broadcast (so A may sit in any orientation: rows of K, a
 // transposed score tile, ...) and B is read as contiguous rows. The tile is 4 rows × 8 columns:
 // 8 f32x4 accumulators + 2 B vectors + 1 broadcast (+1 product temporary without relaxed SIMD)
-// fits the 15 xmm registers V8 allocates on x64 (xmm15 is its scratch). Measured on packed
-// 64×64×64 operands (Xeon, Node 20; GFLOP/s plain / relaxed): 4×8 33 / 42, 2×16 33 / 41,
-// 5×8 31 / 34, 4×12 29 / 34, 6×8 27 / 32, 4×8 with k unrolled twice 29 / 34: the bigger tiles
+// fits the 15 xmm registers V8 allocates on x64 (xmm15 is its scratch). Of the shapes measured on
+// packed 64×64×64 operands (4×8, 2×16, 5×8, 4×12, 6×8, 4×8 with k unrolled twice; the rates are in
+// bench/results/README.md), 4×8 was the fastest in both builds: the bigger tiles
 // spill. V8 compiles the 4×8 loop to 4 vbroadcastss, 2 vmovdqu and 8 vfmadd231ps per k.
 import { fma4 } from './simd';
 
@@ -204,8 +204,8 @@ export function fillF32(p: usize, count: i32, value: f32): void {
  * with A packed as [M/4][K][4] and B as [N/8][K][8] so that the 4×8 tile's loads are all
  * consecutive (M a multiple of 4, N of 8). The best AssemblyScript matmul we could write: the
  * attention kernels are judged as a fraction of it. Deliberately not gemm.ts's tile4x8 (the
- * same loop): without its call and edge handling this reads ~7% higher (41.7 vs 38.6 GFLOP/s
- * relaxed here), and a yardstick should be the highest we can reach.
+ * same loop): without its call and edge handling this reads higher (bench/results/README.md),
+ * and a yardstick should be the highest we can reach.
  */
 export function matmulCeiling(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, reps: i32): void {
   const rowBytes = <usize>N << 2;

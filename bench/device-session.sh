@@ -2,7 +2,7 @@
 # Everything issues 5 and 6 still need from the GPU machine (H100, 16 cores), in as few device calls
 # as possible. Here, once:
 #   npm ci && npm run build                      # npm ci drops the on-demand ORT peers: .device stays < 64 MiB
-#   bash ../shared/device/prepare.sh             # node, Vulkan loader, slim node_modules -> .device/
+#   (the workplace's device preparation, not in this repository: node, Vulkan loader, slim node_modules, setup.sh -> .device/)
 #   bash bench/gpu/bundle.sh                     # .device/gpu/{check,attention,probe-subgroup-matrix,transfers}.mjs, webgpu.tar.xz
 #   node tools/device/bundle-bench.mjs bench/threads.ts bench/gpu/end-to-end.ts bench/cpu-scaling.ts
 # Then two device calls (each under the 10-minute limit), carry [".device", "dist", "build"]:

@@ -1,8 +1,8 @@
 /// <reference types="@webgpu/types" />
 // Storage buffers an op gives up (its outputs and temporaries, a destroyed DeviceTensor) wait here
-// for the next op that needs one of the same size, instead of being destroyed: on the H100 a fresh
-// buffer costs 0.7 ms at 4 MiB and 13.6 ms at 256 MiB to allocate, clear and free, a reused one a
-// clear of 0.1–0.3 ms (bench/gpu/transfers.ts; bench/results/h100/transfers-alloc/). A reused buffer is cleared before the op's passes,
+// for the next op that needs one of the same size, instead of being destroyed: allocating, clearing
+// and freeing a fresh buffer costs many times a clear of a reused one (bench/gpu/transfers.ts;
+// bench/results/h100/README.md). A reused buffer is cleared before the op's passes,
 // so an op sees zeros as in a fresh one.
 import { createOutput, padBytes, type DeviceLimits } from './buffers.js';
 import { BufferUsage } from './program.js';

@@ -181,7 +181,7 @@ export class Recorder {
       const rb = encodeReadback(device, encoder, all);
       device.queue.submit([encoder.finish()]);
       // The scopes cover encoding and submission: pop them now, so that their answers and the
-      // readback's arrive together (Dawn for Node answers each await about 1 ms later).
+      // readback's arrive together (Dawn for Node answers each await late: bench/results/h100/README.md).
       void popScopes();
       // with nothing to read back, wait for the kernels anyway: a call ends when its work is done
       if (all.length === 0) await device.queue.onSubmittedWorkDone();

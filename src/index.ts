@@ -1,5 +1,5 @@
 // blocksparse: block-sparse attention for every JavaScript runtime. The public surface of
-// ../shared/API.md, and nothing of the internals.
+// docs/API.md, and nothing of the internals.
 export { createEngine } from './engine.js';
 export type { CallTimings, Engine, EngineInfo, EngineOptions } from './engine.js';
 export type * from './types.js';

@@ -1,4 +1,4 @@
-// The public data types of ../shared/API.md. Shared by the CPU backend and gpu/.
+// The public data types of docs/API.md. Shared by the CPU backend and gpu/.
 
 /** A dense, row-major, contiguous f32 tensor. */
 export interface Tensor {

@@ -89,7 +89,7 @@ test('the process exits 2 on a bad flag', async () => {
 });
 
 test('a tiny real run prints results.json with the expected fields', async () => {
-  // CPU only: Node's Dawn can crash or hang on software Vulkan (PITFALLS.md), which CI has;
+  // CPU only: Node's Dawn can crash or hang on software Vulkan (docs/DESIGN.md), which CI has;
   // the WebGPU run is exercised under Deno and on GPU machines.
   const r = await child(['bench', '--seq', '256', '--heads', '1', '--dim', '16', '--block', '16', '--reps', '1', '--json', '--backend', 'cpu']);
   assert.is(r.code, 0, r.err);

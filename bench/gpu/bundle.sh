@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Bundles bench/gpu/{check,attention,probe-subgroup-matrix,transfers}.ts for the GPU machine into .device/gpu/ (ignored), with a
 # slim copy of the `webgpu` package (Dawn, linux-x64 only: the shared node_modules tarball is over
-# the device tool's 64 MiB). Run here, after ../shared/device/prepare.sh has made .device/.
+# the device tool's 64 MiB). Run here, after the workplace's device preparation
+# (not in this repository) has made .device/.
 set -euo pipefail
 root=$(git rev-parse --show-toplevel); cd "$root"
 mkdir -p .device/gpu

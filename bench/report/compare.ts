@@ -2,7 +2,7 @@
 // directories holding them, as `npm start` / `npx blocksparse bench` write them) and prints, for
 // every measurement both have, the median before and after and their ratio; --md for Markdown.
 //   node --import tsx bench/report/compare.ts bench/results/<before> bench/results/<after> [--md] [--impl fused]
-// Drawn from the JSON alone (STYLE.md: tables and plots come from it), with the CLI's own reader
+// Drawn from the JSON alone (docs/DESIGN.md: tables and plots come from it), with the CLI's own reader
 // and table code, so that it reads every schema the CLI writes.
 import { hostRuntime } from '../../src/cli/runtime.js';
 import { readResults } from '../../src/cli/report/write.js';

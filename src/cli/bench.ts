@@ -1,5 +1,5 @@
 // The bench: builds the layouts, then runs — CPU at each thread count, the naive baseline, peers,
-// and WebGPU last (a GPU device must not be open while CPU kernels are timed: PITFALLS.md) — each
+// and WebGPU last (a GPU device must not be open while CPU kernels are timed: docs/DESIGN.md) — each
 // over sequence lengths (smallest first), layouts and directions, within the time budget. The
 // result is one BenchResults document; printing and the report are drawn from it.
 import { createEngine } from '../engine.js';

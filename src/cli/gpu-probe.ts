@@ -1,7 +1,7 @@
 /// <reference types="@webgpu/types" />
 // Is there a WebGPU adapter? Asked before the CPU runs, only to share the time budget fairly: it
 // requests an adapter but never a device, because on Linux/Vulkan Dawn's requestDevice() starts a
-// busy poll of about one core that would skew every CPU figure (PITFALLS.md, dawn-gpu/node-webgpu#17).
+// busy poll of about one core that would skew every CPU figure (docs/DESIGN.md, "Platform pitfalls"; dawn-gpu/node-webgpu#17).
 // The WebGPU engine itself is created after the CPU runs, and closed before the report.
 
 export async function probeAdapter(timeoutMs = 5000): Promise<{ available: true; description: string } | { available: false; reason: string }> {

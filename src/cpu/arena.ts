@@ -141,8 +141,8 @@ export class Arena {
 
   /** Copies `length` floats out into a new array (results never alias Wasm memory). */
   takeF32(ptr: number, length: number): Float32Array {
-    // allocate + set, not slice(): slice of a view on a SharedArrayBuffer ran ~5x slower in V8
-    // (900 ms vs 150 ms per 256 MiB)
+    // allocate + set, not slice(): slice of a view on a SharedArrayBuffer ran several times
+    // slower in V8 (bench/results/README.md)
     const out = new Float32Array(length);
     out.set(this.f32(ptr, length));
     return out;

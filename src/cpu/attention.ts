@@ -129,7 +129,7 @@ class Outputs {
   private readonly arena: CpuContext['arena'];
   private readonly count: number;
   private readonly size: number;
-  /** Host arrays, made at the first takeOut: after the first tasks have started (zeroing 8 MiB costs ~1–2 ms). */
+  /** Host arrays, made at the first takeOut: after the first tasks have started (zeroing them delayed the first task: bench/results/README.md). */
   private host: Float32Array[] | null = null;
 
   constructor(ctx: CpuContext, p: AttentionProblem<OperandData>, count: number) {

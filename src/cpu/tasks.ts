@@ -1,5 +1,5 @@
 // How many tasks an op splits its work into. Normally ctx.threads; tests force other counts to
-// check that results do not depend on the split (API.md: bitwise identical for every thread count).
+// check that results do not depend on the split (docs/API.md: bitwise identical for every thread count).
 import type { CpuContext } from './context.js';
 import { partitionByWeight } from './partition.js';
 
@@ -18,7 +18,7 @@ export function taskCount(ctx: CpuContext): number {
 }
 
 /** Internal knobs (bench/cpu-timeline.ts sweeps them): tasks per thread at most, and the least
- * work (flops) worth a task, ≥ ~1 ms at 30 GFLOP/s. */
+ * work (flops) worth a task, about a millisecond of one thread's kernels (bench/results/README.md). */
 export const taskTuning = {
   tasksPerThread: 4,
   minTaskFlops: 32e6,
@@ -26,7 +26,7 @@ export const taskTuning = {
 
 /**
  * Tasks for an op of `flops` whose tasks a pool hands out as workers free up: up to 4 per thread,
- * each worth at least ~1 ms (a round trip costs 60–90 µs). Finer tasks start while the calling
+ * each worth far more than a pool round trip (bench/results/README.md). Finer tasks start while the calling
  * thread is still copying the inputs in, and a slower core (a busy sibling, an efficiency core)
  * takes fewer of them instead of holding up the end. Exactly ctx.threads when forced or inline.
  */
@@ -40,12 +40,12 @@ export function dynamicTaskCount(ctx: CpuContext, flops: number): number {
  * Cumulative shares (parts + 1 fractions from 0 to 1) for `parts` tasks on `threads` workers that
  * take them in order: guided self-scheduling, task i weighing ⌈(parts − i) / threads⌉, so with
  * 4 tasks per thread the first round's tasks weigh 4 and the last round's 1. Workers run at
- * different speeds (a busy sibling core, a noisy neighbour: 1.3 against 2.4 ms for equal tasks
- * on the GPU machine's 16 cores); small tasks last keep the end even. Equal shares when
+ * different speeds (a busy sibling core, a noisy neighbour: equal tasks took almost twice as long
+ * on some cores, bench/results/h100/README.md); small tasks last keep the end even. Equal shares when
  * parts ≤ threads. Results do not depend on it: each item is computed the same wherever it runs.
  * `rampUp`: the first round weighs 1 too (1, 3, 2, 1), for inputs still being copied in head by
- * head: a first task of weight 4 spans more heads and would wait for all of them (on 2 threads
- * here the second worker sat idle for the first 8.7 of 80 ms).
+ * head: a first task of weight 4 spans more heads and would wait for all of them (a second worker
+ * then sat idle at the start of the call: bench/results/README.md).
  */
 export function guidedShares(parts: number, threads: number, rampUp = false): Float64Array {
   const shares = new Float64Array(parts + 1);

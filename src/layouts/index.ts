@@ -1,4 +1,4 @@
-// The layout builders of ../shared/API.md ("Layouts"): DeepSpeed's six sparsity configs, bit for bit
+// The layout builders of docs/API.md ("Layouts"): DeepSpeed's six sparsity configs, bit for bit
 // (random blocks from a port of CPython's `random`), the Sparse Transformer's strided pattern,
 // layouts from a predicate, and ways to look at a layout.
 export { SparsityConfig, type SparsityConfigOptions } from './base.js';

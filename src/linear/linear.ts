@@ -1,7 +1,7 @@
 // BlockSparseLinear: Hugging Face pytorch_block_sparse's `BlockSparseLinear` for every JavaScript
 // runtime. A linear layer y = x·Wᵀ + b whose weight keeps only some block×block blocks, stored
 // as a BlockSparseTensor over a [1, out/block, in/block] layout; forward and backward are the
-// engine's low-level matmul ops (API.md), so the layer runs on whichever backend the engine has.
+// engine's low-level matmul ops (docs/API.md), so the layer runs on whichever backend the engine has.
 //
 //   forward   y  = x·Wᵀ          dds, a = x [1, 1, rows, in], b = W, transB  (op(b) = Wᵀ: [in, out])
 //   backward  dx = dy·W          dds, a = dy [1, 1, rows, out], b = W

@@ -1,7 +1,7 @@
 // The seeded generator of BlockSparseLinear's pattern and initial values: sfc32 (Chris Doty-Humphrey's
 // Small Fast Counting generator, from PractRand), seeded through splitmix32. It is small, passes
-// PractRand, and fills a 4096×4096 weight in tens of milliseconds, where a Mersenne Twister in
-// JavaScript takes over a second. Same seed, same draws, in every runtime.
+// PractRand, and fills a large weight many times faster than a Mersenne Twister in JavaScript
+// (bench/results/README.md). Same seed, same draws, in every runtime.
 
 /** splitmix32: spreads one 32-bit word over a stream of well-mixed words (used only for seeding). */
 function splitmix32(seed: number): () => number {

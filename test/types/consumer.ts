@@ -1,4 +1,4 @@
-// A TypeScript user of the package, written against ../../../shared/API.md: it imports
+// A TypeScript user of the package, written against docs/API.md: it imports
 // 'blocksparse' as any dependent would (through package.json `exports` and its `types` condition,
 // so dist/src/index.d.ts), and exercises every part of the contract's types. The lines under an
 // expect-error directive must stay errors: the types reject what the contract rejects.

@@ -1,4 +1,4 @@
-// Writes a report directory: results.json first (STYLE.md: bench/ writes JSON first), then the
+// Writes a report directory: results.json first (docs/DESIGN.md: benchmarks write JSON first), then the
 // plots and layout pictures, then report.md that embeds them. `blocksparse report` calls the same
 // code on a results.json it reads back.
 import { layoutToSVG } from '../../layouts/index.js';

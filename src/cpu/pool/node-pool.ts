@@ -57,7 +57,7 @@ export class NodePoolRunner implements KernelRunner {
       idleTimeout: Infinity,
       // Each worker holds a second task in its inbox: it starts that one the moment the first
       // ends, instead of waiting for the calling thread to hear of it and send another (with 16
-      // workers ending together, that round trip queued up to 0.6 ms). Tasks run one at a time.
+      // workers ending together, that round trip queued up: bench/results/h100/README.md). Tasks run one at a time.
       concurrentTasksPerWorker: poolTuning.tasksInFlightPerWorker,
       // 'sync' parks idle workers in Atomics.wait, which stalls any work a task left unawaited
       // (piscina PR #332); our tasks are long, so the cost of waking on a message is noise.
