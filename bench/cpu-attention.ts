@@ -20,6 +20,7 @@ import { lcgTensor } from './peers/reference.js';
 import { attentionBackward, attentionForward } from '../src/cpu/attention.js';
 import type { CpuContext, LayoutTablePointers } from '../src/cpu/context.js';
 import { createMemory, instantiate, loadKernelModule, type KernelExports, type SimdBuild } from '../src/cpu/wasm.js';
+import { positionalArgs, type KernelArgs, type KernelName } from '../src/cpu/kernels.js';
 import type { AttentionBackwardProblem } from '../src/backend.js';
 import { compileLayout, type CompiledLayout } from '../src/layouts/compile.js';
 import { BSLongformerSparsityConfig, DenseSparsityConfig } from '../src/layouts/index.js';
@@ -93,10 +94,11 @@ class TimedContext implements CpuContext {
     });
   }
 
-  async run(kernel: string, tasks: number[][]): Promise<void> {
+  async run<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[]): Promise<void> {
     const fn = this.exports[kernel];
+    const calls = tasks.map((args) => positionalArgs(kernel, args));
     const [wall, cpu] = clock(() => {
-      for (const args of tasks) fn(...args);
+      for (const args of calls) fn(...args);
     });
     this.wallMs += wall;
     this.cpuMs += cpu;
@@ -119,9 +121,10 @@ function ceiling(ctx: TimedContext, M: number, Nc: number, K: number): number {
   const pc = a.alloc(M * Nc * 4);
   const fn = ctx.exports.matmulCeiling;
   const reps = Math.max(1, Math.round(2e8 / (2 * M * Nc * K)));
-  fn(pa, pb, pc, M, Nc, K, reps);
+  const args = positionalArgs('matmulCeiling', { a: pa, b: pb, c: pc, M, N: Nc, K, reps });
+  fn(...args);
   const ms: number[] = [];
-  for (let i = 0; i < 9; i++) ms.push(clock(() => fn(pa, pb, pc, M, Nc, K, reps))[1]);
+  for (let i = 0; i < 9; i++) ms.push(clock(() => fn(...args))[1]);
   a.reset();
   return (2 * M * Nc * K * reps) / summarize(ms).medianMs / 1e6;
 }

@@ -3,7 +3,7 @@
 // buffers: the speedup it reaches is the most any SIMD-bound kernel can get on this machine.
 //   node --import tsx bench/cpu-scaling.ts [--threads 1,2,4,8,16]
 import os from 'node:os';
-import { createCpuBackend } from '../src/cpu/backend.js';
+import { createCpuBackend, type KernelRunner } from '../src/cpu/backend.js';
 
 const arg = process.argv.indexOf('--threads');
 const cores = os.availableParallelism?.() ?? os.cpus().length;
@@ -12,7 +12,7 @@ const [M, N, K, reps] = [128, 128, 64, 200];
 const flopsPerTask = 2 * M * N * K * reps;
 type Backend = {
   arena: { alloc(bytes: number): number; f32(ptr: number, n: number): Float32Array };
-  runner: { run(kernel: string, tasks: number[][]): Promise<void> };
+  runner: KernelRunner;
   close(): Promise<void>;
 };
 // Every thread count's pool stays open and each round times one run on each, so that all counts see
@@ -24,7 +24,7 @@ const backends = await Promise.all(counts.map(async (threads) => {
     const a = backend.arena.alloc(M * K * 4), b = backend.arena.alloc(K * N * 4), c = backend.arena.alloc(M * N * 4);
     backend.arena.f32(a, M * K).fill(0.5);
     backend.arena.f32(b, K * N).fill(0.25);
-    return [a, b, c, M, N, K, reps];
+    return { a, b, c, M, N, K, reps };
   });
   return { threads, backend, tasks };
 }));

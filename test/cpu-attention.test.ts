@@ -15,6 +15,7 @@ import { attentionForwardWithLse, attentionTuning } from '../src/cpu/attention.j
 import { Arena } from '../src/cpu/arena.js';
 import type { CpuContext, LayoutTablePointers } from '../src/cpu/context.js';
 import { createMemory, instantiate, loadKernelModule } from '../src/cpu/wasm.js';
+import { InlineRunner } from '../src/cpu/pool/runner.js';
 import { compileLayout, type CompiledLayout } from '../src/layouts/compile.js';
 import { attentionProblem } from '../src/problems.js';
 import type { Layout, Tensor } from '../src/types.js';
@@ -348,7 +349,7 @@ Attention('guidedShares: later tasks smaller (4, 3, 2, 1 per round of threads); 
 async function standaloneContext(build: Build): Promise<CpuContext> {
   const { module } = await loadKernelModule(build);
   const memory = createMemory(64);
-  const exports = instantiate(module, memory);
+  const runner = new InlineRunner(instantiate(module, memory));
   const arena = new Arena(memory);
   const uploaded = new Map<CompiledLayout, LayoutTablePointers>();
   return {
@@ -372,9 +373,7 @@ async function standaloneContext(build: Build): Promise<CpuContext> {
       }
       return t;
     },
-    async run(kernel, tasks) {
-      for (const task of tasks) exports[kernel](...task);
-    },
+    run: (kernel, tasks) => runner.run(kernel, tasks),
   };
 }
 

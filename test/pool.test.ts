@@ -13,6 +13,7 @@ import { InlineRunner, type KernelRunner, type TaskTiming } from '../src/cpu/poo
 import { kernelTimings } from '../src/cpu/backend.js';
 import { NodePoolRunner } from '../src/cpu/pool/node-pool.js';
 import { expectFilled, fillTasks } from './helpers/fill-tasks.js';
+import type { KernelArgs } from '../src/cpu/kernels.js';
 
 const MiB = 2 ** 20;
 const PAGE = 65536;
@@ -111,7 +112,7 @@ for (const threads of [1, 2, 4]) {
     // as many tasks as threads (what the ops give), then more than threads
     for (const count of [threads, 3 * threads + 1]) {
       const tasks = fillTasks(4096, count, 1000, count);
-      const region = tasks.reduce((bytes, [, n]) => bytes + 4 * n, 0);
+      const region = tasks.reduce((bytes, { count: n }) => bytes + 4 * n, 0);
       new Uint8Array(s.memory.buffer, 4096, region).fill(0xff);
       await s.runner.run('diagnosticFill', tasks);
       const pooled = new Uint8Array(s.memory.buffer, 4096, region).slice();
@@ -143,7 +144,7 @@ for (const threads of [1, 2, 4]) {
   });
 
   t('a trap rejects the call with an error naming the kernel; the next call works', async () => {
-    const e = await rejection(s.runner.run('diagnosticTrap', Array.from({ length: threads }, () => [])));
+    const e = await rejection(s.runner.run('diagnosticTrap', Array.from({ length: threads }, () => ({}))));
     assert.match(e.message, /kernel 'diagnosticTrap' failed/);
     assert.match(e.message, /unreachable/);
     const tasks = fillTasks(8192, threads, 333, 7);
@@ -152,15 +153,16 @@ for (const threads of [1, 2, 4]) {
   });
 
   t('an unknown kernel rejects with its name', async () => {
-    const e = await rejection(s.runner.run('noSuchKernel', [[1]]));
+    // a name outside src/cpu/kernels.ts's table, as untyped code could pass
+    const e = await rejection(s.runner.run('noSuchKernel' as 'diagnosticTrap', [{}]));
     assert.match(e.message, /noSuchKernel/);
   });
 
   t('concurrent calls interleave safely', async () => {
-    const calls: { tasks: number[][]; done: Promise<void> }[] = [];
+    const calls: { tasks: KernelArgs<'diagnosticFill'>[]; done: Promise<void> }[] = [];
     for (let c = 0; c < 8; c++) {
       const tasks = fillTasks(65536 + c * 65536, threads + (c % 2), 2000, 10 * c);
-      const spin = c % 3 === 0 ? s.runner.run('diagnosticSpin', Array.from({ length: threads }, () => [200_000])) : Promise.resolve();
+      const spin = c % 3 === 0 ? s.runner.run('diagnosticSpin', Array.from({ length: threads }, () => ({ iterations: 200_000 }))) : Promise.resolve();
       calls.push({ tasks, done: spin.then(() => undefined) });
       calls.push({ tasks, done: s.runner.run('diagnosticFill', tasks) });
     }
@@ -174,7 +176,7 @@ for (const threads of [1, 2, 4]) {
     assert.is(s.memory.buffer.byteLength, oldEnd + 300 * MiB);
     // more tasks than workers, all past the old end, the last one near the new end
     const tasks = fillTasks(oldEnd + 64, 4 * threads, 4096, 100);
-    tasks.push([oldEnd + 300 * MiB - 4 * 1001, 1001, -3]);
+    tasks.push({ p: oldEnd + 300 * MiB - 4 * 1001, count: 1001, value: -3 });
     await s.runner.run('diagnosticFill', tasks);
     expectFilled(s.memory, tasks, 'past the old end');
   });
@@ -201,10 +203,10 @@ for (const threads of [1, 2, 4]) {
 
   t('close ends the pool; later calls reject; close again is a no-op', async () => {
     const own = await setup(threads);
-    await own.runner.run('diagnosticFill', [[64, 4, 1]]);
+    await own.runner.run('diagnosticFill', [{ p: 64, count: 4, value: 1 }]);
     await own.runner.close();
     if (threads > 1) {
-      const e = await rejection(own.runner.run('diagnosticFill', [[64, 4, 1]]));
+      const e = await rejection(own.runner.run('diagnosticFill', [{ p: 64, count: 4, value: 1 }]));
       assert.match(e.message, /closed/);
       assert.is((own.runner as NodePoolRunner).workerCount, 0);
     }
@@ -236,7 +238,7 @@ const k = await loadKernelModule();
 const memory = createMemory(16);
 const { runner, note } = await createRunner(k.module, memory, instantiate(k.module, memory), 2);
 if (note || runner.threads !== 2) throw new Error('no pool: ' + note);
-await runner.run('diagnosticFill', [[64, 16, 1], [128, 16, 2]]);
+await runner.run('diagnosticFill', [{ p: 64, count: 16, value: 1 }, { p: 128, count: 16, value: 2 }]);
 if (new Float32Array(memory.buffer, 128, 1)[0] !== 2) throw new Error('wrong result');
 await runner.close();
 console.log('closed');

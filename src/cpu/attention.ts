@@ -187,12 +187,12 @@ async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLs
     const scratchBytes = forwardScratchFloats(D, block) * 4;
     // host inputs are copied in head by head as the first tasks start: those start small
     const ranges = splitItems(kept, H, R, 0, B * H, dynamicTaskCount(ctx, 4 * block * block * D * sum(kept) * B), taskCount(ctx), ops.inputs.length > 0);
-    const tasks = ranges.map(([begin, end]) => [
-      ops.q, ops.k, ops.v, out, lse, ops.rpe, ops.kpm, ops.am,
-      t.kvPtr, t.kvIndices, t.causalKind,
-      H, N, D, block, p.causal ? 1 : 0, p.scale,
-      begin, end, a.alloc(scratchBytes),
-    ]);
+    const tasks = ranges.map(([begin, end]) => ({
+      q: ops.q, k: ops.k, v: ops.v, out, lse, rpe: ops.rpe, kpm: ops.kpm, am: ops.am,
+      kvPtr: t.kvPtr, kvIndices: t.kvIndices, causalKind: t.causalKind,
+      H, N, D, block, causal: p.causal ? 1 : 0, scale: p.scale,
+      itemBegin: begin, itemEnd: end, scratch: a.alloc(scratchBytes),
+    }));
     const headSize = N * D;
     await streamByHead(ctx, p, ops.inputs, ranges.map(([b, e]) => [Math.floor(b / R), Math.floor((e - 1) / R)]), (i) => ctx.run('attentionForward', [tasks[i]]), (bh0, bh1) => {
       outputs.takeOut(bh0 * headSize, (bh1 - bh0) * headSize);
@@ -296,16 +296,16 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
     const perHead = new Float64Array(H);
     for (let s = 0; s < H * R; s++) perHead[Math.floor(s / R)] += ITEM_OVERHEAD + rowKept[s];
     for (let bh = 0; bh < BH; bh++) headWeight[bh + 1] = headWeight[bh] + perHead[bh % H];
-    const tasks = partitionByWeight(headWeight, headTasks).map(([begin, end]) => [
-      ops.q, ops.k, ops.v, dout, dq, dk, dv, ops.rpe, ops.kpm, ops.am,
-      t.kvPtr, t.kvIndices, t.qPtr, t.qIndices, t.qEntries, t.causalKind,
-      orderPtr, ready, a.alloc(Math.max(4, 2 * maxHead * slotBytes)), maxHead,
-      H, N, D, block, causal, p.scale,
-      begin, end, a.alloc(rowScratchBytes),
-    ]);
+    const tasks = partitionByWeight(headWeight, headTasks).map(([begin, end]) => ({
+      q: ops.q, k: ops.k, v: ops.v, dout, dq, dk, dv, rpe: ops.rpe, kpm: ops.kpm, am: ops.am,
+      kvPtr: t.kvPtr, kvIndices: t.kvIndices, qPtr: t.qPtr, qIndices: t.qIndices, qEntries: t.qEntries, causalKind: t.causalKind,
+      order: orderPtr, readyPtr: ready, slots: a.alloc(Math.max(4, 2 * maxHead * slotBytes)), slotsPerHead: maxHead,
+      H, N, D, block, causal, scale: p.scale,
+      bhBegin: begin, bhEnd: end, scratch: a.alloc(rowScratchBytes),
+    }));
     // tasks own whole batch·heads: stream the copies around them
     const headSize = N * D;
-    const ranges = tasks.map((task) => [task[task.length - 3], task[task.length - 2] - 1] as [number, number]);
+    const ranges = tasks.map((task) => [task.bhBegin, task.bhEnd - 1] as [number, number]);
     await streamByHead(ctx, p, inputs, ranges, (i) => ctx.run('attentionBackwardHeads', [tasks[i]]), (bh0, bh1) => {
       outputs.takeOut(bh0 * headSize, (bh1 - bh0) * headSize);
     });
@@ -338,21 +338,21 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
     const slotBase = a.putI32(base);
     const rowRanges = splitItems(rowKept, H, R, bh0, bh1, parts, taskCount(ctx));
     while (scratch.length < rowRanges.length) scratch.push(a.alloc(rowScratchBytes));
-    const rowTasks = rowRanges.map(([begin, end], i) => [
-      ops.q, ops.k, ops.v, dout, dq, ops.rpe, ops.kpm, ops.am,
-      t.kvPtr, t.kvIndices, t.causalKind,
+    const rowTasks = rowRanges.map(([begin, end], i) => ({
+      q: ops.q, k: ops.k, v: ops.v, dout, dq, rpe: ops.rpe, kpm: ops.kpm, am: ops.am,
+      kvPtr: t.kvPtr, kvIndices: t.kvIndices, causalKind: t.causalKind,
       pSlots, dsSlots, slotBase, bh0,
-      H, N, D, block, causal, p.scale,
-      begin, end, scratch[i],
-    ]);
+      H, N, D, block, causal, scale: p.scale,
+      itemBegin: begin, itemEnd: end, scratch: scratch[i],
+    }));
     await ctx.run('attentionBackwardRows', rowTasks);
-    const colTasks = splitItems(colKept, H, R, bh0, bh1, parts, taskCount(ctx)).map(([begin, end]) => [
-      ops.q, dout, dk, dv,
-      t.kvPtr, t.qPtr, t.qIndices, t.qEntries, t.causalKind,
+    const colTasks = splitItems(colKept, H, R, bh0, bh1, parts, taskCount(ctx)).map(([begin, end]) => ({
+      q: ops.q, dout, dk, dv,
+      kvPtr: t.kvPtr, qPtr: t.qPtr, qIndices: t.qIndices, qEntries: t.qEntries, causalKind: t.causalKind,
       pSlots, dsSlots, slotBase, bh0,
       H, N, D, block, causal,
-      begin, end,
-    ]);
+      itemBegin: begin, itemEnd: end,
+    }));
     await ctx.run('attentionBackwardColumns', colTasks);
   }
   outputs.takeOut(0, size);

@@ -4,6 +4,7 @@
 import type { CompiledLayout } from '../layouts/compile.js';
 import type { Arena } from './arena.js';
 import type { CpuResident } from './resident.js';
+import type { KernelArgs, KernelName } from './kernels.js';
 
 /** Byte offsets of a compiled layout's tables in Wasm memory (all Int32, causalKind Uint8). */
 export interface LayoutTablePointers {
@@ -22,10 +23,10 @@ export interface CpuContext {
   /** The layout's tables, uploaded once per layout by the backend before the call began. */
   tables(layout: CompiledLayout): LayoutTablePointers;
   /**
-   * Runs the exported kernel `kernel` once per task with the task's numeric arguments. Tasks run
-   * concurrently when threads > 1, so they must write disjoint memory (own scratch included).
+   * Runs the exported kernel `kernel` once per task with the task's named arguments (kernels.ts).
+   * Tasks run concurrently when threads > 1, so they must write disjoint memory (own scratch included).
    */
-  run(kernel: string, tasks: number[][]): Promise<void>;
+  run<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[]): Promise<void>;
   /**
    * A block of `length` floats that outlives the call (keepOnDevice), wrapped as a resident; only
    * before the call's first per-call allocation. Destroy it if the call fails.

@@ -57,9 +57,9 @@ async function pack(ctx: CpuContext, s: PackSpec): Promise<number> {
   const panelsPerGroup = Math.ceil(s.G / s.W);
   const items = s.count * s.groups * panelsPerGroup;
   const dst = ctx.arena.alloc(Math.max(4, items * s.K * s.W * 4));
-  const tasks = partitionEvenly(items, taskCount(ctx)).map(([begin, end]) => [
-    s.src, dst, s.groups, s.G, s.K, s.pStride, s.kStride, s.W, s.srcStride, begin, end,
-  ]);
+  const tasks = partitionEvenly(items, taskCount(ctx)).map(([begin, end]) => ({
+    src: s.src, dst, groups: s.groups, G: s.G, K: s.K, pStride: s.pStride, kStride: s.kStride, W: s.W, srcStride: s.srcStride, begin, end,
+  }));
   await ctx.run('matmulPack', tasks);
   return dst;
 }
@@ -96,10 +96,10 @@ async function sdd(ctx: CpuContext, p: MatmulProblem): Promise<Float32Array> {
   const out = ctx.arena.alloc(outLength * 4);
   const ranges = partitionRows(L.kvPtr, p.H, BH, L.rows, taskCount(ctx), 1, 0);
   const tmp = scratch(ctx, ranges.length, TILE_SCRATCH);
-  await ctx.run('sdd', ranges.map(([begin, end], i) => [
-    aPacked, bPacked, out, t.kvPtr, t.kvIndices,
-    p.H, L.rows, L.cols, L.nnz, blk, p.K, SDD_KC, begin, end, tmp[i],
-  ]));
+  await ctx.run('sdd', ranges.map(([begin, end], i) => ({
+    aPacked, bPacked, c: out, kvPtr: t.kvPtr, kvIndices: t.kvIndices,
+    H: p.H, R: L.rows, C: L.cols, nnz: L.nnz, blk, K: p.K, kc: SDD_KC, begin, end, tmp: tmp[i],
+  })));
   return ctx.arena.takeF32(out, outLength);
 }
 
@@ -134,11 +134,8 @@ async function sparseDense(ctx: CpuContext, p: MatmulProblem, kernel: 'dsd' | 'd
   const ranges = partitionRows(hostPtr, p.H, BH, lines, taskCount(ctx), blk, 1);
   const panel = sparseA ? MR : NR; // the sparse block's own packing
   const scr = scratch(ctx, ranges.length, TILE_SCRATCH + Math.ceil(blk / panel) * panel * blk * 4);
-  const operands = sparseA ? [a, packed] : [packed, b];
-  const dims = sparseA ? [p.K, p.N, p.transA ? 1 : 0] : [p.M, p.K, p.transB ? 1 : 0];
-  await ctx.run(kernel, ranges.map(([begin, end], i) => [
-    ...operands, out, ptr, idx, ent,
-    p.H, lines, L.nnz, blk, ...dims, begin, end, scr[i],
-  ]));
+  const tasks = ranges.map(([begin, end], i) => ({ c: out, ptr, idx, ent, H: p.H, nnz: L.nnz, blk, begin, end, scratch: scr[i] }));
+  if (sparseA) await ctx.run('dsd', tasks.map((x) => ({ ...x, a, bPacked: packed, Ro: lines, K: p.K, N: p.N, transA: p.transA ? 1 : 0 })));
+  else await ctx.run('dds', tasks.map((x) => ({ ...x, aPacked: packed, b, Co: lines, M: p.M, K: p.K, transB: p.transB ? 1 : 0 })));
   return ctx.arena.takeF32(out, outLength);
 }

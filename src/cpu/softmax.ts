@@ -16,10 +16,10 @@ export async function softmax(ctx: CpuContext, p: SoftmaxProblem): Promise<Float
   const kpm = p.keyPadding ? arena.putF32(p.keyPadding) : 0;
   const am = p.attnMask ? arena.putF32(p.attnMask) : 0;
   const ranges = partitionRows(L.kvPtr, p.H, p.B * p.H, L.rows, taskCount(ctx), 1, 0);
-  await ctx.run('softmaxForward', ranges.map(([begin, end]) => [
-    x, t.kvPtr, t.kvIndices, t.causalKind, p.H, L.rows, L.nnz, L.block, p.scale,
-    rpe, kpm, am, p.causal ? 1 : 0, begin, end,
-  ]));
+  await ctx.run('softmaxForward', ranges.map(([begin, end]) => ({
+    x, kvPtr: t.kvPtr, kvIndices: t.kvIndices, causalKind: t.causalKind, H: p.H, R: L.rows, nnz: L.nnz, blk: L.block, scale: p.scale,
+    rpe, kpm, am, causal: p.causal ? 1 : 0, begin, end,
+  })));
   return arena.takeF32(x, length);
 }
 
@@ -31,8 +31,8 @@ export async function softmaxBackward(ctx: CpuContext, p: SoftmaxBackwardProblem
   const y = ctx.arena.putF32(p.y);
   const dy = ctx.arena.putF32(p.dy);
   const ranges = partitionRows(L.kvPtr, p.H, p.B * p.H, L.rows, taskCount(ctx), 1, 0);
-  await ctx.run('softmaxBackward', ranges.map(([begin, end]) => [
-    y, dy, t.kvPtr, p.H, L.rows, L.nnz, L.block, p.scale, begin, end,
-  ]));
+  await ctx.run('softmaxBackward', ranges.map(([begin, end]) => ({
+    y, dy, kvPtr: t.kvPtr, H: p.H, R: L.rows, nnz: L.nnz, blk: L.block, scale: p.scale, begin, end,
+  })));
   return ctx.arena.takeF32(dy, length);
 }

@@ -45,7 +45,7 @@ if (inDeno) Deno.test('WebPoolRunner with 2 workers', async (t) => {
     await t.step('disjoint fills equal inline, bit for bit', async () => {
       for (const count of [2, 7]) {
         const tasks = fillTasks(4096, count, 1000, count);
-        const region = tasks.reduce((bytes, [, n]) => bytes + 4 * n, 0);
+        const region = tasks.reduce((bytes, { count: n }) => bytes + 4 * n, 0);
         await pool.run('diagnosticFill', tasks);
         const inlineMemory = createMemory(64);
         await new InlineRunner(instantiate(module, inlineMemory)).run('diagnosticFill', tasks);
@@ -57,7 +57,7 @@ if (inDeno) Deno.test('WebPoolRunner with 2 workers', async (t) => {
     });
 
     await t.step('a trap rejects with the kernel name; the next call works', async () => {
-      const e = await rejection(pool.run('diagnosticTrap', [[], []]));
+      const e = await rejection(pool.run('diagnosticTrap', [{}, {}]));
       check(/kernel 'diagnosticTrap' failed/.test(e.message) && /unreachable/.test(e.message), e.message);
       const tasks = fillTasks(8192, 2, 333, 7);
       await pool.run('diagnosticFill', tasks);
@@ -80,7 +80,7 @@ if (inDeno) Deno.test('WebPoolRunner with 2 workers', async (t) => {
 
     await t.step('concurrent calls interleave safely', async () => {
       const calls = Array.from({ length: 6 }, (_, c) => fillTasks(65536 * (c + 1), 2 + (c % 2), 2000, 10 * c));
-      await Promise.all([...calls.map((tasks) => pool.run('diagnosticFill', tasks)), pool.run('diagnosticSpin', [[1e6], [1e6]])]);
+      await Promise.all([...calls.map((tasks) => pool.run('diagnosticFill', tasks)), pool.run('diagnosticSpin', [{ iterations: 1e6 }, { iterations: 1e6 }])]);
       calls.forEach((tasks, c) => expectFilled(memory, tasks, `call ${c}`));
     });
 
@@ -94,7 +94,7 @@ if (inDeno) Deno.test('WebPoolRunner with 2 workers', async (t) => {
   } finally {
     await pool.close();
   }
-  const e = await rejection(pool.run('diagnosticFill', [[64, 4, 1]]));
+  const e = await rejection(pool.run('diagnosticFill', [{ p: 64, count: 4, value: 1 }]));
   check(/closed/.test(e.message), e.message);
   check((pool.workerCount as number) === 0, 'no worker left');
 });

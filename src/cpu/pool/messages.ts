@@ -32,7 +32,7 @@ export interface InitRequest {
   in: WorkerInit;
 }
 
-/** One call of a kernel export with its numeric arguments. */
+/** One call of a kernel export with its arguments, positional (src/cpu/kernels.ts's order). */
 export interface RunRequest {
   type: 'run';
   in: { kernel: string; args: number[]; fault?: WorkerFault };

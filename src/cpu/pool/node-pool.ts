@@ -8,6 +8,7 @@ import type { Piscina } from 'piscina';
 import type { WorkerInit, WorkerRequest, WorkerResponse } from './messages.js';
 import { deserializeError } from './messages.js';
 import { fanOut, poolTuning, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
+import type { KernelArgs, KernelName } from '../kernels.js';
 
 /**
  * dist/src/cpu/pool/worker.js, or worker.ts when this file runs from source: tsx maps a './x.js'
@@ -83,12 +84,12 @@ export class NodePoolRunner implements KernelRunner {
     return this.pool.threads.length;
   }
 
-  run(kernel: string, tasks: number[][]): Promise<void> {
+  run<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[]): Promise<void> {
     return this.runWithFault(kernel, tasks);
   }
 
   /** run() with a test-only fault in one task (test/pool.test.ts). */
-  async runWithFault(kernel: string, tasks: number[][], fault?: TaskFault): Promise<void> {
+  async runWithFault<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[], fault?: TaskFault): Promise<void> {
     if (this.closed) throw new Error('blocksparse: the worker pool is closed');
     await fanOut((request) => this.pool.run(request), kernel, tasks, fault, this.onTask);
   }

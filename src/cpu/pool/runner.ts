@@ -1,6 +1,7 @@
 // What the CPU backend runs kernels on: inline (one thread) or a worker pool over the same shared
 // memory. Both pools share the fan-out and error reporting here.
 import type { KernelExports } from '../wasm.js';
+import { positionalArgs, type KernelArgs, type KernelName } from '../kernels.js';
 import { describeError, deserializeError, epochMs, type WorkerFault, type WorkerRequest, type WorkerResponse } from './messages.js';
 
 /**
@@ -27,10 +28,10 @@ export interface KernelRunner {
   /** Told of each task that completes (the backend's kernel timings). */
   onTask?: ((t: TaskTiming) => void) | undefined;
   /**
-   * Runs export `kernel` once per task with the task's numeric arguments and settles when every
-   * task has finished. Tasks may run concurrently, so they must write disjoint memory.
+   * Runs export `kernel` once per task with the task's named arguments (kernels.ts) and settles
+   * when every task has finished. Tasks may run concurrently, so they must write disjoint memory.
    */
-  run(kernel: string, tasks: number[][]): Promise<void>;
+  run<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -54,13 +55,14 @@ export class InlineRunner implements KernelRunner {
   onTask?: ((t: TaskTiming) => void) | undefined;
   constructor(private readonly exports: KernelExports) {}
 
-  async run(kernel: string, tasks: number[][]): Promise<void> {
+  async run<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[]): Promise<void> {
+    const calls = tasks.map((args) => positionalArgs(kernel, args));
     const fn = this.exports[kernel];
     if (typeof fn !== 'function') throw new Error(`blocksparse internal: no kernel export '${kernel}'`);
-    for (let i = 0; i < tasks.length; i++) {
+    for (let i = 0; i < calls.length; i++) {
       const startMs = epochMs();
       try {
-        fn(...tasks[i]);
+        fn(...calls[i]);
       } catch (cause) {
         throw kernelError(kernel, [{ task: i, cause }], tasks.length, 'on the main thread');
       }
@@ -73,17 +75,19 @@ export class InlineRunner implements KernelRunner {
 
 /**
  * Sends one request per task and waits for every one of them, failed or not, before settling: a
- * call must not return while a task may still write memory that the next call reuses.
+ * call must not return while a task may still write memory that the next call reuses. Every
+ * task's arguments are made positional before the first is sent, so a bad one sends none.
  */
-export async function fanOut(
+export async function fanOut<K extends KernelName>(
   submit: (request: WorkerRequest) => Promise<WorkerResponse | undefined>,
-  kernel: string,
-  tasks: number[][],
+  kernel: K,
+  tasks: readonly KernelArgs<K>[],
   fault?: TaskFault,
   onTask?: (t: TaskTiming) => void,
 ): Promise<void> {
+  const calls = tasks.map((args) => positionalArgs(kernel, args));
   const settled = await Promise.allSettled(
-    tasks.map((args, i) =>
+    calls.map((args, i) =>
       submit({ type: 'run', in: fault?.task === i ? { kernel, args, fault: fault.kind } : { kernel, args } }),
     ),
   );

@@ -6,6 +6,7 @@
 // browser's main thread.
 import { deserializeError, type WorkerInit, type WorkerRequest, type WorkerResponse } from './messages.js';
 import { fanOut, poolTuning, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
+import type { KernelArgs, KernelName } from '../kernels.js';
 import { webLocks } from './locks.js';
 
 /** A worker that has not answered 'init' by then is taken as failed to start. */
@@ -81,12 +82,12 @@ export class WebPoolRunner implements KernelRunner {
     return webLocks() !== undefined;
   }
 
-  run(kernel: string, tasks: number[][]): Promise<void> {
+  run<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[]): Promise<void> {
     return this.runWithFault(kernel, tasks);
   }
 
   /** run() with a test-only fault in one task (test/deno/pool.test.ts). */
-  async runWithFault(kernel: string, tasks: number[][], fault?: TaskFault): Promise<void> {
+  async runWithFault<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[], fault?: TaskFault): Promise<void> {
     if (this.closed) throw new Error('blocksparse: the worker pool is closed');
     await fanOut((request) => this.submit(request), kernel, tasks, fault, this.onTask);
   }

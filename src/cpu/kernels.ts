@@ -1,0 +1,83 @@
+// Every Wasm export the host calls, with its parameters in order, named as in assembly/
+// (tfjs-backend-wasm's habit: each kernel is bound once, by name). Call sites build named
+// arguments, type-checked against this table; positionalArgs turns them into the export's
+// positional call, once per task, where the runners send or run the task (pool/runner.ts).
+// test/kernels.test.ts checks the table against each build's exports and assembly/'s names.
+
+export const kernelParameters = {
+  // assembly/attention-forward.ts
+  attentionForward: [
+    'q', 'k', 'v', 'out', 'lse', 'rpe', 'kpm', 'am',
+    'kvPtr', 'kvIndices', 'causalKind',
+    'H', 'N', 'D', 'block', 'causal', 'scale',
+    'itemBegin', 'itemEnd', 'scratch',
+  ],
+  // assembly/attention-backward.ts
+  attentionBackwardHeads: [
+    'q', 'k', 'v', 'dout', 'dq', 'dk', 'dv', 'rpe', 'kpm', 'am',
+    'kvPtr', 'kvIndices', 'qPtr', 'qIndices', 'qEntries', 'causalKind',
+    'order', 'readyPtr', 'slots', 'slotsPerHead',
+    'H', 'N', 'D', 'block', 'causal', 'scale',
+    'bhBegin', 'bhEnd', 'scratch',
+  ],
+  attentionBackwardRows: [
+    'q', 'k', 'v', 'dout', 'dq', 'rpe', 'kpm', 'am',
+    'kvPtr', 'kvIndices', 'causalKind',
+    'pSlots', 'dsSlots', 'slotBase', 'bh0',
+    'H', 'N', 'D', 'block', 'causal', 'scale',
+    'itemBegin', 'itemEnd', 'scratch',
+  ],
+  attentionBackwardColumns: [
+    'q', 'dout', 'dk', 'dv',
+    'kvPtr', 'qPtr', 'qIndices', 'qEntries', 'causalKind',
+    'pSlots', 'dsSlots', 'slotBase', 'bh0',
+    'H', 'N', 'D', 'block', 'causal',
+    'itemBegin', 'itemEnd',
+  ],
+  // assembly/tiles.ts: bench/cpu-attention.ts's yardstick, bench/cpu-scaling.ts
+  matmulCeiling: ['a', 'b', 'c', 'M', 'N', 'K', 'reps'],
+  // assembly/gemm.ts, sdd.ts, dsd.ts, dds.ts
+  matmulPack: ['src', 'dst', 'groups', 'G', 'K', 'pStride', 'kStride', 'W', 'srcStride', 'begin', 'end'],
+  sdd: ['aPacked', 'bPacked', 'c', 'kvPtr', 'kvIndices', 'H', 'R', 'C', 'nnz', 'blk', 'K', 'kc', 'begin', 'end', 'tmp'],
+  dsd: ['a', 'bPacked', 'c', 'ptr', 'idx', 'ent', 'H', 'Ro', 'nnz', 'blk', 'K', 'N', 'transA', 'begin', 'end', 'scratch'],
+  dds: ['aPacked', 'b', 'c', 'ptr', 'idx', 'ent', 'H', 'Co', 'nnz', 'blk', 'M', 'K', 'transB', 'begin', 'end', 'scratch'],
+  // assembly/sparse-softmax.ts
+  softmaxForward: [
+    'x', 'kvPtr', 'kvIndices', 'causalKind', 'H', 'R', 'nnz', 'blk', 'scale',
+    'rpe', 'kpm', 'am', 'causal', 'begin', 'end',
+  ],
+  softmaxBackward: ['y', 'dy', 'kvPtr', 'H', 'R', 'nnz', 'blk', 'scale', 'begin', 'end'],
+  // assembly/diagnostics.ts: the pool's tests (diagnosticFill is tiles.ts's fillF32)
+  diagnosticFill: ['p', 'count', 'value'],
+  diagnosticTrap: [],
+  diagnosticSpin: ['iterations'],
+} as const satisfies Record<string, readonly string[]>;
+
+export type KernelName = keyof typeof kernelParameters;
+
+/**
+ * One call's arguments to export K, by parameter name: byte offsets, counts, floats; a bool
+ * parameter takes 0 or 1.
+ */
+export type KernelArgs<K extends KernelName> = { readonly [P in (typeof kernelParameters)[K][number]]: number };
+
+/**
+ * The positional arguments of one call of `kernel`, in its parameters' order. Throws for a kernel
+ * not in the table or an argument that is not a number (Wasm would read a missing one as 0).
+ */
+export function positionalArgs<K extends KernelName>(kernel: K, args: KernelArgs<K>): number[] {
+  if (!Object.prototype.hasOwnProperty.call(kernelParameters, kernel)) {
+    throw new Error(`blocksparse internal: no kernel export '${kernel}'`);
+  }
+  const names: readonly string[] = kernelParameters[kernel];
+  const named = args as Readonly<Record<string, unknown>>;
+  const values: number[] = [];
+  for (const name of names) {
+    const value = named[name];
+    if (typeof value !== 'number') {
+      throw new TypeError(`blocksparse internal: kernel '${kernel}' argument '${name}' is ${value === undefined ? 'missing' : `a ${typeof value}`}`);
+    }
+    values.push(value);
+  }
+  return values;
+}
