@@ -4,8 +4,8 @@
 // JavaScript runtime, like ours) and on onnxruntime-node's native CPU EP (MLAS, for scale).
 // Optional packages (bench/peers/README.md says how to install them); without them each peer comes
 // back with a note instead of a time. Forward only: neither package trains.
-import { loadOnnxProto, onnxProtoError } from './peers/onnx-graphs.js';
-import { INSTALL_NOTE, loadOrtNode, loadOrtWeb } from './peers/onnxruntime.js';
+import { loadOnnxProto, onnxProtoError } from '../cli/peers/onnx-graphs.js';
+import { INSTALL_NOTE, loadOrtNode, loadOrtWeb } from '../cli/peers/onnxruntime.js';
 
 interface OnnxProto {
   ModelProto: { create(p: unknown): unknown; encode(m: unknown): { finish(): Uint8Array } };

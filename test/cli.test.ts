@@ -7,8 +7,8 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, runCli, UsageError, type BenchResults } from '../src/cli/index.js';
-import { hostRuntime, type Runtime } from '../src/cli/runtime.js';
+import { parseArgs, runCli, UsageError, type BenchResults } from '../cli/index.js';
+import { hostRuntime, type Runtime } from '../cli/runtime.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
