@@ -8,7 +8,7 @@
 //   4·block²·D per kept block per batch·head (QKᵀ and PV; exp, softmax and masks not counted),
 //   backward 10·block²·D (QKᵀ, dO·Vᵀ, dS·K, Pᵀ·dO, dSᵀ·Q);
 // - backward / forward time; sparse / dense time, the same kernels on an all-ones layout;
-// - bench/naive.ts, plain TypeScript loops over the kept blocks, as the baseline.
+// - cli/naive.ts, plain TypeScript loops over the kept blocks, as the baseline.
 // Every time is a median over REPS runs after one warm-up run, of the process's CPU time
 // (user + system, process.cpuUsage) spent in the kernels: on a shared machine, wall-clock times
 // swing with the neighbours' load, CPU time much less. Wall-clock medians of the kernels and of
