@@ -8,15 +8,18 @@
 //   4·block²·D per kept block per batch·head (QKᵀ and PV; exp, softmax and masks not counted),
 //   backward 10·block²·D (QKᵀ, dO·Vᵀ, dS·K, Pᵀ·dO, dSᵀ·Q);
 // - backward / forward time; sparse / dense time, the same kernels on an all-ones layout;
-// - bench/naive.ts, plain TypeScript loops over the kept blocks, as the baseline.
+// - cli/naive.ts, plain TypeScript loops over the kept blocks, as the baseline.
 // Every time is a median over REPS runs after one warm-up run, of the process's CPU time
 // (user + system, process.cpuUsage) spent in the kernels: on a shared machine, wall-clock times
 // swing with the neighbours' load, CPU time much less. Wall-clock medians of the kernels and of
 // the whole host call (copies into and out of Wasm memory included) are kept in the JSON too.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Arena } from '../src/cpu/arena.js';
-import { lcgTensor } from './peers/reference.js';
+import { parseFlags } from '../cli/flags.js';
+import { uniformFloats } from '../cli/random.js';
+import { median } from '../cli/stats.js';
+import { writeJson } from '../cli/write-json.js';
 import { attentionBackward, attentionForward } from '../src/cpu/attention.js';
 import type { CpuContext, LayoutTablePointers } from '../src/cpu/context.js';
 import { createMemory, instantiate, loadKernelModule, type KernelExports, type SimdBuild } from '../src/cpu/wasm.js';
@@ -24,9 +27,9 @@ import { positionalArgs, type KernelArgs, type KernelName } from '../src/cpu/ker
 import type { AttentionBackwardProblem } from '../src/backend.js';
 import { compileLayout, type CompiledLayout } from '../src/layouts/compile.js';
 import { BSLongformerSparsityConfig, DenseSparsityConfig } from '../src/layouts/index.js';
-import { naiveAttention, naiveAttentionBackward } from './naive.js';
+import { naiveAttention, naiveAttentionBackward } from '../cli/naive.js';
 
-const quick = process.argv.includes('--quick');
+const quick = parseFlags({ quick: 'bool' }).bool('quick');
 const B = 1, H = 8, N = 4096, D = 64, BLOCK = 64;
 const REPS = quick ? 3 : 9;
 const DENSE_REPS = quick ? 1 : 3;
@@ -39,8 +42,7 @@ interface Timing {
 }
 
 function summarize(ms: number[]): Timing {
-  const s = [...ms].sort((a, b) => a - b);
-  return { medianMs: s[s.length >> 1], minMs: s[0] };
+  return { medianMs: median(ms), minMs: Math.min(...ms) };
 }
 
 /** CPU time of this process, in ms, since `from` (or since it started). */
@@ -116,8 +118,8 @@ async function setup(build: SimdBuild): Promise<TimedContext> {
 function ceiling(ctx: TimedContext, M: number, Nc: number, K: number): number {
   const a = ctx.arena;
   a.reset();
-  const pa = a.putF32(lcgTensor(M * K, 1));
-  const pb = a.putF32(lcgTensor(K * Nc, 2));
+  const pa = a.putF32(uniformFloats(M * K, 1));
+  const pb = a.putF32(uniformFloats(K * Nc, 2));
   const pc = a.alloc(M * Nc * 4);
   const fn = ctx.exports.matmulCeiling;
   const reps = Math.max(1, Math.round(2e8 / (2 * M * Nc * K)));
@@ -173,7 +175,7 @@ function problem(layout: CompiledLayout): AttentionBackwardProblem {
   const size = B * H * N * D;
   return {
     B, H, N, D,
-    q: lcgTensor(size, 11), k: lcgTensor(size, 12), v: lcgTensor(size, 13), dout: lcgTensor(size, 14),
+    q: uniformFloats(size, 11), k: uniformFloats(size, 12), v: uniformFloats(size, 13), dout: uniformFloats(size, 14),
     layout, scale: 1 / Math.sqrt(D), causal: false, rpe: null, keyPadding: null, attnMask: null,
   };
 }
@@ -249,8 +251,7 @@ async function main(): Promise<void> {
     builds,
     naive,
   };
-  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-  writeFileSync(new URL('./results/cpu-attention.json', import.meta.url), JSON.stringify(result, null, 2) + '\n');
+  await writeJson(fileURLToPath(new URL('./results/cpu-attention.json', import.meta.url)), result);
   printTable(result);
 }
 

@@ -3,11 +3,12 @@
 // buffers: the speedup it reaches is the most any SIMD-bound kernel can get on this machine.
 //   node --import tsx bench/cpu-scaling.ts [--threads 1,2,4,8,16]
 import os from 'node:os';
+import { parseFlags } from '../cli/flags.js';
+import { median } from '../cli/stats.js';
 import { createCpuBackend, type KernelRunner } from '../src/cpu/backend.js';
 
-const arg = process.argv.indexOf('--threads');
 const cores = os.availableParallelism?.() ?? os.cpus().length;
-const counts = arg > 0 ? process.argv[arg + 1].split(',').map(Number) : [1, 2, 4, 8, 16].filter((t) => t <= cores);
+const counts = parseFlags({ threads: 'list' }).ints('threads', [1, 2, 4, 8, 16].filter((t) => t <= cores));
 const [M, N, K, reps] = [128, 128, 64, 200];
 const flopsPerTask = 2 * M * N * K * reps;
 type Backend = {
@@ -45,7 +46,6 @@ for (let r = 0; r < ROUNDS; r++) {
   });
 }
 await Promise.all(backends.map((b) => b.backend.close()));
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1];
 const rows = backends.map((b, i) => ({ threads: b.threads, gflops: median(gflops[i]), speedup: median(ratios[i]), speedupMin: Math.min(...ratios[i]), speedupMax: Math.max(...ratios[i]) }));
 for (const r of rows) console.log(`threads ${String(r.threads).padStart(2)}: ${r.gflops.toFixed(1)} GFLOP/s in all, ${r.speedup.toFixed(2)}x one thread (median of ${ROUNDS} rounds; ${r.speedupMin.toFixed(2)}–${r.speedupMax.toFixed(2)})`);
 console.log(JSON.stringify({ cpu: os.cpus()[0]?.model, cores, rounds: ROUNDS, rows }));

@@ -11,7 +11,6 @@
 //   kernels   time some task was running;  tail   last task ends → call returns
 //   busy      Σ task time / (threads × (last end − first start)): how full the workers were
 //   tasks     task count; spread = slowest worker's Σ task time / fastest's
-import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { layoutFromMask } from '../src/index.js';
 import { attentionProblem } from '../src/problems.js';
@@ -20,28 +19,26 @@ import { epochMs } from '../src/cpu/pool/messages.js';
 import { taskTuning } from '../src/cpu/tasks.js';
 import { poolTuning } from '../src/cpu/pool/runner.js';
 import type { OperandData, ResidentData } from '../src/backend.js';
-import { randomTensor } from './peers/reference.js';
+import { parseFlags } from '../cli/flags.js';
+import { uniformFloats } from '../cli/random.js';
+import { median } from '../cli/stats.js';
+import { writeJson } from '../cli/write-json.js';
 
-const argv = process.argv.slice(2);
-const get = (name: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const threadCounts = (get('threads') ?? `1,2,${os.availableParallelism()}`).split(',').map(Number);
-const reps = Number(get('reps') ?? 15);
-const perThread = (get('tasks-per-thread') ?? String(taskTuning.tasksPerThread)).split(',').map(Number);
-const dump = argv.includes('--dump');
-const inFlight = (get('in-flight') ?? String(poolTuning.tasksInFlightPerWorker)).split(',').map(Number);
-if (get('min-task-mflops') !== undefined) taskTuning.minTaskFlops = Number(get('min-task-mflops')) * 1e6;
+const flags = parseFlags({ threads: 'list', reps: 'int', 'tasks-per-thread': 'list', dump: 'bool', 'in-flight': 'list', 'min-task-mflops': 'number', out: 'string' });
+const threadCounts = flags.ints('threads', [1, 2, os.availableParallelism()]);
+const reps = flags.int('reps', 15);
+const perThread = flags.ints('tasks-per-thread', [taskTuning.tasksPerThread]);
+const dump = flags.bool('dump');
+const inFlight = flags.ints('in-flight', [poolTuning.tasksInFlightPerWorker]);
+if (flags.has('min-task-mflops')) taskTuning.minTaskFlops = flags.number('min-task-mflops', 0) * 1e6;
 const [B, H, N, D, block] = [1, 8, 4096, 64, 64];
 const nb = N / block;
 const layout = layoutFromMask(H, nb, (_h, r, c) => c <= r && (r - c <= 3 || c === 0), block);
 const shape: [number, number, number, number] = [B, H, N, D];
 const size = B * H * N * D;
-const [q, k, v] = [1, 2, 3].map((seed) => randomTensor(size, seed));
+const [q, k, v] = [1, 2, 3].map((seed) => uniformFloats(size, seed));
 const host = attentionProblem({ q: { data: q, shape }, k: { data: k, shape }, v: { data: v, shape }, layout, causal: true });
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const rows: Record<string, unknown>[] = [];
 console.log(`cpu timeline: B=${B} H=${H} N=${N} D=${D} block=${block}, ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}`);
 console.log('threads in-flight operands  wall ms  kernels ms  lead ms  tail ms   busy  tasks  spread');
@@ -83,5 +80,5 @@ for (const T of threadCounts) for (const cap of T === 1 ? [perThread[0]] : perTh
   for (const r of residents) r.destroy();
   await backend.close();
 }
-const out = get('out');
-if (out) writeFileSync(out, JSON.stringify({ machine: { cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), node: process.version }, problem: { B, H, N, D, block }, reps, rows }, null, 1));
+const out = flags.string('out');
+if (out) await writeJson(out, { machine: { cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), node: process.version }, problem: { B, H, N, D, block }, reps, rows });

@@ -5,6 +5,8 @@
 // weights often do after magnitude or movement pruning), where keeping the top quarter of the
 // blocks keeps most of the energy; and plain uniform random ones (a fresh torch.nn.Linear), which
 // have no block structure, so a quarter of the blocks keeps about a quarter of the energy.
+import { mulberry32 } from '../cli/random.js';
+import { median } from '../cli/stats.js';
 import { BlockSparseLinear } from '../src/linear/index.js';
 import type { Tensor } from '../src/types.js';
 
@@ -14,16 +16,9 @@ const ROWS = 256;
 const DENSITY = 0.25;
 const BLOCK = 32;
 
-/** A seeded uniform [0, 1) source (mulberry32) and standard normals from it (Box–Muller). */
+/** The seeded uniform [0, 1) source and standard normals from it (Box–Muller). */
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const u = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const u = mulberry32(seed);
   const normal = () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
   return { u, normal };
 }
@@ -71,8 +66,7 @@ async function medianMs(f: () => Promise<unknown>, g: () => Promise<unknown>, re
     await g();
     tg.push(performance.now() - s);
   }
-  const mid = (t: number[]) => t.sort((a, b) => a - b)[reps >> 1];
-  return [mid(tf), mid(tg)];
+  return [median(tf), median(tg)];
 }
 
 function relativeError(got: Float32Array, want: Float32Array): number {

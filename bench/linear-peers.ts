@@ -4,8 +4,9 @@
 // JavaScript runtime, like ours) and on onnxruntime-node's native CPU EP (MLAS, for scale).
 // Optional packages (bench/peers/README.md says how to install them); without them each peer comes
 // back with a note instead of a time. Forward only: neither package trains.
-import { loadOnnxProto, onnxProtoError } from './peers/onnx-graphs.js';
-import { INSTALL_NOTE, loadOrtNode, loadOrtWeb } from './peers/onnxruntime.js';
+import { loadOnnxProto, onnxProtoError } from '../cli/peers/onnx-graphs.js';
+import { median } from '../cli/stats.js';
+import { INSTALL_NOTE, loadOrtNode, loadOrtWeb } from '../cli/peers/onnxruntime.js';
 
 interface OnnxProto {
   ModelProto: { create(p: unknown): unknown; encode(m: unknown): { finish(): Uint8Array } };
@@ -104,11 +105,10 @@ export async function runLinearPeers(o: {
       }
       let maxAbsDiff = 0;
       for (let i = 0; i < y.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(y[i] - o.expected[i]));
-      const sorted = [...samples].sort((a, b) => a - b);
       peers.push({
         name, op, ok: true, threads: o.threads,
         version: ort.env.versions?.[web ? 'web' : 'node'] ?? ort.env.versions?.common,
-        medianMs: sorted[sorted.length >> 1], samplesMs: samples.map((v) => Math.round(v * 100) / 100), sessionMs, maxAbsDiff,
+        medianMs: median(samples), samplesMs: samples.map((v) => Math.round(v * 100) / 100), sessionMs, maxAbsDiff,
       });
     } catch (e) {
       peers.push({ name, op, ok: false, threads: o.threads, note: (e as Error).message.split('\n').slice(0, 3).join(' ') });

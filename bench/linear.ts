@@ -15,47 +15,41 @@
 //          --ts-reps 3 (0 skips the TypeScript baseline) --peers 1 (0 skips ONNX Runtime)
 //          --wait-quiet 60 (seconds to wait for other work to leave the cores first)
 //          --threads N --simd auto|simd|relaxed --backend cpu|webgpu|auto --out-file bench/results/linear.json
-import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname } from 'node:path';
 import { createEngine, type EngineOptions } from '../src/engine.js';
 import { BlockSparseLinear } from '../src/linear/index.js';
 import type { Tensor } from '../src/types.js';
 import { denseLinearBackward, denseLinearForward } from './linear-dense.js';
 import { runLinearPeers, type LinearPeerResult } from './linear-peers.js';
-import { waitForQuiet } from './peers/machine.js';
-import { lcgTensor } from './peers/reference.js';
+import { waitForQuiet } from '../cli/peers/machine.js';
+import { parseFlags } from '../cli/flags.js';
+import { uniformFloats } from '../cli/random.js';
+import { median } from '../cli/stats.js';
+import { textTable } from '../cli/table.js';
+import { writeJson } from '../cli/write-json.js';
 
-function parseArgs(argv: string[]): Record<string, string> {
-  const o: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const m = /^--([\w-]+)(?:=(.*))?$/.exec(argv[i]);
-    if (!m) throw new Error(`bench/linear.ts: unexpected argument ${argv[i]}`);
-    o[m[1]] = m[2] ?? argv[++i];
-  }
-  return o;
-}
-
-const args = parseArgs(process.argv.slice(2));
-const num = (k: string, d: number) => (args[k] === undefined ? d : Number(args[k]));
+const args = parseFlags({
+  in: 'int', out: 'int', rows: 'int', block: 'int', densities: 'list', warmup: 'int', reps: 'int', 'ts-reps': 'int', peers: 'int',
+  'wait-quiet': 'int', threads: 'int', simd: 'string', backend: 'string', 'out-file': 'string',
+});
 const config = {
-  inFeatures: num('in', 4096),
-  outFeatures: num('out', 4096),
-  rows: num('rows', 512),
-  block: num('block', 32),
-  densities: (args.densities ?? '0.25,0.5,1').split(',').map(Number),
-  warmup: num('warmup', 2),
-  reps: num('reps', 7),
+  inFeatures: args.int('in', 4096),
+  outFeatures: args.int('out', 4096),
+  rows: args.int('rows', 512),
+  block: args.int('block', 32),
+  densities: args.numbers('densities', [0.25, 0.5, 1]),
+  warmup: args.int('warmup', 2, 0),
+  reps: args.int('reps', 7),
   tsWarmup: 1,
-  tsReps: num('ts-reps', 3),
-  peers: num('peers', 1) !== 0,
-  waitQuietS: num('wait-quiet', 60),
+  tsReps: args.int('ts-reps', 3, 0),
+  peers: args.int('peers', 1, 0) !== 0,
+  waitQuietS: args.int('wait-quiet', 60, 0),
   seed: 1,
 };
-const outFile = args['out-file'] ?? 'bench/results/linear.json';
-const engineOptions: EngineOptions = { backend: (args.backend ?? 'cpu') as EngineOptions['backend'] };
-if (args.threads) engineOptions.threads = Number(args.threads);
-if (args.simd) engineOptions.simd = args.simd as EngineOptions['simd'];
+const outFile = args.string('out-file', 'bench/results/linear.json');
+const engineOptions: EngineOptions = { backend: args.string('backend', 'cpu') as EngineOptions['backend'] };
+if (args.has('threads')) engineOptions.threads = args.int('threads', 1);
+if (args.has('simd')) engineOptions.simd = args.string('simd') as EngineOptions['simd'];
 
 interface Timing {
   medianMs: number;
@@ -70,11 +64,6 @@ interface Timing {
   cpuSamplesMs: number[];
 }
 
-const median = (xs: number[]) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 const round2 = (v: number) => Math.round(v * 100) / 100;
 
 function summarize(wall: number[], cpu: number[]): Timing {
@@ -128,8 +117,8 @@ const { inFeatures: inF, outFeatures: out, rows, block } = config;
 const quiet = config.waitQuietS > 0 ? await waitForQuiet(config.waitQuietS) : null;
 const loadStart = os.loadavg().map((v) => Math.round(v * 100) / 100);
 const engine = await createEngine(engineOptions);
-const x: Tensor = { data: lcgTensor(rows * inF, 1), shape: [rows, inF] };
-const dy: Tensor = { data: lcgTensor(rows * out, 2), shape: [rows, out] };
+const x: Tensor = { data: uniformFloats(rows * inF, 1), shape: [rows, inF] };
+const dy: Tensor = { data: uniformFloats(rows * out, 2), shape: [rows, out] };
 const flops = (density: number) => 2 * rows * inF * out * density;
 const rowsOut: Row[] = [];
 let check: { maxAbsDiff: number; maxAbsRef: number } | null = null;
@@ -252,39 +241,34 @@ const result = {
       }
     : null,
 };
-mkdirSync(dirname(outFile), { recursive: true });
-writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
+await writeJson(outFile, result);
 
 // the table, from the JSON
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-const cell = (s: string, w: number) => s.padStart(w);
-const header = ['layer', 'density', 'fwd ms', 'fwd GF/s', 'fwd+bwd ms', 'weight', 'fwd ×dense', 'f+b ×dense', 'fwd cpu ms', 'f+b cpu ms', 'cpu ×dense'];
-const widths = [48, 8, 9, 9, 11, 10, 11, 11, 11, 11, 11];
-const lines = [header.map((h, i) => (i === 0 ? h.padEnd(widths[i]) : cell(h, widths[i]))).join(' ')];
-for (const r of result.results) {
-  lines.push([
-    r.name.padEnd(widths[0]),
-    cell(r.density.toFixed(3), widths[1]),
-    cell(r.forward.medianMs.toFixed(1), widths[2]),
-    cell(r.forwardGflops.toFixed(1), widths[3]),
-    cell(r.forwardBackward ? r.forwardBackward.medianMs.toFixed(1) : '-', widths[4]),
-    cell(mib(r.weightBytes), widths[5]),
-    cell(`${r.speedupVsEngineDense!.forward.toFixed(2)}×`, widths[6]),
-    cell(r.speedupVsEngineDense!.forwardBackward ? `${r.speedupVsEngineDense!.forwardBackward.toFixed(2)}×` : '-', widths[7]),
-    cell(r.forward.cpuMedianMs.toFixed(1), widths[8]),
-    cell(r.forwardBackward ? r.forwardBackward.cpuMedianMs.toFixed(1) : '-', widths[9]),
-    cell(`${(base.forward.cpuMedianMs / r.forward.cpuMedianMs).toFixed(2)}×`, widths[10]),
-  ].join(' '));
-}
-console.log(`BlockSparseLinear: x [${rows}, ${inF}] → ${out}, block ${block}, ${result.environment.engine.backend} engine, ${result.environment.cpu}`);
+const x2 = (v: number | null | undefined) => (v ? `${v.toFixed(2)}×` : '-');
+const tableRows: string[][] = result.results.map((r) => [
+  r.name, r.density.toFixed(3), r.forward.medianMs.toFixed(1), r.forwardGflops.toFixed(1),
+  r.forwardBackward ? r.forwardBackward.medianMs.toFixed(1) : '-', mib(r.weightBytes),
+  x2(r.speedupVsEngineDense!.forward), x2(r.speedupVsEngineDense!.forwardBackward),
+  r.forward.cpuMedianMs.toFixed(1), r.forwardBackward ? r.forwardBackward.cpuMedianMs.toFixed(1) : '-',
+  x2(base.forward.cpuMedianMs / r.forward.cpuMedianMs),
+]);
+const skipped: string[] = [];
 for (const p of result.peers) {
   const name = `${p.name === 'ortweb-gemm' ? 'onnxruntime-web' : 'onnxruntime-node'} Gemm (dense, ${p.threads} thr)`;
-  lines.push(p.ok
-    ? [name.padEnd(widths[0]), cell('1.000', widths[1]), cell(p.medianMs!.toFixed(1), widths[2]), cell((flops(1) / p.medianMs! / 1e6).toFixed(1), widths[3]),
-        cell('-', widths[4]), cell(mib(4 * inF * out), widths[5]), cell(`${p.speedupVsEngineDense!.toFixed(2)}×`, widths[6]), cell('-', widths[7])].join(' ')
-    : `${name.padEnd(widths[0])} skipped: ${p.note}`);
+  if (p.ok) {
+    tableRows.push([name, '1.000', p.medianMs!.toFixed(1), (flops(1) / p.medianMs! / 1e6).toFixed(1), '-', mib(4 * inF * out), x2(p.speedupVsEngineDense), '-', '', '', '']);
+  } else {
+    skipped.push(`${name} skipped: ${p.note}`);
+  }
 }
-console.log(lines.join('\n'));
+console.log(`BlockSparseLinear: x [${rows}, ${inF}] → ${out}, block ${block}, ${result.environment.engine.backend} engine, ${result.environment.cpu}`);
+console.log(textTable({
+  headers: ['layer', 'density', 'fwd ms', 'fwd GF/s', 'fwd+bwd ms', 'weight', 'fwd ×dense', 'f+b ×dense', 'fwd cpu ms', 'f+b cpu ms', 'cpu ×dense'],
+  align: ['l', ...new Array<'r'>(10).fill('r')],
+  rows: tableRows,
+}));
+for (const line of skipped) console.log(line);
 if (result.goal) {
   const g = result.goal;
   console.log(`density 0.25: forward ${g.forwardSpeedupAtDensity025.toFixed(2)}× and forward+backward ${g.forwardBackwardSpeedupAtDensity025?.toFixed(2)}× the dense layer's speed, ` +

@@ -12,7 +12,6 @@
 // engine's WebAssembly.Memory size after the call. A few rows are checked against a float64
 // reference.
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -20,8 +19,11 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { compileLayout, createEngine, DenseSparsityConfig, layoutFromMask, LocalSlidingWindowSparsityConfig, StridedSparsityConfig } from '../src/index.js';
 import type { Layout } from '../src/index.js';
-import { cpuBusy, waitForQuiet, withForeignLoad } from './peers/machine.js';
-import { maxAbsDiff, randomTensor, referenceAttentionRows } from './peers/reference.js';
+import { cpuBusy, waitForQuiet, withForeignLoad } from '../cli/peers/machine.js';
+import { parseFlags } from '../cli/flags.js';
+import { uniformFloats } from '../cli/random.js';
+import { writeJson } from '../cli/write-json.js';
+import { maxAbsDiff, referenceAttentionRows } from './peers/reference.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const MiB = 2 ** 20;
@@ -59,32 +61,25 @@ interface CaseResult {
   wallS?: number;
 }
 
-function parseArgs(argv: string[]) {
-  const get = (name: string) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-  };
-  const num = (name: string, def: number) => {
-    const s = get(name);
-    if (s === undefined) return def;
-    const n = Number(s);
-    if (!(n > 0)) throw new RangeError(`--${name} must be positive, got ${s}`);
-    return n;
-  };
-  const cases = get('cases') ?? 'all';
+function parseArgs() {
+  const f = parseFlags({
+    N: 'int', D: 'int', block: 'int', threads: 'int', 'cap-s': 'number', 'dense-start': 'int', 'wait-quiet': 'int',
+    'sparse-layouts': 'list', cases: 'string', case: 'string', out: 'string',
+  });
+  const cases = f.string('cases', 'all');
   if (!['sparse', 'dense', 'all'].includes(cases)) throw new RangeError(`--cases is sparse, dense or all, got ${cases}`);
   return {
-    N: num('N', 1 << 20),
-    D: num('D', 64),
-    block: num('block', 64),
-    threads: num('threads', os.availableParallelism?.() ?? os.cpus().length),
-    capS: num('cap-s', 120),
-    denseStart: num('dense-start', 4096),
-    waitQuiet: get('wait-quiet') === undefined ? 120 : Number(get('wait-quiet')),
-    sparseLayouts: (get('sparse-layouts') ?? 'local-global,sliding-window,strided').split(','),
+    N: f.int('N', 1 << 20),
+    D: f.int('D', 64),
+    block: f.int('block', 64),
+    threads: f.int('threads', os.availableParallelism?.() ?? os.cpus().length),
+    capS: f.number('cap-s', 120),
+    denseStart: f.int('dense-start', 4096),
+    waitQuiet: f.int('wait-quiet', 120, 0),
+    sparseLayouts: f.list('sparse-layouts', ['local-global', 'sliding-window', 'strided']),
     cases,
-    child: get('case'),
-    out: get('out') ?? resolve(here, 'results', `long-sequence-${os.hostname()}.json`),
+    child: f.string('case'),
+    out: f.string('out', resolve(here, 'results', `long-sequence-${os.hostname()}.json`)),
   };
 }
 
@@ -134,7 +129,7 @@ async function runCase(spec: CaseSpec): Promise<CaseResult> {
   const { N, H, D, block } = spec;
   const size = H * N * D;
   let t0 = performance.now();
-  const q = randomTensor(size, 1), k = randomTensor(size, 2), v = randomTensor(size, 3);
+  const q = uniformFloats(size, 1), k = uniformFloats(size, 2), v = uniformFloats(size, 3);
   const inputs = performance.now() - t0;
   t0 = performance.now();
   const layout = buildLayout(spec);
@@ -186,7 +181,7 @@ async function runCase(spec: CaseSpec): Promise<CaseResult> {
 }
 
 // ---- child mode: one case, one JSON line
-const args = parseArgs(process.argv.slice(2));
+const args = parseArgs();
 if (args.child !== undefined) {
   const spec = JSON.parse(args.child) as CaseSpec;
   try {
@@ -307,6 +302,4 @@ const doc = {
   results,
   denseReached,
 };
-mkdirSync(dirname(args.out), { recursive: true });
-writeFileSync(args.out, JSON.stringify(doc, null, 2) + '\n');
-console.log(`wrote ${args.out}`);
+console.log(`wrote ${await writeJson(args.out, doc)}`);

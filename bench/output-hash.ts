@@ -2,30 +2,23 @@
 // builds (before and after a refactor) can be compared bit for bit on one machine:
 //   node --import tsx bench/output-hash.ts [path/to/dist/src/index.js] [--backend cpu|webgpu] [--simd simd|relaxed] [--threads N]
 //   deno run -A --unstable-webgpu --unstable-sloppy-imports bench/output-hash.ts dist/src/index.js --backend webgpu
-// Prints one line per case (`name sha256`) and a last line hashing them all. Inputs come from an
-// inline generator, so nothing here depends on the code under comparison but its public API.
+// Prints one line per case (`name sha256`) and a last line hashing them all. Inputs come from the
+// seeded generator of cli/random.ts, so nothing here depends on the code under comparison but its
+// public API.
 import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
+import { parseFlags } from '../cli/flags.js';
+import { mulberry32 } from '../cli/random.js';
 import type * as Lib from '../src/index.js';
 
-const argv = process.argv.slice(2);
-const flag = (name: string): string | undefined => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const entry = argv[0] && !argv[0].startsWith('--') ? argv[0] : 'dist/src/index.js';
+const flags = parseFlags({ backend: 'string', simd: 'string', threads: 'int' });
+const entry = flags.positionals[0] ?? 'dist/src/index.js';
 const lib = (await import(pathToFileURL(entry).href)) as typeof Lib;
-const backend = (flag('backend') ?? 'cpu') as 'cpu' | 'webgpu';
-const simd = flag('simd') as 'simd' | 'relaxed' | undefined;
-const threads = flag('threads') ? Number(flag('threads')) : undefined;
+const backend = flags.string('backend', 'cpu') as 'cpu' | 'webgpu';
+const simd = flags.string('simd') as 'simd' | 'relaxed' | undefined;
+const threads = flags.has('threads') ? flags.int('threads', 1) : undefined;
 
-let seed = 12345;
-const rand = (): number => {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+const rand = mulberry32(12345);
 const tensor = (shape: number[]): Lib.Tensor => {
   const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
   for (let i = 0; i < data.length; i++) data[i] = rand() * 2 - 1;

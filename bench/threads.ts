@@ -17,61 +17,50 @@
 // dense MHA, and ≥1.85x from 1 → 2 threads. Outputs are checked against each other (max abs diff)
 // and against a float64 plain-JS reference, so that every row computes the same thing.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createEngine, layoutFromMask } from '../src/index.js';
 import type { Layout } from '../src/index.js';
-import { runOrtPeers, type OrtPeerName, type OrtPeerResult } from './peers/onnxruntime.js';
-import { cpuBusy, timeClean, waitForQuiet } from './peers/machine.js';
-import { maxAbsDiff, randomTensor, referenceAttention } from './peers/reference.js';
+import { runOrtPeers, type OrtPeerName, type OrtPeerResult } from '../cli/peers/onnxruntime.js';
+import { cpuBusy, timeClean, waitForQuiet } from '../cli/peers/machine.js';
+import { parseFlags } from '../cli/flags.js';
+import { uniformFloats } from '../cli/random.js';
+import { median, quantileSample } from '../cli/stats.js';
+import { fmt, textTable } from '../cli/table.js';
+import { writeJson } from '../cli/write-json.js';
+import { maxAbsDiff, referenceAttention } from './peers/reference.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-function parseArgs(argv: string[]) {
-  const get = (name: string) => {
-    const i = argv.indexOf(`--${name}`);
-    if (i >= 0) return argv[i + 1];
-    const eq = argv.find((a) => a.startsWith(`--${name}=`));
-    return eq?.slice(name.length + 3);
-  };
-  const num = (name: string, def: number) => {
-    const s = get(name);
-    if (s === undefined) return def;
-    const n = Number(s);
-    if (!Number.isInteger(n) || n <= 0) throw new RangeError(`--${name} must be a positive integer, got ${s}`);
-    return n;
-  };
+function parseArgs() {
+  const f = parseFlags({
+    B: 'int', H: 'int', N: 'int', D: 'int', block: 'int', warmup: 'int', reps: 'int', rounds: 'int', threads: 'list',
+    'no-web': 'bool', 'no-ops': 'bool', 'no-check': 'bool', 'wait-quiet': 'int', out: 'string', 'child-web': 'string',
+  });
   const cores = os.availableParallelism?.() ?? os.cpus().length;
   const defaultThreads = [1];
   for (let t = 2; t < cores; t *= 2) defaultThreads.push(t);
   if (cores > 1) defaultThreads.push(cores);
-  const threadsArg = get('threads');
-  const threads = threadsArg ? threadsArg.split(',').map((s) => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n <= 0) throw new RangeError(`--threads takes positive integers separated by commas, got ${threadsArg}`);
-    return n;
-  }) : defaultThreads;
   return {
-    B: num('B', 1), H: num('H', 8), N: num('N', 4096), D: num('D', 64), block: num('block', 64),
-    warmup: num('warmup', 10), reps: num('reps', 5), rounds: num('rounds', 15), threads, cores,
-    web: !argv.includes('--no-web'), ops: !argv.includes('--no-ops'), check: !argv.includes('--no-check'),
-    waitQuiet: get('wait-quiet') === undefined ? 180 : Number(get('wait-quiet')),
-    out: get('out') ?? resolve(here, 'results', `threads-${os.hostname()}.json`),
-    childWeb: get('child-web'),
+    B: f.int('B', 1), H: f.int('H', 8), N: f.int('N', 4096), D: f.int('D', 64), block: f.int('block', 64),
+    warmup: f.int('warmup', 10), reps: f.int('reps', 5), rounds: f.int('rounds', 15), threads: f.ints('threads', defaultThreads), cores,
+    web: !f.bool('no-web'), ops: !f.bool('no-ops'), check: !f.bool('no-check'),
+    waitQuiet: f.int('wait-quiet', 180, 0),
+    out: f.string('out', resolve(here, 'results', `threads-${os.hostname()}.json`)),
+    childWeb: f.string('child-web'),
   };
 }
 
-const args = parseArgs(process.argv.slice(2));
+const args = parseArgs();
 const { B, H, N, D, block } = args;
 const nb = N / block;
 if (!Number.isInteger(nb)) throw new RangeError(`--block (${block}) must divide --N (${N})`);
 const keep = (_h: number, r: number, c: number) => c <= r && (r - c <= 3 || c === 0);
 const layout: Layout = layoutFromMask(H, nb, keep, block);
 const size = B * H * N * D;
-const q = randomTensor(size, 1), k = randomTensor(size, 2), v = randomTensor(size, 3);
+const q = uniformFloats(size, 1), k = uniformFloats(size, 2), v = uniformFloats(size, 3);
 const scale = 1 / Math.sqrt(D);
 
 // Child mode: onnxruntime-web's MHA at one thread count, printed as one JSON line.
@@ -136,20 +125,19 @@ const cleanNote = (r: { timesMs?: number[]; foreignLoad?: number[]; ownCores?: n
   const own = r.ownCores?.length ? `, ${(r.ownCores.reduce((a, b) => a + b, 0) / r.ownCores.length).toFixed(2)} cores busy in this process` : '';
   return `median; ${clean} of ${n} samples on a quiet machine${r.enoughClean === false ? ', TOO FEW: other processes were busy' : ''}${own}`;
 };
-const fmt = (ms?: number) => (ms === undefined ? '—' : ms >= 100 ? ms.toFixed(0) : ms.toFixed(2));
 const rows: Array<{ threads: number; ours: OursResult; ort: OrtPeerResult[]; web: OrtPeerResult[]; versions: Record<string, string>; skipped?: string }> = [];
 let reference: Float32Array | undefined;
 const checks: Record<string, number | string> = {};
 
 for (const T of args.threads) {
   const ours = await runOurs(T);
-  console.log(`T=${T} blocksparse: ${ours.ok ? `${fmt(ours.medianMs)} ms (${cleanNote(ours)}; engine threads ${ours.engineThreads}, ${ours.simd})` : `not run: ${ours.note}`}${ours.ok && ours.note ? ` — ${ours.note}` : ''}`);
+  console.log(`T=${T} blocksparse: ${ours.ok ? `${fmt.ms(ours.medianMs)} ms (${cleanNote(ours)}; engine threads ${ours.engineThreads}, ${ours.simd})` : `not run: ${ours.note}`}${ours.ok && ours.note ? ` — ${ours.note}` : ''}`);
   const peers: OrtPeerName[] = ['ort-sparse', 'ort-mha-causal', 'ort-mha', ...(args.ops ? ['ort-ops-causal', 'ort-ops'] as const : [])];
   const ortReport = await runOrtPeers({ B, H, N, D, block, layout, threads: T, q, k, v, scale, warmup: 2, reps: args.reps, capMs: 60_000, peers, keepOutputs: args.check });
   if (ortReport.skipped) console.log(`T=${T} ORT: skipped (${ortReport.skipped})`);
-  for (const r of ortReport.results) console.log(`T=${T} ${r.name}: ${r.ok ? `${fmt(r.medianMs)} ms (${cleanNote(r)})` : `not run: ${r.note}`}`);
+  for (const r of ortReport.results) console.log(`T=${T} ${r.name}: ${r.ok ? `${fmt.ms(r.medianMs)} ms (${cleanNote(r)})` : `not run: ${r.note}`}`);
   const web = args.web ? runWebChild(T) : [];
-  for (const r of web) console.log(`T=${T} ${r.name}: ${r.ok ? `${fmt(r.medianMs)} ms (${cleanNote(r)}; ${r.note ?? ''})` : `not run: ${r.note}`}`);
+  for (const r of web) console.log(`T=${T} ${r.name}: ${r.ok ? `${fmt.ms(r.medianMs)} ms (${cleanNote(r)}; ${r.note ?? ''})` : `not run: ${r.note}`}`);
 
   if (args.check) {
     // the same computation? compare outputs pairwise, and once against a float64 reference
@@ -193,9 +181,7 @@ async function interleavedScaling(counts: number[], rounds: number): Promise<Rec
       }
     }
     for (const [T, xs] of ratios) {
-      const sorted = [...xs].sort((x, y) => x - y);
-      const at = (f: number) => sorted[Math.min(sorted.length - 1, Math.floor(f * sorted.length))];
-      out[String(T)] = { median: at(0.5), q1: at(0.25), q3: at(0.75), rounds: xs.length };
+      out[String(T)] = { median: median(xs), q1: quantileSample(xs, 0.25), q3: quantileSample(xs, 0.75), rounds: xs.length };
     }
     return out;
   } finally {
@@ -253,12 +239,15 @@ const goals = {
 };
 
 const busyAfter = await cpuBusy();
-console.log('\n(ms, medians)  threads | blocksparse | ORT sparse | ORT MHA causal | ORT MHA | ORT ops causal | ORT ops | web MHA causal | web MHA | web ops causal | web ops | vs sparse | vs best MHA');
-for (const r of ratios) {
-  const x = (v?: number) => (v === undefined ? '—' : `${v.toFixed(2)}x`);
-  const c = (v: number | undefined, w: number) => fmt(v).padStart(w);
-  console.log(`               ${String(r.threads).padStart(7)} | ${c(r.oursMs, 11)} | ${c(r.ortSparseMs, 10)} | ${c(r.ortMhaCausalMs, 14)} | ${c(r.ortMhaMs, 7)} | ${c(r.ortOpsCausalMs, 14)} | ${c(r.ortOpsMs, 7)} | ${c(r.ortwebMhaCausalMs, 14)} | ${c(r.ortwebMhaMs, 7)} | ${c(r.ortwebOpsCausalMs, 14)} | ${c(r.ortwebOpsMs, 7)} | ${x(r.speedupVsOrtSparse).padStart(9)} | ${x(r.speedupVsOrtDenseMha).padStart(11)}`);
-}
+console.log('\nmedians, ms');
+console.log(textTable({
+  headers: ['threads', 'blocksparse', 'ORT sparse', 'ORT MHA causal', 'ORT MHA', 'ORT ops causal', 'ORT ops', 'web MHA causal', 'web MHA', 'web ops causal', 'web ops', 'vs sparse', 'vs best MHA'],
+  align: new Array(13).fill('r'),
+  rows: ratios.map((r) => [
+    String(r.threads), ...[r.oursMs, r.ortSparseMs, r.ortMhaCausalMs, r.ortMhaMs, r.ortOpsCausalMs, r.ortOpsMs, r.ortwebMhaCausalMs, r.ortwebMhaMs, r.ortwebOpsCausalMs, r.ortwebOpsMs].map(fmt.ms),
+    fmt.x(r.speedupVsOrtSparse), fmt.x(r.speedupVsOrtDenseMha),
+  ]),
+}, '  '));
 console.log(`cores busy: ${(100 * quiet.busy).toFixed(0)}% before, ${(100 * busyAfter).toFixed(0)}% just after (our own runs excluded)`);
 console.log(`blocksparse scaling 1 → 2 threads: ${scaling1to2?.toFixed(2) ?? '—'}x (goal ≥ 1.85x); ORT SparseAttention ${ortScaling('ort-sparse')?.toFixed(2) ?? '—'}x, ORT MHA causal ${ortScaling('ort-mha-causal')?.toFixed(2) ?? '—'}x, ORT MHA ${ortScaling('ort-mha')?.toFixed(2) ?? '—'}x`);
 
@@ -278,6 +267,4 @@ const doc = {
   goals,
   checks,
 };
-mkdirSync(dirname(args.out), { recursive: true });
-writeFileSync(args.out, JSON.stringify(doc, null, 2) + '\n');
-console.log(`wrote ${args.out}`);
+console.log(`wrote ${await writeJson(args.out, doc)}`);

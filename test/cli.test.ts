@@ -7,8 +7,8 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, runCli, UsageError, type BenchResults } from '../src/cli/index.js';
-import { hostRuntime, type Runtime } from '../src/cli/runtime.js';
+import { parseArgs, runCli, UsageError, type BenchResults } from '../cli/index.js';
+import { hostRuntime, type Runtime } from '../cli/runtime.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -32,7 +32,7 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
 
 function child(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => (out += d));

@@ -48,7 +48,7 @@ test("a consumer with ES2022 alone (no DOM, no Node types) compiles against 'blo
   assert.is(code, 0, `tsc -p test/types/tsconfig.es.json failed:\n${out}`);
 });
 
-test('bench/ and test/ type-check against src/ and gpu/ (tsc -p tsconfig.check.json)', async () => {
+test('cli/, bench/ and test/ type-check against src/ and gpu/ (tsc -p tsconfig.check.json)', async () => {
   const { code, out } = await internal;
   assert.is(code, 0, `tsc -p tsconfig.check.json failed:\n${out}`);
 });

@@ -6,7 +6,6 @@
 //   node attention.mjs [out.json] [--backward] [--sweep=forward|backward|all|none] [--quick] [--versus]
 // --versus: issue 6's layout over N = 1024…65536 (B=1, H=16, D=64, block 128), as flex_attention.py.
 // Writes JSON (one record per config × tile variant) when given a path.
-import { writeFileSync } from 'node:fs';
 import { encodeAttentionBackward } from '../../gpu/attention-backward.js';
 import type { AttnKernel, TileOverride } from '../../gpu/attention-common.js';
 import { encodeAttentionForward, uploadAttentionInputs } from '../../gpu/attention-forward.js';
@@ -16,31 +15,24 @@ import { acquireDevice } from '../../gpu/device.js';
 import type { AttentionProblem } from '../../src/backend.js';
 import { compileLayout } from '../../src/layouts/compile.js';
 import type { Layout } from '../../src/types.js';
-import { randomTensor } from '../peers/reference.js';
+import { parseFlags } from '../../cli/flags.js';
+import { mulberry32, uniformFloats } from '../../cli/random.js';
+import { median } from '../../cli/stats.js';
+import { writeJson } from '../../cli/write-json.js';
 
-const args = process.argv.slice(2);
-const outFile = args.find((a) => !a.startsWith('--'));
-const withBackward = args.includes('--backward');
-const quick = args.includes('--quick');
-const sweep = args.find((a) => a.startsWith('--sweep='))?.slice(8) ?? 'none';
+const flags = parseFlags({ backward: 'bool', quick: 'bool', versus: 'bool', sweep: 'string' });
+const outFile = flags.positionals[0];
+const withBackward = flags.bool('backward');
+const quick = flags.bool('quick');
+const sweep = flags.string('sweep', 'none');
 const REPS = 12;
 const WARM = 4;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // 'versus': issue 6's layout, the same as bench/gpu/flex_attention.py builds for FlexAttention
 type Pattern = 'dense' | 'bigbird' | 'local' | 'versus';
 function makeLayout(H: number, R: number, block: number, pattern: Pattern, causal: boolean): Layout {
   const data = new Uint8Array(H * R * R);
-  const r01 = rng(7);
+  const r01 = mulberry32(7);
   for (let h = 0; h < H; h++) {
     for (let r = 0; r < R; r++) {
       for (let c = 0; c < R; c++) {
@@ -69,7 +61,7 @@ interface Config {
   causal: boolean;
 }
 
-const versus = args.includes('--versus');
+const versus = flags.bool('versus');
 const versusSeqs = [1024, 2048, 4096, 8192, 16384, 32768, 65536];
 const configs: Config[] = versus
   ? versusSeqs.map((N) => ({ name: `versus N${N}`, B: 1, H: 16, N, D: 64, block: 128, pattern: 'versus' as const, causal: false }))
@@ -111,7 +103,6 @@ function forwardFlops(p: AttentionProblem): number {
   return 4 * L.block * L.block * p.D * blocks * p.B;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const acq = await acquireDevice();
 const ctx = new GpuContext(acq.device, acq.limits, acq.timestampQuery, acq.subgroupSize);
@@ -124,11 +115,11 @@ for (const c of quick ? configs.slice(0, 3) : configs) {
   const n = c.B * c.H * c.N * c.D;
   const p: AttentionProblem = {
     B: c.B, H: c.H, N: c.N, D: c.D,
-    q: randomTensor(n, 1), k: randomTensor(n, 2), v: randomTensor(n, 3),
+    q: uniformFloats(n, 1), k: uniformFloats(n, 2), v: uniformFloats(n, 3),
     layout: compileLayout(makeLayout(c.H, R, c.block, c.pattern, c.causal)),
     scale: 1 / Math.sqrt(c.D), causal: c.causal, rpe: null, keyPadding: null, attnMask: null,
   };
-  const dout = randomTensor(n, 4);
+  const dout = uniformFloats(n, 4);
   const flops = forwardFlops(p);
   {
     // An unmeasured round first: the first use of a new allocation size reads slow (seen on the H100).
@@ -179,4 +170,4 @@ for (const c of quick ? configs.slice(0, 3) : configs) {
   }
 }
 acq.release();
-if (outFile) writeFileSync(outFile, JSON.stringify({ device: acq.adapterInfo, results }, null, 1));
+if (outFile) await writeJson(outFile, { device: acq.adapterInfo, results });

@@ -2,7 +2,8 @@
 // exercises what lavapipe cannot, subgroup reductions and the tiles that need 48 KiB of workgroup
 // memory, plus forced alternative tiles. Writes JSON (one record per case) to stdout or $1.
 //   node check.mjs [out.json]
-import { writeFileSync } from 'node:fs';
+import { parseFlags } from '../../cli/flags.js';
+import { writeJson } from '../../cli/write-json.js';
 import { createWebGPUBackend, type WebGPUBackend, type WebGPUBackendOptions } from '../../gpu/index.js';
 import type { MatmulArgs } from '../../src/types.js';
 import {
@@ -147,7 +148,7 @@ for (const [tag, options] of variants) {
   }
 }
 failed += records.filter((r) => !r.ok).length;
-const json = JSON.stringify({ records, failed }, null, 1);
-if (process.argv[2]) writeFileSync(process.argv[2], json);
+const outFile = parseFlags({}).positionals[0];
+if (outFile) await writeJson(outFile, { records, failed });
 console.log(`${records.length} checks, ${failed} failed`);
 process.exitCode = failed ? 1 : 0;

@@ -13,18 +13,20 @@ import { createEngine, type CallTimings, type Engine } from '../../src/engine.js
 import type { DeviceTensor, Layout, Tensor } from '../../src/types.js';
 import { bufferPoolTuning } from '../../gpu/buffer-pool.js';
 import { layoutFromMask } from '../../src/layouts/mask.js';
-import { lcgTensor } from '../peers/reference.js';
+import { parseFlags } from '../../cli/flags.js';
+import { uniformFloats } from '../../cli/random.js';
+import { median } from '../../cli/stats.js';
+import { writeJson } from '../../cli/write-json.js';
 
-const argv: string[] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
-const outFile = argv.find((a) => !a.startsWith('--'));
-const withBackward = argv.includes('--backward');
-const quick = argv.includes('--quick');
-const option = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-const backend = (option('backend') ?? 'webgpu') as 'cpu' | 'webgpu';
+const flags = parseFlags({ backward: 'bool', quick: 'bool', backend: 'string', threads: 'int', 'max-n': 'int', 'pool-bytes': 'int' });
+const outFile = flags.positionals[0];
+const withBackward = flags.bool('backward');
+const quick = flags.bool('quick');
+const backend = flags.string('backend', 'webgpu') as 'cpu' | 'webgpu';
 // --pool-bytes=0 turns the WebGPU backend's buffer pool off (A/B against the default)
-if (option('pool-bytes') !== undefined) bufferPoolTuning.maxBytes = Number(option('pool-bytes'));
-const threads = option('threads') === undefined ? undefined : Number(option('threads'));
-const maxN = Number(option('max-n') ?? Infinity);
+if (flags.has('pool-bytes')) bufferPoolTuning.maxBytes = flags.int('pool-bytes', 0, 0);
+const threads = flags.has('threads') ? flags.int('threads', 1) : undefined;
+const maxN = flags.int('max-n', Infinity);
 // V8 runs a Wasm function in its baseline tier until it has been called enough, per worker
 const WARM = backend === 'cpu' ? 8 : 2;
 const REPS = quick ? 3 : 10;
@@ -38,10 +40,9 @@ function versusLayout(N: number): Layout {
 }
 
 function tensor(n: number, seed: number): Tensor {
-  return { data: lcgTensor(n, seed, 0.5), shape: [1, H, n / (H * D), D] };
+  return { data: uniformFloats(n, seed, 0.5), shape: [1, H, n / (H * D), D] };
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 interface Sample {
   wallMs: number;
@@ -104,6 +105,5 @@ try {
   await engine.close();
 }
 if (outFile) {
-  const { writeFileSync } = await import('node:fs');
-  writeFileSync(outFile, JSON.stringify({ device: engine.info, results }, null, 1));
+  await writeJson(outFile, { device: engine.info, results });
 }

@@ -3,7 +3,8 @@
 // whose types WGSL can name without `shader-f16`, a known-answer multiply and a register-resident
 // throughput loop (peak TFLOP/s of that path, beside a plain f32 FMA loop on the same device).
 //   node probe-subgroup-matrix.mjs [out.json]
-import { writeFileSync } from 'node:fs';
+import { parseFlags } from '../../cli/flags.js';
+import { writeJson } from '../../cli/write-json.js';
 
 interface MatrixConfig {
   M: number;
@@ -189,6 +190,7 @@ ${conv}
   tests.push(entry);
 }
 console.log(JSON.stringify(tests, null, 1));
-if (process.argv[2]) writeFileSync(process.argv[2], JSON.stringify(report, null, 1));
+const outFile = parseFlags({}).positionals[0];
+if (outFile) await writeJson(outFile, report);
 device.destroy();
 process.exit(0);

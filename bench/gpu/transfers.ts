@@ -1,18 +1,18 @@
 // Host <-> GPU transfer rates through the WebGPU API as this runtime implements it (Dawn in Node,
 // Deno's wgpu): the ways the backend can move a tensor in and out, each timed to completion.
 //   node transfers.mjs [--mib 64] [out.json]
-import { writeFileSync } from 'node:fs';
+import { parseFlags } from '../../cli/flags.js';
+import { median } from '../../cli/stats.js';
+import { writeJson } from '../../cli/write-json.js';
 import { acquireDevice } from '../../gpu/device.js';
 
-const argv = process.argv.slice(2);
-const mibAt = argv.indexOf('--mib');
-const MiB = mibAt >= 0 ? Number(argv[mibAt + 1]) : 64;
-const outFile = argv.find((a) => a.endsWith('.json'));
+const flags = parseFlags({ mib: 'number' });
+const MiB = flags.number('mib', 64);
+const outFile = flags.positionals[0];
 const bytes = MiB * 2 ** 20;
 const U = { MAP_READ: 0x1, MAP_WRITE: 0x2, COPY_SRC: 0x4, COPY_DST: 0x8, STORAGE: 0x80 };
 const { device, release } = await acquireDevice({ powerPreference: 'high-performance' });
 const host = new Float32Array(bytes / 4).map((_, i) => i % 1000);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Median of 7 after one unmeasured call; `rate`: print GB/s of `bytes` too. */
 async function time(name: string, f: () => Promise<void>, rate = true): Promise<Record<string, unknown>> {
@@ -104,6 +104,6 @@ const rows = [
     new Float32Array(bytes / 4).set(host);
   }),
 ];
-if (outFile) writeFileSync(outFile, JSON.stringify({ MiB, rows }, null, 1));
+if (outFile) await writeJson(outFile, { MiB, rows });
 release();
 process.exit(0);

@@ -4,9 +4,10 @@
 //   node --import tsx bench/gpu/versus-plot.ts [bench/results/h100] → <dir>/versus.svg
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderSvg } from '../../src/cli/report/plots.js';
+import { parseFlags } from '../../cli/flags.js';
+import { renderSvg } from '../../cli/report/plots.js';
 
-const dir = process.argv[2] ?? 'bench/results/h100';
+const dir = parseFlags({}).positionals[0] ?? 'bench/results/h100';
 const read = (file: string) => JSON.parse(readFileSync(join(dir, file), 'utf8'));
 
 interface Point {

@@ -3,8 +3,9 @@
 //   node --import tsx bench/peers/check.ts
 // Exit code 1 when a peer that ran disagrees; peers that cannot run are reported and skipped.
 import { layoutFromMask } from '../../src/index.js';
-import { runOrtPeers, type OrtPeerName } from './onnxruntime.js';
-import { maxAbsDiff, randomTensor, referenceAttention } from './reference.js';
+import { runOrtPeers, type OrtPeerName } from '../../cli/peers/onnxruntime.js';
+import { uniformFloats } from '../../cli/random.js';
+import { maxAbsDiff, referenceAttention } from './reference.js';
 
 const TOL = 2e-5;
 let bad = 0;
@@ -13,7 +14,7 @@ async function check(label: string, B: number, H: number, N: number, D: number, 
   keep: (h: number, r: number, c: number) => boolean, threads: number, peers: OrtPeerName[]) {
   const layout = layoutFromMask(H, N / block, keep, block);
   const size = B * H * N * D;
-  const q = randomTensor(size, 11), k = randomTensor(size, 12), v = randomTensor(size, 13);
+  const q = uniformFloats(size, 11), k = uniformFloats(size, 12), v = uniformFloats(size, 13);
   const scale = 1 / Math.sqrt(D);
   const report = await runOrtPeers({ B, H, N, D, block, layout, threads, q, k, v, scale, warmup: 0, reps: 1, keepOutputs: true, peers });
   if (report.skipped) {

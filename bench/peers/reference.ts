@@ -1,39 +1,7 @@
-// Plain-JavaScript helpers for the peers: layout transposes between our [B, H, N, D] and ONNX
-// Runtime's [B, N, H*D], a float64 dense reference of (block-masked, optionally causal) attention,
-// and error measures. Small sizes only: the reference is O(B·H·N²·D).
-// Not test/reference/: tsconfig.json compiles bench/peers/ into dist/ (the CLI loads onnxruntime.js
-// from there), so importing test/ would ship it; and that reference keeps B·H·N² float64 scores,
-// too much at the bench sizes, where this one streams a row at a time.
-
-/** [B, H, N, D] → [B, N, H*D] (ONNX Runtime's BSNH). */
-export function bhndToBsnh(x: Float32Array, B: number, H: number, N: number, D: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      for (let n = 0; n < N; n++) {
-        const src = ((b * H + h) * N + n) * D;
-        const dst = ((b * N + n) * H + h) * D;
-        out.set(x.subarray(src, src + D), dst);
-      }
-    }
-  }
-  return out;
-}
-
-/** [B, N, H*D] → [B, H, N, D]. */
-export function bsnhToBhnd(x: Float32Array, B: number, H: number, N: number, D: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < B; b++) {
-    for (let n = 0; n < N; n++) {
-      for (let h = 0; h < H; h++) {
-        const src = ((b * N + n) * H + h) * D;
-        const dst = ((b * H + h) * N + n) * D;
-        out.set(x.subarray(src, src + D), dst);
-      }
-    }
-  }
-  return out;
-}
+// Plain-JavaScript checks for the peer benchmarks: a float64 dense reference of (block-masked,
+// optionally causal) attention, and error measures. Small sizes only: the reference is
+// O(B·H·N²·D). Not test/reference/: that one keeps B·H·N² float64 scores, too much at the bench
+// sizes, where this one streams a row at a time.
 
 export interface ReferenceOptions {
   B: number;
@@ -115,38 +83,4 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
     if (d > m) m = d;
   }
   return m;
-}
-
-/** A seeded uniform [-1, 1) filler (mulberry32), so that runs are reproducible. */
-export function randomTensor(length: number, seed: number): Float32Array {
-  const out = new Float32Array(length);
-  let a = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
-}
-
-/**
- * A seeded uniform [-scale, scale) filler from a 32-bit LCG: cheaper than randomTensor for the
- * large inputs of the speed benchmarks, whose values only need to be reproducible.
- */
-export function lcgTensor(length: number, seed: number, scale = 1): Float32Array {
-  const out = new Float32Array(length);
-  let x = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    out[i] = (x / 2 ** 31 - 1) * scale;
-  }
-  return out;
-}
-
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }

@@ -4,16 +4,16 @@
 //   node --import tsx bench/report/compare.ts bench/results/<before> bench/results/<after> [--md] [--impl fused]
 // Drawn from the JSON alone (docs/DESIGN.md: tables and plots come from it), with the CLI's own reader
 // and table code, so that it reads every schema the CLI writes.
-import { hostRuntime } from '../../src/cli/runtime.js';
-import { readResults } from '../../src/cli/report/write.js';
-import { fmt, markdownTable, textTable, type Table } from '../../src/cli/table.js';
-import type { Measurement } from '../../src/cli/results.js';
+import { parseFlags } from '../../cli/flags.js';
+import { hostRuntime } from '../../cli/runtime.js';
+import { readResults } from '../../cli/report/write.js';
+import { fmt, markdownTable, textTable, type Table } from '../../cli/table.js';
+import type { Measurement } from '../../cli/results.js';
 
-const args = process.argv.slice(2);
-const md = args.includes('--md');
-const implAt = args.indexOf('--impl');
-const impl = implAt >= 0 ? args[implAt + 1] : undefined;
-const paths = args.filter((a, i) => !a.startsWith('--') && (implAt < 0 || i !== implAt + 1));
+const flags = parseFlags({ md: 'bool', impl: 'string' });
+const md = flags.bool('md');
+const impl = flags.string('impl');
+const paths = flags.positionals;
 if (paths.length !== 2) {
   console.error('usage: compare.ts <before results.json|dir> <after results.json|dir> [--md] [--impl fused|unfused|naive]');
   process.exit(2);

@@ -1,20 +1,9 @@
-// Seeded random inputs for tests: a PRNG, tensors, layouts, masks and shapes.
+// Seeded random inputs for tests: tensors, layouts, masks and shapes, drawn from the one seeded
+// generator (cli/random.ts, shared with the app and the benchmarks).
+import type { Rng } from '../../cli/random.js';
 import type { AttentionArgs, Layout, MaskMode, Tensor } from '../../src/types.js';
 
-/** Uniform in [0, 1). */
-export type Rng = () => number;
-
-/** mulberry32: a small, fast, seeded 32-bit PRNG. */
-export function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32, type Rng } from '../../cli/random.js';
 
 /** An integer in [min, max], both inclusive. */
 export function randomInt(rng: Rng, min: number, max: number): number {

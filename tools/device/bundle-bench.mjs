@@ -1,6 +1,7 @@
 // Bundles a bench/ script for the GPU machine (no tsx there): `node tools/device/bundle-bench.mjs
 // bench/threads.ts` → .device/bench/threads.mjs. src/ and gpu/ stay external, loaded from dist/, so
-// that the pool finds its worker file and a bench's knobs are the engine's own; the ONNX Runtime peers are not carried (skipped there).
+// that the pool finds its worker file and a bench's knobs are the engine's own; cli/'s helpers are
+// bundled in; the ONNX Runtime packages are not carried (their peers are skipped there).
 import { build } from 'esbuild';
 import { basename } from 'node:path';
 

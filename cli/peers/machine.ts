@@ -2,6 +2,7 @@
 // running builds and tests beside us gives timings off by 2x). Node only.
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { median } from '../stats.js';
 
 function totals() {
   let idle = 0, all = 0;
@@ -95,7 +96,5 @@ export async function timeClean(run: () => Promise<unknown>, o: { warmup: number
   }
   const cleanSamples = samples.filter((_, i) => foreign[i] < maxForeign);
   const use = cleanSamples.length >= Math.min(o.reps, 3) ? cleanSamples : samples;
-  const s = [...use].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return { median: s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2, samples, foreign, own, clean, enoughClean: clean >= o.reps };
+  return { median: median(use), samples, foreign, own, clean, enoughClean: clean >= o.reps };
 }

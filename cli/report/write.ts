@@ -1,9 +1,10 @@
 // Writes a report directory: results.json first (docs/DESIGN.md: benchmarks write JSON first), then the
 // plots and layout pictures, then report.md that embeds them. `blocksparse report` calls the same
 // code on a results.json it reads back.
-import { layoutToSVG } from '../../layouts/index.js';
+import { layoutToSVG } from '../../src/layouts/index.js';
 import { LAYOUTS, LAYOUT_NAMES, type LayoutName } from '../layouts.js';
 import { SCHEMA, type BenchResults } from '../results.js';
+import { resultJson } from '../write-json.js';
 import type { Runtime } from '../runtime.js';
 import { reportMarkdown, type LayoutPicture } from './markdown.js';
 import { allPlots, renderSvg, vegaVersions, type Plot } from './plots.js';
@@ -25,7 +26,7 @@ export async function writeReport(r: BenchResults, dir: string, rt: Runtime, opt
   const versions = await vegaVersions();
   r.runtime.dependencies = { ...r.runtime.dependencies, ...versions };
   if (opts.writeJson !== false) {
-    await rt.writeFile(path('results.json'), JSON.stringify(r, null, 2) + '\n');
+    await rt.writeFile(path('results.json'), resultJson(r));
     files.push('results.json');
   }
 

@@ -3,10 +3,10 @@
 // penalty, a few percent of deterministic noise) and returns outputs of the right shape with no
 // data. The whole bench — budget, skips, fits, tables, plots — runs in a second on it, which is
 // how the report is tested without waiting for kernels.
-import type { Engine, EngineInfo } from '../engine.js';
+import type { Engine, EngineInfo } from '../src/engine.js';
 import type { Clock } from './measure.js';
-import type { NaiveBaseline } from './naive.js';
-import type { AttentionArgs, AttentionBackwardArgs, AttentionGradients, BlockSparseTensor, Layout, MatmulArgs, SoftmaxArgs, SoftmaxBackwardArgs, Tensor } from '../types.js';
+import type { NaiveBaseline } from './naive-baseline.js';
+import type { AttentionArgs, AttentionBackwardArgs, AttentionGradients, BlockSparseTensor, Layout, MatmulArgs, SoftmaxArgs, SoftmaxBackwardArgs, Tensor } from '../src/types.js';
 
 export class VirtualClock implements Clock {
   private t = 0;

@@ -3,7 +3,7 @@
 // (a library may need a session built first, which is not part of the figure) and says which of
 // our layouts it stands in for: 'dense' peers (full attention) run beside the Dense layout only,
 // 'sparse' peers take each layout they support.
-import type { Layout } from '../../types.js';
+import type { Layout } from '../../src/types.js';
 import type { Op } from '../results.js';
 import type { Inputs } from '../workloads.js';
 
@@ -48,6 +48,6 @@ export interface Peer {
 
 /** Every peer the bench knows, in the order they run; `threads` is what they may use. */
 export async function allPeers(threads: number): Promise<Peer[]> {
-  const { onnxruntimePeers } = await import('./onnxruntime.js');
+  const { onnxruntimePeers } = await import('./ort-peer.js');
   return onnxruntimePeers(threads);
 }

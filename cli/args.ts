@@ -1,5 +1,6 @@
 // Command-line flags: parsed and checked up front, so a bad flag fails in a millisecond with exit
 // code 2 and a message naming it, never half-way through a five-minute run.
+import { intValue as int, listValue as list, numberValue as num, readFlags, UsageError, type FlagSpec } from './flags.js';
 import { LAYOUT_NAMES, type LayoutName, DEFAULT_LAYOUTS } from './layouts.js';
 
 export type BackendFlag = 'cpu' | 'webgpu' | 'auto';
@@ -38,9 +39,7 @@ export type Command =
   | { kind: 'version' };
 
 /** A bad command line: the CLI prints the message and exits with code 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+export { UsageError };
 
 export const DEFAULTS = {
   heads: 8,
@@ -108,8 +107,7 @@ Usage: blocksparse report <results.json | directory holding it> [--out DIR]
 Writes report.md and the SVG plots beside results.json, or into --out DIR.
 `;
 
-type FlagKind = 'list' | 'int' | 'number' | 'string' | 'bool';
-const BENCH_FLAGS: Record<string, FlagKind> = {
+const BENCH_FLAGS: FlagSpec = {
   config: 'list', seq: 'list', 'max-seq': 'int', heads: 'int', dim: 'int', block: 'int', batch: 'int',
   backend: 'string', threads: 'list', peers: 'bool', json: 'bool', out: 'string', reps: 'int',
   budget: 'number', 'naive-max-seq': 'int', 'no-progress': 'bool', simulate: 'bool', help: 'bool',
@@ -154,26 +152,7 @@ function parseReport(args: string[]): Command {
 }
 
 function parseBench(args: string[]): Command {
-  const raw = new Map<string, string | true>();
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '-h') return { kind: 'help', topic: 'bench' };
-    if (!a.startsWith('--')) throw new UsageError(`unexpected argument '${a}': flags start with -- (see blocksparse bench --help)`);
-    const eq = a.indexOf('=');
-    const name = eq >= 0 ? a.slice(2, eq) : a.slice(2);
-    const kind = BENCH_FLAGS[name];
-    if (kind === undefined) throw new UsageError(`unknown flag '--${name}'${suggest(name)} (see blocksparse bench --help)`);
-    if (kind === 'bool') {
-      if (eq >= 0) throw new UsageError(`--${name} takes no value, got '${a.slice(eq + 1)}'`);
-      raw.set(name, true);
-      continue;
-    }
-    const value = eq >= 0 ? a.slice(eq + 1) : args[++i];
-    if (value === undefined || value === '' || (eq < 0 && value.startsWith('--'))) {
-      throw new UsageError(`--${name} needs a value${kind === 'list' ? ' (a comma-separated list)' : ''}`);
-    }
-    raw.set(name, value);
-  }
+  const raw = readFlags(args, BENCH_FLAGS, { aliases: { '-h': 'help' }, seeAlso: ' (see blocksparse bench --help)' }).values;
   if (raw.has('help')) return { kind: 'help', topic: 'bench' };
 
   const str = (n: string) => raw.get(n) as string | undefined;
@@ -237,43 +216,6 @@ export function defaultSeqs(block: number, maxSeq: number): number[] {
   return out;
 }
 
-function int(flag: string, v: string | undefined, fallback: number, min: number): number {
-  if (v === undefined) return fallback;
-  if (!/^\d+$/.test(v.trim())) throw new UsageError(`--${flag} must be a whole number, got '${v}'`);
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${flag} must be at least ${min}, got ${v}`);
-  return n;
-}
-
-function num(flag: string, v: string | undefined, fallback: number): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`--${flag} must be a positive number, got '${v}'`);
-  return n;
-}
-
-function list(flag: string, v: string): string[] {
-  const parts = v.split(',').map((s) => s.trim());
-  if (parts.some((p) => p === '')) throw new UsageError(`--${flag} has an empty item in '${v}'`);
-  return parts;
-}
-
 function unique<T>(xs: T[]): T[] {
   return [...new Set(xs)];
-}
-
-function suggest(name: string): string {
-  const close = Object.keys(BENCH_FLAGS).find((f) => f.startsWith(name) || name.startsWith(f) || editDistance(f, name) <= 2);
-  return close ? ` (did you mean --${close}?)` : '';
-}
-
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-  }
-  return d[a.length]![b.length]!;
 }

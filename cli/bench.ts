@@ -2,14 +2,14 @@
 // and WebGPU last (a GPU device must not be open while CPU kernels are timed: docs/DESIGN.md) — each
 // over sequence lengths (smallest first), layouts and directions, within the time budget. The
 // result is one BenchResults document; printing and the report are drawn from it.
-import { createEngine } from '../engine.js';
-import { describeLayout } from '../layouts/index.js';
-import type { Layout } from '../types.js';
+import { createEngine } from '../src/engine.js';
+import { describeLayout } from '../src/layouts/index.js';
+import type { Layout } from '../src/types.js';
 import { defaultSeqs, UsageError, type BenchOptions } from './args.js';
 import { probeAdapter } from './gpu-probe.js';
 import { LAYOUTS, type LayoutName } from './layouts.js';
 import { DEFAULT_REPS, measure, wallClock, type Clock, type RepPolicy } from './measure.js';
-import { loadNaive, type NaiveBaseline } from './naive.js';
+import { naiveBaseline, type NaiveBaseline } from './naive-baseline.js';
 import { allPeers, type Peer } from './peers/index.js';
 import { capFor, expectedCost, fmtS, Predictor } from './plan.js';
 import { Progress } from './progress.js';
@@ -71,12 +71,8 @@ export async function runBench(o: BenchOptions, env: BenchEnv): Promise<BenchRes
   }
   let naive: NaiveBaseline | null = null;
   if (o.backend !== 'webgpu' && o.naiveMaxSeq >= seqs[0]!) {
-    const found = o.simulate ? simulatedNaive(vclock!) : await loadNaive();
-    if ('skip' in found) runs.push({ id: 'js', label: 'naive TypeScript', kind: 'js', threads: 1, weight: 0, skipped: found.skip });
-    else {
-      naive = found;
-      runs.push({ id: 'js', label: 'naive TypeScript', kind: 'js', threads: 1, weight: 0.2 });
-    }
+    naive = o.simulate ? simulatedNaive(vclock!) : naiveBaseline;
+    runs.push({ id: 'js', label: 'naive TypeScript', kind: 'js', threads: 1, weight: 0.2 });
   }
   if (o.peers) {
     // Peers use as many threads as our widest CPU run, and are compared with it.

@@ -9,7 +9,8 @@
 import { performance } from 'node:perf_hooks';
 import { denseAttentionOpsModel, layoutToCsr, loadOnnxProto, multiHeadAttentionModel, onnxProtoError, sparseAttentionModel } from './onnx-graphs.js';
 import { timeClean } from './machine.js';
-import { bhndToBsnh, bsnhToBhnd, randomTensor } from './reference.js';
+import { uniformFloats } from '../random.js';
+import { bhndToBsnh, bsnhToBhnd } from './bsnh.js';
 
 export const INSTALL_NOTE = 'ONNXRUNTIME_NODE_INSTALL=skip npm install --no-save onnxruntime-node@1.30.0 onnxruntime-web@1.30.0 onnx-proto@8.0.1';
 
@@ -126,7 +127,7 @@ export async function runOrtPeers(o: OrtPeerOptions): Promise<OrtPeersReport> {
 
   const { B, H, N, D, block, threads } = o;
   const size = B * H * N * D;
-  const q0 = o.q ?? randomTensor(size, 1), k0 = o.k ?? randomTensor(size, 2), v0 = o.v ?? randomTensor(size, 3);
+  const q0 = o.q ?? uniformFloats(size, 1), k0 = o.k ?? uniformFloats(size, 2), v0 = o.v ?? uniformFloats(size, 3);
   const q = bhndToBsnh(q0, B, H, N, D);
   const k = bhndToBsnh(k0, B, H, N, D);
   const v = bhndToBsnh(v0, B, H, N, D);

@@ -1,8 +1,8 @@
 // What gets timed: one closure per (implementation, direction) over fixed inputs. The fused path
 // is engine.attention(Backward); the unfused path is DeepSpeed's three ops, sdd → softmax → dsd,
 // and their backward (sdd, dsd with transA, softmaxBackward, dsd, dsd with transA).
-import type { Engine } from '../engine.js';
-import type { BlockSparseTensor, Layout, Tensor } from '../types.js';
+import type { Engine } from '../src/engine.js';
+import type { BlockSparseTensor, Layout, Tensor } from '../src/types.js';
 import type { Impl, Op } from './results.js';
 
 export type BenchEngine = Pick<Engine, 'backend' | 'info' | 'attention' | 'attentionBackward' | 'matmul' | 'softmax' | 'softmaxBackward' | 'close'>;

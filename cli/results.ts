@@ -1,5 +1,6 @@
 // The shape of results.json: what a bench run found, in one document. The table, report.md and
 // the plots are all drawn from it (`blocksparse report` re-draws them from the file alone).
+import { median } from './stats.js';
 import type { MachineInfo, RuntimeInfo } from './runtime.js';
 
 export const SCHEMA = 'blocksparse-bench/1';
@@ -134,11 +135,6 @@ export interface BenchResults {
   durationS: number;
 }
 
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 export function stats(samples: number[]): Stats {
   return {

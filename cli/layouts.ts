@@ -4,7 +4,7 @@
 import {
   BigBirdSparsityConfig, BSLongformerSparsityConfig, DenseSparsityConfig, FixedSparsityConfig,
   LocalSlidingWindowSparsityConfig, StridedSparsityConfig, VariableSparsityConfig, type SparsityConfig,
-} from '../layouts/index.js';
+} from '../src/layouts/index.js';
 
 export const LAYOUT_NAMES = ['fixed', 'bigbird', 'longformer', 'sliding', 'strided', 'variable', 'dense'] as const;
 export type LayoutName = (typeof LAYOUT_NAMES)[number];

@@ -1,41 +1,19 @@
 // ONNX Runtime as peers: com.microsoft.SparseAttention and MultiHeadAttention on onnxruntime-node's
 // CPU provider, and MultiHeadAttention on onnxruntime-web's Wasm backend. The graphs and their
-// runner live in bench/peers/ (onnxruntime.ts, onnx-graphs.ts), with onnxruntime-node,
-// onnxruntime-web and onnx-proto as optional, never-shipped packages; this adapts that runner to
-// the Peer interface and finds it (../bench-modules.ts) in a checkout or a build that includes bench/.
-import type { Layout } from '../../types.js';
-import { importBenchModule } from '../bench-modules.js';
+// runner are onnxruntime.ts and onnx-graphs.ts beside this file, with onnxruntime-node,
+// onnxruntime-web and onnx-proto as optional, optional packages installed on demand (INSTALL_NOTE); this adapts that
+// runner to the Peer interface. The runner is imported lazily: it needs Node's os module.
+import type { Layout } from '../../src/types.js';
 import type { Op } from '../results.js';
 import type { Peer, PeerMeasurement, PeerPolicy, PeerProblem } from './index.js';
+import type { OrtPeerName } from './onnxruntime.js';
 
-type OrtPeerName = 'ort-sparse' | 'ort-mha-causal' | 'ort-mha' | 'ortweb-mha-causal' | 'ortweb-mha';
-
-interface OrtPeerResult {
-  ok: boolean;
-  timesMs?: number[];
-  sessionMs?: number;
-  note?: string;
-  output?: Float32Array;
-}
-interface OrtPeersReport {
-  skipped?: string;
-  versions: Record<string, string>;
-  results: OrtPeerResult[];
-}
-interface OrtRunner {
-  INSTALL_NOTE?: string;
-  runOrtPeers(o: Record<string, unknown>): Promise<OrtPeersReport>;
-}
+type OrtRunner = typeof import('./onnxruntime.js');
 
 let runner: Promise<OrtRunner | string> | undefined;
 
 function loadRunner(): Promise<OrtRunner | string> {
-  runner ??= (async () => {
-    const mod = await importBenchModule('peers/onnxruntime');
-    if (typeof mod === 'string') return `the ONNX Runtime peer graphs: ${mod}`;
-    if (typeof mod.runOrtPeers !== 'function') return 'bench/peers/onnxruntime.ts does not export runOrtPeers';
-    return mod as unknown as OrtRunner;
-  })();
+  runner ??= import('./onnxruntime.js').catch((e: unknown) => `the ONNX Runtime peer runner did not load: ${(e as Error).message.split('\n')[0]}`);
   return runner;
 }
 

@@ -1,5 +1,5 @@
 // `blocksparse [bench|report]`: parse, run, print, write. Returns the exit code (0 done, 1 failed,
-// 2 bad flags) instead of exiting, so tests call it in-process; src/main.ts exits with it.
+// 2 bad flags) instead of exiting, so tests call it in-process; main.ts exits with it.
 import { BENCH_HELP, MAIN_HELP, parseArgs, REPORT_HELP, UsageError, type BenchOptions } from './args.js';
 import { runBench } from './bench.js';
 import { readResults, writeReport } from './report/write.js';
@@ -8,6 +8,7 @@ import { packageVersion, type Runtime } from './runtime.js';
 import { baselineTable, cpuVsGpu, kernelRuns, scalingTable, skipLines, summaryRows, summaryTable, threadScaling } from './summary.js';
 import { fmt, textTable } from './table.js';
 import { highlights } from './report/markdown.js';
+import { resultJson } from './write-json.js';
 
 export { parseArgs, UsageError } from './args.js';
 export type { BenchOptions, Command } from './args.js';
@@ -65,7 +66,7 @@ async function bench(o: BenchOptions, argv: readonly string[], rt: Runtime): Pro
   let written = null;
   if (out !== null) written = await writeReport(results, out, rt);
   if (o.json) {
-    rt.stdout.write(JSON.stringify(results, null, 2) + '\n');
+    rt.stdout.write(resultJson(results));
   } else {
     rt.stdout.write(printSummary(results));
     if (written) {

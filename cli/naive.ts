@@ -1,6 +1,7 @@
-// The baseline of bench/cpu-attention.ts: block-sparse attention in plain TypeScript over f32
-// arrays, straightforward loops over the kept blocks (no SIMD, no tiling), softmax in three
-// passes per query row. Same normalised problem as the kernels (src/backend.ts).
+// The naive baseline of the bench app (naive-baseline.ts) and bench/cpu-attention.ts: block-sparse
+// attention in plain TypeScript over f32 arrays, straightforward loops over the kept blocks (no
+// SIMD, no tiling), softmax in three passes per query row. Same normalised problem as the
+// kernels (src/backend.ts).
 import type { AttentionBackwardProblem, AttentionProblem } from '../src/backend.js';
 
 /** The kept key blocks of block row r of head h (causal: those on or below the diagonal). */

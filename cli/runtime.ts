@@ -1,6 +1,6 @@
 // The CLI's only door to the host: arguments, exit, files, the machine and memory. Everything else
-// in src/cli/ is plain ECMAScript, so the same bench runs under Node (`node dist/src/main.js`) and
-// Deno (`deno run -A --unstable-webgpu dist/src/main.js`). Both understand `node:` modules; Deno's
+// in cli/ is plain ECMAScript, so the same bench runs under Node (`node dist/cli/main.js`) and
+// Deno (`deno run -A --unstable-webgpu dist/cli/main.js`). Both understand `node:` modules; Deno's
 // own globals are used where its `node:` shims fall short (resourceUsage, argv).
 
 export interface MachineInfo {
@@ -73,7 +73,7 @@ const bun = (globalThis as { Bun?: { version: string } }).Bun;
 
 let cached: Promise<Runtime> | undefined;
 
-/** The host runtime, loaded once. Node modules are imported lazily so that importing src/cli in a browser costs nothing. */
+/** The host runtime, loaded once. Node modules are imported lazily so that importing cli/ in a browser costs nothing. */
 export function hostRuntime(): Promise<Runtime> {
   cached ??= load();
   return cached;
@@ -184,9 +184,9 @@ function pick(from: Record<string, string | undefined>, keys: string[]): Record<
   return out;
 }
 
-/** blocksparse's version from its package.json (dist/src/cli/ and src/cli/ sit at different depths), or null. */
+/** blocksparse's version from its package.json (dist/cli/ and cli/ sit at different depths), or null. */
 export async function packageVersion(rt: Runtime): Promise<string | null> {
-  for (const rel of ['../../package.json', '../../../package.json']) {
+  for (const rel of ['../package.json', '../../package.json']) {
     const text = await rt.readUrl(new URL(rel, import.meta.url));
     if (!text) continue;
     try {
