@@ -19,6 +19,7 @@ import { Arena } from '../src/cpu/arena.js';
 import { lcgTensor } from './peers/reference.js';
 import { attentionBackward, attentionForward } from '../src/cpu/attention.js';
 import type { CpuContext, LayoutTablePointers } from '../src/cpu/context.js';
+import { uploadLayoutTables } from '../src/cpu/tables.js';
 import { createMemory, instantiate, loadKernelModule, type KernelExports, type SimdBuild } from '../src/cpu/wasm.js';
 import type { AttentionBackwardProblem } from '../src/backend.js';
 import { compileLayout, type CompiledLayout } from '../src/layouts/compile.js';
@@ -78,19 +79,7 @@ class TimedContext implements CpuContext {
 
   /** As the backend does, between calls: the tables are persistent allocations. */
   upload(layout: CompiledLayout): void {
-    if (this.cache.has(layout)) return;
-    const a = this.arena;
-    const put = (x: Int32Array) => {
-      const ptr = a.allocPersistent(Math.max(4, x.byteLength));
-      a.i32(ptr, x.length).set(x);
-      return ptr;
-    };
-    const kind = a.allocPersistent(Math.max(4, layout.nnz));
-    new Uint8Array(a.memory.buffer, kind, layout.nnz).set(layout.causalKind);
-    this.cache.set(layout, {
-      kvPtr: put(layout.kvPtr), kvIndices: put(layout.kvIndices), qPtr: put(layout.qPtr),
-      qIndices: put(layout.qIndices), qEntries: put(layout.qEntries), causalKind: kind,
-    });
+    if (!this.cache.has(layout)) this.cache.set(layout, uploadLayoutTables(this.arena, layout).pointers);
   }
 
   async run(kernel: string, tasks: number[][]): Promise<void> {

@@ -15,7 +15,7 @@ export async function softmax(ctx: CpuContext, p: SoftmaxProblem): Promise<Float
   const rpe = p.rpe ? arena.putF32(p.rpe) : 0;
   const kpm = p.keyPadding ? arena.putF32(p.keyPadding) : 0;
   const am = p.attnMask ? arena.putF32(p.attnMask) : 0;
-  const ranges = partitionRows(L.kvPtr, p.H, p.B * p.H, L.rows, taskCount(ctx), 1, 0);
+  const ranges = partitionRows(L.rowBlocks, p.H, p.B * p.H, L.rows, taskCount(ctx), 1, 0);
   await ctx.run('softmaxForward', ranges.map(([begin, end]) => [
     x, t.kvPtr, t.kvIndices, t.causalKind, p.H, L.rows, L.nnz, L.block, p.scale,
     rpe, kpm, am, p.causal ? 1 : 0, begin, end,
@@ -30,7 +30,7 @@ export async function softmaxBackward(ctx: CpuContext, p: SoftmaxBackwardProblem
   const t = ctx.tables(L);
   const y = ctx.arena.putF32(p.y);
   const dy = ctx.arena.putF32(p.dy);
-  const ranges = partitionRows(L.kvPtr, p.H, p.B * p.H, L.rows, taskCount(ctx), 1, 0);
+  const ranges = partitionRows(L.rowBlocks, p.H, p.B * p.H, L.rows, taskCount(ctx), 1, 0);
   await ctx.run('softmaxBackward', ranges.map(([begin, end]) => [
     y, dy, t.kvPtr, p.H, L.rows, L.nnz, L.block, p.scale, begin, end,
   ]));
