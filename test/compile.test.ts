@@ -244,6 +244,7 @@ test('cached: compileLayout by layout data identity, causalTables per value', ()
   assert.is(a.causalTables(false), a.causalTables(false));
   assert.is.not(a.causalTables(true), a.causalTables(false));
   assert.is(a.causalTables(false).rowKept, a.rowBlocks, 'without causal a row visits every kept block');
+  assert.is(a.causalTables(true).rowOrder, a.causalTables(true).rowOrder, 'orders made once, at the first read');
 });
 
 test('an empty layout compiles to empty tables', () => {

@@ -112,10 +112,19 @@ export function buildCausalTables(L: CompiledLayout, causal: boolean): CausalTab
     }
   }
   const { readyOrder, readyPtr } = readiness(L, colKept);
+  // the orders sort S·R and S·C items, and only the GPU backend reads them: made at the first read
+  let rowOrder: Int32Array | undefined;
+  let colOrder: Int32Array | undefined;
   return {
     causal, kvNumBlocks, fullKvNumBlocks, qNumBlocks, fullQNumBlocks, rowKept, colKept,
     kept: keptFull + keptPartial, keptFull, keptPartial,
-    rowOrder: longestFirst(rowKept), colOrder: longestFirst(colKept), rowBalance: balance(rowKept),
+    get rowOrder() {
+      return (rowOrder ??= longestFirst(rowKept));
+    },
+    get colOrder() {
+      return (colOrder ??= longestFirst(colKept));
+    },
+    rowBalance: balance(rowKept),
     readyOrder, readyPtr,
   };
 }
