@@ -159,10 +159,10 @@ async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLs
     const ops = allocOperands(ctx, p);
     const [out] = outputs.ptrs;
     const lse = withLse ? a.alloc(B * H * N * 4) : 0;
-    const { rowKept: kept, kept: keptBlocks } = L.causalTables(p.causal);
+    const visits = L.causalTables(p.causal);
     const scratchBytes = forwardScratchFloats(D, block) * 4;
     // host inputs are copied in head by head as the first tasks start: those start small
-    const ranges = splitItems(kept, H, R, 0, B * H, dynamicTaskCount(ctx, 4 * block * block * D * keptBlocks * B), taskCount(ctx), ops.inputs.length > 0);
+    const ranges = splitItems(visits.rowKept, H, R, 0, B * H, dynamicTaskCount(ctx, 4 * block * block * D * visits.kept * B), taskCount(ctx), ops.inputs.length > 0);
     const tasks = ranges.map(([begin, end]) => [
       ops.q, ops.k, ops.v, out, lse, ops.rpe, ops.kpm, ops.am,
       t.kvPtr, t.kvIndices, t.causalKind,
