@@ -22,6 +22,7 @@ import { median } from '../cli/stats.js';
 import { writeJson } from '../cli/write-json.js';
 import { attentionBackward, attentionForward } from '../src/cpu/attention.js';
 import type { CpuContext, LayoutTablePointers } from '../src/cpu/context.js';
+import { uploadLayoutTables } from '../src/cpu/tables.js';
 import { createMemory, instantiate, loadKernelModule, type KernelExports, type SimdBuild } from '../src/cpu/wasm.js';
 import { positionalArgs, type KernelArgs, type KernelName } from '../src/cpu/kernels.js';
 import type { AttentionBackwardProblem } from '../src/backend.js';
@@ -81,19 +82,7 @@ class TimedContext implements CpuContext {
 
   /** As the backend does, between calls: the tables are persistent allocations. */
   upload(layout: CompiledLayout): void {
-    if (this.cache.has(layout)) return;
-    const a = this.arena;
-    const put = (x: Int32Array) => {
-      const ptr = a.allocPersistent(Math.max(4, x.byteLength));
-      a.i32(ptr, x.length).set(x);
-      return ptr;
-    };
-    const kind = a.allocPersistent(Math.max(4, layout.nnz));
-    new Uint8Array(a.memory.buffer, kind, layout.nnz).set(layout.causalKind);
-    this.cache.set(layout, {
-      kvPtr: put(layout.kvPtr), kvIndices: put(layout.kvIndices), qPtr: put(layout.qPtr),
-      qIndices: put(layout.qIndices), qEntries: put(layout.qEntries), causalKind: kind,
-    });
+    if (!this.cache.has(layout)) this.cache.set(layout, uploadLayoutTables(this.arena, layout).pointers);
   }
 
   async run<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[]): Promise<void> {

@@ -21,7 +21,7 @@ import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { createEngine, layoutFromMask } from '../src/index.js';
+import { compileLayout, createEngine, layoutFromMask } from '../src/index.js';
 import type { Layout } from '../src/index.js';
 import { runOrtPeers, type OrtPeerName, type OrtPeerResult } from '../cli/peers/onnxruntime.js';
 import { cpuBusy, timeClean, waitForQuiet } from '../cli/peers/machine.js';
@@ -71,9 +71,7 @@ if (args.childWeb !== undefined) {
   process.exit(0);
 }
 
-let nnz = 0;
-for (const x of layout.data) nnz += x;
-const density = nnz / layout.data.length;
+const { nnz, density } = compileLayout(layout);
 console.log(`threads bench: B=${B} H=${H} N=${N} D=${D} block=${block} causal, local 4 + global column 0: nnz=${nnz} density=${density.toFixed(4)}`);
 console.log(`host ${os.hostname()}, ${args.cores} logical cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}; threads ${args.threads.join(',')}`);
 

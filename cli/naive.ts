@@ -7,12 +7,9 @@ import type { AttentionBackwardProblem, AttentionProblem } from '../src/backend.
 /** The kept key blocks of block row r of head h (causal: those on or below the diagonal). */
 function keptColumns(p: AttentionProblem, h: number, r: number): number[] {
   const L = p.layout;
-  const cols: number[] = [];
-  for (let e = L.kvPtr[h * L.rows + r]; e < L.kvPtr[h * L.rows + r + 1]; e++) {
-    if (p.causal && L.causalKind[e] === 2) continue;
-    cols.push(L.kvIndices[e]);
-  }
-  return cols;
+  const i = L.slotOf(0, h) * L.rows + r;
+  // a row visits a prefix of its entries (src/layouts/causal-tables.ts)
+  return Array.from(L.kvIndices.subarray(L.kvPtr[i], L.kvPtr[i] + L.causalTables(p.causal).rowKept[i]));
 }
 
 /** Scores of query row i against the kept keys, masks applied, into s (length cols·block). */

@@ -203,9 +203,7 @@ export function attnUniformValues(
     rows,
     tiles: p.layout.block / tile.BR,
     batches: p.B,
-    ordOff: transposed
-      ? p.causal ? tables.colOrderCausal : tables.colOrder
-      : p.causal ? tables.rowOrderCausal : tables.rowOrder,
+    ordOff: (transposed ? tables.colOrder : tables.rowOrder)[+p.causal],
     scale: p.scale,
     ptrOff: transposed ? tables.qPtr : tables.kvPtr,
     idxOff: transposed ? tables.qIndices : tables.kvIndices,

@@ -337,7 +337,7 @@ export function encodeAttentionForward(
   // The tall tile pays off when the longest row (which one workgroup walks alone) is no longer than
   // the total work spread over the workgroups that run at once (TALL_SLOTS, about 2 per SM on an
   // H100); with longest-first scheduling the rest then packs behind it.
-  const bal = inp.tables.rowBalance[p.causal ? 1 : 0];
+  const bal = p.layout.causalTables(p.causal).rowBalance;
   const totalBlocks = bal.mean * p.H * (p.N / p.layout.block) * p.B;
   const preferTall = bal.max * TALL_SLOTS <= totalBlocks;
   const pick = (sg: boolean) =>

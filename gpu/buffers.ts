@@ -2,7 +2,7 @@
 // Uploads, outputs and readback, and the two packed inputs every attention-like kernel reads: the
 // layout tables (one Int32 buffer per CompiledLayout, uploaded once and cached) and the additive
 // score modifiers (rpe, key padding, attention mask in one buffer, offsets in the uniforms).
-import { CausalKind, type CompiledLayout } from '../src/layouts/compile.js';
+import type { CompiledLayout } from '../src/layouts/compile.js';
 import { BufferUsage, MapModeRead } from './program.js';
 
 /** Scores at or below THRESH count as masked (−∞). WGSL may assume no infinities at run time, so
@@ -104,7 +104,10 @@ export function encodeReadback(
   return { finish };
 }
 
-/** Element offsets of each table inside a layout's Int32 buffer. */
+/**
+ * Element offsets of each of a compiled layout's tables (src/layouts/compile.ts) inside its one
+ * Int32 buffer; per causal value (indexed by +causal) the longest-first row and column orders.
+ */
 export interface LayoutTables {
   readonly buffer: GPUBuffer;
   readonly kvPtr: number;
@@ -113,40 +116,9 @@ export interface LayoutTables {
   readonly qIndices: number;
   readonly qEntries: number;
   readonly causalKind: number;
-  /** Per entry, its block row h*R + r (sdd finds a block's row without a search). */
   readonly entryRow: number;
-  /**
-   * [H*R]: every block row h*R + r, by descending count of kept blocks, ties in index order; the
-   * same counting only what causal keeps; colOrder* likewise for block columns. Workgroups take
-   * rows in this order (longest first, LPT scheduling), so long rows do not start last and form a
-   * tail, while equal rows keep the natural head-major order that shares K and V in L2.
-   */
-  readonly rowOrder: number;
-  readonly rowOrderCausal: number;
-  readonly colOrder: number;
-  readonly colOrderCausal: number;
-  /** Longest and mean block row lengths: [plain, causal]. */
-  readonly rowBalance: readonly [Balance, Balance];
-}
-
-export interface Balance {
-  readonly max: number;
-  readonly mean: number;
-}
-
-/** The indices 0..n-1 sorted by descending len (stable). */
-export function longestFirst(len: Int32Array): Int32Array {
-  return Int32Array.from(Array.from({ length: len.length }, (_, i) => i).sort((a, b) => len[b] - len[a] || a - b));
-}
-
-function balance(len: Int32Array): Balance {
-  let max = 0;
-  let sum = 0;
-  for (const x of len) {
-    max = Math.max(max, x);
-    sum += x;
-  }
-  return { max, mean: len.length ? sum / len.length : 0 };
+  readonly rowOrder: readonly [number, number];
+  readonly colOrder: readonly [number, number];
 }
 
 /**
@@ -168,37 +140,20 @@ export class LayoutTableCache {
   get(layout: CompiledLayout): LayoutTables {
     const hit = this.map.get(layout);
     if (hit) return hit;
-    const [H, R, C] = [layout.heads, layout.rows, layout.cols];
-    const entryRow = new Int32Array(layout.nnz);
-    const rowLen = new Int32Array(H * R);
-    const rowLenCausal = new Int32Array(H * R);
-    for (let hr = 0; hr < H * R; hr++) {
-      rowLen[hr] = layout.kvPtr[hr + 1] - layout.kvPtr[hr];
-      for (let e = layout.kvPtr[hr]; e < layout.kvPtr[hr + 1]; e++) {
-        entryRow[e] = hr;
-        if (layout.causalKind[e] !== CausalKind.Empty) rowLenCausal[hr]++;
-      }
-    }
-    const colLen = new Int32Array(H * C);
-    const colLenCausal = new Int32Array(H * C);
-    for (let hc = 0; hc < H * C; hc++) {
-      colLen[hc] = layout.qPtr[hc + 1] - layout.qPtr[hc];
-      for (let t = layout.qPtr[hc]; t < layout.qPtr[hc + 1]; t++) {
-        if (layout.causalKind[layout.qEntries[t]] !== CausalKind.Empty) colLenCausal[hc]++;
-      }
-    }
-    const { buffer, offsets } = uploadParts(this.device, this.limits, `layout tables [${H}, ${R}, ${C}] block ${layout.block} nnz ${layout.nnz}`, [
+    const [plain, causal] = [layout.causalTables(false), layout.causalTables(true)];
+    const label = `layout tables [${layout.batches}, ${layout.heads}, ${layout.rows}, ${layout.cols}] block ${layout.block} nnz ${layout.nnz}`;
+    const { buffer, offsets } = uploadParts(this.device, this.limits, label, [
       layout.kvPtr,
       layout.kvIndices,
       layout.qPtr,
       layout.qIndices,
       layout.qEntries,
       Int32Array.from(layout.causalKind),
-      entryRow,
-      longestFirst(rowLen),
-      longestFirst(rowLenCausal),
-      longestFirst(colLen),
-      longestFirst(colLenCausal),
+      layout.entryRow,
+      plain.rowOrder,
+      causal.rowOrder,
+      plain.colOrder,
+      causal.colOrder,
     ]);
     const tables: LayoutTables = {
       buffer,
@@ -209,11 +164,8 @@ export class LayoutTableCache {
       qEntries: offsets[4],
       causalKind: offsets[5],
       entryRow: offsets[6],
-      rowOrder: offsets[7],
-      rowOrderCausal: offsets[8],
-      colOrder: offsets[9],
-      colOrderCausal: offsets[10],
-      rowBalance: [balance(rowLen), balance(rowLenCausal)],
+      rowOrder: [offsets[7], offsets[8]],
+      colOrder: [offsets[9], offsets[10]],
     };
     this.map.set(layout, tables);
     this.live.add(buffer);

@@ -14,6 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { attentionForwardWithLse, attentionTuning } from '../src/cpu/attention.js';
 import { Arena } from '../src/cpu/arena.js';
 import type { CpuContext, LayoutTablePointers } from '../src/cpu/context.js';
+import { uploadLayoutTables } from '../src/cpu/tables.js';
 import { createMemory, instantiate, loadKernelModule } from '../src/cpu/wasm.js';
 import { InlineRunner } from '../src/cpu/pool/runner.js';
 import { compileLayout, type CompiledLayout } from '../src/layouts/compile.js';
@@ -361,14 +362,7 @@ async function standaloneContext(build: Build): Promise<CpuContext> {
     tables(L) {
       let t = uploaded.get(L);
       if (!t) {
-        const kind = arena.allocPersistent(Math.max(4, L.nnz));
-        new Uint8Array(memory.buffer, kind, L.nnz).set(L.causalKind);
-        const put = (x: Int32Array) => {
-          const ptr = arena.allocPersistent(Math.max(4, x.byteLength));
-          arena.i32(ptr, x.length).set(x);
-          return ptr;
-        };
-        t = { kvPtr: put(L.kvPtr), kvIndices: put(L.kvIndices), qPtr: put(L.qPtr), qIndices: put(L.qIndices), qEntries: put(L.qEntries), causalKind: kind };
+        t = uploadLayoutTables(arena, L).pointers;
         uploaded.set(L, t);
       }
       return t;

@@ -98,9 +98,8 @@ const variants: [string, Overrides][] = [
 
 function forwardFlops(p: AttentionProblem): number {
   const L = p.layout;
-  let blocks = 0;
-  for (let e = 0; e < L.nnz; e++) blocks += !p.causal ? 1 : L.causalKind[e] === 0 ? 1 : L.causalKind[e] === 1 ? 0.5 : 0;
-  return 4 * L.block * L.block * p.D * blocks * p.B;
+  const { keptFull, keptPartial } = L.causalTables(p.causal);
+  return 4 * L.block * L.block * p.D * (keptFull + 0.5 * keptPartial) * p.B;
 }
 
 

@@ -4,7 +4,7 @@
 // by exactly one task in one fixed order, so the results are bitwise identical whatever the number
 // of tasks.
 import type { AttentionBackwardProblem, AttentionGradientData, AttentionProblem, OperandData } from '../backend.js';
-import { CausalKind, type CompiledLayout } from '../layouts/compile.js';
+import type { CompiledLayout } from '../layouts/compile.js';
 import type { CpuContext, LayoutTablePointers } from './context.js';
 import { partitionByWeight } from './partition.js';
 import { dynamicTaskCount, guidedShares, taskCount } from './tasks.js';
@@ -40,33 +40,9 @@ function backwardRowsScratchFloats(D: number, block: number, R: number): number 
   return 3 * D * p + 4 * p + R * p;
 }
 
-/**
- * Kept blocks per table slot (block row or block column of each head), those that `causal`
- * drops not counted. `ptr` over H·R slots; `entries[t]` the entry at table position t (for the
- * transposed tables; the row tables' positions are their entries).
- */
-function keptPerSlot(ptr: Int32Array, causal: boolean, kind: Uint8Array, entries?: Int32Array): Float64Array {
-  const n = ptr.length - 1;
-  const kept = new Float64Array(Math.max(0, n));
-  for (let s = 0; s < n; s++) {
-    let count = ptr[s + 1] - ptr[s];
-    if (causal) {
-      for (let t = ptr[s]; t < ptr[s + 1]; t++) if (kind[entries ? entries[t] : t] === CausalKind.Empty) count--;
-    }
-    kept[s] = count;
-  }
-  return kept;
-}
-
-function sum(xs: Float64Array): number {
-  let total = 0;
-  for (const x of xs) total += x;
-  return total;
-}
-
-/** Task ranges over items bh·R + r for bh in [bh0, bh1), r < R, weighted by kept blocks. */
+/** Task ranges over items bh·R + r for bh in [bh0, bh1), r < R, weighted by kept blocks (per layout slot h·R + r). */
 function splitItems(
-  kept: Float64Array, H: number, R: number, bh0: number, bh1: number, parts: number, threads: number, rampUp = false,
+  kept: Int32Array, H: number, R: number, bh0: number, bh1: number, parts: number, threads: number, rampUp = false,
 ): Array<[number, number]> {
   const n = (bh1 - bh0) * R;
   const prefix = new Float64Array(n + 1);
@@ -183,10 +159,10 @@ async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLs
     const ops = allocOperands(ctx, p);
     const [out] = outputs.ptrs;
     const lse = withLse ? a.alloc(B * H * N * 4) : 0;
-    const kept = keptPerSlot(L.kvPtr, p.causal, L.causalKind);
+    const visits = L.causalTables(p.causal);
     const scratchBytes = forwardScratchFloats(D, block) * 4;
     // host inputs are copied in head by head as the first tasks start: those start small
-    const ranges = splitItems(kept, H, R, 0, B * H, dynamicTaskCount(ctx, 4 * block * block * D * sum(kept) * B), taskCount(ctx), ops.inputs.length > 0);
+    const ranges = splitItems(visits.rowKept, H, R, 0, B * H, dynamicTaskCount(ctx, 4 * block * block * D * visits.kept * B), taskCount(ctx), ops.inputs.length > 0);
     const tasks = ranges.map(([begin, end]) => ({
       q: ops.q, k: ops.k, v: ops.v, out, lse, rpe: ops.rpe, kpm: ops.kpm, am: ops.am,
       kvPtr: t.kvPtr, kvIndices: t.kvIndices, causalKind: t.causalKind,
@@ -273,13 +249,13 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
   const { inputs, dout } = ops;
   const [dq, dk, dv] = outputs.ptrs;
   const causal = p.causal ? 1 : 0;
-  const rowKept = keptPerSlot(L.kvPtr, p.causal, L.causalKind);
-  const parts = dynamicTaskCount(ctx, 10 * block * block * D * sum(rowKept) * B);
+  const visits = L.causalTables(p.causal);
+  const rowKept = visits.rowKept;
+  const parts = dynamicTaskCount(ctx, 10 * block * block * D * visits.kept * B);
   // slots of a batch·head: one per entry of its head (those causal drops stay unused)
   const slotBytes = block * padded(block) * 4;
-  const headEntries = (h: number) => L.kvPtr[(h + 1) * R] - L.kvPtr[h * R];
-  let maxHead = 0;
-  for (let h = 0; h < H; h++) maxHead = Math.max(maxHead, headEntries(h));
+  const headEntries = (h: number) => L.slotBlocks[h];
+  const maxHead = L.maxSlotBlocks;
   const rowScratchBytes = backwardRowsScratchFloats(D, block, R) * 4;
 
   // whole batch·heads per task when they share out evenly among the tasks (and the tasks' slots
@@ -289,9 +265,8 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
   const fits = parts === 1 || headTasks * 2 * maxHead * slotBytes <= attentionTuning.slotBudgetBytes;
   const mode = attentionTuning.backwardSchedule === 'auto' ? (evenly && fits ? 'heads' : 'passes') : attentionTuning.backwardSchedule;
   if (mode === 'heads') {
-    const { order, readyPtr } = readiness(L, p.causal);
-    const orderPtr = a.putI32(order);
-    const ready = a.putI32(readyPtr);
+    const orderPtr = t.readyOrder[causal];
+    const ready = t.readyPtr[causal];
     const headWeight = new Float64Array(BH + 1);
     const perHead = new Float64Array(H);
     for (let s = 0; s < H * R; s++) perHead[Math.floor(s / R)] += ITEM_OVERHEAD + rowKept[s];
@@ -315,7 +290,7 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
 
   // two passes over chunks [bh0, bh1) of as many batch·heads as the slot budget allows (at least
   // one each); the slot arrays and each task's scratch are allocated once, for the largest chunk
-  const colKept = keptPerSlot(L.qPtr, p.causal, L.causalKind, L.qEntries);
+  const colKept = visits.colKept;
   const chunks: Array<{ bh0: number; bh1: number; base: Int32Array }> = [];
   let maxSlots = 0;
   for (let bh0 = 0; bh0 < BH;) {
@@ -356,31 +331,4 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
     await ctx.run('attentionBackwardColumns', colTasks);
   }
   outputs.takeOut(0, size);
-}
-
-/**
- * For attentionBackwardHeads: per head, the block columns in order of readiness (the last block
- * row that keeps them; causal-dropped blocks not counted), bucketed by that row:
- * order [H][R], readyPtr [H][R + 2] (bucket g holds the columns whose last row is g − 1).
- */
-function readiness(L: CompiledLayout, causal: boolean): { order: Int32Array; readyPtr: Int32Array } {
-  const { heads: H, rows: R } = L;
-  const order = new Int32Array(H * R);
-  const readyPtr = new Int32Array(H * (R + 2));
-  const last = new Int32Array(R);
-  for (let h = 0; h < H; h++) {
-    const ptr = readyPtr.subarray(h * (R + 2), (h + 1) * (R + 2));
-    for (let c = 0; c < R; c++) {
-      last[c] = -1;
-      for (let u = L.qPtr[h * R + c]; u < L.qPtr[h * R + c + 1]; u++) {
-        if (causal && L.causalKind[L.qEntries[u]] === CausalKind.Empty) continue;
-        last[c] = L.qIndices[u]; // ascending, so the last one kept is the largest
-      }
-      ptr[last[c] + 2]++;
-    }
-    for (let g = 0; g <= R; g++) ptr[g + 1] += ptr[g];
-    const fill = ptr.slice(0, R + 1);
-    for (let c = 0; c < R; c++) order[h * R + fill[last[c] + 1]++] = c;
-  }
-  return { order, readyPtr };
 }

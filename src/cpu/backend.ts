@@ -7,7 +7,8 @@ import type {
 } from '../backend.js';
 import type { CompiledLayout } from '../layouts/compile.js';
 import { Arena } from './arena.js';
-import type { CpuContext, LayoutTablePointers } from './context.js';
+import type { CpuContext } from './context.js';
+import { tableBytes, uploadLayoutTables, type ArenaTables } from './tables.js';
 import { createMemory, instantiate, loadKernelModule, type SimdBuild } from './wasm.js';
 import { createRunner, defaultThreads, isSharedBuffer } from './pool/probe.js';
 import type { KernelRunner, TaskTiming } from './pool/runner.js';
@@ -31,19 +32,13 @@ export const cpuBackendTuning = {
   tableCacheBytes: 64 * 2 ** 20,
 };
 
-interface CachedTables {
-  pointers: LayoutTablePointers;
-  /** Its persistent blocks, [ptr, bytes], freed on eviction. */
-  blocks: Array<[number, number]>;
-}
-
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
   readonly info: BackendInfo;
   private readonly arena: Arena;
   private readonly runner: KernelRunner;
-  private tableCache = new Map<CompiledLayout, CachedTables>();
-  private tableBytes = 0;
+  private tableCache = new Map<CompiledLayout, ArenaTables>();
+  private cachedTableBytes = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   /** Shared with every CpuResident this backend made. */
@@ -116,35 +111,14 @@ export class CpuBackend implements Backend {
 
   private uploadTables(layout: CompiledLayout): void {
     if (this.tableCache.has(layout)) return;
-    const bytes = 4 * (layout.kvPtr.length + layout.qPtr.length + 3 * layout.nnz) + layout.nnz + 6 * 64;
-    if (this.tableBytes + bytes > cpuBackendTuning.tableCacheBytes) {
+    if (this.cachedTableBytes > 0 && this.cachedTableBytes + tableBytes(layout) > cpuBackendTuning.tableCacheBytes) {
       for (const { blocks } of this.tableCache.values()) for (const [ptr, n] of blocks) this.arena.freePersistent(ptr, n);
       this.tableCache.clear();
-      this.tableBytes = 0;
+      this.cachedTableBytes = 0;
     }
-    const blocks: Array<[number, number]> = [];
-    const block = (n: number) => {
-      const ptr = this.arena.allocPersistent(Math.max(4, n));
-      blocks.push([ptr, Math.max(4, n)]);
-      return ptr;
-    };
-    const put = (a: Int32Array) => {
-      const ptr = block(a.byteLength);
-      this.arena.i32(ptr, a.length).set(a);
-      return ptr;
-    };
-    const kindPtr = block(layout.nnz);
-    new Uint8Array(this.arena.memory.buffer, kindPtr, layout.nnz).set(layout.causalKind);
-    const pointers = {
-      kvPtr: put(layout.kvPtr),
-      kvIndices: put(layout.kvIndices),
-      qPtr: put(layout.qPtr),
-      qIndices: put(layout.qIndices),
-      qEntries: put(layout.qEntries),
-      causalKind: kindPtr,
-    };
-    this.tableCache.set(layout, { pointers, blocks });
-    this.tableBytes += bytes;
+    const tables = uploadLayoutTables(this.arena, layout);
+    this.tableCache.set(layout, tables);
+    this.cachedTableBytes += tables.bytes;
   }
 
   upload(data: Float32Array, rowLength: number): Promise<ResidentData> {

@@ -6,14 +6,19 @@ import type { Arena } from './arena.js';
 import type { CpuResident } from './resident.js';
 import type { KernelArgs, KernelName } from './kernels.js';
 
-/** Byte offsets of a compiled layout's tables in Wasm memory (all Int32, causalKind Uint8). */
+/**
+ * Byte offsets of a compiled layout's tables in Wasm memory (all Int32, causalKind Uint8), copied
+ * by uploadLayoutTables (tables.ts); readiness per causal value, indexed by +causal.
+ */
 export interface LayoutTablePointers {
-  kvPtr: number;
-  kvIndices: number;
-  qPtr: number;
-  qIndices: number;
-  qEntries: number;
-  causalKind: number;
+  readonly kvPtr: number;
+  readonly kvIndices: number;
+  readonly qPtr: number;
+  readonly qIndices: number;
+  readonly qEntries: number;
+  readonly causalKind: number;
+  readonly readyOrder: readonly [number, number];
+  readonly readyPtr: readonly [number, number];
 }
 
 export interface CpuContext {

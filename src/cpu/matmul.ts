@@ -94,7 +94,7 @@ async function sdd(ctx: CpuContext, p: MatmulProblem): Promise<Float32Array> {
   const aPacked = await pack(ctx, aRole(a, BH, p.M, p.K, p.transA, L.rows, MR));
   const bPacked = await pack(ctx, bRole(b, BH, p.K, p.N, p.transB, L.cols, NR));
   const out = ctx.arena.alloc(outLength * 4);
-  const ranges = partitionRows(L.kvPtr, p.H, BH, L.rows, taskCount(ctx), 1, 0);
+  const ranges = partitionRows(L.rowBlocks, p.H, BH, L.rows, taskCount(ctx), 1, 0);
   const tmp = scratch(ctx, ranges.length, TILE_SCRATCH);
   await ctx.run('sdd', ranges.map(([begin, end], i) => ({
     aPacked, bPacked, c: out, kvPtr: t.kvPtr, kvIndices: t.kvIndices,
@@ -106,13 +106,13 @@ async function sdd(ctx: CpuContext, p: MatmulProblem): Promise<Float32Array> {
 /**
  * The tables dsd and dds walk their output block lines with: by layout column (the transposed
  * tables, with their entry map) or by layout row (the row tables; entry map 0). `lines` counts the
- * lines; `hostPtr` is the host copy of `ptr`, for partitioning.
+ * lines; `blocks` their kept-block counts, for partitioning.
  */
 function blockLines(ctx: CpuContext, L: CompiledLayout, byColumn: boolean) {
   const t = ctx.tables(L);
   return byColumn
-    ? { lines: L.cols, ptr: t.qPtr, idx: t.qIndices, ent: t.qEntries, hostPtr: L.qPtr }
-    : { lines: L.rows, ptr: t.kvPtr, idx: t.kvIndices, ent: 0, hostPtr: L.kvPtr };
+    ? { lines: L.cols, ptr: t.qPtr, idx: t.qIndices, ent: t.qEntries, blocks: L.colBlocks }
+    : { lines: L.rows, ptr: t.kvPtr, idx: t.kvIndices, ent: 0, blocks: L.rowBlocks };
 }
 
 /**
@@ -126,12 +126,12 @@ async function sparseDense(ctx: CpuContext, p: MatmulProblem, kernel: 'dsd' | 'd
   const BH = p.B * p.H;
   const outLength = BH * p.M * p.N;
   const sparseA = kernel === 'dsd';
-  const { lines, ptr, idx, ent, hostPtr } = blockLines(ctx, L, sparseA ? p.transA : !p.transB);
+  const { lines, ptr, idx, ent, blocks } = blockLines(ctx, L, sparseA ? p.transA : !p.transB);
   const a = ctx.arena.putF32(p.a);
   const b = ctx.arena.putF32(p.b);
   const packed = await pack(ctx, sparseA ? bRole(b, BH, p.K, p.N, p.transB, 1, NR) : aRole(a, BH, p.M, p.K, p.transA, 1, MR));
   const out = ctx.arena.alloc(outLength * 4);
-  const ranges = partitionRows(hostPtr, p.H, BH, lines, taskCount(ctx), blk, 1);
+  const ranges = partitionRows(blocks, p.H, BH, lines, taskCount(ctx), blk, 1);
   const panel = sparseA ? MR : NR; // the sparse block's own packing
   const scr = scratch(ctx, ranges.length, TILE_SCRATCH + Math.ceil(blk / panel) * panel * blk * 4);
   const tasks = ranges.map(([begin, end], i) => ({ c: out, ptr, idx, ent, H: p.H, nnz: L.nnz, blk, begin, end, scratch: scr[i] }));

@@ -15,7 +15,7 @@ export async function softmax(ctx: CpuContext, p: SoftmaxProblem): Promise<Float
   const rpe = p.rpe ? arena.putF32(p.rpe) : 0;
   const kpm = p.keyPadding ? arena.putF32(p.keyPadding) : 0;
   const am = p.attnMask ? arena.putF32(p.attnMask) : 0;
-  const ranges = partitionRows(L.kvPtr, p.H, p.B * p.H, L.rows, taskCount(ctx), 1, 0);
+  const ranges = partitionRows(L.rowBlocks, p.H, p.B * p.H, L.rows, taskCount(ctx), 1, 0);
   await ctx.run('softmaxForward', ranges.map(([begin, end]) => ({
     x, kvPtr: t.kvPtr, kvIndices: t.kvIndices, causalKind: t.causalKind, H: p.H, R: L.rows, nnz: L.nnz, blk: L.block, scale: p.scale,
     rpe, kpm, am, causal: p.causal ? 1 : 0, begin, end,
@@ -30,7 +30,7 @@ export async function softmaxBackward(ctx: CpuContext, p: SoftmaxBackwardProblem
   const t = ctx.tables(L);
   const y = ctx.arena.putF32(p.y);
   const dy = ctx.arena.putF32(p.dy);
-  const ranges = partitionRows(L.kvPtr, p.H, p.B * p.H, L.rows, taskCount(ctx), 1, 0);
+  const ranges = partitionRows(L.rowBlocks, p.H, p.B * p.H, L.rows, taskCount(ctx), 1, 0);
   await ctx.run('softmaxBackward', ranges.map(([begin, end]) => ({
     y, dy, kvPtr: t.kvPtr, H: p.H, R: L.rows, nnz: L.nnz, blk: L.block, scale: p.scale, begin, end,
   })));

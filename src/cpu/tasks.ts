@@ -65,17 +65,18 @@ export function partitionEvenly(n: number, parts: number): Array<[number, number
 
 /**
  * Splits the items (batch-head bh, row) of a row table, bh < BH, row < rows, by weight: each row
- * weighs `fixed + perBlock · (its kept blocks)`. `ptr` is the table's pointer array over H·rows.
+ * weighs `fixed + perBlock · (its kept blocks)`. `blocks` holds those counts over H·rows
+ * (a compiled layout's rowBlocks or colBlocks).
  */
 export function partitionRows(
-  ptr: Int32Array, H: number, BH: number, rows: number, parts: number, perBlock: number, fixed: number,
+  blocks: Int32Array, H: number, BH: number, rows: number, parts: number, perBlock: number, fixed: number,
 ): Array<[number, number]> {
   const n = BH * rows;
   const prefix = new Float64Array(n + 1);
   for (let t = 0; t < n; t++) {
     const bh = Math.floor(t / rows);
     const slot = (bh % H) * rows + (t - bh * rows);
-    prefix[t + 1] = prefix[t] + fixed + perBlock * (ptr[slot + 1] - ptr[slot]);
+    prefix[t + 1] = prefix[t] + fixed + perBlock * blocks[slot];
   }
   return partitionByWeight(prefix, parts);
 }

@@ -1,33 +1,175 @@
-// A Layout compiled once into the Int32 lookup tables every backend reads (Triton's blocksparse LUTs,
-// named like FlexAttention's BlockMask): `kv*` walk a block row's kept columns (forward, dQ), `q*`
-// walk a block column's kept rows (dK, dV), so that each thread or workgroup owns disjoint outputs.
+// A Layout compiled once into every table the backends read (Triton's blocksparse LUTs, named like
+// FlexAttention's BlockMask): `kv*` walk a block row's kept columns (forward, dQ), `q*` walk a block
+// column's kept rows (dK, dV), so that each thread or workgroup owns disjoint outputs. What a value
+// of `causal` keeps (counts, the full/partial split, longest-first orders, readiness) is compiled
+// lazily per value and cached here too (causal-tables.ts). Nothing else derives tables from
+// layout.data: backends upload these (src/cpu/tables.ts, gpu/buffers.ts), once per compiled layout.
+//
+// Tables are indexed by layout slot: a layout of shape [Bl, Hl, R, C] has Bl·Hl slots, and batch
+// row b, query head h reads slot slotOf(b, h) = (b % Bl)·Hl + h % Hl (one layout per batch row
+// when Bl = B, layout heads shared cyclically when Hl < H). Today's layouts are [H, R, C]: Bl = 1,
+// Hl = H, and slotOf(b, h) = h.
 import type { Layout } from '../types.js';
+import { buildCausalTables, CausalKind, type CausalTables } from './causal-tables.js';
+import { layoutToString } from './describe.js';
 
-/** What `causal` does to a kept block: kept whole, cut along the diagonal, or dropped. */
-export const CausalKind = { Full: 0, Partial: 1, Empty: 2 } as const;
+export { CausalKind, longestFirst, type Balance, type CausalTables } from './causal-tables.js';
 
-export interface CompiledLayout {
-  readonly layout: Layout;
+
+/**
+ * The format, as a loop that rebuilds the layout (slot s, block row r, block column c):
+ *
+ *     for (let e = kvPtr[s*R + r]; e < kvPtr[s*R + r + 1]; e++) dense[(s*R + r)*C + kvIndices[e]] = 1;
+ *
+ * e is the entry: the e-th kept block in (slot, row, column) order, the order a BlockSparseTensor
+ * stores its blocks in. The transposed tables list the same entries by column:
+ *
+ *     for (let t = qPtr[s*C + c]; t < qPtr[s*C + c + 1]; t++) dense[(s*R + qIndices[t])*C + c] = 1; // entry qEntries[t]
+ *
+ * causalTables(causal) adds, per block row and column, how many of those blocks a call visits and
+ * which need no mask (BlockMask's kv_num_blocks / full_kv_num_blocks and q_* twins).
+ */
+export class CompiledLayout {
   readonly block: number;
+  /** Bl: layout batch rows (1: one layout for every batch row). */
+  readonly batches: number;
+  /** Hl: layout heads. */
   readonly heads: number;
+  /** Bl·Hl: what the tables are indexed by (see slotOf). */
+  readonly slots: number;
+  /** Block rows R (query blocks) and block columns C (key blocks); R ≠ C is allowed here. */
   readonly rows: number;
   readonly cols: number;
-  /** Kept blocks over all heads; entry e is the e-th non-zero in (head, row, column) order. */
+  /** Kept blocks over all slots. */
   readonly nnz: number;
-  /** [H*R + 1]: entries of block row (h, r) are kvIndices[kvPtr[h*R + r] .. kvPtr[h*R + r + 1]). */
+  /** Kept blocks divided by slots·R·C. */
+  readonly density: number;
+  /** [S·R + 1]: entries of block row i = s·R + r are kvPtr[i] .. kvPtr[i + 1]. */
   readonly kvPtr: Int32Array;
   /** [nnz]: the column of each entry, ascending within a row. The entry index is the position. */
   readonly kvIndices: Int32Array;
-  /** [H*C + 1]: the transpose, per block column (h, c). */
+  /** [S·C + 1]: the transpose, per block column j = s·C + c. */
   readonly qPtr: Int32Array;
   /** [nnz]: the row of each transposed entry, ascending within a column. */
   readonly qIndices: Int32Array;
   /** [nnz]: for each transposed entry, its entry index (its block in a BlockSparseTensor). */
   readonly qEntries: Int32Array;
-  /** [nnz]: per entry, a CausalKind (meaningful for square layouts). */
+  /** [nnz]: per entry, its block row s·R + r (sdd finds a block's row without a search). */
+  readonly entryRow: Int32Array;
+  /**
+   * [nnz]: per entry, the CausalKind `causal` gives it, from its block row and column (query
+   * offset 0: the diagonal is r = c; rectangular layouts will measure it from absolute positions).
+   */
   readonly causalKind: Uint8Array;
-  /** Kept blocks divided by H*R*C. */
-  readonly density: number;
+  /** [S·R]: kept blocks per block row (kvPtr's differences), causal ignored. */
+  readonly rowBlocks: Int32Array;
+  /** [S·C]: kept blocks per block column, causal ignored. */
+  readonly colBlocks: Int32Array;
+  /** [S]: kept blocks per slot (its entries), and the most any slot has. */
+  readonly slotBlocks: Int32Array;
+  readonly maxSlotBlocks: number;
+  private readonly byCausal: [CausalTables | null, CausalTables | null] = [null, null];
+
+  constructor(readonly layout: Layout) {
+    const [Bl, Hl, R, C] = layoutDims(layout);
+    const S = Bl * Hl;
+    const data = layout.data;
+    this.block = layout.block;
+    this.batches = Bl;
+    this.heads = Hl;
+    this.slots = S;
+    this.rows = R;
+    this.cols = C;
+    const kvPtr = new Int32Array(S * R + 1);
+    const colBlocks = new Int32Array(S * C);
+    let nnz = 0;
+    for (let i = 0; i < S * R; i++) {
+      const s = (i / R) | 0;
+      const base = i * C;
+      for (let c = 0; c < C; c++) {
+        if (data[base + c] !== 0) {
+          nnz++;
+          colBlocks[s * C + c]++;
+        }
+      }
+      kvPtr[i + 1] = nnz;
+    }
+    const kvIndices = new Int32Array(nnz);
+    const entryRow = new Int32Array(nnz);
+    const causalKind = new Uint8Array(nnz);
+    const qPtr = new Int32Array(S * C + 1);
+    for (let j = 0; j < S * C; j++) qPtr[j + 1] = qPtr[j] + colBlocks[j];
+    const qIndices = new Int32Array(nnz);
+    const qEntries = new Int32Array(nnz);
+    const fill = qPtr.slice(0, S * C);
+    const rowBlocks = new Int32Array(S * R);
+    const slotBlocks = new Int32Array(S);
+    let e = 0;
+    for (let s = 0; s < S; s++) {
+      for (let r = 0; r < R; r++) {
+        const i = s * R + r;
+        const base = i * C;
+        rowBlocks[i] = kvPtr[i + 1] - kvPtr[i];
+        for (let c = 0; c < C; c++) {
+          if (data[base + c] === 0) continue;
+          kvIndices[e] = c;
+          entryRow[e] = i;
+          causalKind[e] = c < r ? CausalKind.Full : c === r ? CausalKind.Partial : CausalKind.Empty;
+          const t = fill[s * C + c]++;
+          qIndices[t] = r; // rows arrive in ascending order, so each column's list is sorted
+          qEntries[t] = e;
+          e++;
+        }
+      }
+      slotBlocks[s] = kvPtr[(s + 1) * R] - kvPtr[s * R];
+    }
+    this.nnz = nnz;
+    this.density = S * R * C === 0 ? 0 : nnz / (S * R * C);
+    this.kvPtr = kvPtr;
+    this.kvIndices = kvIndices;
+    this.qPtr = qPtr;
+    this.qIndices = qIndices;
+    this.qEntries = qEntries;
+    this.entryRow = entryRow;
+    this.causalKind = causalKind;
+    this.rowBlocks = rowBlocks;
+    this.colBlocks = colBlocks;
+    this.slotBlocks = slotBlocks;
+    this.maxSlotBlocks = slotBlocks.reduce((m, x) => Math.max(m, x), 0);
+  }
+
+  /** The slot batch row b and query head h read: (b % Bl)·Hl + h % Hl (today h). */
+  slotOf(b: number, h: number): number {
+    return (b % this.batches) * this.heads + (h % this.heads);
+  }
+
+  /** What a call with this `causal` visits: computed at the first ask, then cached. */
+  causalTables(causal: boolean): CausalTables {
+    return (this.byCausal[+causal] ??= buildCausalTables(this, causal));
+  }
+
+  /** Shape, counts and density, then slot `slot` drawn: '█' full, '▒' partial (causal), '·' not visited. */
+  toString(slot = 0, causal = false): string {
+    const head = `CompiledLayout [${this.batches}, ${this.heads}, ${this.rows}, ${this.cols}] block ${this.block}: ` +
+      `nnz ${this.nnz}, density ${(100 * this.density).toFixed(2)}%`;
+    if (this.slots * this.rows * this.cols === 0) return head;
+    if (!causal) return `${head}\n${layoutToString({ block: this.block, shape: [this.slots, this.rows, this.cols], data: this.layout.data }, slot)}`;
+    const ct = this.causalTables(true);
+    const lines: string[] = [];
+    for (let r = 0; r < this.rows; r++) {
+      const chars = new Array<string>(this.cols).fill('·');
+      const i = slot * this.rows + r;
+      for (let e = this.kvPtr[i]; e < this.kvPtr[i] + ct.rowKept[i]; e++) chars[this.kvIndices[e]] = this.causalKind[e] === CausalKind.Full ? '█' : '▒';
+      lines.push(chars.join(''));
+    }
+    return `${head}; causal keeps ${ct.kept} (${ct.keptFull} full, ${ct.keptPartial} partial)\n${lines.join('\n')}`;
+  }
+}
+
+/** [Bl, Hl, R, C] of a layout: today's [H, R, C] layouts have Bl = 1. */
+function layoutDims(layout: Layout): [number, number, number, number] {
+  const shape = layout.shape as readonly number[];
+  return shape.length === 4 ? [shape[0], shape[1], shape[2], shape[3]] : [1, shape[0], shape[1], shape[2]];
 }
 
 const cache = new WeakMap<Uint8Array, CompiledLayout>();
@@ -39,57 +181,11 @@ const cache = new WeakMap<Uint8Array, CompiledLayout>();
 export function compileLayout(layout: Layout): CompiledLayout {
   const hit = cache.get(layout.data);
   if (hit && hit.block === layout.block && sameShape(hit.layout.shape, layout.shape)) return hit;
-  const compiled = buildTables(layout);
+  const compiled = new CompiledLayout(layout);
   cache.set(layout.data, compiled);
   return compiled;
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-function buildTables(layout: Layout): CompiledLayout {
-  const [H, R, C] = layout.shape;
-  const data = layout.data;
-  const kvPtr = new Int32Array(H * R + 1);
-  const colCount = new Int32Array(H * C);
-  let nnz = 0;
-  for (let hr = 0; hr < H * R; hr++) {
-    const h = (hr / R) | 0;
-    const base = hr * C;
-    for (let c = 0; c < C; c++) {
-      if (data[base + c] !== 0) {
-        nnz++;
-        colCount[h * C + c]++;
-      }
-    }
-    kvPtr[hr + 1] = nnz;
-  }
-  const kvIndices = new Int32Array(nnz);
-  const causalKind = new Uint8Array(nnz);
-  const qPtr = new Int32Array(H * C + 1);
-  for (let hc = 0; hc < H * C; hc++) qPtr[hc + 1] = qPtr[hc] + colCount[hc];
-  const qIndices = new Int32Array(nnz);
-  const qEntries = new Int32Array(nnz);
-  const fill = qPtr.slice(0, H * C);
-  let e = 0;
-  for (let h = 0; h < H; h++) {
-    for (let r = 0; r < R; r++) {
-      const base = (h * R + r) * C;
-      for (let c = 0; c < C; c++) {
-        if (data[base + c] === 0) continue;
-        kvIndices[e] = c;
-        causalKind[e] = c < r ? CausalKind.Full : c === r ? CausalKind.Partial : CausalKind.Empty;
-        const t = fill[h * C + c]++;
-        qIndices[t] = r; // rows arrive in ascending order, so each column's list is sorted
-        qEntries[t] = e;
-        e++;
-      }
-    }
-  }
-  return {
-    layout, block: layout.block, heads: H, rows: R, cols: C, nnz,
-    kvPtr, kvIndices, qPtr, qIndices, qEntries, causalKind,
-    density: H * R * C === 0 ? 0 : nnz / (H * R * C),
-  };
 }

@@ -9,6 +9,7 @@
 //             db = Σrows dy      plain JS, float64 accumulation
 import { createEngine, type Engine } from '../engine.js';
 import { errors } from '../errors.js';
+import { compileLayout } from '../layouts/compile.js';
 import type { BlockSparseTensor, Layout, Tensor } from '../types.js';
 import { checkLayout, checkTensor, isPositiveInt } from '../validate.js';
 import { linearErrors } from './errors.js';
@@ -146,12 +147,6 @@ function ownLayout(layout: Layout, R: number, C: number): Layout {
   return { block: layout.block, shape: [1, R, C], data };
 }
 
-function countKept(layout: Layout): number {
-  let nnz = 0;
-  for (let i = 0; i < layout.data.length; i++) nnz += layout.data[i];
-  return nnz;
-}
-
 /** x of shape [..., features]: its rows (the product of the leading dimensions) and those dimensions. */
 function checkRows(name: string, t: unknown, features: number, what: string): { data: Float32Array; rows: number; lead: number[] } {
   const { data, shape } = checkTensor(name, t, `[..., ${what}] of positive integers`, 'any');
@@ -203,7 +198,7 @@ export class BlockSparseLinear {
     const layout = given
       ? ownLayout(given, R, C)
       : randomPattern(R, C, keptBlockCount(o.density as number, R, R * C), block, rng as Sfc32);
-    const nnz = countKept(layout);
+    const nnz = compileLayout(layout).nnz;
     let weight: Float32Array;
     let biasData: Float32Array | null;
     if (init) {

@@ -2,6 +2,7 @@
 // pattern, or the blocks of largest norm of a dense weight. Both keep at least one block in every
 // block row, so that no output feature is cut off from the input.
 import type { Layout } from '../types.js';
+import { compileLayout } from '../layouts/compile.js';
 import type { Sfc32 } from './random.js';
 
 /** How many of `total` blocks a density keeps: round(density · total), at least one per block row. */
@@ -69,9 +70,7 @@ export function gatherBlocks(w: Float32Array, layout: Layout): Float32Array {
   const [, R, C] = layout.shape;
   const block = layout.block;
   const cols = C * block;
-  let nnz = 0;
-  for (let i = 0; i < R * C; i++) if (layout.data[i] !== 0) nnz++;
-  const out = new Float32Array(nnz * block * block);
+  const out = new Float32Array(compileLayout(layout).nnz * block * block);
   let o = 0;
   for (let r = 0; r < R; r++) {
     for (let c = 0; c < C; c++) {

@@ -7,7 +7,8 @@ import { BufferUsage, foldDispatch } from '../../gpu/program.js';
 import { GpuContext } from '../../gpu/context.js';
 import { bufferPoolTuning } from '../../gpu/buffer-pool.js';
 import { acquireDevice } from '../../gpu/device.js';
-import { longestFirst, sanitizeMask, MASKED } from '../../gpu/buffers.js';
+import { sanitizeMask, MASKED } from '../../gpu/buffers.js';
+import { longestFirst } from '../../src/layouts/compile.js';
 import { chooseTile, sharedBytes } from '../../gpu/attention-common.js';
 import type { AttentionArgs, BlockSparseTensor, Layout, MatmulArgs, Tensor } from '../../src/types.js';
 import {
