@@ -25,7 +25,7 @@ OPS.forEach((op, n) => {
         s.skip(name, () => {});
         continue;
       }
-      s(name, async () => assertParts(await runCase(t, op, c), toleranceOf(t, c), `${op} ${name}`));
+      s(name, async () => assertParts(await runCase(t, op, c, 'cpu'), toleranceOf(t, c), `${op} ${name}`));
     }
   }
   if (n === OPS.length - 1) {

@@ -16,6 +16,7 @@ import { denseFromSparse, layoutNonZeros, sparseFromDense64 } from '../reference
 import type { RefMatmulArgs } from '../reference/types.js';
 import { attentionBackwardProblem, attentionProblem, matmulProblem, softmaxBackwardProblem, softmaxProblem } from '../deno/problems.js';
 import type { Op, OpCase, ToleranceClass } from './cases.js';
+import { demandsExactZeros, type Place } from './exclusions.js';
 import { attentionInputs, linearInputs, matmulInputs, softmaxBackwardInputs, softmaxInputs } from './inputs.js';
 
 export type BackendKind = 'cpu' | 'webgpu';
@@ -101,9 +102,9 @@ export interface Part {
   exactZeros: boolean;
 }
 
-/** Runs `op` of case `c` on `t` and computes the references. */
-export async function runCase(t: OpTarget, op: Op, c: OpCase): Promise<Part[]> {
-  const z = c.exactZeros ?? false;
+/** Runs `op` of case `c` on `t` and computes the references; `place` says which exclusions hold. */
+export async function runCase(t: OpTarget, op: Op, c: OpCase, place: Place): Promise<Part[]> {
+  const z = demandsExactZeros(place, op, c);
   const part = (label: string, got: ArrayLike<number>, want: ArrayLike<number>): Part => ({ label, got, want, exactZeros: z });
   switch (c.kind) {
     case 'attention': {
