@@ -2,7 +2,7 @@
 import type { BlockSparseTensor, Layout, MatmulArgs, SoftmaxArgs, SoftmaxBackwardArgs, Tensor } from '../../src/types.js';
 import {
   mulberry32, randomAttentionArgs, randomAttnMask, randomInt, randomKeyPaddingMask, randomLayout, randomTensor,
-  type HostAttentionArgs, type HostAttentionBackwardArgs, type Rng,
+  type HostAttentionBackwardArgs, type Rng,
 } from '../helpers/random.js';
 import { referenceSoftmax } from '../reference/softmax.js';
 import { layoutNonZeros } from '../reference/sparse.js';
