@@ -1,10 +1,8 @@
-// The fused CPU attention kernels (assembly/attention-*.ts, src/cpu/attention.ts), forward and
-// backward, through createEngine({ backend: 'cpu' }) on both SIMD builds, against the float64
-// reference (test/reference/attention.ts): every block size (odd ones too) and several head dims
-// (odd ones take the scalar tails), causal, rpe, both mask modes, fully masked rows, empty block
-// rows, single-block and dense layouts, huge scores and masks; bitwise identical results for 1,
-// 2, 3 and 7 tasks, both backward schedules, backward chunks and a worker pool; the forward's
-// log-sum-exp; and modules without data segments.
+// The fused CPU attention kernels (assembly/attention-*.ts, src/cpu/attention.ts) beyond the op
+// suite (test/ops.test.ts, whose case table test/ops/cases.ts holds every shape and feature checked
+// against float64): bitwise identical results for 1, 2, 3 and 7 tasks, both backward schedules,
+// backward chunks and a worker pool; task counts and shares; the forward's log-sum-exp; modules
+// without data segments; both builds agreeing.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createEngine, type Engine } from '../src/engine.js';
@@ -19,7 +17,6 @@ import { createMemory, instantiate, loadKernelModule } from '../src/cpu/wasm.js'
 import { InlineRunner } from '../src/cpu/pool/runner.js';
 import { compileLayout, type CompiledLayout } from '../src/layouts/compile.js';
 import { attentionProblem } from '../src/problems.js';
-import type { Layout, Tensor } from '../src/types.js';
 import {
   CPU_TOL,
   assertClose,
@@ -63,29 +60,6 @@ function describe(args: HostAttentionArgs): string {
   return parts.join(' ');
 }
 
-function assertFinite(data: Float32Array, label: string): void {
-  for (let i = 0; i < data.length; i++) {
-    if (!Number.isFinite(data[i])) throw new assert.Assertion({ message: `${label}: non-finite ${data[i]} at ${i}`, generated: false, operator: 'finite', actual: data[i], expects: 0 });
-  }
-}
-
-/** Forward and backward of `args` on `build`, checked against the float64 reference. */
-async function check(build: Build, args: HostAttentionArgs, rng: Rng, what: 'both' | 'forward' = 'both'): Promise<void> {
-  const e = await engine(build);
-  const label = `${build} ${describe(args)}`;
-  const out = await e.attention(args);
-  assertFinite(out.data, `${label} out`);
-  assertClose(out.data, referenceAttention(args), { ...CPU_TOL, label: `${label} out` });
-  if (what === 'forward') return;
-  const bargs = withDout(args, rng);
-  const g = await e.attentionBackward(bargs);
-  const ref = referenceAttentionBackward(bargs);
-  for (const name of ['dq', 'dk', 'dv'] as const) {
-    assertFinite(g[name].data, `${label} ${name}`);
-    assertClose(g[name].data, ref[name], { ...CPU_TOL, label: `${label} ${name}` });
-  }
-}
-
 function args(rng: Rng, B: number, H: number, R: number, block: number, D: number, opts: RandomAttentionOptions = {}): HostAttentionArgs {
   return randomAttentionArgs(rng, { ...opts, shape: { B, H, N: R * block, D, block, R } });
 }
@@ -97,133 +71,6 @@ Attention.after(async () => {
   for (const e of engines.values()) await e.close();
   engines.clear();
 });
-
-for (const build of BUILDS) {
-  Attention(`${build}: random small shapes, odd blocks and head dims, random features`, async () => {
-    const rng = mulberry32(build === 'simd' ? 11 : 12);
-    for (let it = 0; it < 80; it++) {
-      const kpm = rng();
-      const am = rng();
-      const a = randomAttentionArgs(rng, {
-        shapeOptions: { blocks: [1, 2, 3, 4, 5, 6, 8, 12], maxD: 20, maxBlocksPerSide: 4, maxB: 2, maxH: 3 },
-        density: 0.3 + 0.6 * rng(),
-        causal: rng() < 0.35,
-        rpe: rng() < 0.35,
-        keyPaddingMaskMode: kpm < 0.25 ? 'add' : kpm < 0.5 ? 'mul' : 'none',
-        attnMaskMode: am < 0.25 ? 'add' : am < 0.5 ? 'mul' : 'none',
-        allowEmptyRows: rng() < 0.3,
-        scale: rng() < 0.2 ? 0.5 + rng() : undefined,
-      });
-      await check(build, a, rng);
-    }
-  });
-
-  Attention(`${build}: random shapes with blocks 8..32 and head dims up to 72`, async () => {
-    const rng = mulberry32(build === 'simd' ? 13 : 14);
-    for (let it = 0; it < 16; it++) {
-      const kpm = rng();
-      const am = rng();
-      const a = randomAttentionArgs(rng, {
-        shapeOptions: { blocks: [8, 16, 24, 32], maxD: 72, maxBlocksPerSide: 4, maxB: 2, maxH: 2 },
-        density: 0.3 + 0.6 * rng(),
-        causal: rng() < 0.4,
-        rpe: rng() < 0.3,
-        keyPaddingMaskMode: kpm < 0.25 ? 'add' : kpm < 0.5 ? 'mul' : 'none',
-        attnMaskMode: am < 0.25 ? 'add' : am < 0.5 ? 'mul' : 'none',
-        allowEmptyRows: rng() < 0.3,
-      });
-      await check(build, a, rng);
-    }
-  });
-
-  Attention(`${build}: every block size, head dims 16..256 and odd ones`, async () => {
-    const rng = mulberry32(build === 'simd' ? 21 : 22);
-    const cases: Array<[number, number, number]> = [
-      // [block, D, R]
-      [8, 16, 4], [8, 7, 3], [16, 64, 3], [16, 100, 2], [16, 1, 3], [32, 80, 3], [32, 36, 2],
-      [64, 64, 2], [64, 7, 2], [64, 256, 2], [128, 32, 2], [128, 96, 1], [24, 44, 3],
-    ];
-    for (const [block, D, R] of cases) {
-      await check(build, args(rng, 1, 2, R, block, D, { density: 0.7 }), rng);
-    }
-  });
-
-  Attention(`${build}: causal, rpe, key padding and attention masks in both modes`, async () => {
-    const rng = mulberry32(build === 'simd' ? 31 : 32);
-    for (const block of [16, 32]) {
-      const D = block === 16 ? 24 : 64;
-      await check(build, args(rng, 1, 2, 3, block, D, { causal: true }), rng);
-      await check(build, args(rng, 2, 1, 3, block, D, { rpe: true }), rng);
-      await check(build, args(rng, 2, 2, 3, block, D, { keyPaddingMaskMode: 'add' }), rng);
-      await check(build, args(rng, 2, 2, 3, block, D, { keyPaddingMaskMode: 'mul' }), rng);
-      await check(build, args(rng, 1, 2, 3, block, D, { attnMaskMode: 'add' }), rng);
-      await check(build, args(rng, 1, 2, 3, block, D, { attnMaskMode: 'mul' }), rng);
-      await check(build, args(rng, 2, 2, 3, block, D, {
-        causal: true, rpe: true, keyPaddingMaskMode: 'mul', attnMaskMode: 'add',
-      }), rng);
-    }
-  });
-
-  Attention(`${build}: fully masked rows and empty block rows give zeros, never NaN`, async () => {
-    const rng = mulberry32(build === 'simd' ? 41 : 42);
-    // whole batches of keys padded away, whole query rows masked by the attention mask
-    await check(build, args(rng, 3, 2, 3, 16, 32, { keyPaddingMaskMode: 'mul', fullyMaskedBatches: [1] }), rng);
-    await check(build, args(rng, 2, 1, 3, 16, 32, { keyPaddingMaskMode: 'add', fullyMaskedBatches: [0] }), rng);
-    await check(build, args(rng, 1, 2, 3, 16, 20, { attnMaskMode: 'mul', fullyMaskedRows: [0, 5, 17, 40, 47] }), rng);
-    await check(build, args(rng, 1, 2, 3, 16, 20, { attnMaskMode: 'add', causal: true, fullyMaskedRows: [1, 16, 33] }), rng);
-    // a layout with empty block rows (and so keys nobody attends to)
-    const layout: Layout = { block: 16, shape: [2, 4, 4], data: new Uint8Array(32) };
-    layout.data.set([1, 0, 1, 0, /**/ 0, 0, 0, 0, /**/ 0, 1, 1, 0, /**/ 0, 0, 0, 0], 0);
-    layout.data.set([0, 0, 0, 0, /**/ 1, 1, 0, 0, /**/ 0, 0, 0, 0, /**/ 1, 0, 0, 1], 16);
-    const a = args(rng, 2, 2, 4, 16, 32);
-    a.layout = layout;
-    await check(build, a, rng);
-    // causal drops everything of rows whose only blocks lie above the diagonal
-    const upper: Layout = { block: 8, shape: [1, 3, 3], data: new Uint8Array([0, 1, 1, 0, 0, 1, 0, 0, 1]) };
-    const c = args(rng, 1, 1, 3, 8, 12, { causal: true });
-    c.layout = upper;
-    const e = await engine(build);
-    const out = await e.attention(c);
-    assert.ok(out.data.subarray(0, 16 * 12).every((x) => x === 0), 'rows with nothing left are zeros');
-    await check(build, c, rng);
-    // a layout with no block at all
-    const none = args(rng, 1, 2, 2, 16, 16);
-    none.layout = { block: 16, shape: [2, 2, 2], data: new Uint8Array(8) };
-    await check(build, none, rng);
-  });
-
-  Attention(`${build}: single-block and dense layouts, B·H > 1`, async () => {
-    const rng = mulberry32(build === 'simd' ? 51 : 52);
-    const one = args(rng, 2, 3, 1, 32, 48);
-    one.layout = { block: 32, shape: [3, 1, 1], data: new Uint8Array([1, 1, 1]) };
-    await check(build, one, rng);
-    const dense = args(rng, 2, 2, 4, 16, 64, { density: 1 });
-    assert.ok(dense.layout.data.every((x) => x === 1));
-    await check(build, dense, rng);
-    await check(build, { ...dense, causal: true }, rng);
-    await check(build, args(rng, 3, 4, 3, 16, 16, { density: 0.5, causal: true, rpe: true }), rng);
-  });
-
-  Attention(`${build}: large scores stay stable (online max); huge finite masks stay finite`, async () => {
-    const rng = mulberry32(build === 'simd' ? 61 : 62);
-    const a = args(rng, 1, 2, 3, 16, 32, { density: 0.8 });
-    // scores of order ±100: exp would overflow without the running max
-    for (const t of [a.q, a.k]) for (let i = 0; i < t.data.length; i++) t.data[i] *= 10;
-    await check(build, a, rng);
-    const b = args(rng, 2, 1, 3, 16, 32, { keyPaddingMaskMode: 'add' });
-    const kpm = b.keyPaddingMask as Tensor;
-    for (let i = 0; i < kpm.data.length; i++) if (kpm.data[i] === -Infinity) kpm.data[i] = -1e9;
-    await check(build, b, rng);
-    // a mask so large that times log2(e) it would overflow f32: still finite, so rows of it are
-    // a uniform softmax, not "fully masked"
-    for (const mode of ['rpe', 'kpm'] as const) {
-      const c = args(rng, 2, 1, 2, 16, 8, mode === 'rpe' ? { rpe: true } : { keyPaddingMaskMode: 'add', fullyMaskedBatches: [1] });
-      const t = (mode === 'rpe' ? c.rpe : c.keyPaddingMask) as Tensor;
-      for (let i = 0; i < t.data.length; i++) if (t.data[i] === -Infinity || (mode === 'rpe' && i % 3 === 0)) t.data[i] = -3e38;
-      await check(build, c, rng);
-    }
-  });
-}
 
 /** Bitwise equality of two results. */
 function sameBits(a: Float32Array, b: Float32Array, label: string): void {
@@ -298,10 +145,8 @@ Attention('a pool of 2 and 3 worker threads gives the bits of one thread', async
   for (const threads of [2, 3]) {
     const pool = await createEngine({ backend: 'cpu', threads, simd: 'simd' });
     try {
-      if (pool.info.threads !== threads) {
-        console.warn(`skipped: no ${threads}-thread pool here (${JSON.stringify(pool.info.fallbacks)})`);
-        continue;
-      }
+      // Node always has worker_threads: a pool that fell back to one thread is a failure, not a skip
+      assert.is(pool.info.threads, threads, `no ${threads}-thread pool (${JSON.stringify(pool.info.fallbacks)})`);
       for (const p of problems) {
         const label = `${describe(p)}, ${threads} threads`;
         sameBits((await pool.attention(p)).data, (await one.attention(p)).data, `${label} out`);

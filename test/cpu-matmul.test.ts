@@ -1,7 +1,7 @@
-// The CPU block-sparse MatMul (sdd, dsd, dds) against the float64 reference: every mode ×
-// transA × transB, random shapes and layouts (empty rows, a single block, dense, nothing kept),
-// block sizes from 1 to 128, inner dimensions off the tile widths, both SIMD builds, and results
-// bitwise identical whatever the number of tasks.
+// The CPU block-sparse MatMul (sdd, dsd, dds) beyond the op suite (test/ops.test.ts, whose case
+// table test/ops/cases.ts holds every mode × transpose, shape and layout checked against float64):
+// results bitwise identical whatever the number of tasks and on a worker pool, inputs left alone,
+// and a layout with nothing kept at the backend level (the engine rejects it).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createEngine, type Engine } from '../src/engine.js';
@@ -11,7 +11,6 @@ import { compileLayout } from '../src/layouts/compile.js';
 import { forceTaskCount } from '../src/cpu/tasks.js';
 import type { Layout, MatmulArgs, MatmulMode, Tensor } from '../src/types.js';
 import { referenceMatmul, layoutNonZeros } from './reference/index.js';
-import { assertClose } from './helpers/assert-close.js';
 import { mulberry32, pick, randomInt, randomLayout, randomTensor, type Rng } from './helpers/random.js';
 
 const BUILDS = ['simd', 'relaxed'] as const;
@@ -88,21 +87,6 @@ function makeCase(rng: Rng, mode: MatmulMode, transA: boolean, transB: boolean, 
   return { label, args: { mode, transA, transB, a: dense(rng, B, H, inner, K, transA), b: blockSparse(rng, B, layout) } };
 }
 
-function randomCase(rng: Rng, mode: MatmulMode, transA: boolean, transB: boolean): Case {
-  const block = pick(rng, [1, 2, 3, 4, 5, 8, 8, 16, 16, 32]);
-  const maxBlocks = block >= 16 ? 3 : 5;
-  return makeCase(rng, mode, transA, transB, {
-    B: randomInt(rng, 1, 2),
-    H: randomInt(rng, 1, 3),
-    R: randomInt(rng, 1, maxBlocks),
-    C: randomInt(rng, 1, maxBlocks),
-    block,
-    inner: pick(rng, [1, 3, 4, 5, 7, 8, 9, 13, 16, 17, 33]),
-    // the engine rejects a block-sparse tensor with nothing kept (shape[1] = 0): 'empty' is sdd only here
-    kind: pick(rng, mode === 'sdd' ? ['random', 'sparse', 'dense', 'single', 'empty'] as const : ['random', 'random', 'sparse', 'dense', 'single'] as const),
-  });
-}
-
 const engines: Partial<Record<(typeof BUILDS)[number], Engine>> = {};
 
 test.before(async () => {
@@ -118,68 +102,6 @@ async function run(simd: (typeof BUILDS)[number], args: MatmulArgs): Promise<Flo
   const out = await engines[simd]!.matmul(args);
   return out.data;
 }
-
-function checkShape(c: Case, out: { shape: number[] }): void {
-  const a = c.args;
-  if (a.mode === 'sdd') {
-    const nnz = layoutNonZeros(a.layout).length;
-    assert.equal(out.shape, [a.a.shape[0], nnz, a.layout.block, a.layout.block], c.label);
-  } else {
-    assert.is(out.shape.length, 4, c.label);
-  }
-}
-
-for (const simd of BUILDS) {
-  for (const mode of MODES) {
-    for (const [transA, transB] of TRANS) {
-      test(`${simd}: ${mode} transA=${transA} transB=${transB} matches the reference on random cases`, async () => {
-        const rng = mulberry32(1000 + MODES.indexOf(mode) * 10 + Number(transA) * 2 + Number(transB));
-        for (let i = 0; i < 14; i++) {
-          const c = randomCase(rng, mode, transA, transB);
-          const out = await engines[simd]!.matmul(c.args);
-          checkShape(c, out);
-          assertClose(out.data, referenceMatmul(c.args), { label: `${simd} ${c.label}` });
-        }
-      });
-    }
-  }
-}
-
-test('large blocks (64, 128) and a long inner dimension (past the k chunk), every mode and transpose', async () => {
-  const rng = mulberry32(7);
-  for (const mode of MODES) {
-    for (const [transA, transB] of TRANS) {
-      for (const block of [64, 128]) {
-        const simd = pick(rng, BUILDS);
-        const c = makeCase(rng, mode, transA, transB, {
-          B: 1, H: 2, R: 2, C: 2, block, inner: mode === 'sdd' ? pick(rng, [300, 517]) : pick(rng, [6, 70]),
-          kind: pick(rng, ['random', 'dense'] as const),
-        });
-        assertClose(await run(simd, c.args), referenceMatmul(c.args), { label: `${simd} ${c.label}` });
-      }
-    }
-  }
-});
-
-test('attention-shaped pipeline pieces: q·kᵀ (sdd), p·v (dsd), gradients (dsd with Aᵀ, dds with Aᵀ)', async () => {
-  const rng = mulberry32(11);
-  const B = 2, H = 2, N = 96, D = 20, block = 16, R = N / block;
-  const layout = randomLayout(H, R, R, 0.5, rng, { block, ensureRowNonEmpty: true });
-  const q = randomTensor([B, H, N, D], rng);
-  const k = randomTensor([B, H, N, D], rng);
-  const v = randomTensor([B, H, N, D], rng);
-  for (const simd of BUILDS) {
-    const sArgs: MatmulArgs = { mode: 'sdd', a: q, b: k, layout, transB: true };
-    const s = await engines[simd]!.matmul(sArgs);
-    assertClose(s.data, referenceMatmul(sArgs), { label: 'q·kᵀ' });
-    const pv: MatmulArgs = { mode: 'dsd', a: s, b: v };
-    assertClose(await run(simd, pv), referenceMatmul(pv), { label: 'p·v' });
-    const dv: MatmulArgs = { mode: 'dsd', a: s, b: v, transA: true };
-    assertClose(await run(simd, dv), referenceMatmul(dv), { label: 'pᵀ·dout' });
-    const dk: MatmulArgs = { mode: 'dds', a: q, b: s, transA: true };
-    assertClose(await run(simd, dk), referenceMatmul(dk), { label: 'qᵀ·ds' });
-  }
-});
 
 test('results are bitwise identical for 1, 2, 3 and 7 tasks', async () => {
   const rng = mulberry32(23);

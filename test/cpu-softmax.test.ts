@@ -1,14 +1,12 @@
-// The CPU block-sparse Softmax and its backward against the float64 references: scale, rpe,
-// key padding and attention masks in both modes, causal, fully masked rows and empty layout rows,
-// block sizes from 1 to 64, both SIMD builds, and results bitwise identical whatever the number
-// of tasks.
+// The CPU block-sparse Softmax and its backward beyond the op suite (test/ops.test.ts, whose case
+// table test/ops/cases.ts holds every mask, scale, causal and block size checked against float64):
+// results bitwise identical whatever the number of tasks and on a worker pool, inputs left alone.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createEngine, type Engine } from '../src/engine.js';
 import { forceTaskCount } from '../src/cpu/tasks.js';
-import type { BlockSparseTensor, Layout, MaskMode, SoftmaxArgs, SoftmaxBackwardArgs } from '../src/types.js';
-import { referenceSoftmax, referenceSoftmaxBackward, layoutNonZeros } from './reference/index.js';
-import { assertClose } from './helpers/assert-close.js';
+import type { BlockSparseTensor, Layout, MaskMode, SoftmaxArgs } from '../src/types.js';
+import { layoutNonZeros } from './reference/index.js';
 import {
   mulberry32, pick, randomAttnMask, randomInt, randomKeyPaddingMask, randomLayout, randomTensor, type Rng,
 } from './helpers/random.js';
@@ -89,85 +87,6 @@ test.after(async () => {
   forceTaskCount(undefined);
   for (const e of Object.values(engines)) await e?.close();
 });
-
-async function checkForward(simd: Build, c: SoftmaxCase, rng: Rng): Promise<void> {
-  const args = makeArgs(rng, c);
-  const out = await engines[simd]!.softmax(args);
-  assert.equal(out.shape, args.x.shape);
-  assert.ok(out.data.every((v) => !Number.isNaN(v)), `${simd} ${label(c)}: NaN in the output`);
-  assertClose(out.data, referenceSoftmax(args), { label: `${simd} ${label(c)}` });
-}
-
-for (const simd of BUILDS) {
-  test(`${simd}: forward, plain and scaled, empty block rows allowed`, async () => {
-    const rng = mulberry32(1);
-    for (let i = 0; i < 16; i++) await checkForward(simd, randomCase(rng), rng);
-  });
-
-  test(`${simd}: forward with every mask mode, alone and together, causal or not`, async () => {
-    const rng = mulberry32(2);
-    const modes: MaskChoice[] = ['none', 'add', 'mul'];
-    for (const kpm of modes) {
-      for (const am of modes) {
-        for (const rpe of [false, true]) {
-          await checkForward(simd, randomCase(rng, { kpm, am, rpe, causal: rng() < 0.5 }), rng);
-        }
-      }
-    }
-  });
-
-  test(`${simd}: causal forward (diagonal blocks cut, blocks above dropped to zeros)`, async () => {
-    const rng = mulberry32(3);
-    for (let i = 0; i < 10; i++) await checkForward(simd, randomCase(rng, { causal: true, density: pick(rng, [0.5, 1]) }), rng);
-    // blocks above the diagonal come out as exact zeros
-    const args = makeArgs(rng, { B: 1, H: 1, R: 3, block: 8, density: 1, causal: true });
-    const out = await engines[simd]!.softmax(args);
-    const nz = layoutNonZeros(args.x.layout);
-    nz.forEach(({ r, c }, e) => {
-      if (c > r) assert.ok(out.data.subarray(e * 64, (e + 1) * 64).every((v) => Object.is(v, 0)), `block (${r}, ${c}) not zeros`);
-    });
-  });
-
-  test(`${simd}: fully masked rows and batches give zeros, never NaN`, async () => {
-    const rng = mulberry32(4);
-    for (let i = 0; i < 6; i++) {
-      const c = randomCase(rng, { R: 3, block: pick(rng, [3, 4, 8]), am: pick(rng, ['add', 'mul'] as const), kpm: pick(rng, ['add', 'mul'] as const) });
-      const N = c.R * c.block;
-      c.fullyMaskedRows = [0, randomInt(rng, 1, N - 1)];
-      c.fullyMaskedBatches = c.B > 1 ? [1] : [];
-      await checkForward(simd, c, rng);
-    }
-    // every position masked
-    const args = makeArgs(rng, { B: 1, H: 2, R: 2, block: 4, density: 1 });
-    args.keyPaddingMask = { data: new Float32Array(8), shape: [1, 8] };
-    args.keyPaddingMaskMode = 'mul';
-    const out = await engines[simd]!.softmax(args);
-    assert.ok(out.data.every((v) => Object.is(v, 0)));
-  });
-
-  test(`${simd}: large blocks (64) with masks`, async () => {
-    const rng = mulberry32(5);
-    await checkForward(simd, { B: 1, H: 2, R: 2, block: 64, density: 1, causal: true, rpe: true, kpm: 'add', am: 'mul', scale: 0.125 }, rng);
-    await checkForward(simd, { B: 2, H: 1, R: 3, block: 32, density: 0.6, kpm: 'mul', am: 'add', scale: 0.3 }, rng);
-  });
-
-  test(`${simd}: backward matches DeepSpeed's dx = y ∘ (dy − rowsum(y∘dy)) · scale`, async () => {
-    const rng = mulberry32(6);
-    for (let i = 0; i < 16; i++) {
-      const c = randomCase(rng, { causal: rng() < 0.5, kpm: pick(rng, ['none', 'mul'] as const) });
-      const fwd = makeArgs(rng, c);
-      const y = await engines[simd]!.softmax(fwd);
-      const dy = blockSparse(rng, c.B, fwd.x.layout, 1);
-      const args: SoftmaxBackwardArgs = { y, dy, scale: c.scale };
-      const dx = await engines[simd]!.softmaxBackward(args);
-      assert.equal(dx.shape, y.shape);
-      assertClose(dx.data, referenceSoftmaxBackward(args), { label: `${simd} backward ${label(c)}` });
-      // arbitrary y too: the formula does not assume a softmax output
-      const args2: SoftmaxBackwardArgs = { y: blockSparse(rng, c.B, fwd.x.layout, 1), dy, scale: c.scale };
-      assertClose((await engines[simd]!.softmaxBackward(args2)).data, referenceSoftmaxBackward(args2), { label: `${simd} backward, random y` });
-    }
-  });
-}
 
 test('forward and backward are bitwise identical for 1, 2, 3 and 7 tasks', async () => {
   const rng = mulberry32(7);

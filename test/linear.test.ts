@@ -1,7 +1,7 @@
-// BlockSparseLinear (src/linear/): forward and backward against a float64 dense layer whose pruned
-// blocks are zero, the random and top-norm patterns, seeds, memory figures and every bad input.
-// Runs on the CPU engine; on the float64 reference engine of test/helpers/linear.ts while the CPU
-// matmul kernels are missing ('not implemented'), saying so, or when BLOCKSPARSE_LINEAR_ENGINE=reference.
+// BlockSparseLinear (src/linear/) on the CPU engine beyond the op suite (test/ops.test.ts, whose
+// case table test/ops/cases.ts holds the shapes checked against a float64 dense layer): the chain
+// against finite differences, the matmuls it makes, the random and top-norm patterns, seeds, given
+// layouts, memory figures, the default engine and every bad input.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createEngine, type Engine } from '../src/engine.js';
@@ -9,32 +9,13 @@ import { BlockSparseLinear } from '../src/linear/index.js';
 import type { Layout, Tensor } from '../src/types.js';
 import { assertClose } from './helpers/assert-close.js';
 import { denseLinear64, denseLinearBackward64, referenceEngine } from './helpers/linear.js';
-import { mulberry32, pick, randomInt, randomTensor, type Rng } from './helpers/random.js';
-import { denseFromSparse, layoutNonZeros, sparseFromDense64 } from './reference/sparse.js';
+import { mulberry32, randomInt, randomTensor } from './helpers/random.js';
+import { denseFromSparse, layoutNonZeros } from './reference/sparse.js';
 
 let engine: Engine;
-let engineName = '';
 
 test.before(async () => {
-  if (process.env.BLOCKSPARSE_LINEAR_ENGINE === 'reference') {
-    engine = referenceEngine();
-    engineName = 'float64 reference engine (BLOCKSPARSE_LINEAR_ENGINE=reference)';
-    console.log(`  linear: engine = ${engineName}`);
-    return;
-  }
-  const cpu = await createEngine({ backend: 'cpu' });
-  try {
-    const layout: Layout = { block: 8, shape: [1, 1, 1], data: Uint8Array.of(1) };
-    await cpu.matmul({ mode: 'dds', a: { data: new Float32Array(64), shape: [1, 1, 8, 8] }, b: { layout, data: new Float32Array(64), shape: [1, 1, 8, 8] } });
-    engine = cpu;
-    engineName = `cpu (${String(cpu.info.simd)}, ${String(cpu.info.threads)} threads)`;
-  } catch (e) {
-    if (!/not implemented/.test((e as Error).message)) throw e;
-    await cpu.close();
-    engine = referenceEngine();
-    engineName = 'float64 reference engine: the CPU matmul kernels are not implemented yet';
-  }
-  console.log(`  linear: engine = ${engineName}`);
+  engine = await createEngine({ backend: 'cpu' });
 });
 
 test.after(async () => {
@@ -42,93 +23,8 @@ test.after(async () => {
   await BlockSparseLinear.closeSharedEngine();
 });
 
-const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
-
-interface Case {
-  block: number;
-  inF: number;
-  out: number;
-  density: number;
-  bias: boolean;
-  lead: number[];
-  seed: number;
-}
-
-function randomCase(rng: Rng, i: number): Case {
-  const block = pick(rng, [8, 16, 32, 64]);
-  const maxBlocks = block >= 64 ? 3 : block >= 32 ? 4 : 6;
-  return {
-    block,
-    inF: block * randomInt(rng, 1, maxBlocks),
-    out: block * randomInt(rng, 1, maxBlocks),
-    density: pick(rng, [0.1, 0.25, 0.4, 0.5, 0.75, 0.9, 1]),
-    bias: rng() < 0.7,
-    // batch rows not a multiple of the block; sometimes [2, 3, in], sometimes a bare [in]
-    lead: pick(rng, [[randomInt(rng, 1, 45)], [2, 3], [randomInt(rng, 1, 3), randomInt(rng, 1, 7)], []]),
-    seed: 1000 + i,
-  };
-}
-
-const show = (c: Case) => `block ${c.block}, [${c.out}, ${c.inF}], density ${c.density}, bias ${c.bias}, x [${[...c.lead, c.inF]}]`;
-
 /** W of the layer as a float64 dense [out, in] matrix, from the reference's own scatter. */
 const denseW = (layer: BlockSparseLinear) => denseFromSparse(layer.weight);
-
-test('forward = x·Wᵀ + b of the float64 dense layer with pruned blocks zeroed (random shapes)', async () => {
-  const rng = mulberry32(7);
-  for (let i = 0; i < 40; i++) {
-    const c = randomCase(rng, i);
-    const layer = new BlockSparseLinear({ inFeatures: c.inF, outFeatures: c.out, density: c.density, block: c.block, bias: c.bias, seed: c.seed, engine });
-    const x = randomTensor([...c.lead, c.inF], rng);
-    const y = await layer.forward(x);
-    assert.equal(y.shape, [...c.lead, c.out], show(c));
-    const rows = prod(c.lead);
-    const ref = denseLinear64(x.data, denseW(layer), layer.bias?.data ?? null, rows, c.inF, c.out);
-    assertClose(y.data, ref, { label: `forward, ${show(c)}` });
-  }
-});
-
-test('backward: dx = dy·W, dWeight = kept blocks of dyᵀ·x, dBias = Σ dy (random shapes)', async () => {
-  const rng = mulberry32(8);
-  for (let i = 0; i < 40; i++) {
-    const c = randomCase(rng, i);
-    const layer = new BlockSparseLinear({ inFeatures: c.inF, outFeatures: c.out, density: c.density, block: c.block, bias: c.bias, seed: c.seed, engine });
-    const x = randomTensor([...c.lead, c.inF], rng);
-    const dy = randomTensor([...c.lead, c.out], rng);
-    const g = await layer.backward(x, dy);
-    const rows = prod(c.lead);
-    const ref = denseLinearBackward64(x.data, denseW(layer), dy.data, rows, c.inF, c.out);
-    assert.equal(g.dx.shape, [...c.lead, c.inF], show(c));
-    assertClose(g.dx.data, ref.dx, { label: `dx, ${show(c)}` });
-    assert.equal(g.dWeight.shape, [1, layer.nnz, c.block, c.block]);
-    assert.ok(g.dWeight.layout === layer.layout, 'dWeight is over the layer layout');
-    assertClose(g.dWeight.data, sparseFromDense64(ref.dW, 1, layer.layout), { label: `dWeight, ${show(c)}` });
-    if (c.bias) {
-      assert.equal(g.dBias?.shape, [c.out]);
-      assertClose(g.dBias!.data, ref.db, { label: `dBias, ${show(c)}` });
-    } else {
-      assert.is(g.dBias, null);
-    }
-  }
-});
-
-test('blocks off the powers of two and up to 128 (12, 24, 40, 128)', async () => {
-  const rng = mulberry32(10);
-  for (const block of [12, 24, 40, 128]) {
-    const inF = block * 3;
-    const out = block * 2;
-    const rows = randomInt(rng, 1, 40);
-    const layer = new BlockSparseLinear({ inFeatures: inF, outFeatures: out, density: 0.5, block, seed: block, engine });
-    const x = randomTensor([rows, inF], rng);
-    const dy = randomTensor([rows, out], rng);
-    const W = denseW(layer);
-    assertClose((await layer.forward(x)).data, denseLinear64(x.data, W, layer.bias!.data, rows, inF, out), { label: `forward, block ${block}` });
-    const g = await layer.backward(x, dy);
-    const ref = denseLinearBackward64(x.data, W, dy.data, rows, inF, out);
-    assertClose(g.dx.data, ref.dx, { label: `dx, block ${block}` });
-    assertClose(g.dWeight.data, sparseFromDense64(ref.dW, 1, layer.layout), { label: `dWeight, block ${block}` });
-  }
-});
 
 test('backward agrees with finite differences of forward (float64 check of the chain)', async () => {
   const rng = mulberry32(9);
@@ -325,10 +221,6 @@ test('memory: weightBytes counts kept blocks only; parameters() are live', async
 });
 
 test('the default engine is a shared CPU engine made on first use', async () => {
-  if (!engineName.startsWith('cpu')) {
-    console.log('  linear: skipped the default-engine test: the CPU matmul kernels are not implemented yet');
-    return;
-  }
   const layer = new BlockSparseLinear({ inFeatures: 16, outFeatures: 8, density: 1, block: 8, seed: 1 });
   const x = randomTensor([3, 16], mulberry32(5));
   assertClose((await layer.forward(x)).data, denseLinear64(x.data, denseW(layer), layer.bias!.data, 3, 16, 8));

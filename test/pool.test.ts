@@ -271,12 +271,10 @@ exit('Node exits on its own after close() (source, under tsx)', async () => {
   assert.ok(afterClose < 3000, `exited ${afterClose.toFixed(0)} ms after close()`);
 });
 
-exit('Node exits on its own after close() (built package, dist/)', async () => {
-  const probeJs = here('../dist/src/cpu/pool/probe.js');
-  if (!existsSync(fileURLToPath(probeJs)) || !existsSync(fileURLToPath(here('../dist/build/blocksparse.simd.wasm')))) {
-    console.log('  skipped: dist/ is not built (npm run build)');
-    return;
-  }
+const probeJs = here('../dist/src/cpu/pool/probe.js');
+const distBuilt = existsSync(fileURLToPath(probeJs)) && existsSync(fileURLToPath(here('../dist/build/blocksparse.simd.wasm')));
+if (!distBuilt) console.log('  skipped: Node exits after close() (dist/): dist/ is not built (npm run build)');
+(distBuilt ? exit : exit.skip)('Node exits on its own after close() (built package, dist/)', async () => {
   const { afterClose } = await childExit(here('../dist/src/cpu/wasm.js').href, probeJs.href, []);
   assert.ok(afterClose < 3000, `exited ${afterClose.toFixed(0)} ms after close()`);
 });

@@ -36,15 +36,16 @@ test('dist/src/index.d.ts exists (npm run build)', () => {
   assert.ok(built, 'dist/src/index.d.ts is missing: run npm run build');
 });
 
-test("a browser consumer compiles against 'blocksparse' (tsc -p test/types)", async () => {
-  if (!browser) return;
-  const { code, out } = await browser;
+// Without dist/ the consumer checks cannot run: they are skipped (the test above fails saying why).
+const whenBuilt = built ? test : test.skip;
+
+whenBuilt("a browser consumer compiles against 'blocksparse' (tsc -p test/types)", async () => {
+  const { code, out } = await browser!;
   assert.is(code, 0, `tsc -p test/types failed:\n${out}`);
 });
 
-test("a consumer with ES2022 alone (no DOM, no Node types) compiles against 'blocksparse' (tsc -p test/types/tsconfig.es.json)", async () => {
-  if (!bare) return;
-  const { code, out } = await bare;
+whenBuilt("a consumer with ES2022 alone (no DOM, no Node types) compiles against 'blocksparse' (tsc -p test/types/tsconfig.es.json)", async () => {
+  const { code, out } = await bare!;
   assert.is(code, 0, `tsc -p test/types/tsconfig.es.json failed:\n${out}`);
 });
 

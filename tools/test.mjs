@@ -75,10 +75,10 @@ async function runDenoFile(file) {
 
 if (want('browser') && existsSync('test/browser/run.mjs')) {
   const { code, out } = await run(process.execPath, ['--import', 'tsx', 'test/browser/run.mjs']);
-  const m = /(\d+) passed, (\d+) failed/.exec(out.split('\n').filter((l) => /passed, \d+ failed/.test(l)).pop() ?? '');
+  const m = /(\d+) passed, (\d+) failed(?:, (\d+) skipped)?/.exec(out.split('\n').filter((l) => /passed, \d+ failed/.test(l)).pop() ?? '');
   let failed = m ? Number(m[2]) : 0;
   if (code !== 0 && failed === 0) failed = 1;
-  add('browser', m ? Number(m[1]) : 0, failed);
+  add('browser', m ? Number(m[1]) : 0, failed, m?.[3] ? Number(m[3]) : 0);
 }
 
 console.log(`${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`);

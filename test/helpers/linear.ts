@@ -1,6 +1,6 @@
-// Helpers of test/linear.test.ts: a float64 dense linear layer (forward and backward) to check
-// BlockSparseLinear against, and a stand-in Engine whose matmul is the float64 reference of
-// test/reference/matmul.ts behind the engine's own validation (src/problems.ts).
+// A float64 dense linear layer (forward and backward) to check BlockSparseLinear against (the op
+// suites, test/ops/run.ts), and a stand-in Engine that records the matmuls a layer makes
+// (test/linear.test.ts): its matmul is the float64 reference behind the engine's own validation.
 import type { Engine } from '../../src/engine.js';
 import { matmulProblem } from '../../src/problems.js';
 import type { BlockSparseTensor, MatmulArgs, Tensor } from '../../src/types.js';
@@ -39,8 +39,9 @@ export function denseLinearBackward64(x: Numeric, w: Numeric, dy: Numeric, rows:
 }
 
 /**
- * An Engine with only `matmul`: validated by matmulProblem exactly as the real engine does, then
- * computed by the float64 reference and rounded to f32. `calls` records each call's mode and flags.
+ * An Engine with only `matmul`, for counting a layer's calls (never a stand-in for the CPU engine):
+ * validated by matmulProblem as the real engine does, then computed by the float64 reference and
+ * rounded to f32. `calls` records each call's mode and flags.
  */
 export function referenceEngine(): Engine & { calls: { mode: string; transA: boolean; transB: boolean }[] } {
   const calls: { mode: string; transA: boolean; transB: boolean }[] = [];
