@@ -7,6 +7,7 @@ import { encodeReadback, LayoutTableCache, type DeviceLimits, type Readback } fr
 import { BufferUsage, foldDispatch, packUniforms, PipelineCache, type Program, type UniformValues } from './program.js';
 import { GpuResident, readResidentBuffer } from './resident.js';
 import { BufferPool } from './buffer-pool.js';
+import { fail, internal } from '../src/errors.js';
 
 export interface KernelTiming {
   readonly kernel: string;
@@ -60,7 +61,7 @@ export class GpuContext {
   /** Every op starts here, with no timings: one that records no pass must not report the last op's. */
   recorder(op: string): Recorder {
     this.lastTimings = null;
-    if (this.lost) throw new Error(`webgpu: the device was lost (${this.lost})`);
+    if (this.lost) throw fail(`webgpu: the device was lost (${this.lost})`);
     return new Recorder(this, op);
   }
 }
@@ -117,7 +118,7 @@ export class Recorder {
 
   dispatch(program: Program, buffers: GPUBuffer[], uniforms: UniformValues, workgroups: number): void {
     if (buffers.length !== program.bindings.length) {
-      throw new Error(`webgpu: ${program.name} takes ${program.bindings.length} buffers, got ${buffers.length}`);
+      throw internal(`webgpu: ${program.name} takes ${program.bindings.length} buffers, got ${buffers.length}`);
     }
     this.steps.push({ program, buffers, uniforms: packUniforms(program, uniforms, workgroups), workgroups });
   }
@@ -209,11 +210,11 @@ export class Recorder {
       querySet?.destroy();
       // the device's own message says more than a readback that failed because of it
       if (validation || oom) {
-        failure = new Error(`webgpu: ${this.op} failed: ${(validation ?? oom)!.message}`, { cause: failure ?? undefined });
+        failure = fail(`webgpu: ${this.op} failed: ${(validation ?? oom)!.message}`, { cause: failure ?? undefined });
       }
     }
     if (failure) throw failure;
-    if (this.ctx.lost) throw new Error(`webgpu: the device was lost during ${this.op} (${this.ctx.lost})`);
+    if (this.ctx.lost) throw fail(`webgpu: the device was lost during ${this.op} (${this.ctx.lost})`);
     return results!;
   }
 }

@@ -24,6 +24,7 @@ import { dsd } from './dsd.js';
 import { sdd } from './sdd.js';
 import { softmaxBackward } from './softmax-backward.js';
 import { softmax } from './softmax.js';
+import { errors } from '../src/errors.js';
 
 export type { OpTimings, KernelTiming } from './context.js';
 export type { AttnKernel, TileOverride } from './attention-common.js';
@@ -63,7 +64,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
   });
   let queue: Promise<unknown> = Promise.resolve();
   const serial = <T>(f: () => Promise<T>): Promise<T> => {
-    if (closed) return Promise.reject(new Error("backend 'webgpu' is closed"));
+    if (closed) return Promise.reject(errors.closed());
     const run = queue.then(f, f);
     queue = run.catch(() => undefined);
     return run;
@@ -93,7 +94,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
         const oom = await ctx.device.popErrorScope();
         if (oom) {
           buffer.destroy();
-          throw new RangeError(`webgpu: upload of ${data.length} floats failed: ${oom.message}`);
+          throw errors.gpuUploadFailed(data.length, oom.message);
         }
         return ctx.keep(buffer, data.length, rowLength);
       }),

@@ -10,6 +10,7 @@ import { partitionByWeight } from './partition.js';
 import { dynamicTaskCount, guidedShares, taskCount } from './tasks.js';
 import { CpuResident } from './resident.js';
 import { yieldToEventLoop } from './pool/runner.js';
+import { internal } from '../errors.js';
 
 /** An item's weight beyond its kept blocks: packing Q, zeroing and writing its rows. */
 const ITEM_OVERHEAD = 0.25;
@@ -102,7 +103,7 @@ function allocOperands(ctx: CpuContext, p: AttentionProblem<OperandData>, dout?:
   const operand = (x: OperandData | undefined): number => {
     if (x === undefined) return 0;
     if (x instanceof CpuResident) return x.pointer;
-    if (!(x instanceof Float32Array)) throw new Error('blocksparse internal: the CPU backend got data another backend holds');
+    if (!(x instanceof Float32Array)) throw internal('the CPU backend got data another backend holds');
     const ptr = a.alloc(bytes);
     inputs.push([ptr, x]);
     return ptr;

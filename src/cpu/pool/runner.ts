@@ -2,6 +2,7 @@
 // memory. Both pools share the fan-out and error reporting here.
 import type { KernelExports } from '../wasm.js';
 import { describeError, deserializeError, epochMs, type WorkerFault, type WorkerRequest, type WorkerResponse } from './messages.js';
+import { fail, internal } from '../../errors.js';
 
 /**
  * Internal knobs (bench/cpu-timeline.ts sweeps them), read when a pool starts: tasks each worker
@@ -44,7 +45,7 @@ export interface TaskFault {
 export function kernelError(kernel: string, failures: { task: number; cause: unknown }[], tasks: number, where: string): Error {
   const [first] = failures;
   const which = tasks > 1 ? ` (task ${first.task + 1} of ${tasks}${failures.length > 1 ? `, and ${failures.length - 1} more` : ''})` : '';
-  return new Error(`blocksparse: kernel '${kernel}' failed ${where}${which}: ${describeError(first.cause)}`, {
+  return fail(`kernel '${kernel}' failed ${where}${which}: ${describeError(first.cause)}`, {
     cause: first.cause,
   });
 }
@@ -56,7 +57,7 @@ export class InlineRunner implements KernelRunner {
 
   async run(kernel: string, tasks: number[][]): Promise<void> {
     const fn = this.exports[kernel];
-    if (typeof fn !== 'function') throw new Error(`blocksparse internal: no kernel export '${kernel}'`);
+    if (typeof fn !== 'function') throw internal(`no kernel export '${kernel}'`);
     for (let i = 0; i < tasks.length; i++) {
       const startMs = epochMs();
       try {
