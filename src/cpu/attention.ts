@@ -137,7 +137,7 @@ class Outputs {
     this.arena = ctx.arena;
     this.count = count;
     this.size = p.B * p.H * p.N * p.D;
-    this.kept = p.keepOnDevice ? Array.from({ length: count }, () => ctx.keep(this.size, p.D)) : null;
+    this.kept = p.keepOnDevice ? Array.from({ length: count }, () => ctx.persist(this.size, p.D)) : null;
     this.ptrs = this.kept ? this.kept.map((r) => r.pointer) : Array.from({ length: count }, () => ctx.arena.alloc(this.size * 4));
   }
 

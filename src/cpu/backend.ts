@@ -112,7 +112,7 @@ export class CpuBackend implements Backend {
         return t.pointers;
       },
       run: (kernel, tasks) => this.runner.run(kernel, tasks),
-      keep: (length, rowLength) => new CpuResident(this.arena.allocPersistent(length * 4), length, rowLength, this.residents),
+      persist: (length, rowLength) => new CpuResident(this.arena.allocPersistent(length * 4), length, rowLength, this.residents),
     };
   }
 
