@@ -3,7 +3,7 @@
 import { isNode, isSharedBuffer, threadsSupport } from '../../probe.js';
 import type { KernelExports } from '../wasm.js';
 import { InlineRunner, type KernelRunner } from './runner.js';
-import { internal } from '../../errors.js';
+import { PREFIX } from '../../errors.js';
 
 export interface RunnerChoice {
   runner: KernelRunner;
@@ -38,7 +38,7 @@ export async function createRunner(
   threads: number,
 ): Promise<RunnerChoice> {
   if (!Number.isInteger(threads) || threads < 1) {
-    throw internal(`threads must be a positive integer, got ${threads}`);
+    throw new RangeError(`${PREFIX}internal: threads must be a positive integer, got ${threads}`);
   }
   if (threads === 1) return { runner: new InlineRunner(exports) };
   const fallback = (why: string): RunnerChoice => ({
