@@ -70,7 +70,7 @@ class TimedContext implements CpuContext {
   private readonly cache = new Map<CompiledLayout, LayoutTablePointers>();
   constructor(readonly arena: Arena, readonly exports: KernelExports) {}
 
-  keep(): never {
+  persist(): never {
     throw new Error('TimedContext: keepOnDevice is not measured here');
   }
 

@@ -6,7 +6,7 @@ import { createEngine } from '../src/engine.js';
 import { describeLayout } from '../src/layouts/index.js';
 import type { Layout } from '../src/types.js';
 import { defaultSeqs, UsageError, type BenchOptions } from './args.js';
-import { probeAdapter } from './gpu-probe.js';
+import { probeGpuAdapter } from './gpu-probe.js';
 import { LAYOUTS, type LayoutName } from './layouts.js';
 import { DEFAULT_REPS, measure, wallClock, type Clock, type RepPolicy } from './measure.js';
 import { naiveBaseline, type NaiveBaseline } from './naive-baseline.js';
@@ -84,7 +84,7 @@ export async function runBench(o: BenchOptions, env: BenchEnv): Promise<BenchRes
   if (o.backend !== 'cpu') {
     // Mesa's Vulkan loader complains on stderr when this is unset (tools/test.mjs sets it too).
     rt.defaultEnv('XDG_RUNTIME_DIR', '/tmp');
-    const probe = o.simulate ? { available: true as const, description: 'simulated' } : await probeAdapter();
+    const probe = o.simulate ? { available: true as const, description: 'simulated' } : await probeGpuAdapter();
     runs.push({
       id: 'webgpu', label: 'webgpu', kind: 'webgpu', threads: 0,
       weight: probe.available ? 0.6 : 0,

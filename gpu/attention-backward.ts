@@ -337,7 +337,7 @@ export async function attentionBackward(ctx: GpuContext, p: AttentionBackwardPro
       for (const b of [dq, dk, dv]) b.destroy();
       throw e;
     }
-    return { dq: ctx.keep(dq, rows * p.D, p.D), dk: ctx.keep(dk, rows * p.D, p.D), dv: ctx.keep(dv, rows * p.D, p.D) };
+    return { dq: ctx.persist(dq, rows * p.D, p.D), dk: ctx.persist(dk, rows * p.D, p.D), dv: ctx.persist(dv, rows * p.D, p.D) };
   }
   const [dqData, dkvData] = await rec.run([
     { buffer: dq, bytes: rows * d4 * 16 },

@@ -5,6 +5,7 @@
 import type { AttentionProblem, OperandData } from '../src/backend.js';
 import type { BiasBuffer, LayoutTables } from './buffers.js';
 import { Program, type UniformFields, type UniformValues } from './program.js';
+import { errors } from '../src/errors.js';
 
 export const C4 = ['x', 'y', 'z', 'w'] as const;
 
@@ -156,9 +157,7 @@ export function chooseTile(
       }
     }
   }
-  throw new RangeError(
-    `webgpu: no ${kernel} attention tile${override ? ` like ${JSON.stringify(override)}` : ''} for block ${block} and head dim ${d4 * 4} fits in ${maxSharedBytes} bytes of workgroup memory`,
-  );
+  throw errors.gpuNoTile(kernel, override, block, d4 * 4, maxSharedBytes);
 }
 
 export const ATTN_UNIFORMS: UniformFields = [

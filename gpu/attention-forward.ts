@@ -378,7 +378,7 @@ export async function attentionForward(ctx: GpuContext, p: AttentionProblem<Oper
       out.destroy();
       throw e;
     }
-    return ctx.keep(out, rows * p.D, p.D);
+    return ctx.persist(out, rows * p.D, p.D);
   }
   const [data] = await rec.run([{ buffer: out, bytes: rows * inp.d4 * 16 }]);
   return unpadColumns(new Float32Array(data), rows, p.D, inp.d4 * 4);

@@ -4,6 +4,7 @@
 // score modifiers (rpe, key padding, attention mask in one buffer, offsets in the uniforms).
 import type { CompiledLayout } from '../src/layouts/compile.js';
 import { BufferUsage, MapModeRead } from './program.js';
+import { errors } from '../src/errors.js';
 
 /** Scores at or below THRESH count as masked (−∞). WGSL may assume no infinities at run time, so
  * −∞ never reaches a shader: mask values below MASKED are clamped to it on upload (see sanitize). */
@@ -21,9 +22,7 @@ export interface DeviceLimits {
 function checkSize(limits: DeviceLimits, label: string, bytes: number): void {
   const max = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   if (bytes > max) {
-    throw new RangeError(
-      `webgpu: ${label} needs ${bytes} bytes, more than this device binds (maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}, maxBufferSize ${limits.maxBufferSize})`,
-    );
+    throw errors.gpuBufferTooLarge(label, bytes, limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   }
 }
 

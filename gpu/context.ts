@@ -7,30 +7,23 @@ import { encodeReadback, LayoutTableCache, type DeviceLimits, type Readback } fr
 import { BufferUsage, foldDispatch, packUniforms, PipelineCache, type Program, type UniformValues } from './program.js';
 import { GpuResident, readResidentBuffer } from './resident.js';
 import { BufferPool } from './buffer-pool.js';
+import type { KernelTime, OpTimings } from '../src/backend.js';
+import { fail, internal } from '../src/errors.js';
 
-export interface KernelTiming {
-  readonly kernel: string;
+/** GPU time of one pass, from timestamp queries. */
+export interface KernelTiming extends KernelTime {
   /** The program's shaderKey: its tile and compile-time flags. */
   readonly key: string;
-  readonly ms: number;
-}
-
-export interface OpTimings {
-  readonly op: string;
-  /** GPU time of each pass, from timestamp queries. */
-  readonly kernels: readonly KernelTiming[];
-  /** Sum of the passes. */
-  readonly totalMs: number;
 }
 
 export class GpuContext {
   readonly pipelines: PipelineCache;
   readonly layouts: LayoutTableCache;
   /** Outputs and temporaries ops gave up, for the next op's (buffer-pool.ts). */
-  readonly pool: BufferPool;
+  readonly bufferPool: BufferPool;
   /** Set when the subgroup probe passed: subgroups exist and tile rows map onto lanes linearly. */
   readonly subgroupSize: number;
-  lastTimings: OpTimings | null = null;
+  lastTimings: OpTimings<KernelTiming> | null = null;
   lost: string | null = null;
   /** Forced attention tiles (tuning only). */
   tileOverrides: Partial<Record<AttnKernel, TileOverride>> = {};
@@ -43,7 +36,7 @@ export class GpuContext {
   ) {
     this.pipelines = new PipelineCache(device);
     this.layouts = new LayoutTableCache(device, limits);
-    this.pool = new BufferPool(device, limits);
+    this.bufferPool = new BufferPool(device, limits);
     this.subgroupSize = subgroupSize;
   }
 
@@ -53,14 +46,14 @@ export class GpuContext {
   residentReader: (r: GpuResident) => Promise<Float32Array> = (r) => readResidentBuffer(this.device, r);
 
   /** Wraps a buffer of padded rows that outlives its op (keepOnDevice, upload). */
-  keep(buffer: GPUBuffer, length: number, rowLength: number): GpuResident {
-    return new GpuResident(buffer, length, rowLength, this.life, (r) => this.residentReader(r), (b) => this.pool.give(b));
+  persist(buffer: GPUBuffer, length: number, rowLength: number): GpuResident {
+    return new GpuResident(buffer, length, rowLength, this.life, (r) => this.residentReader(r), (b) => this.bufferPool.give(b));
   }
 
   /** Every op starts here, with no timings: one that records no pass must not report the last op's. */
   recorder(op: string): Recorder {
     this.lastTimings = null;
-    if (this.lost) throw new Error(`webgpu: the device was lost (${this.lost})`);
+    if (this.lost) throw fail(`webgpu: the device was lost (${this.lost})`);
     return new Recorder(this, op);
   }
 }
@@ -98,7 +91,7 @@ export class Recorder {
    * the pool where it has one of that size. Given back to the pool when the op ends (unless disowned).
    */
   output(label: string, bytes: number): GPUBuffer {
-    const { buffer, reused } = this.ctx.pool.take(label, bytes);
+    const { buffer, reused } = this.ctx.bufferPool.take(label, bytes);
     if (reused) this.clears.push(buffer);
     this.pooled.add(buffer);
     return this.own(buffer);
@@ -117,7 +110,7 @@ export class Recorder {
 
   dispatch(program: Program, buffers: GPUBuffer[], uniforms: UniformValues, workgroups: number): void {
     if (buffers.length !== program.bindings.length) {
-      throw new Error(`webgpu: ${program.name} takes ${program.bindings.length} buffers, got ${buffers.length}`);
+      throw internal(`webgpu: ${program.name} takes ${program.bindings.length} buffers, got ${buffers.length}`);
     }
     this.steps.push({ program, buffers, uniforms: packUniforms(program, uniforms, workgroups), workgroups });
   }
@@ -202,18 +195,18 @@ export class Recorder {
       const [validation, oom] = await popScopes();
       for (const b of temps) b.destroy();
       for (const b of this.owned) {
-        if (this.pooled.has(b) && !oom) this.ctx.pool.give(b);
+        if (this.pooled.has(b) && !oom) this.ctx.bufferPool.give(b);
         else b.destroy();
       }
-      if (oom) this.ctx.pool.clear(); // give the device back what the pool held
+      if (oom) this.ctx.bufferPool.clear(); // give the device back what the pool held
       querySet?.destroy();
       // the device's own message says more than a readback that failed because of it
       if (validation || oom) {
-        failure = new Error(`webgpu: ${this.op} failed: ${(validation ?? oom)!.message}`, { cause: failure ?? undefined });
+        failure = fail(`webgpu: ${this.op} failed: ${(validation ?? oom)!.message}`, { cause: failure ?? undefined });
       }
     }
     if (failure) throw failure;
-    if (this.ctx.lost) throw new Error(`webgpu: the device was lost during ${this.op} (${this.ctx.lost})`);
+    if (this.ctx.lost) throw fail(`webgpu: the device was lost during ${this.op} (${this.ctx.lost})`);
     return results!;
   }
 }

@@ -1,8 +1,10 @@
 /// <reference types="@webgpu/types" />
-// Finding a GPU: navigator.gpu in browsers and Deno (--unstable-webgpu), else in Node the optional
-// `webgpu` package (Dawn), loaded lazily. Every failure rejects with an Error naming the backend,
-// never hangs (each promise has a deadline), and a known-answer shader runs before the device is
-// trusted (some Deno releases computed wrong results: denoland/deno#24857, #32181).
+// A device on the GPU that src/probe.ts's findGPU finds (navigator.gpu, or Dawn for Node). Every
+// failure rejects with an Error naming the backend, never hangs (each promise has a deadline), and a
+// known-answer shader runs before the device is trusted (some Deno releases computed wrong
+// results: denoland/deno#24857, #32181).
+import { errors, fail } from '../src/errors.js';
+import { findGPU, type FoundGPU } from '../src/probe.js';
 import type { DeviceLimits } from './buffers.js';
 import { BufferUsage, MapModeRead } from './program.js';
 
@@ -27,7 +29,7 @@ export interface AcquiredDevice {
   readonly adapter: GPUAdapter;
   readonly adapterInfo: AdapterDescription;
   /** Where the implementation came from. */
-  readonly source: 'navigator.gpu' | 'webgpu (Dawn for Node)';
+  readonly source: FoundGPU['source'];
   /** Features requested on the device. */
   readonly features: string[];
   readonly limits: DeviceLimits & { readonly maxStorageBuffersPerShaderStage: number };
@@ -50,41 +52,12 @@ const WANTED_LIMITS = [
   'maxStorageBuffersPerShaderStage',
 ] as const;
 
-export function noAdapterError(why: string): Error {
-  return new Error(`backend 'webgpu': no adapter was found: ${why}`);
-}
-
 function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`backend 'webgpu': ${what} did not answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(fail(`backend 'webgpu': ${what} did not answer within ${ms} ms`)), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-interface Found {
-  gpu: GPU;
-  source: AcquiredDevice['source'];
-}
-
-async function findGPU(opts: WebGPUDeviceOptions): Promise<Found> {
-  const g = globalThis as { navigator?: { gpu?: GPU }; process?: { versions?: { node?: string } }; Deno?: unknown };
-  if (g.navigator?.gpu) return { gpu: g.navigator.gpu, source: 'navigator.gpu' };
-  if (g.Deno) throw noAdapterError('navigator.gpu is missing (Deno needs --unstable-webgpu)');
-  if (typeof g.process?.versions?.node === 'string') {
-    let mod: { create(flags: string[]): GPU };
-    try {
-      // A variable specifier keeps bundlers from resolving this optional dependency.
-      const name = 'webgpu';
-      mod = (await import(name)) as typeof mod;
-    } catch (e) {
-      throw noAdapterError(`navigator.gpu is missing and the optional package 'webgpu' did not load (${(e as Error).message})`);
-    }
-    // Dawn rounds timestamps to 100 µs unless told not to.
-    const flags = opts.dawnFlags ?? ['disable-dawn-features=timestamp_quantization'];
-    return { gpu: mod.create(flags), source: 'webgpu (Dawn for Node)' };
-  }
-  throw noAdapterError('navigator.gpu is missing (this browser has no WebGPU)');
 }
 
 async function describeAdapter(adapter: GPUAdapter): Promise<AdapterDescription> {
@@ -101,7 +74,8 @@ async function describeAdapter(adapter: GPUAdapter): Promise<AdapterDescription>
 
 export async function acquireDevice(opts: WebGPUDeviceOptions = {}): Promise<AcquiredDevice> {
   const ms = opts.timeoutMs ?? 20000;
-  const found = await findGPU(opts);
+  // Dawn rounds timestamps to 100 µs unless told not to.
+  const found = await findGPU(opts.dawnFlags ?? ['disable-dawn-features=timestamp_quantization']);
   let adapter: GPUAdapter | null;
   try {
     const req: GPURequestAdapterOptions = {};
@@ -109,11 +83,11 @@ export async function acquireDevice(opts: WebGPUDeviceOptions = {}): Promise<Acq
     if (opts.forceFallbackAdapter) req.forceFallbackAdapter = true;
     adapter = await deadline(found.gpu.requestAdapter(req), ms, 'requestAdapter()');
   } catch (e) {
-    throw noAdapterError(`requestAdapter() failed (${(e as Error).message})`);
+    throw errors.noAdapter(`requestAdapter() failed (${(e as Error).message})`);
   }
   if (!adapter) {
     const hint = opts.forceFallbackAdapter ? ' with forceFallbackAdapter' : opts.powerPreference ? ` for powerPreference '${opts.powerPreference}'` : '';
-    throw noAdapterError(`requestAdapter()${hint} returned null (${found.source})`);
+    throw errors.noAdapter(`requestAdapter()${hint} returned null (${found.source})`);
   }
   const requiredLimits: Record<string, number> = {};
   for (const name of WANTED_LIMITS) {
@@ -126,7 +100,7 @@ export async function acquireDevice(opts: WebGPUDeviceOptions = {}): Promise<Acq
   try {
     device = await deadline(adapter.requestDevice({ label: 'blocksparse', requiredFeatures: features, requiredLimits }), ms, 'requestDevice()');
   } catch (e) {
-    throw new Error(`backend 'webgpu': the adapter refused a device (${(e as Error).message})`);
+    throw fail(`backend 'webgpu': the adapter refused a device (${(e as Error).message})`);
   }
   const gpuRef: { gpu: GPU | null } = { gpu: found.gpu };
   const release = (): void => {
@@ -184,7 +158,7 @@ async function runProbe(device: GPUDevice, label: string, code: string, words: n
   enc.copyBufferToBuffer(out, 0, read, 0, words * 4);
   device.queue.submit([enc.finish()]);
   const err = await device.popErrorScope();
-  if (err) throw new Error(`backend 'webgpu': the ${label} shader did not build (${err.message})`);
+  if (err) throw fail(`backend 'webgpu': the ${label} shader did not build (${err.message})`);
   await deadline(read.mapAsync(MapModeRead), 20000, `the ${label} shader`);
   const data = read.getMappedRange().slice(0);
   read.unmap();
@@ -210,7 +184,7 @@ fn main(@builtin(local_invocation_index) i: u32) {
   for (let i = 0; i < 64; i++) {
     const want = 62.5 + Math.exp(-i / 8);
     if (!(Math.abs(got[i] - want) <= 1e-5 * want)) {
-      throw new Error(
+      throw fail(
         `backend 'webgpu': the known-answer shader computed ${got[i]} at ${i}, expected ${want}: this WebGPU implementation gives wrong results (see denoland/deno#24857)`,
       );
     }

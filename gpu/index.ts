@@ -16,7 +16,8 @@ import type {
 import { attentionBackward } from './attention-backward.js';
 import type { AttnKernel, TileOverride } from './attention-common.js';
 import { attentionForward } from './attention-forward.js';
-import { GpuContext, type OpTimings } from './context.js';
+import type { OpTimings } from '../src/backend.js';
+import { GpuContext, type KernelTiming } from './context.js';
 import { createResidentBuffer, readResidentBuffer } from './resident.js';
 import { dds } from './dds.js';
 import { acquireDevice, type WebGPUDeviceOptions } from './device.js';
@@ -24,8 +25,10 @@ import { dsd } from './dsd.js';
 import { sdd } from './sdd.js';
 import { softmaxBackward } from './softmax-backward.js';
 import { softmax } from './softmax.js';
+import { errors } from '../src/errors.js';
 
-export type { OpTimings, KernelTiming } from './context.js';
+export type { OpTimings } from '../src/backend.js';
+export type { KernelTiming } from './context.js';
 export type { AttnKernel, TileOverride } from './attention-common.js';
 
 export interface WebGPUBackendOptions extends WebGPUDeviceOptions {
@@ -50,7 +53,7 @@ export interface WebGPUBackendInfo extends BackendInfo {
 export interface WebGPUBackend extends Backend {
   readonly info: WebGPUBackendInfo;
   /** GPU time of the last op's kernels (timestamp queries), or null where the device has none. */
-  readonly lastTimings: OpTimings | null;
+  readonly lastTimings: OpTimings<KernelTiming> | null;
 }
 
 export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
@@ -63,7 +66,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
   });
   let queue: Promise<unknown> = Promise.resolve();
   const serial = <T>(f: () => Promise<T>): Promise<T> => {
-    if (closed) return Promise.reject(new Error("backend 'webgpu' is closed"));
+    if (closed) return Promise.reject(errors.closed());
     const run = queue.then(f, f);
     queue = run.catch(() => undefined);
     return run;
@@ -93,9 +96,9 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
         const oom = await ctx.device.popErrorScope();
         if (oom) {
           buffer.destroy();
-          throw new RangeError(`webgpu: upload of ${data.length} floats failed: ${oom.message}`);
+          throw errors.gpuUploadFailed(data.length, oom.message);
         }
-        return ctx.keep(buffer, data.length, rowLength);
+        return ctx.persist(buffer, data.length, rowLength);
       }),
     attention: (p: AttentionProblem<OperandData>) => serial(() => attentionForward(ctx, p)),
     attentionBackward: (p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> => serial(() => attentionBackward(ctx, p)),
@@ -109,7 +112,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       closed = true;
       ctx.life.closed = true;
       ctx.layouts.destroyAll();
-      ctx.pool.clear();
+      ctx.bufferPool.clear();
       acquired.release();
     },
   };

@@ -4,6 +4,7 @@
 // register counts); sizes travel in a uniform struct whose WGSL declaration and JS packing both
 // derive from one field list (webgpu-utils: the struct is the one source of the layout), so one
 // cached pipeline serves many shapes.
+import { errors, fail, internal } from '../src/errors.js';
 
 /** WebGPU's numeric flags, spelled out so that nothing depends on the GPU* globals (Dawn for Node
  * only provides them if its `globals` are copied onto globalThis). Values from the WebGPU spec. */
@@ -88,7 +89,7 @@ export function packUniforms(p: Program, values: UniformValues, numWorkgroups: n
   const all: Record<string, number> = { ...values, numWorkgroups };
   fields.forEach(([name, type], i) => {
     const v = all[name];
-    if (v === undefined || Number.isNaN(v)) throw new Error(`webgpu: ${p.name} uniform '${name}' is ${v}`);
+    if (v === undefined || Number.isNaN(v)) throw internal(`webgpu: ${p.name} uniform '${name}' is ${v}`);
     if (type === 'f32') view.setFloat32(i * 4, v, true);
     else if (type === 'i32') view.setInt32(i * 4, v, true);
     else view.setUint32(i * 4, v, true);
@@ -103,7 +104,7 @@ export function packUniforms(p: Program, values: UniformValues, numWorkgroups: n
 export function foldDispatch(total: number, maxPerDim: number): [number, number] {
   if (total <= maxPerDim) return [Math.max(total, 1), 1];
   const y = Math.ceil(total / maxPerDim);
-  if (y > maxPerDim) throw new RangeError(`webgpu: ${total} workgroups exceed ${maxPerDim}² in one dispatch`);
+  if (y > maxPerDim) throw errors.gpuTooManyWorkgroups(total, maxPerDim);
   return [Math.ceil(total / y), y];
 }
 
@@ -165,10 +166,10 @@ export class PipelineCache {
       });
     } catch (e) {
       await device.popErrorScope();
-      throw new Error(`webgpu: ${p.name} [${p.shaderKey}] failed to compile: ${await describeCompile(module, e)}`);
+      throw fail(`webgpu: ${p.name} [${p.shaderKey}] failed to compile: ${await describeCompile(module, e)}`);
     }
     const err = await device.popErrorScope();
-    if (err) throw new Error(`webgpu: ${p.name} [${p.shaderKey}] failed to compile: ${err.message}`);
+    if (err) throw fail(`webgpu: ${p.name} [${p.shaderKey}] failed to compile: ${err.message}`);
     return { pipeline, layout };
   }
 }

@@ -3,7 +3,7 @@
 // layout the attention kernels read: rows of rowLength floats padded to whole vec4s. Closing the
 // backend destroys the device, and with it every such buffer.
 import type { OperandData, ResidentData } from '../src/backend.js';
-import { errors } from '../src/errors.js';
+import { errors, internal } from '../src/errors.js';
 import { padColumns, unpadColumns, type DeviceLimits } from './buffers.js';
 import { BufferUsage, MapModeRead } from './program.js';
 
@@ -55,7 +55,7 @@ export function createResidentBuffer(device: GPUDevice, limits: DeviceLimits, da
   const padded = padColumns(data, data.length / rowLength, rowLength, dp);
   const bytes = Math.max(16, padded.byteLength);
   const max = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
-  if (bytes > max) throw new RangeError(`webgpu: upload needs ${bytes} bytes, more than this device binds (${max})`);
+  if (bytes > max) throw errors.gpuUploadTooLarge(bytes, max);
   const buffer = device.createBuffer({
     label: `resident [${data.length / rowLength} × ${rowLength}]`,
     size: bytes,
@@ -87,6 +87,6 @@ export async function readResidentBuffer(device: GPUDevice, r: GpuResident): Pro
 /** The GPU buffer of an operand already on the device, or null for host data. */
 export function residentBuffer(x: OperandData): GPUBuffer | null {
   if (x instanceof Float32Array) return null;
-  if (!(x instanceof GpuResident)) throw new Error('blocksparse internal: the WebGPU backend got data another backend holds');
+  if (!(x instanceof GpuResident)) throw internal('the WebGPU backend got data another backend holds');
   return x.buffer;
 }

@@ -97,10 +97,19 @@ export interface SoftmaxBackwardProblem {
   scale: number;
 }
 
-/** Device time of a backend's last op, where it can measure it (WebGPU timestamp queries). */
-export interface OpTimings {
+/** One kernel's time within an op. */
+export interface KernelTime {
+  readonly kernel: string;
+  readonly ms: number;
+}
+
+/**
+ * Kernel time of a backend's last op, where it can measure it (WebGPU timestamp queries, the CPU
+ * pool's task clocks); `K` lets a backend say more per kernel (gpu/context.ts's KernelTiming).
+ */
+export interface OpTimings<K extends KernelTime = KernelTime> {
   readonly op: string;
-  readonly kernels: readonly { readonly kernel: string; readonly ms: number }[];
+  readonly kernels: readonly K[];
   readonly totalMs: number;
 }
 

@@ -2,7 +2,7 @@
 // backend. A bad call rejects before dispatch and leaves the engine usable.
 import type { Backend, BackendInfo, OperandData } from './backend.js';
 import { DeviceTensorHandle } from './device-tensor.js';
-import { errors } from './errors.js';
+import { errors, withoutPrefix } from './errors.js';
 import { attentionBackwardProblem, attentionProblem, matmulProblem, softmaxBackwardProblem, softmaxProblem } from './problems.js';
 import type {
   AttentionArgs, AttentionBackwardArgs, AttentionGradients, BackendChoice, BackendName, BlockSparseTensor, DeviceAttentionGradients,
@@ -70,7 +70,7 @@ function checkOptions(options: unknown): Required<Pick<EngineOptions, 'backend' 
   const backend = checkChoice('options.backend', o.backend, BACKENDS, 'auto');
   const simd = checkChoice('options.simd', o.simd, SIMD, 'auto');
   if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads > 0)) {
-    throw errors.notPositiveInt('options.threads', o.threads);
+    throw errors.positiveInt('options.threads', o.threads);
   }
   return { backend, simd, threads: o.threads };
 }
@@ -98,7 +98,7 @@ export async function createEngine(options?: EngineOptions): Promise<Engine> {
     try {
       backend = await gpuBackend();
     } catch (e) {
-      fallbacks.push(`webgpu unavailable, using the CPU: ${(e as Error).message}`);
+      fallbacks.push(`webgpu unavailable, using the CPU: ${withoutPrefix((e as Error).message)}`);
       backend = await cpuBackend(threads, simd);
     }
   }

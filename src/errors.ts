@@ -1,42 +1,152 @@
-// Every message a caller can see for bad input, in one place (piscina's errors.ts). Each names the
-// argument, what was expected and what came; tests pin them (test/validation.test.ts).
+// Every message a caller can see, in one place (piscina's errors.ts). Argument errors name the
+// argument, what was expected and what came: TypeError for a value of the wrong kind, RangeError for
+// a value of the right kind that is out of range or of the wrong shape. Every other Error starts
+// with PREFIX. Tests pin them (test/validation.test.ts, test/layouts.test.ts, test/linear.test.ts).
 
-const show = (v: unknown): string => {
+/** The start of every message that is not an argument error. */
+export const PREFIX = 'blocksparse: ';
+
+/** An Error that is not the caller's bad argument: a runtime limit, a failed load, a closed engine. */
+export function fail(message: string, options?: { cause?: unknown }): Error {
+  return new Error(PREFIX + message, options);
+}
+
+/** A broken invariant of this library (a bug here, not the caller's mistake). */
+export function internal(message: string): Error {
+  return new Error(`${PREFIX}internal: ${message}`);
+}
+
+/** A message without PREFIX, to quote inside another one. */
+export const withoutPrefix = (message: string): string => (message.startsWith(PREFIX) ? message.slice(PREFIX.length) : message);
+
+/** How a message shows the value it got. */
+export function show(v: unknown): string {
   if (typeof v === 'string') return `'${v}'`;
-  if (Array.isArray(v)) return `[${v.join(', ')}]`;
+  if (typeof v === 'bigint') return `${v}n`;
+  if (Array.isArray(v)) return `[${v.map(show).join(', ')}]`;
+  if (typeof v === 'function') return 'a function';
   if (v instanceof Float32Array) return `a Float32Array of length ${v.length}`;
   if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
   if (v === null) return 'null';
   if (typeof v === 'object') return 'an object';
   return String(v);
-};
+}
+
+const oneOf = (choices: readonly string[]) => choices.map((c) => `'${c}'`).join(', ').replace(/, ([^,]*)$/, ' or $1');
 
 export const errors = {
+  // ---- values of any API ------------------------------------------------------------------------
   notObject: (name: string, v: unknown) => new TypeError(`${name} must be an object, got ${show(v)}`),
-  notFloat32: (name: string, v: unknown) => new TypeError(`${name}.data must be a Float32Array, got ${show(v)}`),
-  notUint8: (name: string, v: unknown) => new TypeError(`${name}.data must be a Uint8Array, got ${show(v)}`),
-  badShape: (name: string, expected: string, got: unknown) =>
-    new RangeError(`${name}.shape must be ${expected}, got ${show(got)}`),
-  badLength: (name: string, length: number, shape: number[], expected: number) =>
-    new RangeError(`${name}.data.length (${length}) must equal the product of ${name}.shape ${show(shape)} (${expected})`),
-  mismatch: (name: string, dim: string, expected: number, got: number) =>
-    new RangeError(`${name}.${dim} must equal ${expected}, got ${got}`),
-  notPositiveInt: (name: string, v: unknown) => new RangeError(`${name} must be a positive integer, got ${show(v)}`),
-  blockDivides: (block: number, what: string, n: number) =>
-    new RangeError(`layout.block (${block}) must divide ${what} (${n})`),
+  /** `wrongType`: a TypeError (not a number, not an integer); else a RangeError (≤ 0). */
+  positiveInt: (name: string, v: unknown, wrongType = false) =>
+    new (wrongType ? TypeError : RangeError)(`${name} must be a positive integer, got ${show(v)}`),
+  nonNegativeInt: (name: string, v: unknown, wrongType = false) =>
+    new (wrongType ? TypeError : RangeError)(`${name} must be a non-negative integer, got ${show(v)}`),
+  notInt: (name: string, v: unknown) => new TypeError(`${name} must be an integer, got ${show(v)}`),
+  notIntList: (name: string, v: unknown) => new TypeError(`${name} must be an array of integers, got ${show(v)}`),
   notFinite: (name: string, v: unknown) => new RangeError(`${name} must be a finite number, got ${show(v)}`),
   notBoolean: (name: string, v: unknown) => new TypeError(`${name} must be a boolean, got ${show(v)}`),
-  badChoice: (name: string, choices: readonly string[], v: unknown) =>
-    new RangeError(`${name} must be ${choices.map((c) => `'${c}'`).join(', ').replace(/, ([^,]*)$/, ' or $1')}, got ${show(v)}`),
+  badChoice: (name: string, choices: readonly string[], v: unknown) => new RangeError(`${name} must be ${oneOf(choices)}, got ${show(v)}`),
+  notSeed: (name: string, v: unknown) => new TypeError(`${name} must be an integer (a safe integer number or a bigint), got ${show(v)}`),
+  outOfRange: (name: string, max: number, v: number) => new RangeError(`${name} must be in [0, ${max}], got ${v}`),
+
+  // ---- tensors and layouts ----------------------------------------------------------------------
+  notFloat32: (name: string, v: unknown) => new TypeError(`${name}.data must be a Float32Array, got ${show(v)}`),
+  notUint8: (name: string, v: unknown) => new TypeError(`${name}.data must be a Uint8Array, got ${show(v)}`),
+  notLayout: (name: string, v: unknown) => new TypeError(`${name} must be a Layout { block, shape, data }, got ${show(v)}`),
+  /** `wrongType`: not an array at all (TypeError); else the wrong length (RangeError). */
+  badShape: (name: string, expected: string, got: unknown, wrongType = false) =>
+    new (wrongType ? TypeError : RangeError)(`${name}.shape must be ${expected}, got ${show(got)}`),
+  badLength: (name: string, length: number, shape: readonly number[], expected: number) =>
+    new RangeError(`${name}.data.length (${length}) must equal the product of ${name}.shape ${show(shape)} (${expected})`),
+  mismatch: (name: string, dim: string, expected: number, got: number) => new RangeError(`${name}.${dim} must equal ${expected}, got ${got}`),
+  blockDivides: (block: number, what: string, n: number) => new RangeError(`layout.block (${block}) must divide ${what} (${n})`),
   notSquare: (name: string, shape: number[]) =>
     new RangeError(`${name}.layout.shape must be square ([H, R, R]) for softmax, got ${show(shape)}`),
-  layoutsDiffer: (a: string, b: string) =>
-    new RangeError(`${b}.layout must be the layout of ${a} (same block, shape and kept blocks)`),
-  closed: () => new Error('blocksparse: the engine is closed'),
+  layoutsDiffer: (a: string, b: string) => new RangeError(`${b}.layout must be the layout of ${a} (same block, shape and kept blocks)`),
+
+  // ---- device tensors and lifecycle -------------------------------------------------------------
+  closed: () => fail('the engine is closed'),
+  poolClosed: () => fail('the worker pool is closed'),
   deviceTensorNotAccepted: (name: string) =>
     new TypeError(`${name} is a DeviceTensor, which only attention and attentionBackward take (as q, k, v or dout); pass await ${name}.read() here`),
-  foreignDeviceTensor: (name: string) =>
-    new TypeError(`${name} is a DeviceTensor of another engine; upload its data to this engine (engine.upload)`),
-  destroyedDeviceTensor: (name: string) =>
-    new TypeError(`${name} is a destroyed DeviceTensor (destroy() was called or its engine closed)`),
+  foreignDeviceTensor: (name: string) => new TypeError(`${name} is a DeviceTensor of another engine; upload its data to this engine (engine.upload)`),
+  destroyedDeviceTensor: (name: string) => new TypeError(`${name} is a destroyed DeviceTensor (destroy() was called or its engine closed)`),
+
+  // ---- layout builders (src/layouts; DeepSpeed's checks, in its words where it has them) ---------
+  notOptions: (owner: string, v: unknown) => new TypeError(`${owner} takes one options object, e.g. { numHeads: 4 }; got ${show(v)}`),
+  unknownOption: (owner: string, key: string, hint: string, known: readonly string[]) =>
+    new TypeError(`${owner}: unknown option ${key}${hint}; known options are ${known.join(', ')}`),
+  badAttention: (name: string, v: unknown) => {
+    // DeepSpeed raises NotImplementedError for any other string; that becomes a plain Error here.
+    const message = `${name} must be 'bidirectional' or 'unidirectional', got ${show(v)}`;
+    return typeof v === 'string' ? new Error(message) : new TypeError(message);
+  },
+  globalRangesLength: (starts: number, ends: number) =>
+    new RangeError(`globalBlockEndIndices length (${ends}) must equal globalBlockIndices length (${starts})`),
+  globalRangeEmpty: (i: number, start: number, end: number) =>
+    new RangeError(`globalBlockIndices[${i}] (${start}) must be less than globalBlockEndIndices[${i}] (${end})`),
+  seqLenDivides: (n: number, block: number) => new RangeError(`seqLen (${n}) must be divisible by block (${block})`),
+  layoutTooLarge: (heads: number, nb: number, size: number) =>
+    new RangeError(`a layout of ${heads} heads × ${nb} × ${nb} blocks (${size} cells) is too large; use a larger block`),
+  indexOutOfRange: (name: string, i: number, n: number) =>
+    new RangeError(`${name} (${i}) is out of range for ${n} blocks per row (negative indices count from the end, as in Python)`),
+  exceedsRow: (name: string, k: number, nb: number) => new RangeError(`${name} (${k}) must not exceed the number of blocks per row (${nb})`),
+  causalSample: (k: number, row: number, population: number) =>
+    new RangeError(
+      `numRandomBlocks (${k}) must be at most 1 for unidirectional attention: block row ${row} has only ` +
+        `${population} causal block${population === 1 ? '' : 's'} to sample from`,
+    ),
+  localDividesGlobal: (L: number, G: number) => new RangeError(`numLocalBlocks (${L}) must be divisible by numGlobalBlocks (${G})`),
+  horizontalNeedsBidirectional: (att: string) => new RangeError(`horizontalGlobalAttention needs attention 'bidirectional', got '${att}'`),
+  patternsNeedPerHead: (P: number) => new RangeError(`numDifferentGlobalPatterns (${P}) can only exceed 1 with differentLayoutPerHead: true`),
+  tooManyPatterns: (P: number, L: number, G: number) =>
+    new RangeError(`numDifferentGlobalPatterns (${P}) must not exceed numLocalBlocks / numGlobalBlocks (${L} / ${G} = ${Math.floor(L / G)})`),
+  noWindows: () => new RangeError('localWindowBlocks must list at least one window size, got []'),
+  lastWindowZero: (windows: number[]) =>
+    new RangeError(`localWindowBlocks: the last window size repeats to the end of the row and must be positive, got ${show(windows)}`),
+  notMaskFn: (v: unknown) => new TypeError(`keep must be a function (h, r, c) => boolean, got ${show(v)}`),
+  notHeads: (v: unknown) => new TypeError(`heads must be 'all' or a non-empty array of head indices, got ${show(v)}`),
+
+  // ---- BlockSparseLinear (src/linear) -----------------------------------------------------------
+  linearFeatures: (name: string, v: unknown) => new RangeError(`${name} must be a positive integer, got ${show(v)}`),
+  linearFeaturesBlock: (name: string, v: number, block: number) =>
+    new RangeError(`${name} (${v}) must be a multiple of block (${block}): the weight is stored as whole ${block}×${block} blocks`),
+  linearBlock: (name: string, v: unknown) => new RangeError(`${name} must be an integer from 8 to 128, got ${show(v)}`),
+  linearDensity: (v: unknown) => new RangeError(`density must be a number in (0, 1], got ${show(v)}`),
+  linearDensityOrLayout: () => new TypeError('pass density (a number in (0, 1]) or layout, got neither'),
+  linearDensityAndLayout: () => new RangeError('pass density or layout, not both: the layout already fixes the kept blocks'),
+  linearLayoutBlock: (layoutBlock: number, block: number) => new RangeError(`layout.block (${layoutBlock}) must equal block (${block})`),
+  linearLayoutShape: (expected: number[], got: unknown) =>
+    new RangeError(`layout.shape must be [1, outFeatures / block, inFeatures / block] = ${show(expected)}, got ${show(got)}`),
+  linearLayoutEmpty: () => new RangeError('layout must keep at least one block'),
+  linearSeed: (v: unknown) => new TypeError(`seed must be a safe integer or a bigint, got ${show(v)}`),
+  linearEngine: (v: unknown) => new TypeError(`engine must be an Engine from createEngine (with a matmul method), got ${show(v)}`),
+  linearLastDim: (name: string, what: string, expected: number, got: number) =>
+    new RangeError(`${name}.shape's last dimension must equal ${what} (${expected}), got ${got}`),
+  linearSameLeading: (name: string, expected: number[], got: number[]) =>
+    new RangeError(`${name}.shape must be ${show(expected)} (x's leading dimensions, then outFeatures), got ${show(got)}`),
+  linearNotFinite: (name: string, index: number, v: number) =>
+    new RangeError(`${name}.data must be finite to rank blocks by norm, got ${v} at index ${index}`),
+
+  // ---- what a call asks of a backend's memory (src/cpu, gpu/) -----------------------------------
+  wasmMemoryLimit: (endBytes: number, maxBytes: number) =>
+    new RangeError(
+      `${PREFIX}this call needs ${(endBytes / 2 ** 20).toFixed(0)} MiB of Wasm memory, past the ${(maxBytes / 2 ** 20).toFixed(0)} MiB limit of 32-bit WebAssembly; use fewer batches, heads or a shorter sequence per call`,
+    ),
+  wasmMemoryRefused: (endBytes: number, e: unknown) =>
+    new RangeError(`${PREFIX}this call needs ${(endBytes / 2 ** 20).toFixed(0)} MiB of Wasm memory and the runtime refused to grow it (${String(e)})`),
+  gpuBufferTooLarge: (label: string, bytes: number, bindingMax: number, bufferMax: number) =>
+    new RangeError(
+      `${PREFIX}webgpu: ${label} needs ${bytes} bytes, more than this device binds (maxStorageBufferBindingSize ${bindingMax}, maxBufferSize ${bufferMax})`,
+    ),
+  gpuUploadTooLarge: (bytes: number, max: number) => new RangeError(`${PREFIX}webgpu: upload needs ${bytes} bytes, more than this device binds (${max})`),
+  gpuUploadFailed: (floats: number, why: string) => new RangeError(`${PREFIX}webgpu: upload of ${floats} floats failed: ${why}`),
+  gpuTooManyWorkgroups: (total: number, maxPerDim: number) =>
+    new RangeError(`${PREFIX}webgpu: ${total} workgroups exceed ${maxPerDim}² in one dispatch`),
+  gpuNoTile: (kernel: string, override: unknown, block: number, headDim: number, maxSharedBytes: number) =>
+    new RangeError(
+      `${PREFIX}webgpu: no ${kernel} attention tile${override ? ` like ${JSON.stringify(override)}` : ''} for block ${block} and head dim ${headDim} fits in ${maxSharedBytes} bytes of workgroup memory`,
+    ),
+  noAdapter: (why: string) => fail(`backend 'webgpu': no adapter was found: ${why}`),
 };

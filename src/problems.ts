@@ -79,13 +79,14 @@ export function attentionBackwardProblem(args: AttentionBackwardArgs, owner?: ob
   return { ...p, dout: dout.data };
 }
 
-export interface MatmulPlan {
+/** A matmul call after validation: the backend's problem and the shape of what it returns. */
+export interface CheckedMatmul {
   problem: MatmulProblem;
   /** Shape of the dense result (dsd, dds) or of the block data (sdd). */
   outShape: number[];
 }
 
-export function matmulProblem(args: MatmulArgs): MatmulPlan {
+export function matmulProblem(args: MatmulArgs): CheckedMatmul {
   if (args === null || typeof args !== 'object') throw errors.notObject('arguments', args);
   const mode = checkChoice('mode', args.mode, ['sdd', 'dsd', 'dds'] as const, 'sdd');
   if (args.mode === undefined) throw errors.badChoice('mode', ['sdd', 'dsd', 'dds'], undefined);

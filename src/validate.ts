@@ -3,6 +3,7 @@
 import type { OperandData } from './backend.js';
 import { isDeviceTensor } from './device-tensor.js';
 import { errors } from './errors.js';
+import { positiveInt } from './layouts/args.js';
 import { compileLayout } from './layouts/compile.js';
 import type { BlockSparseTensor, Layout, Tensor } from './types.js';
 
@@ -52,11 +53,17 @@ export function checkShapeEquals(name: string, t: { shape: readonly number[] }, 
   }
 }
 
+/**
+ * A structurally valid Layout: `block` and `shape` positive integers, `data` a Uint8Array of H*R*C.
+ * The one check of a Layout, for the engine, the layout tools and BlockSparseLinear.
+ */
 export function checkLayout(name: string, layout: unknown): Layout {
-  if (layout === null || typeof layout !== 'object') throw errors.notObject(name, layout);
-  const { block, shape, data } = layout as Layout;
-  if (!isPositiveInt(block)) throw errors.notPositiveInt(`${name}.block`, block);
-  checkShapeArray(name, shape, 3, '[H, R, C]');
+  if (layout === null || typeof layout !== 'object') throw errors.notLayout(name, layout);
+  const { block, shape, data } = layout as Partial<Layout>;
+  positiveInt(`${name}.block`, block);
+  if (!Array.isArray(shape)) throw errors.badShape(name, '[H, R, C]', shape, true);
+  if (shape.length !== 3) throw errors.badShape(name, '[H, R, C]', shape);
+  shape.forEach((d, i) => positiveInt(`${name}.shape[${i}]`, d));
   if (!(data instanceof Uint8Array)) throw errors.notUint8(name, data);
   const size = shape[0] * shape[1] * shape[2];
   if (data.length !== size) throw errors.badLength(name, data.length, shape, size);

@@ -201,7 +201,7 @@ async function standaloneContext(build: Build): Promise<CpuContext> {
   return {
     arena,
     threads: 1,
-    keep() {
+    persist() {
       throw new Error('standaloneContext: no keepOnDevice here');
     },
     tables(L) {

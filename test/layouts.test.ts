@@ -291,7 +291,9 @@ test('describeLayout and layoutToString', () => {
   assert.throws(() => layoutToString(l, 2), RangeError);
   assert.throws(() => layoutToString(l, 0.5), TypeError);
   assert.throws(() => describeLayout({ block: 16, shape: [1, 2, 2], data: new Uint8Array(3) }), (e: unknown) => e instanceof RangeError && /layout\.data\.length/.test(String(e)));
-  assert.throws(() => describeLayout({ block: 16, shape: [1, 2], data: new Uint8Array(4) } as never), (e: unknown) => e instanceof TypeError && /layout\.shape/.test(String(e)));
+  // one checkLayout (src/validate.ts): an array of the wrong length is a RangeError, a non-array a TypeError
+  assert.throws(() => describeLayout({ block: 16, shape: [1, 2], data: new Uint8Array(4) } as never), (e: unknown) => e instanceof RangeError && /layout\.shape must be \[H, R, C\], got \[1, 2\]/.test(String(e)));
+  assert.throws(() => describeLayout({ block: 16, shape: 'x', data: new Uint8Array(4) } as never), (e: unknown) => e instanceof TypeError && /layout\.shape/.test(String(e)));
 });
 
 /** Tags balance and attributes are quoted: enough to know a browser will open it. */

@@ -2,7 +2,8 @@
 // usable. These pin the messages of src/errors.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createEngine, type Engine } from '../src/index.js';
+import { BlockSparseLinear, createEngine, describeLayout, type Engine } from '../src/index.js';
+import { PREFIX, show } from '../src/errors.js';
 import type { Layout, Tensor } from '../src/types.js';
 
 let engine: Engine;
@@ -103,6 +104,40 @@ test('the engine stays usable after bad calls', async () => {
   assert.equal(kernels!.map((k) => k.kernel), ['attentionForward']);
   // uniform v: every output equals v's value whatever the weights
   assert.ok(out.data.every((x) => Math.abs(x - 0.5) < 1e-6));
+});
+
+test('one checkLayout: the engine, describeLayout and BlockSparseLinear say the same for the same mistake', async () => {
+  const cases: [unknown, ErrorConstructor, RegExp][] = [
+    [null, TypeError, /^layout must be a Layout \{ block, shape, data \}, got null$/],
+    [{ block: '16', shape: [1, 2, 2], data: new Uint8Array(4) }, TypeError, /^layout\.block must be a positive integer, got '16'$/],
+    [{ block: 0, shape: [1, 2, 2], data: new Uint8Array(4) }, RangeError, /^layout\.block must be a positive integer, got 0$/],
+    [{ block: 16, shape: 'x', data: new Uint8Array(4) }, TypeError, /^layout\.shape must be \[H, R, C\], got 'x'$/],
+    [{ block: 16, shape: [1, 2], data: new Uint8Array(4) }, RangeError, /^layout\.shape must be \[H, R, C\], got \[1, 2\]$/],
+    [{ block: 16, shape: [1, 0, 2], data: new Uint8Array(0) }, RangeError, /^layout\.shape\[1\] must be a positive integer, got 0$/],
+    [{ block: 16, shape: [1, 2, 2], data: [1, 1, 1, 1] }, TypeError, /^layout\.data must be a Uint8Array, got \[1, 1, 1, 1\]$/],
+    [{ block: 16, shape: [1, 2, 2], data: new Uint8Array(3) }, RangeError, /^layout\.data\.length \(3\) must equal the product of layout\.shape \[1, 2, 2\] \(4\)$/],
+  ];
+  for (const [layout, type, pattern] of cases) {
+    const q = t([1, 1, 32, 8]);
+    await rejects(() => engine.attention({ q, k: q, v: q, layout: layout as Layout }), type, pattern);
+    await rejects(async () => describeLayout(layout as Layout), type, pattern);
+    await rejects(async () => new BlockSparseLinear({ inFeatures: 64, outFeatures: 64, layout: layout as Layout }), type, pattern);
+  }
+});
+
+test('one value formatter; Errors that are not argument errors start with the prefix', async () => {
+  assert.is(show('a'), "'a'");
+  assert.is(show(3n), '3n');
+  assert.is(show([1, 'x', [2]]), "[1, 'x', [2]]");
+  assert.is(show(new Float32Array(3)), 'a Float32Array of length 3');
+  assert.is(show(new Uint8Array(3)), 'a Uint8Array');
+  assert.is(show(() => 0), 'a function');
+  assert.is(show({}), 'an object');
+  assert.is(show(null), 'null');
+  assert.is(show(undefined), 'undefined');
+  const closing = await createEngine({ backend: 'cpu', threads: 1 });
+  await closing.close();
+  await rejects(() => closing.attention(good()), Error, new RegExp(`^${PREFIX}the engine is closed$`));
 });
 
 test.run();

@@ -3,6 +3,7 @@
 // Below `base`, persistent blocks that survive calls (layout tables, DeviceTensors), first fit with
 // the holes kept sorted and merged; above it, a bump region reset after every call.
 import { MAX_PAGES } from './wasm.js';
+import { errors, internal } from '../errors.js';
 
 const PAGE = 65536;
 const ALIGN = 64; // a cache line: tiles never straddle one needlessly
@@ -37,7 +38,7 @@ export class Arena {
   }
 
   private betweenCalls(what: string): void {
-    if (this.top !== this.base) throw new Error(`blocksparse internal: persistent ${what} during a call`);
+    if (this.top !== this.base) throw internal(`persistent ${what} during a call`);
   }
 
   /** Allocates persistent bytes; only while nothing per-call is live (between calls, or first in one). */
@@ -95,9 +96,7 @@ export class Arena {
     if (end <= have) return;
     const maxBytes = this.maxBytes();
     if (end > maxBytes) {
-      throw new RangeError(
-        `blocksparse: this call needs ${(end / 2 ** 20).toFixed(0)} MiB of Wasm memory, past the ${(maxBytes / 2 ** 20).toFixed(0)} MiB limit of 32-bit WebAssembly; use fewer batches, heads or a shorter sequence per call`,
-      );
+      throw errors.wasmMemoryLimit(end, maxBytes);
     }
     // grow with headroom, so that a sequence of slightly larger calls does not grow every time
     const want = Math.min(maxBytes, Math.max(end, have * 1.5));
@@ -107,9 +106,7 @@ export class Arena {
       try {
         this.memory.grow(Math.ceil((end - have) / PAGE));
       } catch (e) {
-        throw new RangeError(
-          `blocksparse: this call needs ${(end / 2 ** 20).toFixed(0)} MiB of Wasm memory and the runtime refused to grow it (${String(e)})`,
-        );
+        throw errors.wasmMemoryRefused(end, e);
       }
     }
   }

@@ -10,6 +10,7 @@ import { partitionByWeight } from './partition.js';
 import { dynamicTaskCount, guidedShares, taskCount } from './tasks.js';
 import { CpuResident } from './resident.js';
 import { yieldToEventLoop } from './pool/runner.js';
+import { internal } from '../errors.js';
 
 /** An item's weight beyond its kept blocks: packing Q, zeroing and writing its rows. */
 const ITEM_OVERHEAD = 0.25;
@@ -78,7 +79,7 @@ function allocOperands(ctx: CpuContext, p: AttentionProblem<OperandData>, dout?:
   const operand = (x: OperandData | undefined): number => {
     if (x === undefined) return 0;
     if (x instanceof CpuResident) return x.pointer;
-    if (!(x instanceof Float32Array)) throw new Error('blocksparse internal: the CPU backend got data another backend holds');
+    if (!(x instanceof Float32Array)) throw internal('the CPU backend got data another backend holds');
     const ptr = a.alloc(bytes);
     inputs.push([ptr, x]);
     return ptr;
@@ -112,7 +113,7 @@ class Outputs {
     this.arena = ctx.arena;
     this.count = count;
     this.size = p.B * p.H * p.N * p.D;
-    this.kept = p.keepOnDevice ? Array.from({ length: count }, () => ctx.keep(this.size, p.D)) : null;
+    this.kept = p.keepOnDevice ? Array.from({ length: count }, () => ctx.persist(this.size, p.D)) : null;
     this.ptrs = this.kept ? this.kept.map((r) => r.pointer) : Array.from({ length: count }, () => ctx.arena.alloc(this.size * 4));
   }
 

@@ -10,7 +10,8 @@ import { Arena } from './arena.js';
 import type { CpuContext } from './context.js';
 import { tableBytes, uploadLayoutTables, type ArenaTables } from './tables.js';
 import { createMemory, instantiate, loadKernelModule, type SimdBuild } from './wasm.js';
-import { createRunner, defaultThreads, isSharedBuffer } from './pool/probe.js';
+import { isSharedBuffer } from '../probe.js';
+import { createRunner, defaultThreads } from './pool/probe.js';
 import type { KernelRunner, TaskTiming } from './pool/runner.js';
 
 export type { KernelRunner } from './pool/runner.js';
@@ -18,6 +19,7 @@ import { attentionForward, attentionBackward } from './attention.js';
 import { matmul } from './matmul.js';
 import { softmax, softmaxBackward } from './softmax.js';
 import { CpuResident, type ResidentHost } from './resident.js';
+import { errors, internal } from '../errors.js';
 
 export interface CpuBackendOptions {
   /** Worker threads; 1 runs inline. */
@@ -66,7 +68,7 @@ export class CpuBackend implements Backend {
   /** Serialises work on the arena: each waits for the previous one, whatever its outcome. */
   private serial<T>(f: () => Promise<T> | T): Promise<T> {
     const next = this.queue.then(async () => {
-      if (this.closed) throw new Error('blocksparse: the engine is closed');
+      if (this.closed) throw errors.closed();
       return f();
     });
     this.queue = next.catch(() => undefined);
@@ -101,11 +103,11 @@ export class CpuBackend implements Backend {
       threads: this.runner.threads,
       tables(layout) {
         const t = cache.get(layout);
-        if (!t) throw new Error('blocksparse internal: layout tables were not uploaded for this call');
+        if (!t) throw internal('layout tables were not uploaded for this call');
         return t.pointers;
       },
       run: (kernel, tasks) => this.runner.run(kernel, tasks),
-      keep: (length, rowLength) => new CpuResident(this.arena.allocPersistent(length * 4), length, rowLength, this.residents),
+      persist: (length, rowLength) => new CpuResident(this.arena.allocPersistent(length * 4), length, rowLength, this.residents),
     };
   }
 

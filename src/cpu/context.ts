@@ -36,5 +36,5 @@ export interface CpuContext {
    * A block of `length` floats that outlives the call (keepOnDevice), wrapped as a resident; only
    * before the call's first per-call allocation. Destroy it if the call fails.
    */
-  keep(length: number, rowLength: number): CpuResident;
+  persist(length: number, rowLength: number): CpuResident;
 }

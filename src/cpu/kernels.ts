@@ -3,6 +3,7 @@
 // arguments, type-checked against this table; positionalArgs turns them into the export's
 // positional call, once per task, where the runners send or run the task (pool/runner.ts).
 // test/kernels.test.ts checks the table against each build's exports and assembly/'s names.
+import { internal, PREFIX } from '../errors.js';
 
 export const kernelParameters = {
   // assembly/attention-forward.ts
@@ -67,7 +68,7 @@ export type KernelArgs<K extends KernelName> = { readonly [P in (typeof kernelPa
  */
 export function positionalArgs<K extends KernelName>(kernel: K, args: KernelArgs<K>): number[] {
   if (!Object.prototype.hasOwnProperty.call(kernelParameters, kernel)) {
-    throw new Error(`blocksparse internal: no kernel export '${kernel}'`);
+    throw internal(`no kernel export '${kernel}'`);
   }
   const names: readonly string[] = kernelParameters[kernel];
   const named = args as Readonly<Record<string, unknown>>;
@@ -75,7 +76,7 @@ export function positionalArgs<K extends KernelName>(kernel: K, args: KernelArgs
   for (const name of names) {
     const value = named[name];
     if (typeof value !== 'number') {
-      throw new TypeError(`blocksparse internal: kernel '${kernel}' argument '${name}' is ${value === undefined ? 'missing' : `a ${typeof value}`}`);
+      throw new TypeError(`${PREFIX}internal: kernel '${kernel}' argument '${name}' is ${value === undefined ? 'missing' : `a ${typeof value}`}`);
     }
     values.push(value);
   }

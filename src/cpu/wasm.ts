@@ -1,6 +1,8 @@
 // Loads the kernel module: two builds of the same AssemblyScript source, plain SIMD and relaxed
 // SIMD. One relaxed instruction makes a whole module invalid where relaxed SIMD is off (Node 20
 // without its flag, Safari), so we validate before choosing, and report the choice.
+import { fail } from '../errors.js';
+import { enableRelaxedSimd, isNode } from '../probe.js';
 
 export type SimdBuild = 'relaxed' | 'simd';
 
@@ -10,9 +12,6 @@ export interface KernelModule {
   /** Why the other build was not taken, if it was not. */
   note?: string;
 }
-
-const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string' &&
-  typeof (globalThis as { Deno?: unknown }).Deno === 'undefined';
 
 function wasmUrl(build: SimdBuild): URL {
   // src/cpu/ and dist/src/cpu/ both see the builds at ../../build/ (tools/copy-wasm.mjs).
@@ -26,19 +25,8 @@ async function readBytes(url: URL): Promise<Uint8Array<ArrayBuffer>> {
     return new Uint8Array(await readFile(fileURLToPath(url)));
   }
   const response = await fetch(url);
-  if (!response.ok) throw new Error(`blocksparse: could not load ${url.href} (HTTP ${response.status})`);
+  if (!response.ok) throw fail(`could not load ${url.href} (HTTP ${response.status})`);
   return new Uint8Array(await response.arrayBuffer());
-}
-
-/** Node 20's V8 has relaxed SIMD behind a flag that can be set at run time, before compiling. */
-async function enableRelaxedSimdInNode(): Promise<void> {
-  if (!isNode) return;
-  try {
-    const v8 = await import('node:v8');
-    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-  } catch {
-    // not fatal: the plain build is taken
-  }
 }
 
 let cached: Promise<KernelModule> | undefined;
@@ -47,14 +35,14 @@ let cached: Promise<KernelModule> | undefined;
 export function loadKernelModule(prefer: SimdBuild | 'auto' = 'auto'): Promise<KernelModule> {
   if (prefer !== 'auto') return compileBuild(prefer);
   cached ??= (async () => {
-    await enableRelaxedSimdInNode();
+    await enableRelaxedSimd();
     const relaxed = await readBytes(wasmUrl('relaxed'));
     if (WebAssembly.validate(relaxed)) {
       return { module: await WebAssembly.compile(relaxed), build: 'relaxed' as const };
     }
     const plain = await readBytes(wasmUrl('simd'));
     if (!WebAssembly.validate(plain)) {
-      throw new Error('blocksparse: this runtime supports neither WebAssembly SIMD build (fixed-width SIMD is required)');
+      throw fail('this runtime supports neither WebAssembly SIMD build (fixed-width SIMD is required)');
     }
     return {
       module: await WebAssembly.compile(plain),
@@ -66,10 +54,10 @@ export function loadKernelModule(prefer: SimdBuild | 'auto' = 'auto'): Promise<K
 }
 
 async function compileBuild(build: SimdBuild): Promise<KernelModule> {
-  if (build === 'relaxed') await enableRelaxedSimdInNode();
+  if (build === 'relaxed') await enableRelaxedSimd();
   const bytes = await readBytes(wasmUrl(build));
   if (!WebAssembly.validate(bytes)) {
-    throw new Error(`blocksparse: the ${build} build does not validate in this runtime`);
+    throw fail(`the ${build} build does not validate in this runtime`);
   }
   return { module: await WebAssembly.compile(bytes), build };
 }
@@ -87,7 +75,7 @@ export function createMemory(initialPages: number): WebAssembly.Memory {
       lastError = e;
     }
   }
-  throw new Error(`blocksparse: could not create a shared WebAssembly.Memory (${String(lastError)})`);
+  throw fail(`could not create a shared WebAssembly.Memory (${String(lastError)})`);
 }
 
 export type KernelExports = Record<string, (...args: number[]) => number | void>;
@@ -97,7 +85,7 @@ export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memo
     env: {
       memory,
       abort: (_msg: number, _file: number, line: number, col: number) => {
-        throw new Error(`blocksparse kernel aborted at ${line}:${col}`);
+        throw fail(`kernel aborted at ${line}:${col}`);
       },
     },
   });

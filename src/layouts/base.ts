@@ -2,7 +2,8 @@
 // layout of `setup_layout`, `check_and_propagate_first_head_layout`, and the few Python indexing
 // rules the configs lean on (negative indices, clamped slices), so that the ports read line by line.
 import type { Layout } from '../types.js';
-import { bool, optionsObject, positiveInt, show } from './args.js';
+import { errors, show } from '../errors.js';
+import { bool, optionsObject, positiveInt } from './args.js';
 
 export interface SparsityConfigOptions {
   /** Number of attention heads of the layer. Required. */
@@ -72,14 +73,14 @@ export abstract class SparsityConfig {
 /** `seq_len // block`, after checking what DeepSpeed's `setup_layout` checks (and the types). */
 export function numBlocks(seqLen: unknown, block: number): number {
   const n = positiveInt('seqLen', seqLen);
-  if (n % block !== 0) throw new RangeError(`seqLen (${n}) must be divisible by block (${block})`);
+  if (n % block !== 0) throw errors.seqLenDivides(n, block);
   return n / block;
 }
 
 export function zeroLayout(heads: number, nb: number, block: number): Layout {
   const size = heads * nb * nb;
   if (size > 2 ** 31 - 1) {
-    throw new RangeError(`a layout of ${heads} heads × ${nb} × ${nb} blocks (${size} cells) is too large; use a larger block`);
+    throw errors.layoutTooLarge(heads, nb, size);
   }
   return { block, shape: [heads, nb, nb], data: new Uint8Array(size) };
 }
@@ -98,7 +99,7 @@ export function span(start: number | undefined, stop: number | undefined, n: num
 /** Python's `seq[i]` bound check: a negative i counts from the end; out of range is an IndexError (RangeError here). */
 export function pyIndex(i: number, n: number, name: string): number {
   if (i < -n || i >= n) {
-    throw new RangeError(`${name} (${i}) is out of range for ${n} blocks per row (negative indices count from the end, as in Python)`);
+    throw errors.indexOutOfRange(name, i, n);
   }
   return i < 0 ? i + n : i;
 }

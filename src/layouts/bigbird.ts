@@ -6,6 +6,7 @@
 //   unidirectional BigBird layout with more than one random block per row, and neither do we;
 // - a window of even size n covers n + 1 blocks (w = n // 2 on each side).
 import type { Layout } from '../types.js';
+import { errors } from '../errors.js';
 import { attention, nonNegativeInt, seedArg, type Attention } from './args.js';
 import { fill, set, span, SparsityConfig, trilHead, type SparsityConfigOptions } from './base.js';
 import { PythonRandom, type PythonSeed } from './random.js';
@@ -50,15 +51,12 @@ export class BigBirdSparsityConfig extends SparsityConfig {
   protected setRandomLayout(h: number, layout: Layout, rng: PythonRandom): void {
     const nb = layout.shape[1];
     const k = this.numRandomBlocks;
-    if (nb < k) throw new RangeError(`numRandomBlocks (${k}) must not exceed the number of blocks per row (${nb})`);
+    if (nb < k) throw errors.exceedsRow('numRandomBlocks', k, nb);
     for (let row = 0; row < nb; row++) {
       const population = this.attention === 'bidirectional' ? nb : row + 1;
       if (k > population) {
         // Python: ValueError("Sample larger than population or is negative"), raised on row 0
-        throw new RangeError(
-          `numRandomBlocks (${k}) must be at most 1 for unidirectional attention: block row ${row} has only ` +
-            `${population} causal block${population === 1 ? '' : 's'} to sample from`,
-        );
+        throw errors.causalSample(k, row, population);
       }
       for (const col of rng.sample(population, k)) set(layout, h, row, col);
     }
@@ -68,7 +66,7 @@ export class BigBirdSparsityConfig extends SparsityConfig {
   protected setGlobalLayoutItc(h: number, layout: Layout): void {
     const nb = layout.shape[1];
     const G = this.numGlobalBlocks;
-    if (nb < G) throw new RangeError(`numGlobalBlocks (${G}) must not exceed the number of blocks per row (${nb})`);
+    if (nb < G) throw errors.exceedsRow('numGlobalBlocks', G, nb);
     const all = span(undefined, undefined, nb);
     fill(layout, h, [0, G], all); // global rows
     fill(layout, h, all, [0, G]); // global columns

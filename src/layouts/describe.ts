@@ -1,6 +1,8 @@
 // Summaries of a layout: counts for logs and tests, and a text drawing of one head.
 import type { Layout } from '../types.js';
-import { checkLayout, int } from './args.js';
+import { errors } from '../errors.js';
+import { checkLayout } from '../validate.js';
+import { int } from './args.js';
 
 export interface LayoutDescription {
   block: number;
@@ -19,7 +21,7 @@ export interface LayoutDescription {
 }
 
 export function describeLayout(layout: Layout): LayoutDescription {
-  const { block, shape, data } = checkLayout(layout);
+  const { block, shape, data } = checkLayout('layout', layout);
   const [H, R, C] = shape;
   const keptPerHead = new Array<number>(H).fill(0);
   let emptyRows = 0;
@@ -37,10 +39,10 @@ export function describeLayout(layout: Layout): LayoutDescription {
 
 /** One head drawn with '█' (kept) and '·' (skipped), one line per block row. */
 export function layoutToString(layout: Layout, head = 0): string {
-  const { shape, data } = checkLayout(layout);
+  const { shape, data } = checkLayout('layout', layout);
   const [H, R, C] = shape;
   int('head', head);
-  if (head < 0 || head >= H) throw new RangeError(`head must be in [0, ${H - 1}], got ${head}`);
+  if (head < 0 || head >= H) throw errors.outOfRange('head', H - 1, head);
   const lines: string[] = [];
   for (let r = 0; r < R; r++) {
     let line = '';

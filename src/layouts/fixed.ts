@@ -7,6 +7,7 @@
 // - unidirectional global blocks start at their own row (`layout[h, i:, i:i+G]`), so with
 //   numGlobalBlocks > 1 a few blocks sit just above the diagonal, as in DeepSpeed.
 import type { Layout } from '../types.js';
+import { errors } from '../errors.js';
 import { attention, bool, positiveInt, type Attention } from './args.js';
 import { fill, set, span, SparsityConfig, type SparsityConfigOptions } from './base.js';
 
@@ -45,18 +46,10 @@ export class FixedSparsityConfig extends SparsityConfig {
     const P = positiveInt('numDifferentGlobalPatterns', options.numDifferentGlobalPatterns ?? 1);
 
     // DeepSpeed's checks, in its order.
-    if (L % G !== 0) throw new RangeError(`numLocalBlocks (${L}) must be divisible by numGlobalBlocks (${G})`);
-    if (att !== 'bidirectional' && horizontal) {
-      throw new RangeError(`horizontalGlobalAttention needs attention 'bidirectional', got '${att}'`);
-    }
-    if (P > 1 && !this.differentLayoutPerHead) {
-      throw new RangeError(`numDifferentGlobalPatterns (${P}) can only exceed 1 with differentLayoutPerHead: true`);
-    }
-    if (P > Math.floor(L / G)) {
-      throw new RangeError(
-        `numDifferentGlobalPatterns (${P}) must not exceed numLocalBlocks / numGlobalBlocks (${L} / ${G} = ${Math.floor(L / G)})`,
-      );
-    }
+    if (L % G !== 0) throw errors.localDividesGlobal(L, G);
+    if (att !== 'bidirectional' && horizontal) throw errors.horizontalNeedsBidirectional(att);
+    if (P > 1 && !this.differentLayoutPerHead) throw errors.patternsNeedPerHead(P);
+    if (P > Math.floor(L / G)) throw errors.tooManyPatterns(P, L, G);
     this.numLocalBlocks = L;
     this.numGlobalBlocks = G;
     this.attention = att;

@@ -1,6 +1,7 @@
 // A layout from a predicate, for patterns no config covers: layoutFromMask(H, nb, (h, r, c) => keep).
 import type { Layout } from '../types.js';
-import { positiveInt, show } from './args.js';
+import { errors } from '../errors.js';
+import { positiveInt } from './args.js';
 import { zeroLayout } from './base.js';
 
 /** Called once per cell, heads then rows then columns; a truthy result keeps block (r, c) of head h. */
@@ -13,7 +14,7 @@ export type BlockMaskFn = (head: number, row: number, col: number) => boolean;
 export function layoutFromMask(numHeads: number, numBlocks: number, keep: BlockMaskFn, block = 16): Layout {
   positiveInt('numHeads', numHeads);
   positiveInt('numBlocks', numBlocks);
-  if (typeof keep !== 'function') throw new TypeError(`keep must be a function (h, r, c) => boolean, got ${show(keep)}`);
+  if (typeof keep !== 'function') throw errors.notMaskFn(keep);
   positiveInt('block', block);
   const layout = zeroLayout(numHeads, numBlocks, block);
   let i = 0;

@@ -4,6 +4,8 @@
 // so `random.seed(S)` followed by `make_layout(n)` there equals `seed: S` here, bit for bit.
 // `random()` is included because it is the quickest cross-check against a Python prompt.
 
+import { errors } from '../errors.js';
+
 const N = 624;
 const M = 397;
 const MATRIX_A = 0x9908b0df;
@@ -27,7 +29,7 @@ export class PythonRandom {
     let n: bigint;
     if (typeof a === 'bigint') n = a;
     else if (typeof a === 'number' && Number.isSafeInteger(a)) n = BigInt(a);
-    else throw new TypeError(`seed must be an integer (a safe integer number or a bigint), got ${String(a)}`);
+    else throw errors.notSeed('seed', a);
     if (n < 0n) n = -n;
     const key: number[] = [];
     do {

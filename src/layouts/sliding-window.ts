@@ -2,6 +2,7 @@
 // `numSlidingWindowBlocks // 2` blocks on each side (so an even size rounds up to the next odd one);
 // unidirectional (the default here, unlike the other configs) keeps only the left half and itself.
 // `slidingWindow` is shared with BigBird and BSLongformer, whose windows are always symmetric.
+import { errors } from '../errors.js';
 import type { Layout } from '../types.js';
 import { attention, nonNegativeInt, type Attention } from './args.js';
 import { fill, SparsityConfig } from './base.js';
@@ -43,9 +44,7 @@ export class LocalSlidingWindowSparsityConfig extends SparsityConfig {
 export function slidingWindow(layout: Layout, h: number, numSlidingWindowBlocks: number, symmetric: boolean): void {
   const nb = layout.shape[1];
   if (nb < numSlidingWindowBlocks) {
-    throw new RangeError(
-      `numSlidingWindowBlocks (${numSlidingWindowBlocks}) must not exceed the number of blocks per row (${nb})`,
-    );
+    throw errors.exceedsRow('numSlidingWindowBlocks', numSlidingWindowBlocks, nb);
   }
   const w = Math.floor(numSlidingWindowBlocks / 2);
   for (let row = 0; row < nb; row++) {

@@ -2,7 +2,9 @@
 // filled. Cheap for big layouts: each run of kept blocks in a row is one rect, and runs repeated
 // on the next rows grow that rect instead of adding one, so a band or a dense head is a few rects.
 import type { Layout } from '../types.js';
-import { checkLayout, int, positiveInt, show } from './args.js';
+import { errors } from '../errors.js';
+import { checkLayout } from '../validate.js';
+import { int, positiveInt } from './args.js';
 import { describeLayout } from './describe.js';
 
 export interface LayoutSVGOptions {
@@ -22,13 +24,13 @@ const LABEL_H = 16;
 const FILL = '#2563eb';
 
 export function layoutToSVG(layout: Layout, options: LayoutSVGOptions = {}): string {
-  const { block, shape, data } = checkLayout(layout);
+  const { block, shape, data } = checkLayout('layout', layout);
   const [H, R, C] = shape;
   const heads = options.heads === undefined || options.heads === 'all' ? [...Array(H).keys()] : options.heads;
-  if (!Array.isArray(heads) || heads.length === 0) throw new TypeError(`heads must be 'all' or a non-empty array of head indices, got ${show(options.heads)}`);
+  if (!Array.isArray(heads) || heads.length === 0) throw errors.notHeads(options.heads);
   heads.forEach((h, i) => {
     int(`heads[${i}]`, h);
-    if (h < 0 || h >= H) throw new RangeError(`heads[${i}] must be in [0, ${H - 1}], got ${h}`);
+    if (h < 0 || h >= H) throw errors.outOfRange(`heads[${i}]`, H - 1, h);
   });
   const largest = Math.max(R, C);
   const cap = Math.max(1, Math.floor(MAX_PANEL / largest));

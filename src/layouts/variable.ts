@@ -8,9 +8,10 @@
 // - after the listed windows, the last window size repeats until the end of the row;
 // - a window list that overruns the row is clamped, later windows then being empty;
 // - global indices at or past the end of the row are skipped; negative ones count from the end.
+import { errors } from '../errors.js';
 import type { Layout } from '../types.js';
 import {
-  attention, bool, checkGlobalRanges, intList, nonNegativeInt, seedArg, show, type Attention,
+  attention, bool, checkGlobalRanges, intList, nonNegativeInt, seedArg, type Attention,
 } from './args.js';
 import { fill, pyIndex, set, span, SparsityConfig, type SparsityConfigOptions } from './base.js';
 import { PythonRandom, type PythonSeed } from './random.js';
@@ -52,11 +53,9 @@ export class VariableSparsityConfig extends SparsityConfig {
     this.numRandomBlocks = nonNegativeInt('numRandomBlocks', options.numRandomBlocks ?? 0);
     const windows = intList('localWindowBlocks', options.localWindowBlocks ?? [4]);
     // DeepSpeed fails inside make_layout on these (UnboundLocalError, range() step 0); negative sizes are refused here.
-    if (windows.length === 0) throw new RangeError('localWindowBlocks must list at least one window size, got []');
+    if (windows.length === 0) throw errors.noWindows();
     windows.forEach((w, i) => nonNegativeInt(`localWindowBlocks[${i}]`, w));
-    if (windows[windows.length - 1] === 0) {
-      throw new RangeError(`localWindowBlocks: the last window size repeats to the end of the row and must be positive, got ${show(windows)}`);
-    }
+    if (windows[windows.length - 1] === 0) throw errors.lastWindowZero(windows);
     const starts = intList('globalBlockIndices', options.globalBlockIndices ?? [0]);
     const ends = options.globalBlockEndIndices == null ? null : intList('globalBlockEndIndices', options.globalBlockEndIndices);
     const att = attention('attention', options.attention ?? 'bidirectional');
@@ -65,9 +64,7 @@ export class VariableSparsityConfig extends SparsityConfig {
 
     // DeepSpeed's checks, in its order.
     if (ends !== null) checkGlobalRanges(starts, ends);
-    if (att !== 'bidirectional' && horizontal) {
-      throw new RangeError(`horizontalGlobalAttention needs attention 'bidirectional', got '${att}'`);
-    }
+    if (att !== 'bidirectional' && horizontal) throw errors.horizontalNeedsBidirectional(att);
     this.localWindowBlocks = windows;
     this.globalBlockIndices = starts;
     this.globalBlockEndIndices = ends;
@@ -78,9 +75,7 @@ export class VariableSparsityConfig extends SparsityConfig {
   /** `set_random_layout`: numRandomBlocks columns per row from `random.sample(range(nb), k)`. */
   protected setRandomLayout(h: number, layout: Layout, rng: PythonRandom): void {
     const nb = layout.shape[1];
-    if (nb < this.numRandomBlocks) {
-      throw new RangeError(`numRandomBlocks (${this.numRandomBlocks}) must not exceed the number of blocks per row (${nb})`);
-    }
+    if (nb < this.numRandomBlocks) throw errors.exceedsRow('numRandomBlocks', this.numRandomBlocks, nb);
     for (let row = 0; row < nb; row++) {
       for (const col of rng.sample(nb, this.numRandomBlocks)) set(layout, h, row, col);
     }

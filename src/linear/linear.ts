@@ -12,7 +12,6 @@ import { errors } from '../errors.js';
 import { compileLayout } from '../layouts/compile.js';
 import type { BlockSparseTensor, Layout, Tensor } from '../types.js';
 import { checkLayout, checkTensor, isPositiveInt } from '../validate.js';
-import { linearErrors } from './errors.js';
 import { Sfc32 } from './random.js';
 import { blockSquaredNorms, gatherBlocks, keptBlockCount, randomPattern, scatterBlocks, topNormPattern } from './pattern.js';
 
@@ -100,38 +99,38 @@ interface GivenInit {
 
 function checkBlock(name: string, v: unknown, fallback: number): number {
   if (v === undefined) return fallback;
-  if (!Number.isInteger(v) || (v as number) < 8 || (v as number) > 128) throw linearErrors.block(name, v);
+  if (!Number.isInteger(v) || (v as number) < 8 || (v as number) > 128) throw errors.linearBlock(name, v);
   return v as number;
 }
 
 function checkFeatures(name: string, v: unknown, block: number): number {
-  if (!isPositiveInt(v)) throw linearErrors.features(name, v);
-  if (v % block !== 0) throw linearErrors.featuresBlock(name, v, block);
+  if (!isPositiveInt(v)) throw errors.linearFeatures(name, v);
+  if (v % block !== 0) throw errors.linearFeaturesBlock(name, v, block);
   return v;
 }
 
 function checkDensity(v: unknown): number {
-  if (typeof v !== 'number' || !(v > 0 && v <= 1)) throw linearErrors.density(v);
+  if (typeof v !== 'number' || !(v > 0 && v <= 1)) throw errors.linearDensity(v);
   return v;
 }
 
 function checkEngine(v: unknown): Engine | null {
   if (v === undefined) return null;
-  if (v === null || typeof v !== 'object' || typeof (v as Engine).matmul !== 'function') throw linearErrors.engine(v);
+  if (v === null || typeof v !== 'object' || typeof (v as Engine).matmul !== 'function') throw errors.linearEngine(v);
   return v as Engine;
 }
 
 /** Block side and kept-block source from density / layout / block, before the features are known. */
 function resolveBlock(o: { density?: unknown; layout?: unknown; block?: unknown }): { block: number; layout: Layout | null } {
   if (o.layout !== undefined) {
-    if (o.density !== undefined) throw linearErrors.densityAndLayout();
+    if (o.density !== undefined) throw errors.linearDensityAndLayout();
     const layout = checkLayout('layout', o.layout);
     checkBlock('layout.block', layout.block, 32);
     const block = checkBlock('block', o.block, layout.block);
-    if (layout.block !== block) throw linearErrors.layoutBlock(layout.block, block);
+    if (layout.block !== block) throw errors.linearLayoutBlock(layout.block, block);
     return { block, layout };
   }
-  if (o.density === undefined) throw linearErrors.densityOrLayout();
+  if (o.density === undefined) throw errors.linearDensityOrLayout();
   checkDensity(o.density);
   return { block: checkBlock('block', o.block, 32), layout: null };
 }
@@ -139,11 +138,11 @@ function resolveBlock(o: { density?: unknown; layout?: unknown; block?: unknown 
 /** A private copy of a given layout, data normalised to 0/1 (the engine caches tables by data identity). */
 function ownLayout(layout: Layout, R: number, C: number): Layout {
   const [H, r, c] = layout.shape;
-  if (H !== 1 || r !== R || c !== C) throw linearErrors.layoutShape([1, R, C], layout.shape);
+  if (H !== 1 || r !== R || c !== C) throw errors.linearLayoutShape([1, R, C], layout.shape);
   const data = new Uint8Array(R * C);
   let nnz = 0;
   for (let i = 0; i < R * C; i++) if (layout.data[i] !== 0) (data[i] = 1), nnz++;
-  if (nnz === 0) throw linearErrors.layoutEmpty();
+  if (nnz === 0) throw errors.linearLayoutEmpty();
   return { block: layout.block, shape: [1, R, C], data };
 }
 
@@ -151,14 +150,14 @@ function ownLayout(layout: Layout, R: number, C: number): Layout {
 function checkRows(name: string, t: unknown, features: number, what: string): { data: Float32Array; rows: number; lead: number[] } {
   const { data, shape } = checkTensor(name, t, `[..., ${what}] of positive integers`, 'any');
   const last = shape[shape.length - 1];
-  if (last !== features) throw linearErrors.lastDim(name, what, features, last);
+  if (last !== features) throw errors.linearLastDim(name, what, features, last);
   return { data, rows: data.length / features, lead: shape.slice(0, -1) };
 }
 
 function seedFrom(v: unknown): number | bigint {
   if (v === undefined) return Math.floor(Math.random() * 2 ** 32);
   if (typeof v === 'bigint' || (typeof v === 'number' && Number.isSafeInteger(v))) return v;
-  throw linearErrors.seed(v);
+  throw errors.linearSeed(v);
 }
 
 /**
@@ -185,9 +184,9 @@ export class BlockSparseLinear {
     this.inFeatures = checkFeatures('inFeatures', o.inFeatures, block);
     this.block = block;
     const bias = o.bias === undefined ? true : o.bias;
-    if (typeof bias !== 'boolean') throw linearErrors.bias(bias);
+    if (typeof bias !== 'boolean') throw errors.notBoolean('bias', bias);
     const scaleInit = o.scaleInitByDensity === undefined ? false : o.scaleInitByDensity;
-    if (typeof scaleInit !== 'boolean') throw linearErrors.flag('scaleInitByDensity', scaleInit);
+    if (typeof scaleInit !== 'boolean') throw errors.notBoolean('scaleInitByDensity', scaleInit);
     this.engineGiven = checkEngine(o.engine);
     const R = this.outFeatures / block;
     const C = this.inFeatures / block;
@@ -246,7 +245,7 @@ export class BlockSparseLinear {
     let layout: Layout;
     if (!given) {
       for (let i = 0; i < w.data.length; i++) {
-        if (!Number.isFinite(w.data[i])) throw linearErrors.notFinite('weight', i, w.data[i]);
+        if (!Number.isFinite(w.data[i])) throw errors.linearNotFinite('weight', i, w.data[i]);
       }
     }
     const norms = blockSquaredNorms(w.data, R, C, block);
@@ -298,7 +297,7 @@ export class BlockSparseLinear {
     const xs = checkRows('x', x, this.inFeatures, 'inFeatures');
     const ds = checkRows('dy', dy, this.outFeatures, 'outFeatures');
     if (ds.lead.length !== xs.lead.length || ds.lead.some((d, i) => d !== xs.lead[i])) {
-      throw linearErrors.sameLeading('dy', [...xs.lead, this.outFeatures], dy.shape);
+      throw errors.linearSameLeading('dy', [...xs.lead, this.outFeatures], dy.shape);
     }
     const rows = xs.rows;
     const engine = await this.engine();

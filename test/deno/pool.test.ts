@@ -4,7 +4,8 @@
 // (sloppy imports resolve the sources' './x.js' specifiers to x.ts.) uvu's file pattern can pick
 // this file up under Node too (`uvu test pool`): it then registers nothing.
 import { createMemory, instantiate, loadKernelModule } from '../../src/cpu/wasm.js';
-import { createRunner, defaultThreads, threadsSupport } from '../../src/cpu/pool/probe.js';
+import { createRunner, defaultThreads } from '../../src/cpu/pool/probe.js';
+import { threadsSupport } from '../../src/probe.js';
 import { InlineRunner } from '../../src/cpu/pool/runner.js';
 import { WebPoolRunner } from '../../src/cpu/pool/web-pool.js';
 import { expectFilled, fillTasks } from '../helpers/fill-tasks.js';

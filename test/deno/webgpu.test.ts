@@ -244,7 +244,7 @@ contextTest('BufferPool: a given-up output is taken again by size and cleared fi
     device.queue.writeBuffer(a, 0, sevens); // queued before the op's commands
     const [got1] = await first.run([{ buffer: a, bytes: 64 }]);
     if (new Float32Array(got1).some((x) => x !== 7)) throw new Error('a fresh output is not cleared over data written before the op');
-    if (ctx.pool.bytes !== 64) throw new Error(`the pool holds ${ctx.pool.bytes} bytes after the op, expected 64`);
+    if (ctx.bufferPool.bytes !== 64) throw new Error(`the pool holds ${ctx.bufferPool.bytes} bytes after the op, expected 64`);
     const second = ctx.recorder('second');
     const b = second.output('b', 64);
     if (b !== a) throw new Error('the pool did not hand back the buffer of that size');
@@ -256,17 +256,17 @@ contextTest('BufferPool: a given-up output is taken again by size and cleared fi
     const c = third.output('c', 256);
     third.disown(c);
     await third.run([]);
-    const before = ctx.pool.bytes;
-    ctx.keep(c, 64, 4).destroy();
-    if (ctx.pool.bytes !== before + 256) throw new Error(`destroying the resident left the pool at ${ctx.pool.bytes} bytes`);
+    const before = ctx.bufferPool.bytes;
+    ctx.persist(c, 64, 4).destroy();
+    if (ctx.bufferPool.bytes !== before + 256) throw new Error(`destroying the resident left the pool at ${ctx.bufferPool.bytes} bytes`);
     // beyond the cap, a given buffer is destroyed, not kept
-    bufferPoolTuning.maxBytes = ctx.pool.bytes;
+    bufferPoolTuning.maxBytes = ctx.bufferPool.bytes;
     const fourth = ctx.recorder('fourth');
     fourth.output('d', 1024);
     await fourth.run([]);
-    if (ctx.pool.bytes !== bufferPoolTuning.maxBytes) throw new Error(`the pool grew past its cap to ${ctx.pool.bytes} bytes`);
-    ctx.pool.clear();
-    if (ctx.pool.bytes !== 0) throw new Error('clear() left bytes in the pool');
+    if (ctx.bufferPool.bytes !== bufferPoolTuning.maxBytes) throw new Error(`the pool grew past its cap to ${ctx.bufferPool.bytes} bytes`);
+    ctx.bufferPool.clear();
+    if (ctx.bufferPool.bytes !== 0) throw new Error('clear() left bytes in the pool');
   } finally {
     bufferPoolTuning.maxBytes = cap;
   }

@@ -9,6 +9,7 @@ import type { WorkerInit, WorkerRequest, WorkerResponse } from './messages.js';
 import { deserializeError } from './messages.js';
 import { fanOut, poolTuning, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
 import type { KernelArgs, KernelName } from '../kernels.js';
+import { errors, fail } from '../../errors.js';
 
 /**
  * dist/src/cpu/pool/worker.js, or worker.ts when this file runs from source: tsx maps a './x.js'
@@ -74,7 +75,7 @@ export class NodePoolRunner implements KernelRunner {
       if (failed?.err) throw deserializeError(failed.err);
     } catch (e) {
       await runner.close();
-      throw new Error(`blocksparse: the Node worker pool did not start (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+      throw fail(`the Node worker pool did not start (${e instanceof Error ? e.message : String(e)})`, { cause: e });
     }
     return runner;
   }
@@ -90,7 +91,7 @@ export class NodePoolRunner implements KernelRunner {
 
   /** run() with a test-only fault in one task (test/pool.test.ts). */
   async runWithFault<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[], fault?: TaskFault): Promise<void> {
-    if (this.closed) throw new Error('blocksparse: the worker pool is closed');
+    if (this.closed) throw errors.poolClosed();
     await fanOut((request) => this.pool.run(request), kernel, tasks, fault, this.onTask);
   }
 

@@ -3,6 +3,7 @@
 import type { KernelExports } from '../wasm.js';
 import { positionalArgs, type KernelArgs, type KernelName } from '../kernels.js';
 import { describeError, deserializeError, epochMs, type WorkerFault, type WorkerRequest, type WorkerResponse } from './messages.js';
+import { fail, internal } from '../../errors.js';
 
 /**
  * Internal knobs (bench/cpu-timeline.ts sweeps them), read when a pool starts: tasks each worker
@@ -45,7 +46,7 @@ export interface TaskFault {
 export function kernelError(kernel: string, failures: { task: number; cause: unknown }[], tasks: number, where: string): Error {
   const [first] = failures;
   const which = tasks > 1 ? ` (task ${first.task + 1} of ${tasks}${failures.length > 1 ? `, and ${failures.length - 1} more` : ''})` : '';
-  return new Error(`blocksparse: kernel '${kernel}' failed ${where}${which}: ${describeError(first.cause)}`, {
+  return fail(`kernel '${kernel}' failed ${where}${which}: ${describeError(first.cause)}`, {
     cause: first.cause,
   });
 }
@@ -58,7 +59,7 @@ export class InlineRunner implements KernelRunner {
   async run<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[]): Promise<void> {
     const calls = tasks.map((args) => positionalArgs(kernel, args));
     const fn = this.exports[kernel];
-    if (typeof fn !== 'function') throw new Error(`blocksparse internal: no kernel export '${kernel}'`);
+    if (typeof fn !== 'function') throw internal(`no kernel export '${kernel}'`);
     for (let i = 0; i < calls.length; i++) {
       const startMs = epochMs();
       try {

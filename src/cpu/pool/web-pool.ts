@@ -8,6 +8,7 @@ import { deserializeError, type WorkerInit, type WorkerRequest, type WorkerRespo
 import { fanOut, poolTuning, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
 import type { KernelArgs, KernelName } from '../kernels.js';
 import { webLocks } from './locks.js';
+import { errors, fail } from '../../errors.js';
 
 /** A worker that has not answered 'init' by then is taken as failed to start. */
 const INIT_TIMEOUT_MS = 30_000;
@@ -67,7 +68,7 @@ export class WebPoolRunner implements KernelRunner {
       await Promise.all(Array.from({ length: threads }, () => runner.spawn()));
     } catch (e) {
       await runner.close();
-      throw new Error(`blocksparse: the Web Worker pool did not start (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+      throw fail(`the Web Worker pool did not start (${e instanceof Error ? e.message : String(e)})`, { cause: e });
     }
     return runner;
   }
@@ -88,21 +89,21 @@ export class WebPoolRunner implements KernelRunner {
 
   /** run() with a test-only fault in one task (test/deno/pool.test.ts). */
   async runWithFault<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[], fault?: TaskFault): Promise<void> {
-    if (this.closed) throw new Error('blocksparse: the worker pool is closed');
+    if (this.closed) throw errors.poolClosed();
     await fanOut((request) => this.submit(request), kernel, tasks, fault, this.onTask);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const closed = new Error('blocksparse: the worker pool is closed');
+    const closed = errors.poolClosed();
     for (const slot of [...this.slots]) this.retire(slot, closed);
     for (const pending of this.queue.splice(0)) pending.reject(closed);
   }
 
   private submit(request: WorkerRequest): Promise<WorkerResponse> {
     return new Promise<WorkerResponse>((resolve, reject) => {
-      if (this.closed) return reject(new Error('blocksparse: the worker pool is closed'));
+      if (this.closed) return reject(errors.poolClosed());
       if (this.slots.size === 0) return reject(this.noWorkers());
       this.queue.push({ request, resolve, reject });
       this.pump();
@@ -110,7 +111,7 @@ export class WebPoolRunner implements KernelRunner {
   }
 
   private noWorkers(): Error {
-    return new Error(`blocksparse: no pool worker is left${this.startFailure ? ` (a replacement failed to start: ${this.startFailure.message})` : ''}`, {
+    return fail(`no pool worker is left${this.startFailure ? ` (a replacement failed to start: ${this.startFailure.message})` : ''}`, {
       cause: this.startFailure,
     });
   }

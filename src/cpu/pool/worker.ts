@@ -15,6 +15,7 @@ import {
   epochMs,
 } from './messages.js';
 import { webLocks } from './locks.js';
+import { internal } from '../../errors.js';
 
 interface WebWorkerScope {
   postMessage(message: unknown): void;
@@ -37,9 +38,9 @@ function init(data: WorkerInit): void {
 }
 
 function runKernel({ kernel, args }: RunRequest['in']): void {
-  if (!kernels || !memory) throw new Error('blocksparse internal: the pool worker was not initialised');
+  if (!kernels || !memory) throw internal('the pool worker was not initialised');
   const fn = kernels[kernel];
-  if (typeof fn !== 'function') throw new Error(`blocksparse internal: no kernel export '${kernel}'`);
+  if (typeof fn !== 'function') throw internal(`no kernel export '${kernel}'`);
   // The host may have grown the memory since the last task. Wasm code sees the same Memory, but
   // some engines show another thread's growth only after this thread calls grow itself
   // (emscripten#8287); grow(0) refreshes it. Kernels keep no JS views, so nothing else is stale.
@@ -67,7 +68,7 @@ function handle(request: WorkerRequest): WorkerResponse | undefined {
         init(request.in);
         return { type: 'init', out: { worker: workerId } };
       case 'ping':
-        if (!kernels) throw new Error('blocksparse internal: the pool worker was not initialised');
+        if (!kernels) throw internal('the pool worker was not initialised');
         return { type: 'ping', out: { worker: workerId } };
       case 'run': {
         const startMs = epochMs();
@@ -80,7 +81,7 @@ function handle(request: WorkerRequest): WorkerResponse | undefined {
         return { type: 'run', out: { worker: workerId, startMs, endMs } };
       }
       default:
-        throw new Error(`blocksparse internal: unknown pool message type '${(request as { type?: unknown }).type}'`);
+        throw internal(`unknown pool message type '${(request as { type?: unknown }).type}'`);
     }
   } catch (e) {
     return { type: request.type, err: serializeError(e) };
