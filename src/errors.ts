@@ -39,4 +39,22 @@ export const errors = {
     new TypeError(`${name} is a DeviceTensor of another engine; upload its data to this engine (engine.upload)`),
   destroyedDeviceTensor: (name: string) =>
     new TypeError(`${name} is a destroyed DeviceTensor (destroy() was called or its engine closed)`),
+  // layoutFromCsr / layoutToCsr (ONNX Runtime SparseAttention's block_row_indices, block_col_indices)
+  csrNotInt32: (name: string, v: unknown) => new TypeError(`${name} must be an Int32Array, got ${show(v)}`),
+  csrRowLength: (length: number, numLayouts: number) =>
+    new RangeError(`rowIndices.length (${length}) must be numLayouts (${numLayouts}) × (R + 1), R ≥ 1 block rows`),
+  csrColLength: (length: number, numLayouts: number, R: number) =>
+    new RangeError(`colIndices.length (${length}) must be numLayouts (${numLayouts}) × nnzMax, nnzMax ≤ R² (${R * R})`),
+  csrRowStart: (i: number, layout: number, got: number) =>
+    new RangeError(`rowIndices[${i}] (layout ${layout}, row 0) must be 0, got ${got}`),
+  csrRowOrder: (i: number, got: number, prev: number) =>
+    new RangeError(`rowIndices must be non-decreasing within a layout: rowIndices[${i}] (${got}) < rowIndices[${i - 1}] (${prev})`),
+  csrRowRange: (i: number, got: number, nnzMax: number) =>
+    new RangeError(`rowIndices[${i}] (${got}) must be at most nnzMax (${nnzMax}), the column entries per layout`),
+  csrColRange: (i: number, got: number, R: number, layout: number, row: number) =>
+    new RangeError(`colIndices[${i}] (${got}) (layout ${layout}, block row ${row}) must be in [0, ${R})`),
+  csrColRepeat: (i: number, col: number, layout: number, row: number) =>
+    new RangeError(`colIndices[${i}] repeats block column ${col} of layout ${layout}, block row ${row}`),
+  csrNotSquare: (shape: number[]) =>
+    new RangeError(`layout.shape must be square ([H, R, R]) for ONNX Runtime's CSR tables, got ${show(shape)}`),
 };
