@@ -87,8 +87,8 @@ export const errors = {
   globalRangeEmpty: (i: number, start: number, end: number) =>
     new RangeError(`globalBlockIndices[${i}] (${start}) must be less than globalBlockEndIndices[${i}] (${end})`),
   seqLenDivides: (n: number, block: number) => new RangeError(`seqLen (${n}) must be divisible by block (${block})`),
-  layoutTooLarge: (heads: number, nb: number, size: number) =>
-    new RangeError(`a layout of ${heads} heads × ${nb} × ${nb} blocks (${size} cells) is too large; use a larger block`),
+  layoutTooLarge: (heads: number, rows: number, cols: number, size: number) =>
+    new RangeError(`a layout of ${heads} heads × ${rows} × ${cols} blocks (${size} cells) is too large; use a larger block`),
   indexOutOfRange: (name: string, i: number, n: number) =>
     new RangeError(`${name} (${i}) is out of range for ${n} blocks per row (negative indices count from the end, as in Python)`),
   exceedsRow: (name: string, k: number, nb: number) => new RangeError(`${name} (${k}) must not exceed the number of blocks per row (${nb})`),
@@ -105,8 +105,29 @@ export const errors = {
   noWindows: () => new RangeError('localWindowBlocks must list at least one window size, got []'),
   lastWindowZero: (windows: number[]) =>
     new RangeError(`localWindowBlocks: the last window size repeats to the end of the row and must be positive, got ${show(windows)}`),
+  notBlockCounts: (v: unknown[]) => new TypeError(`numBlocks must be a positive integer or [rows, cols], got an array of length ${v.length}`),
+  headSlidingStepHomo: (v: unknown) => new RangeError(`headSlidingStep must be 0 or left out with homoHead: true, got ${show(v)}`),
   notMaskFn: (v: unknown) => new TypeError(`keep must be a function (h, r, c) => boolean, got ${show(v)}`),
   notHeads: (v: unknown) => new TypeError(`heads must be 'all' or a non-empty array of head indices, got ${show(v)}`),
+
+  // ---- layoutFromCsr / layoutToCsr (ONNX Runtime SparseAttention's block_row_indices, block_col_indices)
+  csrNotInt32: (name: string, v: unknown) => new TypeError(`${name} must be an Int32Array, got ${show(v)}`),
+  csrRowLength: (length: number, numLayouts: number) =>
+    new RangeError(`rowIndices.length (${length}) must be numLayouts (${numLayouts}) × (R + 1), R ≥ 1 block rows`),
+  csrColLength: (length: number, numLayouts: number, R: number) =>
+    new RangeError(`colIndices.length (${length}) must be numLayouts (${numLayouts}) × nnzMax, nnzMax ≤ R² (${R * R})`),
+  csrRowStart: (i: number, layout: number, got: number) =>
+    new RangeError(`rowIndices[${i}] (layout ${layout}, row 0) must be 0, got ${got}`),
+  csrRowOrder: (i: number, got: number, prev: number) =>
+    new RangeError(`rowIndices must be non-decreasing within a layout: rowIndices[${i}] (${got}) < rowIndices[${i - 1}] (${prev})`),
+  csrRowRange: (i: number, got: number, nnzMax: number) =>
+    new RangeError(`rowIndices[${i}] (${got}) must be at most nnzMax (${nnzMax}), the column entries per layout`),
+  csrColRange: (i: number, got: number, R: number, layout: number, row: number) =>
+    new RangeError(`colIndices[${i}] (${got}) (layout ${layout}, block row ${row}) must be in [0, ${R})`),
+  csrColRepeat: (i: number, col: number, layout: number, row: number) =>
+    new RangeError(`colIndices[${i}] repeats block column ${col} of layout ${layout}, block row ${row}`),
+  csrNotSquare: (shape: number[]) =>
+    new RangeError(`layout.shape must be square ([H, R, R]) for ONNX Runtime's CSR tables, got ${show(shape)}`),
 
   // ---- BlockSparseLinear (src/linear) -----------------------------------------------------------
   linearFeatures: (name: string, v: unknown) => new RangeError(`${name} must be a positive integer, got ${show(v)}`),

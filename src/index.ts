@@ -7,8 +7,8 @@ export { compileLayout } from './layouts/compile.js';
 export type { CompiledLayout } from './layouts/compile.js';
 export {
   SparsityConfig, DenseSparsityConfig, FixedSparsityConfig, VariableSparsityConfig, BigBirdSparsityConfig,
-  BSLongformerSparsityConfig, LocalSlidingWindowSparsityConfig, StridedSparsityConfig,
-  layoutFromMask, describeLayout, layoutToString, layoutToSVG,
+  BSLongformerSparsityConfig, LocalSlidingWindowSparsityConfig, StridedSparsityConfig, Phi3SmallSparsityConfig,
+  layoutFromMask, layoutFromCsr, layoutToCsr, describeLayout, layoutToString, layoutToSVG,
 } from './layouts/index.js';
 export type * from './layouts/index.js';
 export { BlockSparseLinear } from './linear/index.js';

@@ -279,6 +279,35 @@ test('layoutFromMask builds what the predicate says, heads then rows then column
   );
 });
 
+test('layoutFromMask takes [rows, cols] for a rectangular layout; the number form is the square one', () => {
+  const calls: string[] = [];
+  const l = layoutFromMask(2, [2, 3], (h, r, c) => {
+    calls.push(`${h}${r}${c}`);
+    return h === 0 ? c >= r + 1 : r === 1;
+  }, 8);
+  assert.is(l.block, 8);
+  assert.equal(l.shape, [2, 2, 3]);
+  assert.equal([...l.data], [0, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1]);
+  assert.equal(calls, ['000', '001', '002', '010', '011', '012', '100', '101', '102', '110', '111', '112']);
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 12 }), (H, R, C) => {
+      const keep = (h: number, r: number, c: number) => (h * 7 + r * 3 + c) % 4 === 0;
+      const rect = layoutFromMask(H, [R, C], keep, 32);
+      const square = layoutFromMask(H, Math.max(R, C), keep, 32);
+      const [, n] = square.shape;
+      // the rectangle is the top-left crop of the square built from the same predicate
+      return rect.shape[1] === R && rect.shape[2] === C &&
+        rect.data.every((x, i) => x === square.data[(Math.floor(i / (R * C)) * n + Math.floor(i / C) % R) * n + (i % C)]);
+    }),
+  );
+  const same = layoutFromMask(3, [5, 5], (h, r, c) => (h + r * c) % 3 === 0);
+  assert.equal(same, layoutFromMask(3, 5, (h, r, c) => (h + r * c) % 3 === 0));
+  assert.throws(() => layoutFromMask(1, [4] as never, () => true), isErr(TypeError, 'numBlocks', '[rows, cols]', 'length 1'));
+  assert.throws(() => layoutFromMask(1, [4, 0], () => true), isErr(RangeError, 'numBlocks[1]', '0'));
+  assert.throws(() => layoutFromMask(1, [2.5, 4], () => true), isErr(TypeError, 'numBlocks[0]', '2.5'));
+  assert.throws(() => layoutFromMask(1, '4' as never, () => true), isErr(TypeError, 'numBlocks', "'4'"));
+});
+
 // --- describing and drawing --------------------------------------------------------------------------
 
 test('describeLayout and layoutToString', () => {

@@ -77,12 +77,13 @@ export function numBlocks(seqLen: unknown, block: number): number {
   return n / block;
 }
 
-export function zeroLayout(heads: number, nb: number, block: number): Layout {
-  const size = heads * nb * nb;
+/** An all-zero layout of [heads, rows, cols] (square unless cols is given). */
+export function zeroLayout(heads: number, rows: number, block: number, cols = rows): Layout {
+  const size = heads * rows * cols;
   if (size > 2 ** 31 - 1) {
-    throw errors.layoutTooLarge(heads, nb, size);
+    throw errors.layoutTooLarge(heads, rows, cols, size);
   }
-  return { block, shape: [heads, nb, nb], data: new Uint8Array(size) };
+  return { block, shape: [heads, rows, cols], data: new Uint8Array(size) };
 }
 
 /** A half-open range [lo, hi) of block indices. */

@@ -1,4 +1,5 @@
-// A layout from a predicate, for patterns no config covers: layoutFromMask(H, nb, (h, r, c) => keep).
+// A layout from a predicate, for patterns no config covers: layoutFromMask(H, nb, (h, r, c) => keep),
+// square (nb) or rectangular ([rows, cols], for queries against a longer key sequence).
 import type { Layout } from '../types.js';
 import { errors } from '../errors.js';
 import { positiveInt } from './args.js';
@@ -8,20 +9,33 @@ import { zeroLayout } from './base.js';
 export type BlockMaskFn = (head: number, row: number, col: number) => boolean;
 
 /**
- * Builds a square layout of `numHeads × numBlocks × numBlocks` from `keep(h, r, c)`.
+ * Builds a `numHeads × rows × cols` layout from `keep(h, r, c)`: square (`rows = cols = numBlocks`)
+ * when `numBlocks` is a number, rectangular when it is `[rows, cols]`.
  * @param block the block size recorded in the layout; default 16, as DeepSpeed's configs.
  */
-export function layoutFromMask(numHeads: number, numBlocks: number, keep: BlockMaskFn, block = 16): Layout {
+export function layoutFromMask(numHeads: number, numBlocks: number | readonly [number, number], keep: BlockMaskFn, block = 16): Layout {
   positiveInt('numHeads', numHeads);
-  positiveInt('numBlocks', numBlocks);
+  const [rows, cols] = blockCounts(numBlocks);
   if (typeof keep !== 'function') throw errors.notMaskFn(keep);
   positiveInt('block', block);
-  const layout = zeroLayout(numHeads, numBlocks, block);
+  const layout = zeroLayout(numHeads, rows, block, cols);
   let i = 0;
   for (let h = 0; h < numHeads; h++) {
-    for (let r = 0; r < numBlocks; r++) {
-      for (let c = 0; c < numBlocks; c++, i++) if (keep(h, r, c)) layout.data[i] = 1;
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++, i++) if (keep(h, r, c)) layout.data[i] = 1;
     }
   }
   return layout;
+}
+
+/** `numBlocks` as [rows, cols]: a positive integer n (square, n × n) or a pair of them. */
+function blockCounts(numBlocks: unknown): [number, number] {
+  if (Array.isArray(numBlocks)) {
+    if (numBlocks.length !== 2) {
+      throw errors.notBlockCounts(numBlocks);
+    }
+    return [positiveInt('numBlocks[0]', numBlocks[0]), positiveInt('numBlocks[1]', numBlocks[1])];
+  }
+  const n = positiveInt('numBlocks', numBlocks);
+  return [n, n];
 }

@@ -13,10 +13,15 @@ import {
   LocalSlidingWindowSparsityConfig,
   StridedSparsityConfig,
   layoutFromMask,
+  layoutFromCsr,
+  layoutToCsr,
+  Phi3SmallSparsityConfig,
   layoutToSVG,
   describeLayout,
   type Tensor,
   type Layout,
+  type CsrLayout,
+  type Phi3SmallSparsityConfigOptions,
   type BlockSparseTensor,
   type Engine,
   type EngineInfo,
@@ -114,6 +119,19 @@ export async function consumer(): Promise<void> {
   const block: number = layout.block;
   const cells: Uint8Array = layout.data;
   const fromMask: Layout = layoutFromMask(4, 16, (h: number, r: number, c: number) => h >= 0 && c <= r, 16);
+  const rect: Layout = layoutFromMask(4, [1, 16], (_h: number, _r: number, c: number) => c < 4, 64);
+  // @ts-expect-error: numBlocks is a number or [rows, cols]
+  layoutFromMask(4, [1, 16, 2], () => true);
+  const csr: CsrLayout = layoutToCsr(fromMask);
+  const rows: Int32Array = csr.rowIndices;
+  const fromCsr: Layout = layoutFromCsr({ rowIndices: rows, colIndices: csr.colIndices, numLayouts: csr.numLayouts, block: 16 });
+  // @ts-expect-error: ORT's tables are Int32Arrays
+  layoutFromCsr({ rowIndices: [0, 1], colIndices: new Int32Array(1), numLayouts: 1, block: 16 });
+  const phi3Options: Phi3SmallSparsityConfigOptions = { numHeads: 32, block: 64, numLocalBlocks: 16, verticalStride: 8, homoHead: false, headSlidingStep: 1 };
+  const phi3: Layout = new Phi3SmallSparsityConfig(phi3Options).makeLayout(1000);
+  // @ts-expect-error: the model's snake_case names are camel-cased here
+  new Phi3SmallSparsityConfig({ numHeads: 32, vert_stride: 8 });
+  void [rect, fromCsr, phi3];
   const svg: string = layoutToSVG(fromMask);
   const density: number = describeLayout(layout).density;
   void [H, R, C, block, cells, svg, density];
