@@ -30,7 +30,8 @@ import { uniformFloats } from '../cli/random.js';
 import { median, quantileSample } from '../cli/stats.js';
 import { fmt, textTable } from '../cli/table.js';
 import { writeJson } from '../cli/write-json.js';
-import { maxAbsDiff, referenceAttention } from './peers/reference.js';
+import { streamedReferenceAttention } from './peers/reference.js';
+import { maxAbsDiff } from '../cli/workloads.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -142,12 +143,12 @@ for (const T of args.threads) {
     const sparse = ortReport.results.find((r) => r.name === 'ort-sparse' && r.ok)?.output;
     if (!reference && (sparse || ours.ok)) {
       const t0 = performance.now();
-      reference = referenceAttention(q, k, v, { B, H, N, D, scale, causal: true, layout });
+      reference = streamedReferenceAttention(q, k, v, { B, H, N, D, scale, causal: true, layout });
       console.log(`reference (float64 JS, kept blocks only) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
-    if (ours.ok && reference) checks[`ours-vs-reference@T=${T}`] = maxAbsDiff(ours.output!, reference);
-    if (sparse && reference) checks[`ort-sparse-vs-reference@T=${T}`] = maxAbsDiff(sparse, reference);
-    if (ours.ok && sparse) checks[`ours-vs-ort-sparse@T=${T}`] = maxAbsDiff(ours.output!, sparse);
+    if (ours.ok && reference) checks[`ours-vs-reference@T=${T}`] = maxAbsDiff([ours.output!], [reference]);
+    if (sparse && reference) checks[`ort-sparse-vs-reference@T=${T}`] = maxAbsDiff([sparse], [reference]);
+    if (ours.ok && sparse) checks[`ours-vs-ort-sparse@T=${T}`] = maxAbsDiff([ours.output!], [sparse]);
     const first = rows.find((r) => r.ours.ok)?.ours.output;
     if (ours.ok && first) checks[`ours@T=${T}-bitwise-equal-to-first-T`] = String(first.every((x, i) => Object.is(x, ours.output![i])));
     for (const [key, val] of Object.entries(checks)) if (key.endsWith(`@T=${T}`) || key.includes(`@T=${T}-`)) console.log(`  check ${key}: ${typeof val === 'number' ? val.toExponential(2) : val}`);

@@ -4,6 +4,7 @@
 // data. The whole bench — budget, skips, fits, tables, plots — runs in a second on it, which is
 // how the report is tested without waiting for kernels.
 import type { Engine, EngineInfo } from '../src/engine.js';
+import { compileLayout } from '../src/index.js';
 import type { Clock } from './measure.js';
 import type { NaiveBaseline } from './naive-baseline.js';
 import type { AttentionArgs, AttentionBackwardArgs, AttentionGradients, BlockSparseTensor, Layout, MatmulArgs, SoftmaxArgs, SoftmaxBackwardArgs, Tensor } from '../src/types.js';
@@ -30,19 +31,12 @@ interface Model {
 const CPU_PER_THREAD: Model = { forward: 9, backward: 6, unfused: 5, overheadMs: 0.05 };
 const GPU: Model = { forward: 900, backward: 500, unfused: 300, overheadMs: 0.4 };
 
-function nnzOf(layout: Layout): number {
-  let n = 0;
-  for (let i = 0; i < layout.data.length; i++) n += layout.data[i] !== 0 ? 1 : 0;
-  return n;
-}
-
 const empty = (shape: number[]): Tensor => ({ data: new Float32Array(0), shape });
 
 export function createSimulatedEngine(backend: 'cpu' | 'webgpu', clock: VirtualClock, threads = 1): Engine {
   const base = backend === 'cpu' ? CPU_PER_THREAD : GPU;
   const speedup = backend === 'cpu' ? threads ** 0.93 : 1; // a little lost to sync and memory bandwidth
   const seen = new Set<Layout>();
-  const nnzCache = new Map<Layout, number>();
   let seed = 12345;
   const noise = () => {
     seed = (seed * 1103515245 + 12345) >>> 0;
@@ -54,7 +48,7 @@ export function createSimulatedEngine(backend: 'cpu' | 'webgpu', clock: VirtualC
     const ms = base.overheadMs + flops / (gflops * speedup * 1e6);
     clock.advance(ms * noise() * (first ? 1.05 : 1));
   };
-  const nnz = (layout: Layout): number => nnzCache.get(layout) ?? nnzCache.set(layout, nnzOf(layout)).get(layout)!;
+  const nnz = (layout: Layout): number => compileLayout(layout).nnz;
   const dims = (t: { shape: readonly number[] }) => t.shape as [number, number, number, number];
 
   const info: EngineInfo = {
@@ -113,7 +107,7 @@ export function simulatedNaive(clock: VirtualClock): NaiveBaseline {
     source: 'simulated',
     ops: ['forward', 'backward'],
     prepare(x, layout, op) {
-      const work = x.B * nnzOf(layout) * layout.block ** 2 * x.D * (op === 'forward' ? 4 : 10);
+      const work = x.B * compileLayout(layout).nnz * layout.block ** 2 * x.D * (op === 'forward' ? 4 : 10);
       return async () => {
         clock.advance(work / (0.4 * 1e6));
         return [];

@@ -5,7 +5,8 @@
 import { layoutFromMask } from '../../src/index.js';
 import { runOrtPeers, type OrtPeerName } from '../../cli/peers/onnxruntime.js';
 import { uniformFloats } from '../../cli/random.js';
-import { maxAbsDiff, referenceAttention } from './reference.js';
+import { streamedReferenceAttention } from './reference.js';
+import { maxAbsDiff } from '../../cli/workloads.js';
 
 const TOL = 2e-5;
 let bad = 0;
@@ -21,16 +22,16 @@ async function check(label: string, B: number, H: number, N: number, D: number, 
     console.log(`${label}: skipped (${report.skipped})`);
     return;
   }
-  const sparseRef = referenceAttention(q, k, v, { B, H, N, D, scale, causal: true, layout });
-  const causalRef = referenceAttention(q, k, v, { B, H, N, D, scale, causal: true });
-  const denseRef = referenceAttention(q, k, v, { B, H, N, D, scale, causal: false });
+  const sparseRef = streamedReferenceAttention(q, k, v, { B, H, N, D, scale, causal: true, layout });
+  const causalRef = streamedReferenceAttention(q, k, v, { B, H, N, D, scale, causal: true });
+  const denseRef = streamedReferenceAttention(q, k, v, { B, H, N, D, scale, causal: false });
   for (const r of report.results) {
     if (!r.ok) {
       console.log(`${label} ${r.name}: not run (${r.note})`);
       continue;
     }
     const ref = r.name === 'ort-sparse' ? sparseRef : r.name.endsWith('-causal') ? causalRef : denseRef;
-    const err = maxAbsDiff(r.output!, ref);
+    const err = maxAbsDiff([r.output!], [ref]);
     const pass = err <= TOL;
     if (!pass) bad++;
     console.log(`${label} ${r.name} threads=${threads}: max |ort - ref| = ${err.toExponential(2)} ${pass ? 'ok' : 'FAIL'}${r.note ? ` (${r.note})` : ''}`);

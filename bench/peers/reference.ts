@@ -1,5 +1,5 @@
 // Plain-JavaScript checks for the peer benchmarks: a float64 dense reference of (block-masked,
-// optionally causal) attention, and error measures. Small sizes only: the reference is
+// optionally causal) attention (the error measure is cli/workloads.ts's maxAbsDiff). Small sizes only: the reference is
 // O(B·H·N²·D). Not test/reference/: that one keeps B·H·N² float64 scores, too much at the bench
 // sizes, where this one streams a row at a time.
 
@@ -15,7 +15,7 @@ export interface ReferenceOptions {
 }
 
 /** Dense attention in float64 over [B, H, N, D]; positions outside the layout (and above the diagonal when causal) are −∞; an empty row gives zeros. */
-export function referenceAttention(q: Float32Array, k: Float32Array, v: Float32Array, o: ReferenceOptions): Float32Array {
+export function streamedReferenceAttention(q: Float32Array, k: Float32Array, v: Float32Array, o: ReferenceOptions): Float32Array {
   const { B, H, N, D } = o;
   const out = new Float32Array(B * H * N * D);
   const row = rowReference(q, k, v, o);
@@ -72,15 +72,4 @@ function rowReference(q: Float32Array, k: Float32Array, v: Float32Array, o: Refe
     }
     for (let d = 0; d < D; d++) out[at + d] = acc[d] / sum;
   };
-}
-
-export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) return Infinity;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (Number.isNaN(d)) return NaN; // a NaN anywhere fails the check (a later finite d would hide it)
-    if (d > m) m = d;
-  }
-  return m;
 }

@@ -7,7 +7,9 @@
 //   const r = await runOrtPeers({ B, H, N, D, block, layout, threads });
 //   r.results: [{ name: 'ort-sparse', medianMs, ... }, { name: 'ort-mha-causal', ... }, ...]
 import { performance } from 'node:perf_hooks';
-import { denseAttentionOpsModel, layoutToCsr, loadOnnxProto, multiHeadAttentionModel, onnxProtoError, sparseAttentionModel } from './onnx-graphs.js';
+import { layoutToCsr } from '../../src/index.js';
+import type { Layout } from '../../src/types.js';
+import { denseAttentionOpsModel, loadOnnxProto, multiHeadAttentionModel, onnxProtoError, sparseAttentionModel } from './onnx-graphs.js';
 import { timeClean } from './machine.js';
 import { uniformFloats } from '../random.js';
 import { bhndToBsnh, bsnhToBhnd } from './bsnh.js';
@@ -176,7 +178,8 @@ export async function runOrtPeers(o: OrtPeerOptions): Promise<OrtPeersReport> {
       let feeds: Record<string, OrtTensor>;
       let fetches: Record<string, OrtTensor | null> | undefined;
       if (name === 'ort-sparse') {
-        const csr = layoutToCsr(o.layout);
+        const csr = layoutToCsr(ortSparseLayout(o.layout));
+        const nnzMax = csr.colIndices.length / csr.numLayouts;
         session = await ort.InferenceSession.create(sparseAttentionModel(onnx, { H, D, block, scale }), options);
         // The CPU kernel requires past_key / present_key (and values) to share one buffer: the
         // same tensor goes in as a feed and comes back as a preallocated output.
@@ -188,8 +191,8 @@ export async function runOrtPeers(o: OrtPeerOptions): Promise<OrtPeersReport> {
           value: new ort.Tensor('float32', v, [B, N, H * D]),
           past_key: pastK,
           past_value: pastV,
-          block_row_indices: new ort.Tensor('int32', csr.rowIndices, [csr.numLayout, csr.rows + 1]),
-          block_col_indices: new ort.Tensor('int32', csr.colIndices, [csr.numLayout, csr.maxNnz]),
+          block_row_indices: new ort.Tensor('int32', csr.rowIndices, [csr.numLayouts, csr.rowIndices.length / csr.numLayouts]),
+          block_col_indices: new ort.Tensor('int32', csr.colIndices, [csr.numLayouts, nnzMax]),
           total_sequence_length: new ort.Tensor('int32', Int32Array.of(N), [1]),
           key_total_sequence_lengths: new ort.Tensor('int32', new Int32Array(B).fill(N), [B]),
         };
@@ -235,4 +238,18 @@ export async function runOrtPeers(o: OrtPeerOptions): Promise<OrtPeersReport> {
     }
   }
   return { versions, results };
+}
+
+/**
+ * The layout SparseAttention is given: its kernels are causal, so blocks above the diagonal are
+ * dropped (they never count), and heads that all share one pattern become one table layout.
+ * Its CSR tables are then the library's layoutToCsr of this.
+ */
+function ortSparseLayout(layout: Layout): Layout {
+  const [H, R, C] = layout.shape;
+  const per = R * C;
+  const lower = layout.data.map((x, i) => (x && i % C <= Math.floor((i % per) / C) ? 1 : 0));
+  let same = true;
+  for (let i = per; i < H * per && same; i++) same = lower[i] === lower[i % per];
+  return same ? { block: layout.block, shape: [1, R, C], data: lower.slice(0, per) } : { ...layout, data: lower };
 }
