@@ -4,7 +4,7 @@
 import type { MatmulProblem } from '../src/backend.js';
 import type { GpuContext } from './context.js';
 import {
-  edgeFor, ldBlock, ldDense, MatmulProgram, mmInit, runMatmul, walkBlocks, walkKT, walkTile, WALK_UNIFORMS, walkUniforms, type MmTile,
+  blockEdge, edgeFor, ldBlock, ldDense, MatmulProgram, mmInit, runMatmul, walkBlocks, walkKT, walkTile, WALK_UNIFORMS, walkUniforms, type MmTile,
 } from './matmul-common.js';
 
 export class DdsProgram extends MatmulProgram {
@@ -42,7 +42,7 @@ fn run(wg: u32, lid: u32) {
 export async function dds(ctx: GpuContext, p: MatmulProblem): Promise<Float32Array> {
   const L = p.layout;
   const blk = L.block;
-  const tile: MmTile = { TM: edgeFor(p.M), TN: Math.min(blk, 64), KT: walkKT(blk) };
+  const tile: MmTile = { TM: edgeFor(p.M), TN: blockEdge(blk), KT: walkKT(blk) };
   const mTiles = Math.ceil(p.M / tile.TM);
   const nTiles = p.N / tile.TN;
   return runMatmul(ctx, p, {

@@ -4,7 +4,7 @@
 import type { MatmulProblem } from '../src/backend.js';
 import type { GpuContext } from './context.js';
 import {
-  edgeFor, ldBlock, ldDense, MatmulProgram, mmInit, mmStoreVec4, runMatmul, walkBlocks, walkKT, walkTile, WALK_UNIFORMS, walkUniforms, type MmTile,
+  blockEdge, edgeFor, ldBlock, ldDense, MatmulProgram, mmInit, mmStoreVec4, runMatmul, walkBlocks, walkKT, walkTile, WALK_UNIFORMS, walkUniforms, type MmTile,
 } from './matmul-common.js';
 
 export class DsdProgram extends MatmulProgram {
@@ -58,7 +58,7 @@ fn run(wg: u32, lid: u32) {
 export async function dsd(ctx: GpuContext, p: MatmulProblem): Promise<Float32Array> {
   const L = p.layout;
   const blk = L.block;
-  const tile: MmTile = { TM: Math.min(blk, 64), TN: edgeFor(p.N), KT: walkKT(blk) };
+  const tile: MmTile = { TM: blockEdge(blk), TN: edgeFor(p.N), KT: walkKT(blk) };
   const mTiles = p.M / tile.TM;
   const nTiles = Math.ceil(p.N / tile.TN);
   return runMatmul(ctx, p, {

@@ -5,6 +5,7 @@
 // built from the loaders here. Also: the program base (bindings a, b, lut, c; uniform list), the
 // block-table walk of dsd and dds, and the host side (upload, one dispatch, readback).
 import type { MatmulProblem } from '../src/backend.js';
+import { errors } from '../src/errors.js';
 import type { LayoutTables } from './buffers.js';
 import type { GpuContext } from './context.js';
 import { Program, type BindingSpec, type UniformValues } from './program.js';
@@ -182,9 +183,30 @@ export function walkTile(): string {
   let bb = bh / u.heads;`;
 }
 
-/** The K slice of a program that walks blocks (walkBlocks): a slice never crosses a block edge. */
+/** The largest divisor of `n` that is a multiple of `step` and at most `max` (0 if none). */
+function largestDivisor(n: number, max: number, step: number): number {
+  for (let d = Math.min(n, max) - (Math.min(n, max) % step); d > 0; d -= step) if (n % d === 0) return d;
+  return 0;
+}
+
+/**
+ * The tile edge along a block (sdd's tiles, dsd's TM, dds's TN): the largest multiple of 4 up to
+ * 64 that divides `block`, so a tile never straddles two blocks (96 → 48, not 64). The programs
+ * read blocks as vec4 rows: a block that is not a multiple of 4 is a RangeError.
+ */
+export function blockEdge(block: number): number {
+  const edge = largestDivisor(block, 64, 4);
+  if (edge === 0) throw errors.gpuMatmulBlock(block);
+  return edge;
+}
+
+/**
+ * The K slice of a program that walks blocks (walkBlocks): it divides the block, since ldBlock
+ * and the dense operand are not guarded at the block's edge (24 → 12, 40 → 10, not 16). The
+ * accumulation runs along k in the same order whatever the slice, so this changes no bits.
+ */
 export function walkKT(block: number): number {
-  return Math.min(KT, block);
+  return largestDivisor(block, KT, 1);
 }
 
 /**

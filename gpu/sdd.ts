@@ -2,7 +2,7 @@
 // one TM × TN tile of one kept block (b, e) and runs the full inner dimension.
 import type { MatmulProblem } from '../src/backend.js';
 import type { GpuContext } from './context.js';
-import { KT, ldDense, MatmulProgram, MM_DIMS, mmInit, mmStoreVec4, runMatmul, type MmTile } from './matmul-common.js';
+import { blockEdge, KT, ldDense, MatmulProgram, MM_DIMS, mmInit, mmStoreVec4, runMatmul, type MmTile } from './matmul-common.js';
 
 export class SddProgram extends MatmulProgram {
   readonly name = 'SddProgram';
@@ -56,7 +56,7 @@ fn run(wg: u32, lid: u32) {
 export async function sdd(ctx: GpuContext, p: MatmulProblem): Promise<Float32Array> {
   const L = p.layout;
   const blk = L.block;
-  const edge = Math.min(blk, 64);
+  const edge = blockEdge(blk);
   const tile: MmTile = { TM: edge, TN: edge, KT };
   const tiles = (blk / edge) * (blk / edge);
   return runMatmul(ctx, p, {

@@ -165,6 +165,8 @@ export const errors = {
   gpuUploadFailed: (floats: number, why: string) => new RangeError(`${PREFIX}webgpu: upload of ${floats} floats failed: ${why}`),
   gpuTooManyWorkgroups: (total: number, maxPerDim: number) =>
     new RangeError(`${PREFIX}webgpu: ${total} workgroups exceed ${maxPerDim}² in one dispatch`),
+  gpuMatmulBlock: (block: number) =>
+    new RangeError(`${PREFIX}webgpu: layout.block (${block}) must be a multiple of 4 for the matmul programs, which read blocks as vec4 rows`),
   gpuNoTile: (kernel: string, override: unknown, block: number, headDim: number, maxSharedBytes: number) =>
     new RangeError(
       `${PREFIX}webgpu: no ${kernel} attention tile${override ? ` like ${JSON.stringify(override)}` : ''} for block ${block} and head dim ${headDim} fits in ${maxSharedBytes} bytes of workgroup memory`,

@@ -10,6 +10,7 @@ import { acquireDevice } from '../../gpu/device.js';
 import { sanitizeMask, MASKED } from '../../gpu/buffers.js';
 import { longestFirst } from '../../src/layouts/compile.js';
 import { chooseTile, sharedBytes } from '../../gpu/attention-common.js';
+import { blockEdge, walkKT } from '../../gpu/matmul-common.js';
 import type { Layout, MatmulArgs } from '../../src/types.js';
 import { mulberry32, randomLayout, randomTensor } from '../reference/index.js';
 import { attentionBackwardProblem, attentionProblem, matmulProblem, softmaxProblem } from './problems.js';
@@ -69,6 +70,16 @@ gpuTest('an empty layout (no kept block) gives zeros everywhere, and empty block
   const dsdArgs: MatmulArgs = { mode: 'dsd', a: x, b: randomTensor([1, 2, 48, 8], rng) };
   const c = await b.matmul(matmulProblem(dsdArgs));
   if (c.length !== 2 * 48 * 8 || c.some((y) => y !== 0)) throw new Error('dsd over an empty layout is not zeros');
+});
+
+gpuTest('matmul: a block that is not a multiple of 4 rejects with a RangeError naming layout.block; the next op works', async (b) => {
+  const rng = mulberry32(52);
+  const layout: Layout = { block: 6, shape: [1, 2, 2], data: Uint8Array.from([1, 0, 1, 1]) };
+  const sddArgs: MatmulArgs = { mode: 'sdd', a: randomTensor([1, 1, 12, 5], rng), b: randomTensor([1, 1, 5, 12], rng), layout };
+  const msg = await expectReject(b.matmul(matmulProblem(sddArgs)), /layout\.block \(6\) must be a multiple of 4/);
+  if (!msg.startsWith('blocksparse: ')) throw new Error(`no prefix: ${msg}`);
+  const ok = { ...sddArgs, layout: { ...layout, block: 8 }, a: randomTensor([1, 1, 16, 5], rng), b: randomTensor([1, 1, 5, 16], rng) };
+  if ((await b.matmul(matmulProblem(ok))).length !== 3 * 64) throw new Error('block 8 after the rejection');
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -139,6 +150,25 @@ Deno.test('tiles fit the workgroup memory they are given', () => {
         }
       }
     }
+  }
+});
+
+Deno.test('matmul tile edges and K slices divide the block (a tile or slice across two blocks reads the next one)', () => {
+  for (let blk = 4; blk <= 256; blk += 4) {
+    const edge = blockEdge(blk);
+    const kt = walkKT(blk);
+    if (blk % edge !== 0 || edge % 4 !== 0 || edge > 64) throw new Error(`block ${blk}: tile edge ${edge}`);
+    if (blk % kt !== 0 || kt > 16) throw new Error(`block ${blk}: K slice ${kt}`);
+  }
+  if (blockEdge(96) !== 48 || walkKT(24) !== 12 || walkKT(40) !== 10 || blockEdge(128) !== 64 || walkKT(64) !== 16) throw new Error('not the largest divisor');
+  for (const blk of [1, 2, 3, 6, 10]) {
+    let threw: unknown = null;
+    try {
+      blockEdge(blk);
+    } catch (e) {
+      threw = e;
+    }
+    if (!(threw instanceof RangeError) || !/layout\.block \(\d+\)/.test(threw.message)) throw new Error(`block ${blk}: ${threw}`);
   }
 });
 

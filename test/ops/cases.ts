@@ -337,6 +337,11 @@ const MATMUL: MatmulCase[] = [
     mm('webgpu', 1000 + +transA * 2 + +transB, 'dsd', transA, transB, { B: 2, H: 2, R: 3, C: 5, block: 16, inner: 18, layout: { density: 0.5 } }),
     mm('webgpu', 1000 + +transA * 2 + +transB, 'dds', transA, transB, { B: 2, H: 2, R: 4, C: 3, block: 16, inner: 40, layout: { density: 0.5 } }),
   ]),
+  // blocks off the powers of two (BlockSparseLinear's 24 and 40; 96 past the 64 tile edge), every mode and transpose
+  ...[24, 40, 96].flatMap((block, j) => MODES.flatMap((mode, i) => TRANS.map(([transA, transB]) =>
+    mm(`block ${block}`, 9100 + 100 * j + 10 * i + +transA * 2 + +transB, mode, transA, transB, {
+      B: 1, H: 2, R: 2, C: 3, block, inner: mode === 'sdd' ? 20 : 12, layout: { density: 0.6, rowNonEmpty: true },
+    })))),
   mm('block 64 (vec4 N)', 77, 'sdd', false, true, { B: 1, H: 1, R: 2, C: 2, block: 64, inner: 64, layout: { density: 0.7, rowNonEmpty: true } }),
   mm('block 64 wide N', 78, 'dsd', false, false, { B: 1, H: 1, R: 2, C: 2, block: 64, inner: 100, layout: { density: 0.7, rowNonEmpty: true } }),
   // the GPU machine's cases (bench/gpu/check.ts): block 64 over [2, 4, 3], long K

@@ -32,15 +32,11 @@ export const EXCLUSIONS: readonly Exclusion[] = [
   },
   {
     places: GPU, ops: MATMUL, when: (c) => blockOf(c) % 4 !== 0,
-    reason: 'the WebGPU matmul programs read blocks as vec4 rows: for block % 4 ≠ 0 their WGSL does not compile (the op rejects)',
+    reason: 'the WebGPU matmul programs read blocks as vec4 rows: for block % 4 ≠ 0 the op rejects with a RangeError naming layout.block (gpu/matmul-common.ts blockEdge)',
   },
   {
     places: GPU, ops: ATTENTION, names: /^kpm of -3e38/,
     reason: 'WebGPU clamps mask values at or below MASKED (−1e30, gpu/buffers.ts) to its masked sentinel, so a key padding of −3e38 masks the key where the CPU keeps a finite score',
-  },
-  {
-    places: GPU, ops: ['linear'], names: /^block (24|40)$/,
-    reason: 'DEFECT found by this suite, not a limit: BlockSparseLinear on WebGPU gives wrong y for block 24 and 40 (the CPU passes); reported in issue 13, to be fixed in gpu/',
   },
   {
     places: GPU, ops: ['attentionBackward'], names: /^attnMask add causal, fully masked rows$/, waives: 'exact zeros',
