@@ -158,20 +158,22 @@ export function baselineTable(r: BenchResults): Table | null {
   const lastCpu = [...r.runs].reverse().find((x) => x.backend === 'cpu' && !x.skipped);
   const others = r.measurements.filter((m) => m.impl === 'naive' || m.impl.startsWith('peer:'));
   if (others.length === 0) return null;
+  // a second pair of columns only when there is a second CPU run to compare with
+  const second = lastCpu && lastCpu !== firstCpu ? lastCpu : undefined;
   const rows = others.map((m) => {
     const ours1 = firstCpu ? find(r.measurements, firstCpu.id, m.layout, 'fused', m.op, m.N) : undefined;
-    const oursN = lastCpu && lastCpu !== firstCpu ? find(r.measurements, lastCpu.id, m.layout, 'fused', m.op, m.N) : undefined;
-    return [
-      m.impl, m.layout, m.op, fmt.n(m.N), fmt.ms(m.ms.median),
-      fmt.ms(ours1?.ms.median), fmt.x(ours1 ? m.ms.median / ours1.ms.median : undefined),
-      fmt.ms(oursN?.ms.median), fmt.x(oursN ? m.ms.median / oursN.ms.median : undefined),
-    ];
+    const row = [m.impl, m.layout, m.op, fmt.n(m.N), fmt.ms(m.ms.median), fmt.ms(ours1?.ms.median), fmt.x(ours1 ? m.ms.median / ours1.ms.median : undefined)];
+    if (!second) return row;
+    const oursN = find(r.measurements, second.id, m.layout, 'fused', m.op, m.N);
+    return [...row, fmt.ms(oursN?.ms.median), fmt.x(oursN ? m.ms.median / oursN.ms.median : undefined)];
   });
-  return {
-    headers: ['baseline', 'layout', 'op', 'N', 'ms', `${firstCpu?.id ?? 'cpu'} fused ms`, 'fused × faster', `${lastCpu?.id ?? '—'} fused ms`, 'fused × faster'],
-    align: ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
-    rows,
-  };
+  const headers = ['baseline', 'layout', 'op', 'N', 'ms', `${firstCpu?.id ?? 'cpu'} fused ms`, 'fused × faster'];
+  const align: Table['align'] = ['l', 'l', 'l', 'r', 'r', 'r', 'r'];
+  if (second) {
+    headers.push(`${second.id} fused ms`, 'fused × faster');
+    align.push('r', 'r');
+  }
+  return { headers, align, rows };
 }
 
 /** Skips grouped by reason kind, one line each: "dense fused backward on cpu-1t from N=8192: …". */
