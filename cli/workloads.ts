@@ -2,6 +2,7 @@
 // is engine.attention(Backward); the unfused path is DeepSpeed's three ops, sdd → softmax → dsd,
 // and their backward (sdd, dsd with transA, softmaxBackward, dsd, dsd with transA).
 import type { Engine } from '../src/engine.js';
+import { mulberry32, uniformFloats } from './random.js';
 import type { BlockSparseTensor, Layout, Tensor } from '../src/types.js';
 import type { Impl, Op } from './results.js';
 
@@ -18,21 +19,12 @@ export interface Inputs {
   dout: Tensor;
 }
 
-/** Uniform values in [-1, 1) from a fixed xorshift seed: the same inputs on every run and backend. */
+/** Uniform values in [-1, 1) from one seeded generator: the same inputs on every run and backend. */
 export function makeInputs(B: number, H: number, N: number, D: number): Inputs {
   const shape = [B, H, N, D];
   const size = B * H * N * D;
-  let s = 0x9e3779b9 ^ N;
-  const tensor = (): Tensor => {
-    const data = new Float32Array(size);
-    for (let i = 0; i < size; i++) {
-      s ^= s << 13;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      data[i] = (s >>> 0) / 2 ** 31 - 1;
-    }
-    return { data, shape: [...shape] };
-  };
+  const rng = mulberry32(0x9e3779b9 ^ N);
+  const tensor = (): Tensor => ({ data: uniformFloats(size, rng), shape: [...shape] });
   return { B, H, N, D, q: tensor(), k: tensor(), v: tensor(), dout: tensor() };
 }
 
