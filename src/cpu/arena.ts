@@ -6,6 +6,14 @@ import { MAX_PAGES } from './wasm.js';
 import { errors, internal } from '../errors.js';
 
 const PAGE = 65536;
+
+/** Internal knob: a lower wall than 32-bit Wasm's, for tests of what happens at the wall. */
+export const arenaTuning = { maxBytes: Infinity };
+
+/** The errors of a call that does not fit in the memory (src/cpu/chunks.ts runs such a call in parts). */
+const walls = new WeakSet<object>();
+export const isMemoryWall = (e: unknown): boolean => typeof e === 'object' && e !== null && walls.has(e);
+const wall = (e: Error): Error => (walls.add(e), e);
 const ALIGN = 64; // a cache line: tiles never straddle one needlessly
 
 export class Arena {
@@ -92,12 +100,12 @@ export class Arena {
   }
 
   private ensure(end: number): void {
-    const have = this.memory.buffer.byteLength;
-    if (end <= have) return;
     const maxBytes = this.maxBytes();
     if (end > maxBytes) {
-      throw errors.wasmMemoryLimit(end, maxBytes);
+      throw wall(errors.wasmMemoryLimit(end, maxBytes));
     }
+    const have = this.memory.buffer.byteLength;
+    if (end <= have) return;
     // grow with headroom, so that a sequence of slightly larger calls does not grow every time
     const want = Math.min(maxBytes, Math.max(end, have * 1.5));
     try {
@@ -106,13 +114,13 @@ export class Arena {
       try {
         this.memory.grow(Math.ceil((end - have) / PAGE));
       } catch (e) {
-        throw errors.wasmMemoryRefused(end, e);
+        throw wall(errors.wasmMemoryRefused(end, e));
       }
     }
   }
 
   private maxBytes(): number {
-    return this.limit;
+    return Math.min(this.limit, arenaTuning.maxBytes);
   }
 
   f32(ptr: number, length: number): Float32Array {

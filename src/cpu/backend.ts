@@ -6,7 +6,7 @@ import type {
   OperandData, ResidentData, OpTimings,
 } from '../backend.js';
 import type { CompiledLayout } from '../layouts/compile.js';
-import { Arena } from './arena.js';
+import { Arena, isMemoryWall } from './arena.js';
 import type { CpuContext } from './context.js';
 import { tableBytes, uploadLayoutTables, type ArenaTables } from './tables.js';
 import { createMemory, instantiate, loadKernelModule, type SimdBuild } from './wasm.js';
@@ -16,6 +16,7 @@ import type { KernelRunner, TaskTiming } from './pool/runner.js';
 
 export type { KernelRunner } from './pool/runner.js';
 import { attentionForward, attentionBackward } from './attention.js';
+import { backwardInParts, forwardInParts } from './chunks.js';
 import { matmul } from './matmul.js';
 import { softmax, softmaxBackward } from './softmax.js';
 import { CpuResident, type ResidentHost } from './resident.js';
@@ -76,18 +77,33 @@ export class CpuBackend implements Backend {
   }
 
   private call<T>(name: string, layout: CompiledLayout, op: (ctx: CpuContext) => Promise<T>): Promise<T> {
+    return this.timedCall(name, () => this.runPart(layout, op));
+  }
+
+  /** One op on the queue, its timings those of every task it ran (all its parts'). */
+  private timedCall<T>(name: string, op: () => Promise<T>): Promise<T> {
     return this.serial(async () => {
-      this.arena.reset();
-      this.uploadTables(layout);
       this.startTimings();
-      try {
-        const result = await op(this.context());
-        this.lastTimings = kernelTimings(name, this.lastTasks);
-        return result;
-      } finally {
-        this.arena.reset();
-      }
+      const result = await op();
+      this.lastTimings = kernelTimings(name, this.lastTasks);
+      return result;
     });
+  }
+
+  /** One whole call's worth of kernels over a fresh per-call region of the arena. */
+  private async runPart<T>(layout: CompiledLayout, op: (ctx: CpuContext) => Promise<T>): Promise<T> {
+    this.arena.reset();
+    this.uploadTables(layout);
+    const tasksBefore = this.lastTasks.length;
+    try {
+      return await op(this.context());
+    } catch (e) {
+      // a part that met the memory wall is run again in halves: its tasks are not the op's time
+      if (isMemoryWall(e)) this.lastTasks.length = tasksBefore;
+      throw e;
+    } finally {
+      this.arena.reset();
+    }
   }
 
   /** A call or an upload starts with no timings: an upload runs no kernel (frees queued here keep them). */
@@ -132,10 +148,10 @@ export class CpuBackend implements Backend {
     });
   }
   attention(p: AttentionProblem<OperandData>): Promise<OperandData> {
-    return this.call('attention', p.layout, (ctx) => attentionForward(ctx, p));
+    return this.timedCall('attention', () => forwardInParts(p, (part) => this.runPart(part.layout, (ctx) => attentionForward(ctx, part))));
   }
   attentionBackward(p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> {
-    return this.call('attentionBackward', p.layout, (ctx) => attentionBackward(ctx, p));
+    return this.timedCall('attentionBackward', () => backwardInParts(p, (part) => this.runPart(part.layout, (ctx) => attentionBackward(ctx, part))));
   }
   matmul(p: MatmulProblem): Promise<Float32Array> {
     return this.call(`matmul ${p.mode}`, p.layout, (ctx) => matmul(ctx, p));
