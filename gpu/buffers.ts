@@ -5,6 +5,7 @@
 import type { CompiledLayout } from '../src/layouts/compile.js';
 import { BufferUsage, MapModeRead } from './program.js';
 import { errors } from '../src/errors.js';
+import { wall } from '../src/attention-parts.js';
 
 /** Scores at or below THRESH count as masked (−∞). WGSL may assume no infinities at run time, so
  * −∞ never reaches a shader: mask values below MASKED are clamped to it on upload (see sanitize). */
@@ -22,7 +23,7 @@ export interface DeviceLimits {
 function checkSize(limits: DeviceLimits, label: string, bytes: number): void {
   const max = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   if (bytes > max) {
-    throw errors.gpuBufferTooLarge(label, bytes, limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+    throw wall(errors.gpuBufferTooLarge(label, bytes, limits.maxStorageBufferBindingSize, limits.maxBufferSize));
   }
 }
 

@@ -16,6 +16,7 @@ import type {
 import { attentionBackward } from './attention-backward.js';
 import type { AttnKernel, TileOverride } from './attention-common.js';
 import { attentionForward } from './attention-forward.js';
+import { backwardInParts, forwardInParts } from '../src/attention-parts.js';
 import type { OpTimings } from '../src/backend.js';
 import { GpuContext, type KernelTiming } from './context.js';
 import { createResidentBuffer, readResidentBuffer } from './resident.js';
@@ -34,6 +35,8 @@ export type { AttnKernel, TileOverride } from './attention-common.js';
 export interface WebGPUBackendOptions extends WebGPUDeviceOptions {
   /** Forces the attention tiles per kernel (benchmarks and tuning; throws if one does not fit). */
   tileOverrides?: Partial<Record<AttnKernel, TileOverride>>;
+  /** A lower buffer wall than the device's (tests of attention in parts, src/attention-parts.ts). */
+  bufferLimitBytes?: number;
 }
 
 export interface WebGPUBackendInfo extends BackendInfo {
@@ -58,7 +61,9 @@ export interface WebGPUBackend extends Backend {
 
 export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
   const acquired = await acquireDevice(options);
-  const ctx = new GpuContext(acquired.device, acquired.limits, acquired.timestampQuery, acquired.subgroupSize);
+  const wallBytes = options.bufferLimitBytes ?? Infinity;
+  const limits = { ...acquired.limits, maxStorageBufferBindingSize: Math.min(acquired.limits.maxStorageBufferBindingSize, wallBytes) };
+  const ctx = new GpuContext(acquired.device, limits, acquired.timestampQuery, acquired.subgroupSize);
   if (options.tileOverrides) ctx.tileOverrides = { ...options.tileOverrides };
   let closed = false;
   acquired.device.lost.then((info) => {
@@ -100,8 +105,20 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
         }
         return ctx.persist(buffer, data.length, rowLength);
       }),
-    attention: (p: AttentionProblem<OperandData>) => serial(() => attentionForward(ctx, p)),
-    attentionBackward: (p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> => serial(() => attentionBackward(ctx, p)),
+    attention: (p: AttentionProblem<OperandData>) =>
+      serial(async () => {
+        const timings = partTimings(ctx);
+        const out = await forwardInParts(p, (part) => timings.part(attentionForward(ctx, part)));
+        timings.finish();
+        return out;
+      }),
+    attentionBackward: (p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> =>
+      serial(async () => {
+        const timings = partTimings(ctx);
+        const grads = await backwardInParts(p, (part) => timings.part(attentionBackward(ctx, part)));
+        timings.finish();
+        return grads;
+      }),
     matmul: (p: MatmulProblem) =>
       serial(() => (p.mode === 'sdd' ? sdd(ctx, p) : p.mode === 'dsd' ? dsd(ctx, p) : dds(ctx, p))),
     softmax: (p: SoftmaxProblem) => serial(() => softmax(ctx, p)),
@@ -114,6 +131,23 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       ctx.layouts.destroyAll();
       ctx.bufferPool.clear();
       acquired.release();
+    },
+  };
+}
+
+/** The timings of an op made of parts (src/attention-parts.ts): every part's kernels. */
+function partTimings(ctx: GpuContext): { part<T>(call: Promise<T>): Promise<T>; finish(): void } {
+  const seen: OpTimings<KernelTiming>[] = [];
+  return {
+    async part(call) {
+      const result = await call;
+      if (ctx.lastTimings) seen.push(ctx.lastTimings);
+      return result;
+    },
+    finish() {
+      if (seen.length < 2) return;
+      const kernels = seen.flatMap((t) => t.kernels);
+      ctx.lastTimings = { op: seen[0]!.op, kernels, totalMs: kernels.reduce((a, k) => a + k.ms, 0) };
     },
   };
 }

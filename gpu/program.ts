@@ -5,6 +5,7 @@
 // derive from one field list (webgpu-utils: the struct is the one source of the layout), so one
 // cached pipeline serves many shapes.
 import { errors, fail, internal } from '../src/errors.js';
+import { wall } from '../src/attention-parts.js';
 
 /** WebGPU's numeric flags, spelled out so that nothing depends on the GPU* globals (Dawn for Node
  * only provides them if its `globals` are copied onto globalThis). Values from the WebGPU spec. */
@@ -104,7 +105,7 @@ export function packUniforms(p: Program, values: UniformValues, numWorkgroups: n
 export function foldDispatch(total: number, maxPerDim: number): [number, number] {
   if (total <= maxPerDim) return [Math.max(total, 1), 1];
   const y = Math.ceil(total / maxPerDim);
-  if (y > maxPerDim) throw errors.gpuTooManyWorkgroups(total, maxPerDim);
+  if (y > maxPerDim) throw wall(errors.gpuTooManyWorkgroups(total, maxPerDim));
   return [Math.ceil(total / y), y];
 }
 

@@ -1,4 +1,4 @@
-// Attention at the memory wall (src/cpu/chunks.ts): under a lowered wall (arenaTuning.maxBytes) a
+// CPU attention at the memory wall (src/attention-parts.ts): under a lowered wall (arenaTuning.maxBytes) a
 // call that does not fit runs in parts, halves of its batch rows, then of its heads, and gives the
 // same bits as one call; a call whose single head does not fit rejects with the wall's RangeError
 // and leaves the engine usable. Both builds, one thread and a pool.
@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createEngine, type Engine } from '../src/engine.js';
 import { arenaTuning } from '../src/cpu/arena.js';
-import { lastCallParts } from '../src/cpu/chunks.js';
+import { lastCallParts } from '../src/attention-parts.js';
 import type { Tensor } from '../src/types.js';
 import { mulberry32, randomAttentionArgs, randomTensor } from './reference/index.js';
 

@@ -4,16 +4,15 @@
 // the holes kept sorted and merged; above it, a bump region reset after every call.
 import { MAX_PAGES } from './wasm.js';
 import { errors, internal } from '../errors.js';
+// a call that does not fit may run in parts (src/attention-parts.ts)
+import { wall } from '../attention-parts.js';
 
 const PAGE = 65536;
 
 /** Internal knob: a lower wall than 32-bit Wasm's, for tests of what happens at the wall. */
 export const arenaTuning = { maxBytes: Infinity };
 
-/** The errors of a call that does not fit in the memory (src/cpu/chunks.ts runs such a call in parts). */
-const walls = new WeakSet<object>();
-export const isMemoryWall = (e: unknown): boolean => typeof e === 'object' && e !== null && walls.has(e);
-const wall = (e: Error): Error => (walls.add(e), e);
+
 const ALIGN = 64; // a cache line: tiles never straddle one needlessly
 
 export class Arena {

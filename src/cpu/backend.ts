@@ -6,7 +6,7 @@ import type {
   OperandData, ResidentData, OpTimings,
 } from '../backend.js';
 import type { CompiledLayout } from '../layouts/compile.js';
-import { Arena, isMemoryWall } from './arena.js';
+import { Arena } from './arena.js';
 import type { CpuContext } from './context.js';
 import { tableBytes, uploadLayoutTables, type ArenaTables } from './tables.js';
 import { createMemory, instantiate, loadKernelModule, type SimdBuild } from './wasm.js';
@@ -16,7 +16,7 @@ import type { KernelRunner, TaskTiming } from './pool/runner.js';
 
 export type { KernelRunner } from './pool/runner.js';
 import { attentionForward, attentionBackward } from './attention.js';
-import { backwardInParts, forwardInParts } from './chunks.js';
+import { backwardInParts, forwardInParts, isWall } from '../attention-parts.js';
 import { matmul } from './matmul.js';
 import { softmax, softmaxBackward } from './softmax.js';
 import { CpuResident, type ResidentHost } from './resident.js';
@@ -99,7 +99,7 @@ export class CpuBackend implements Backend {
       return await op(this.context());
     } catch (e) {
       // a part that met the memory wall is run again in halves: its tasks are not the op's time
-      if (isMemoryWall(e)) this.lastTasks.length = tasksBefore;
+      if (isWall(e)) this.lastTasks.length = tasksBefore;
       throw e;
     } finally {
       this.arena.reset();

@@ -1,15 +1,23 @@
-// Attention past 32-bit Wasm memory: a call whose operands do not fit runs as parts, halves of its
-// batch rows, then (one batch row left) halves of its heads, each part a whole call with its own
-// operands in the arena. Every output row (forward, dq) and column (dk, dv) is computed by one
-// kernel invocation over the same rows in the same order whichever part holds it, so the parts
-// give the bits of one call. Host operands only: data the backend already holds (DeviceTensors,
-// keepOnDevice) lives in the arena, so a call made of it fits there or was refused when uploaded.
-import type { AttentionBackwardProblem, AttentionGradientData, AttentionProblem, OperandData } from '../backend.js';
-import { compileLayout } from '../layouts/compile.js';
-import type { Layout } from '../types.js';
-import { isMemoryWall } from './arena.js';
+// Attention past a backend's memory wall (32-bit Wasm memory on the CPU, the largest buffer a
+// WebGPU device binds): a call that meets it runs as parts, halves of its batch rows, then (one
+// batch row left) halves of its heads, each part a whole call with its own operands. Every output
+// row (forward, dq) and column (dk, dv) is computed by one kernel invocation over the same rows in
+// the same order whichever part holds it, so the parts give the bits of one call. Host operands
+// only: data a backend already holds (DeviceTensors, keepOnDevice) fits there or was refused when
+// uploaded. Shared by both backends; each marks its own wall's errors with `wall`.
+import type { AttentionBackwardProblem, AttentionGradientData, AttentionProblem, OperandData } from './backend.js';
+import { compileLayout } from './layouts/compile.js';
+import type { Layout } from './types.js';
 
-/** How many parts the last attention call ran as (1: whole); read by test/cpu-chunks.test.ts. */
+const walls = new WeakSet<object>();
+/** Marks `e` as a memory wall's error: a call that threw it may fit in parts. */
+export function wall<E extends Error>(e: E): E {
+  walls.add(e);
+  return e;
+}
+export const isWall = (e: unknown): boolean => typeof e === 'object' && e !== null && walls.has(e);
+
+/** How many parts the last attention call ran as (1: whole); read by the tests of the parts. */
 export const lastCallParts = { count: 0 };
 
 type HostProblem = AttentionProblem<Float32Array> | AttentionBackwardProblem<Float32Array>;
@@ -64,7 +72,7 @@ async function inParts<P extends HostProblem, R>(p: P, run: (p: P) => Promise<R>
     lastCallParts.count++;
     return result;
   } catch (e) {
-    if (!isMemoryWall(e) || (p.B === 1 && p.H === 1)) throw e;
+    if (!isWall(e) || (p.B === 1 && p.H === 1)) throw e;
   }
   const halves: Array<[number, number, number, number]> = p.B > 1
     ? [[0, p.B >> 1, 0, p.H], [p.B >> 1, p.B, 0, p.H]]
