@@ -4,6 +4,7 @@
 import type {
   AttentionBackwardProblem,
   AttentionGradientData,
+  AttentionLseData,
   AttentionProblem,
   Backend,
   OperandData,
@@ -56,6 +57,10 @@ export interface WebGPUBackend extends Backend {
   readonly lastTimings: OpTimings<KernelTiming> | null;
 }
 
+function refuseGrouped(p: AttentionProblem<OperandData>): void {
+  if (p.Hkv !== p.H) throw errors.gpuNotYet('grouped kv heads (Hkv < Hq) are');
+}
+
 export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
   const acquired = await acquireDevice(options);
   const ctx = new GpuContext(acquired.device, acquired.limits, acquired.timestampQuery, acquired.subgroupSize);
@@ -100,8 +105,12 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
         }
         return ctx.persist(buffer, data.length, rowLength);
       }),
-    attention: (p: AttentionProblem<OperandData>) => serial(() => attentionForward(ctx, p)),
-    attentionBackward: (p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> => serial(() => attentionBackward(ctx, p)),
+    attention: (p: AttentionProblem<OperandData>) => serial(() => (refuseGrouped(p), attentionForward(ctx, p))),
+    attentionWithLse: (p: AttentionProblem<OperandData>): Promise<AttentionLseData> =>
+      serial(async () => {
+        throw errors.gpuNotYet('returnLse is');
+      }),
+    attentionBackward: (p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> => serial(() => (refuseGrouped(p), attentionBackward(ctx, p))),
     matmul: (p: MatmulProblem) =>
       serial(() => (p.mode === 'sdd' ? sdd(ctx, p) : p.mode === 'dsd' ? dsd(ctx, p) : dds(ctx, p))),
     softmax: (p: SoftmaxProblem) => serial(() => softmax(ctx, p)),

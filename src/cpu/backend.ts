@@ -3,7 +3,7 @@
 // owns it at a time.
 import type {
   Backend, BackendInfo, AttentionProblem, AttentionBackwardProblem, MatmulProblem, SoftmaxProblem, SoftmaxBackwardProblem, AttentionGradientData,
-  OperandData, ResidentData, OpTimings,
+  AttentionLseData, OperandData, ResidentData, OpTimings,
 } from '../backend.js';
 import type { CompiledLayout } from '../layouts/compile.js';
 import { Arena } from './arena.js';
@@ -15,7 +15,7 @@ import { createRunner, defaultThreads } from './pool/probe.js';
 import type { KernelRunner, TaskTiming } from './pool/runner.js';
 
 export type { KernelRunner } from './pool/runner.js';
-import { attentionForward, attentionBackward } from './attention.js';
+import { attentionForward, attentionForwardWithLse, attentionBackward } from './attention.js';
 import { matmul } from './matmul.js';
 import { softmax, softmaxBackward } from './softmax.js';
 import { CpuResident, type ResidentHost } from './resident.js';
@@ -133,6 +133,9 @@ export class CpuBackend implements Backend {
   }
   attention(p: AttentionProblem<OperandData>): Promise<OperandData> {
     return this.call('attention', p.layout, (ctx) => attentionForward(ctx, p));
+  }
+  attentionWithLse(p: AttentionProblem<OperandData>): Promise<AttentionLseData> {
+    return this.call('attention', p.layout, (ctx) => attentionForwardWithLse(ctx, p));
   }
   attentionBackward(p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> {
     return this.call('attentionBackward', p.layout, (ctx) => attentionBackward(ctx, p));
