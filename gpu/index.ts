@@ -16,7 +16,7 @@ import type {
 } from '../src/backend.js';
 import { attentionBackward } from './attention-backward.js';
 import type { AttnKernel, TileOverride } from './attention-common.js';
-import { attentionForward } from './attention-forward.js';
+import { attentionForward, attentionForwardWithLse } from './attention-forward.js';
 import type { OpTimings } from '../src/backend.js';
 import { GpuContext, type KernelTiming } from './context.js';
 import { createResidentBuffer, readResidentBuffer } from './resident.js';
@@ -58,7 +58,7 @@ export interface WebGPUBackend extends Backend {
 }
 
 function refuseGrouped(p: AttentionProblem<OperandData>): void {
-  if (p.Hkv !== p.H) throw errors.gpuNotYet('grouped kv heads (Hkv < Hq) are');
+  if (p.Hkv !== p.H) throw errors.gpuNotYet('the backward of grouped kv heads (Hkv < Hq) is');
 }
 
 export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
@@ -105,11 +105,8 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
         }
         return ctx.persist(buffer, data.length, rowLength);
       }),
-    attention: (p: AttentionProblem<OperandData>) => serial(() => (refuseGrouped(p), attentionForward(ctx, p))),
-    attentionWithLse: (p: AttentionProblem<OperandData>): Promise<AttentionLseData> =>
-      serial(async () => {
-        throw errors.gpuNotYet('returnLse is');
-      }),
+    attention: (p: AttentionProblem<OperandData>) => serial(() => attentionForward(ctx, p)),
+    attentionWithLse: (p: AttentionProblem<OperandData>): Promise<AttentionLseData> => serial(() => attentionForwardWithLse(ctx, p)),
     attentionBackward: (p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> => serial(() => (refuseGrouped(p), attentionBackward(ctx, p))),
     matmul: (p: MatmulProblem) =>
       serial(() => (p.mode === 'sdd' ? sdd(ctx, p) : p.mode === 'dsd' ? dsd(ctx, p) : dds(ctx, p))),
