@@ -57,10 +57,6 @@ export interface WebGPUBackend extends Backend {
   readonly lastTimings: OpTimings<KernelTiming> | null;
 }
 
-function refuseGrouped(p: AttentionProblem<OperandData>): void {
-  if (p.Hkv !== p.H) throw errors.gpuNotYet('the backward of grouped kv heads (Hkv < Hq) is');
-}
-
 export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
   const acquired = await acquireDevice(options);
   const ctx = new GpuContext(acquired.device, acquired.limits, acquired.timestampQuery, acquired.subgroupSize);
@@ -107,7 +103,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       }),
     attention: (p: AttentionProblem<OperandData>) => serial(() => attentionForward(ctx, p)),
     attentionWithLse: (p: AttentionProblem<OperandData>): Promise<AttentionLseData> => serial(() => attentionForwardWithLse(ctx, p)),
-    attentionBackward: (p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> => serial(() => (refuseGrouped(p), attentionBackward(ctx, p))),
+    attentionBackward: (p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> => serial(() => attentionBackward(ctx, p)),
     matmul: (p: MatmulProblem) =>
       serial(() => (p.mode === 'sdd' ? sdd(ctx, p) : p.mode === 'dsd' ? dsd(ctx, p) : dds(ctx, p))),
     softmax: (p: SoftmaxProblem) => serial(() => softmax(ctx, p)),

@@ -175,6 +175,5 @@ export const errors = {
     new RangeError(
       `${PREFIX}webgpu: no ${kernel} attention tile${override ? ` like ${JSON.stringify(override)}` : ''} for block ${block} and head dim ${headDim} fits in ${maxSharedBytes} bytes of workgroup memory`,
     ),
-  gpuNotYet: (what: string) => new RangeError(`${PREFIX}webgpu: ${what} not supported yet`),
   noAdapter: (why: string) => fail(`backend 'webgpu': no adapter was found: ${why}`),
 };
