@@ -2,7 +2,8 @@
 // copies host operands into the arena (DeviceTensors are there already), splits the work into tasks
 // by kept-block count and runs them. Every output row (forward, dQ) or column (dK, dV) is computed
 // by exactly one task in one fixed order, so the results are bitwise identical whatever the number
-// of tasks.
+// of tasks. With grouped kv heads (GQA, MQA) a dK/dV column belongs to a kv head and sums over its
+// query heads inside its one item, so backward tasks own whole groups.
 import type { AttentionBackwardProblem, AttentionGradientData, AttentionLseData, AttentionProblem, OperandData } from '../backend.js';
 import type { CausalTables, CompiledLayout } from '../layouts/compile.js';
 import type { CpuContext, LayoutTablePointers } from './context.js';
