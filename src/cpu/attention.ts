@@ -289,7 +289,7 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
   // column items, which share out finely
   const G = groupOf(p);
   const BKV = B * p.Hkv;
-  const grouped = G > 1 ? groupColumns(L, visits, G) : null;
+  const grouped = G > 1 ? groupColumns(L, visits, H, G) : null;
   const headTasks = Math.min(parts, BKV);
   const evenly = parts === 1 || (BKV >= parts && (BKV % parts === 0 || BKV >= 4 * parts));
   const fits = parts === 1 || headTasks * 2 * G * maxHead * slotBytes <= attentionTuning.slotBudgetBytes;
@@ -372,14 +372,14 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
 }
 
 /**
- * GQA (G query heads per kv head, layout slot = query head): per kv head g, the block columns'
- * visited blocks summed over its query heads g·G … g·G + G − 1 (colKept [Hkv·C], the column items'
- * weights), and the columns by readiness as causal-tables.ts's readiness, a column's last row the
- * latest over the group (readyOrder [Hkv][C], readyPtr [Hkv][R + 2]).
+ * GQA (G query heads per kv head): per kv head g, the block columns' visited blocks summed over its
+ * query heads h = g·G … g·G + G − 1, each read through its layout slot (colKept [Hkv·C], the column
+ * items' weights), and the columns by readiness as causal-tables.ts's readiness, a column's last
+ * row the latest over the group (readyOrder [Hkv][C], readyPtr [Hkv][R + 2]).
  */
-function groupColumns(L: CompiledLayout, visits: CausalTables, G: number): { colKept: Int32Array; readyOrder: Int32Array; readyPtr: Int32Array } {
+function groupColumns(L: CompiledLayout, visits: CausalTables, H: number, G: number): { colKept: Int32Array; readyOrder: Int32Array; readyPtr: Int32Array } {
   const { rows: R, cols: C } = L;
-  const Hkv = L.slots / G;
+  const Hkv = H / G;
   const colKept = new Int32Array(Hkv * C);
   const readyOrder = new Int32Array(Hkv * C);
   const readyPtr = new Int32Array(Hkv * (R + 2));
@@ -387,7 +387,7 @@ function groupColumns(L: CompiledLayout, visits: CausalTables, G: number): { col
   for (let g = 0; g < Hkv; g++) {
     last.fill(-1);
     for (let j = 0; j < G; j++) {
-      const s = g * G + j;
+      const s = L.slotOf(0, g * G + j);
       for (let c = 0; c < C; c++) {
         const i = s * C + c;
         colKept[g * C + c] += visits.colKept[i];
