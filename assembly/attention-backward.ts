@@ -18,6 +18,9 @@
 //    column as soon as its last row is done, so its slots are read back from L2, not L3/DRAM;
 //  - attentionBackwardRows, then attentionBackwardColumns: two passes over (batch·head, row) and
 //    (batch·head, column) items, for when there are too few batch·heads to share among tasks.
+// GQA / MQA (Hkv < H): rows are by query head, reading its kv head's K and V; a column item is
+// by kv head and sums dK, dV over the group's query heads in order, from their slots, so a task
+// owns whole groups and nothing races.
 // Host side: src/cpu/attention.ts.
 import { exp2x4 } from './simd';
 import { blockMM, fillF32, packTransposed, INIT_LOAD, INIT_ZERO } from './tiles';
@@ -33,7 +36,7 @@ function rowItem(
   rpe: usize, kpm: usize, am: usize,
   kvPtr: usize, kvIndices: usize, causalKind: usize,
   pHead: usize, dsHead: usize,
-  bh: i32, r: i32, H: i32, N: i32, D: i32, block: i32, causal: i32, scale: f32, scratch: usize,
+  bh: i32, r: i32, H: i32, Hkv: i32, N: i32, D: i32, block: i32, causal: i32, scale: f32, scratch: usize,
 ): void {
   const R = N / block;
   const padded = (block + 7) & ~7;
@@ -55,7 +58,8 @@ function rowItem(
   const h = bh % H;
   const b = bh / H;
   const row0 = r * block;
-  const headRows = <usize>bh * <usize>N;
+  const headRows = <usize>bh * <usize>N; // q, dout, dq, rpe
+  const kvRows = <usize>(b * Hkv + h / (H / Hkv)) * <usize>N; // k, v: the kv head of h
   const rowBase = (headRows + <usize>row0) * dBytes;
   const headFirst = load<i32>(kvPtr + (<usize>(h * R) << 2));
   const e0 = load<i32>(kvPtr + (<usize>(h * R + r) << 2));
@@ -73,7 +77,7 @@ function rowItem(
     const col0 = load<i32>(kvIndices + (<usize>e << 2)) * block;
     const s = pHead + <usize>(e - headFirst) * slotBytes;
     const dp = dsHead + <usize>(e - headFirst) * slotBytes;
-    scoreTile(k + (headRows + <usize>col0) * dBytes, qt, s, D, block, padded);
+    scoreTile(k + (kvRows + <usize>col0) * dBytes, qt, s, D, block, padded);
     if (masked || kind == PARTIAL) {
       applyMasks(
         s, padded, block, N,
@@ -81,7 +85,7 @@ function rowItem(
       );
     }
     // dP[j][i] = Σ_d V[j][d]·dO[i][d]
-    scoreTile(v + (headRows + <usize>col0) * dBytes, dot, dp, D, block, padded);
+    scoreTile(v + (kvRows + <usize>col0) * dBytes, dot, dp, D, block, padded);
     const seen = mSeen + <usize>n * pBytes;
     for (let i = 0; i < rows4; i += 4) onlineSoftmaxStep4(s, <usize>i << 2, block, pBytes, m, l, true, dp, dsum, seen);
     n++;
@@ -129,7 +133,7 @@ function rowItem(
     if (entryKind(causalKind, causal != 0, e) == EMPTY) continue;
     const col0 = load<i32>(kvIndices + (<usize>e << 2)) * block;
     const ds = dsHead + <usize>(e - headFirst) * slotBytes;
-    blockMM(ds, 4, pBytes, k + (headRows + <usize>col0) * dBytes, dBytes, block, acc, dBytes, rows4, D, first ? INIT_ZERO : INIT_LOAD, 0);
+    blockMM(ds, 4, pBytes, k + (kvRows + <usize>col0) * dBytes, dBytes, block, acc, dBytes, rows4, D, first ? INIT_ZERO : INIT_LOAD, 0);
     first = false;
   }
   const dst = dq + rowBase;
@@ -140,53 +144,64 @@ function rowItem(
   }
 }
 
-/** One column item (bh, c): dV and dK rows of block column c from the slots of its rows. */
+/**
+ * One column item (bkv, c), bkv = b·Hkv + g: dV and dK rows of block column c of kv head g, summed
+ * over the group's query heads h = g·G + j (G = H / Hkv), j ascending, in one fixed order.
+ * `firstSlots` [G] i32: the first slot of query head j's P and dS (in pSlots, dsSlots).
+ */
 function columnItem(
   q: usize, dout: usize, dk: usize, dv: usize,
   kvPtr: usize, qPtr: usize, qIndices: usize, qEntries: usize, causalKind: usize,
-  pHead: usize, dsHead: usize,
-  bh: i32, c: i32, H: i32, N: i32, D: i32, block: i32, causal: i32,
+  pSlots: usize, dsSlots: usize, firstSlots: usize,
+  bkv: i32, c: i32, H: i32, Hkv: i32, N: i32, D: i32, block: i32, causal: i32,
 ): void {
   const R = N / block;
+  const G = H / Hkv;
   const padded = (block + 7) & ~7;
   const dBytes = <usize>D << 2;
   const pBytes = <usize>padded << 2;
   const slotBytes = <usize>block * pBytes;
-  const h = bh % H;
-  const headRows = <usize>bh * <usize>N;
-  const colBase = (headRows + <usize>(c * block)) * dBytes;
-  const headFirst = load<i32>(kvPtr + (<usize>(h * R) << 2));
-  const t0 = load<i32>(qPtr + (<usize>(h * R + c) << 2));
-  const t1 = load<i32>(qPtr + (<usize>(h * R + c + 1) << 2));
-  // dV[j][·] = Σ_blocks Σ_i P[j][i]·dO[i][·], then dK[j][·] = Σ_blocks Σ_i dS[j][i]·Q[i][·]:
+  const b = bkv / Hkv;
+  const g = bkv - b * Hkv;
+  const colBase = (<usize>bkv * <usize>N + <usize>(c * block)) * dBytes;
+  // dV[j][·] = Σ_heads Σ_blocks Σ_i P[j][i]·dO[i][·], then dK[j][·] = Σ_heads Σ_blocks Σ_i dS[j][i]·Q[i][·]:
   // one output at a time, so that it stays in L1 across the column's blocks
   let first = true;
   for (let pass = 0; pass < 2; pass++) {
-    const slots = pass == 0 ? pHead : dsHead;
     const rhs = pass == 0 ? dout : q;
     const dst = (pass == 0 ? dv : dk) + colBase;
     first = true;
-    for (let t = t0; t < t1; t++) {
-      const e = load<i32>(qEntries + (<usize>t << 2));
-      if (entryKind(causalKind, causal != 0, e) == EMPTY) continue;
-      const rowBase = (headRows + <usize>(load<i32>(qIndices + (<usize>t << 2)) * block)) * dBytes;
-      blockMM(
-        slots + <usize>(e - headFirst) * slotBytes, pBytes, 4, rhs + rowBase, dBytes, block,
-        dst, dBytes, block, D, first ? INIT_ZERO : INIT_LOAD, 0,
-      );
-      first = false;
+    for (let j = 0; j < G; j++) {
+      const h = g * G + j;
+      const headRows = <usize>(b * H + h) * <usize>N;
+      const slots = (pass == 0 ? pSlots : dsSlots) + <usize>load<i32>(firstSlots + (<usize>j << 2)) * slotBytes;
+      const headFirst = load<i32>(kvPtr + (<usize>(h * R) << 2));
+      const t0 = load<i32>(qPtr + (<usize>(h * R + c) << 2));
+      const t1 = load<i32>(qPtr + (<usize>(h * R + c + 1) << 2));
+      for (let t = t0; t < t1; t++) {
+        const e = load<i32>(qEntries + (<usize>t << 2));
+        if (entryKind(causalKind, causal != 0, e) == EMPTY) continue;
+        const rowBase = (headRows + <usize>(load<i32>(qIndices + (<usize>t << 2)) * block)) * dBytes;
+        blockMM(
+          slots + <usize>(e - headFirst) * slotBytes, pBytes, 4, rhs + rowBase, dBytes, block,
+          dst, dBytes, block, D, first ? INIT_ZERO : INIT_LOAD, 0,
+        );
+        first = false;
+      }
     }
     if (first) fillF32(dst, block * D, 0);
   }
 }
 
 /**
- * Batch·heads bhBegin..bhEnd-1, whole: row items in order, each column item right after the
- * row item that completes it. Pointers are byte offsets: q, k, v, dout, dq, dk, dv [B·H][N][D];
- * rpe [B·H][N][N], kpm [B][N], am [N][N] additive or 0; the layout's tables; `order` [H][R] the
- * columns of each head by readiness and `readyPtr` [H][R + 2] i32: columns
- * order[h][readyPtr[h][g] .. readyPtr[h][g + 1]) have their last kept row at g − 1 (g = 0: none
- * kept). `slots`: this task's 2·(most entries of a head) slots of block·padded floats, P then dS;
+ * Kv batch·heads kvBegin..kvEnd-1 (bkv = b·Hkv + g), whole, with their groups' G = H / Hkv query
+ * heads: row items block row by block row (each row for the group's heads in order), each column
+ * item right after the row that completes it. Pointers are byte offsets: q, dout, dq
+ * [B·H][N][D], k, v, dk, dv [B·Hkv][N][D]; rpe [B·H][N][N], kpm [B][N], am [N][N] additive or 0;
+ * the layout's tables; `order` [Hkv][R] the columns of each kv head by readiness and `readyPtr`
+ * [Hkv][R + 2] i32: columns order[g][readyPtr[g][r] .. readyPtr[g][r + 1]) have their last kept
+ * row (over the group's heads) at r − 1 (r = 0: none kept). `slots`: this task's 2·G·slotsPerHead
+ * slots of block·padded floats, P of the G heads then their dS; `slotBase` [G] i32: j·slotsPerHead;
  * `scratch`: this task's own 3·D·padded + 4·padded + R·padded floats, padded = block rounded
  * up to 8 (twin: backwardRowsScratchFloats in src/cpu/attention.ts).
  */
@@ -194,42 +209,51 @@ export function attentionBackwardHeads(
   q: usize, k: usize, v: usize, dout: usize, dq: usize, dk: usize, dv: usize,
   rpe: usize, kpm: usize, am: usize,
   kvPtr: usize, kvIndices: usize, qPtr: usize, qIndices: usize, qEntries: usize, causalKind: usize,
-  order: usize, readyPtr: usize, slots: usize, slotsPerHead: i32,
-  H: i32, N: i32, D: i32, block: i32, causal: i32, scale: f32,
-  bhBegin: i32, bhEnd: i32, scratch: usize,
+  order: usize, readyPtr: usize, slots: usize, slotsPerHead: i32, slotBase: usize,
+  H: i32, Hkv: i32, N: i32, D: i32, block: i32, causal: i32, scale: f32,
+  kvBegin: i32, kvEnd: i32, scratch: usize,
 ): void {
   const R = N / block;
+  const G = H / Hkv;
   const padded = (block + 7) & ~7;
-  const pHead = slots;
-  const dsHead = slots + <usize>slotsPerHead * <usize>block * (<usize>padded << 2);
-  for (let bh = bhBegin; bh < bhEnd; bh++) {
-    const h = bh % H;
-    const ready = readyPtr + (<usize>(h * (R + 2)) << 2);
-    const cols = order + (<usize>(h * R) << 2);
-    for (let g = 0; g <= R; g++) {
-      if (g > 0) {
-        rowItem(q, k, v, dout, dq, rpe, kpm, am, kvPtr, kvIndices, causalKind, pHead, dsHead, bh, g - 1, H, N, D, block, causal, scale, scratch);
+  const headSlots = <usize>slotsPerHead * <usize>block * (<usize>padded << 2);
+  const pSlots = slots;
+  const dsSlots = slots + <usize>G * headSlots;
+  for (let bkv = kvBegin; bkv < kvEnd; bkv++) {
+    const b = bkv / Hkv;
+    const g = bkv - b * Hkv;
+    const ready = readyPtr + (<usize>(g * (R + 2)) << 2);
+    const cols = order + (<usize>(g * R) << 2);
+    for (let r = 0; r <= R; r++) {
+      if (r > 0) {
+        for (let j = 0; j < G; j++) {
+          rowItem(
+            q, k, v, dout, dq, rpe, kpm, am, kvPtr, kvIndices, causalKind,
+            pSlots + <usize>j * headSlots, dsSlots + <usize>j * headSlots,
+            b * H + g * G + j, r - 1, H, Hkv, N, D, block, causal, scale, scratch,
+          );
+        }
       }
-      const u1 = load<i32>(ready + (<usize>(g + 1) << 2));
-      for (let u = load<i32>(ready + (<usize>g << 2)); u < u1; u++) {
+      const u1 = load<i32>(ready + (<usize>(r + 1) << 2));
+      for (let u = load<i32>(ready + (<usize>r << 2)); u < u1; u++) {
         const c = load<i32>(cols + (<usize>u << 2));
-        columnItem(q, dout, dk, dv, kvPtr, qPtr, qIndices, qEntries, causalKind, pHead, dsHead, bh, c, H, N, D, block, causal);
+        columnItem(q, dout, dk, dv, kvPtr, qPtr, qIndices, qEntries, causalKind, pSlots, dsSlots, slotBase, bkv, c, H, Hkv, N, D, block, causal);
       }
     }
   }
 }
 
 /**
- * Row items itemBegin..itemEnd-1 (item = bh·R + r) of a chunk of batch·heads: pSlots and dsSlots
- * the chunk's slot arrays, slotBase [bh − bh0] i32 the first slot of each of its batch·heads.
- * Other arguments as attentionBackwardHeads.
+ * Row items itemBegin..itemEnd-1 (item = bh·R + r) of a chunk of batch·heads (whole groups):
+ * pSlots and dsSlots the chunk's slot arrays, slotBase [bh − bh0] i32 the first slot of each of
+ * its (query) batch·heads. Other arguments as attentionBackwardHeads.
  */
 export function attentionBackwardRows(
   q: usize, k: usize, v: usize, dout: usize, dq: usize,
   rpe: usize, kpm: usize, am: usize,
   kvPtr: usize, kvIndices: usize, causalKind: usize,
   pSlots: usize, dsSlots: usize, slotBase: usize, bh0: i32,
-  H: i32, N: i32, D: i32, block: i32, causal: i32, scale: f32,
+  H: i32, Hkv: i32, N: i32, D: i32, block: i32, causal: i32, scale: f32,
   itemBegin: i32, itemEnd: i32, scratch: usize,
 ): void {
   const R = N / block;
@@ -237,23 +261,26 @@ export function attentionBackwardRows(
   for (let item = itemBegin; item < itemEnd; item++) {
     const bh = item / R;
     const first = <usize>load<i32>(slotBase + (<usize>(bh - bh0) << 2)) * slotBytes;
-    rowItem(q, k, v, dout, dq, rpe, kpm, am, kvPtr, kvIndices, causalKind, pSlots + first, dsSlots + first, bh, item - bh * R, H, N, D, block, causal, scale, scratch);
+    rowItem(q, k, v, dout, dq, rpe, kpm, am, kvPtr, kvIndices, causalKind, pSlots + first, dsSlots + first, bh, item - bh * R, H, Hkv, N, D, block, causal, scale, scratch);
   }
 }
 
-/** Column items itemBegin..itemEnd-1 (item = bh·R + c) of a chunk, after its row items. */
+/**
+ * Column items itemBegin..itemEnd-1 (item = bkv·R + c, bkv = b·Hkv + g) of a chunk, after its
+ * row items; bh0 the chunk's first query batch·head (a multiple of G).
+ */
 export function attentionBackwardColumns(
   q: usize, dout: usize, dk: usize, dv: usize,
   kvPtr: usize, qPtr: usize, qIndices: usize, qEntries: usize, causalKind: usize,
   pSlots: usize, dsSlots: usize, slotBase: usize, bh0: i32,
-  H: i32, N: i32, D: i32, block: i32, causal: i32,
+  H: i32, Hkv: i32, N: i32, D: i32, block: i32, causal: i32,
   itemBegin: i32, itemEnd: i32,
 ): void {
   const R = N / block;
-  const slotBytes = <usize>block * (<usize>((block + 7) & ~7) << 2);
+  const G = H / Hkv;
   for (let item = itemBegin; item < itemEnd; item++) {
-    const bh = item / R;
-    const first = <usize>load<i32>(slotBase + (<usize>(bh - bh0) << 2)) * slotBytes;
-    columnItem(q, dout, dk, dv, kvPtr, qPtr, qIndices, qEntries, causalKind, pSlots + first, dsSlots + first, bh, item - bh * R, H, N, D, block, causal);
+    const bkv = item / R;
+    const firstSlots = slotBase + (<usize>(bkv * G - bh0) << 2);
+    columnItem(q, dout, dk, dv, kvPtr, qPtr, qIndices, qEntries, causalKind, pSlots, dsSlots, firstSlots, bkv, item - bkv * R, H, Hkv, N, D, block, causal);
   }
 }

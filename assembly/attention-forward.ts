@@ -29,7 +29,8 @@ function lnAtLeastOne(x: f32): f64 {
 /**
  * out[bh][row] for items itemBegin..itemEnd-1, item = bh·R + r (R = N / block), and, where `lse`
  * is not 0, the rows' log-sum-exp lse[bh][row] (natural log; −∞ for a row with nothing kept).
- * All pointers are byte offsets: q, k, v, out [B·H][N][D], lse [B·H][N];
+ * All pointers are byte offsets: q, out [B·H][N][D], k, v [B·Hkv][N][D] (query head h reads kv
+ * head h / (H / Hkv)), lse [B·H][N];
  * rpe [B·H][N][N], kpm [B][N], am [N][N] additive or 0;
  * kvPtr/kvIndices/causalKind the layout's row tables (src/layouts/compile.ts). `causal` 0 or 1.
  * `scratch`: this task's own 2·D·padded + block·padded + 3·padded floats, padded = block rounded
@@ -39,10 +40,11 @@ export function attentionForward(
   q: usize, k: usize, v: usize, out: usize, lse: usize,
   rpe: usize, kpm: usize, am: usize,
   kvPtr: usize, kvIndices: usize, causalKind: usize,
-  H: i32, N: i32, D: i32, block: i32, causal: i32, scale: f32,
+  H: i32, Hkv: i32, N: i32, D: i32, block: i32, causal: i32, scale: f32,
   itemBegin: i32, itemEnd: i32, scratch: usize,
 ): void {
   const R = N / block;
+  const group = H / Hkv;
   const padded = (block + 7) & ~7;
   const rows4 = (block + 3) & ~3; // query rows the P·V tiles cover
   const dBytes = <usize>D << 2;
@@ -60,7 +62,8 @@ export function attentionForward(
     const h = bh % H;
     const b = bh / H;
     const row0 = r * block;
-    const headRows = <usize>bh * <usize>N; // first row of this batch-head in q, k, v, out
+    const headRows = <usize>bh * <usize>N; // first row of this batch-head in q, out
+    const kvRows = <usize>(b * Hkv + h / group) * <usize>N; // and of its kv head in k, v
     packTransposed(q + (headRows + <usize>row0) * dBytes, D, block, padded, qt, scale * LOG2E);
     fillF32(o, padded * D, 0);
     fillF32(m, padded, -Infinity);
@@ -71,8 +74,8 @@ export function attentionForward(
       const kind = entryKind(causalKind, causal != 0, e);
       if (kind == EMPTY) continue; // entirely above the diagonal
       const col0 = load<i32>(kvIndices + (<usize>e << 2)) * block;
-      const kb = k + (headRows + <usize>col0) * dBytes;
-      const vb = v + (headRows + <usize>col0) * dBytes;
+      const kb = k + (kvRows + <usize>col0) * dBytes;
+      const vb = v + (kvRows + <usize>col0) * dBytes;
       scoreTile(kb, qt, s, D, block, padded);
       if (masked || kind == PARTIAL) {
         applyMasks(

@@ -26,6 +26,7 @@ import {
   rowsStep,
   storeTileT,
   TiledAttentionProgram,
+  type AttnFlags,
   type AttnTile,
 } from './attention-common.js';
 import { attnFlags, encodeAttentionForward, uploadAttentionInputs, type AttentionInputs } from './attention-forward.js';
@@ -35,6 +36,18 @@ import type { GpuContext, Recorder } from './context.js';
 import { Program, type BindingSpec } from './program.js';
 
 const DELTA_WG = 64;
+
+/**
+ * The grouped dK/dV program's workgroup: row tile fastest, then batch, then (kv head g, block
+ * column c) in natural order (the longest-first orders are per query head).
+ */
+const groupedDecode = `let kt = wg % u.tiles;
+  let t1 = wg / u.tiles;
+  let b = t1 % u.batches;
+  let gc = t1 / u.batches;
+  let g = gc / u.rows;
+  let c = gc % u.rows;
+  let kvBase = (b * u.kvHeads + g) * u.n;`;
 
 /** delta[row] = Σ_d dO[row, d]·O[row, d], one thread per row. */
 export class AttentionDeltaProgram extends Program {
@@ -145,9 +158,9 @@ fn run(wg: u32, lid: u32) {
       for (var d0 = 0u; d0 < u.d4; d0 += DK4) {
         workgroupBarrier();
         ${loadTransposed('st', `${QS}u`, 'q', 'rowBase + q0', t.BR, 'd0', DK4, WG, !t.dkExact)}
-        ${loadTransposed('st', `${KS}u`, 'k', (rr) => `rowBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${KS}u`, 'k', (rr) => `kvBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
         ${loadTransposed('st', `${GS}u`, 'dout', 'rowBase + q0', t.BR, 'd0', DK4, WG, !t.dkExact)}
-        ${loadTransposed('st', `${VS}u`, 'v', (rr) => `rowBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${VS}u`, 'v', (rr) => `kvBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
         workgroupBarrier();
         for (var dd = 0u; dd < ${t.DK}u; dd++) {
           ${outerStep(t, 's', 'st', `${QS}u + dd * ${BQ4}u`, 'st', `${KS}u + dd * ${BK4}u`, 'x')}
@@ -163,7 +176,7 @@ fn run(wg: u32, lid: u32) {
       ${storeTileT(t, 'ps', 's')}
       for (var v0 = 0u; v0 < BC; v0 += VK) {
         workgroupBarrier();
-        ${loadRows('st', '0u', 'k', (rr) => `rowBase + ${loop.row(`v0 + ${rr}`)}`, t.VK, D4X, WG, !t.ocExact)}
+        ${loadRows('st', '0u', 'k', (rr) => `kvBase + ${loop.row(`v0 + ${rr}`)}`, t.VK, D4X, WG, !t.ocExact)}
         workgroupBarrier();
         for (var jj = 0u; jj < VK; jj++) {
           ${rowsStep(t, 'a', 'ps', '(v0 + jj) * BR4', 'st', 'jj * D4X', 'x')}
@@ -179,10 +192,19 @@ fn run(wg: u32, lid: u32) {
   }
 }
 
-/** dK and dV over the transposed tables; the thread's rows are keys, its columns queries. */
+/**
+ * dK and dV over the transposed tables; the thread's rows are keys, its columns queries.
+ * `grouped` (GQA, MQA: kvHeads < heads): a workgroup per kv head's key rows, walking the block
+ * column of each of the group's query heads in turn (their layout slots), so that dK and dV sum
+ * over the group in one fixed order, without atomics.
+ */
 export class AttentionDkDvProgram extends TiledAttentionProgram {
   readonly name = 'AttentionDkDvProgram';
   readonly bindings: readonly BindingSpec[] = [...GRAD_BINDINGS, { name: 'dkv', access: 'read_write', elem: 'vec4<f32>' }];
+
+  constructor(block: number, tile: AttnTile, flags: AttnFlags, readonly grouped: boolean) {
+    super(block, tile, flags, grouped ? '/grouped' : '');
+  }
 
   body(): string {
     const t = this.tile;
@@ -229,19 +251,23 @@ ${biasFn(f)}
 ${loop.decls}
 
 fn run(wg: u32, lid: u32) {
-  ${decodeWorkgroup('kt', 'c')}
+  ${this.grouped ? groupedDecode : decodeWorkgroup('kt', 'c')}
   let tx = lid % TX;
   let ty = lid / TX;
   let j0 = c * BLK + kt * BR;
-  let rowBase = bh * u.n;
   ${forOut(t, (ri, _g, _e, k) => `var gk${ri}_${k} = vec4<f32>(0.0);\n  var gv${ri}_${k} = vec4<f32>(0.0);`)}
+  ${this.grouped ? `for (var jg = 0u; jg < u.heads / u.kvHeads; jg++) {
+  let h = g * (u.heads / u.kvHeads) + jg;
+  let hr = h * u.rows + c;
+  let bh = b * u.heads + h;` : '{'}
+  let rowBase = bh * u.n;
   ${loop.open}
       ${forTile(t, (ri, _g, _e, c) => `var s${ri}_${c} = vec4<f32>(0.0);\n      var dp${ri}_${c} = vec4<f32>(0.0);`)}
       for (var d0 = 0u; d0 < u.d4; d0 += DK4) {
         workgroupBarrier();
-        ${loadTransposed('st', `${KS}u`, 'k', 'rowBase + j0', t.BR, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${KS}u`, 'k', 'kvBase + j0', t.BR, 'd0', DK4, WG, !t.dkExact)}
         ${loadTransposed('st', `${QS}u`, 'q', (rr) => `rowBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
-        ${loadTransposed('st', `${VS}u`, 'v', 'rowBase + j0', t.BR, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${VS}u`, 'v', 'kvBase + j0', t.BR, 'd0', DK4, WG, !t.dkExact)}
         ${loadTransposed('st', `${GS}u`, 'dout', (rr) => `rowBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
         workgroupBarrier();
         for (var dd = 0u; dd < ${t.DK}u; dd++) {
@@ -269,8 +295,9 @@ fn run(wg: u32, lid: u32) {
         }
       }
   ${loop.close}
+  }
   ${forOut(t, (ri, _g, _e, k) => {
-    const at = `(rowBase + j0 + ${rowOf(t, ri)}) * u.d4 + tx + ${k * t.TX}u`;
+    const at = `(kvBase + j0 + ${rowOf(t, ri)}) * u.d4 + tx + ${k * t.TX}u`;
     const st = `dkv[${at}] = gk${ri}_${k};\n  dkv[u.dvOff + ${at}] = gv${ri}_${k};`;
     return t.ocExact ? st : `if (tx + ${k * t.TX}u < u.d4) {\n  ${st}\n  }`;
   })}
@@ -279,7 +306,7 @@ fn run(wg: u32, lid: u32) {
   }
 }
 
-/** Encodes forward, delta, dQ and dK/dV; returns dq [rows·d4 vec4] and dk|dv [2·rows·d4 vec4]. */
+/** Encodes forward, delta, dQ and dK/dV; returns dq [B·H·N·d4 vec4] and dk|dv [2·B·Hkv·N·d4 vec4]. */
 export function encodeAttentionBackward(
   ctx: GpuContext,
   rec: Recorder,
@@ -305,12 +332,13 @@ export function encodeAttentionBackward(
     p.B * p.H * R * (block / dqTile.BR),
   );
   const kvTile = chooseTile('dkdv', block, d4, shared, inv, false, ctx.tileOverrides.dkdv);
-  const dkv = rec.output('dk | dv', 2 * rows * d4 * 16);
+  const grouped = p.Hkv !== p.H;
+  const dkv = rec.output('dk | dv', 2 * p.B * p.Hkv * p.N * d4 * 16);
   rec.dispatch(
-    new AttentionDkDvProgram(block, kvTile, flags),
+    new AttentionDkDvProgram(block, kvTile, flags, grouped),
     [inp.q, inp.k, inp.v, dout, inp.tables.buffer, inp.bias.buffer, stats, dkv],
     attnUniformValues(p, d4, kvTile, inp.tables, inp.bias, true),
-    p.B * p.H * R * (block / kvTile.BR),
+    p.B * p.Hkv * R * (block / kvTile.BR),
   );
   return { dq, dkv };
 }
@@ -322,7 +350,8 @@ export async function attentionBackward(ctx: GpuContext, p: AttentionBackwardPro
   const rows = p.B * p.H * p.N;
   const dout = residentBuffer(p.dout) ?? rec.own(upload(ctx.device, ctx.limits, 'dout', padColumns(p.dout as Float32Array, rows, p.D, d4 * 4)));
   const { dq, dkv } = encodeAttentionBackward(ctx, rec, p, inp, dout);
-  const half = rows * d4 * 4;
+  const kvRows = p.B * p.Hkv * p.N;
+  const half = kvRows * d4 * 4;
   if (p.keepOnDevice) {
     // dk and dv share one output buffer; each resident gets its own copy of its half
     rec.disown(dq);
@@ -337,16 +366,16 @@ export async function attentionBackward(ctx: GpuContext, p: AttentionBackwardPro
       for (const b of [dq, dk, dv]) b.destroy();
       throw e;
     }
-    return { dq: ctx.persist(dq, rows * p.D, p.D), dk: ctx.persist(dk, rows * p.D, p.D), dv: ctx.persist(dv, rows * p.D, p.D) };
+    return { dq: ctx.persist(dq, rows * p.D, p.D), dk: ctx.persist(dk, kvRows * p.D, p.D), dv: ctx.persist(dv, kvRows * p.D, p.D) };
   }
   const [dqData, dkvData] = await rec.run([
     { buffer: dq, bytes: rows * d4 * 16 },
-    { buffer: dkv, bytes: 2 * rows * d4 * 16 },
+    { buffer: dkv, bytes: 2 * kvRows * d4 * 16 },
   ]);
   const all = new Float32Array(dkvData);
   return {
     dq: unpadColumns(new Float32Array(dqData), rows, p.D, d4 * 4),
-    dk: unpadColumns(all.slice(0, half), rows, p.D, d4 * 4),
-    dv: unpadColumns(all.slice(half), rows, p.D, d4 * 4),
+    dk: unpadColumns(all.slice(0, half), kvRows, p.D, d4 * 4),
+    dv: unpadColumns(all.slice(half), kvRows, p.D, d4 * 4),
   };
 }

@@ -184,6 +184,8 @@ export const ATTN_UNIFORMS: UniformFields = [
   ['lseOff', 'u32'],
   ['deltaOff', 'u32'],
   ['dvOff', 'u32'],
+  /** Key/value heads (GQA, MQA): query head h reads kv head h / (heads / kvHeads). */
+  ['kvHeads', 'u32'],
 ];
 
 export function attnUniformValues(
@@ -213,7 +215,8 @@ export function attnUniformValues(
     amOff: bias.amOff,
     lseOff: 0,
     deltaOff: p.B * p.H * p.N,
-    dvOff: p.B * p.H * p.N * d4,
+    dvOff: p.B * p.Hkv * p.N * d4,
+    kvHeads: p.Hkv,
   };
 }
 
@@ -228,7 +231,8 @@ export function decodeWorkgroup(tileVar: string, rowVar: string): string {
   let hr = u32(lut[u.ordOff + t1 / u.batches]);
   let h = hr / u.rows;
   let ${rowVar} = hr % u.rows;
-  let bh = b * u.heads + h;`;
+  let bh = b * u.heads + h;
+  let kvBase = (b * u.kvHeads + h / (u.heads / u.kvHeads)) * u.n; // first row of h's kv head in k, v`;
 }
 
 export interface ChunkLoop {

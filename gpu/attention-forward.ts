@@ -3,7 +3,7 @@
 //   S = Q·Kᵀ (register tiles over workgroup-staged Qᵀ and Kᵀ), scale + bias + masks,
 //   running max m and sum l per row (online softmax), O = O·α + P·V with P staged as Pᵀ.
 // Scores never reach memory; the log-sum-exp m + log l of each row is kept for the backward pass.
-import type { AttentionProblem, OperandData } from '../src/backend.js';
+import type { AttentionLseData, AttentionProblem, OperandData } from '../src/backend.js';
 import {
   attnUniformValues,
   biasFn,
@@ -112,8 +112,8 @@ export class AttentionForwardProgram extends TiledAttentionProgram {
     };
     const loop = chunkLoop(this.block, t, 'kv', f);
     const sq = t.qResident ? null : stagedTransposed('fq', 'st', '0u', 'q', 'rowBase + q0', t.BR, DK4, WG, !t.dkExact, PAD);
-    const sk = stagedTransposed('fk', 'st', `${qChunk}u`, 'k', (rr) => `rowBase + ${loop.row(rr)}`, t.BC, DK4, WG, !t.dkExact, PAD);
-    const sv = stagedRows('fv', 'st', '0u', 'v', (rr) => `rowBase + ${loop.row(rr)}`, t.VK, D4X, WG, !t.ocExact);
+    const sk = stagedTransposed('fk', 'st', `${qChunk}u`, 'k', (rr) => `kvBase + ${loop.row(rr)}`, t.BC, DK4, WG, !t.dkExact, PAD);
+    const sv = stagedRows('fv', 'st', '0u', 'v', (rr) => `kvBase + ${loop.row(rr)}`, t.VK, D4X, WG, !t.ocExact);
     const fetchQK = (d0: string) => `${sq ? sq.fetch(d0) : ''}\n        ${sk.fetch(d0)}`;
     const maskLines = forTile(t, (ri, _g, _e, c) =>
       range(4)
@@ -313,12 +313,11 @@ export interface AttentionInputs {
  */
 export function uploadAttentionInputs(ctx: GpuContext, rec: Recorder, p: AttentionProblem<OperandData>): AttentionInputs {
   const d4 = Math.ceil(p.D / 4);
-  const rows = p.B * p.H * p.N;
-  const up = (label: string, x: OperandData): GPUBuffer =>
-    residentBuffer(x) ?? rec.own(upload(ctx.device, ctx.limits, label, padColumns(x as Float32Array, rows, p.D, d4 * 4)));
+  const up = (label: string, x: OperandData, heads: number): GPUBuffer =>
+    residentBuffer(x) ?? rec.own(upload(ctx.device, ctx.limits, label, padColumns(x as Float32Array, p.B * heads * p.N, p.D, d4 * 4)));
   const bias = uploadBias(ctx.device, ctx.limits, p);
   rec.own(bias.buffer);
-  return { q: up('q', p.q), k: up('k', p.k), v: up('v', p.v), tables: ctx.layouts.get(p.layout), bias, d4 };
+  return { q: up('q', p.q, p.H), k: up('k', p.k, p.Hkv), v: up('v', p.v, p.Hkv), tables: ctx.layouts.get(p.layout), bias, d4 };
 }
 
 const TALL_SLOTS = 256;
@@ -366,20 +365,40 @@ export function encodeAttentionForward(
 }
 
 export async function attentionForward(ctx: GpuContext, p: AttentionProblem<OperandData>): Promise<OperandData> {
+  return (await forward(ctx, p, false)).out;
+}
+
+/** The forward and each row's log-sum-exp ([B, H, N], natural log, −∞ for a row with nothing left). */
+export async function attentionForwardWithLse(ctx: GpuContext, p: AttentionProblem<OperandData>): Promise<AttentionLseData> {
+  const { out, lse } = await forward(ctx, p, true);
+  return { out, lse: lse! };
+}
+
+async function forward(ctx: GpuContext, p: AttentionProblem<OperandData>, withLse: boolean): Promise<{ out: OperandData; lse: Float32Array | null }> {
   const rec = ctx.recorder('attention');
   const inp = uploadAttentionInputs(ctx, rec, p);
-  const { out } = encodeAttentionForward(ctx, rec, p, inp);
+  const { out, stats } = encodeAttentionForward(ctx, rec, p, inp);
   const rows = p.B * p.H * p.N;
+  // the stats buffer starts with the lse of every row (then delta, which the forward leaves unset)
+  const lseRead = withLse ? [{ buffer: stats, bytes: rows * 4 }] : [];
   if (p.keepOnDevice) {
     rec.disown(out);
+    let data: ArrayBuffer[];
     try {
-      await rec.run([]);
+      data = await rec.run(lseRead);
     } catch (e) {
       out.destroy();
       throw e;
     }
-    return ctx.persist(out, rows * p.D, p.D);
+    return { out: ctx.persist(out, rows * p.D, p.D), lse: withLse ? lseFromStats(data[0]) : null };
   }
-  const [data] = await rec.run([{ buffer: out, bytes: rows * inp.d4 * 16 }]);
-  return unpadColumns(new Float32Array(data), rows, p.D, inp.d4 * 4);
+  const [data, lse] = await rec.run([{ buffer: out, bytes: rows * inp.d4 * 16 }, ...lseRead]);
+  return { out: unpadColumns(new Float32Array(data), rows, p.D, inp.d4 * 4), lse: withLse ? lseFromStats(lse) : null };
+}
+
+/** The kernels' lse (natural log already: m·ln 2 + ln l) with the MASKED sentinel of an empty row as −∞. */
+function lseFromStats(data: ArrayBuffer): Float32Array {
+  const lse = new Float32Array(data);
+  for (let i = 0; i < lse.length; i++) if (!(lse[i] > THRESH)) lse[i] = -Infinity;
+  return lse;
 }

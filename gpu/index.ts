@@ -4,6 +4,7 @@
 import type {
   AttentionBackwardProblem,
   AttentionGradientData,
+  AttentionLseData,
   AttentionProblem,
   Backend,
   OperandData,
@@ -15,8 +16,8 @@ import type {
 } from '../src/backend.js';
 import { attentionBackward } from './attention-backward.js';
 import type { AttnKernel, TileOverride } from './attention-common.js';
-import { attentionForward } from './attention-forward.js';
-import { backwardInParts, forwardInParts } from '../src/attention-parts.js';
+import { attentionForward, attentionForwardWithLse } from './attention-forward.js';
+import { backwardInParts, forwardInParts, lseInParts } from '../src/attention-parts.js';
 import type { OpTimings } from '../src/backend.js';
 import { GpuContext, type KernelTiming } from './context.js';
 import { createResidentBuffer, readResidentBuffer } from './resident.js';
@@ -109,6 +110,13 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       serial(async () => {
         const timings = partTimings(ctx);
         const out = await forwardInParts(p, (part) => timings.part(attentionForward(ctx, part)));
+        timings.finish();
+        return out;
+      }),
+    attentionWithLse: (p: AttentionProblem<OperandData>): Promise<AttentionLseData> =>
+      serial(async () => {
+        const timings = partTimings(ctx);
+        const out = await lseInParts(p, (part) => timings.part(attentionForwardWithLse(ctx, part)));
         timings.finish();
         return out;
       }),

@@ -1,11 +1,12 @@
 // Attention past a backend's memory wall (32-bit Wasm memory on the CPU, the largest buffer a
 // WebGPU device binds): a call that meets it runs as parts, halves of its batch rows, then (one
-// batch row left) halves of its heads, each part a whole call with its own operands. Every output
+// batch row left) halves of its heads (whole groups of query heads with their kv head), each part a
+// whole call with its own operands. Every output
 // row (forward, dq) and column (dk, dv) is computed by one kernel invocation over the same rows in
 // the same order whichever part holds it, so the parts give the bits of one call. Host operands
 // only: data a backend already holds (DeviceTensors, keepOnDevice) fits there or was refused when
 // uploaded. Shared by both backends; each marks its own wall's errors with `wall`.
-import type { AttentionBackwardProblem, AttentionGradientData, AttentionProblem, OperandData } from './backend.js';
+import type { AttentionBackwardProblem, AttentionGradientData, AttentionLseData, AttentionProblem, OperandData } from './backend.js';
 import { compileLayout } from './layouts/compile.js';
 import type { Layout } from './types.js';
 
@@ -31,25 +32,49 @@ function headsOf(layout: Layout, h0: number, h1: number): Layout {
   return { block: layout.block, shape: [h1 - h0, R, C], data: layout.data.slice(h0 * R * C, h1 * R * C) };
 }
 
-/** Batch rows [b0, b1) of p, or, with one batch row, heads [h0, h1). */
-function part<P extends HostProblem>(p: P, b0: number, b1: number, h0: number, h1: number): P {
-  const { H, N, D } = p;
-  const heads = h1 - h0;
-  // the flat [B, H, …] range of (b0, h0) … (b1 − 1, h1 − 1): contiguous, as either b1 = b0 + 1 or the heads are all of them
-  const rows = (x: Float32Array, per: number) => x.subarray((b0 * H + h0) * per, ((b1 - 1) * H + h1) * per);
+/** A part: batch rows [b0, b1), query heads [h0, h1) and the kv heads [kh0, kh1) they read. */
+type Range = readonly [b0: number, b1: number, h0: number, h1: number, kh0: number, kh1: number];
+
+function part<P extends HostProblem>(p: P, [b0, b1, h0, h1, kh0, kh1]: Range): P {
+  const { H, Hkv, N, D } = p;
+  // the flat [B, heads, …] range of (b0, first head) … (b1 − 1, last head): contiguous, as either
+  // b1 = b0 + 1 or the heads are all of them
+  const rows = (x: Float32Array, heads: number, first: number, end: number, per: number) =>
+    x.subarray((b0 * heads + first) * per, ((b1 - 1) * heads + end) * per);
+  const q = (x: Float32Array, per = N * D) => rows(x, H, h0, h1, per);
+  const kv = (x: Float32Array) => rows(x, Hkv, kh0, kh1, N * D);
   const sub = {
     ...p,
     B: b1 - b0,
-    H: heads,
-    q: rows(p.q, N * D),
-    k: rows(p.k, N * D),
-    v: rows(p.v, N * D),
-    rpe: p.rpe ? rows(p.rpe, N * N) : null,
+    H: h1 - h0,
+    Hkv: kh1 - kh0,
+    q: q(p.q),
+    k: kv(p.k),
+    v: kv(p.v),
+    rpe: p.rpe ? q(p.rpe, N * N) : null,
     keyPadding: p.keyPadding ? p.keyPadding.subarray(b0 * N, b1 * N) : null,
-    layout: heads === H ? p.layout : compileLayout(headsOf(p.layout.layout, h0, h1)),
+    layout: h1 - h0 === H ? p.layout : compileLayout(headsOf(p.layout.layout, h0, h1)),
   };
-  if ('dout' in p) Object.assign(sub, { dout: rows(p.dout, N * D) });
+  if ('dout' in p) Object.assign(sub, { dout: q(p.dout) });
   return sub as P;
+}
+
+/**
+ * The two halves of p: of its batch rows while it has several; then of its kv heads with their
+ * query heads; with one kv head, of its query heads where the op allows (the forward: each half
+ * reads the same kv head; not the backward, whose dk and dv sum over all of them). Null: p is one
+ * unit already.
+ */
+function halves(p: HostProblem, splitsGroups: boolean): [Range, Range] | null {
+  const { B, H, Hkv } = p;
+  if (B > 1) return [[0, B >> 1, 0, H, 0, Hkv], [B >> 1, B, 0, H, 0, Hkv]];
+  const g = H / Hkv;
+  if (Hkv > 1) {
+    const k = Hkv >> 1;
+    return [[0, 1, 0, k * g, 0, k], [0, 1, k * g, H, k, Hkv]];
+  }
+  if (H > 1 && splitsGroups) return [[0, 1, 0, H >> 1, 0, 1], [0, 1, H >> 1, H, 0, 1]];
+  return null;
 }
 
 function concat(parts: readonly Float32Array[]): Float32Array {
@@ -64,39 +89,46 @@ function concat(parts: readonly Float32Array[]): Float32Array {
 
 /**
  * run(p), or, where it meets the memory wall, run over halves of p joined by `join`, recursively;
- * the wall's RangeError when a single head of a single batch row does not fit.
+ * the wall's RangeError when a part that cannot be halved does not fit.
  */
-async function inParts<P extends HostProblem, R>(p: P, run: (p: P) => Promise<R>, join: (a: R, b: R) => R): Promise<R> {
+async function inParts<P extends HostProblem, R>(p: P, run: (p: P) => Promise<R>, join: (a: R, b: R) => R, splitsGroups: boolean): Promise<R> {
+  let split: [Range, Range] | null;
   try {
     const result = await run(p);
     lastCallParts.count++;
     return result;
   } catch (e) {
-    if (!isWall(e) || (p.B === 1 && p.H === 1)) throw e;
+    if (!isWall(e) || !(split = halves(p, splitsGroups))) throw e;
   }
-  const halves: Array<[number, number, number, number]> = p.B > 1
-    ? [[0, p.B >> 1, 0, p.H], [p.B >> 1, p.B, 0, p.H]]
-    : [[0, 1, 0, p.H >> 1], [0, 1, p.H >> 1, p.H]];
-  const [a, b] = halves.map(([b0, b1, h0, h1]) => part(p, b0, b1, h0, h1));
-  const first = await inParts(a!, run, join);
-  return join(first, await inParts(b!, run, join));
+  const [a, b] = split.map((r) => part(p, r));
+  const first = await inParts(a!, run, join, splitsGroups);
+  return join(first, await inParts(b!, run, join, splitsGroups));
 }
 
-export function forwardInParts(
-  p: AttentionProblem<OperandData>,
-  run: (p: AttentionProblem<OperandData>) => Promise<OperandData>,
-): Promise<OperandData> {
+const cat = (a: OperandData, b: OperandData) => concat([a as Float32Array, b as Float32Array]);
+
+/** run(p) alone where p holds device data (lastCallParts 1), else inParts. */
+function hostInParts<P extends AttentionProblem<OperandData>, R>(p: P, run: (p: P) => Promise<R>, join: (a: R, b: R) => R, splitsGroups: boolean): Promise<R> {
   lastCallParts.count = 0;
-  if (!isHost(p)) return run(p);
-  return inParts(p as AttentionProblem<Float32Array>, run, (a, b) => concat([a as Float32Array, b as Float32Array]));
+  if (!isHost(p)) {
+    lastCallParts.count = 1;
+    return run(p);
+  }
+  const host = run as unknown as (p: HostProblem) => Promise<R>;
+  return inParts(p as unknown as HostProblem, host, join, splitsGroups);
+}
+
+export function forwardInParts(p: AttentionProblem<OperandData>, run: (p: AttentionProblem<OperandData>) => Promise<OperandData>): Promise<OperandData> {
+  return hostInParts(p, run, cat, true);
+}
+
+export function lseInParts(p: AttentionProblem<OperandData>, run: (p: AttentionProblem<OperandData>) => Promise<AttentionLseData>): Promise<AttentionLseData> {
+  return hostInParts(p, run, (a, b) => ({ out: cat(a.out, b.out), lse: concat([a.lse, b.lse]) }), true);
 }
 
 export function backwardInParts(
   p: AttentionBackwardProblem<OperandData>,
   run: (p: AttentionBackwardProblem<OperandData>) => Promise<AttentionGradientData<OperandData>>,
 ): Promise<AttentionGradientData<OperandData>> {
-  lastCallParts.count = 0;
-  if (!isHost(p)) return run(p);
-  const cat = (a: OperandData, b: OperandData) => concat([a as Float32Array, b as Float32Array]);
-  return inParts(p as AttentionBackwardProblem<Float32Array>, run, (a, b) => ({ dq: cat(a.dq, b.dq), dk: cat(a.dk, b.dk), dv: cat(a.dv, b.dv) }));
+  return hostInParts(p, run, (a, b) => ({ dq: cat(a.dq, b.dq), dk: cat(a.dk, b.dk), dv: cat(a.dv, b.dv) }), false);
 }

@@ -31,10 +31,17 @@ export interface ResidentData {
 /** An operand as a backend receives it: host data, or data it already holds. */
 export type OperandData = Float32Array | ResidentData;
 
-/** Fused attention over [B, H, N, D] tensors (flat data). */
+/**
+ * Fused attention over flat data: q (and out, dout, dq) [B, H, N, D], k and v (and dk, dv)
+ * [B, Hkv, N, D], H a multiple of Hkv: query head h reads kv head floor(h / (H / Hkv)) (GQA, MQA;
+ * Hkv = H is multi-head attention). Layout heads and rpe index query heads.
+ */
 export interface AttentionProblem<T extends OperandData = Float32Array> extends ScoreTerms {
   B: number;
+  /** Query heads (Hq). */
   H: number;
+  /** Key/value heads; divides H. */
+  Hkv: number;
   N: number;
   D: number;
   q: T;
@@ -43,12 +50,21 @@ export interface AttentionProblem<T extends OperandData = Float32Array> extends 
   layout: CompiledLayout;
   /** Return ResidentData instead of Float32Arrays. */
   keepOnDevice?: boolean;
+  /** The caller asked for the rows' log-sum-exp too: the engine calls attentionWithLse. */
+  returnLse?: boolean;
+}
+
+/** attentionWithLse's result: out as attention's, lse [B, H, N] on the host (natural log, −∞ for an empty row). */
+export interface AttentionLseData<T extends OperandData = OperandData> {
+  out: T;
+  lse: Float32Array;
 }
 
 export interface AttentionBackwardProblem<T extends OperandData = Float32Array> extends AttentionProblem<T> {
   dout: T;
 }
 
+/** dq [B, H, N, D]; dk, dv [B, Hkv, N, D], summed over the query heads that share a kv head. */
 export interface AttentionGradientData<T extends OperandData = Float32Array> {
   dq: T;
   dk: T;
@@ -126,6 +142,8 @@ export interface Backend {
   upload(data: Float32Array, rowLength: number): Promise<ResidentData>;
   /** ResidentData where `p.keepOnDevice`, else a Float32Array. */
   attention(p: AttentionProblem<OperandData>): Promise<OperandData>;
+  /** The same forward, with each row's log-sum-exp (AttentionLseData). */
+  attentionWithLse(p: AttentionProblem<OperandData>): Promise<AttentionLseData>;
   attentionBackward(p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>>;
   /** Returns dense C data for dsd/dds, block data [B, nnz, block, block] for sdd. */
   matmul(p: MatmulProblem): Promise<Float32Array>;

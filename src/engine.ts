@@ -5,8 +5,8 @@ import { DeviceTensorHandle } from './device-tensor.js';
 import { errors, withoutPrefix } from './errors.js';
 import { attentionBackwardProblem, attentionProblem, matmulProblem, softmaxBackwardProblem, softmaxProblem } from './problems.js';
 import type {
-  AttentionArgs, AttentionBackwardArgs, AttentionGradients, BackendChoice, BackendName, BlockSparseTensor, DeviceAttentionGradients,
-  DeviceTensor, MatmulArgs, SoftmaxArgs, SoftmaxBackwardArgs, Tensor,
+  AttentionArgs, AttentionBackwardArgs, AttentionGradients, AttentionWithLse, BackendChoice, BackendName, BlockSparseTensor, DeviceAttentionGradients,
+  DeviceAttentionWithLse, DeviceTensor, MatmulArgs, SoftmaxArgs, SoftmaxBackwardArgs, Tensor,
 } from './types.js';
 import { checkChoice, checkTensor } from './validate.js';
 
@@ -48,6 +48,8 @@ export interface Engine {
    * v or dout in later calls without another transfer.
    */
   upload(tensor: Tensor): Promise<DeviceTensor>;
+  attention(args: AttentionArgs & { keepOnDevice: true; returnLse: true }): Promise<DeviceAttentionWithLse>;
+  attention(args: AttentionArgs & { returnLse: true }): Promise<AttentionWithLse>;
   attention(args: AttentionArgs & { keepOnDevice: true }): Promise<DeviceTensor>;
   attention(args: AttentionArgs): Promise<Tensor>;
   attentionBackward(args: AttentionBackwardArgs & { keepOnDevice: true }): Promise<DeviceAttentionGradients>;
@@ -144,12 +146,17 @@ class EngineImpl implements Engine {
     return data instanceof Float32Array ? { data, shape } : new DeviceTensorHandle(shape, this.impl.name, data, this);
   }
 
+  attention(args: AttentionArgs & { keepOnDevice: true; returnLse: true }): Promise<DeviceAttentionWithLse>;
+  attention(args: AttentionArgs & { returnLse: true }): Promise<AttentionWithLse>;
   attention(args: AttentionArgs & { keepOnDevice: true }): Promise<DeviceTensor>;
   attention(args: AttentionArgs): Promise<Tensor>;
-  async attention(args: AttentionArgs): Promise<Tensor | DeviceTensor> {
+  async attention(args: AttentionArgs): Promise<Tensor | DeviceTensor | AttentionWithLse | DeviceAttentionWithLse> {
     this.open();
     const p = attentionProblem(args, this);
-    return this.result(await this.timed('attention', () => this.impl.attention(p)), [p.B, p.H, p.N, p.D]);
+    const shape = [p.B, p.H, p.N, p.D];
+    if (!p.returnLse) return this.result(await this.timed('attention', () => this.impl.attention(p)), shape);
+    const { out, lse } = await this.timed('attention', () => this.impl.attentionWithLse(p));
+    return { out: this.result(out, shape), lse: { data: lse, shape: [p.B, p.H, p.N] } } as AttentionWithLse | DeviceAttentionWithLse;
   }
 
   attentionBackward(args: AttentionBackwardArgs & { keepOnDevice: true }): Promise<DeviceAttentionGradients>;
@@ -158,8 +165,8 @@ class EngineImpl implements Engine {
     this.open();
     const p = attentionBackwardProblem(args, this);
     const g = await this.timed('attentionBackward', () => this.impl.attentionBackward(p));
-    const shape = () => [p.B, p.H, p.N, p.D];
-    return { dq: this.result(g.dq, shape()), dk: this.result(g.dk, shape()), dv: this.result(g.dv, shape()) } as AttentionGradients | DeviceAttentionGradients;
+    const kvShape = () => [p.B, p.Hkv, p.N, p.D];
+    return { dq: this.result(g.dq, [p.B, p.H, p.N, p.D]), dk: this.result(g.dk, kvShape()), dv: this.result(g.dv, kvShape()) } as AttentionGradients | DeviceAttentionGradients;
   }
 
   matmul(args: MatmulArgs & { mode: 'sdd' }): Promise<BlockSparseTensor>;

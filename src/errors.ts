@@ -64,6 +64,12 @@ export const errors = {
   notSquare: (name: string, shape: number[]) =>
     new RangeError(`${name}.layout.shape must be square ([H, R, R]) for softmax, got ${show(shape)}`),
   layoutsDiffer: (a: string, b: string) => new RangeError(`${b}.layout must be the layout of ${a} (same block, shape and kept blocks)`),
+  /** GQA / MQA: k's heads (Hkv) must divide q's (Hq). */
+  kvHeadsDivide: (hq: number, hkv: number) =>
+    new RangeError(`k.shape[1] (Hkv) must divide q.shape[1] (Hq = ${hq}), got ${hkv}: query head h reads kv head floor(h / (Hq / Hkv))`),
+  /** v has k's shape exactly. */
+  kvShapesDiffer: (i: number, dim: string, expected: number, got: number) =>
+    new RangeError(`v.shape[${i}] (${dim}) must equal k.shape[${i}] (${expected}), got ${got}`),
 
   // ---- device tensors and lifecycle -------------------------------------------------------------
   closed: () => fail('the engine is closed'),

@@ -8,6 +8,7 @@ import { checkBlockSparse, checkBoolean, checkChoice, checkLayout, checkOperand,
 
 const MASK_MODES = ['add', 'mul'] as const;
 const BHND = ['B', 'H', 'N', 'D'];
+const KV_DIMS = ['B', 'Hkv', 'N', 'D'];
 
 /** DeepSpeed's 'mul' mode: 0 masks the position (−∞), anything else keeps it (0). */
 export function additiveMask(data: Float32Array, mode: MaskMode): Float32Array {
@@ -51,10 +52,13 @@ export function attentionProblem(args: AttentionArgs, owner?: object): Attention
   if (args === null || typeof args !== 'object') throw errors.notObject('arguments', args);
   const q = checkOperand('q', args.q, '[B, H, N, D]', owner);
   const [B, H, N, D] = q.shape;
-  const k = checkOperand('k', args.k, '[B, H, N, D]', owner);
-  checkShapeEquals('k', k, q.shape, BHND);
-  const v = checkOperand('v', args.v, '[B, H, N, D]', owner);
-  checkShapeEquals('v', v, q.shape, BHND);
+  // k and v [B, Hkv, N, D]: Hkv divides Hq (GQA, MQA; Hkv = Hq is plain multi-head attention)
+  const k = checkOperand('k', args.k, '[B, Hkv, N, D]', owner);
+  for (const i of [0, 2, 3]) if (k.shape[i] !== q.shape[i]) throw errors.mismatch('k', `shape[${i}] (${BHND[i]})`, q.shape[i], k.shape[i]);
+  const Hkv = k.shape[1];
+  if (H % Hkv !== 0) throw errors.kvHeadsDivide(H, Hkv);
+  const v = checkOperand('v', args.v, '[B, Hkv, N, D]', owner);
+  for (let i = 0; i < 4; i++) if (v.shape[i] !== k.shape[i]) throw errors.kvShapesDiffer(i, KV_DIMS[i], k.shape[i], v.shape[i]);
   const layout = checkLayout('layout', args.layout);
   const block = layout.block;
   if (N % block !== 0) throw errors.blockDivides(block, 'N', N);
@@ -64,8 +68,9 @@ export function attentionProblem(args: AttentionArgs, owner?: object): Attention
   const scale = checkScale(args.scale, 1 / Math.sqrt(D));
   const causal = checkBoolean('causal', args.causal);
   const keepOnDevice = checkBoolean('keepOnDevice', args.keepOnDevice);
+  const returnLse = checkBoolean('returnLse', args.returnLse);
   return {
-    B, H, N, D, q: q.data, k: k.data, v: v.data, layout: compileLayout(layout), scale, causal, keepOnDevice,
+    B, H, Hkv, N, D, returnLse, q: q.data, k: k.data, v: v.data, layout: compileLayout(layout), scale, causal, keepOnDevice,
     ...masks(args, B, H, N),
   };
 }

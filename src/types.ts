@@ -63,7 +63,9 @@ export interface ScoreOptions {
 }
 
 export interface AttentionArgs extends ScoreOptions {
+  /** [B, Hq, N, D]. */
   q: TensorInput;
+  /** k and v [B, Hkv, N, D], Hkv dividing Hq (GQA, MQA): query head h reads kv head floor(h / (Hq / Hkv)). */
   k: TensorInput;
   v: TensorInput;
   layout: Layout;
@@ -71,12 +73,32 @@ export interface AttentionArgs extends ScoreOptions {
   scale?: number;
   /** Return DeviceTensors that stay in the backend's memory instead of Tensors (default false). */
   keepOnDevice?: boolean;
+  /**
+   * attention resolves to { out, lse } (AttentionWithLse), lse [B, Hq, N] the natural-log
+   * log-sum-exp of each row's scores (−Infinity for a row with nothing left). Default false.
+   * attentionBackward ignores it.
+   */
+  returnLse?: boolean;
+}
+
+/** attention's result with `returnLse: true`. */
+export interface AttentionWithLse {
+  out: Tensor;
+  /** [B, Hq, N]. */
+  lse: Tensor;
+}
+
+/** attention's result with `returnLse: true` and `keepOnDevice: true`: lse is a host Tensor (it is small, and read by the caller's merge code). */
+export interface DeviceAttentionWithLse {
+  out: DeviceTensor;
+  lse: Tensor;
 }
 
 export interface AttentionBackwardArgs extends AttentionArgs {
   dout: TensorInput;
 }
 
+/** dq [B, Hq, N, D]; dk, dv [B, Hkv, N, D], summed over the query heads that share a kv head. */
 export interface AttentionGradients {
   dq: Tensor;
   dk: Tensor;

@@ -1,7 +1,7 @@
 // CPU attention at the memory wall (src/attention-parts.ts): under a lowered wall (arenaTuning.maxBytes) a
 // call that does not fit runs in parts, halves of its batch rows, then of its heads, and gives the
-// same bits as one call; a call whose single head does not fit rejects with the wall's RangeError
-// and leaves the engine usable. Both builds, one thread and a pool.
+// same bits as one call; a part that cannot be halved and does not fit rejects with the wall's
+// RangeError and leaves the engine usable. Multi-head, GQA and MQA; both builds, one thread and a pool.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createEngine, type Engine } from '../src/engine.js';
@@ -9,6 +9,7 @@ import { arenaTuning } from '../src/cpu/arena.js';
 import { lastCallParts } from '../src/attention-parts.js';
 import type { Tensor } from '../src/types.js';
 import { mulberry32, randomAttentionArgs, randomTensor } from './reference/index.js';
+
 
 const t = suite('attention in parts at the memory wall');
 const engines: Engine[] = [];
@@ -24,49 +25,73 @@ const sameBits = (a: Float32Array, b: Float32Array, what: string) => {
   for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) assert.unreachable(`${what}: element ${i} differs (${a[i]} vs ${b[i]})`);
 };
 
-const rng = mulberry32(2026);
-const args = randomAttentionArgs(rng, {
-  shape: { B: 3, H: 4, N: 128, D: 32, block: 32, R: 4 },
-  causal: true, rpe: true, keyPaddingMaskMode: 'add', attnMaskMode: 'mul',
-});
-const dout: Tensor = randomTensor((args.q as Tensor).shape, rng);
+// B 3, H 4: the forward splits down to 12 single query heads; the backward down to single kv
+// groups (a kv head with its query heads), as dk and dv sum over a group: 12, 6 or 3 parts.
+const CASES = [
+  { name: 'multi-head', kvHeads: 4, singleHeadParts: 12, backwardParts: 12 },
+  { name: 'GQA 4/2', kvHeads: 2, singleHeadParts: 12, backwardParts: 6 },
+  { name: 'MQA 4/1', kvHeads: 1, singleHeadParts: 12, backwardParts: 3 },
+] as const;
 
-for (const [simd, threads] of [['simd', 1], ['relaxed', 2]] as const) {
-  t(`${simd}, ${threads} thread(s): parts give one call's bits, down to a single head; below that the wall's RangeError`, async () => {
-    const engine = await createEngine({ backend: 'cpu', threads, simd } as Parameters<typeof createEngine>[0]);
-    engines.push(engine);
-    arenaTuning.maxBytes = Infinity;
-    const whole = await engine.attention(args);
-    const grads = await engine.attentionBackward({ ...args, dout });
-    assert.is(lastCallParts.count, 1);
-    const seen = new Set<number>();
-    let refused = false;
-    // walls from 32 MiB down, halving: each call either matches the whole call bit for bit or is refused
-    for (let wall = 32 * 2 ** 20; wall >= 2 ** 16 && !refused; wall /= 2) {
-      arenaTuning.maxBytes = wall;
-      try {
-        const out = await engine.attention(args);
-        const forwardParts = lastCallParts.count;
-        const g = await engine.attentionBackward({ ...args, dout });
-        seen.add(forwardParts).add(lastCallParts.count);
-        sameBits(out.data, whole.data, `out at a ${wall}-byte wall`);
-        sameBits(g.dq.data, grads.dq.data, `dq at a ${wall}-byte wall`);
-        sameBits(g.dk.data, grads.dk.data, `dk at a ${wall}-byte wall`);
-        sameBits(g.dv.data, grads.dv.data, `dv at a ${wall}-byte wall`);
-      } catch (e) {
-        assert.instance(e, RangeError);
-        assert.match((e as Error).message, /MiB of Wasm memory, past the .* limit of 32-bit WebAssembly/);
-        refused = true;
-      }
-    }
-    assert.ok(refused, 'the smallest wall refuses the call');
-    assert.ok([...seen].some((n) => n > 1 && n < 12), `some wall made parts of batch rows (parts seen: ${[...seen]})`);
-    assert.ok(seen.has(12), `some wall split down to single heads (parts seen: ${[...seen]})`);
-    // usable again once the wall is back
-    arenaTuning.maxBytes = Infinity;
-    sameBits((await engine.attention(args)).data, whole.data, 'out after the refusal');
-    assert.is(lastCallParts.count, 1);
+for (const c of CASES) {
+  const rng = mulberry32(2026);
+  const args = randomAttentionArgs(rng, {
+    shape: { B: 3, H: 4, N: 128, D: 32, block: 32, R: 4 }, kvHeads: c.kvHeads,
+    causal: true, rpe: true, keyPaddingMaskMode: 'add', attnMaskMode: 'mul',
   });
+  const dout: Tensor = randomTensor((args.q as Tensor).shape, rng);
+
+  for (const [simd, threads] of [['simd', 1], ['relaxed', 2]] as const) {
+    t(`${c.name}, ${simd}, ${threads} thread(s): parts give one call's bits (out, lse, dq, dk, dv); past the last split, the wall's RangeError`, async () => {
+      const engine = await createEngine({ backend: 'cpu', threads, simd });
+      engines.push(engine);
+      arenaTuning.maxBytes = Infinity;
+      const whole = await engine.attention({ ...args, returnLse: true });
+      const grads = await engine.attentionBackward({ ...args, dout });
+      assert.is(lastCallParts.count, 1);
+      const forwardSeen = new Set<number>();
+      const backwardSeen = new Set<number>();
+      let forwardRefused = false;
+      let backwardRefused = false;
+      // walls from 32 MiB down, in steps of 15%: each call either matches the whole call bit for bit or is refused
+      for (let wall = 32 * 2 ** 20; wall >= 2 ** 14 && !forwardRefused; wall = Math.floor(wall * 0.85)) {
+        arenaTuning.maxBytes = wall;
+        try {
+          const got = await engine.attention({ ...args, returnLse: true });
+          forwardSeen.add(lastCallParts.count);
+          sameBits(got.out.data, whole.out.data, `out at a ${wall}-byte wall`);
+          sameBits(got.lse.data, whole.lse.data, `lse at a ${wall}-byte wall`);
+        } catch (e) {
+          isWallError(e);
+          forwardRefused = true;
+        }
+        if (backwardRefused) continue;
+        try {
+          const g = await engine.attentionBackward({ ...args, dout });
+          backwardSeen.add(lastCallParts.count);
+          sameBits(g.dq.data, grads.dq.data, `dq at a ${wall}-byte wall`);
+          sameBits(g.dk.data, grads.dk.data, `dk at a ${wall}-byte wall`);
+          sameBits(g.dv.data, grads.dv.data, `dv at a ${wall}-byte wall`);
+        } catch (e) {
+          isWallError(e);
+          backwardRefused = true;
+        }
+      }
+      assert.ok(forwardRefused && backwardRefused, 'the smallest wall refuses both');
+      assert.ok([...forwardSeen].some((n) => n > 1 && n <= 3), `some wall made parts of batch rows (forward parts seen: ${[...forwardSeen]})`);
+      assert.ok(forwardSeen.has(c.singleHeadParts), `the forward split down to single query heads (parts seen: ${[...forwardSeen]})`);
+      assert.ok(backwardSeen.has(c.backwardParts), `the backward split down to single kv groups (parts seen: ${[...backwardSeen]})`);
+      // usable again once the wall is back
+      arenaTuning.maxBytes = Infinity;
+      sameBits((await engine.attention(args)).data, whole.out.data, 'out after the refusal');
+      assert.is(lastCallParts.count, 1);
+    });
+  }
+}
+
+function isWallError(e: unknown): void {
+  assert.instance(e, RangeError);
+  assert.match((e as Error).message, /MiB of Wasm memory, past the .* limit of 32-bit WebAssembly/);
 }
 
 t.run();

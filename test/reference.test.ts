@@ -19,6 +19,7 @@ import {
   referenceAttention,
   referenceAttentionBackward,
   referenceAttentionProbabilities,
+  referenceLse,
   referenceMatmul,
   referenceSoftmax,
   referenceSoftmaxBackward,
@@ -432,6 +433,64 @@ test('(property) every row of P sums to 1, or is all zeros exactly when nothing 
       return true;
     }),
     { numRuns: 200, seed: 20240601 },
+  );
+});
+
+test('(h) GQA equals multi-head attention over kv heads repeated, dk and dv summed over each group; lse = ln Σ exp', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 }), fc.constantFrom(1, 2, 3, 4), fc.boolean(), fc.integer({ min: 1, max: 1e6 }), (B, Hkv, G, causal, seed) => {
+      const rng = mulberry32(seed);
+      const H = Hkv * G;
+      const a = randomAttentionArgs(rng, { shape: { B, H, N: 8, D: 3, block: 2, R: 4 }, kvHeads: Hkv, causal, rpe: true, keyPaddingMaskMode: 'mul', allowEmptyRows: true });
+      const dout = randomTensor(a.q.shape, rng);
+      const [, , N, D] = a.q.shape;
+      // k, v with each kv head copied to its G query heads
+      const repeat = (t: { data: Float32Array }) => {
+        const data = new Float32Array(B * H * N * D);
+        for (let b = 0; b < B; b++) {
+          for (let h = 0; h < H; h++) data.set(t.data.subarray((b * Hkv + Math.floor(h / G)) * N * D, (b * Hkv + Math.floor(h / G) + 1) * N * D), (b * H + h) * N * D);
+        }
+        return { data, shape: [B, H, N, D] };
+      };
+      const mha = { ...a, k: repeat(a.k), v: repeat(a.v) };
+      assertClose(referenceAttention(a), referenceAttention(mha), { ...F64_TOL, label: 'out' });
+      const g = referenceAttentionBackward({ ...a, dout });
+      const gm = referenceAttentionBackward({ ...mha, dout });
+      assertClose(g.dq, gm.dq, { ...F64_TOL, label: 'dq' });
+      for (const name of ['dk', 'dv'] as const) {
+        const summed = new Float64Array(B * Hkv * N * D);
+        for (let b = 0; b < B; b++) {
+          for (let h = 0; h < H; h++) {
+            const from = (b * H + h) * N * D;
+            const to = (b * Hkv + Math.floor(h / G)) * N * D;
+            for (let i = 0; i < N * D; i++) summed[to + i] += gm[name][from + i];
+          }
+        }
+        assertClose(g[name], summed, { ...F64_TOL, label: name });
+      }
+      // lse: the log of the softmax's normaliser, from P and the scores; −∞ where P's row is all 0
+      const P = referenceAttentionProbabilities(a);
+      const lse = referenceLse(a);
+      const scale = 1 / Math.sqrt(D);
+      for (let bh = 0; bh < B * H; bh++) {
+        const kv = (Math.floor(bh / H) * Hkv + Math.floor((bh % H) / G)) * N;
+        for (let i = 0; i < N; i++) {
+          const row = (bh * N + i) * N;
+          let j = 0;
+          while (j < N && P[row + j] === 0) j++;
+          if (j === N) {
+            assert.is(lse[bh * N + i], -Infinity);
+            continue;
+          }
+          // p_ij = exp(s_ij − lse): s_ij from q, k and the bias
+          let dotQk = 0;
+          for (let d = 0; d < D; d++) dotQk += a.q.data[(bh * N + i) * D + d] * a.k.data[(kv + j) * D + d];
+          const s = dotQk * scale + a.rpe!.data[row + j];
+          assertClose([Math.log(P[row + j])], [s - lse[bh * N + i]], { ...F64_TOL, label: 'lse' });
+        }
+      }
+    }),
+    { numRuns: 30, seed: 1414 },
   );
 });
 

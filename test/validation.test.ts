@@ -40,7 +40,35 @@ test('attention: tensors', async () => {
   await rejects(() => engine.attention({ ...good(), q: t([1, 2, 32]) }), RangeError, /q\.shape must be \[B, H, N, D\], got \[1, 2, 32\]/);
   await rejects(() => engine.attention({ ...good(), q: { data: new Float32Array(10), shape: [1, 2, 32, 8] } }), RangeError, /q\.data\.length \(10\) must equal the product of q\.shape \[1, 2, 32, 8\] \(512\)/);
   await rejects(() => engine.attention({ ...good(), k: t([1, 2, 32, 4]) }), RangeError, /k\.shape\[3\] \(D\) must equal 8, got 4/);
-  await rejects(() => engine.attention({ ...good(), v: t([1, 3, 32, 8]) }), RangeError, /v\.shape\[1\] \(H\) must equal 2, got 3/);
+  await rejects(() => engine.attention({ ...good(), v: t([1, 3, 32, 8]) }), RangeError, /^v\.shape\[1\] \(Hkv\) must equal k\.shape\[1\] \(2\), got 3$/);
+});
+
+test('attention: grouped kv heads (GQA, MQA) and returnLse', async () => {
+  const q = t([1, 4, 32, 8]);
+  const layout = dense(4, 2, 16);
+  await rejects(() => engine.attention({ q, k: t([1, 3, 32, 8]), v: t([1, 3, 32, 8]), layout }), RangeError,
+    /^k\.shape\[1\] \(Hkv\) must divide q\.shape\[1\] \(Hq = 4\), got 3: query head h reads kv head floor\(h \/ \(Hq \/ Hkv\)\)$/);
+  await rejects(() => engine.attention({ q, k: t([1, 8, 32, 8]), v: t([1, 8, 32, 8]), layout }), RangeError, /^k\.shape\[1\] \(Hkv\) must divide q\.shape\[1\] \(Hq = 4\), got 8/);
+  await rejects(() => engine.attention({ q, k: t([1, 2, 32, 8]), v: t([1, 1, 32, 8]), layout }), RangeError, /^v\.shape\[1\] \(Hkv\) must equal k\.shape\[1\] \(2\), got 1$/);
+  await rejects(() => engine.attention({ q, k: t([1, 2, 32, 8]), v: t([1, 2, 16, 8]), layout }), RangeError, /^v\.shape\[2\] \(N\) must equal k\.shape\[2\] \(32\), got 16$/);
+  await rejects(() => engine.attention({ q, k: t([1, 2, 16, 8]), v: t([1, 2, 16, 8]), layout }), RangeError, /^k\.shape\[2\] \(N\) must equal 32, got 16$/);
+  await rejects(() => engine.attention({ q, k: t([2, 2, 32, 8]), v: t([2, 2, 32, 8]), layout }), RangeError, /^k\.shape\[0\] \(B\) must equal 1, got 2$/);
+  await rejects(() => engine.attention({ q, k: t([1, 2, 32]), v: t([1, 2, 32, 8]), layout }), RangeError, /^k\.shape must be \[B, Hkv, N, D\], got \[1, 2, 32\]$/);
+  await rejects(() => engine.attention({ ...good(), returnLse: 1 as never }), TypeError, /^returnLse must be a boolean, got 1$/);
+  await rejects(() => engine.attention({ ...good(), returnLse: 'yes' as never }), TypeError, /^returnLse must be a boolean, got 'yes'$/);
+  // rpe and dout are by query head
+  await rejects(() => engine.attention({ q, k: t([1, 2, 32, 8]), v: t([1, 2, 32, 8]), layout, rpe: t([1, 2, 32, 32]) }), RangeError, /^rpe\.shape\[1\] \(H\) must equal 4, got 2$/);
+  await rejects(() => engine.attentionBackward({ q, k: t([1, 2, 32, 8]), v: t([1, 2, 32, 8]), layout, dout: t([1, 2, 32, 8]) }), RangeError, /^dout\.shape\[1\] \(H\) must equal 4, got 2$/);
+  // the engine stays usable, and takes the shapes it checked
+  const out = await engine.attention({ q, k: t([1, 1, 32, 8]), v: t([1, 1, 32, 8]), layout });
+  assert.equal(out.shape, [1, 4, 32, 8]);
+  const g = await engine.attentionBackward({ q, k: t([1, 2, 32, 8]), v: t([1, 2, 32, 8]), layout, dout: t([1, 4, 32, 8]) });
+  assert.equal([g.dq.shape, g.dk.shape, g.dv.shape], [[1, 4, 32, 8], [1, 2, 32, 8], [1, 2, 32, 8]]);
+  const r = await engine.attention({ ...good(), returnLse: true });
+  assert.equal([r.out.shape, r.lse.shape], [[1, 2, 32, 8], [1, 2, 32]]);
+  assert.ok(r.lse.data instanceof Float32Array);
+  const plain = await engine.attention({ ...good(), returnLse: false });
+  assert.equal(plain.shape, [1, 2, 32, 8], 'returnLse: false resolves to a Tensor, as without it');
 });
 
 test('attention: layout', async () => {

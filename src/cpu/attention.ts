@@ -2,9 +2,10 @@
 // copies host operands into the arena (DeviceTensors are there already), splits the work into tasks
 // by kept-block count and runs them. Every output row (forward, dQ) or column (dK, dV) is computed
 // by exactly one task in one fixed order, so the results are bitwise identical whatever the number
-// of tasks.
-import type { AttentionBackwardProblem, AttentionGradientData, AttentionProblem, OperandData } from '../backend.js';
-import type { CompiledLayout } from '../layouts/compile.js';
+// of tasks. With grouped kv heads (GQA, MQA) a dK/dV column belongs to a kv head and sums over its
+// query heads inside its one item, so backward tasks own whole groups.
+import type { AttentionBackwardProblem, AttentionGradientData, AttentionLseData, AttentionProblem, OperandData } from '../backend.js';
+import type { CausalTables, CompiledLayout } from '../layouts/compile.js';
 import type { CpuContext, LayoutTablePointers } from './context.js';
 import { partitionByWeight } from './partition.js';
 import { dynamicTaskCount, guidedShares, taskCount } from './tasks.js';
@@ -55,6 +56,13 @@ function splitItems(
   return partitionByWeight(prefix, parts, guidedShares(parts, threads, rampUp)).map(([b, e]) => [base + b, base + e]);
 }
 
+/** A host operand to copy in: q and dout by query head, k and v by kv head (`kv`). */
+interface HostInput {
+  ptr: number;
+  data: Float32Array;
+  kv: boolean;
+}
+
 interface Operands {
   q: number;
   k: number;
@@ -64,9 +72,12 @@ interface Operands {
   rpe: number;
   kpm: number;
   am: number;
-  /** Host operands to copy in (by streamByHead or at once): [pointer, data]. */
-  inputs: Array<[number, Float32Array]>;
+  /** Host operands to copy in (by streamByHead or at once). */
+  inputs: HostInput[];
 }
+
+/** Query heads per kv head (GQA's group; 1 for multi-head attention). */
+const groupOf = (p: AttentionProblem<OperandData>): number => p.H / p.Hkv;
 
 /**
  * Pointers of q, k, v (and dout): a resident's block as it is, host data given room for a copy
@@ -74,21 +85,20 @@ interface Operands {
  */
 function allocOperands(ctx: CpuContext, p: AttentionProblem<OperandData>, dout?: OperandData): Operands {
   const a = ctx.arena;
-  const bytes = p.B * p.H * p.N * p.D * 4;
-  const inputs: Array<[number, Float32Array]> = [];
-  const operand = (x: OperandData | undefined): number => {
+  const inputs: HostInput[] = [];
+  const operand = (x: OperandData | undefined, kv: boolean): number => {
     if (x === undefined) return 0;
     if (x instanceof CpuResident) return x.pointer;
     if (!(x instanceof Float32Array)) throw internal('the CPU backend got data another backend holds');
-    const ptr = a.alloc(bytes);
-    inputs.push([ptr, x]);
+    const ptr = a.alloc(x.length * 4);
+    inputs.push({ ptr, data: x, kv });
     return ptr;
   };
   return {
-    q: operand(p.q),
-    k: operand(p.k),
-    v: operand(p.v),
-    dout: operand(dout),
+    q: operand(p.q, false),
+    k: operand(p.k, true),
+    v: operand(p.v, true),
+    dout: operand(dout, false),
     rpe: p.rpe ? a.putF32(p.rpe) : 0,
     kpm: p.keyPadding ? a.putF32(p.keyPadding) : 0,
     am: p.attnMask ? a.putF32(p.attnMask) : 0,
@@ -98,33 +108,44 @@ function allocOperands(ctx: CpuContext, p: AttentionProblem<OperandData>, dout?:
 
 /**
  * Where an op's dense outputs go: with keepOnDevice, residents allocated first (before any
- * per-call allocation) that the kernels write in place; else per-call blocks copied out.
+ * per-call allocation) that the kernels write in place; else per-call blocks copied out. Each
+ * output is by query head (out, dq) or by kv head (`kv`: dk, dv).
  */
 class Outputs {
   readonly kept: CpuResident[] | null;
   readonly ptrs: number[];
   private readonly arena: CpuContext['arena'];
-  private readonly count: number;
-  private readonly size: number;
+  private readonly sizes: number[];
+  private readonly headSize: number;
+  private readonly group: number;
   /** Host arrays, made at the first takeOut: after the first tasks have started (zeroing them delayed the first task: bench/results/README.md). */
   private host: Float32Array[] | null = null;
 
-  constructor(ctx: CpuContext, p: AttentionProblem<OperandData>, count: number) {
+  constructor(ctx: CpuContext, p: AttentionProblem<OperandData>, private readonly kv: readonly boolean[]) {
     this.arena = ctx.arena;
-    this.count = count;
-    this.size = p.B * p.H * p.N * p.D;
-    this.kept = p.keepOnDevice ? Array.from({ length: count }, () => ctx.persist(this.size, p.D)) : null;
-    this.ptrs = this.kept ? this.kept.map((r) => r.pointer) : Array.from({ length: count }, () => ctx.arena.alloc(this.size * 4));
+    this.headSize = p.N * p.D;
+    this.group = groupOf(p);
+    this.sizes = kv.map((isKv) => (isKv ? p.B * p.Hkv : p.B * p.H) * this.headSize);
+    this.kept = p.keepOnDevice ? this.sizes.map((size) => ctx.persist(size, p.D)) : null;
+    this.ptrs = this.kept ? this.kept.map((r) => r.pointer) : this.sizes.map((size) => ctx.arena.alloc(size * 4));
   }
 
   private hostArrays(): Float32Array[] {
-    return (this.host ??= Array.from({ length: this.count }, () => new Float32Array(this.size)));
+    return (this.host ??= this.sizes.map((size) => new Float32Array(size)));
   }
 
-  /** Copies floats [from, from + length) of each host output out of Wasm memory. */
-  takeOut(from: number, length: number): void {
+  /**
+   * Copies query heads [bh0, bh1) of each host output out of Wasm memory (kv outputs: their kv
+   * heads, [bh0 / group, bh1 / group); bh0 and bh1 are then whole groups).
+   */
+  takeOut(bh0: number, bh1: number): void {
     if (this.kept) return;
-    this.hostArrays().forEach((dst, i) => dst.set(this.arena.f32(this.ptrs[i] + from * 4, length), from));
+    this.hostArrays().forEach((dst, i) => {
+      const [h0, h1] = this.kv[i] ? [bh0 / this.group, bh1 / this.group] : [bh0, bh1];
+      const from = h0 * this.headSize;
+      const length = (h1 - h0) * this.headSize;
+      dst.set(this.arena.f32(this.ptrs[i] + from * 4, length), from);
+    });
   }
 
   results(): OperandData[] {
@@ -142,9 +163,9 @@ export async function attentionForward(ctx: CpuContext, p: AttentionProblem<Oper
 }
 
 /** The forward and each row's log-sum-exp ([B, H, N], natural log, −∞ for a row with nothing kept). */
-export async function attentionForwardWithLse(ctx: CpuContext, p: AttentionProblem): Promise<{ out: Float32Array; lse: Float32Array }> {
+export async function attentionForwardWithLse(ctx: CpuContext, p: AttentionProblem<OperandData>): Promise<AttentionLseData> {
   const { out, lse } = await forward(ctx, p, true);
-  return { out: out as Float32Array, lse: lse as Float32Array };
+  return { out, lse: lse! };
 }
 
 async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLse: boolean): Promise<{ out: OperandData; lse: Float32Array | null }> {
@@ -152,7 +173,7 @@ async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLs
   const L: CompiledLayout = p.layout;
   // persistent first (tables, then kept outputs), per-call after
   const t = ctx.tables(L);
-  const outputs = new Outputs(ctx, p, 1);
+  const outputs = new Outputs(ctx, p, [false]);
   try {
     const block = L.block;
     const R = N / block;
@@ -167,12 +188,11 @@ async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLs
     const tasks = ranges.map(([begin, end]) => ({
       q: ops.q, k: ops.k, v: ops.v, out, lse, rpe: ops.rpe, kpm: ops.kpm, am: ops.am,
       kvPtr: t.kvPtr, kvIndices: t.kvIndices, causalKind: t.causalKind,
-      H, N, D, block, causal: p.causal ? 1 : 0, scale: p.scale,
+      H, Hkv: p.Hkv, N, D, block, causal: p.causal ? 1 : 0, scale: p.scale,
       itemBegin: begin, itemEnd: end, scratch: a.alloc(scratchBytes),
     }));
-    const headSize = N * D;
     await streamByHead(ctx, p, ops.inputs, ranges.map(([b, e]) => [Math.floor(b / R), Math.floor((e - 1) / R)]), (i) => ctx.run('attentionForward', [tasks[i]]), (bh0, bh1) => {
-      outputs.takeOut(bh0 * headSize, (bh1 - bh0) * headSize);
+      outputs.takeOut(bh0, bh1);
     });
     return { out: outputs.results()[0], lse: withLse ? a.takeF32(lse, B * H * N) : null };
   } catch (e) {
@@ -189,16 +209,16 @@ async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLs
  * `heads[i]` is the first and last batch·head task i reads (tasks are contiguous and in order).
  */
 async function streamByHead(
-  ctx: CpuContext, p: AttentionProblem<OperandData>, inputs: Array<[number, Float32Array]>, heads: Array<[number, number]>,
+  ctx: CpuContext, p: AttentionProblem<OperandData>, inputs: HostInput[], heads: Array<[number, number]>,
   start: (task: number) => Promise<void>, takeOut: (bh0: number, bh1: number) => void,
 ): Promise<void> {
   const BH = p.B * p.H;
-  const headSize = p.N * p.D;
+  const G = groupOf(p);
   const running: Promise<void>[] = [];
   let next = 0;
   for (let bh = 0; bh < BH; bh++) {
-    const from = bh * headSize;
-    for (const [ptr, src] of inputs) ctx.arena.f32(ptr + from * 4, headSize).set(src.subarray(from, from + headSize));
+    // a kv head goes in with the first query head of its group (bh = (b·Hkv + g)·G)
+    for (const x of inputs) if (!x.kv || bh % G === 0) copyHead(ctx, x, x.kv ? bh / G : bh, p.N * p.D);
     while (next < heads.length && heads[next][1] <= bh) {
       const run = start(next++);
       run.catch(() => undefined); // awaited below, in order; don't report a rejection twice
@@ -224,10 +244,16 @@ async function streamByHead(
   }
 }
 
+/** Copies head `head` (headSize floats) of a host input into its block. */
+function copyHead(ctx: CpuContext, x: HostInput, head: number, headSize: number): void {
+  const from = head * headSize;
+  ctx.arena.f32(x.ptr + from * 4, headSize).set(x.data.subarray(from, from + headSize));
+}
+
 export async function attentionBackward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> {
   // persistent first (tables, then kept outputs), per-call after
   const t = ctx.tables(p.layout);
-  const outputs = new Outputs(ctx, p, 3);
+  const outputs = new Outputs(ctx, p, [false, true, true]);
   try {
     await backward(ctx, p, t, outputs);
     const [dq, dk, dv] = outputs.results();
@@ -241,7 +267,6 @@ export async function attentionBackward(ctx: CpuContext, p: AttentionBackwardPro
 async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData>, t: LayoutTablePointers, outputs: Outputs): Promise<void> {
   const { B, H, N, D } = p;
   const L: CompiledLayout = p.layout;
-  const size = B * H * N * D;
   const block = L.block;
   const R = N / block;
   const BH = B * H;
@@ -259,49 +284,60 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
   const maxHead = L.maxSlotBlocks;
   const rowScratchBytes = backwardRowsScratchFloats(D, block, R) * 4;
 
-  // whole batch·heads per task when they share out evenly among the tasks (and the tasks' slots
-  // fit the budget); else row items, then column items, which share out finely
-  const headTasks = Math.min(parts, BH);
-  const evenly = parts === 1 || (BH >= parts && (BH % parts === 0 || BH >= 4 * parts));
-  const fits = parts === 1 || headTasks * 2 * maxHead * slotBytes <= attentionTuning.slotBudgetBytes;
+  // whole kv groups (a kv head and its G query heads; G = 1: batch·heads) per task when they
+  // share out evenly among the tasks (and the tasks' slots fit the budget); else row items, then
+  // column items, which share out finely
+  const G = groupOf(p);
+  const BKV = B * p.Hkv;
+  const grouped = G > 1 ? groupColumns(L, visits, H, G) : null;
+  const headTasks = Math.min(parts, BKV);
+  const evenly = parts === 1 || (BKV >= parts && (BKV % parts === 0 || BKV >= 4 * parts));
+  const fits = parts === 1 || headTasks * 2 * G * maxHead * slotBytes <= attentionTuning.slotBudgetBytes;
   const mode = attentionTuning.backwardSchedule === 'auto' ? (evenly && fits ? 'heads' : 'passes') : attentionTuning.backwardSchedule;
   if (mode === 'heads') {
-    const orderPtr = t.readyOrder[causal];
-    const ready = t.readyPtr[causal];
-    const headWeight = new Float64Array(BH + 1);
-    const perHead = new Float64Array(H);
-    for (let s = 0; s < H * R; s++) perHead[Math.floor(s / R)] += ITEM_OVERHEAD + rowKept[s];
-    for (let bh = 0; bh < BH; bh++) headWeight[bh + 1] = headWeight[bh] + perHead[bh % H];
-    const tasks = partitionByWeight(headWeight, headTasks).map(([begin, end]) => ({
+    const orderPtr = grouped ? a.putI32(grouped.readyOrder) : t.readyOrder[causal];
+    const ready = grouped ? a.putI32(grouped.readyPtr) : t.readyPtr[causal];
+    const slotBase = a.putI32(Int32Array.from({ length: G }, (_, j) => j * maxHead));
+    const groupWeight = new Float64Array(BKV + 1);
+    const perGroup = new Float64Array(p.Hkv);
+    for (let s = 0; s < H * R; s++) perGroup[Math.floor(s / R / G)] += ITEM_OVERHEAD + rowKept[s];
+    for (let bkv = 0; bkv < BKV; bkv++) groupWeight[bkv + 1] = groupWeight[bkv] + perGroup[bkv % p.Hkv];
+    const tasks = partitionByWeight(groupWeight, headTasks).map(([begin, end]) => ({
       q: ops.q, k: ops.k, v: ops.v, dout, dq, dk, dv, rpe: ops.rpe, kpm: ops.kpm, am: ops.am,
       kvPtr: t.kvPtr, kvIndices: t.kvIndices, qPtr: t.qPtr, qIndices: t.qIndices, qEntries: t.qEntries, causalKind: t.causalKind,
-      order: orderPtr, readyPtr: ready, slots: a.alloc(Math.max(4, 2 * maxHead * slotBytes)), slotsPerHead: maxHead,
-      H, N, D, block, causal, scale: p.scale,
-      bhBegin: begin, bhEnd: end, scratch: a.alloc(rowScratchBytes),
+      order: orderPtr, readyPtr: ready, slots: a.alloc(Math.max(4, 2 * G * maxHead * slotBytes)), slotsPerHead: maxHead, slotBase,
+      H, Hkv: p.Hkv, N, D, block, causal, scale: p.scale,
+      kvBegin: begin, kvEnd: end, scratch: a.alloc(rowScratchBytes),
     }));
-    // tasks own whole batch·heads: stream the copies around them
-    const headSize = N * D;
-    const ranges = tasks.map((task) => [task.bhBegin, task.bhEnd - 1] as [number, number]);
+    // tasks own whole groups: stream the copies around them (ranges in query batch·heads)
+    const ranges = tasks.map((task) => [task.kvBegin * G, task.kvEnd * G - 1] as [number, number]);
     await streamByHead(ctx, p, inputs, ranges, (i) => ctx.run('attentionBackwardHeads', [tasks[i]]), (bh0, bh1) => {
-      outputs.takeOut(bh0 * headSize, (bh1 - bh0) * headSize);
+      outputs.takeOut(bh0, bh1);
     });
     return;
   }
-  for (const [ptr, src] of inputs) a.f32(ptr, src.length).set(src);
+  for (const x of inputs) a.f32(x.ptr, x.data.length).set(x.data);
 
-  // two passes over chunks [bh0, bh1) of as many batch·heads as the slot budget allows (at least
+  // two passes over chunks [bh0, bh1) of as many whole groups as the slot budget allows (at least
   // one each); the slot arrays and each task's scratch are allocated once, for the largest chunk
-  const colKept = visits.colKept;
+  const colKept = grouped ? grouped.colKept : visits.colKept;
   const chunks: Array<{ bh0: number; bh1: number; base: Int32Array }> = [];
   let maxSlots = 0;
+  const groupEntries = (bh: number) => {
+    let n = 0;
+    for (let j = 0; j < G; j++) n += headEntries((bh + j) % H);
+    return n;
+  };
   for (let bh0 = 0; bh0 < BH;) {
     let bh1 = bh0;
     let slots = 0;
     const base: number[] = [];
-    while (bh1 < BH && (bh1 === bh0 || (slots + headEntries(bh1 % H)) * slotBytes * 2 <= attentionTuning.slotBudgetBytes)) {
-      base.push(slots);
-      slots += headEntries(bh1 % H);
-      bh1++;
+    while (bh1 < BH && (bh1 === bh0 || (slots + groupEntries(bh1)) * slotBytes * 2 <= attentionTuning.slotBudgetBytes)) {
+      for (let j = 0; j < G; j++) {
+        base.push(slots);
+        slots += headEntries(bh1 % H);
+        bh1++;
+      }
     }
     chunks.push({ bh0, bh1, base: Int32Array.from(base) });
     maxSlots = Math.max(maxSlots, slots);
@@ -318,18 +354,52 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
       q: ops.q, k: ops.k, v: ops.v, dout, dq, rpe: ops.rpe, kpm: ops.kpm, am: ops.am,
       kvPtr: t.kvPtr, kvIndices: t.kvIndices, causalKind: t.causalKind,
       pSlots, dsSlots, slotBase, bh0,
-      H, N, D, block, causal, scale: p.scale,
+      H, Hkv: p.Hkv, N, D, block, causal, scale: p.scale,
       itemBegin: begin, itemEnd: end, scratch: scratch[i],
     }));
     await ctx.run('attentionBackwardRows', rowTasks);
-    const colTasks = splitItems(colKept, H, R, bh0, bh1, parts, taskCount(ctx)).map(([begin, end]) => ({
+    // column items by kv head: bkv = bh / G over the chunk's groups
+    const colTasks = splitItems(colKept, p.Hkv, R, bh0 / G, bh1 / G, parts, taskCount(ctx)).map(([begin, end]) => ({
       q: ops.q, dout, dk, dv,
       kvPtr: t.kvPtr, qPtr: t.qPtr, qIndices: t.qIndices, qEntries: t.qEntries, causalKind: t.causalKind,
       pSlots, dsSlots, slotBase, bh0,
-      H, N, D, block, causal,
+      H, Hkv: p.Hkv, N, D, block, causal,
       itemBegin: begin, itemEnd: end,
     }));
     await ctx.run('attentionBackwardColumns', colTasks);
   }
-  outputs.takeOut(0, size);
+  outputs.takeOut(0, BH);
+}
+
+/**
+ * GQA (G query heads per kv head): per kv head g, the block columns' visited blocks summed over its
+ * query heads h = g·G … g·G + G − 1, each read through its layout slot (colKept [Hkv·C], the column
+ * items' weights), and the columns by readiness as causal-tables.ts's readiness, a column's last
+ * row the latest over the group (readyOrder [Hkv][C], readyPtr [Hkv][R + 2]).
+ */
+function groupColumns(L: CompiledLayout, visits: CausalTables, H: number, G: number): { colKept: Int32Array; readyOrder: Int32Array; readyPtr: Int32Array } {
+  const { rows: R, cols: C } = L;
+  const Hkv = H / G;
+  const colKept = new Int32Array(Hkv * C);
+  const readyOrder = new Int32Array(Hkv * C);
+  const readyPtr = new Int32Array(Hkv * (R + 2));
+  const last = new Int32Array(C);
+  for (let g = 0; g < Hkv; g++) {
+    last.fill(-1);
+    for (let j = 0; j < G; j++) {
+      const s = L.slotOf(0, g * G + j);
+      for (let c = 0; c < C; c++) {
+        const i = s * C + c;
+        colKept[g * C + c] += visits.colKept[i];
+        // visited rows are a suffix of the column's ascending list: the last is the largest
+        if (visits.colKept[i] > 0) last[c] = Math.max(last[c], L.qIndices[L.qPtr[i + 1] - 1]);
+      }
+    }
+    const ptr = readyPtr.subarray(g * (R + 2), (g + 1) * (R + 2));
+    for (let c = 0; c < C; c++) ptr[last[c] + 2]++;
+    for (let r = 0; r <= R; r++) ptr[r + 1] += ptr[r];
+    const fill = ptr.slice(0, R + 1);
+    for (let c = 0; c < C; c++) readyOrder[g * C + fill[last[c] + 1]++] = c;
+  }
+  return { colKept, readyOrder, readyPtr };
 }

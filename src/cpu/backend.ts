@@ -3,7 +3,7 @@
 // owns it at a time.
 import type {
   Backend, BackendInfo, AttentionProblem, AttentionBackwardProblem, MatmulProblem, SoftmaxProblem, SoftmaxBackwardProblem, AttentionGradientData,
-  OperandData, ResidentData, OpTimings,
+  AttentionLseData, OperandData, ResidentData, OpTimings,
 } from '../backend.js';
 import type { CompiledLayout } from '../layouts/compile.js';
 import { Arena } from './arena.js';
@@ -15,8 +15,8 @@ import { createRunner, defaultThreads } from './pool/probe.js';
 import type { KernelRunner, TaskTiming } from './pool/runner.js';
 
 export type { KernelRunner } from './pool/runner.js';
-import { attentionForward, attentionBackward } from './attention.js';
-import { backwardInParts, forwardInParts, isWall } from '../attention-parts.js';
+import { attentionForward, attentionForwardWithLse, attentionBackward } from './attention.js';
+import { backwardInParts, forwardInParts, isWall, lseInParts } from '../attention-parts.js';
 import { matmul } from './matmul.js';
 import { softmax, softmaxBackward } from './softmax.js';
 import { CpuResident, type ResidentHost } from './resident.js';
@@ -149,6 +149,9 @@ export class CpuBackend implements Backend {
   }
   attention(p: AttentionProblem<OperandData>): Promise<OperandData> {
     return this.timedCall('attention', () => forwardInParts(p, (part) => this.runPart(part.layout, (ctx) => attentionForward(ctx, part))));
+  }
+  attentionWithLse(p: AttentionProblem<OperandData>): Promise<AttentionLseData> {
+    return this.timedCall('attention', () => lseInParts(p, (part) => this.runPart(part.layout, (ctx) => attentionForwardWithLse(ctx, part))));
   }
   attentionBackward(p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> {
     return this.timedCall('attentionBackward', () => backwardInParts(p, (part) => this.runPart(part.layout, (ctx) => attentionBackward(ctx, part))));

@@ -10,29 +10,29 @@ export const kernelParameters = {
   attentionForward: [
     'q', 'k', 'v', 'out', 'lse', 'rpe', 'kpm', 'am',
     'kvPtr', 'kvIndices', 'causalKind',
-    'H', 'N', 'D', 'block', 'causal', 'scale',
+    'H', 'Hkv', 'N', 'D', 'block', 'causal', 'scale',
     'itemBegin', 'itemEnd', 'scratch',
   ],
   // assembly/attention-backward.ts
   attentionBackwardHeads: [
     'q', 'k', 'v', 'dout', 'dq', 'dk', 'dv', 'rpe', 'kpm', 'am',
     'kvPtr', 'kvIndices', 'qPtr', 'qIndices', 'qEntries', 'causalKind',
-    'order', 'readyPtr', 'slots', 'slotsPerHead',
-    'H', 'N', 'D', 'block', 'causal', 'scale',
-    'bhBegin', 'bhEnd', 'scratch',
+    'order', 'readyPtr', 'slots', 'slotsPerHead', 'slotBase',
+    'H', 'Hkv', 'N', 'D', 'block', 'causal', 'scale',
+    'kvBegin', 'kvEnd', 'scratch',
   ],
   attentionBackwardRows: [
     'q', 'k', 'v', 'dout', 'dq', 'rpe', 'kpm', 'am',
     'kvPtr', 'kvIndices', 'causalKind',
     'pSlots', 'dsSlots', 'slotBase', 'bh0',
-    'H', 'N', 'D', 'block', 'causal', 'scale',
+    'H', 'Hkv', 'N', 'D', 'block', 'causal', 'scale',
     'itemBegin', 'itemEnd', 'scratch',
   ],
   attentionBackwardColumns: [
     'q', 'dout', 'dk', 'dv',
     'kvPtr', 'qPtr', 'qIndices', 'qEntries', 'causalKind',
     'pSlots', 'dsSlots', 'slotBase', 'bh0',
-    'H', 'N', 'D', 'block', 'causal',
+    'H', 'Hkv', 'N', 'D', 'block', 'causal',
     'itemBegin', 'itemEnd',
   ],
   // assembly/tiles.ts: bench/cpu-attention.ts's yardstick, bench/cpu-scaling.ts

@@ -24,51 +24,67 @@ try {
 }
 const opts = { ignore: whole === null, sanitizeOps: false, sanitizeResources: false };
 
-const rng = mulberry32(2026);
-const args = randomAttentionArgs(rng, {
-  shape: { B: 3, H: 4, N: 64, D: 16, block: 16, R: 4 },
-  causal: true, rpe: true, keyPaddingMaskMode: 'add', attnMaskMode: 'mul',
-});
-const dout: Tensor = randomTensor((args.q as Tensor).shape, rng);
-
 function sameBits(a: Float32Array, b: Float32Array, what: string): void {
   if (a.length !== b.length) throw new Error(`${what}: length ${a.length} vs ${b.length}`);
   const [x, y] = [new Uint32Array(a.buffer, a.byteOffset, a.length), new Uint32Array(b.buffer, b.byteOffset, b.length)];
   for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) throw new Error(`${what}: element ${i} differs (${a[i]} vs ${b[i]})`);
 }
 
-Deno.test({
-  name: 'webgpu: attention in parts at the buffer wall gives one call\'s bits; a single head too large is refused',
-  ...opts,
-  fn: async () => {
-    const p = attentionProblem(args);
-    const pb = attentionBackwardProblem({ ...args, dout });
-    const out = (await whole!.attention(p)) as Float32Array;
-    const g = await whole!.attentionBackward(pb);
-    if (lastCallParts.count !== 1) throw new Error(`the whole call ran as ${lastCallParts.count} parts`);
-    // the score modifiers are one buffer: rpe [B, H, N, N] (16,384 bytes a head) and the [N, N] attnMask (16,384), then the key padding
-    const seen = new Set<number>();
-    let refused = false;
-    for (const wall of [262144, 131072, 98304, 65536, 40960, 8192]) {
-      const b = await backend(wall);
-      try {
-        const o = (await b.attention(p)) as Float32Array;
-        seen.add(lastCallParts.count);
-        const gp = await b.attentionBackward(pb);
-        seen.add(lastCallParts.count);
-        sameBits(o, out, `out at a ${wall}-byte wall`);
-        sameBits(gp.dq as Float32Array, g.dq as Float32Array, `dq at a ${wall}-byte wall`);
-        sameBits(gp.dk as Float32Array, g.dk as Float32Array, `dk at a ${wall}-byte wall`);
-        sameBits(gp.dv as Float32Array, g.dv as Float32Array, `dv at a ${wall}-byte wall`);
-      } catch (e) {
+// B 3, H 4: the forward splits down to 12 single query heads, the backward down to single kv
+// groups (dk and dv sum over a group): 12 parts multi-head, 6 with two kv heads
+for (const [name, kvHeads, backwardParts] of [['multi-head', 4, 12], ['GQA 4/2', 2, 6]] as const) {
+  const rng = mulberry32(2026);
+  const args = randomAttentionArgs(rng, {
+    shape: { B: 3, H: 4, N: 64, D: 16, block: 16, R: 4 }, kvHeads,
+    causal: true, rpe: true, keyPaddingMaskMode: 'add', attnMaskMode: 'mul',
+  });
+  const dout: Tensor = randomTensor((args.q as Tensor).shape, rng);
+  Deno.test({
+    name: `webgpu, ${name}: attention in parts at the buffer wall gives one call's bits; a part that cannot be halved is refused`,
+    ...opts,
+    fn: async () => {
+      const p = attentionProblem(args);
+      const pb = attentionBackwardProblem({ ...args, dout });
+      const out = (await whole!.attention(p)) as Float32Array;
+      const g = await whole!.attentionBackward(pb);
+      if (lastCallParts.count !== 1) throw new Error(`the whole call ran as ${lastCallParts.count} parts`);
+      // the score modifiers are one buffer: rpe [B, H, N, N] (16,384 bytes a head) and the [N, N] attnMask (16,384), then the key padding
+      const forwardSeen = new Set<number>();
+      const backwardSeen = new Set<number>();
+      let forwardRefused = false;
+      let backwardRefused = false;
+      const wallError = (e: unknown) => {
         if (!(e instanceof RangeError) || !/more than this device binds/.test(e.message)) throw e;
-        refused = true;
+      };
+      // walls from 256 KiB down in steps of 20%: each call either matches the whole call bit for bit or is refused
+      for (let wall = 262144; wall >= 8192 && !forwardRefused; wall = Math.floor(wall * 0.8)) {
+        const b = await backend(wall);
+        try {
+          const o = (await b.attention(p)) as Float32Array;
+          forwardSeen.add(lastCallParts.count);
+          sameBits(o, out, `out at a ${wall}-byte wall`);
+        } catch (e) {
+          wallError(e);
+          forwardRefused = true;
+        }
+        if (!backwardRefused) try {
+          const gp = await b.attentionBackward(pb);
+          backwardSeen.add(lastCallParts.count);
+          sameBits(gp.dq as Float32Array, g.dq as Float32Array, `dq at a ${wall}-byte wall`);
+          sameBits(gp.dk as Float32Array, g.dk as Float32Array, `dk at a ${wall}-byte wall`);
+          sameBits(gp.dv as Float32Array, g.dv as Float32Array, `dv at a ${wall}-byte wall`);
+        } catch (e) {
+          wallError(e);
+          backwardRefused = true;
+        }
+        await b.close();
       }
-    }
-    if (!refused) throw new Error('the smallest wall did not refuse the call');
-    if (![...seen].some((n) => n > 1 && n < 12)) throw new Error(`no wall made parts of batch rows (parts seen: ${[...seen]})`);
-    if (!seen.has(12)) throw new Error(`no wall split down to single heads (parts seen: ${[...seen]})`);
-  },
-});
+      if (!forwardRefused || !backwardRefused) throw new Error('the smallest wall did not refuse both');
+      if (![...forwardSeen].some((n) => n > 1 && n <= 3)) throw new Error(`no wall made parts of batch rows (forward parts seen: ${[...forwardSeen]})`);
+      if (!forwardSeen.has(12)) throw new Error(`no wall split the forward down to single heads (parts seen: ${[...forwardSeen]})`);
+      if (!backwardSeen.has(backwardParts)) throw new Error(`no wall split the backward down to single kv groups (parts seen: ${[...backwardSeen]})`);
+    },
+  });
+}
 
 Deno.test({ name: 'teardown', ...opts, ignore: false, fn: async () => { await Promise.all(backends.map((b) => b.close())); } });

@@ -120,11 +120,31 @@ export const deviceTensorCases: DeviceTensorCase[] = [
       await rejects(engine.upload({ data: new Float32Array(3), shape: [2] }), RangeError, /^tensor\.data\.length \(3\)/, 'upload with a wrong length');
       await rejects(
         engine.attention({ ...args, v: await engine.upload({ data: new Float32Array(64 * 18), shape: [1, 1, 64, 18] }) }),
-        RangeError, /^v\.shape\[0\] \(B\) must equal 2, got 1/, 'resident v of the wrong shape',
+        RangeError, /^v\.shape\[0\] \(B\) must equal k\.shape\[0\] \(2\), got 1/, 'resident v of the wrong shape',
       );
       await rejects(engine.attention({ ...args, keepOnDevice: 'yes' as unknown as boolean }), TypeError, /^keepOnDevice must be a boolean/, 'keepOnDevice not a boolean');
       const again = await engine.attention(args);
       assertClose(again.data, referenceAttention(args), { ...tol(engine), label: 'after the refusals' });
+    },
+  },
+  {
+    name: 'GQA with DeviceTensor k, v of the kv shape; returnLse with keepOnDevice gives a DeviceTensor out and a host lse',
+    async run(engine) {
+      const rng = mulberry32(14);
+      const args = randomAttentionArgs(rng, { shape: { B: 2, H: 4, N: 64, D: 18, block: 16, R: 4 }, kvHeads: 2, density: 0.6, causal: true, rpe: true });
+      const dout = randomTensor(args.q.shape, rng);
+      const host = await engine.attention({ ...args, returnLse: true });
+      const [k, v] = await Promise.all([engine.upload(args.k), engine.upload(args.v)]);
+      const kept = await engine.attention({ ...args, k, v, returnLse: true, keepOnDevice: true });
+      check(kept.out.shape.join() === args.q.shape.join() && kept.lse.shape.join() === args.q.shape.slice(0, 3).join(), `shapes ${kept.out.shape} ${kept.lse.shape}`);
+      check(kept.lse.data instanceof Float32Array, 'lse is a host Tensor');
+      sameBits((await kept.out.read()).data, host.out.data, 'kept out');
+      sameBits(kept.lse.data, host.lse.data, 'lse with keepOnDevice and resident k, v');
+      const g = await engine.attentionBackward({ ...args, k, v, dout, keepOnDevice: true });
+      check(g.dk.shape.join() === args.k.shape.join() && g.dv.shape.join() === args.k.shape.join(), `dk ${g.dk.shape}, dv ${g.dv.shape}`);
+      const ref = referenceAttentionBackward({ ...args, dout });
+      for (const name of ['dq', 'dk', 'dv'] as const) assertClose((await g[name].read()).data, ref[name], { ...tol(engine), label: `kept ${name}` });
+      for (const t of [k, v, kept.out, g.dq, g.dk, g.dv]) t.destroy();
     },
   },
 ];

@@ -150,6 +150,8 @@ export interface RandomAttentionOptions {
   fullyMaskedBatches?: number[];
   fullyMaskedRows?: number[];
   scale?: number;
+  /** k and v heads (GQA, MQA; default the shape's H, which it must divide). */
+  kvHeads?: number;
 }
 
 /** AttentionArgs whose q, k, v are host Tensors (what the references take). */
@@ -168,8 +170,8 @@ export function randomAttentionArgs(rng: Rng, opts: RandomAttentionOptions = {})
   });
   const args: HostAttentionArgs = {
     q: randomTensor([B, H, N, D], rng),
-    k: randomTensor([B, H, N, D], rng),
-    v: randomTensor([B, H, N, D], rng),
+    k: randomTensor([B, opts.kvHeads ?? H, N, D], rng),
+    v: randomTensor([B, opts.kvHeads ?? H, N, D], rng),
     layout,
   };
   if (opts.scale !== undefined) args.scale = opts.scale;

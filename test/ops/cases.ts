@@ -57,6 +57,10 @@ export interface AttentionCase extends Common {
   layout?: readonly number[];
   edit?: AttentionEdit;
   backward?: boolean;
+  /** k and v heads (GQA, MQA: H a multiple of it); default H. */
+  Hkv?: number;
+  /** Also call attention with returnLse and check the lse against the reference. */
+  lse?: boolean;
 }
 
 /** How the sparse operand's layout [H, R, C] is drawn (test/ops/inputs.ts). */
@@ -173,18 +177,49 @@ function randomAttentionFamily(family: string, seed: number, count: number, o: {
 /** B=… H=… N=… D=… block=… and the features on, for names and labels. */
 export function describeAttention(c: AttentionCase): string {
   const o = c.opts ?? {};
-  const parts = [`B=${c.B} H=${c.H} N=${c.R * c.block} D=${c.D} block=${c.block}`];
+  const parts = [`B=${c.B} H=${c.H}${c.Hkv !== undefined && c.Hkv !== c.H ? ` Hkv=${c.Hkv}` : ''} N=${c.R * c.block} D=${c.D} block=${c.block}`];
   if (o.causal) parts.push('causal');
   if (o.rpe) parts.push('rpe');
   if (o.keyPaddingMaskMode && o.keyPaddingMaskMode !== 'none') parts.push(`kpm:${o.keyPaddingMaskMode}`);
   if (o.attnMaskMode && o.attnMaskMode !== 'none') parts.push(`am:${o.attnMaskMode}`);
   if (o.allowEmptyRows) parts.push('empty rows');
   if (o.scale !== undefined) parts.push(`scale ${+o.scale.toFixed(3)}`);
+  if (c.lse) parts.push('lse');
   return parts.join(' ');
 }
 
 const attn = (name: string, seed: number, B: number, H: number, R: number, block: number, D: number, extra: Partial<AttentionCase> = {}): AttentionCase =>
   ({ kind: 'attention', name, seed, B, H, R, block, D, ...extra });
+
+/** GQA ratios 2 and 4, MQA, with causal, masks and rpe, lse on and off, blocks 16, 32, 64, D 32 and 64. */
+function gqaFamily(): AttentionCase[] {
+  const g = (name: string, seed: number, B: number, H: number, Hkv: number, R: number, block: number, D: number, extra: Partial<AttentionCase> = {}): AttentionCase => {
+    const c = attn('', seed, B, H, R, block, D, { Hkv, ...extra });
+    c.name = `${name}: ${describeAttention(c)}`;
+    return c;
+  };
+  return [
+    g('gqa 2', 8100, 2, 4, 2, 3, 16, 32, { opts: { causal: true }, lse: true }),
+    g('gqa 2', 8101, 1, 4, 2, 4, 32, 64, { opts: { rpe: true, keyPaddingMaskMode: 'mul', density: 0.5 } }),
+    g('gqa 2', 8102, 2, 2, 1, 2, 64, 32, { opts: { causal: true, attnMaskMode: 'add' }, lse: true }),
+    g('gqa 4', 8103, 1, 8, 2, 3, 16, 64, { opts: { causal: true, rpe: true, keyPaddingMaskMode: 'add', attnMaskMode: 'mul' }, lse: true }),
+    g('gqa 4', 8104, 2, 4, 1, 2, 32, 32, { opts: { density: 0.5, allowEmptyRows: true }, lse: true, exactZeros: true }),
+    g('gqa 4', 8105, 1, 8, 2, 2, 64, 64, { opts: { causal: true, keyPaddingMaskMode: 'mul' } }),
+    g('mqa', 8106, 2, 3, 1, 3, 16, 32, { opts: { keyPaddingMaskMode: 'add', fullyMaskedBatches: [1] }, lse: true, exactZeros: true }),
+    g('mqa', 8107, 1, 4, 1, 3, 32, 64, { opts: { causal: true, rpe: true, attnMaskMode: 'add', fullyMaskedRows: [2, 40] }, lse: true }),
+    g('mqa', 8108, 1, 5, 1, 2, 64, 32, { opts: { causal: true, allowEmptyRows: true, density: 0.5 }, lse: true }),
+    g('mha lse', 8109, 2, 2, 2, 3, 16, 32, { opts: { causal: true, allowEmptyRows: true, density: 0.4 }, lse: true, exactZeros: true }),
+    g('mha lse', 8110, 1, 2, 2, 2, 64, 64, { opts: { rpe: true, scale: 0.3 }, lse: true }),
+    // small and odd shapes: scalar tails on the CPU
+    g('gqa 3', 8111, 2, 6, 2, 3, 4, 7, { opts: { causal: true, rpe: true }, lse: true }),
+    g('mqa', 8112, 1, 4, 1, 4, 3, 5, { opts: { keyPaddingMaskMode: 'mul', attnMaskMode: 'add' }, lse: true }),
+    // the WebGPU suite's GQA cases (run on lavapipe)
+    g('webgpu gqa 2', 8120, 1, 4, 2, 3, 16, 32, { opts: { causal: true, rpe: true }, lse: true }),
+    g('webgpu gqa 4', 8121, 2, 4, 1, 2, 32, 64, { opts: { keyPaddingMaskMode: 'mul', attnMaskMode: 'add' }, lse: true }),
+    g('webgpu mqa', 8122, 1, 3, 1, 2, 64, 32, { opts: { causal: true, density: 0.6, allowEmptyRows: true }, lse: true }),
+    g('webgpu mha lse', 8123, 1, 2, 2, 3, 16, 32, { opts: { keyPaddingMaskMode: 'add', fullyMaskedBatches: [0] }, lse: true, exactZeros: true }),
+  ];
+}
 
 const ATTENTION: AttentionCase[] = [
   // random small shapes: odd blocks and head dims (the scalar tails), every feature at random
@@ -249,6 +284,8 @@ const ATTENTION: AttentionCase[] = [
   attn('webgpu block 16 causal, missing diagonal blocks', 10, 1, 2, 7, 16, 16, { opts: { causal: true, allowEmptyRows: true, density: 0.45 } }),
   attn('webgpu block 32 D 64 every mask causal (gather chunks)', 12, 1, 2, 5, 32, 64, { opts: { causal: true, rpe: true, keyPaddingMaskMode: 'mul', attnMaskMode: 'add' } }),
   attn('webgpu block 64 D 16 all masks causal', 9, 1, 2, 2, 64, 16, { opts: { causal: true, rpe: true, keyPaddingMaskMode: 'add', attnMaskMode: 'mul' }, backward: false }),
+  // GQA and MQA (query heads sharing kv heads, no copy of them), and returnLse's lse
+  ...gqaFamily(),
   // the GPU machine's cases (bench/gpu/check.ts): larger, the 48 KiB and 128-row tiles
   attn('gpu b16 D16', 7001, 1, 2, 8, 16, 16),
   attn('gpu b32 D64 causal', 7002, 2, 2, 6, 32, 64, { opts: { causal: true } }),

@@ -17,7 +17,7 @@ export function blockSparse(rng: Rng, B: number, layout: Layout, range = 1): Blo
 /** Attention inputs, with dout for the backward (drawn after the forward's, so both share q, k, v). */
 export function attentionInputs(c: AttentionCase): HostAttentionBackwardArgs {
   const rng = mulberry32(c.seed);
-  const args = randomAttentionArgs(rng, { ...c.opts, shape: { B: c.B, H: c.H, N: c.R * c.block, D: c.D, block: c.block, R: c.R } });
+  const args = randomAttentionArgs(rng, { ...c.opts, kvHeads: c.Hkv, shape: { B: c.B, H: c.H, N: c.R * c.block, D: c.D, block: c.block, R: c.R } });
   if (c.layout) args.layout = { block: c.block, shape: [c.H, c.R, c.R], data: Uint8Array.from(c.layout) };
   const scaleAll = (t: Tensor | undefined, f: (x: number, i: number) => number) => {
     if (t) for (let i = 0; i < t.data.length; i++) t.data[i] = f(t.data[i], i);

@@ -9,7 +9,7 @@ import type { MatmulArgs, SoftmaxArgs, SoftmaxBackwardArgs } from '../../src/typ
 import { assertClose, compareClose, CPU_TOL, GPU_TOL, type Tolerance } from '../helpers/assert-close.js';
 import { denseLinear64, denseLinearBackward64 } from '../helpers/linear.js';
 import type { HostAttentionArgs, HostAttentionBackwardArgs } from '../helpers/random.js';
-import { referenceAttention, referenceAttentionBackward } from '../reference/attention.js';
+import { referenceAttention, referenceAttentionBackward, referenceLse } from '../reference/attention.js';
 import { referenceMatmul } from '../reference/matmul.js';
 import { referenceSoftmax, referenceSoftmaxBackward } from '../reference/softmax.js';
 import { denseFromSparse, layoutNonZeros, sparseFromDense64 } from '../reference/sparse.js';
@@ -30,6 +30,8 @@ export interface Gradients {
 export interface OpTarget {
   backend: BackendKind;
   attention(a: HostAttentionArgs): Promise<Float32Array>;
+  /** attention with returnLse: out and lse [B, Hq, N]. */
+  attentionWithLse(a: HostAttentionArgs): Promise<{ out: Float32Array; lse: Float32Array }>;
   attentionBackward(a: HostAttentionBackwardArgs): Promise<Gradients>;
   matmul(a: MatmulArgs): Promise<Float32Array>;
   softmax(a: SoftmaxArgs): Promise<Float32Array>;
@@ -57,9 +59,17 @@ export function engineTarget(engine: Engine): OpTarget {
       sameShape(out.shape, a.q.shape, 'attention out');
       return out.data;
     },
+    async attentionWithLse(a) {
+      const { out, lse } = await engine.attention({ ...a, returnLse: true });
+      sameShape(out.shape, a.q.shape, 'attention out');
+      sameShape(lse.shape, a.q.shape.slice(0, 3), 'attention lse');
+      return { out: out.data, lse: lse.data };
+    },
     async attentionBackward(a) {
       const g = await engine.attentionBackward(a);
-      for (const k of ['dq', 'dk', 'dv'] as const) sameShape(g[k].shape, a.q.shape, `attentionBackward ${k}`);
+      sameShape(g.dq.shape, a.q.shape, 'attentionBackward dq');
+      sameShape(g.dk.shape, a.k.shape, 'attentionBackward dk');
+      sameShape(g.dv.shape, a.k.shape, 'attentionBackward dv');
       return { dq: g.dq.data, dk: g.dk.data, dv: g.dv.data };
     },
     async matmul(a) {
@@ -87,6 +97,10 @@ export function backendTarget(backend: Backend, linearEngine: Engine): OpTarget 
     backend: backend.name,
     linearEngine,
     attention: async (a) => (await backend.attention(attentionProblem(a))) as Float32Array,
+    attentionWithLse: async (a) => {
+      const { out, lse } = await backend.attentionWithLse(attentionProblem({ ...a, returnLse: true }));
+      return { out: out as Float32Array, lse };
+    },
     attentionBackward: async (a) => (await backend.attentionBackward(attentionBackwardProblem(a))) as Gradients,
     matmul: (a) => backend.matmul(matmulProblem(a)),
     softmax: (a) => backend.softmax(softmaxProblem(a)),
@@ -109,7 +123,17 @@ export async function runCase(t: OpTarget, op: Op, c: OpCase, place: Place): Pro
   switch (c.kind) {
     case 'attention': {
       const args = attentionInputs(c);
-      if (op === 'attention') return [part('out', await t.attention(args), referenceAttention(args))];
+      if (op === 'attention') {
+        const parts = [part('out', await t.attention(args), referenceAttention(args))];
+        if (c.lse) {
+          // returnLse: the same out, bitwise, and each row's log-sum-exp
+          const { out, lse } = await t.attentionWithLse(args);
+          const i = out.findIndex((x, j) => !Object.is(x, parts[0].got[j]));
+          if (i >= 0) throw new Error(`attention with returnLse: out[${i}] is ${out[i]}, without it ${parts[0].got[i]}`);
+          parts.push(part('lse', lse, referenceLse(args)));
+        }
+        return parts;
+      }
       const g = await t.attentionBackward(args);
       const want = referenceAttentionBackward(args);
       return (['dq', 'dk', 'dv'] as const).map((k) => part(k, g[k], want[k]));

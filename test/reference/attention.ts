@@ -1,12 +1,15 @@
 // Float64 dense reference of block-sparse attention (API.md):
 //   s = q·kᵀ·scale + rpe + kpm + am, −∞ outside the layout and (causal) above the diagonal,
-//   p = softmax(s) per row (an all −∞ row gives zeros), out = p·v.
+//   p = softmax(s) per row (an all −∞ row gives zeros), out = p·v, lse = ln Σ_j e^s (−∞ for an
+//   all −∞ row). q [B, H, N, D]; k, v [B, Hkv, N, D], Hkv dividing H: query head h reads kv head
+//   floor(h / (H / Hkv)) (GQA, MQA), and dk, dv sum over the heads that share one.
 import { makeBiasRow, softmaxRow } from './scores.js';
 import type { RefAttentionArgs, RefAttentionBackwardArgs, RefTensor } from './types.js';
 
 interface Dims {
   B: number;
   H: number;
+  Hkv: number;
   N: number;
   D: number;
   scale: number;
@@ -16,59 +19,98 @@ function dimsOf(args: RefAttentionArgs): Dims {
   const { q } = args;
   if (q.shape.length !== 4) throw new RangeError(`q.shape is [${q.shape}], expected [B, H, N, D]`);
   const [B, H, N, D] = q.shape;
-  for (const [name, t] of [['q', args.q], ['k', args.k], ['v', args.v]] as [string, RefTensor][]) {
-    if (t.shape.length !== 4 || t.shape.some((d, i) => d !== q.shape[i])) {
-      throw new RangeError(`${name}.shape is [${t.shape}], expected [${q.shape}]`);
+  if (args.k.shape.length !== 4) throw new RangeError(`k.shape is [${args.k.shape}], expected [B, Hkv, N, D]`);
+  const Hkv = args.k.shape[1];
+  if (H % Hkv !== 0) throw new RangeError(`k.shape[1] (${Hkv}) does not divide q.shape[1] (${H})`);
+  for (const [name, t, heads] of [['q', args.q, H], ['k', args.k, Hkv], ['v', args.v, Hkv]] as [string, RefTensor, number][]) {
+    const want = [B, heads, N, D];
+    if (t.shape.length !== 4 || t.shape.some((d, i) => d !== want[i])) {
+      throw new RangeError(`${name}.shape is [${t.shape}], expected [${want}]`);
     }
-    if (t.data.length !== B * H * N * D) throw new RangeError(`${name}.data has ${t.data.length} values`);
+    if (t.data.length !== B * heads * N * D) throw new RangeError(`${name}.data has ${t.data.length} values`);
   }
   const scale = args.scale ?? 1 / Math.sqrt(D);
   if (!Number.isFinite(scale)) throw new RangeError(`scale is ${scale}, expected a finite number`);
-  return { B, H, N, D, scale };
+  return { B, H, Hkv, N, D, scale };
 }
 
-/** The dense attention probabilities P, Float64Array [B, H, N, N] (zeros where masked). */
-export function referenceAttentionProbabilities(args: RefAttentionArgs): Float64Array {
-  const { B, H, N, D, scale } = dimsOf(args);
+/** First row of the kv head query batch·head b·H + h reads, in k and v. */
+function kvRow(d: Dims, b: number, h: number): number {
+  return (b * d.Hkv + Math.floor(h / (d.H / d.Hkv))) * d.N;
+}
+
+/**
+ * The scores s of every row, Float64Array [B, H, N, N] (−∞ where masked), and each row's
+ * log-sum-exp, Float64Array [B, H, N].
+ */
+function referenceScores(args: RefAttentionArgs): { S: Float64Array; lse: Float64Array } {
+  const dims = dimsOf(args);
+  const { B, H, N, D, scale } = dims;
   const bias = makeBiasRow(args, args.layout, { B, H, M: N, N });
   const q = args.q.data;
   const k = args.k.data;
-  const P = new Float64Array(B * H * N * N);
+  const S = new Float64Array(B * H * N * N);
+  const lse = new Float64Array(B * H * N);
   const row = new Float64Array(N);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       const bh = (b * H + h) * N;
+      const kv = kvRow(dims, b, h);
       for (let i = 0; i < N; i++) {
         bias(b, h, i, row);
         const qi = (bh + i) * D;
+        let max = -Infinity;
         for (let j = 0; j < N; j++) {
           if (row[j] === -Infinity) continue;
-          const kj = (bh + j) * D;
+          const kj = (kv + j) * D;
           let dot = 0;
           for (let d = 0; d < D; d++) dot += q[qi + d] * k[kj + d];
           row[j] = dot * scale + row[j];
+          if (row[j] > max) max = row[j];
         }
-        softmaxRow(row);
-        P.set(row, (bh + i) * N);
+        let sum = 0;
+        if (max !== -Infinity) for (let j = 0; j < N; j++) if (row[j] !== -Infinity) sum += Math.exp(row[j] - max);
+        lse[bh + i] = max === -Infinity ? -Infinity : max + Math.log(sum);
+        S.set(row, (bh + i) * N);
       }
     }
   }
-  return P;
+  return { S, lse };
+}
+
+/** ln Σ_j e^{s_ij} per row, Float64Array [B, H, N]; −∞ for a row with nothing left (returnLse). */
+export function referenceLse(args: RefAttentionArgs): Float64Array {
+  return referenceScores(args).lse;
+}
+
+/** The dense attention probabilities P, Float64Array [B, H, N, N] (zeros where masked). */
+export function referenceAttentionProbabilities(args: RefAttentionArgs): Float64Array {
+  const { N } = dimsOf(args);
+  const { S } = referenceScores(args);
+  const row = new Float64Array(N);
+  for (let i = 0; i < S.length; i += N) {
+    row.set(S.subarray(i, i + N));
+    softmaxRow(row);
+    S.set(row, i);
+  }
+  return S;
 }
 
 /** out = P·v, Float64Array [B, H, N, D]. */
 export function referenceAttention(args: RefAttentionArgs): Float64Array {
-  const { B, H, N, D } = dimsOf(args);
+  const dims = dimsOf(args);
+  const { B, H, N, D } = dims;
   const P = referenceAttentionProbabilities(args);
   const v = args.v.data;
   const out = new Float64Array(B * H * N * D);
   for (let bh = 0; bh < B * H; bh++) {
+    const kv = kvRow(dims, Math.floor(bh / H), bh % H);
     for (let i = 0; i < N; i++) {
       const o = (bh * N + i) * D;
       for (let j = 0; j < N; j++) {
         const p = P[(bh * N + i) * N + j];
         if (p === 0) continue;
-        const vj = (bh * N + j) * D;
+        const vj = (kv + j) * D;
         for (let d = 0; d < D; d++) out[o + d] += p * v[vj + d];
       }
     }
@@ -77,7 +119,8 @@ export function referenceAttention(args: RefAttentionArgs): Float64Array {
 }
 
 /**
- * Gradients of Σ out∘dout with respect to q, k, v (Float64Array [B, H, N, D] each):
+ * Gradients of Σ out∘dout with respect to q, k, v (Float64Array dq [B, H, N, D], dk, dv
+ * [B, Hkv, N, D], summed over the query heads of a kv head):
  *   dv = Pᵀ·dout, dP = dout·vᵀ, dS = P∘(dP − rowsum(P∘dP)), dq = dS·k·scale, dk = dSᵀ·q·scale.
  */
 export function referenceAttentionBackward(args: RefAttentionBackwardArgs): {
@@ -85,7 +128,8 @@ export function referenceAttentionBackward(args: RefAttentionBackwardArgs): {
   dk: Float64Array;
   dv: Float64Array;
 } {
-  const { B, H, N, D, scale } = dimsOf(args);
+  const dims = dimsOf(args);
+  const { B, H, Hkv, N, D, scale } = dims;
   const { dout } = args;
   if (dout.shape.length !== 4 || dout.shape.some((d, i) => d !== args.q.shape[i]) || dout.data.length !== B * H * N * D) {
     throw new RangeError(`dout.shape is [${dout.shape}], expected [${args.q.shape}]`);
@@ -96,10 +140,11 @@ export function referenceAttentionBackward(args: RefAttentionBackwardArgs): {
   const v = args.v.data;
   const g = dout.data;
   const dq = new Float64Array(B * H * N * D);
-  const dk = new Float64Array(B * H * N * D);
-  const dv = new Float64Array(B * H * N * D);
+  const dk = new Float64Array(B * Hkv * N * D);
+  const dv = new Float64Array(B * Hkv * N * D);
   const dS = new Float64Array(N);
   for (let bh = 0; bh < B * H; bh++) {
+    const kv = kvRow(dims, Math.floor(bh / H), bh % H);
     for (let i = 0; i < N; i++) {
       const gi = (bh * N + i) * D;
       const pRow = (bh * N + i) * N;
@@ -108,7 +153,7 @@ export function referenceAttentionBackward(args: RefAttentionBackwardArgs): {
         const p = P[pRow + j];
         dS[j] = 0;
         if (p === 0) continue;
-        const vj = (bh * N + j) * D;
+        const vj = (kv + j) * D;
         let dp = 0;
         for (let d = 0; d < D; d++) {
           dp += g[gi + d] * v[vj + d];
@@ -121,7 +166,7 @@ export function referenceAttentionBackward(args: RefAttentionBackwardArgs): {
         const p = P[pRow + j];
         if (p === 0) continue;
         const ds = p * (dS[j] - rowsum) * scale;
-        const kj = (bh * N + j) * D;
+        const kj = (kv + j) * D;
         for (let d = 0; d < D; d++) {
           dq[gi + d] += ds * k[kj + d];
           dk[kj + d] += ds * q[gi + d];

@@ -33,6 +33,8 @@ import {
   type BackendChoice,
   type DeviceTensor,
   type DeviceAttentionGradients,
+  type AttentionWithLse,
+  type DeviceAttentionWithLse,
 } from 'blocksparse';
 
 /** Compile-time equality: `expectType<Equal<A, B>>()` fails to compile unless A and B are the same type. */
@@ -173,6 +175,22 @@ export async function consumer(): Promise<void> {
   // @ts-expect-error: backward needs dout
   await engine.attentionBackward({ q, k, v, layout });
   void [data, shape, grads, dk, dv];
+
+  // ---- GQA / MQA and returnLse (Attention for real models) -----------------------------------------
+  const kGroup = t([B, 1, N, D]); // one kv head for every query head (MQA)
+  const withLse = await engine.attention({ q, k: kGroup, v: kGroup, layout, causal: true, returnLse: true });
+  expectType<Equal<typeof withLse, AttentionWithLse>>();
+  const lse: Tensor = withLse.lse;
+  const lseOut: Tensor = withLse.out;
+  const plainOut = await engine.attention({ q, k: kGroup, v: kGroup, layout, returnLse: false });
+  expectType<Equal<typeof plainOut, Tensor>>();
+  const lseKept = await engine.attention({ q, k: kGroup, v: kGroup, layout, returnLse: true, keepOnDevice: true });
+  expectType<Equal<typeof lseKept, DeviceAttentionWithLse>>();
+  const keptLse: Tensor = lseKept.lse;
+  const keptLseOut: DeviceTensor = lseKept.out;
+  // @ts-expect-error: returnLse is a boolean
+  await engine.attention({ q, k, v, layout, returnLse: 'yes' });
+  void [lse, lseOut, keptLse, keptLseOut];
 
   // ---- DeviceTensors (an extension of the contract) -----------------------------------------------
   const qd: DeviceTensor = await engine.upload(q);
