@@ -65,6 +65,23 @@ export const errors = {
     new RangeError(`${name}.layout.shape must be square ([H, R, R]) for softmax, got ${show(shape)}`),
   layoutsDiffer: (a: string, b: string) => new RangeError(`${b}.layout must be the layout of ${a} (same block, shape and kept blocks)`),
   /** GQA / MQA: k's heads (Hkv) must divide q's (Hq). */
+  layoutHeadsDivide: (H: number, Hl: number) =>
+    new RangeError(`layout.shape[0] (layout heads Hl) must divide q.shape[1] (H = ${H}): query head h reads layout head h % Hl; got ${Hl}`),
+  layoutTooSmall: (dim: string, what: string, need: number, got: number) =>
+    new RangeError(`layout.${dim} must be at least ${what} = ${need} (a larger layout is read top-left), got ${got}`),
+  notKeyLengths: (v: unknown) => new TypeError(`keyLengths must be an Int32Array [B], got ${show(v)}`),
+  keyLengthsLength: (B: number, got: number) => new RangeError(`keyLengths.length must equal B (${B}), got ${got}`),
+  keyLengthOutOfRange: (b: number, Nk: number, got: number) => new RangeError(`keyLengths[${b}] must be in [0, ${Nk}] (Nk), got ${got}`),
+  notQOffset: (v: unknown) => new TypeError(`qOffset must be a non-negative integer or an Int32Array [B], got ${show(v)}`),
+  qOffsetLength: (B: number, got: number) => new RangeError(`qOffset.length must equal B (${B}), got ${got}`),
+  qOffsetNegative: (b: number, got: number, byDefault: boolean) =>
+    new RangeError(
+      byDefault
+        ? `qOffset defaults to keyLengths[${b}] − Nq = ${got} for batch row ${b}, below 0: pass qOffset (0 when the queries start at position 0)`
+        : `qOffset${b < 0 ? '' : `[${b}]`} must be a non-negative integer, got ${got}`,
+    ),
+  qOffsetUnsupported: (b: number, got: number) =>
+    new RangeError(`qOffset of batch row ${b} is ${got}: queries at an offset (chunked prefill, decode: Nq < Nk) are not supported yet; with q, k and v of one length qOffset must be 0`),
   kvHeadsDivide: (hq: number, hkv: number) =>
     new RangeError(`k.shape[1] (Hkv) must divide q.shape[1] (Hq = ${hq}), got ${hkv}: query head h reads kv head floor(h / (Hq / Hkv))`),
   /** v has k's shape exactly. */

@@ -3,6 +3,7 @@
 import type { AttentionBackwardProblem, AttentionProblem, MatmulProblem, OperandData, SoftmaxBackwardProblem, SoftmaxProblem } from './backend.js';
 import { errors } from './errors.js';
 import { compileLayout } from './layouts/compile.js';
+import { fitLayout } from './layouts/fit.js';
 import type { AttentionArgs, AttentionBackwardArgs, MaskMode, MatmulArgs, ScoreOptions, SoftmaxArgs, SoftmaxBackwardArgs } from './types.js';
 import { checkBlockSparse, checkBoolean, checkChoice, checkLayout, checkOperand, checkScale, checkShapeEquals, checkTensor, sameLayout } from './validate.js';
 
@@ -42,6 +43,49 @@ function masks(args: ScoreOptions, B: number, H: number, N: number) {
   return { rpe, keyPadding, attnMask };
 }
 
+/** keyLengths: an Int32Array [B] of lengths in [0, Nk], or null. */
+function checkKeyLengths(v: unknown, B: number, Nk: number): Int32Array | null {
+  if (v === undefined) return null;
+  if (!(v instanceof Int32Array)) throw errors.notKeyLengths(v);
+  if (v.length !== B) throw errors.keyLengthsLength(B, v.length);
+  v.forEach((n, b) => {
+    if (n < 0 || n > Nk) throw errors.keyLengthOutOfRange(b, Nk, n);
+  });
+  return v;
+}
+
+/**
+ * qOffset as API.md states it (a non-negative integer or an Int32Array [B]; default keyLengths[b] − Nq,
+ * or Nk − Nq), resolved per batch row. The kernels take queries at position 0 only, for now: a
+ * resolved offset other than 0 is refused.
+ */
+function checkQOffset(v: unknown, keyLengths: Int32Array | null, B: number, N: number): void {
+  let offsets: ArrayLike<number>;
+  if (v === undefined) {
+    offsets = Array.from({ length: B }, (_, b) => (keyLengths ? keyLengths[b] : N) - N);
+    for (let b = 0; b < B; b++) if (offsets[b] < 0) throw errors.qOffsetNegative(b, offsets[b], true);
+  } else if (typeof v === 'number') {
+    if (!Number.isInteger(v)) throw errors.notQOffset(v);
+    if (v < 0) throw errors.qOffsetNegative(-1, v, false);
+    offsets = Array.from({ length: B }, () => v);
+  } else if (v instanceof Int32Array) {
+    if (v.length !== B) throw errors.qOffsetLength(B, v.length);
+    for (let b = 0; b < B; b++) if (v[b] < 0) throw errors.qOffsetNegative(b, v[b], false);
+    offsets = v;
+  } else {
+    throw errors.notQOffset(v);
+  }
+  for (let b = 0; b < B; b++) if (offsets[b] !== 0) throw errors.qOffsetUnsupported(b, offsets[b]);
+}
+
+/** keyLengths folded into the additive key padding: keys of batch row b past keyLengths[b] are −∞. */
+function withKeyLengths<T extends { keyPadding: Float32Array | null }>(m: T, keyLengths: Int32Array | null, B: number, N: number): T {
+  if (!keyLengths) return m;
+  const kp = m.keyPadding ? Float32Array.from(m.keyPadding) : new Float32Array(B * N);
+  for (let b = 0; b < B; b++) kp.fill(-Infinity, b * N + keyLengths[b], (b + 1) * N);
+  return { ...m, keyPadding: kp };
+}
+
 /**
  * `owner`: the engine whose DeviceTensors q, k, v (and dout) may be; without one, only Tensors
  * are taken and the problem holds host data.
@@ -59,19 +103,23 @@ export function attentionProblem(args: AttentionArgs, owner?: object): Attention
   if (H % Hkv !== 0) throw errors.kvHeadsDivide(H, Hkv);
   const v = checkOperand('v', args.v, '[B, Hkv, N, D]', owner);
   for (let i = 0; i < 4; i++) if (v.shape[i] !== k.shape[i]) throw errors.kvShapesDiffer(i, KV_DIMS[i], k.shape[i], v.shape[i]);
-  const layout = checkLayout('layout', args.layout);
-  const block = layout.block;
+  const given = checkLayout('layout', args.layout);
+  const block = given.block;
   if (N % block !== 0) throw errors.blockDivides(block, 'N', N);
-  if (layout.shape[0] !== H) throw errors.mismatch('layout', 'shape[0] (H)', H, layout.shape[0]);
-  if (layout.shape[1] !== N / block) throw errors.mismatch('layout', 'shape[1] (N / block)', N / block, layout.shape[1]);
-  if (layout.shape[2] !== N / block) throw errors.mismatch('layout', 'shape[2] (N / block)', N / block, layout.shape[2]);
+  const R = N / block;
+  if (H % given.shape[0] !== 0) throw errors.layoutHeadsDivide(H, given.shape[0]);
+  if (given.shape[1] < R) throw errors.layoutTooSmall('shape[1]', 'N / block', R, given.shape[1]);
+  if (given.shape[2] < R) throw errors.layoutTooSmall('shape[2]', 'N / block', R, given.shape[2]);
+  const layout = fitLayout(given, H, R, R);
+  const keyLengths = checkKeyLengths(args.keyLengths, B, N);
+  checkQOffset(args.qOffset, keyLengths, B, N);
   const scale = checkScale(args.scale, 1 / Math.sqrt(D));
   const causal = checkBoolean('causal', args.causal);
   const keepOnDevice = checkBoolean('keepOnDevice', args.keepOnDevice);
   const returnLse = checkBoolean('returnLse', args.returnLse);
   return {
     B, H, Hkv, N, D, returnLse, q: q.data, k: k.data, v: v.data, layout: compileLayout(layout), scale, causal, keepOnDevice,
-    ...masks(args, B, H, N),
+    ...withKeyLengths(masks(args, B, H, N), keyLengths, B, N),
   };
 }
 

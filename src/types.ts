@@ -68,7 +68,19 @@ export interface AttentionArgs extends ScoreOptions {
   /** k and v [B, Hkv, N, D], Hkv dividing Hq (GQA, MQA): query head h reads kv head floor(h / (Hq / Hkv)). */
   k: TensorInput;
   v: TensorInput;
+  /**
+   * [Hl, R, C]: query head h reads layout head h % Hl (Hl divides Hq; Hl = 1 for all heads), and a
+   * layout larger than the sequence is read top-left (R·block ≥ qOffset + N, C·block ≥ N).
+   */
   layout: Layout;
+  /** Int32Array [B]: batch row b has keys 0 … keyLengths[b] − 1, the rest are masked. Default N. */
+  keyLengths?: Int32Array;
+  /**
+   * Absolute position of q's row 0: a number or an Int32Array [B]; default keyLengths[b] − N (0
+   * without keyLengths). Below 0, given or by default, is a RangeError. Today only 0 is taken
+   * (queries against longer keys are planned).
+   */
+  qOffset?: number | Int32Array;
   /** Default 1/sqrt(D). */
   scale?: number;
   /** Return DeviceTensors that stay in the backend's memory instead of Tensors (default false). */

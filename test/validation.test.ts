@@ -74,10 +74,28 @@ test('attention: grouped kv heads (GQA, MQA) and returnLse', async () => {
 test('attention: layout', async () => {
   const base = good();
   await rejects(() => engine.attention({ ...base, q: t([1, 2, 40, 8]), k: t([1, 2, 40, 8]), v: t([1, 2, 40, 8]) }), RangeError, /layout\.block \(16\) must divide N \(40\)/);
-  await rejects(() => engine.attention({ ...base, layout: dense(1, 2, 16) }), RangeError, /layout\.shape\[0\] \(H\) must equal 2, got 1/);
-  await rejects(() => engine.attention({ ...base, layout: dense(2, 3, 16) }), RangeError, /layout\.shape\[1\] \(N \/ block\) must equal 2, got 3/);
+  await rejects(() => engine.attention({ ...base, layout: dense(3, 2, 16) }), RangeError, /layout\.shape\[0\] \(layout heads Hl\) must divide q\.shape\[1\] \(H = 2\).*got 3/);
+  await rejects(() => engine.attention({ ...base, layout: dense(2, 1, 16) }), RangeError, /layout\.shape\[1\] must be at least N \/ block = 2 \(a larger layout is read top-left\), got 1/);
+  await rejects(() => engine.attention({ ...base, layout: { block: 16, shape: [2, 2, 1], data: new Uint8Array(4).fill(1) } }), RangeError, /layout\.shape\[2\] must be at least N \/ block = 2/);
   await rejects(() => engine.attention({ ...base, layout: { block: 16, shape: [2, 2, 2], data: new Uint8Array(3) } }), RangeError, /layout\.data\.length \(3\) must equal/);
   await rejects(() => engine.attention({ ...base, layout: { block: 0, shape: [2, 2, 2], data: new Uint8Array(8) } }), RangeError, /layout\.block must be a positive integer, got 0/);
+});
+
+test('attention: keyLengths and qOffset', async () => {
+  const base = good();
+  await rejects(() => engine.attention({ ...base, keyLengths: [32] as never }), TypeError, /keyLengths must be an Int32Array \[B\], got \[32\]/);
+  await rejects(() => engine.attention({ ...base, keyLengths: Int32Array.of(32, 32) }), RangeError, /keyLengths\.length must equal B \(1\), got 2/);
+  await rejects(() => engine.attention({ ...base, keyLengths: Int32Array.of(33) }), RangeError, /keyLengths\[0\] must be in \[0, 32\] \(Nk\), got 33/);
+  // the default qOffset, keyLengths[b] − Nq, is below 0 when a row has fewer keys than queries
+  await rejects(() => engine.attention({ ...base, keyLengths: Int32Array.of(20) }), RangeError, /qOffset defaults to keyLengths\[0\] − Nq = -12 for batch row 0, below 0: pass qOffset/);
+  await rejects(() => engine.attention({ ...base, qOffset: 1.5 }), TypeError, /qOffset must be a non-negative integer or an Int32Array \[B\], got 1\.5/);
+  await rejects(() => engine.attention({ ...base, qOffset: -1 }), RangeError, /qOffset must be a non-negative integer, got -1/);
+  await rejects(() => engine.attention({ ...base, qOffset: Int32Array.of(0, 0) }), RangeError, /qOffset\.length must equal B \(1\), got 2/);
+  await rejects(() => engine.attention({ ...base, qOffset: 'x' as never }), TypeError, /qOffset must be/);
+  await rejects(() => engine.attention({ ...base, qOffset: 4 }), RangeError, /qOffset of batch row 0 is 4: queries at an offset .* not supported yet/);
+  // usable after each refusal, and qOffset 0 with keyLengths is taken
+  const out = await engine.attention({ ...base, keyLengths: Int32Array.of(20), qOffset: 0 });
+  assert.is(out.shape.join(), '1,2,32,8');
 });
 
 test('attention: scale, causal, masks and modes', async () => {

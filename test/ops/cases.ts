@@ -61,6 +61,12 @@ export interface AttentionCase extends Common {
   Hkv?: number;
   /** Also call attention with returnLse and check the lse against the reference. */
   lse?: boolean;
+  /** Layout heads Hl (query head h reads layout head h % Hl); default H. */
+  layoutHeads?: number;
+  /** Block rows and columns the layout has beyond the sequence's (read top-left); default 0. */
+  layoutExtra?: number;
+  /** keyLengths per batch row (passed with qOffset 0). */
+  keyLengths?: readonly number[];
 }
 
 /** How the sparse operand's layout [H, R, C] is drawn (test/ops/inputs.ts). */
@@ -185,6 +191,9 @@ export function describeAttention(c: AttentionCase): string {
   if (o.allowEmptyRows) parts.push('empty rows');
   if (o.scale !== undefined) parts.push(`scale ${+o.scale.toFixed(3)}`);
   if (c.lse) parts.push('lse');
+  if (c.layoutHeads !== undefined) parts.push(`Hl=${c.layoutHeads}`);
+  if (c.layoutExtra) parts.push(`layout +${c.layoutExtra} blocks`);
+  if (c.keyLengths) parts.push(`keyLengths ${c.keyLengths.join(',')}`);
   return parts.join(' ');
 }
 
@@ -218,6 +227,28 @@ function gqaFamily(): AttentionCase[] {
     g('webgpu gqa 4', 8121, 2, 4, 1, 2, 32, 64, { opts: { keyPaddingMaskMode: 'mul', attnMaskMode: 'add' }, lse: true }),
     g('webgpu mqa', 8122, 1, 3, 1, 2, 64, 32, { opts: { causal: true, density: 0.6, allowEmptyRows: true }, lse: true }),
     g('webgpu mha lse', 8123, 1, 2, 2, 3, 16, 32, { opts: { keyPaddingMaskMode: 'add', fullyMaskedBatches: [0] }, lse: true, exactZeros: true }),
+  ];
+}
+
+/** Layout heads shared cyclically, layouts larger than the sequence, ragged key lengths. */
+function layoutFamily(): AttentionCase[] {
+  const g = (name: string, seed: number, B: number, H: number, R: number, block: number, D: number, extra: Partial<AttentionCase>): AttentionCase => {
+    const c = attn('', seed, B, H, R, block, D, extra);
+    c.name = `${name}: ${describeAttention(c)}`;
+    return c;
+  };
+  return [
+    g('layout heads', 8200, 2, 4, 3, 16, 32, { layoutHeads: 1, opts: { causal: true, rpe: true }, lse: true }),
+    g('layout heads', 8201, 1, 6, 3, 32, 32, { layoutHeads: 2, Hkv: 3, opts: { keyPaddingMaskMode: 'add' }, lse: true }),
+    g('layout heads', 8202, 1, 4, 2, 64, 64, { layoutHeads: 2, opts: { causal: true, attnMaskMode: 'mul' } }),
+    g('layout crop', 8203, 2, 2, 2, 16, 32, { layoutExtra: 3, opts: { causal: true }, lse: true }),
+    g('layout crop', 8204, 1, 4, 3, 32, 16, { layoutExtra: 1, layoutHeads: 1, Hkv: 2, opts: { rpe: true }, lse: true }),
+    g('key lengths', 8205, 3, 2, 3, 16, 32, { keyLengths: [48, 17, 0], opts: { causal: true }, lse: true }),
+    g('key lengths', 8206, 2, 4, 2, 32, 32, { keyLengths: [64, 40], Hkv: 2, opts: { keyPaddingMaskMode: 'mul', attnMaskMode: 'add' }, lse: true }),
+    g('key lengths', 8207, 2, 2, 4, 16, 5, { keyLengths: [3, 60], layoutHeads: 1, layoutExtra: 2, opts: { causal: true, rpe: true }, lse: true }),
+    // the WebGPU suite's cases (run on lavapipe)
+    g('webgpu layout heads', 8210, 1, 4, 3, 16, 32, { layoutHeads: 2, layoutExtra: 1, opts: { causal: true }, lse: true }),
+    g('webgpu key lengths', 8211, 2, 2, 2, 32, 32, { keyLengths: [50, 9], Hkv: 1, opts: { rpe: true, keyPaddingMaskMode: 'add' }, lse: true }),
   ];
 }
 
@@ -286,6 +317,8 @@ const ATTENTION: AttentionCase[] = [
   attn('webgpu block 64 D 16 all masks causal', 9, 1, 2, 2, 64, 16, { opts: { causal: true, rpe: true, keyPaddingMaskMode: 'add', attnMaskMode: 'mul' }, backward: false }),
   // GQA and MQA (query heads sharing kv heads, no copy of them), and returnLse's lse
   ...gqaFamily(),
+  // layout heads shared cyclically (h % Hl), layouts read top-left, ragged batches (keyLengths)
+  ...layoutFamily(),
   // the GPU machine's cases (bench/gpu/check.ts): larger, the 48 KiB and 128-row tiles
   attn('gpu b16 D16', 7001, 1, 2, 8, 16, 16),
   attn('gpu b32 D64 causal', 7002, 2, 2, 6, 32, 64, { opts: { causal: true } }),

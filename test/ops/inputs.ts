@@ -19,6 +19,18 @@ export function attentionInputs(c: AttentionCase): HostAttentionBackwardArgs {
   const rng = mulberry32(c.seed);
   const args = randomAttentionArgs(rng, { ...c.opts, kvHeads: c.Hkv, shape: { B: c.B, H: c.H, N: c.R * c.block, D: c.D, block: c.block, R: c.R } });
   if (c.layout) args.layout = { block: c.block, shape: [c.H, c.R, c.R], data: Uint8Array.from(c.layout) };
+  if (c.layoutHeads !== undefined || c.layoutExtra) {
+    // a layout of Hl heads over R + extra block rows and columns, of which the call reads the top-left R × R
+    const side = c.R + (c.layoutExtra ?? 0);
+    const o = c.opts ?? {};
+    args.layout = randomLayout(c.layoutHeads ?? c.H, side, side, o.density ?? 0.6, rng, {
+      block: c.block, ensureRowNonEmpty: !o.allowEmptyRows, ensureDiagonal: !!o.causal && !o.allowEmptyRows,
+    });
+  }
+  if (c.keyLengths) {
+    args.keyLengths = Int32Array.from(c.keyLengths);
+    args.qOffset = 0;
+  }
   const scaleAll = (t: Tensor | undefined, f: (x: number, i: number) => number) => {
     if (t) for (let i = 0; i < t.data.length; i++) t.data[i] = f(t.data[i], i);
   };

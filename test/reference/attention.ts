@@ -2,8 +2,10 @@
 //   s = q·kᵀ·scale + rpe + kpm + am, −∞ outside the layout and (causal) above the diagonal,
 //   p = softmax(s) per row (an all −∞ row gives zeros), out = p·v, lse = ln Σ_j e^s (−∞ for an
 //   all −∞ row). q [B, H, N, D]; k, v [B, Hkv, N, D], Hkv dividing H: query head h reads kv head
-//   floor(h / (H / Hkv)) (GQA, MQA), and dk, dv sum over the heads that share one.
-import { makeBiasRow, softmaxRow } from './scores.js';
+//   floor(h / (H / Hkv)) (GQA, MQA), and dk, dv sum over the heads that share one. Query head h
+//   reads layout head h % Hl; a layout larger than the sequence is read top-left; keys past
+//   keyLengths[b] are masked; row i sits at qOffset(b) + i (default keyLengths[b] − N, or 0).
+import { makeBiasRow, softmaxRow, type ScorePositions } from './scores.js';
 import type { RefAttentionArgs, RefAttentionBackwardArgs, RefTensor } from './types.js';
 
 interface Dims {
@@ -34,6 +36,15 @@ function dimsOf(args: RefAttentionArgs): Dims {
   return { B, H, Hkv, N, D, scale };
 }
 
+/** API.md's positions: keyLengths (default all N keys) and qOffset (default each row's last N positions). */
+function positions(args: RefAttentionArgs, B: number, N: number): ScorePositions {
+  const keyLength = (b: number) => (args.keyLengths ? args.keyLengths[b] : N);
+  const o = args.qOffset;
+  const qOffset = o === undefined ? (b: number) => keyLength(b) - N : typeof o === 'number' ? () => o : (b: number) => o[b];
+  for (let b = 0; b < B; b++) if (qOffset(b) < 0) throw new RangeError(`qOffset of batch row ${b} is ${qOffset(b)}, below 0`);
+  return { keyLength, qOffset };
+}
+
 /** First row of the kv head query batch·head b·H + h reads, in k and v. */
 function kvRow(d: Dims, b: number, h: number): number {
   return (b * d.Hkv + Math.floor(h / (d.H / d.Hkv))) * d.N;
@@ -46,7 +57,7 @@ function kvRow(d: Dims, b: number, h: number): number {
 function referenceScores(args: RefAttentionArgs): { S: Float64Array; lse: Float64Array } {
   const dims = dimsOf(args);
   const { B, H, N, D, scale } = dims;
-  const bias = makeBiasRow(args, args.layout, { B, H, M: N, N });
+  const bias = makeBiasRow(args, args.layout, { B, H, M: N, N }, positions(args, B, N));
   const q = args.q.data;
   const k = args.k.data;
   const S = new Float64Array(B * H * N * N);

@@ -1,15 +1,25 @@
 // The score modifiers of API.md, shared by attention and softmax: for a row i of head h in batch b,
-// bias[j] = rpe + kpm + am, or −∞ where j is outside the layout or (causal) j > i.
+// at absolute position p = qOffset(b) + i, bias[j] = rpe + kpm + am, or −∞ where j is outside the
+// layout (read at layout head h % Hl, block row floor(p / block): a larger layout is cropped), past
+// keyLengths[b], or (causal) j > p.
 import type { Layout } from '../../src/types.js';
 import type { RefMaskArgs, RefTensor } from './types.js';
 
 export interface ScoreDims {
   B: number;
   H: number;
-  /** Rows: R * block. */
+  /** Rows (query rows). */
   M: number;
-  /** Columns: C * block. */
+  /** Columns (keys). */
   N: number;
+}
+
+/** Where rows and keys sit (attention beyond self-attention); softmax leaves it out. */
+export interface ScorePositions {
+  /** Absolute position of row 0, per batch row. */
+  qOffset: (b: number) => number;
+  /** Keys of batch row b: 0 … keyLength(b) − 1. */
+  keyLength: (b: number) => number;
 }
 
 /** A mask value as an additive term: 'mul' turns 0 into −∞ and anything else into 0; 'add' adds it. */
@@ -32,14 +42,17 @@ export function makeBiasRow(
   masks: RefMaskArgs,
   layout: Layout,
   dims: ScoreDims,
+  at: ScorePositions = { qOffset: () => 0, keyLength: () => dims.N },
 ): (b: number, h: number, i: number, out: Float64Array) => void {
   const { B, H, M, N } = dims;
   const [LH, R, C] = layout.shape;
   const blk = layout.block;
-  if (LH !== H || R * blk !== M || C * blk !== N) {
-    throw new RangeError(`layout.shape [${layout.shape}] with block ${blk} does not match H=${H}, ${M}x${N}`);
+  for (let b = 0; b < B; b++) {
+    if (H % LH !== 0 || R * blk < at.qOffset(b) + M || C * blk < N) {
+      throw new RangeError(`layout.shape [${layout.shape}] with block ${blk} does not cover H=${H}, rows ${at.qOffset(b)}…${at.qOffset(b) + M - 1}, ${N} keys`);
+    }
   }
-  if (layout.data.length !== H * R * C) throw new RangeError(`layout.data has ${layout.data.length} entries`);
+  if (layout.data.length !== LH * R * C) throw new RangeError(`layout.data has ${layout.data.length} entries`);
   checkShape('rpe', masks.rpe, [B, H, M, N]);
   checkShape('keyPaddingMask', masks.keyPaddingMask, [B, N]);
   checkShape('attnMask', masks.attnMask, [M, N]);
@@ -48,9 +61,11 @@ export function makeBiasRow(
   const { rpe, keyPaddingMask: kpm, attnMask: am, causal } = masks;
 
   return (b, h, i, out) => {
-    const r = Math.floor(i / blk);
+    const p = at.qOffset(b) + i;
+    const r = Math.floor(p / blk);
+    const keys = at.keyLength(b);
     for (let j = 0; j < N; j++) {
-      const kept = layout.data[(h * R + r) * C + Math.floor(j / blk)] !== 0 && !(causal && j > i);
+      const kept = layout.data[((h % LH) * R + r) * C + Math.floor(j / blk)] !== 0 && !(causal && j > p) && j < keys;
       if (!kept) {
         out[j] = -Infinity;
         continue;

@@ -31,6 +31,10 @@ export interface RefAttentionArgs extends RefMaskArgs {
   v: RefTensor;
   layout: Layout;
   scale?: number;
+  /** [B]: batch row b has keys 0 … keyLengths[b] − 1; the rest are masked. */
+  keyLengths?: ArrayLike<number>;
+  /** Absolute position of q's row 0, one number or one per batch row (API.md's default when absent). */
+  qOffset?: number | ArrayLike<number>;
 }
 
 export interface RefAttentionBackwardArgs extends RefAttentionArgs {
