@@ -7,7 +7,7 @@ import type { Engine, EngineInfo } from '../src/engine.js';
 import { compileLayout } from '../src/index.js';
 import type { Clock } from './measure.js';
 import type { NaiveBaseline } from './naive-baseline.js';
-import type { AttentionArgs, AttentionBackwardArgs, AttentionGradients, BlockSparseTensor, Layout, MatmulArgs, SoftmaxArgs, SoftmaxBackwardArgs, Tensor } from '../src/types.js';
+import type { AttentionArgs, AttentionBackwardArgs, AttentionGradients, BatchedLayout, BlockSparseTensor, Layout, MatmulArgs, SoftmaxArgs, SoftmaxBackwardArgs, Tensor } from '../src/types.js';
 
 export class VirtualClock implements Clock {
   private t = 0;
@@ -36,19 +36,19 @@ const empty = (shape: number[]): Tensor => ({ data: new Float32Array(0), shape }
 export function createSimulatedEngine(backend: 'cpu' | 'webgpu', clock: VirtualClock, threads = 1): Engine {
   const base = backend === 'cpu' ? CPU_PER_THREAD : GPU;
   const speedup = backend === 'cpu' ? threads ** 0.93 : 1; // a little lost to sync and memory bandwidth
-  const seen = new Set<Layout>();
+  const seen = new Set<Layout | BatchedLayout>();
   let seed = 12345;
   const noise = () => {
     seed = (seed * 1103515245 + 12345) >>> 0;
     return 1 + ((seed >>> 8) / 2 ** 24 - 0.5) * 0.08;
   };
-  const spend = (layout: Layout, flops: number, gflops: number) => {
+  const spend = (layout: Layout | BatchedLayout, flops: number, gflops: number) => {
     const first = !seen.has(layout);
     seen.add(layout);
     const ms = base.overheadMs + flops / (gflops * speedup * 1e6);
     clock.advance(ms * noise() * (first ? 1.05 : 1));
   };
-  const nnz = (layout: Layout): number => compileLayout(layout).nnz;
+  const nnz = (layout: Layout | BatchedLayout): number => compileLayout(layout).nnz;
   const dims = (t: { shape: readonly number[] }) => t.shape as [number, number, number, number];
 
   const info: EngineInfo = {

@@ -8,7 +8,7 @@
 // uploaded. Shared by both backends; each marks its own wall's errors with `wall`.
 import type { AttentionBackwardProblem, AttentionGradientData, AttentionLseData, AttentionProblem, OperandData } from './backend.js';
 import { compileLayout } from './layouts/compile.js';
-import type { Layout } from './types.js';
+import type { BatchedLayout, Layout } from './types.js';
 
 const walls = new WeakSet<object>();
 /** Marks `e` as a memory wall's error: a call that threw it may fit in parts. */
@@ -26,23 +26,33 @@ type HostProblem = AttentionProblem<Float32Array> | AttentionBackwardProblem<Flo
 const isHost = (p: AttentionProblem<OperandData> | AttentionBackwardProblem<OperandData>): boolean =>
   !p.keepOnDevice && [p.q, p.k, p.v, 'dout' in p ? p.dout : p.q].every((x) => x instanceof Float32Array);
 
-/** Heads [h0, h1) of a [H, R, C] layout, as a layout of its own. */
-function headsOf(layout: Layout, h0: number, h1: number): Layout {
-  const [, R, C] = layout.shape;
-  return { block: layout.block, shape: [h1 - h0, R, C], data: layout.data.slice(h0 * R * C, h1 * R * C) };
+/**
+ * Batch rows [b0, b1) and heads [h0, h1) of a fitted layout ([H, R, C], shared by the batch rows,
+ * or [B, H, R, C]), as a layout of its own; the same layout where the part reads all of it.
+ */
+function layoutOf(layout: Layout | BatchedLayout, B: number, [b0, b1, h0, h1]: Range): Layout | BatchedLayout {
+  const shape = layout.shape as readonly number[];
+  const batched = shape.length === 4;
+  const [H, R, C] = batched ? shape.slice(1) : shape;
+  if (h1 - h0 === H && (!batched || b1 - b0 === B)) return layout;
+  const from = ((batched ? b0 * H : 0) + h0) * R * C;
+  const to = ((batched ? (b1 - 1) * H : 0) + h1) * R * C;
+  const data = layout.data.slice(from, to);
+  return batched ? { block: layout.block, shape: [b1 - b0, h1 - h0, R, C], data } : { block: layout.block, shape: [h1 - h0, R, C], data };
 }
 
 /** A part: batch rows [b0, b1), query heads [h0, h1) and the kv heads [kh0, kh1) they read. */
 type Range = readonly [b0: number, b1: number, h0: number, h1: number, kh0: number, kh1: number];
 
-function part<P extends HostProblem>(p: P, [b0, b1, h0, h1, kh0, kh1]: Range): P {
-  const { H, Hkv, N, D } = p;
+function part<P extends HostProblem>(p: P, range: Range): P {
+  const [b0, b1, h0, h1, kh0, kh1] = range;
+  const { H, Hkv, N, Nk, D } = p;
   // the flat [B, heads, …] range of (b0, first head) … (b1 − 1, last head): contiguous, as either
   // b1 = b0 + 1 or the heads are all of them
   const rows = (x: Float32Array, heads: number, first: number, end: number, per: number) =>
     x.subarray((b0 * heads + first) * per, ((b1 - 1) * heads + end) * per);
   const q = (x: Float32Array, per = N * D) => rows(x, H, h0, h1, per);
-  const kv = (x: Float32Array) => rows(x, Hkv, kh0, kh1, N * D);
+  const kv = (x: Float32Array) => rows(x, Hkv, kh0, kh1, Nk * D);
   const sub = {
     ...p,
     B: b1 - b0,
@@ -51,9 +61,10 @@ function part<P extends HostProblem>(p: P, [b0, b1, h0, h1, kh0, kh1]: Range): P
     q: q(p.q),
     k: kv(p.k),
     v: kv(p.v),
-    rpe: p.rpe ? q(p.rpe, N * N) : null,
-    keyPadding: p.keyPadding ? p.keyPadding.subarray(b0 * N, b1 * N) : null,
-    layout: h1 - h0 === H ? p.layout : compileLayout(headsOf(p.layout.layout, h0, h1)),
+    rpe: p.rpe ? q(p.rpe, N * Nk) : null,
+    keyPadding: p.keyPadding ? p.keyPadding.subarray(b0 * Nk, b1 * Nk) : null,
+    qOffset: p.qOffset.subarray(b0, b1),
+    layout: compileLayout(layoutOf(p.layout.layout, p.B, range)),
   };
   if ('dout' in p) Object.assign(sub, { dout: q(p.dout) });
   return sub as P;

@@ -8,11 +8,11 @@ import type { BackendName } from './types.js';
 export interface ScoreTerms {
   scale: number;
   causal: boolean;
-  /** [B, H, N, N] or null. */
+  /** [B, H, rows, cols] or null. */
   rpe: Float32Array | null;
-  /** [B, N], additive, or null. */
+  /** [B, cols], additive, or null. */
   keyPadding: Float32Array | null;
-  /** [N, N], additive, or null. */
+  /** [rows, cols], additive, or null. */
   attnMask: Float32Array | null;
 }
 
@@ -33,8 +33,12 @@ export type OperandData = Float32Array | ResidentData;
 
 /**
  * Fused attention over flat data: q (and out, dout, dq) [B, H, N, D], k and v (and dk, dv)
- * [B, Hkv, N, D], H a multiple of Hkv: query head h reads kv head floor(h / (H / Hkv)) (GQA, MQA;
- * Hkv = H is multi-head attention). Layout heads and rpe index query heads.
+ * [B, Hkv, Nk, D], H a multiple of Hkv: query head h reads kv head floor(h / (H / Hkv)) (GQA, MQA;
+ * Hkv = H is multi-head attention). The layout is fitted to the call (src/layouts/fit.ts): one
+ * layout head per query head, [H, R, C] shared by the batch rows or [B, H, R, C], R covering
+ * max(qOffset) + N and C covering Nk. Masks: rpe [B, H, N, Nk], keyPadding [B, Nk] (keyLengths
+ * folded in), attnMask [N, Nk]. The self-attention case: Nk = N, qOffset all 0, N a multiple of the
+ * block, a shared layout (what a backend that does not take the rest refuses: unsupportedShape).
  */
 export interface AttentionProblem<T extends OperandData = Float32Array> extends ScoreTerms {
   B: number;
@@ -42,7 +46,16 @@ export interface AttentionProblem<T extends OperandData = Float32Array> extends 
   H: number;
   /** Key/value heads; divides H. */
   Hkv: number;
+  /** Query rows (Nq): q, out, dout, dq are [B, H, N, D]. Need not be a multiple of the block. */
   N: number;
+  /** Keys: k, v, dk, dv are [B, Hkv, Nk, D]. Need not be a multiple of the block. */
+  Nk: number;
+  /**
+   * [B]: absolute position of q's row 0 per batch row. Query row i of batch row b sits at
+   * qOffset[b] + i, in layout block row floor((qOffset[b] + i) / block); key j at j, in block
+   * column floor(j / block); causal keeps j ≤ qOffset[b] + i.
+   */
+  qOffset: Int32Array;
   D: number;
   q: T;
   k: T;
@@ -150,4 +163,18 @@ export interface Backend {
   softmax(p: SoftmaxProblem): Promise<Float32Array>;
   softmaxBackward(p: SoftmaxBackwardProblem): Promise<Float32Array>;
   close(): Promise<void>;
+}
+
+/**
+ * What of an attention problem goes beyond self-attention (Nk ≠ N, a query offset, a partial last
+ * block, one layout per batch row), in words, or null: for a backend that takes only the
+ * self-attention case to refuse the rest clearly.
+ */
+export function beyondSelfAttention(p: AttentionProblem<OperandData>): string | null {
+  const block = p.layout.block;
+  if (p.Nk !== p.N) return `queries against ${p.Nk} keys (Nq = ${p.N})`;
+  if (p.qOffset.some((o) => o !== 0)) return `queries at an offset (qOffset ${Array.from(p.qOffset).join(', ')})`;
+  if (p.N % block !== 0) return `a partial last block (N = ${p.N}, block ${block})`;
+  if (p.layout.batches > 1) return 'one layout per batch row';
+  return null;
 }

@@ -165,7 +165,7 @@ class EngineImpl implements Engine {
     this.open();
     const p = attentionBackwardProblem(args, this);
     const g = await this.timed('attentionBackward', () => this.impl.attentionBackward(p));
-    const kvShape = () => [p.B, p.Hkv, p.N, p.D];
+    const kvShape = () => [p.B, p.Hkv, p.Nk, p.D];
     return { dq: this.result(g.dq, [p.B, p.H, p.N, p.D]), dk: this.result(g.dk, kvShape()), dv: this.result(g.dv, kvShape()) } as AttentionGradients | DeviceAttentionGradients;
   }
 

@@ -65,8 +65,8 @@ export const errors = {
     new RangeError(`${name}.layout.shape must be square ([H, R, R]) for softmax, got ${show(shape)}`),
   layoutsDiffer: (a: string, b: string) => new RangeError(`${b}.layout must be the layout of ${a} (same block, shape and kept blocks)`),
   /** GQA / MQA: k's heads (Hkv) must divide q's (Hq). */
-  layoutHeadsDivide: (H: number, Hl: number) =>
-    new RangeError(`layout.shape[0] (layout heads Hl) must divide q.shape[1] (H = ${H}): query head h reads layout head h % Hl; got ${Hl}`),
+  layoutHeadsDivide: (H: number, Hl: number, at = 0) =>
+    new RangeError(`layout.shape[${at}] (layout heads Hl) must divide q.shape[1] (H = ${H}): query head h reads layout head h % Hl; got ${Hl}`),
   layoutTooSmall: (dim: string, what: string, need: number, got: number) =>
     new RangeError(`layout.${dim} must be at least ${what} = ${need} (a larger layout is read top-left), got ${got}`),
   notKeyLengths: (v: unknown) => new TypeError(`keyLengths must be an Int32Array [B], got ${show(v)}`),
@@ -80,8 +80,8 @@ export const errors = {
         ? `qOffset defaults to keyLengths[${b}] − Nq = ${got} for batch row ${b}, below 0: pass qOffset (0 when the queries start at position 0)`
         : `qOffset${b < 0 ? '' : `[${b}]`} must be a non-negative integer, got ${got}`,
     ),
-  qOffsetUnsupported: (b: number, got: number) =>
-    new RangeError(`qOffset of batch row ${b} is ${got}: queries at an offset (chunked prefill, decode: Nq < Nk) are not supported yet; with q, k and v of one length qOffset must be 0`),
+  unsupportedShape: (backend: string, what: string) =>
+    new RangeError(`${PREFIX}${backend}: ${what} is not supported by this backend yet (it takes q, k and v of one length, a multiple of the block, at offset 0)`),
   kvHeadsDivide: (hq: number, hkv: number) =>
     new RangeError(`k.shape[1] (Hkv) must divide q.shape[1] (Hq = ${hq}), got ${hkv}: query head h reads kv head floor(h / (Hq / Hkv))`),
   /** v has k's shape exactly. */

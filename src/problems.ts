@@ -4,7 +4,7 @@ import type { AttentionBackwardProblem, AttentionProblem, MatmulProblem, Operand
 import { errors } from './errors.js';
 import { compileLayout } from './layouts/compile.js';
 import { fitLayout } from './layouts/fit.js';
-import type { AttentionArgs, AttentionBackwardArgs, MaskMode, MatmulArgs, ScoreOptions, SoftmaxArgs, SoftmaxBackwardArgs } from './types.js';
+import type { AttentionArgs, AttentionBackwardArgs, BatchedLayout, Layout, MaskMode, MatmulArgs, ScoreOptions, SoftmaxArgs, SoftmaxBackwardArgs } from './types.js';
 import { checkBlockSparse, checkBoolean, checkChoice, checkLayout, checkOperand, checkScale, checkShapeEquals, checkTensor, sameLayout } from './validate.js';
 
 const MASK_MODES = ['add', 'mul'] as const;
@@ -19,25 +19,26 @@ export function additiveMask(data: Float32Array, mode: MaskMode): Float32Array {
   return out;
 }
 
-function masks(args: ScoreOptions, B: number, H: number, N: number) {
+/** rpe [B, H, rows, cols], keyPaddingMask [B, cols], attnMask [rows, cols] (rows: query rows, cols: keys). */
+function masks(args: ScoreOptions, B: number, H: number, N: number, cols = N) {
   let rpe: Float32Array | null = null;
   let keyPadding: Float32Array | null = null;
   let attnMask: Float32Array | null = null;
   const kpmMode = checkChoice('keyPaddingMaskMode', args.keyPaddingMaskMode, MASK_MODES, 'add');
   const amMode = checkChoice('attnMaskMode', args.attnMaskMode, MASK_MODES, 'mul');
   if (args.rpe !== undefined) {
-    const t = checkTensor('rpe', args.rpe, '[B, H, N, N]');
-    checkShapeEquals('rpe', t, [B, H, N, N], ['B', 'H', 'N', 'N']);
+    const t = checkTensor('rpe', args.rpe, cols === N ? '[B, H, N, N]' : '[B, H, Nq, Nk]');
+    checkShapeEquals('rpe', t, [B, H, N, cols], cols === N ? ['B', 'H', 'N', 'N'] : ['B', 'H', 'Nq', 'Nk']);
     rpe = t.data;
   }
   if (args.keyPaddingMask !== undefined) {
-    const t = checkTensor('keyPaddingMask', args.keyPaddingMask, '[B, N]');
-    checkShapeEquals('keyPaddingMask', t, [B, N], ['B', 'N']);
+    const t = checkTensor('keyPaddingMask', args.keyPaddingMask, cols === N ? '[B, N]' : '[B, Nk]');
+    checkShapeEquals('keyPaddingMask', t, [B, cols], ['B', cols === N ? 'N' : 'Nk']);
     keyPadding = additiveMask(t.data, kpmMode);
   }
   if (args.attnMask !== undefined) {
-    const t = checkTensor('attnMask', args.attnMask, '[N, N]');
-    checkShapeEquals('attnMask', t, [N, N], ['N', 'N']);
+    const t = checkTensor('attnMask', args.attnMask, cols === N ? '[N, N]' : '[Nq, Nk]');
+    checkShapeEquals('attnMask', t, [N, cols], cols === N ? ['N', 'N'] : ['Nq', 'Nk']);
     attnMask = additiveMask(t.data, amMode);
   }
   return { rpe, keyPadding, attnMask };
@@ -55,34 +56,33 @@ function checkKeyLengths(v: unknown, B: number, Nk: number): Int32Array | null {
 }
 
 /**
- * qOffset as API.md states it (a non-negative integer or an Int32Array [B]; default keyLengths[b] − Nq,
- * or Nk − Nq), resolved per batch row. The kernels take queries at position 0 only, for now: a
- * resolved offset other than 0 is refused.
+ * qOffset as API.md states it, resolved per batch row: a non-negative integer or an Int32Array [B];
+ * by default keyLengths[b] − Nq (Nk − Nq without keyLengths), each row's last positions.
  */
-function checkQOffset(v: unknown, keyLengths: Int32Array | null, B: number, N: number): void {
-  let offsets: ArrayLike<number>;
+function checkQOffset(v: unknown, keyLengths: Int32Array | null, B: number, Nq: number, Nk: number): Int32Array {
   if (v === undefined) {
-    offsets = Array.from({ length: B }, (_, b) => (keyLengths ? keyLengths[b] : N) - N);
+    const offsets = Int32Array.from({ length: B }, (_, b) => (keyLengths ? keyLengths[b] : Nk) - Nq);
     for (let b = 0; b < B; b++) if (offsets[b] < 0) throw errors.qOffsetNegative(b, offsets[b], true);
-  } else if (typeof v === 'number') {
+    return offsets;
+  }
+  if (typeof v === 'number') {
     if (!Number.isInteger(v)) throw errors.notQOffset(v);
     if (v < 0) throw errors.qOffsetNegative(-1, v, false);
-    offsets = Array.from({ length: B }, () => v);
-  } else if (v instanceof Int32Array) {
+    return new Int32Array(B).fill(v);
+  }
+  if (v instanceof Int32Array) {
     if (v.length !== B) throw errors.qOffsetLength(B, v.length);
     for (let b = 0; b < B; b++) if (v[b] < 0) throw errors.qOffsetNegative(b, v[b], false);
-    offsets = v;
-  } else {
-    throw errors.notQOffset(v);
+    return v;
   }
-  for (let b = 0; b < B; b++) if (offsets[b] !== 0) throw errors.qOffsetUnsupported(b, offsets[b]);
+  throw errors.notQOffset(v);
 }
 
 /** keyLengths folded into the additive key padding: keys of batch row b past keyLengths[b] are −∞. */
-function withKeyLengths<T extends { keyPadding: Float32Array | null }>(m: T, keyLengths: Int32Array | null, B: number, N: number): T {
+function withKeyLengths<T extends { keyPadding: Float32Array | null }>(m: T, keyLengths: Int32Array | null, B: number, Nk: number): T {
   if (!keyLengths) return m;
-  const kp = m.keyPadding ? Float32Array.from(m.keyPadding) : new Float32Array(B * N);
-  for (let b = 0; b < B; b++) kp.fill(-Infinity, b * N + keyLengths[b], (b + 1) * N);
+  const kp = m.keyPadding ? Float32Array.from(m.keyPadding) : new Float32Array(B * Nk);
+  for (let b = 0; b < B; b++) kp.fill(-Infinity, b * Nk + keyLengths[b], (b + 1) * Nk);
   return { ...m, keyPadding: kp };
 }
 
@@ -94,40 +94,54 @@ export function attentionProblem(args: AttentionArgs): AttentionProblem;
 export function attentionProblem(args: AttentionArgs, owner: object): AttentionProblem<OperandData>;
 export function attentionProblem(args: AttentionArgs, owner?: object): AttentionProblem<OperandData> {
   if (args === null || typeof args !== 'object') throw errors.notObject('arguments', args);
-  const q = checkOperand('q', args.q, '[B, H, N, D]', owner);
+  const q = checkOperand('q', args.q, '[B, H, Nq, D]', owner);
   const [B, H, N, D] = q.shape;
-  // k and v [B, Hkv, N, D]: Hkv divides Hq (GQA, MQA; Hkv = Hq is plain multi-head attention)
-  const k = checkOperand('k', args.k, '[B, Hkv, N, D]', owner);
-  for (const i of [0, 2, 3]) if (k.shape[i] !== q.shape[i]) throw errors.mismatch('k', `shape[${i}] (${BHND[i]})`, q.shape[i], k.shape[i]);
-  const Hkv = k.shape[1];
+  // k and v [B, Hkv, Nk, D]: Hkv divides Hq (GQA, MQA; Hkv = Hq is plain multi-head attention)
+  const k = checkOperand('k', args.k, '[B, Hkv, Nk, D]', owner);
+  for (const i of [0, 3]) if (k.shape[i] !== q.shape[i]) throw errors.mismatch('k', `shape[${i}] (${BHND[i]})`, q.shape[i], k.shape[i]);
+  const [, Hkv, Nk] = k.shape;
   if (H % Hkv !== 0) throw errors.kvHeadsDivide(H, Hkv);
-  const v = checkOperand('v', args.v, '[B, Hkv, N, D]', owner);
+  const v = checkOperand('v', args.v, '[B, Hkv, Nk, D]', owner);
   for (let i = 0; i < 4; i++) if (v.shape[i] !== k.shape[i]) throw errors.kvShapesDiffer(i, KV_DIMS[i], k.shape[i], v.shape[i]);
-  const given = checkLayout('layout', args.layout);
-  const block = given.block;
-  if (N % block !== 0) throw errors.blockDivides(block, 'N', N);
-  const R = N / block;
-  if (H % given.shape[0] !== 0) throw errors.layoutHeadsDivide(H, given.shape[0]);
-  if (given.shape[1] < R) throw errors.layoutTooSmall('shape[1]', 'N / block', R, given.shape[1]);
-  if (given.shape[2] < R) throw errors.layoutTooSmall('shape[2]', 'N / block', R, given.shape[2]);
-  const layout = fitLayout(given, H, R, R);
-  const keyLengths = checkKeyLengths(args.keyLengths, B, N);
-  checkQOffset(args.qOffset, keyLengths, B, N);
+  const keyLengths = checkKeyLengths(args.keyLengths, B, Nk);
+  const qOffset = checkQOffset(args.qOffset, keyLengths, B, N, Nk);
+  const layout = fitAttentionLayout(checkLayout('layout', args.layout, true), B, H, N, Nk, qOffset);
   const scale = checkScale(args.scale, 1 / Math.sqrt(D));
   const causal = checkBoolean('causal', args.causal);
   const keepOnDevice = checkBoolean('keepOnDevice', args.keepOnDevice);
   const returnLse = checkBoolean('returnLse', args.returnLse);
   return {
-    B, H, Hkv, N, D, returnLse, q: q.data, k: k.data, v: v.data, layout: compileLayout(layout), scale, causal, keepOnDevice,
-    ...withKeyLengths(masks(args, B, H, N), keyLengths, B, N),
+    B, H, Hkv, N, Nk, qOffset, D, returnLse, q: q.data, k: k.data, v: v.data, layout: compileLayout(layout), scale, causal, keepOnDevice,
+    ...withKeyLengths(masks(args, B, H, N, Nk), keyLengths, B, Nk),
   };
+}
+
+/**
+ * The given layout, checked against the call and fitted to it: Hl divides H, a batched layout has B
+ * batch rows, block rows cover every batch row's last query position and block columns every key.
+ */
+function fitAttentionLayout(given: Layout | BatchedLayout, B: number, H: number, Nq: number, Nk: number, qOffset: Int32Array) {
+  const shape = given.shape as readonly number[];
+  const batched = shape.length === 4;
+  const at = batched ? 1 : 0;
+  if (batched && shape[0] !== B) throw errors.mismatch('layout', 'shape[0] (B, one layout per batch row)', B, shape[0]);
+  const [Hl, Rl, Cl] = shape.slice(at);
+  if (H % Hl !== 0) throw errors.layoutHeadsDivide(H, Hl, at);
+  const block = given.block;
+  const last = Math.max(...qOffset) + Nq; // one past the last query position
+  const R = Math.ceil(last / block);
+  const C = Math.ceil(Nk / block);
+  const exact = Nq === Nk && last === Nq;
+  if (Rl < R) throw errors.layoutTooSmall(`shape[${at + 1}]`, exact ? 'ceil(N / block)' : 'ceil((qOffset + Nq) / block)', R, Rl);
+  if (Cl < C) throw errors.layoutTooSmall(`shape[${at + 2}]`, exact ? 'ceil(N / block)' : 'ceil(Nk / block)', C, Cl);
+  return fitLayout(given, H, R, C);
 }
 
 export function attentionBackwardProblem(args: AttentionBackwardArgs): AttentionBackwardProblem;
 export function attentionBackwardProblem(args: AttentionBackwardArgs, owner: object): AttentionBackwardProblem<OperandData>;
 export function attentionBackwardProblem(args: AttentionBackwardArgs, owner?: object): AttentionBackwardProblem<OperandData> {
   const p = attentionProblem(args, owner as object);
-  const dout = checkOperand('dout', args.dout, '[B, H, N, D]', owner);
+  const dout = checkOperand('dout', args.dout, '[B, H, Nq, D]', owner);
   checkShapeEquals('dout', dout, [p.B, p.H, p.N, p.D], BHND);
   return { ...p, dout: dout.data };
 }

@@ -33,6 +33,13 @@ export interface Layout {
   data: Uint8Array;
 }
 
+/** One layout per batch row, for attention: `data[((b*H + h)*R + r)*C + c]`. */
+export interface BatchedLayout {
+  block: number;
+  shape: [number, number, number, number];
+  data: Uint8Array;
+}
+
 /** Only the kept blocks, in the order of the layout's non-zeros (head, row, column), as DeepSpeed stores them. */
 export interface BlockSparseTensor {
   layout: Layout;
@@ -69,10 +76,11 @@ export interface AttentionArgs extends ScoreOptions {
   k: TensorInput;
   v: TensorInput;
   /**
-   * [Hl, R, C]: query head h reads layout head h % Hl (Hl divides Hq; Hl = 1 for all heads), and a
-   * layout larger than the sequence is read top-left (R·block ≥ qOffset + N, C·block ≥ N).
+   * [Hl, R, C], or [B, Hl, R, C] for one layout per batch row: query head h reads layout head
+   * h % Hl (Hl divides Hq; Hl = 1 for all heads), and a layout larger than the sequence is read
+   * top-left (R·block ≥ qOffset + Nq, C·block ≥ Nk).
    */
-  layout: Layout;
+  layout: Layout | BatchedLayout;
   /** Int32Array [B]: batch row b has keys 0 … keyLengths[b] − 1, the rest are masked. Default N. */
   keyLengths?: Int32Array;
   /**

@@ -54,18 +54,20 @@ export function checkShapeEquals(name: string, t: { shape: readonly number[] }, 
 }
 
 /**
- * A structurally valid Layout: `block` and `shape` positive integers, `data` a Uint8Array of H*R*C.
- * The one check of a Layout, for the engine, the layout tools and BlockSparseLinear.
+ * A structurally valid Layout: `block` and `shape` positive integers, `data` a Uint8Array of H*R*C
+ * (`batched`: also [B, H, R, C], one layout per batch row, which attention takes). The one check of
+ * a Layout, for the engine, the layout tools and BlockSparseLinear.
  */
-export function checkLayout(name: string, layout: unknown): Layout {
+export function checkLayout(name: string, layout: unknown, batched = false): Layout {
   if (layout === null || typeof layout !== 'object') throw errors.notLayout(name, layout);
   const { block, shape, data } = layout as Partial<Layout>;
+  const expected = batched ? '[H, R, C] or [B, H, R, C]' : '[H, R, C]';
   positiveInt(`${name}.block`, block);
-  if (!Array.isArray(shape)) throw errors.badShape(name, '[H, R, C]', shape, true);
-  if (shape.length !== 3) throw errors.badShape(name, '[H, R, C]', shape);
+  if (!Array.isArray(shape)) throw errors.badShape(name, expected, shape, true);
+  if (shape.length !== 3 && !(batched && shape.length === 4)) throw errors.badShape(name, expected, shape);
   shape.forEach((d, i) => positiveInt(`${name}.shape[${i}]`, d));
   if (!(data instanceof Uint8Array)) throw errors.notUint8(name, data);
-  const size = shape[0] * shape[1] * shape[2];
+  const size = (shape as number[]).reduce((a, d) => a * d, 1);
   if (data.length !== size) throw errors.badLength(name, data.length, shape, size);
   return layout as Layout;
 }

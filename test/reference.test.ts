@@ -499,7 +499,7 @@ test('reference validates its inputs', () => {
   const args = randomAttentionArgs(rng, { shape: { B: 1, H: 1, N: 4, D: 2, block: 2, R: 2 } });
   assert.throws(() => referenceAttention({ ...args, k: randomTensor([1, 1, 4, 3], rng) }), /k\.shape/);
   assert.throws(() => referenceAttention({ ...args, rpe: randomTensor([1, 1, 4, 3], rng) }), /rpe\.shape/);
-  assert.throws(() => referenceAttention({ ...args, layout: { ...args.layout, block: 4 } }), /layout/);
+  assert.throws(() => referenceAttention({ ...args, layout: { ...args.layout, block: 1 } }), /layout/); // 2 block rows of 1 do not cover 4 rows
   assert.throws(() => referenceAttention({ ...args, scale: NaN }), /scale/);
 });
 

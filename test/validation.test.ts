@@ -37,7 +37,7 @@ test('options: unknown backend and bad threads', async () => {
 
 test('attention: tensors', async () => {
   await rejects(() => engine.attention({ ...good(), q: { data: [1, 2] as never, shape: [1, 2] } }), TypeError, /q\.data must be a Float32Array/);
-  await rejects(() => engine.attention({ ...good(), q: t([1, 2, 32]) }), RangeError, /q\.shape must be \[B, H, N, D\], got \[1, 2, 32\]/);
+  await rejects(() => engine.attention({ ...good(), q: t([1, 2, 32]) }), RangeError, /q\.shape must be \[B, H, Nq, D\], got \[1, 2, 32\]/);
   await rejects(() => engine.attention({ ...good(), q: { data: new Float32Array(10), shape: [1, 2, 32, 8] } }), RangeError, /q\.data\.length \(10\) must equal the product of q\.shape \[1, 2, 32, 8\] \(512\)/);
   await rejects(() => engine.attention({ ...good(), k: t([1, 2, 32, 4]) }), RangeError, /k\.shape\[3\] \(D\) must equal 8, got 4/);
   await rejects(() => engine.attention({ ...good(), v: t([1, 3, 32, 8]) }), RangeError, /^v\.shape\[1\] \(Hkv\) must equal k\.shape\[1\] \(2\), got 3$/);
@@ -51,9 +51,10 @@ test('attention: grouped kv heads (GQA, MQA) and returnLse', async () => {
   await rejects(() => engine.attention({ q, k: t([1, 8, 32, 8]), v: t([1, 8, 32, 8]), layout }), RangeError, /^k\.shape\[1\] \(Hkv\) must divide q\.shape\[1\] \(Hq = 4\), got 8/);
   await rejects(() => engine.attention({ q, k: t([1, 2, 32, 8]), v: t([1, 1, 32, 8]), layout }), RangeError, /^v\.shape\[1\] \(Hkv\) must equal k\.shape\[1\] \(2\), got 1$/);
   await rejects(() => engine.attention({ q, k: t([1, 2, 32, 8]), v: t([1, 2, 16, 8]), layout }), RangeError, /^v\.shape\[2\] \(N\) must equal k\.shape\[2\] \(32\), got 16$/);
-  await rejects(() => engine.attention({ q, k: t([1, 2, 16, 8]), v: t([1, 2, 16, 8]), layout }), RangeError, /^k\.shape\[2\] \(N\) must equal 32, got 16$/);
+  // queries against fewer keys pass validation; the backend says what it does not take yet
+  await rejects(() => engine.attention({ q, k: t([1, 2, 16, 8]), v: t([1, 2, 16, 8]), layout, qOffset: 0 }), RangeError, /^blocksparse: cpu: queries against 16 keys \(Nq = 32\) is not supported by this backend yet/);
   await rejects(() => engine.attention({ q, k: t([2, 2, 32, 8]), v: t([2, 2, 32, 8]), layout }), RangeError, /^k\.shape\[0\] \(B\) must equal 1, got 2$/);
-  await rejects(() => engine.attention({ q, k: t([1, 2, 32]), v: t([1, 2, 32, 8]), layout }), RangeError, /^k\.shape must be \[B, Hkv, N, D\], got \[1, 2, 32\]$/);
+  await rejects(() => engine.attention({ q, k: t([1, 2, 32]), v: t([1, 2, 32, 8]), layout }), RangeError, /^k\.shape must be \[B, Hkv, Nk, D\], got \[1, 2, 32\]$/);
   await rejects(() => engine.attention({ ...good(), returnLse: 1 as never }), TypeError, /^returnLse must be a boolean, got 1$/);
   await rejects(() => engine.attention({ ...good(), returnLse: 'yes' as never }), TypeError, /^returnLse must be a boolean, got 'yes'$/);
   // rpe and dout are by query head
@@ -73,10 +74,17 @@ test('attention: grouped kv heads (GQA, MQA) and returnLse', async () => {
 
 test('attention: layout', async () => {
   const base = good();
-  await rejects(() => engine.attention({ ...base, q: t([1, 2, 40, 8]), k: t([1, 2, 40, 8]), v: t([1, 2, 40, 8]) }), RangeError, /layout\.block \(16\) must divide N \(40\)/);
+  // N not a multiple of the block: a layout of ceil(N / block) block rows passes validation, the backend refuses the partial block
+  await rejects(() => engine.attention({ ...base, q: t([1, 2, 40, 8]), k: t([1, 2, 40, 8]), v: t([1, 2, 40, 8]), layout: dense(2, 3, 16) }), RangeError, /cpu: a partial last block \(N = 40, block 16\) is not supported by this backend yet/);
+  await rejects(() => engine.attention({ ...base, q: t([1, 2, 40, 8]), k: t([1, 2, 40, 8]), v: t([1, 2, 40, 8]) }), RangeError, /layout\.shape\[1\] must be at least ceil\(N \/ block\) = 3/);
+  await rejects(() => engine.attention({ ...base, layout: { block: 16, shape: [2, 2, 2, 2], data: new Uint8Array(16) } as never }), RangeError, /layout\.shape\[0\] \(B, one layout per batch row\) must equal 1, got 2/);
+  // one batch row's own layout is the shared case; two are not taken yet
+  await engine.attention({ ...base, layout: { block: 16, shape: [1, 2, 2, 2], data: new Uint8Array(8).fill(1) } });
+  const q2 = t([2, 2, 32, 8]);
+  await rejects(() => engine.attention({ q: q2, k: q2, v: q2, layout: { block: 16, shape: [2, 2, 2, 2], data: new Uint8Array(16).fill(1) } }), RangeError, /cpu: one layout per batch row is not supported by this backend yet/);
   await rejects(() => engine.attention({ ...base, layout: dense(3, 2, 16) }), RangeError, /layout\.shape\[0\] \(layout heads Hl\) must divide q\.shape\[1\] \(H = 2\).*got 3/);
-  await rejects(() => engine.attention({ ...base, layout: dense(2, 1, 16) }), RangeError, /layout\.shape\[1\] must be at least N \/ block = 2 \(a larger layout is read top-left\), got 1/);
-  await rejects(() => engine.attention({ ...base, layout: { block: 16, shape: [2, 2, 1], data: new Uint8Array(4).fill(1) } }), RangeError, /layout\.shape\[2\] must be at least N \/ block = 2/);
+  await rejects(() => engine.attention({ ...base, layout: dense(2, 1, 16) }), RangeError, /layout\.shape\[1\] must be at least ceil\(N \/ block\) = 2 \(a larger layout is read top-left\), got 1/);
+  await rejects(() => engine.attention({ ...base, layout: { block: 16, shape: [2, 2, 1], data: new Uint8Array(4).fill(1) } }), RangeError, /layout\.shape\[2\] must be at least ceil\(N \/ block\) = 2/);
   await rejects(() => engine.attention({ ...base, layout: { block: 16, shape: [2, 2, 2], data: new Uint8Array(3) } }), RangeError, /layout\.data\.length \(3\) must equal/);
   await rejects(() => engine.attention({ ...base, layout: { block: 0, shape: [2, 2, 2], data: new Uint8Array(8) } }), RangeError, /layout\.block must be a positive integer, got 0/);
 });
@@ -92,7 +100,8 @@ test('attention: keyLengths and qOffset', async () => {
   await rejects(() => engine.attention({ ...base, qOffset: -1 }), RangeError, /qOffset must be a non-negative integer, got -1/);
   await rejects(() => engine.attention({ ...base, qOffset: Int32Array.of(0, 0) }), RangeError, /qOffset\.length must equal B \(1\), got 2/);
   await rejects(() => engine.attention({ ...base, qOffset: 'x' as never }), TypeError, /qOffset must be/);
-  await rejects(() => engine.attention({ ...base, qOffset: 4 }), RangeError, /qOffset of batch row 0 is 4: queries at an offset .* not supported yet/);
+  await rejects(() => engine.attention({ ...base, qOffset: 4 }), RangeError, /layout\.shape\[1\] must be at least ceil\(\(qOffset \+ Nq\) \/ block\) = 3/);
+  await rejects(() => engine.attention({ ...base, qOffset: 4, layout: dense(2, 3, 16) }), RangeError, /cpu: queries at an offset \(qOffset 4\) is not supported by this backend yet/);
   // usable after each refusal, and qOffset 0 with keyLengths is taken
   const out = await engine.attention({ ...base, keyLengths: Int32Array.of(20), qOffset: 0 });
   assert.is(out.shape.join(), '1,2,32,8');
@@ -165,7 +174,9 @@ test('one checkLayout: the engine, describeLayout and BlockSparseLinear say the 
   ];
   for (const [layout, type, pattern] of cases) {
     const q = t([1, 1, 32, 8]);
-    await rejects(() => engine.attention({ q, k: q, v: q, layout: layout as Layout }), type, pattern);
+    // attention also takes [B, H, R, C]: its words for a bad shape say so
+    const batched = new RegExp(pattern.source.replace('\\[H, R, C\\]', '\\[H, R, C\\] or \\[B, H, R, C\\]'));
+    await rejects(() => engine.attention({ q, k: q, v: q, layout: layout as Layout }), type, batched);
     await rejects(async () => describeLayout(layout as Layout), type, pattern);
     await rejects(async () => new BlockSparseLinear({ inFeatures: 64, outFeatures: 64, layout: layout as Layout }), type, pattern);
   }

@@ -9,7 +9,7 @@
 // row b, query head h reads slot slotOf(b, h) = (b % Bl)·Hl + h % Hl (one layout per batch row
 // when Bl = B, layout heads shared cyclically when Hl < H). Today's layouts are [H, R, C]: Bl = 1,
 // Hl = H, and slotOf(b, h) = h.
-import type { Layout } from '../types.js';
+import type { BatchedLayout, Layout } from '../types.js';
 import { buildCausalTables, CausalKind, type CausalTables } from './causal-tables.js';
 import { layoutToString } from './describe.js';
 
@@ -70,7 +70,7 @@ export class CompiledLayout {
   readonly maxSlotBlocks: number;
   private readonly byCausal: [CausalTables | null, CausalTables | null] = [null, null];
 
-  constructor(readonly layout: Layout) {
+  constructor(readonly layout: Layout | BatchedLayout) {
     const [Bl, Hl, R, C] = layoutDims(layout);
     const S = Bl * Hl;
     const data = layout.data;
@@ -167,7 +167,7 @@ export class CompiledLayout {
 }
 
 /** [Bl, Hl, R, C] of a layout: today's [H, R, C] layouts have Bl = 1. */
-function layoutDims(layout: Layout): [number, number, number, number] {
+function layoutDims(layout: Layout | BatchedLayout): [number, number, number, number] {
   const shape = layout.shape as readonly number[];
   return shape.length === 4 ? [shape[0], shape[1], shape[2], shape[3]] : [1, shape[0], shape[1], shape[2]];
 }
@@ -178,7 +178,7 @@ const cache = new WeakMap<Uint8Array, CompiledLayout>();
  * Compiles a layout to lookup tables, cached by the identity of `layout.data` (layouts are
  * treated as immutable; DeepSpeed's cache keyed by sequence length hands out stale tables).
  */
-export function compileLayout(layout: Layout): CompiledLayout {
+export function compileLayout(layout: Layout | BatchedLayout): CompiledLayout {
   const hit = cache.get(layout.data);
   if (hit && hit.block === layout.block && sameShape(hit.layout.shape, layout.shape)) return hit;
   const compiled = new CompiledLayout(layout);

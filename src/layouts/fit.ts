@@ -1,28 +1,37 @@
 // The layout one call reads, from the layout it was given (API.md, "Attention for real models"):
-// query head h reads layout head h % Hl (Hl dividing H; ONNX Runtime's rule), and a layout larger
-// than the sequence is read top-left, so one layout built for the longest length serves every
-// shorter one. The fitted layout is cached per given layout and shape, so that its compiled tables
-// (compileLayout, cached by identity) are built once.
-import type { Layout } from '../types.js';
+// query head h reads layout head h % Hl (Hl dividing H; ONNX Runtime's rule), a layout larger than
+// the sequence is read top-left (one layout built for the longest length serves every shorter one),
+// and a [B, Hl, R, C] layout gives each batch row its own. The fitted layout is cached per given
+// layout and shape, so that its compiled tables (compileLayout, cached by identity) are built once.
+import type { BatchedLayout, Layout } from '../types.js';
 
-const fitted = new WeakMap<Uint8Array, Map<string, Layout>>();
+const fitted = new WeakMap<Uint8Array, Map<string, Layout | BatchedLayout>>();
 
-/** `layout` read as [H, R, C]: heads repeated cyclically, rows and columns cropped. */
-export function fitLayout(layout: Layout, H: number, R: number, C: number): Layout {
-  const [Hl, Rl, Cl] = layout.shape;
+/**
+ * `layout` read as [H, R, C] (from [Hl, R', C']) or [B, H, R, C] (from [B, Hl, R', C']): heads
+ * repeated cyclically, rows and columns cropped.
+ */
+export function fitLayout(layout: Layout | BatchedLayout, H: number, R: number, C: number): Layout | BatchedLayout {
+  const shape = layout.shape as readonly number[];
+  const batched = shape.length === 4;
+  const [Bl, Hl, Rl, Cl] = batched ? shape : [1, ...shape];
   if (Hl === H && Rl === R && Cl === C) return layout;
-  const key = `${layout.block}:${Hl},${Rl},${Cl}>${H},${R},${C}`;
+  const key = `${layout.block}:${shape.join(',')}>${H},${R},${C}`;
   let byShape = fitted.get(layout.data);
   const hit = byShape?.get(key);
   if (hit) return hit;
-  const data = new Uint8Array(H * R * C);
-  for (let h = 0; h < H; h++) {
-    for (let r = 0; r < R; r++) {
-      const from = ((h % Hl) * Rl + r) * Cl;
-      data.set(layout.data.subarray(from, from + C), (h * R + r) * C);
+  const data = new Uint8Array(Bl * H * R * C);
+  for (let b = 0; b < Bl; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let r = 0; r < R; r++) {
+        const from = ((b * Hl + (h % Hl)) * Rl + r) * Cl;
+        data.set(layout.data.subarray(from, from + C), ((b * H + h) * R + r) * C);
+      }
     }
   }
-  const out: Layout = { block: layout.block, shape: [H, R, C], data };
+  const out: Layout | BatchedLayout = batched
+    ? { block: layout.block, shape: [Bl, H, R, C], data }
+    : { block: layout.block, shape: [H, R, C], data };
   if (!byShape) fitted.set(layout.data, (byShape = new Map()));
   byShape.set(key, out);
   return out;

@@ -3,7 +3,7 @@
 // (test/linear.test.ts): its matmul is the float64 reference behind the engine's own validation.
 import type { Engine } from '../../src/engine.js';
 import { matmulProblem } from '../../src/problems.js';
-import type { BlockSparseTensor, MatmulArgs, Tensor } from '../../src/types.js';
+import type { BlockSparseTensor, Layout, MatmulArgs, Tensor } from '../../src/types.js';
 import { referenceMatmul } from '../reference/matmul.js';
 import type { Numeric, RefMatmulArgs } from '../reference/types.js';
 
@@ -57,7 +57,7 @@ export function referenceEngine(): Engine & { calls: { mode: string; transA: boo
       calls.push({ mode: problem.mode, transA: problem.transA, transB: problem.transB });
       const data = Float32Array.from(referenceMatmul(args as RefMatmulArgs));
       if (problem.mode === 'sdd') {
-        return { layout: problem.layout.layout, data, shape: outShape as [number, number, number, number] };
+        return { layout: problem.layout.layout as Layout, data, shape: outShape as [number, number, number, number] };
       }
       return { data, shape: outShape };
     },

@@ -155,7 +155,7 @@ export interface RandomAttentionOptions {
 }
 
 /** AttentionArgs whose q, k, v are host Tensors (what the references take). */
-export type HostAttentionArgs = AttentionArgs & { q: Tensor; k: Tensor; v: Tensor };
+export type HostAttentionArgs = AttentionArgs & { q: Tensor; k: Tensor; v: Tensor; layout: Layout };
 /** AttentionBackwardArgs whose q, k, v and dout are host Tensors. */
 export type HostAttentionBackwardArgs = HostAttentionArgs & { dout: Tensor };
 

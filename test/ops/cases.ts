@@ -65,8 +65,18 @@ export interface AttentionCase extends Common {
   layoutHeads?: number;
   /** Block rows and columns the layout has beyond the sequence's (read top-left); default 0. */
   layoutExtra?: number;
-  /** keyLengths per batch row (passed with qOffset 0). */
+  /** keyLengths per batch row (passed with qOffset 0 unless qOffset is given). */
   keyLengths?: readonly number[];
+  /**
+   * Beyond self-attention: query rows Nq and keys Nk (default R · block each; need not be
+   * multiples of the block), qOffset (a number or one per batch row; passed only when given), and
+   * one layout per batch row. The layout then covers ceil((max qOffset + Nq) / block) block rows
+   * and ceil(Nk / block) columns (R is not read).
+   */
+  Nq?: number;
+  Nk?: number;
+  qOffset?: number | readonly number[];
+  batchedLayout?: boolean;
 }
 
 /** How the sparse operand's layout [H, R, C] is drawn (test/ops/inputs.ts). */
@@ -183,7 +193,8 @@ function randomAttentionFamily(family: string, seed: number, count: number, o: {
 /** B=… H=… N=… D=… block=… and the features on, for names and labels. */
 export function describeAttention(c: AttentionCase): string {
   const o = c.opts ?? {};
-  const parts = [`B=${c.B} H=${c.H}${c.Hkv !== undefined && c.Hkv !== c.H ? ` Hkv=${c.Hkv}` : ''} N=${c.R * c.block} D=${c.D} block=${c.block}`];
+  const sizes = c.Nq !== undefined || c.Nk !== undefined ? `Nq=${c.Nq ?? c.R * c.block} Nk=${c.Nk ?? c.Nq ?? c.R * c.block}` : `N=${c.R * c.block}`;
+  const parts = [`B=${c.B} H=${c.H}${c.Hkv !== undefined && c.Hkv !== c.H ? ` Hkv=${c.Hkv}` : ''} ${sizes} D=${c.D} block=${c.block}`];
   if (o.causal) parts.push('causal');
   if (o.rpe) parts.push('rpe');
   if (o.keyPaddingMaskMode && o.keyPaddingMaskMode !== 'none') parts.push(`kpm:${o.keyPaddingMaskMode}`);
@@ -194,6 +205,8 @@ export function describeAttention(c: AttentionCase): string {
   if (c.layoutHeads !== undefined) parts.push(`Hl=${c.layoutHeads}`);
   if (c.layoutExtra) parts.push(`layout +${c.layoutExtra} blocks`);
   if (c.keyLengths) parts.push(`keyLengths ${c.keyLengths.join(',')}`);
+  if (c.qOffset !== undefined) parts.push(`qOffset ${typeof c.qOffset === 'number' ? c.qOffset : c.qOffset.join(',')}`);
+  if (c.batchedLayout) parts.push('layout per batch row');
   return parts.join(' ');
 }
 
@@ -249,6 +262,45 @@ function layoutFamily(): AttentionCase[] {
     // the WebGPU suite's cases (run on lavapipe)
     g('webgpu layout heads', 8210, 1, 4, 3, 16, 32, { layoutHeads: 2, layoutExtra: 1, opts: { causal: true }, lse: true }),
     g('webgpu key lengths', 8211, 2, 2, 2, 32, 32, { keyLengths: [50, 9], Hkv: 1, opts: { rpe: true, keyPaddingMaskMode: 'add' }, lse: true }),
+  ];
+}
+
+/**
+ * Beyond self-attention: decode (Nq 1 … 16 against longer keys), chunked prefill (a chunk of queries
+ * at an offset into its keys), any length (partial last blocks), ragged key lengths with their
+ * default offsets, one layout per batch row; with GQA, masks, rpe and lse.
+ */
+function realShapesFamily(): AttentionCase[] {
+  const g = (name: string, seed: number, B: number, H: number, block: number, D: number, extra: Partial<AttentionCase>): AttentionCase => {
+    const c = attn('', seed, B, H, 0, block, D, extra);
+    c.name = `${name}: ${describeAttention(c)}`;
+    return c;
+  };
+  return [
+    // any length: N not a multiple of the block
+    g('any length', 8300, 2, 2, 16, 32, { Nq: 37, Nk: 37, opts: { causal: true, rpe: true }, lse: true }),
+    g('any length', 8301, 1, 4, 32, 64, { Nq: 70, Nk: 70, Hkv: 2, opts: { keyPaddingMaskMode: 'add', attnMaskMode: 'mul' }, lse: true }),
+    g('any length', 8302, 1, 2, 64, 32, { Nq: 65, Nk: 65, opts: { causal: true }, layoutHeads: 1 }),
+    g('any length', 8303, 2, 2, 4, 7, { Nq: 10, Nk: 10, opts: { causal: true, attnMaskMode: 'add' }, lse: true }),
+    // decode: a few queries at the end of longer keys (the default qOffset, Nk − Nq)
+    g('decode', 8304, 2, 4, 16, 32, { Nq: 1, Nk: 80, Hkv: 1, opts: { causal: true }, lse: true }),
+    g('decode', 8305, 1, 4, 32, 64, { Nq: 4, Nk: 150, Hkv: 2, opts: { causal: true, keyPaddingMaskMode: 'mul' }, lse: true }),
+    g('decode', 8306, 2, 2, 64, 32, { Nq: 16, Nk: 200, opts: { causal: true, rpe: true }, lse: true }),
+    // chunked prefill: a chunk of queries at a given offset, keys up to the chunk's end and beyond
+    g('chunked prefill', 8307, 1, 2, 16, 32, { Nq: 24, Nk: 72, qOffset: 40, opts: { causal: true }, lse: true }),
+    g('chunked prefill', 8308, 2, 4, 32, 32, { Nq: 33, Nk: 97, qOffset: [50, 64], Hkv: 2, opts: { causal: true, attnMaskMode: 'add' }, lse: true }),
+    g('chunked prefill', 8309, 1, 2, 16, 16, { Nq: 20, Nk: 40, qOffset: 5, opts: { rpe: true }, lse: true }),
+    // ragged batches: each row's queries are its last Nq positions (keyLengths[b] − Nq)
+    g('ragged', 8310, 3, 2, 16, 32, { Nq: 8, Nk: 64, keyLengths: [64, 30, 8], opts: { causal: true }, lse: true }),
+    g('ragged', 8311, 2, 4, 32, 32, { Nq: 1, Nk: 96, keyLengths: [96, 41], Hkv: 1, opts: { causal: true, rpe: true }, lse: true }),
+    // one layout per batch row
+    g('layout per batch row', 8312, 2, 2, 16, 32, { Nq: 48, Nk: 48, batchedLayout: true, opts: { causal: true }, lse: true }),
+    g('layout per batch row', 8313, 3, 4, 16, 16, { Nq: 3, Nk: 45, batchedLayout: true, layoutHeads: 2, Hkv: 2, opts: { causal: true }, lse: true }),
+    // the WebGPU suite's cases (run on lavapipe)
+    g('webgpu any length', 8320, 1, 2, 16, 32, { Nq: 45, Nk: 45, opts: { causal: true }, lse: true }),
+    g('webgpu decode', 8321, 2, 4, 32, 32, { Nq: 2, Nk: 90, Hkv: 2, opts: { causal: true }, lse: true }),
+    g('webgpu chunked prefill', 8322, 1, 2, 16, 32, { Nq: 20, Nk: 60, qOffset: 30, opts: { causal: true, rpe: true }, lse: true }),
+    g('webgpu layout per batch row', 8323, 2, 2, 32, 32, { Nq: 40, Nk: 70, qOffset: [30, 10], batchedLayout: true, opts: { causal: true }, lse: true }),
   ];
 }
 
@@ -319,6 +371,8 @@ const ATTENTION: AttentionCase[] = [
   ...gqaFamily(),
   // layout heads shared cyclically (h % Hl), layouts read top-left, ragged batches (keyLengths)
   ...layoutFamily(),
+  // decode, chunked prefill, any length, ragged batches, a layout per batch row
+  ...realShapesFamily(),
   // the GPU machine's cases (bench/gpu/check.ts): larger, the 48 KiB and 128-row tiles
   attn('gpu b16 D16', 7001, 1, 2, 8, 16, 16),
   attn('gpu b32 D64 causal', 7002, 2, 2, 6, 32, 64, { opts: { causal: true } }),

@@ -16,6 +16,7 @@ export function blockSparse(rng: Rng, B: number, layout: Layout, range = 1): Blo
 
 /** Attention inputs, with dout for the backward (drawn after the forward's, so both share q, k, v). */
 export function attentionInputs(c: AttentionCase): HostAttentionBackwardArgs {
+  if (c.Nq !== undefined || c.Nk !== undefined || c.batchedLayout || c.qOffset !== undefined) return realShapeInputs(c);
   const rng = mulberry32(c.seed);
   const args = randomAttentionArgs(rng, { ...c.opts, kvHeads: c.Hkv, shape: { B: c.B, H: c.H, N: c.R * c.block, D: c.D, block: c.block, R: c.R } });
   if (c.layout) args.layout = { block: c.block, shape: [c.H, c.R, c.R], data: Uint8Array.from(c.layout) };
@@ -50,6 +51,50 @@ export function attentionInputs(c: AttentionCase): HostAttentionBackwardArgs {
       break;
   }
   return { ...args, dout: randomTensor(args.q.shape, rng) };
+}
+
+/** Inputs beyond self-attention (AttentionCase's Nq, Nk, qOffset, batchedLayout). */
+function realShapeInputs(c: AttentionCase): HostAttentionBackwardArgs {
+  const rng = mulberry32(c.seed);
+  const o = c.opts ?? {};
+  const { B, H, D, block } = c;
+  const Nq = c.Nq ?? c.R * block;
+  const Nk = c.Nk ?? Nq;
+  const Hkv = c.Hkv ?? H;
+  const keyLengths = c.keyLengths ? Int32Array.from(c.keyLengths) : undefined;
+  const offsets = Array.from({ length: B }, (_, b) =>
+    c.qOffset === undefined ? (keyLengths ? keyLengths[b] : Nk) - Nq : typeof c.qOffset === 'number' ? c.qOffset : c.qOffset[b]);
+  const extra = c.layoutExtra ?? 0;
+  const R = Math.ceil((Math.max(...offsets) + Nq) / block) + extra;
+  const C = Math.ceil(Nk / block) + extra;
+  const Hl = c.layoutHeads ?? H;
+  const args: HostAttentionBackwardArgs = {
+    q: randomTensor([B, H, Nq, D], rng),
+    k: randomTensor([B, Hkv, Nk, D], rng),
+    v: randomTensor([B, Hkv, Nk, D], rng),
+    layout: randomLayout(Hl, R, C, o.density ?? 0.6, rng, { block, ensureRowNonEmpty: !o.allowEmptyRows }),
+    dout: randomTensor([B, H, Nq, D], rng),
+  };
+  if (c.batchedLayout) {
+    const layouts = Array.from({ length: B }, () => randomLayout(Hl, R, C, o.density ?? 0.6, rng, { block, ensureRowNonEmpty: !o.allowEmptyRows }));
+    const data = new Uint8Array(B * Hl * R * C);
+    layouts.forEach((l, b) => data.set(l.data, b * Hl * R * C));
+    (args as { layout: unknown }).layout = { block, shape: [B, Hl, R, C], data };
+  }
+  if (o.scale !== undefined) args.scale = o.scale;
+  if (o.causal) args.causal = true;
+  if (o.rpe) args.rpe = randomTensor([B, H, Nq, Nk], rng);
+  if (o.keyPaddingMaskMode && o.keyPaddingMaskMode !== 'none') {
+    args.keyPaddingMask = randomKeyPaddingMask(B, Nk, rng, { mode: o.keyPaddingMaskMode, fullyMaskedBatches: o.fullyMaskedBatches });
+    args.keyPaddingMaskMode = o.keyPaddingMaskMode;
+  }
+  if (o.attnMaskMode && o.attnMaskMode !== 'none') {
+    args.attnMask = randomAttnMask(Nq, Nk, rng, { mode: o.attnMaskMode, fullyMaskedRows: o.fullyMaskedRows });
+    args.attnMaskMode = o.attnMaskMode;
+  }
+  if (keyLengths) args.keyLengths = keyLengths;
+  if (c.qOffset !== undefined) args.qOffset = typeof c.qOffset === 'number' ? c.qOffset : Int32Array.from(c.qOffset);
+  return args;
 }
 
 function matmulLayout(rng: Rng, kind: LayoutKind, H: number, R: number, C: number, block: number): Layout {

@@ -1,8 +1,9 @@
 // The score modifiers of API.md, shared by attention and softmax: for a row i of head h in batch b,
 // at absolute position p = qOffset(b) + i, bias[j] = rpe + kpm + am, or −∞ where j is outside the
-// layout (read at layout head h % Hl, block row floor(p / block): a larger layout is cropped), past
+// layout (read at layout head h % Hl of batch row b's layout, block row floor(p / block): a larger
+// layout is cropped), past
 // keyLengths[b], or (causal) j > p.
-import type { Layout } from '../../src/types.js';
+import type { BatchedLayout, Layout } from '../../src/types.js';
 import type { RefMaskArgs, RefTensor } from './types.js';
 
 export interface ScoreDims {
@@ -40,19 +41,22 @@ function checkShape(name: string, t: RefTensor | undefined, expected: number[]):
 /** Validates the masks against the dims and returns a function filling the bias row of (b, h, i). */
 export function makeBiasRow(
   masks: RefMaskArgs,
-  layout: Layout,
+  layout: Layout | BatchedLayout,
   dims: ScoreDims,
   at: ScorePositions = { qOffset: () => 0, keyLength: () => dims.N },
 ): (b: number, h: number, i: number, out: Float64Array) => void {
   const { B, H, M, N } = dims;
-  const [LH, R, C] = layout.shape;
+  // [Hl, R, C], or [B, Hl, R, C]: one layout per batch row
+  const shape = layout.shape as readonly number[];
+  const [LB, LH, R, C] = shape.length === 4 ? shape : [1, ...shape];
+  if (shape.length === 4 && LB !== B) throw new RangeError(`layout.shape[0] (${LB}) is not B (${B})`);
   const blk = layout.block;
   for (let b = 0; b < B; b++) {
     if (H % LH !== 0 || R * blk < at.qOffset(b) + M || C * blk < N) {
       throw new RangeError(`layout.shape [${layout.shape}] with block ${blk} does not cover H=${H}, rows ${at.qOffset(b)}…${at.qOffset(b) + M - 1}, ${N} keys`);
     }
   }
-  if (layout.data.length !== LH * R * C) throw new RangeError(`layout.data has ${layout.data.length} entries`);
+  if (layout.data.length !== LB * LH * R * C) throw new RangeError(`layout.data has ${layout.data.length} entries`);
   checkShape('rpe', masks.rpe, [B, H, M, N]);
   checkShape('keyPaddingMask', masks.keyPaddingMask, [B, N]);
   checkShape('attnMask', masks.attnMask, [M, N]);
@@ -65,7 +69,7 @@ export function makeBiasRow(
     const r = Math.floor(p / blk);
     const keys = at.keyLength(b);
     for (let j = 0; j < N; j++) {
-      const kept = layout.data[((h % LH) * R + r) * C + Math.floor(j / blk)] !== 0 && !(causal && j > p) && j < keys;
+      const kept = layout.data[(((b % LB) * LH + (h % LH)) * R + r) * C + Math.floor(j / blk)] !== 0 && !(causal && j > p) && j < keys;
       if (!kept) {
         out[j] = -Infinity;
         continue;

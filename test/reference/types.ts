@@ -1,6 +1,6 @@
 // Input types of the references: the public types with `data` widened to any numeric array, so the
 // references accept the f32 tensors of the API and also float64 data (for finite differences).
-import type { AttnMaskMode, KeyPaddingMaskMode, Layout } from '../../src/types.js';
+import type { AttnMaskMode, BatchedLayout, KeyPaddingMaskMode, Layout } from '../../src/types.js';
 
 export type Numeric = ArrayLike<number>;
 
@@ -29,7 +29,8 @@ export interface RefAttentionArgs extends RefMaskArgs {
   q: RefTensor;
   k: RefTensor;
   v: RefTensor;
-  layout: Layout;
+  /** [Hl, R, C] or [B, Hl, R, C]. */
+  layout: Layout | BatchedLayout;
   scale?: number;
   /** [B]: batch row b has keys 0 … keyLengths[b] − 1; the rest are masked. */
   keyLengths?: ArrayLike<number>;
