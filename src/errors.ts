@@ -152,6 +152,12 @@ export const errors = {
   csrNotSquare: (shape: number[]) =>
     new RangeError(`layout.shape must be square ([H, R, R]) for ONNX Runtime's CSR tables, got ${show(shape)}`),
 
+  // ---- SparseSelfAttention (src/sparse-self-attention.ts) -------------------------------------
+  notSparsityConfig: (v: unknown) => new TypeError(`sparsityConfig must be a SparsityConfig (e.g. new FixedSparsityConfig({ numHeads: 4 })), got ${show(v)}`),
+  notEngine: (name: string, v: unknown) => new TypeError(`${name} must be an Engine from createEngine, got ${show(v)}`),
+  pastMaxSeqLength: (name: string, max: number, got: number) =>
+    new RangeError(`${name} (${got}) must be at most maxSeqLength (${max}): the master layout covers that many positions`),
+
   // ---- BlockSparseLinear (src/linear) -----------------------------------------------------------
   linearFeatures: (name: string, v: unknown) => new RangeError(`${name} must be a positive integer, got ${show(v)}`),
   linearFeaturesBlock: (name: string, v: number, block: number) =>

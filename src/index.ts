@@ -12,4 +12,6 @@ export {
 } from './layouts/index.js';
 export type * from './layouts/index.js';
 export { BlockSparseLinear } from './linear/index.js';
+export { SparseSelfAttention } from './sparse-self-attention.js';
+export type { SparseSelfAttentionInputs, SparseSelfAttentionOptions } from './sparse-self-attention.js';
 export type { BlockSparseLinearOptions, BlockSparseLinearFromDenseOptions, BlockSparseLinearGradients, BlockSparseLinearParameters } from './linear/index.js';

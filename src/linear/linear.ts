@@ -7,7 +7,8 @@
 //   backward  dx = dy·W          dds, a = dy [1, 1, rows, out], b = W
 //             dW = (dyᵀ·x)|kept  sdd, a = dy (transA), b = x, layout = W's layout
 //             db = Σrows dy      plain JS, float64 accumulation
-import { createEngine, type Engine } from '../engine.js';
+import type { Engine } from '../engine.js';
+import { closeSharedEngine, sharedEngine } from '../shared-engine.js';
 import { errors } from '../errors.js';
 import { compileLayout } from '../layouts/compile.js';
 import type { BlockSparseTensor, Layout, Tensor } from '../types.js';
@@ -73,20 +74,6 @@ export interface BlockSparseLinearParameters {
   weight: BlockSparseTensor;
   /** The live bias, or null. */
   bias: Tensor | null;
-}
-
-let shared: Promise<Engine> | null = null;
-
-/** The engine layers use when none is given; made once, on first use. */
-function sharedEngine(): Promise<Engine> {
-  if (!shared) {
-    const made = createEngine({ backend: 'cpu' });
-    shared = made;
-    made.catch(() => {
-      if (shared === made) shared = null; // let a later call try again
-    });
-  }
-  return shared;
 }
 
 /** What fromDense hands the constructor instead of drawing random values. */
@@ -265,10 +252,8 @@ export class BlockSparseLinear {
   }
 
   /** The shared engine (`createEngine({ backend: 'cpu' })`) layers use by default, closed; a later call makes a new one. */
-  static async closeSharedEngine(): Promise<void> {
-    const s = shared;
-    shared = null;
-    if (s) await (await s.catch(() => null))?.close();
+  static closeSharedEngine(): Promise<void> {
+    return closeSharedEngine();
   }
 
   private engine(): Promise<Engine> {
