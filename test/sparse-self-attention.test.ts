@@ -45,12 +45,12 @@ for (const causal of [false, true]) {
     const out = await m.forward(q, k, v, { keyPaddingMask, attnMask, causal });
     // H 4 over the config's 2 layout heads: head h reads layout head h % 2
     const args = { q, k, v, layout: m.layoutFor(N), keyPaddingMask, attnMask, keyPaddingMaskMode: 'add' as const, attnMaskMode: 'add' as const, causal };
-    assertClose(out.data, referenceAttention(args), CPU_TOL, 'out');
+    assertClose(out.data, referenceAttention(args), { ...CPU_TOL, label: 'out' });
     const g = await m.backward(q, k, v, dout, { keyPaddingMask, attnMask, causal });
     const want = referenceAttentionBackward({ ...args, dout });
-    assertClose(g.dq.data, want.dq, CPU_TOL, 'dq');
-    assertClose(g.dk.data, want.dk, CPU_TOL, 'dk');
-    assertClose(g.dv.data, want.dv, CPU_TOL, 'dv');
+    assertClose(g.dq.data, want.dq, { ...CPU_TOL, label: 'dq' });
+    assertClose(g.dk.data, want.dk, { ...CPU_TOL, label: 'dk' });
+    assertClose(g.dv.data, want.dv, { ...CPU_TOL, label: 'dv' });
   });
 }
 
@@ -59,7 +59,7 @@ test('without an engine, the shared CPU engine', async () => {
   const m = new SparseSelfAttention({ sparsityConfig: new FixedSparsityConfig({ numHeads: 1 }), maxSeqLength: 64 });
   const q = randomTensor([1, 1, 32, 8], rng);
   const out = await m.forward(q, q, q);
-  assertClose(out.data, referenceAttention({ q, k: q, v: q, layout: m.layoutFor(32) }), CPU_TOL, 'out');
+  assertClose(out.data, referenceAttention({ q, k: q, v: q, layout: m.layoutFor(32) }), { ...CPU_TOL, label: 'out' });
 });
 
 test('errors name the argument', async () => {

@@ -18,6 +18,9 @@ import {
   Phi3SmallSparsityConfig,
   layoutToSVG,
   describeLayout,
+  SparseSelfAttention,
+  type SparseSelfAttentionOptions,
+  type BatchedLayout,
   type Tensor,
   type Layout,
   type CsrLayout,
@@ -191,6 +194,25 @@ export async function consumer(): Promise<void> {
   // @ts-expect-error: returnLse is a boolean
   await engine.attention({ q, k, v, layout, returnLse: 'yes' });
   void [lse, lseOut, keptLse, keptLseOut];
+
+  // ---- layout heads, batched layouts, keyLengths, qOffset (Attention for real models) --------------
+  const perBatch: BatchedLayout = { block: 16, shape: [2, 1, 4, 4], data: new Uint8Array(32) };
+  await engine.attention({ q, k, v, layout: perBatch, keyLengths: Int32Array.of(64, 40), qOffset: 0 });
+  await engine.attention({ q, k, v, layout, qOffset: Int32Array.of(0, 0) });
+  // @ts-expect-error: keyLengths is an Int32Array
+  await engine.attention({ q, k, v, layout, keyLengths: [64, 40] });
+  // @ts-expect-error: qOffset is a number or an Int32Array
+  await engine.attention({ q, k, v, layout, qOffset: '0' });
+
+  // ---- SparseSelfAttention (DeepSpeed's module) ---------------------------------------------------
+  const ssa = new SparseSelfAttention({ sparsityConfig: new FixedSparsityConfig({ numHeads: 2 }), maxSeqLength: 256, engine });
+  const ssaOut: Tensor = await ssa.forward(q, k, v, { causal: true });
+  const ssaGrads: AttentionGradients = await ssa.backward(q, k, v, ssaOut);
+  const crop: Layout = ssa.layoutFor(64);
+  const ssaOptions: SparseSelfAttentionOptions = { sparsityConfig: new FixedSparsityConfig({ numHeads: 2 }), attnMaskMode: 'add' };
+  // @ts-expect-error: the sparsity config is required
+  new SparseSelfAttention({ maxSeqLength: 256 });
+  void [ssaGrads, crop, ssaOptions];
 
   // ---- DeviceTensors (an extension of the contract) -----------------------------------------------
   const qd: DeviceTensor = await engine.upload(q);
