@@ -89,7 +89,7 @@ function rowItem(
     if (kind == EMPTY || cols <= 0) continue; // entirely after the queries' positions
     const s = pHead + <usize>(e - headFirst) * slotBytes;
     const dp = dsHead + <usize>(e - headFirst) * slotBytes;
-    scoreTile(k + (kvRows + <usize>col0) * dBytes, qt, s, D, cols, padded);
+    scoreTile(k + (kvRows + <usize>col0) * dBytes, qt, s, D, cols, rows, padded);
     if (masked || kind == PARTIAL) {
       applyMasks(
         s, padded, rows, cols, Nk,
@@ -97,7 +97,7 @@ function rowItem(
       );
     }
     // dP[j][i] = Σ_d V[j][d]·dO[i][d]
-    scoreTile(v + (kvRows + <usize>col0) * dBytes, dot, dp, D, cols, padded);
+    scoreTile(v + (kvRows + <usize>col0) * dBytes, dot, dp, D, cols, rows, padded);
     const seen = mSeen + <usize>n * pBytes;
     for (let i = 0; i < rows4; i += 4) onlineSoftmaxStep4(s, <usize>i << 2, cols, pBytes, m, l, true, dp, dsum, seen);
     n++;

@@ -86,7 +86,7 @@ export function attentionForward(
       if (kind == EMPTY || cols <= 0) continue; // entirely after the queries' positions
       const kb = k + (kvRows + <usize>col0) * dBytes;
       const vb = v + (kvRows + <usize>col0) * dBytes;
-      scoreTile(kb, qt, s, D, cols, padded);
+      scoreTile(kb, qt, s, D, cols, rows, padded);
       if (masked || kind == PARTIAL) {
         applyMasks(
           s, padded, rows, cols, Nk,

@@ -12,13 +12,15 @@ import { blockMM, INIT_ZERO } from './tiles';
 @inline export const LOG2E: f32 = 1.4426950408889634;
 
 /**
- * S[j][i] = Σ_d K[j][d]·Qt[d][i] for j < block, i < padded: `k` points at the block's first key
- * row ([block][D]), `qt` at the packed queries ([D][padded], already times scale·log2(e)).
+ * S[j][i] = Σ_d K[j][d]·Qt[d][i] for j < keys, i < queries rounded up to 8 (at most padded):
+ * `k` points at the tile's first key row ([keys][D]), `qt` at the packed queries ([D][padded],
+ * already times scale·log2(e)). A tile of a few queries (decode) computes only their columns;
+ * a whole block computes all `padded`, as it always has.
  */
 // @ts-ignore: decorator
-@inline export function scoreTile(k: usize, qt: usize, s: usize, D: i32, block: i32, padded: i32): void {
+@inline export function scoreTile(k: usize, qt: usize, s: usize, D: i32, keys: i32, queries: i32, padded: i32): void {
   const rowBytes = <usize>padded << 2;
-  blockMM(k, <usize>D << 2, 4, qt, rowBytes, D, s, rowBytes, block, padded, INIT_ZERO, 0);
+  blockMM(k, <usize>D << 2, 4, qt, rowBytes, D, s, rowBytes, keys, min(padded, (queries + 7) & ~7), INIT_ZERO, 0);
 }
 
 /**
