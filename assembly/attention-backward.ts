@@ -25,22 +25,35 @@
 import { exp2x4 } from './simd';
 import { blockMM, fillF32, packTransposed, INIT_LOAD, INIT_ZERO } from './tiles';
 import { applyMasks, negInfAsZero4, onlineSoftmaxStep4, scoreTile, LOG2E } from './attention-scores';
-import { EMPTY, PARTIAL, entryKind } from './causal-kind';
+import { EMPTY, PARTIAL, itemRow0, itemRowEnd, tileKind } from './causal-kind';
+
+/** A batch row's layout slot for head h (src/layouts/compile.ts slotOf). */
+// @ts-ignore: decorator
+@inline function slotOf(b: i32, h: i32, Bl: i32, Hl: i32): i32 {
+  return (b % Bl) * Hl + h % Hl;
+}
 
 /**
- * One row item (bh, r). `pHead`/`dsHead`: the P and dS slots of the head's first entry
- * (kvPtr[h·R]); entry e lives at pHead + (e − kvPtr[h·R])·slotBytes.
+ * One row item (bh, r): the query rows of batch row b = bh / H at positions in block row r (see
+ * attentionForward; none, some or `block` of them). `pHead`/`dsHead`: the P and dS slots of the
+ * head's first entry (kvPtr[slot·R]); entry e lives at pHead + (e − kvPtr[slot·R])·slotBytes.
  */
 function rowItem(
   q: usize, k: usize, v: usize, dout: usize, dq: usize,
   rpe: usize, kpm: usize, am: usize,
-  kvPtr: usize, kvIndices: usize, causalKind: usize,
+  kvPtr: usize, kvIndices: usize, qOffset: usize, Bl: i32, Hl: i32,
   pHead: usize, dsHead: usize,
-  bh: i32, r: i32, H: i32, Hkv: i32, N: i32, D: i32, block: i32, causal: i32, scale: f32, scratch: usize,
+  bh: i32, r: i32, H: i32, Hkv: i32, N: i32, Nk: i32, D: i32, block: i32, R: i32, causal: i32, scale: f32, scratch: usize,
 ): void {
-  const R = N / block;
+  const h = bh % H;
+  const b = bh / H;
+  const off = load<i32>(qOffset + (<usize>b << 2));
+  const row0 = itemRow0(r, block, off);
+  const rows = itemRowEnd(r, block, off, N) - row0;
+  if (rows <= 0) return; // no query of this batch row sits in block row r
+  const p0 = off + row0;
   const padded = (block + 7) & ~7;
-  const rows4 = (block + 3) & ~3;
+  const rows4 = (rows + 3) & ~3;
   const dBytes = <usize>D << 2;
   const pBytes = <usize>padded << 2;
   const slotBytes = <usize>block * pBytes;
@@ -51,43 +64,42 @@ function rowItem(
   const l = m + pBytes; // [padded] running sum of p, then 1/l
   const dsum = l + pBytes; // [padded] running sum of p·dP, then D
   const mFinal = dsum + pBytes; // [padded]
-  const mSeen = mFinal + pBytes; // [R][padded]: the max each block's p was taken against
+  const mSeen = mFinal + pBytes; // [C][padded]: the max each block's p was taken against
   const masked = rpe != 0 || kpm != 0 || am != 0;
   const zero = f32x4.splat(0);
   const scaleV = f32x4.splat(scale);
-  const h = bh % H;
-  const b = bh / H;
-  const row0 = r * block;
+  const slot = slotOf(b, h, Bl, Hl);
   const headRows = <usize>bh * <usize>N; // q, dout, dq, rpe
-  const kvRows = <usize>(b * Hkv + h / (H / Hkv)) * <usize>N; // k, v: the kv head of h
+  const kvRows = <usize>(b * Hkv + h / (H / Hkv)) * <usize>Nk; // k, v: the kv head of h
   const rowBase = (headRows + <usize>row0) * dBytes;
-  const headFirst = load<i32>(kvPtr + (<usize>(h * R) << 2));
-  const e0 = load<i32>(kvPtr + (<usize>(h * R + r) << 2));
-  const e1 = load<i32>(kvPtr + (<usize>(h * R + r + 1) << 2));
-  packTransposed(q + rowBase, D, block, padded, qt, scale * LOG2E);
-  packTransposed(dout + rowBase, D, block, padded, dot, 1);
+  const headFirst = load<i32>(kvPtr + (<usize>(slot * R) << 2));
+  const e0 = load<i32>(kvPtr + (<usize>(slot * R + r) << 2));
+  const e1 = load<i32>(kvPtr + (<usize>(slot * R + r + 1) << 2));
+  packTransposed(q + rowBase, D, rows, padded, qt, scale * LOG2E);
+  packTransposed(dout + rowBase, D, rows, padded, dot, 1);
   fillF32(m, padded, -Infinity);
   fillF32(l, padded, 0);
   fillF32(dsum, padded, 0);
   // 1. scores, dP, online max / sum / Σ p·dP
   let n = 0;
   for (let e = e0; e < e1; e++) {
-    const kind = entryKind(causalKind, causal != 0, e);
-    if (kind == EMPTY) continue; // entirely above the diagonal
     const col0 = load<i32>(kvIndices + (<usize>e << 2)) * block;
+    const cols = min(block, Nk - col0);
+    const kind = tileKind(causal != 0, p0, rows, col0, cols);
+    if (kind == EMPTY || cols <= 0) continue; // entirely after the queries' positions
     const s = pHead + <usize>(e - headFirst) * slotBytes;
     const dp = dsHead + <usize>(e - headFirst) * slotBytes;
-    scoreTile(k + (kvRows + <usize>col0) * dBytes, qt, s, D, block, padded);
+    scoreTile(k + (kvRows + <usize>col0) * dBytes, qt, s, D, cols, rows, padded);
     if (masked || kind == PARTIAL) {
       applyMasks(
-        s, padded, block, N,
-        rpe, kpm, am, headRows, b, row0, col0, kind == PARTIAL,
+        s, padded, rows, cols, Nk,
+        rpe, kpm, am, headRows, b, row0, col0, kind == PARTIAL, p0 - col0,
       );
     }
     // dP[j][i] = Σ_d V[j][d]·dO[i][d]
-    scoreTile(v + (kvRows + <usize>col0) * dBytes, dot, dp, D, block, padded);
+    scoreTile(v + (kvRows + <usize>col0) * dBytes, dot, dp, D, cols, rows, padded);
     const seen = mSeen + <usize>n * pBytes;
-    for (let i = 0; i < rows4; i += 4) onlineSoftmaxStep4(s, <usize>i << 2, block, pBytes, m, l, true, dp, dsum, seen);
+    for (let i = 0; i < rows4; i += 4) onlineSoftmaxStep4(s, <usize>i << 2, cols, pBytes, m, l, true, dp, dsum, seen);
     n++;
   }
   // 2. normalise: P = p·2^(seen − max)/l, D = Σ p·dP / l, dS = P·(dP − D)·scale, in the slots
@@ -102,7 +114,9 @@ function rowItem(
   }
   n = 0;
   for (let e = e0; e < e1; e++) {
-    if (entryKind(causalKind, causal != 0, e) == EMPTY) continue;
+    const col0 = load<i32>(kvIndices + (<usize>e << 2)) * block;
+    const cols = min(block, Nk - col0);
+    if (tileKind(causal != 0, p0, rows, col0, cols) == EMPTY || cols <= 0) continue;
     const s = pHead + <usize>(e - headFirst) * slotBytes;
     const dp = dsHead + <usize>(e - headFirst) * slotBytes;
     const seen = mSeen + <usize>n * pBytes;
@@ -117,7 +131,7 @@ function rowItem(
       const dd = v128.load(dsum + pi);
       let ps = s + pi;
       let pd = dp + pi;
-      for (let j = 0; j < block; j++) {
+      for (let j = 0; j < cols; j++) {
         const p = f32x4.mul(v128.load(ps), f);
         v128.store(ps, p);
         v128.store(pd, f32x4.mul(f32x4.mul(p, f32x4.sub(v128.load(pd), dd)), scaleV));
@@ -130,32 +144,33 @@ function rowItem(
   // 3. dQ[i][·] = Σ_blocks Σ_j dS[j][i]·K[j][·]
   let first = true;
   for (let e = e0; e < e1; e++) {
-    if (entryKind(causalKind, causal != 0, e) == EMPTY) continue;
     const col0 = load<i32>(kvIndices + (<usize>e << 2)) * block;
+    const cols = min(block, Nk - col0);
+    if (tileKind(causal != 0, p0, rows, col0, cols) == EMPTY || cols <= 0) continue;
     const ds = dsHead + <usize>(e - headFirst) * slotBytes;
-    blockMM(ds, 4, pBytes, k + (kvRows + <usize>col0) * dBytes, dBytes, block, acc, dBytes, rows4, D, first ? INIT_ZERO : INIT_LOAD, 0);
+    blockMM(ds, 4, pBytes, k + (kvRows + <usize>col0) * dBytes, dBytes, cols, acc, dBytes, rows4, D, first ? INIT_ZERO : INIT_LOAD, 0);
     first = false;
   }
   const dst = dq + rowBase;
   if (first) {
-    fillF32(dst, block * D, 0);
+    fillF32(dst, rows * D, 0);
   } else {
-    memory.copy(dst, acc, <usize>block * dBytes);
+    memory.copy(dst, acc, <usize>rows * dBytes);
   }
 }
 
 /**
- * One column item (bkv, c), bkv = b·Hkv + g: dV and dK rows of block column c of kv head g, summed
- * over the group's query heads h = g·G + j (G = H / Hkv), j ascending, in one fixed order.
+ * One column item (bkv, c), bkv = b·Hkv + g: dV and dK rows of block column c of kv head g (keys
+ * c·block … min(Nk, (c + 1)·block) − 1), summed over the group's query heads h = g·G + j
+ * (G = H / Hkv), j ascending, each over its block rows in order: one fixed order.
  * `firstSlots` [G] i32: the first slot of query head j's P and dS (in pSlots, dsSlots).
  */
 function columnItem(
   q: usize, dout: usize, dk: usize, dv: usize,
-  kvPtr: usize, qPtr: usize, qIndices: usize, qEntries: usize, causalKind: usize,
+  kvPtr: usize, qPtr: usize, qIndices: usize, qEntries: usize, qOffset: usize, Bl: i32, Hl: i32,
   pSlots: usize, dsSlots: usize, firstSlots: usize,
-  bkv: i32, c: i32, H: i32, Hkv: i32, N: i32, D: i32, block: i32, causal: i32,
+  bkv: i32, c: i32, H: i32, Hkv: i32, N: i32, Nk: i32, D: i32, block: i32, R: i32, C: i32, causal: i32,
 ): void {
-  const R = N / block;
   const G = H / Hkv;
   const padded = (block + 7) & ~7;
   const dBytes = <usize>D << 2;
@@ -163,7 +178,11 @@ function columnItem(
   const slotBytes = <usize>block * pBytes;
   const b = bkv / Hkv;
   const g = bkv - b * Hkv;
-  const colBase = (<usize>bkv * <usize>N + <usize>(c * block)) * dBytes;
+  const off = load<i32>(qOffset + (<usize>b << 2));
+  const col0 = c * block;
+  const cols = min(block, Nk - col0);
+  if (cols <= 0) return;
+  const colBase = (<usize>bkv * <usize>Nk + <usize>col0) * dBytes;
   // dV[j][·] = Σ_heads Σ_blocks Σ_i P[j][i]·dO[i][·], then dK[j][·] = Σ_heads Σ_blocks Σ_i dS[j][i]·Q[i][·]:
   // one output at a time, so that it stays in L1 across the column's blocks
   let first = true;
@@ -173,23 +192,27 @@ function columnItem(
     first = true;
     for (let j = 0; j < G; j++) {
       const h = g * G + j;
+      const slot = slotOf(b, h, Bl, Hl);
       const headRows = <usize>(b * H + h) * <usize>N;
       const slots = (pass == 0 ? pSlots : dsSlots) + <usize>load<i32>(firstSlots + (<usize>j << 2)) * slotBytes;
-      const headFirst = load<i32>(kvPtr + (<usize>(h * R) << 2));
-      const t0 = load<i32>(qPtr + (<usize>(h * R + c) << 2));
-      const t1 = load<i32>(qPtr + (<usize>(h * R + c + 1) << 2));
+      const headFirst = load<i32>(kvPtr + (<usize>(slot * R) << 2));
+      const t0 = load<i32>(qPtr + (<usize>(slot * C + c) << 2));
+      const t1 = load<i32>(qPtr + (<usize>(slot * C + c + 1) << 2));
       for (let t = t0; t < t1; t++) {
+        const r = load<i32>(qIndices + (<usize>t << 2));
+        const row0 = itemRow0(r, block, off);
+        const rows = itemRowEnd(r, block, off, N) - row0;
+        if (rows <= 0 || tileKind(causal != 0, off + row0, rows, col0, cols) == EMPTY) continue;
         const e = load<i32>(qEntries + (<usize>t << 2));
-        if (entryKind(causalKind, causal != 0, e) == EMPTY) continue;
-        const rowBase = (headRows + <usize>(load<i32>(qIndices + (<usize>t << 2)) * block)) * dBytes;
+        const rowBase = (headRows + <usize>row0) * dBytes;
         blockMM(
-          slots + <usize>(e - headFirst) * slotBytes, pBytes, 4, rhs + rowBase, dBytes, block,
-          dst, dBytes, block, D, first ? INIT_ZERO : INIT_LOAD, 0,
+          slots + <usize>(e - headFirst) * slotBytes, pBytes, 4, rhs + rowBase, dBytes, rows,
+          dst, dBytes, cols, D, first ? INIT_ZERO : INIT_LOAD, 0,
         );
         first = false;
       }
     }
-    if (first) fillF32(dst, block * D, 0);
+    if (first) fillF32(dst, cols * D, 0);
   }
 }
 
@@ -197,23 +220,24 @@ function columnItem(
  * Kv batch·heads kvBegin..kvEnd-1 (bkv = b·Hkv + g), whole, with their groups' G = H / Hkv query
  * heads: row items block row by block row (each row for the group's heads in order), each column
  * item right after the row that completes it. Pointers are byte offsets: q, dout, dq
- * [B·H][N][D], k, v, dk, dv [B·Hkv][N][D]; rpe [B·H][N][N], kpm [B][N], am [N][N] additive or 0;
- * the layout's tables; `order` [Hkv][R] the columns of each kv head by readiness and `readyPtr`
- * [Hkv][R + 2] i32: columns order[g][readyPtr[g][r] .. readyPtr[g][r + 1]) have their last kept
- * row (over the group's heads) at r − 1 (r = 0: none kept). `slots`: this task's 2·G·slotsPerHead
- * slots of block·padded floats, P of the G heads then their dS; `slotBase` [G] i32: j·slotsPerHead;
- * `scratch`: this task's own 3·D·padded + 4·padded + R·padded floats, padded = block rounded
- * up to 8 (twin: backwardRowsScratchFloats in src/cpu/attention.ts).
+ * [B·H][N][D], k, v, dk, dv [B·Hkv][Nk][D], qOffset [B] i32; rpe [B·H][N][Nk], kpm [B][Nk],
+ * am [N][Nk] additive or 0; the layout's tables (Bl·Hl slots, as attentionForward); `order`
+ * [RB·Hkv][C] the columns of each (batch row, kv head) by readiness and `readyPtr`
+ * [RB·Hkv][R + 2] i32, read at (b % RB)·Hkv + g (RB = `readyBatches`: 1 where every batch row
+ * visits the same blocks): columns order[i][readyPtr[i][r] .. readyPtr[i][r + 1]) have their last
+ * visited row (over the group's heads) at r − 1 (r = 0: none visited). `slots`: this task's
+ * 2·G·slotsPerHead slots of block·padded floats, P of the G heads then their dS; `slotBase` [G]
+ * i32: j·slotsPerHead; `scratch`: this task's own 3·D·padded + 4·padded + C·padded floats,
+ * padded = block rounded up to 8 (twin: backwardRowsScratchFloats in src/cpu/attention.ts).
  */
 export function attentionBackwardHeads(
   q: usize, k: usize, v: usize, dout: usize, dq: usize, dk: usize, dv: usize,
   rpe: usize, kpm: usize, am: usize,
-  kvPtr: usize, kvIndices: usize, qPtr: usize, qIndices: usize, qEntries: usize, causalKind: usize,
-  order: usize, readyPtr: usize, slots: usize, slotsPerHead: i32, slotBase: usize,
-  H: i32, Hkv: i32, N: i32, D: i32, block: i32, causal: i32, scale: f32,
+  kvPtr: usize, kvIndices: usize, qPtr: usize, qIndices: usize, qEntries: usize, qOffset: usize, Bl: i32, Hl: i32,
+  order: usize, readyPtr: usize, readyBatches: i32, slots: usize, slotsPerHead: i32, slotBase: usize,
+  H: i32, Hkv: i32, N: i32, Nk: i32, D: i32, block: i32, R: i32, C: i32, causal: i32, scale: f32,
   kvBegin: i32, kvEnd: i32, scratch: usize,
 ): void {
-  const R = N / block;
   const G = H / Hkv;
   const padded = (block + 7) & ~7;
   const headSlots = <usize>slotsPerHead * <usize>block * (<usize>padded << 2);
@@ -222,22 +246,26 @@ export function attentionBackwardHeads(
   for (let bkv = kvBegin; bkv < kvEnd; bkv++) {
     const b = bkv / Hkv;
     const g = bkv - b * Hkv;
-    const ready = readyPtr + (<usize>(g * (R + 2)) << 2);
-    const cols = order + (<usize>(g * R) << 2);
+    const at = (b % readyBatches) * Hkv + g;
+    const ready = readyPtr + (<usize>(at * (R + 2)) << 2);
+    const cols = order + (<usize>(at * C) << 2);
     for (let r = 0; r <= R; r++) {
       if (r > 0) {
         for (let j = 0; j < G; j++) {
           rowItem(
-            q, k, v, dout, dq, rpe, kpm, am, kvPtr, kvIndices, causalKind,
+            q, k, v, dout, dq, rpe, kpm, am, kvPtr, kvIndices, qOffset, Bl, Hl,
             pSlots + <usize>j * headSlots, dsSlots + <usize>j * headSlots,
-            b * H + g * G + j, r - 1, H, Hkv, N, D, block, causal, scale, scratch,
+            b * H + g * G + j, r - 1, H, Hkv, N, Nk, D, block, R, causal, scale, scratch,
           );
         }
       }
       const u1 = load<i32>(ready + (<usize>(r + 1) << 2));
       for (let u = load<i32>(ready + (<usize>r << 2)); u < u1; u++) {
         const c = load<i32>(cols + (<usize>u << 2));
-        columnItem(q, dout, dk, dv, kvPtr, qPtr, qIndices, qEntries, causalKind, pSlots, dsSlots, slotBase, bkv, c, H, Hkv, N, D, block, causal);
+        columnItem(
+          q, dout, dk, dv, kvPtr, qPtr, qIndices, qEntries, qOffset, Bl, Hl, pSlots, dsSlots, slotBase,
+          bkv, c, H, Hkv, N, Nk, D, block, R, C, causal,
+        );
       }
     }
   }
@@ -251,36 +279,40 @@ export function attentionBackwardHeads(
 export function attentionBackwardRows(
   q: usize, k: usize, v: usize, dout: usize, dq: usize,
   rpe: usize, kpm: usize, am: usize,
-  kvPtr: usize, kvIndices: usize, causalKind: usize,
+  kvPtr: usize, kvIndices: usize, qOffset: usize, Bl: i32, Hl: i32,
   pSlots: usize, dsSlots: usize, slotBase: usize, bh0: i32,
-  H: i32, Hkv: i32, N: i32, D: i32, block: i32, causal: i32, scale: f32,
+  H: i32, Hkv: i32, N: i32, Nk: i32, D: i32, block: i32, R: i32, causal: i32, scale: f32,
   itemBegin: i32, itemEnd: i32, scratch: usize,
 ): void {
-  const R = N / block;
   const slotBytes = <usize>block * (<usize>((block + 7) & ~7) << 2);
   for (let item = itemBegin; item < itemEnd; item++) {
     const bh = item / R;
     const first = <usize>load<i32>(slotBase + (<usize>(bh - bh0) << 2)) * slotBytes;
-    rowItem(q, k, v, dout, dq, rpe, kpm, am, kvPtr, kvIndices, causalKind, pSlots + first, dsSlots + first, bh, item - bh * R, H, Hkv, N, D, block, causal, scale, scratch);
+    rowItem(
+      q, k, v, dout, dq, rpe, kpm, am, kvPtr, kvIndices, qOffset, Bl, Hl, pSlots + first, dsSlots + first,
+      bh, item - bh * R, H, Hkv, N, Nk, D, block, R, causal, scale, scratch,
+    );
   }
 }
 
 /**
- * Column items itemBegin..itemEnd-1 (item = bkv·R + c, bkv = b·Hkv + g) of a chunk, after its
+ * Column items itemBegin..itemEnd-1 (item = bkv·C + c, bkv = b·Hkv + g) of a chunk, after its
  * row items; bh0 the chunk's first query batch·head (a multiple of G).
  */
 export function attentionBackwardColumns(
   q: usize, dout: usize, dk: usize, dv: usize,
-  kvPtr: usize, qPtr: usize, qIndices: usize, qEntries: usize, causalKind: usize,
+  kvPtr: usize, qPtr: usize, qIndices: usize, qEntries: usize, qOffset: usize, Bl: i32, Hl: i32,
   pSlots: usize, dsSlots: usize, slotBase: usize, bh0: i32,
-  H: i32, Hkv: i32, N: i32, D: i32, block: i32, causal: i32,
+  H: i32, Hkv: i32, N: i32, Nk: i32, D: i32, block: i32, R: i32, C: i32, causal: i32,
   itemBegin: i32, itemEnd: i32,
 ): void {
-  const R = N / block;
   const G = H / Hkv;
   for (let item = itemBegin; item < itemEnd; item++) {
-    const bkv = item / R;
+    const bkv = item / C;
     const firstSlots = slotBase + (<usize>(bkv * G - bh0) << 2);
-    columnItem(q, dout, dk, dv, kvPtr, qPtr, qIndices, qEntries, causalKind, pSlots, dsSlots, firstSlots, bkv, item - bkv * R, H, Hkv, N, D, block, causal);
+    columnItem(
+      q, dout, dk, dv, kvPtr, qPtr, qIndices, qEntries, qOffset, Bl, Hl, pSlots, dsSlots, firstSlots,
+      bkv, item - bkv * C, H, Hkv, N, Nk, D, block, R, C, causal,
+    );
   }
 }

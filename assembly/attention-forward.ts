@@ -4,7 +4,7 @@
 // Host side: src/cpu/attention.ts.
 import { blockMM, fillF32, packTransposed, INIT_SCALE } from './tiles';
 import { applyMasks, onlineSoftmaxStep4, scoreTile, LOG2E } from './attention-scores';
-import { EMPTY, PARTIAL, entryKind } from './causal-kind';
+import { EMPTY, PARTIAL, itemRow0, itemRowEnd, tileKind } from './causal-kind';
 
 /**
  * ln x for a normal x ≥ 1 (the running sum: its largest term is 2⁰), in f64: x = 2^e·m with
@@ -27,26 +27,29 @@ function lnAtLeastOne(x: f32): f64 {
 }
 
 /**
- * out[bh][row] for items itemBegin..itemEnd-1, item = bh·R + r (R = N / block), and, where `lse`
- * is not 0, the rows' log-sum-exp lse[bh][row] (natural log; −∞ for a row with nothing kept).
- * All pointers are byte offsets: q, out [B·H][N][D], k, v [B·Hkv][N][D] (query head h reads kv
- * head h / (H / Hkv)), lse [B·H][N];
- * rpe [B·H][N][N], kpm [B][N], am [N][N] additive or 0;
- * kvPtr/kvIndices/causalKind the layout's row tables (src/layouts/compile.ts). `causal` 0 or 1.
+ * out[bh][row] for items itemBegin..itemEnd-1, item = bh·R + r (R the layout's block rows), and,
+ * where `lse` is not 0, the rows' log-sum-exp lse[bh][row] (natural log; −∞ for a row with
+ * nothing kept). Item (bh, r) holds the query rows of batch row b = bh / H whose absolute
+ * positions qOffset[b] + i fall in block row r (none, some or `block` of them: partial blocks and
+ * offsets are handled here, on the tiles, not by padded copies); key column block c holds keys
+ * c·block … min(Nk, (c + 1)·block) − 1.
+ * All pointers are byte offsets: q, out [B·H][N][D], k, v [B·Hkv][Nk][D] (query head h reads kv
+ * head h / (H / Hkv)), lse [B·H][N], qOffset [B] i32;
+ * rpe [B·H][N][Nk], kpm [B][Nk], am [N][Nk] additive or 0;
+ * kvPtr/kvIndices the layout's row tables (src/layouts/compile.ts), of Bl·Hl slots: batch row b,
+ * head h reads slot (b % Bl)·Hl + h % Hl. `causal` 0 or 1.
  * `scratch`: this task's own 2·D·padded + block·padded + 3·padded floats, padded = block rounded
  * up to 8 (twin: forwardScratchFloats in src/cpu/attention.ts).
  */
 export function attentionForward(
   q: usize, k: usize, v: usize, out: usize, lse: usize,
   rpe: usize, kpm: usize, am: usize,
-  kvPtr: usize, kvIndices: usize, causalKind: usize,
-  H: i32, Hkv: i32, N: i32, D: i32, block: i32, causal: i32, scale: f32,
+  kvPtr: usize, kvIndices: usize, qOffset: usize, Bl: i32, Hl: i32,
+  H: i32, Hkv: i32, N: i32, Nk: i32, D: i32, block: i32, R: i32, causal: i32, scale: f32,
   itemBegin: i32, itemEnd: i32, scratch: usize,
 ): void {
-  const R = N / block;
   const group = H / Hkv;
   const padded = (block + 7) & ~7;
-  const rows4 = (block + 3) & ~3; // query rows the P·V tiles cover
   const dBytes = <usize>D << 2;
   const pBytes = <usize>padded << 2;
   const qt = scratch; // [D][padded], queries transposed, times scale·log2(e)
@@ -61,39 +64,46 @@ export function attentionForward(
     const r = item - bh * R;
     const h = bh % H;
     const b = bh / H;
-    const row0 = r * block;
+    const off = load<i32>(qOffset + (<usize>b << 2));
+    const row0 = itemRow0(r, block, off);
+    const rows = itemRowEnd(r, block, off, N) - row0;
+    if (rows <= 0) continue; // no query of this batch row sits in block row r
+    const p0 = off + row0; // the absolute position of query row0
+    const rows4 = (rows + 3) & ~3; // query rows the P·V tiles cover
+    const slot = (b % Bl) * Hl + h % Hl;
     const headRows = <usize>bh * <usize>N; // first row of this batch-head in q, out
-    const kvRows = <usize>(b * Hkv + h / group) * <usize>N; // and of its kv head in k, v
-    packTransposed(q + (headRows + <usize>row0) * dBytes, D, block, padded, qt, scale * LOG2E);
+    const kvRows = <usize>(b * Hkv + h / group) * <usize>Nk; // and of its kv head in k, v
+    packTransposed(q + (headRows + <usize>row0) * dBytes, D, rows, padded, qt, scale * LOG2E);
     fillF32(o, padded * D, 0);
     fillF32(m, padded, -Infinity);
     fillF32(l, padded, 0);
-    const e0 = load<i32>(kvPtr + (<usize>(h * R + r) << 2));
-    const e1 = load<i32>(kvPtr + (<usize>(h * R + r + 1) << 2));
+    const e0 = load<i32>(kvPtr + (<usize>(slot * R + r) << 2));
+    const e1 = load<i32>(kvPtr + (<usize>(slot * R + r + 1) << 2));
     for (let e = e0; e < e1; e++) {
-      const kind = entryKind(causalKind, causal != 0, e);
-      if (kind == EMPTY) continue; // entirely above the diagonal
       const col0 = load<i32>(kvIndices + (<usize>e << 2)) * block;
+      const cols = min(block, Nk - col0);
+      const kind = tileKind(causal != 0, p0, rows, col0, cols);
+      if (kind == EMPTY || cols <= 0) continue; // entirely after the queries' positions
       const kb = k + (kvRows + <usize>col0) * dBytes;
       const vb = v + (kvRows + <usize>col0) * dBytes;
-      scoreTile(kb, qt, s, D, block, padded);
+      scoreTile(kb, qt, s, D, cols, rows, padded);
       if (masked || kind == PARTIAL) {
         applyMasks(
-          s, padded, block, N,
-          rpe, kpm, am, headRows, b, row0, col0, kind == PARTIAL,
+          s, padded, rows, cols, Nk,
+          rpe, kpm, am, headRows, b, row0, col0, kind == PARTIAL, p0 - col0,
         );
       }
       // online softmax, four queries per vector: new max, rescale factor, exponentials, sums
       for (let i = 0; i < rows4; i += 4) {
         const pi = <usize>i << 2;
-        v128.store(alpha + pi, onlineSoftmaxStep4(s, pi, block, pBytes, m, l, false, 0, 0, 0));
+        v128.store(alpha + pi, onlineSoftmaxStep4(s, pi, cols, pBytes, m, l, false, 0, 0, 0));
       }
       // o[i][·] = alpha[i]·o[i][·] + Σ_j P[j][i]·V[j][·]
-      blockMM(s, 4, pBytes, vb, dBytes, block, o, dBytes, rows4, D, INIT_SCALE, alpha);
+      blockMM(s, 4, pBytes, vb, dBytes, cols, o, dBytes, rows4, D, INIT_SCALE, alpha);
     }
     // out = o / l; a query with nothing kept (l = 0) gives zeros
     const ob = out + (headRows + <usize>row0) * dBytes;
-    for (let i = 0; i < block; i++) {
+    for (let i = 0; i < rows; i++) {
       const li = load<f32>(l + (<usize>i << 2));
       const inv: f32 = li > 0 ? <f32>1 / li : 0;
       if (lse != 0) {

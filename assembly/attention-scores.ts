@@ -12,13 +12,15 @@ import { blockMM, INIT_ZERO } from './tiles';
 @inline export const LOG2E: f32 = 1.4426950408889634;
 
 /**
- * S[j][i] = Σ_d K[j][d]·Qt[d][i] for j < block, i < padded: `k` points at the block's first key
- * row ([block][D]), `qt` at the packed queries ([D][padded], already times scale·log2(e)).
+ * S[j][i] = Σ_d K[j][d]·Qt[d][i] for j < keys, i < queries rounded up to 8 (at most padded):
+ * `k` points at the tile's first key row ([keys][D]), `qt` at the packed queries ([D][padded],
+ * already times scale·log2(e)). A tile of a few queries (decode) computes only their columns;
+ * a whole block computes all `padded`, as it always has.
  */
 // @ts-ignore: decorator
-@inline export function scoreTile(k: usize, qt: usize, s: usize, D: i32, block: i32, padded: i32): void {
+@inline export function scoreTile(k: usize, qt: usize, s: usize, D: i32, keys: i32, queries: i32, padded: i32): void {
   const rowBytes = <usize>padded << 2;
-  blockMM(k, <usize>D << 2, 4, qt, rowBytes, D, s, rowBytes, block, padded, INIT_ZERO, 0);
+  blockMM(k, <usize>D << 2, 4, qt, rowBytes, D, s, rowBytes, keys, min(padded, (queries + 7) & ~7), INIT_ZERO, 0);
 }
 
 /**
@@ -38,27 +40,32 @@ import { blockMM, INIT_ZERO } from './tiles';
 }
 
 /**
- * Adds the masks to the score tile of query rows row0.. and key columns col0.. of batch b, in
- * DeepSpeed's order (rpe, then key padding, then attention mask, all already additive), and applies
- * the causal cut j > i of a diagonal block. `rpe` [B·H][N][N] (its batch·head's rows start at
- * `headRows`), `kpm` [B][N] and `am` [N][N] are the whole tensors, 0 when absent. Only the
- * block × block corner is touched: padded query columns stay as they are.
+ * Adds the masks to the score tile of `rows` queries (q rows qRow0.., of batch b) and `cols` keys
+ * (col0..), in DeepSpeed's order (rpe, then key padding, then attention mask, all already
+ * additive), and where `partial` applies the causal cut: key col0 + j is dropped for the query at
+ * position p0 + t when j > t + shift, shift = p0 − col0 (0 on the diagonal of self-attention).
+ * `rpe` [B·H][N][Nk] (its batch·head's rows start at `headRows`), `kpm` [B][Nk] and `am` [N][Nk]
+ * are the whole tensors, 0 when absent. Only the rows × cols corner is touched: padded query
+ * columns and key rows past `cols` stay as they are. Each element gets the same operations on
+ * the vector and the scalar path, so the bits do not depend on the tile's size.
  */
 export function applyMasks(
-  s: usize, padded: i32, block: i32, N: i32,
+  s: usize, padded: i32, rows: i32, cols: i32, Nk: i32,
   rpeBase: usize, kpmBase: usize, amBase: usize,
-  headRows: usize, b: i32, row0: i32, col0: i32, diagonal: bool,
+  headRows: usize, b: i32, qRow0: i32, col0: i32, partial: bool, shift: i32,
 ): void {
-  const rpe = rpeBase != 0 ? rpeBase + ((headRows + <usize>row0) * <usize>N + <usize>col0) * 4 : 0;
-  const kpm = kpmBase != 0 ? kpmBase + (<usize>b * <usize>N + <usize>col0) * 4 : 0;
-  const am = amBase != 0 ? amBase + (<usize>row0 * <usize>N + <usize>col0) * 4 : 0;
+  const rpe = rpeBase != 0 ? rpeBase + ((headRows + <usize>qRow0) * <usize>Nk + <usize>col0) * 4 : 0;
+  const kpm = kpmBase != 0 ? kpmBase + (<usize>b * <usize>Nk + <usize>col0) * 4 : 0;
+  const am = amBase != 0 ? amBase + (<usize>qRow0 * <usize>Nk + <usize>col0) * 4 : 0;
   const sRow = <usize>padded << 2;
-  const nRow = <usize>N << 2;
+  const nRow = <usize>Nk << 2;
   const ninf = f32x4.splat(-Infinity);
-  if ((rpe != 0 || am != 0) && (block & 3) == 0) {
+  if (rpe != 0 || am != 0) {
     // rpe and am are [i][j]: sum 4×4 blocks of the bias, transpose them, add to S rows j..j+3
-    for (let i = 0; i < block; i += 4) {
-      for (let j = 0; j < block; j += 4) {
+    const rows4 = rows & ~3;
+    const cols4 = cols & ~3;
+    for (let i = 0; i < rows4; i += 4) {
+      for (let j = 0; j < cols4; j += 4) {
         let b0 = f32x4.splat(0), b1 = b0, b2 = b0, b3 = b0; // rows i..i+3, columns j..j+3
         const off = <usize>i * nRow + (<usize>j << 2);
         if (rpe != 0) {
@@ -91,9 +98,9 @@ export function applyMasks(
         v128.store(ps + 3 * sRow, f32x4.add(v128.load(ps + 3 * sRow), toBase2(i64x2.shuffle(u2, u3, 1, 3))));
       }
     }
-  } else if (rpe != 0 || am != 0) {
-    for (let i = 0; i < block; i++) {
-      for (let j = 0; j < block; j++) {
+    // the edges the 4×4 blocks leave: rows past rows4 (all columns), columns past cols4
+    for (let i = 0; i < rows; i++) {
+      for (let j = i < rows4 ? cols4 : 0; j < cols; j++) {
         const off = <usize>i * nRow + (<usize>j << 2);
         let bias: f32 = 0;
         if (rpe != 0) bias = load<f32>(rpe + off);
@@ -105,22 +112,23 @@ export function applyMasks(
     }
   } else if (kpm != 0) {
     // key padding alone is one value per key j: a splat added to S row j
-    for (let j = 0; j < block; j++) {
+    for (let j = 0; j < cols; j++) {
       const kb = toBase2Scalar(load<f32>(kpm + (<usize>j << 2)));
       const kv = f32x4.splat(kb);
       const ps = s + <usize>j * sRow;
       let i = 0;
-      for (; i + 4 <= block; i += 4) v128.store(ps + (<usize>i << 2), f32x4.add(v128.load(ps + (<usize>i << 2)), kv));
-      for (; i < block; i++) store<f32>(ps + (<usize>i << 2), load<f32>(ps + (<usize>i << 2)) + kb);
+      for (; i + 4 <= rows; i += 4) v128.store(ps + (<usize>i << 2), f32x4.add(v128.load(ps + (<usize>i << 2)), kv));
+      for (; i < rows; i++) store<f32>(ps + (<usize>i << 2), load<f32>(ps + (<usize>i << 2)) + kb);
     }
   }
-  if (diagonal) {
-    // query row0 + i sees key row0 + j only when j ≤ i: cut S[j][i] for i < j
-    for (let j = 1; j < block; j++) {
+  if (partial) {
+    // query t sees key j only when j ≤ t + shift: cut S[j][t] for t < j − shift
+    for (let j = max(0, shift + 1); j < cols; j++) {
       const ps = s + <usize>j * sRow;
+      const cut = min(j - shift, rows);
       let i = 0;
-      for (; i + 4 <= j; i += 4) v128.store(ps + (<usize>i << 2), ninf);
-      for (; i < j; i++) store<f32>(ps + (<usize>i << 2), -Infinity);
+      for (; i + 4 <= cut; i += 4) v128.store(ps + (<usize>i << 2), ninf);
+      for (; i < cut; i++) store<f32>(ps + (<usize>i << 2), -Infinity);
     }
   }
 }

@@ -51,8 +51,8 @@ test('attention: grouped kv heads (GQA, MQA) and returnLse', async () => {
   await rejects(() => engine.attention({ q, k: t([1, 8, 32, 8]), v: t([1, 8, 32, 8]), layout }), RangeError, /^k\.shape\[1\] \(Hkv\) must divide q\.shape\[1\] \(Hq = 4\), got 8/);
   await rejects(() => engine.attention({ q, k: t([1, 2, 32, 8]), v: t([1, 1, 32, 8]), layout }), RangeError, /^v\.shape\[1\] \(Hkv\) must equal k\.shape\[1\] \(2\), got 1$/);
   await rejects(() => engine.attention({ q, k: t([1, 2, 32, 8]), v: t([1, 2, 16, 8]), layout }), RangeError, /^v\.shape\[2\] \(N\) must equal k\.shape\[2\] \(32\), got 16$/);
-  // queries against fewer keys pass validation; the backend says what it does not take yet
-  await rejects(() => engine.attention({ q, k: t([1, 2, 16, 8]), v: t([1, 2, 16, 8]), layout, qOffset: 0 }), RangeError, /^blocksparse: cpu: queries against 16 keys \(Nq = 32\) is not supported by this backend yet/);
+  // queries against fewer keys pass validation, and the CPU takes them
+  assert.equal((await engine.attention({ q, k: t([1, 2, 16, 8]), v: t([1, 2, 16, 8]), layout, qOffset: 0 })).shape, [1, 4, 32, 8]);
   await rejects(() => engine.attention({ q, k: t([2, 2, 32, 8]), v: t([2, 2, 32, 8]), layout }), RangeError, /^k\.shape\[0\] \(B\) must equal 1, got 2$/);
   await rejects(() => engine.attention({ q, k: t([1, 2, 32]), v: t([1, 2, 32, 8]), layout }), RangeError, /^k\.shape must be \[B, Hkv, Nk, D\], got \[1, 2, 32\]$/);
   await rejects(() => engine.attention({ ...good(), returnLse: 1 as never }), TypeError, /^returnLse must be a boolean, got 1$/);
@@ -74,14 +74,14 @@ test('attention: grouped kv heads (GQA, MQA) and returnLse', async () => {
 
 test('attention: layout', async () => {
   const base = good();
-  // N not a multiple of the block: a layout of ceil(N / block) block rows passes validation, the backend refuses the partial block
-  await rejects(() => engine.attention({ ...base, q: t([1, 2, 40, 8]), k: t([1, 2, 40, 8]), v: t([1, 2, 40, 8]), layout: dense(2, 3, 16) }), RangeError, /cpu: a partial last block \(N = 40, block 16\) is not supported by this backend yet/);
+  // N not a multiple of the block: a layout of ceil(N / block) block rows passes validation, and the CPU takes the partial block
+  assert.equal((await engine.attention({ ...base, q: t([1, 2, 40, 8]), k: t([1, 2, 40, 8]), v: t([1, 2, 40, 8]), layout: dense(2, 3, 16) })).shape, [1, 2, 40, 8]);
   await rejects(() => engine.attention({ ...base, q: t([1, 2, 40, 8]), k: t([1, 2, 40, 8]), v: t([1, 2, 40, 8]) }), RangeError, /layout\.shape\[1\] must be at least ceil\(N \/ block\) = 3/);
   await rejects(() => engine.attention({ ...base, layout: { block: 16, shape: [2, 2, 2, 2], data: new Uint8Array(16) } as never }), RangeError, /layout\.shape\[0\] \(B, one layout per batch row\) must equal 1, got 2/);
-  // one batch row's own layout is the shared case; two are not taken yet
+  // one batch row's own layout is the shared case; the CPU takes one per batch row too
   await engine.attention({ ...base, layout: { block: 16, shape: [1, 2, 2, 2], data: new Uint8Array(8).fill(1) } });
   const q2 = t([2, 2, 32, 8]);
-  await rejects(() => engine.attention({ q: q2, k: q2, v: q2, layout: { block: 16, shape: [2, 2, 2, 2], data: new Uint8Array(16).fill(1) } }), RangeError, /cpu: one layout per batch row is not supported by this backend yet/);
+  assert.equal((await engine.attention({ q: q2, k: q2, v: q2, layout: { block: 16, shape: [2, 2, 2, 2], data: new Uint8Array(16).fill(1) } })).shape, [2, 2, 32, 8]);
   await rejects(() => engine.attention({ ...base, layout: dense(3, 2, 16) }), RangeError, /layout\.shape\[0\] \(layout heads Hl\) must divide q\.shape\[1\] \(H = 2\).*got 3/);
   await rejects(() => engine.attention({ ...base, layout: dense(2, 1, 16) }), RangeError, /layout\.shape\[1\] must be at least ceil\(N \/ block\) = 2 \(a larger layout is read top-left\), got 1/);
   await rejects(() => engine.attention({ ...base, layout: { block: 16, shape: [2, 2, 1], data: new Uint8Array(4).fill(1) } }), RangeError, /layout\.shape\[2\] must be at least ceil\(N \/ block\) = 2/);
@@ -101,7 +101,7 @@ test('attention: keyLengths and qOffset', async () => {
   await rejects(() => engine.attention({ ...base, qOffset: Int32Array.of(0, 0) }), RangeError, /qOffset\.length must equal B \(1\), got 2/);
   await rejects(() => engine.attention({ ...base, qOffset: 'x' as never }), TypeError, /qOffset must be/);
   await rejects(() => engine.attention({ ...base, qOffset: 4 }), RangeError, /layout\.shape\[1\] must be at least ceil\(\(qOffset \+ Nq\) \/ block\) = 3/);
-  await rejects(() => engine.attention({ ...base, qOffset: 4, layout: dense(2, 3, 16) }), RangeError, /cpu: queries at an offset \(qOffset 4\) is not supported by this backend yet/);
+  assert.equal((await engine.attention({ ...base, qOffset: 4, layout: dense(2, 3, 16) })).shape, [1, 2, 32, 8]);
   // usable after each refusal, and qOffset 0 with keyLengths is taken
   const out = await engine.attention({ ...base, keyLengths: Int32Array.of(20), qOffset: 0 });
   assert.is(out.shape.join(), '1,2,32,8');

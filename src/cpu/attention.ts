@@ -5,7 +5,8 @@
 // of tasks. With grouped kv heads (GQA, MQA) a dK/dV column belongs to a kv head and sums over its
 // query heads inside its one item, so backward tasks own whole groups.
 import type { AttentionBackwardProblem, AttentionGradientData, AttentionLseData, AttentionProblem, OperandData } from '../backend.js';
-import type { CausalTables, CompiledLayout } from '../layouts/compile.js';
+import type { CompiledLayout } from '../layouts/compile.js';
+import { callVisits, type CallVisits } from './visits.js';
 import type { CpuContext, LayoutTablePointers } from './context.js';
 import { partitionByWeight } from './partition.js';
 import { dynamicTaskCount, guidedShares, taskCount } from './tasks.js';
@@ -37,23 +38,40 @@ function forwardScratchFloats(D: number, block: number): number {
   const p = padded(block);
   return 2 * D * p + block * p + 3 * p;
 }
-function backwardRowsScratchFloats(D: number, block: number, R: number): number {
+function backwardRowsScratchFloats(D: number, block: number, C: number): number {
   const p = padded(block);
-  return 3 * D * p + 4 * p + R * p;
+  return 3 * D * p + 4 * p + C * p;
 }
 
-/** Task ranges over items bh·R + r for bh in [bh0, bh1), r < R, weighted by kept blocks (per layout slot h·R + r). */
+/**
+ * Task ranges over items u·R + r for u in [u0, u1), r < R (batch·heads and block rows, or kv
+ * batch·heads and block columns), weighted by `weight(u, r)`.
+ */
 function splitItems(
-  kept: Int32Array, H: number, R: number, bh0: number, bh1: number, parts: number, threads: number, rampUp = false,
+  weight: (u: number, r: number) => number, R: number, u0: number, u1: number, parts: number, threads: number, rampUp = false,
 ): Array<[number, number]> {
-  const n = (bh1 - bh0) * R;
+  const n = (u1 - u0) * R;
   const prefix = new Float64Array(n + 1);
-  for (let t = 0; t < n; t++) {
-    const bh = bh0 + Math.floor(t / R);
-    prefix[t + 1] = prefix[t] + ITEM_OVERHEAD + kept[(bh % H) * R + (t % R)];
-  }
-  const base = bh0 * R;
+  for (let t = 0; t < n; t++) prefix[t + 1] = prefix[t] + weight(u0 + Math.floor(t / R), t % R);
+  const base = u0 * R;
   return partitionByWeight(prefix, parts, guidedShares(parts, threads, rampUp)).map(([b, e]) => [base + b, base + e]);
+}
+
+/** A row item's weight: its visited tiles and its overhead; 0 for an item holding no query row. */
+function rowWeight(p: AttentionProblem<OperandData>, v: CallVisits): (bh: number, r: number) => number {
+  const { H } = p;
+  const R = p.layout.rows;
+  return (bh, r) => {
+    const kept = v.rowKept[((Math.floor(bh / H) % v.RB) * H + (bh % H)) * R + r];
+    return kept < 0 ? 0 : ITEM_OVERHEAD + kept;
+  };
+}
+
+/** A column item's weight (bkv = b·Hkv + g, block column c). */
+function columnWeight(p: AttentionProblem<OperandData>, v: CallVisits): (bkv: number, c: number) => number {
+  const { Hkv } = p;
+  const C = p.layout.cols;
+  return (bkv, c) => ITEM_OVERHEAD + v.colKept[((Math.floor(bkv / Hkv) % v.RB) * Hkv + (bkv % Hkv)) * C + c];
 }
 
 /** A host operand to copy in: q and dout by query head, k and v by kv head (`kv`). */
@@ -116,7 +134,9 @@ class Outputs {
   readonly ptrs: number[];
   private readonly arena: CpuContext['arena'];
   private readonly sizes: number[];
+  /** Floats of one query head (out, dq) and of one kv head (dk, dv). */
   private readonly headSize: number;
+  private readonly kvHeadSize: number;
   private readonly group: number;
   /** Host arrays, made at the first takeOut: after the first tasks have started (zeroing them delayed the first task: bench/results/README.md). */
   private host: Float32Array[] | null = null;
@@ -124,8 +144,9 @@ class Outputs {
   constructor(ctx: CpuContext, p: AttentionProblem<OperandData>, private readonly kv: readonly boolean[]) {
     this.arena = ctx.arena;
     this.headSize = p.N * p.D;
+    this.kvHeadSize = p.Nk * p.D;
     this.group = groupOf(p);
-    this.sizes = kv.map((isKv) => (isKv ? p.B * p.Hkv : p.B * p.H) * this.headSize);
+    this.sizes = kv.map((isKv) => (isKv ? p.B * p.Hkv * this.kvHeadSize : p.B * p.H * this.headSize));
     this.kept = p.keepOnDevice ? this.sizes.map((size) => ctx.persist(size, p.D)) : null;
     this.ptrs = this.kept ? this.kept.map((r) => r.pointer) : this.sizes.map((size) => ctx.arena.alloc(size * 4));
   }
@@ -142,8 +163,9 @@ class Outputs {
     if (this.kept) return;
     this.hostArrays().forEach((dst, i) => {
       const [h0, h1] = this.kv[i] ? [bh0 / this.group, bh1 / this.group] : [bh0, bh1];
-      const from = h0 * this.headSize;
-      const length = (h1 - h0) * this.headSize;
+      const size = this.kv[i] ? this.kvHeadSize : this.headSize;
+      const from = h0 * size;
+      const length = (h1 - h0) * size;
       dst.set(this.arena.f32(this.ptrs[i] + from * 4, length), from);
     });
   }
@@ -176,19 +198,20 @@ async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLs
   const outputs = new Outputs(ctx, p, [false]);
   try {
     const block = L.block;
-    const R = N / block;
+    const R = L.rows;
     const a = ctx.arena;
     const ops = allocOperands(ctx, p);
     const [out] = outputs.ptrs;
     const lse = withLse ? a.alloc(B * H * N * 4) : 0;
-    const visits = L.causalTables(p.causal);
+    const qOffset = a.putI32(p.qOffset);
+    const visits = callVisits(p);
     const scratchBytes = forwardScratchFloats(D, block) * 4;
     // host inputs are copied in head by head as the first tasks start: those start small
-    const ranges = splitItems(visits.rowKept, H, R, 0, B * H, dynamicTaskCount(ctx, 4 * block * block * D * visits.kept * B), taskCount(ctx), ops.inputs.length > 0);
+    const ranges = splitItems(rowWeight(p, visits), R, 0, B * H, dynamicTaskCount(ctx, 4 * block * block * D * visits.kept), taskCount(ctx), ops.inputs.length > 0);
     const tasks = ranges.map(([begin, end]) => ({
       q: ops.q, k: ops.k, v: ops.v, out, lse, rpe: ops.rpe, kpm: ops.kpm, am: ops.am,
-      kvPtr: t.kvPtr, kvIndices: t.kvIndices, causalKind: t.causalKind,
-      H, Hkv: p.Hkv, N, D, block, causal: p.causal ? 1 : 0, scale: p.scale,
+      kvPtr: t.kvPtr, kvIndices: t.kvIndices, qOffset, Bl: L.batches, Hl: L.heads,
+      H, Hkv: p.Hkv, N, Nk: p.Nk, D, block, R, causal: p.causal ? 1 : 0, scale: p.scale,
       itemBegin: begin, itemEnd: end, scratch: a.alloc(scratchBytes),
     }));
     await streamByHead(ctx, p, ops.inputs, ranges.map(([b, e]) => [Math.floor(b / R), Math.floor((e - 1) / R)]), (i) => ctx.run('attentionForward', [tasks[i]]), (bh0, bh1) => {
@@ -218,7 +241,7 @@ async function streamByHead(
   let next = 0;
   for (let bh = 0; bh < BH; bh++) {
     // a kv head goes in with the first query head of its group (bh = (b·Hkv + g)·G)
-    for (const x of inputs) if (!x.kv || bh % G === 0) copyHead(ctx, x, x.kv ? bh / G : bh, p.N * p.D);
+    for (const x of inputs) if (!x.kv || bh % G === 0) copyHead(ctx, x, x.kv ? bh / G : bh, (x.kv ? p.Nk : p.N) * p.D);
     while (next < heads.length && heads[next][1] <= bh) {
       const run = start(next++);
       run.catch(() => undefined); // awaited below, in order; don't report a rejection twice
@@ -268,45 +291,51 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
   const { B, H, N, D } = p;
   const L: CompiledLayout = p.layout;
   const block = L.block;
-  const R = N / block;
+  const R = L.rows;
+  const C = L.cols;
   const BH = B * H;
   const a = ctx.arena;
   const ops = allocOperands(ctx, p, p.dout);
   const { inputs, dout } = ops;
   const [dq, dk, dv] = outputs.ptrs;
   const causal = p.causal ? 1 : 0;
-  const visits = L.causalTables(p.causal);
-  const rowKept = visits.rowKept;
-  const parts = dynamicTaskCount(ctx, 10 * block * block * D * visits.kept * B);
-  // slots of a batch·head: one per entry of its head (those causal drops stay unused)
+  const qOffset = a.putI32(p.qOffset);
+  const visits = callVisits(p);
+  const parts = dynamicTaskCount(ctx, 10 * block * block * D * visits.kept);
+  // slots of a batch·head: one per entry of its layout slot (those causal drops stay unused)
   const slotBytes = block * padded(block) * 4;
-  const headEntries = (h: number) => L.slotBlocks[h];
+  const headEntries = (bh: number) => L.slotBlocks[L.slotOf(Math.floor(bh / H), bh % H)];
   const maxHead = L.maxSlotBlocks;
-  const rowScratchBytes = backwardRowsScratchFloats(D, block, R) * 4;
+  const rowScratchBytes = backwardRowsScratchFloats(D, block, C) * 4;
+  const shape = { H, Hkv: p.Hkv, N, Nk: p.Nk, D, block, R, causal };
+  const layoutArgs = { qOffset, Bl: L.batches, Hl: L.heads };
 
   // whole kv groups (a kv head and its G query heads; G = 1: batch·heads) per task when they
   // share out evenly among the tasks (and the tasks' slots fit the budget); else row items, then
   // column items, which share out finely
   const G = groupOf(p);
   const BKV = B * p.Hkv;
-  const grouped = G > 1 ? groupColumns(L, visits, H, G) : null;
   const headTasks = Math.min(parts, BKV);
   const evenly = parts === 1 || (BKV >= parts && (BKV % parts === 0 || BKV >= 4 * parts));
   const fits = parts === 1 || headTasks * 2 * G * maxHead * slotBytes <= attentionTuning.slotBudgetBytes;
   const mode = attentionTuning.backwardSchedule === 'auto' ? (evenly && fits ? 'heads' : 'passes') : attentionTuning.backwardSchedule;
+  const rowWeightOf = rowWeight(p, visits);
   if (mode === 'heads') {
-    const orderPtr = grouped ? a.putI32(grouped.readyOrder) : t.readyOrder[causal];
-    const ready = grouped ? a.putI32(grouped.readyPtr) : t.readyPtr[causal];
+    const orderPtr = visits.readyOrder ? a.putI32(visits.readyOrder) : t.readyOrder[causal];
+    const ready = visits.readyPtr ? a.putI32(visits.readyPtr) : t.readyPtr[causal];
     const slotBase = a.putI32(Int32Array.from({ length: G }, (_, j) => j * maxHead));
     const groupWeight = new Float64Array(BKV + 1);
-    const perGroup = new Float64Array(p.Hkv);
-    for (let s = 0; s < H * R; s++) perGroup[Math.floor(s / R / G)] += ITEM_OVERHEAD + rowKept[s];
-    for (let bkv = 0; bkv < BKV; bkv++) groupWeight[bkv + 1] = groupWeight[bkv] + perGroup[bkv % p.Hkv];
+    const perGroup = new Float64Array(visits.RB * p.Hkv);
+    for (let bh = 0; bh < visits.RB * H; bh++) {
+      for (let r = 0; r < R; r++) perGroup[Math.floor(bh / G)] += rowWeightOf(bh, r);
+    }
+    for (let bkv = 0; bkv < BKV; bkv++) groupWeight[bkv + 1] = groupWeight[bkv] + perGroup[bkv % (visits.RB * p.Hkv)];
     const tasks = partitionByWeight(groupWeight, headTasks).map(([begin, end]) => ({
       q: ops.q, k: ops.k, v: ops.v, dout, dq, dk, dv, rpe: ops.rpe, kpm: ops.kpm, am: ops.am,
-      kvPtr: t.kvPtr, kvIndices: t.kvIndices, qPtr: t.qPtr, qIndices: t.qIndices, qEntries: t.qEntries, causalKind: t.causalKind,
-      order: orderPtr, readyPtr: ready, slots: a.alloc(Math.max(4, 2 * G * maxHead * slotBytes)), slotsPerHead: maxHead, slotBase,
-      H, Hkv: p.Hkv, N, D, block, causal, scale: p.scale,
+      kvPtr: t.kvPtr, kvIndices: t.kvIndices, qPtr: t.qPtr, qIndices: t.qIndices, qEntries: t.qEntries, ...layoutArgs,
+      order: orderPtr, readyPtr: ready, readyBatches: visits.RB,
+      slots: a.alloc(Math.max(4, 2 * G * maxHead * slotBytes)), slotsPerHead: maxHead, slotBase,
+      ...shape, C, scale: p.scale,
       kvBegin: begin, kvEnd: end, scratch: a.alloc(rowScratchBytes),
     }));
     // tasks own whole groups: stream the copies around them (ranges in query batch·heads)
@@ -320,12 +349,11 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
 
   // two passes over chunks [bh0, bh1) of as many whole groups as the slot budget allows (at least
   // one each); the slot arrays and each task's scratch are allocated once, for the largest chunk
-  const colKept = grouped ? grouped.colKept : visits.colKept;
   const chunks: Array<{ bh0: number; bh1: number; base: Int32Array }> = [];
   let maxSlots = 0;
   const groupEntries = (bh: number) => {
     let n = 0;
-    for (let j = 0; j < G; j++) n += headEntries((bh + j) % H);
+    for (let j = 0; j < G; j++) n += headEntries(bh + j);
     return n;
   };
   for (let bh0 = 0; bh0 < BH;) {
@@ -335,7 +363,7 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
     while (bh1 < BH && (bh1 === bh0 || (slots + groupEntries(bh1)) * slotBytes * 2 <= attentionTuning.slotBudgetBytes)) {
       for (let j = 0; j < G; j++) {
         base.push(slots);
-        slots += headEntries(bh1 % H);
+        slots += headEntries(bh1);
         bh1++;
       }
     }
@@ -346,60 +374,28 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
   const pSlots = a.alloc(Math.max(4, maxSlots * slotBytes));
   const dsSlots = a.alloc(Math.max(4, maxSlots * slotBytes));
   const scratch: number[] = [];
+  const columnWeightOf = columnWeight(p, visits);
   for (const { bh0, bh1, base } of chunks) {
     const slotBase = a.putI32(base);
-    const rowRanges = splitItems(rowKept, H, R, bh0, bh1, parts, taskCount(ctx));
+    const rowRanges = splitItems(rowWeightOf, R, bh0, bh1, parts, taskCount(ctx));
     while (scratch.length < rowRanges.length) scratch.push(a.alloc(rowScratchBytes));
     const rowTasks = rowRanges.map(([begin, end], i) => ({
       q: ops.q, k: ops.k, v: ops.v, dout, dq, rpe: ops.rpe, kpm: ops.kpm, am: ops.am,
-      kvPtr: t.kvPtr, kvIndices: t.kvIndices, causalKind: t.causalKind,
+      kvPtr: t.kvPtr, kvIndices: t.kvIndices, ...layoutArgs,
       pSlots, dsSlots, slotBase, bh0,
-      H, Hkv: p.Hkv, N, D, block, causal, scale: p.scale,
+      ...shape, scale: p.scale,
       itemBegin: begin, itemEnd: end, scratch: scratch[i],
     }));
     await ctx.run('attentionBackwardRows', rowTasks);
     // column items by kv head: bkv = bh / G over the chunk's groups
-    const colTasks = splitItems(colKept, p.Hkv, R, bh0 / G, bh1 / G, parts, taskCount(ctx)).map(([begin, end]) => ({
+    const colTasks = splitItems(columnWeightOf, C, bh0 / G, bh1 / G, parts, taskCount(ctx)).map(([begin, end]) => ({
       q: ops.q, dout, dk, dv,
-      kvPtr: t.kvPtr, qPtr: t.qPtr, qIndices: t.qIndices, qEntries: t.qEntries, causalKind: t.causalKind,
+      kvPtr: t.kvPtr, qPtr: t.qPtr, qIndices: t.qIndices, qEntries: t.qEntries, ...layoutArgs,
       pSlots, dsSlots, slotBase, bh0,
-      H, Hkv: p.Hkv, N, D, block, causal,
+      ...shape, C,
       itemBegin: begin, itemEnd: end,
     }));
     await ctx.run('attentionBackwardColumns', colTasks);
   }
   outputs.takeOut(0, BH);
-}
-
-/**
- * GQA (G query heads per kv head): per kv head g, the block columns' visited blocks summed over its
- * query heads h = g·G … g·G + G − 1, each read through its layout slot (colKept [Hkv·C], the column
- * items' weights), and the columns by readiness as causal-tables.ts's readiness, a column's last
- * row the latest over the group (readyOrder [Hkv][C], readyPtr [Hkv][R + 2]).
- */
-function groupColumns(L: CompiledLayout, visits: CausalTables, H: number, G: number): { colKept: Int32Array; readyOrder: Int32Array; readyPtr: Int32Array } {
-  const { rows: R, cols: C } = L;
-  const Hkv = H / G;
-  const colKept = new Int32Array(Hkv * C);
-  const readyOrder = new Int32Array(Hkv * C);
-  const readyPtr = new Int32Array(Hkv * (R + 2));
-  const last = new Int32Array(C);
-  for (let g = 0; g < Hkv; g++) {
-    last.fill(-1);
-    for (let j = 0; j < G; j++) {
-      const s = L.slotOf(0, g * G + j);
-      for (let c = 0; c < C; c++) {
-        const i = s * C + c;
-        colKept[g * C + c] += visits.colKept[i];
-        // visited rows are a suffix of the column's ascending list: the last is the largest
-        if (visits.colKept[i] > 0) last[c] = Math.max(last[c], L.qIndices[L.qPtr[i + 1] - 1]);
-      }
-    }
-    const ptr = readyPtr.subarray(g * (R + 2), (g + 1) * (R + 2));
-    for (let c = 0; c < C; c++) ptr[last[c] + 2]++;
-    for (let r = 0; r <= R; r++) ptr[r + 1] += ptr[r];
-    const fill = ptr.slice(0, R + 1);
-    for (let c = 0; c < C; c++) readyOrder[g * C + fill[last[c] + 1]++] = c;
-  }
-  return { colKept, readyOrder, readyPtr };
 }

@@ -5,7 +5,6 @@ import type {
   Backend, BackendInfo, AttentionProblem, AttentionBackwardProblem, MatmulProblem, SoftmaxProblem, SoftmaxBackwardProblem, AttentionGradientData,
   AttentionLseData, OperandData, ResidentData, OpTimings,
 } from '../backend.js';
-import { beyondSelfAttention } from '../backend.js';
 import type { CompiledLayout } from '../layouts/compile.js';
 import { Arena } from './arena.js';
 import type { CpuContext } from './context.js';
@@ -149,15 +148,12 @@ export class CpuBackend implements Backend {
     });
   }
   attention(p: AttentionProblem<OperandData>): Promise<OperandData> {
-    selfAttentionOnly(p);
     return this.timedCall('attention', () => forwardInParts(p, (part) => this.runPart(part.layout, (ctx) => attentionForward(ctx, part))));
   }
   attentionWithLse(p: AttentionProblem<OperandData>): Promise<AttentionLseData> {
-    selfAttentionOnly(p);
     return this.timedCall('attention', () => lseInParts(p, (part) => this.runPart(part.layout, (ctx) => attentionForwardWithLse(ctx, part))));
   }
   attentionBackward(p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> {
-    selfAttentionOnly(p);
     return this.timedCall('attentionBackward', () => backwardInParts(p, (part) => this.runPart(part.layout, (ctx) => attentionBackward(ctx, part))));
   }
   matmul(p: MatmulProblem): Promise<Float32Array> {
@@ -183,12 +179,6 @@ export class CpuBackend implements Backend {
  * intervals: tasks run concurrently, so a sum of task times would count threads, not time), in
  * all and per kernel (in order of first start); null for a call that ran no kernel.
  */
-/** The CPU kernels take the self-attention case (src/backend.ts beyondSelfAttention); the rest is refused. */
-function selfAttentionOnly(p: AttentionProblem<OperandData>): void {
-  const beyond = beyondSelfAttention(p);
-  if (beyond) throw errors.unsupportedShape('cpu', beyond);
-}
-
 export function kernelTimings(op: string, tasks: readonly TaskTiming[]): OpTimings | null {
   if (tasks.length === 0) return null;
   const sorted = [...tasks].sort((x, y) => x.startMs - y.startMs);

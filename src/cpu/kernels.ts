@@ -9,30 +9,30 @@ export const kernelParameters = {
   // assembly/attention-forward.ts
   attentionForward: [
     'q', 'k', 'v', 'out', 'lse', 'rpe', 'kpm', 'am',
-    'kvPtr', 'kvIndices', 'causalKind',
-    'H', 'Hkv', 'N', 'D', 'block', 'causal', 'scale',
+    'kvPtr', 'kvIndices', 'qOffset', 'Bl', 'Hl',
+    'H', 'Hkv', 'N', 'Nk', 'D', 'block', 'R', 'causal', 'scale',
     'itemBegin', 'itemEnd', 'scratch',
   ],
   // assembly/attention-backward.ts
   attentionBackwardHeads: [
     'q', 'k', 'v', 'dout', 'dq', 'dk', 'dv', 'rpe', 'kpm', 'am',
-    'kvPtr', 'kvIndices', 'qPtr', 'qIndices', 'qEntries', 'causalKind',
-    'order', 'readyPtr', 'slots', 'slotsPerHead', 'slotBase',
-    'H', 'Hkv', 'N', 'D', 'block', 'causal', 'scale',
+    'kvPtr', 'kvIndices', 'qPtr', 'qIndices', 'qEntries', 'qOffset', 'Bl', 'Hl',
+    'order', 'readyPtr', 'readyBatches', 'slots', 'slotsPerHead', 'slotBase',
+    'H', 'Hkv', 'N', 'Nk', 'D', 'block', 'R', 'C', 'causal', 'scale',
     'kvBegin', 'kvEnd', 'scratch',
   ],
   attentionBackwardRows: [
     'q', 'k', 'v', 'dout', 'dq', 'rpe', 'kpm', 'am',
-    'kvPtr', 'kvIndices', 'causalKind',
+    'kvPtr', 'kvIndices', 'qOffset', 'Bl', 'Hl',
     'pSlots', 'dsSlots', 'slotBase', 'bh0',
-    'H', 'Hkv', 'N', 'D', 'block', 'causal', 'scale',
+    'H', 'Hkv', 'N', 'Nk', 'D', 'block', 'R', 'causal', 'scale',
     'itemBegin', 'itemEnd', 'scratch',
   ],
   attentionBackwardColumns: [
     'q', 'dout', 'dk', 'dv',
-    'kvPtr', 'qPtr', 'qIndices', 'qEntries', 'causalKind',
+    'kvPtr', 'qPtr', 'qIndices', 'qEntries', 'qOffset', 'Bl', 'Hl',
     'pSlots', 'dsSlots', 'slotBase', 'bh0',
-    'H', 'Hkv', 'N', 'D', 'block', 'causal',
+    'H', 'Hkv', 'N', 'Nk', 'D', 'block', 'R', 'C', 'causal',
     'itemBegin', 'itemEnd',
   ],
   // assembly/tiles.ts: bench/cpu-attention.ts's yardstick, bench/cpu-scaling.ts

@@ -54,11 +54,7 @@ export const EXCLUSIONS: readonly Exclusion[] = [
     places: GPU, ops: ['attentionBackward'], names: /^mha lse: .* causal empty rows/, waives: 'exact zeros',
     reason: "WebGPU's dq of a row that causal leaves empty (its diagonal block not kept) comes out ±1e-9, not +0 (within tolerance)",
   },
-  // issue 14, in progress: what the kernels do not take yet (src/backend.ts beyondSelfAttention)
-  {
-    places: ['cpu'], ops: ATTENTION, when: beyondSelfAttentionCase,
-    reason: 'the CPU kernels do not take queries against longer keys, offsets, partial last blocks or a layout per batch row yet (they refuse with a RangeError)',
-  },
+  // issue 14, in progress: what the WebGPU programs do not take yet (src/backend.ts beyondSelfAttention)
   {
     places: GPU, ops: ATTENTION, when: beyondSelfAttentionCase,
     reason: 'the WebGPU programs do not take queries against longer keys, offsets, partial last blocks or a layout per batch row yet (they refuse with a RangeError)',

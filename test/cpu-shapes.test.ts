@@ -1,0 +1,172 @@
+// Attention beyond self-attention on the CPU, beyond the op suite's fixed cases (test/ops/cases.ts
+// realShapesFamily): a fast-check property over Nq, Nk, qOffset (given, per batch row, or the
+// default), partial last blocks, ragged keyLengths, GQA ratios, cyclic and per-batch-row layouts,
+// causal and masks, against the float64 reference (forward, lse, backward), bitwise identical for
+// 1 and 2 threads and for the backward's two schedules at several task counts.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { createEngine, type Engine } from '../src/engine.js';
+import { attentionTuning } from '../src/cpu/attention.js';
+import { forceTaskCount } from '../src/cpu/tasks.js';
+import { CPU_TOL, assertClose, referenceAttention, referenceAttentionBackward, referenceLse } from './reference/index.js';
+import { attentionInputs } from './ops/inputs.js';
+import type { AttentionCase } from './ops/cases.js';
+
+const Shapes = suite('cpu attention beyond self-attention');
+
+let one: Engine;
+let two: Engine;
+let relaxed: Engine;
+
+Shapes.before(async () => {
+  one = await createEngine({ backend: 'cpu', threads: 1, simd: 'simd' });
+  relaxed = await createEngine({ backend: 'cpu', threads: 1, simd: 'relaxed' });
+  two = await createEngine({ backend: 'cpu', threads: 2, simd: 'simd' });
+});
+
+Shapes.after(async () => {
+  forceTaskCount(undefined);
+  await one.close();
+  await relaxed.close();
+  await two.close();
+});
+
+function sameBits(a: Float32Array, b: Float32Array, label: string): void {
+  assert.is(a.length, b.length, `${label}: length`);
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < ua.length; i++) {
+    if (ua[i] !== ub[i]) assert.unreachable(`${label}: differs at ${i} (${a[i]} vs ${b[i]})`);
+  }
+}
+
+interface Drawn {
+  B: number;
+  Hkv: number;
+  ratio: number;
+  /** Layout heads: 1 (shared by all heads) or H. */
+  sharedLayoutHead: boolean;
+  block: number;
+  Nq: number;
+  /** Keys beyond Nq (Nk = Nq + extraKeys). */
+  extraKeys: number;
+  /** 'default': keyLengths[b] − Nq (or Nk − Nq); 'one': a given number; 'rows': one per batch row. */
+  offset: 'default' | 'one' | 'rows';
+  offsets: number[];
+  ragged: boolean;
+  lengths: number[];
+  batchedLayout: boolean;
+  D: number;
+  causal: boolean;
+  rpe: boolean;
+  kpm: 'none' | 'add' | 'mul';
+  am: 'none' | 'add' | 'mul';
+  density: number;
+  seed: number;
+}
+
+/** The drawn case as an op-table case (its inputs drawn as the op suite draws them). */
+function caseOf(d: Drawn): AttentionCase {
+  const H = d.Hkv * d.ratio;
+  const Nk = d.Nq + d.extraKeys;
+  // ragged rows keep at least Nq keys, so that the default offset keyLengths[b] − Nq is not negative
+  const keyLengths = d.ragged ? d.lengths.slice(0, d.B).map((f) => d.Nq + Math.floor(f * (d.extraKeys + 1))) : undefined;
+  const qOffset = d.offset === 'one' ? d.offsets[0] : d.offset === 'rows' ? d.offsets.slice(0, d.B) : undefined;
+  return {
+    kind: 'attention', name: JSON.stringify(d), seed: d.seed, B: d.B, H, R: 0, block: d.block, D: d.D,
+    Hkv: d.Hkv, Nq: d.Nq, Nk, qOffset, keyLengths, batchedLayout: d.batchedLayout,
+    layoutHeads: d.sharedLayoutHead ? 1 : H,
+    opts: {
+      causal: d.causal, rpe: d.rpe, keyPaddingMaskMode: d.kpm, attnMaskMode: d.am, density: d.density,
+      allowEmptyRows: d.density < 0.5,
+    },
+  };
+}
+
+const drawn: fc.Arbitrary<Drawn> = fc.record({
+  B: fc.integer({ min: 1, max: 3 }),
+  Hkv: fc.integer({ min: 1, max: 2 }),
+  ratio: fc.constantFrom(1, 2, 4),
+  sharedLayoutHead: fc.boolean(),
+  block: fc.constantFrom(4, 8, 16, 32, 64),
+  Nq: fc.oneof(fc.integer({ min: 1, max: 16 }), fc.integer({ min: 17, max: 70 })),
+  extraKeys: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 90 })),
+  offset: fc.constantFrom('default' as const, 'one' as const, 'rows' as const),
+  offsets: fc.array(fc.integer({ min: 0, max: 100 }), { minLength: 3, maxLength: 3 }),
+  ragged: fc.boolean(),
+  lengths: fc.array(fc.double({ min: 0, max: 0.999, noNaN: true }), { minLength: 3, maxLength: 3 }),
+  batchedLayout: fc.boolean(),
+  D: fc.constantFrom(5, 8, 16, 32, 64),
+  causal: fc.boolean(),
+  rpe: fc.boolean(),
+  kpm: fc.constantFrom('none' as const, 'add' as const, 'mul' as const),
+  am: fc.constantFrom('none' as const, 'add' as const, 'mul' as const),
+  density: fc.constantFrom(0.3, 0.6, 1),
+  seed: fc.integer({ min: 1, max: 2 ** 30 }),
+});
+
+Shapes('property: forward, lse and backward match the float64 reference; 1 and 2 threads, both schedules give the same bits', async () => {
+  const { backwardSchedule } = attentionTuning;
+  try {
+    await fc.assert(
+      fc.asyncProperty(drawn, fc.boolean(), async (d, useRelaxed) => {
+        const a = attentionInputs(caseOf(d));
+        const label = JSON.stringify(d);
+        const e = useRelaxed ? relaxed : one;
+        const { out, lse } = await e.attention({ ...a, returnLse: true });
+        assert.equal(out.shape, a.q.shape);
+        assert.equal(lse.shape, a.q.shape.slice(0, 3));
+        assertClose(out.data, referenceAttention(a), { ...CPU_TOL, label: `${label} out` });
+        assertClose(lse.data, referenceLse(a), { ...CPU_TOL, label: `${label} lse` });
+        sameBits((await e.attention(a)).data, out.data, `${label} out without returnLse`);
+        const g = await e.attentionBackward(a);
+        const ref = referenceAttentionBackward(a);
+        assert.equal(g.dk.shape, a.k.shape);
+        assert.equal(g.dv.shape, a.k.shape);
+        for (const name of ['dq', 'dk', 'dv'] as const) assertClose(g[name].data, ref[name], { ...CPU_TOL, label: `${label} ${name}` });
+        if (useRelaxed) return;
+        const pooled = await two.attention({ ...a, returnLse: true });
+        sameBits(pooled.out.data, out.data, `${label} out, 2 threads`);
+        sameBits(pooled.lse.data, lse.data, `${label} lse, 2 threads`);
+        const g2 = await two.attentionBackward(a);
+        for (const name of ['dq', 'dk', 'dv'] as const) sameBits(g2[name].data, g[name].data, `${label} ${name}, 2 threads`);
+        for (const [schedule, tasks] of [['heads', 3], ['passes', 1], ['passes', 4]] as const) {
+          attentionTuning.backwardSchedule = schedule;
+          forceTaskCount(tasks);
+          try {
+            const gs = await one.attentionBackward(a);
+            for (const name of ['dq', 'dk', 'dv'] as const) sameBits(gs[name].data, g[name].data, `${label} ${name}, ${schedule}, ${tasks} tasks`);
+            sameBits((await one.attention(a)).data, out.data, `${label} out, ${tasks} tasks`);
+          } finally {
+            attentionTuning.backwardSchedule = backwardSchedule;
+            forceTaskCount(undefined);
+          }
+        }
+      }),
+      { numRuns: 100, seed: 14114, endOnFailure: true },
+    );
+  } finally {
+    attentionTuning.backwardSchedule = backwardSchedule;
+    forceTaskCount(undefined);
+  }
+});
+
+Shapes('decode: one query per batch row against long keys, every offset a block edge can take', async () => {
+  // Nq = 1 at positions around block edges (0, block − 1, block, …): each is its own partial tile
+  for (const qOffset of [0, 15, 16, 17, 63, 64, 95]) {
+    const c = caseOf({
+      B: 2, Hkv: 2, ratio: 4, sharedLayoutHead: false, block: 16, Nq: 1, extraKeys: 95, offset: 'rows', offsets: [qOffset, 95 - qOffset, 0],
+      ragged: false, lengths: [0, 0, 0], batchedLayout: true, D: 32, causal: true, rpe: false, kpm: 'add', am: 'none', density: 0.6, seed: 40 + qOffset,
+    });
+    const a = attentionInputs(c);
+    const { out, lse } = await one.attention({ ...a, returnLse: true });
+    assertClose(out.data, referenceAttention(a), { ...CPU_TOL, label: `qOffset ${qOffset} out` });
+    assertClose(lse.data, referenceLse(a), { ...CPU_TOL, label: `qOffset ${qOffset} lse` });
+    const g = await two.attentionBackward(a);
+    const ref = referenceAttentionBackward(a);
+    for (const name of ['dq', 'dk', 'dv'] as const) assertClose(g[name].data, ref[name], { ...CPU_TOL, label: `qOffset ${qOffset} ${name}` });
+  }
+});
+
+Shapes.run();
