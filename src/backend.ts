@@ -77,7 +77,7 @@ export interface AttentionBackwardProblem<T extends OperandData = Float32Array> 
   dout: T;
 }
 
-/** dq [B, H, N, D]; dk, dv [B, Hkv, N, D], summed over the query heads that share a kv head. */
+/** dq [B, H, N, D]; dk, dv [B, Hkv, Nk, D], summed over the query heads that share a kv head. */
 export interface AttentionGradientData<T extends OperandData = Float32Array> {
   dq: T;
   dk: T;
