@@ -54,6 +54,17 @@ for (const causal of [false, true]) {
   });
 }
 
+test('any length up to maxSeqLength: a partial last block, no padding by hand', async () => {
+  const rng = mulberry32(5);
+  const m = new SparseSelfAttention({ sparsityConfig: new FixedSparsityConfig({ numHeads: 2, block: 16 }), maxSeqLength: 128, engine });
+  const [q, k, v, dout] = [0, 1, 2, 3].map(() => randomTensor([1, 2, 45, 8], rng));
+  const out = await m.forward(q, k, v, { causal: true });
+  const args = { q, k, v, layout: m.layoutFor(45), causal: true };
+  assertClose(out.data, referenceAttention(args), { ...CPU_TOL, label: 'out' });
+  const g = await m.backward(q, k, v, dout, { causal: true });
+  assertClose(g.dk.data, referenceAttentionBackward({ ...args, dout }).dk, { ...CPU_TOL, label: 'dk' });
+});
+
 test('without an engine, the shared CPU engine', async () => {
   const rng = mulberry32(3);
   const m = new SparseSelfAttention({ sparsityConfig: new FixedSparsityConfig({ numHeads: 1 }), maxSeqLength: 64 });
