@@ -59,10 +59,6 @@ export const EXCLUSIONS: readonly Exclusion[] = [
     places: ['cpu'], ops: ATTENTION, when: beyondSelfAttentionCase,
     reason: 'the CPU kernels do not take queries against longer keys, offsets, partial last blocks or a layout per batch row yet (they refuse with a RangeError)',
   },
-  {
-    places: GPU, ops: ATTENTION, when: beyondSelfAttentionCase,
-    reason: 'the WebGPU programs do not take queries against longer keys, offsets, partial last blocks or a layout per batch row yet (they refuse with a RangeError)',
-  },
   // what lavapipe is too slow for (every new block and head dim compiles its programs: 2–7 s an attention case)
   {
     places: ['deno-webgpu'], ops: ATTENTION, names: /^(?!webgpu )/,
