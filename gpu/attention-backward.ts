@@ -24,10 +24,13 @@ import {
   range,
   rowOf,
   rowsStep,
+  qIdx,
+  qValid,
   storeTileT,
   TiledAttentionProgram,
   type AttnFlags,
   type AttnTile,
+  type RowMap,
 } from './attention-common.js';
 import { attnFlags, encodeAttentionForward, uploadAttentionInputs, type AttentionInputs } from './attention-forward.js';
 import { MASKED, padColumns, THRESH, unpadColumns, upload } from './buffers.js';
@@ -41,13 +44,15 @@ const DELTA_WG = 64;
  * The grouped dK/dV program's workgroup: row tile fastest, then batch, then (kv head g, block
  * column c) in natural order (the longest-first orders are per query head).
  */
-const groupedDecode = `let kt = wg % u.tiles;
+function groupedDecode(general: boolean): string {
+  return `let kt = wg % u.tiles;
   let t1 = wg / u.tiles;
   let b = t1 % u.batches;
   let gc = t1 / u.batches;
   let g = gc / u.rows;
   let c = gc % u.rows;
-  let kvBase = (b * u.kvHeads + g) * u.n;`;
+  let kvBase = (b * u.kvHeads + g) * u.${general ? 'nk' : 'n'};${general ? '\n  let qoff = u32(bias[u.offOff + b]);' : ''}`;
+}
 
 /** delta[row] = Σ_d dO[row, d]·O[row, d], one thread per row. */
 export class AttentionDeltaProgram extends Program {
@@ -124,14 +129,18 @@ export class AttentionDqProgram extends TiledAttentionProgram {
     const stLen = Math.max(VS + t.DK * BK4, t.VK * D4X);
     const bias = hasBias(f);
     const loop = chunkLoop(this.block, t, 'kv', f);
+    const gen = f.general;
+    const nk = gen ? 'u.nk' : 'u.n';
+    const qi = (pos: string): string => (gen ? qIdx(pos) : pos);
+    const qRows: RowMap = gen ? (rr) => `rowBase + ${qIdx(`q0 + ${rr}`)}` : 'rowBase + q0';
     const masked = forTile(t, (ri, _g, _e, c) =>
       range(4)
         .map((ff) => {
           const i = `q0 + ${rowOf(t, ri)}`;
           return [
             `{ let j = ${loop.key(colOf(t, c, ff))};`,
-            `  var sv = s${ri}_${c}.${C4[ff]} * u.scale${bias ? ` + biasAt(bh, b, ${i}, min(j, u.n - 1u))` : ''};`,
-            loop.gather ? '  sv = select(sv, MASKED, j >= u.n);' : '',
+            `  var sv = s${ri}_${c}.${C4[ff]} * u.scale${bias ? ` + biasAt(bh, b, ${qi(i)}, min(j, ${nk} - 1u))` : ''};`,
+            loop.gather || gen ? `  sv = select(sv, MASKED, j >= ${nk});` : '',
             f.causal ? `  sv = select(sv, MASKED, j > ${i});` : '',
             `  s${ri}_${c}.${C4[ff]} = select(0.0, exp(sv - ls${ri}), sv > THRESH); }`,
           ].filter(Boolean).join('\n        ');
@@ -146,20 +155,21 @@ ${biasFn(f)}
 ${loop.decls}
 
 fn run(wg: u32, lid: u32) {
-  ${decodeWorkgroup('qt', 'r')}
+  ${decodeWorkgroup('qt', 'r', gen)}
   let tx = lid % TX;
   let ty = lid / TX;
   let q0 = r * BLK + qt * BR;
+  ${gen ? 'if (q0 + BR <= qoff || q0 >= qoff + u.n) { return; }' : ''}
   let rowBase = bh * u.n;
-  ${forRows(t, (ri) => `let ls${ri} = stats[u.lseOff + rowBase + q0 + ${rowOf(t, ri)}];\n  let dl${ri} = stats[u.deltaOff + rowBase + q0 + ${rowOf(t, ri)}];`)}
+  ${forRows(t, (ri) => `let ls${ri} = stats[u.lseOff + rowBase + ${qi(`q0 + ${rowOf(t, ri)}`)}];\n  let dl${ri} = stats[u.deltaOff + rowBase + ${qi(`q0 + ${rowOf(t, ri)}`)}];`)}
   ${forOut(t, (ri, _g, _e, k) => `var a${ri}_${k} = vec4<f32>(0.0);`)}
   ${loop.open}
       ${forTile(t, (ri, _g, _e, c) => `var s${ri}_${c} = vec4<f32>(0.0);\n      var dp${ri}_${c} = vec4<f32>(0.0);`)}
       for (var d0 = 0u; d0 < u.d4; d0 += DK4) {
         workgroupBarrier();
-        ${loadTransposed('st', `${QS}u`, 'q', 'rowBase + q0', t.BR, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${QS}u`, 'q', qRows, t.BR, 'd0', DK4, WG, !t.dkExact)}
         ${loadTransposed('st', `${KS}u`, 'k', (rr) => `kvBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
-        ${loadTransposed('st', `${GS}u`, 'dout', 'rowBase + q0', t.BR, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${GS}u`, 'dout', qRows, t.BR, 'd0', DK4, WG, !t.dkExact)}
         ${loadTransposed('st', `${VS}u`, 'v', (rr) => `kvBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
         workgroupBarrier();
         for (var dd = 0u; dd < ${t.DK}u; dd++) {
@@ -184,8 +194,9 @@ fn run(wg: u32, lid: u32) {
       }
   ${loop.close}
   ${forOut(t, (ri, _g, _e, k) => {
-    const st = `dq[(rowBase + q0 + ${rowOf(t, ri)}) * u.d4 + tx + ${k * t.TX}u] = a${ri}_${k};`;
-    return t.ocExact ? st : `if (tx + ${k * t.TX}u < u.d4) { ${st} }`;
+    const st = `dq[(rowBase + ${qi(`q0 + ${rowOf(t, ri)}`)}) * u.d4 + tx + ${k * t.TX}u] = a${ri}_${k};`;
+    const conds = [...(t.ocExact ? [] : [`tx + ${k * t.TX}u < u.d4`]), ...(gen ? [qValid(`q0 + ${rowOf(t, ri)}`)] : [])];
+    return conds.length ? `if (${conds.join(' && ')}) { ${st} }` : st;
   })}
 }
 `;
@@ -221,14 +232,17 @@ export class AttentionDkDvProgram extends TiledAttentionProgram {
     const stLen = Math.max(GS + t.DK * BC4, 2 * t.VK * D4X);
     const bias = hasBias(f);
     const loop = chunkLoop(this.block, t, 'q', f);
+    const gen = f.general;
+    const kRows: RowMap = gen ? (rr) => `kvBase + min(j0 + ${rr}, u.nk - 1u)` : 'kvBase + j0';
     const masked = forTile(t, (ri, _g, _e, c) =>
       range(4)
         .map((ff) => {
           const j = `j0 + ${rowOf(t, ri)}`;
+          // general: i is an absolute position, masked unless it holds one of q's rows
           return [
             `{ let i = ${loop.key(colOf(t, c, ff))};`,
-            `  var sv = s${ri}_${c}.${C4[ff]} * u.scale${bias ? ` + biasAt(bh, b, min(i, u.n - 1u), ${j})` : ''};`,
-            loop.gather ? '  sv = select(sv, MASKED, i >= u.n);' : '',
+            `  var sv = s${ri}_${c}.${C4[ff]} * u.scale${bias ? ` + biasAt(bh, b, ${gen ? qIdx('i') : 'min(i, u.n - 1u)'}, ${gen ? `min(${j}, u.nk - 1u)` : j})` : ''};`,
+            gen ? `  sv = select(sv, MASKED, !${qValid('i')});` : loop.gather ? '  sv = select(sv, MASKED, i >= u.n);' : '',
             f.causal ? `  sv = select(sv, MASKED, ${j} > i);` : '',
             `  s${ri}_${c}.${C4[ff]} = select(0.0, exp(sv - lq${c}.${C4[ff]}), sv > THRESH); }`,
           ].filter(Boolean).join('\n        ');
@@ -251,23 +265,24 @@ ${biasFn(f)}
 ${loop.decls}
 
 fn run(wg: u32, lid: u32) {
-  ${this.grouped ? groupedDecode : decodeWorkgroup('kt', 'c')}
+  ${this.grouped ? groupedDecode(gen) : decodeWorkgroup('kt', 'c', gen)}
   let tx = lid % TX;
   let ty = lid / TX;
   let j0 = c * BLK + kt * BR;
+  ${gen ? 'if (j0 >= u.nk) { return; }' : ''}
   ${forOut(t, (ri, _g, _e, k) => `var gk${ri}_${k} = vec4<f32>(0.0);\n  var gv${ri}_${k} = vec4<f32>(0.0);`)}
   ${this.grouped ? `for (var jg = 0u; jg < u.heads / u.kvHeads; jg++) {
   let h = g * (u.heads / u.kvHeads) + jg;
-  let hr = h * u.rows + c;
+  let hr = ${gen ? '(b * u.lbat * u.heads + h) * u.rows + c' : 'h * u.rows + c'};
   let bh = b * u.heads + h;` : '{'}
   let rowBase = bh * u.n;
   ${loop.open}
       ${forTile(t, (ri, _g, _e, c) => `var s${ri}_${c} = vec4<f32>(0.0);\n      var dp${ri}_${c} = vec4<f32>(0.0);`)}
       for (var d0 = 0u; d0 < u.d4; d0 += DK4) {
         workgroupBarrier();
-        ${loadTransposed('st', `${KS}u`, 'k', 'kvBase + j0', t.BR, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${KS}u`, 'k', kRows, t.BR, 'd0', DK4, WG, !t.dkExact)}
         ${loadTransposed('st', `${QS}u`, 'q', (rr) => `rowBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
-        ${loadTransposed('st', `${VS}u`, 'v', 'kvBase + j0', t.BR, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${VS}u`, 'v', kRows, t.BR, 'd0', DK4, WG, !t.dkExact)}
         ${loadTransposed('st', `${GS}u`, 'dout', (rr) => `rowBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
         workgroupBarrier();
         for (var dd = 0u; dd < ${t.DK}u; dd++) {
@@ -299,7 +314,8 @@ fn run(wg: u32, lid: u32) {
   ${forOut(t, (ri, _g, _e, k) => {
     const at = `(kvBase + j0 + ${rowOf(t, ri)}) * u.d4 + tx + ${k * t.TX}u`;
     const st = `dkv[${at}] = gk${ri}_${k};\n  dkv[u.dvOff + ${at}] = gv${ri}_${k};`;
-    return t.ocExact ? st : `if (tx + ${k * t.TX}u < u.d4) {\n  ${st}\n  }`;
+    const conds = [...(t.ocExact ? [] : [`tx + ${k * t.TX}u < u.d4`]), ...(gen ? [`j0 + ${rowOf(t, ri)} < u.nk`] : [])];
+    return conds.length ? `if (${conds.join(' && ')}) {\n  ${st}\n  }` : st;
   })}
 }
 `;
@@ -320,8 +336,9 @@ export function encodeAttentionBackward(
   rec.dispatch(new AttentionDeltaProgram(), [out, dout, stats], { rowsTotal: rows, d4, deltaOff: rows }, Math.ceil(rows / DELTA_WG));
 
   const block = p.layout.block;
-  const R = p.N / block;
   const flags = attnFlags(p);
+  const R = flags.general ? p.layout.rows : p.N / block;
+  const C = flags.general ? p.layout.cols : R;
   const { maxComputeWorkgroupStorageSize: shared, maxComputeInvocationsPerWorkgroup: inv } = ctx.limits;
   const dqTile = chooseTile('dq', block, d4, shared, inv, false, ctx.tileOverrides.dq);
   const dq = rec.output('dq', rows * d4 * 16);
@@ -333,12 +350,12 @@ export function encodeAttentionBackward(
   );
   const kvTile = chooseTile('dkdv', block, d4, shared, inv, false, ctx.tileOverrides.dkdv);
   const grouped = p.Hkv !== p.H;
-  const dkv = rec.output('dk | dv', 2 * p.B * p.Hkv * p.N * d4 * 16);
+  const dkv = rec.output('dk | dv', 2 * p.B * p.Hkv * p.Nk * d4 * 16);
   rec.dispatch(
     new AttentionDkDvProgram(block, kvTile, flags, grouped),
     [inp.q, inp.k, inp.v, dout, inp.tables.buffer, inp.bias.buffer, stats, dkv],
     attnUniformValues(p, d4, kvTile, inp.tables, inp.bias, true),
-    p.B * p.Hkv * R * (block / kvTile.BR),
+    p.B * (grouped ? p.Hkv : p.H) * C * (block / kvTile.BR),
   );
   return { dq, dkv };
 }
@@ -350,7 +367,7 @@ export async function attentionBackward(ctx: GpuContext, p: AttentionBackwardPro
   const rows = p.B * p.H * p.N;
   const dout = residentBuffer(p.dout) ?? rec.own(upload(ctx.device, ctx.limits, 'dout', padColumns(p.dout as Float32Array, rows, p.D, d4 * 4)));
   const { dq, dkv } = encodeAttentionBackward(ctx, rec, p, inp, dout);
-  const kvRows = p.B * p.Hkv * p.N;
+  const kvRows = p.B * p.Hkv * p.Nk;
   const half = kvRows * d4 * 4;
   if (p.keepOnDevice) {
     // dk and dv share one output buffer; each resident gets its own copy of its half

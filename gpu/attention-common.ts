@@ -2,7 +2,7 @@
 // under the device's workgroup-memory limit, the uniform struct, the additive score bias, and WGSL
 // generators for the cooperative tile loads. Loops over a thread's registers are unrolled here in
 // JS, so the WGSL indexes its accumulators with constants only (no local-memory spills).
-import type { AttentionProblem, OperandData } from '../src/backend.js';
+import { beyondSelfAttention, type AttentionProblem, type OperandData } from '../src/backend.js';
 import type { BiasBuffer, LayoutTables } from './buffers.js';
 import { Program, type UniformFields, type UniformValues } from './program.js';
 import { errors } from '../src/errors.js';
@@ -43,10 +43,16 @@ export interface AttnFlags {
   readonly hasRpe: boolean;
   readonly hasKpm: boolean;
   readonly hasAm: boolean;
+  /**
+   * Beyond self-attention (src/backend.ts beyondSelfAttention): Nk ≠ N, query offsets, partial
+   * last blocks, a layout per batch row. Only these calls pay for the clamps, row checks and tail
+   * masks; the self-attention programs stay as they are.
+   */
+  readonly general: boolean;
 }
 
 export function flagsKey(f: AttnFlags): string {
-  return `c${+f.causal}r${+f.hasRpe}k${+f.hasKpm}a${+f.hasAm}`;
+  return `c${+f.causal}r${+f.hasRpe}k${+f.hasKpm}a${+f.hasAm}${f.general ? 'g1' : ''}`;
 }
 
 export function tileKey(t: AttnTile): string {
@@ -186,6 +192,12 @@ export const ATTN_UNIFORMS: UniformFields = [
   ['dvOff', 'u32'],
   /** Key/value heads (GQA, MQA): query head h reads kv head h / (heads / kvHeads). */
   ['kvHeads', 'u32'],
+  /** The general programs (AttnFlags.general): keys Nk (k, v rows per head), ... */
+  ['nk', 'u32'],
+  /** ... where the per-batch-row query offsets sit in the bias buffer (as floats), ... */
+  ['offOff', 'u32'],
+  /** ... and 1 for a layout per batch row (slot b·H + h), else 0 (slot h). */
+  ['lbat', 'u32'],
 ];
 
 export function attnUniformValues(
@@ -196,7 +208,7 @@ export function attnUniformValues(
   bias: BiasBuffer,
   transposed: boolean,
 ): UniformValues {
-  const rows = p.N / p.layout.block;
+  const rows = attnFlags(p).general ? (transposed ? p.layout.cols : p.layout.rows) : p.N / p.layout.block;
   return {
     heads: p.H,
     n: p.N,
@@ -215,16 +227,54 @@ export function attnUniformValues(
     amOff: bias.amOff,
     lseOff: 0,
     deltaOff: p.B * p.H * p.N,
-    dvOff: p.B * p.Hkv * p.N * d4,
+    dvOff: p.B * p.Hkv * p.Nk * d4,
     kvHeads: p.Hkv,
+    nk: p.Nk,
+    offOff: bias.offOff,
+    lbat: p.layout.batches > 1 ? 1 : 0,
   };
+}
+
+export function attnFlags(p: AttentionProblem<OperandData>): AttnFlags {
+  return { causal: p.causal, hasRpe: !!p.rpe, hasKpm: !!p.keyPadding, hasAm: !!p.attnMask, general: beyondSelfAttention(p) !== null };
+}
+
+/**
+ * General programs: the query index (into q, dout, stats, masks) of absolute position `pos`,
+ * clamped into [0, N) so that loads stay in bounds (rows outside are masked or not stored).
+ */
+export function qIdx(pos: string): string {
+  return `(min(max(${pos}, qoff) - qoff, u.n - 1u))`;
+}
+
+/** General programs: whether absolute position `pos` holds one of q's rows. */
+export function qValid(pos: string): string {
+  return `(${pos} >= qoff && ${pos} < qoff + u.n)`;
 }
 
 /**
  * Decodes the workgroup index: row tile fastest, then batch, then the rank of the (head, block
  * row) in the longest-first order, so the longest rows of every head are dispatched first.
  */
-export function decodeWorkgroup(tileVar: string, rowVar: string): string {
+export function decodeWorkgroup(tileVar: string, rowVar: string, general = false): string {
+  // general: the order covers every slot (b·H + h) of a layout per batch row, else the heads'
+  if (general) {
+    return `let ${tileVar} = wg % u.tiles;
+  let t1 = wg / u.tiles;
+  var b = t1 % u.batches;
+  var hr = 0u;
+  if (u.lbat == 1u) {
+    hr = u32(lut[u.ordOff + t1]);
+    b = hr / (u.heads * u.rows);
+  } else {
+    hr = u32(lut[u.ordOff + t1 / u.batches]);
+  }
+  let h = (hr / u.rows) % u.heads;
+  let ${rowVar} = hr % u.rows;
+  let bh = b * u.heads + h;
+  let kvBase = (b * u.kvHeads + h / (u.heads / u.kvHeads)) * u.nk; // first row of h's kv head in k, v
+  let qoff = u32(bias[u.offOff + b]);`;
+  }
   return `let ${tileVar} = wg % u.tiles;
   let t1 = wg / u.tiles;
   let b = t1 % u.batches;
@@ -261,6 +311,7 @@ export interface ChunkLoop {
  */
 export function chunkLoop(block: number, t: AttnTile, side: 'kv' | 'q', f: AttnFlags): ChunkLoop {
   const bias = hasBias(f);
+  const g = f.general;
   if (t.BC > block) {
     const G = t.BC / block;
     const trim =
@@ -282,14 +333,19 @@ fn chunkRow(e: u32, e1: u32, l: u32) -> u32 {
   var e1 = u32(lut[u.ptrOff + hr + 1u]);
   ${f.causal ? trim : ''}
   for (var e = e0; e < e1; e += ${G}u) {
-    let needMask = ${bias ? 'true' : f.causal ? `${tail} || ${diag}` : tail};`,
+    let needMask = ${bias || g ? 'true' : f.causal ? `${tail} || ${diag}` : tail};`,
       close: '}',
-      row: (l) => `min(chunkRow(e, e1, ${l}), u.n - 1u)`,
+      row: (l) => (g && side === 'q' ? qIdx(`chunkRow(e, e1, ${l})`) : `min(chunkRow(e, e1, ${l}), u.${g ? 'nk' : 'n'} - 1u)`),
       key: (l) => `chunkRow(e, e1, ${l})`,
     };
   }
   const kvSide = side === 'kv';
   const skip = kvSide ? 'kc > qt * BR + BR - 1u' : 'kc + BC - 1u < kt * BR';
+  // general: chunks past the keys (kv side) or wholly outside q's rows (q side) add nothing;
+  // those that straddle the edge mask
+  const outside = kvSide ? 'k0 >= u.nk' : 'k0 + BC <= qoff || k0 >= qoff + u.n';
+  const edge = kvSide ? 'k0 + BC > u.nk' : 'k0 < qoff || k0 + BC > qoff + u.n';
+  const base = bias ? 'true' : f.causal ? 'kind == 1' : 'false';
   return {
     gather: false,
     decls: '',
@@ -303,9 +359,10 @@ fn chunkRow(e: u32, e1: u32, l: u32) -> u32 {
       ${f.causal ? `// A chunk wholly on the masked side of a diagonal block adds nothing.
       if (kind == 1 && ${skip}) { continue; }` : ''}
       let k0 = cb * BLK + kc;
-      let needMask = ${bias ? 'true' : f.causal ? 'kind == 1' : 'false'};`,
+      ${g ? `if (${outside}) { continue; }
+      let needMask = ${bias ? 'true' : `${base} || ${edge}`};` : `let needMask = ${base};`}`,
     close: '}\n  }',
-    row: (l) => `k0 + ${l}`,
+    row: (l) => (!g ? `k0 + ${l}` : kvSide ? `min(k0 + ${l}, u.nk - 1u)` : qIdx(`k0 + ${l}`)),
     key: (l) => `k0 + ${l}`,
   };
 }
@@ -317,9 +374,10 @@ export function hasBias(f: AttnFlags): boolean {
 /** `fn biasAt(bh, b, i, j) -> f32`: rpe + kpm + am at query i, key j (sanitized: ≥ MASKED each). */
 export function biasFn(f: AttnFlags): string {
   const terms: string[] = [];
-  if (f.hasRpe) terms.push('bias[u.rpeOff + (bh * u.n + i) * u.n + j]');
-  if (f.hasKpm) terms.push('bias[u.kpmOff + b * u.n + j]');
-  if (f.hasAm) terms.push('bias[u.amOff + i * u.n + j]');
+  const nk = f.general ? 'u.nk' : 'u.n';
+  if (f.hasRpe) terms.push(`bias[u.rpeOff + (bh * u.n + i) * ${nk} + j]`);
+  if (f.hasKpm) terms.push(`bias[u.kpmOff + b * ${nk} + j]`);
+  if (f.hasAm) terms.push(`bias[u.amOff + i * ${nk} + j]`);
   return `fn biasAt(bh: u32, b: u32, i: u32, j: u32) -> f32 {
   return ${terms.length ? terms.join(' + ') : '0.0'};
 }`;

@@ -5,6 +5,7 @@
 // Scores never reach memory; the log-sum-exp m + log l of each row is kept for the backward pass.
 import type { AttentionLseData, AttentionProblem, OperandData } from '../src/backend.js';
 import {
+  attnFlags,
   attnUniformValues,
   biasFn,
   chooseTile,
@@ -21,6 +22,8 @@ import {
   rowOf,
   rowExpr,
   rowsStep,
+  qIdx,
+  qValid,
   stagePad,
   storeTileT,
   TiledAttentionProgram,
@@ -111,7 +114,11 @@ export class AttentionForwardProgram extends TiledAttentionProgram {
       ].join('\n      ');
     };
     const loop = chunkLoop(this.block, t, 'kv', f);
-    const sq = t.qResident ? null : stagedTransposed('fq', 'st', '0u', 'q', 'rowBase + q0', t.BR, DK4, WG, !t.dkExact, PAD);
+    const gen = f.general;
+    // general: the tile's rows are absolute positions q0 + rr; q's row is their query index
+    const qRows: RowMap = gen ? (rr) => `rowBase + ${qIdx(`q0 + ${rr}`)}` : 'rowBase + q0';
+    const nk = gen ? 'u.nk' : 'u.n';
+    const sq = t.qResident ? null : stagedTransposed('fq', 'st', '0u', 'q', qRows, t.BR, DK4, WG, !t.dkExact, PAD);
     const sk = stagedTransposed('fk', 'st', `${qChunk}u`, 'k', (rr) => `kvBase + ${loop.row(rr)}`, t.BC, DK4, WG, !t.dkExact, PAD);
     const sv = stagedRows('fv', 'st', '0u', 'v', (rr) => `kvBase + ${loop.row(rr)}`, t.VK, D4X, WG, !t.ocExact);
     const fetchQK = (d0: string) => `${sq ? sq.fetch(d0) : ''}\n        ${sk.fetch(d0)}`;
@@ -120,10 +127,10 @@ export class AttentionForwardProgram extends TiledAttentionProgram {
         .map((ff) => {
           const i = `q0 + ${rowOf(t, ri)}`;
           const scaled = bias
-            ? `(s${ri}_${c}.${C4[ff]} * u.scale + biasAt(bh, b, ${i}, min(j, u.n - 1u))) * LOG2E`
+            ? `(s${ri}_${c}.${C4[ff]} * u.scale + biasAt(bh, b, ${gen ? qIdx(i) : i}, min(j, ${nk} - 1u))) * LOG2E`
             : `s${ri}_${c}.${C4[ff]} * sc`;
           const lines = [`{ let j = ${loop.key(colOf(t, c, ff))};`, `  var sv = ${scaled};`];
-          if (loop.gather) lines.push('  sv = select(sv, MASKED, j >= u.n);');
+          if (loop.gather || gen) lines.push(`  sv = select(sv, MASKED, j >= ${nk});`);
           if (f.causal) lines.push(`  sv = select(sv, MASKED, j > ${i});`);
           lines.push(`  s${ri}_${c}.${C4[ff]} = select(MASKED, sv, sv > THRESH); }`);
           return lines.join('\n        ');
@@ -156,10 +163,11 @@ ${biasFn(f)}
 ${loop.decls}
 
 fn run(wg: u32, lid: u32${sg ? ', sgid: u32' : ''}) {
-  ${decodeWorkgroup('qt', 'r')}
+  ${decodeWorkgroup('qt', 'r', gen)}
   let tx = lid % TX;
   let ty = lid / TX;
   let q0 = r * BLK + qt * BQ;
+  ${gen ? '// a tile holding none of the rows of q (another batch row\'s offset) does nothing\n  if (q0 + BQ <= qoff || q0 >= qoff + u.n) { return; }' : ''}
   let rowBase = bh * u.n;
   let sc = u.scale * LOG2E;
   ${forRows(t, (ri) => `var m${ri} = MASKED;\n  var l${ri} = 0.0;`)}
@@ -167,7 +175,7 @@ fn run(wg: u32, lid: u32${sg ? ', sgid: u32' : ''}) {
   ${sq ? sq.decl : ''}
   ${sk.decl}
   ${sv.decl}
-  ${t.qResident ? loadTransposed('qs', '0u', 'q', 'rowBase + q0', t.BR, '0u', this.dChunks * DK4, WG, true) : ''}
+  ${t.qResident ? loadTransposed('qs', '0u', 'q', qRows, t.BR, '0u', this.dChunks * DK4, WG, true) : ''}
   ${loop.open}
       ${forTile(t, (ri, _g, _e, c) => `var s${ri}_${c} = vec4<f32>(0.0);`)}
       ${fetchQK('0u')}
@@ -214,13 +222,17 @@ fn run(wg: u32, lid: u32${sg ? ', sgid: u32' : ''}) {
   ${loop.close}
   workgroupBarrier();
   ${reduce('l', 'add')}
-  ${forRows(t, (ri) => `let inv${ri} = select(0.0, 1.0 / max(l${ri}, 1e-30), l${ri} > 0.0);\n  let row${ri} = rowBase + q0 + ${rowOf(t, ri)};`)}
+  ${forRows(t, (ri) => `let inv${ri} = select(0.0, 1.0 / max(l${ri}, 1e-30), l${ri} > 0.0);\n  let row${ri} = rowBase + ${gen ? qIdx(`q0 + ${rowOf(t, ri)}`) : `q0 + ${rowOf(t, ri)}`};`)}
   ${forOut(t, (ri, _g, _e, k) => {
     const st = `out[row${ri} * u.d4 + tx + ${k * t.TX}u] = o${ri}_${k} * inv${ri};`;
-    return t.ocExact ? st : `if (tx + ${k * t.TX}u < u.d4) { ${st} }`;
+    const conds = [...(t.ocExact ? [] : [`tx + ${k * t.TX}u < u.d4`]), ...(gen ? [qValid(`q0 + ${rowOf(t, ri)}`)] : [])];
+    return conds.length ? `if (${conds.join(' && ')}) { ${st} }` : st;
   })}
   if (tx == 0u) {
-    ${forRows(t, (ri) => `stats[u.lseOff + row${ri}] = select(MASKED, m${ri} * LN2 + log(max(l${ri}, 1e-30)), l${ri} > 0.0);`)}
+    ${forRows(t, (ri) => {
+      const st = `stats[u.lseOff + row${ri}] = select(MASKED, m${ri} * LN2 + log(max(l${ri}, 1e-30)), l${ri} > 0.0);`;
+      return gen ? `if (${qValid(`q0 + ${rowOf(t, ri)}`)}) { ${st} }` : st;
+    })}
   }
 }
 `;
@@ -293,9 +305,7 @@ function stagedRows(name: string, dst: string, base: string, src: string, row0: 
   };
 }
 
-export function attnFlags(p: AttentionProblem<OperandData>): AttnFlags {
-  return { causal: p.causal, hasRpe: !!p.rpe, hasKpm: !!p.keyPadding, hasAm: !!p.attnMask };
-}
+export { attnFlags };
 
 export interface AttentionInputs {
   readonly q: GPUBuffer;
@@ -313,11 +323,12 @@ export interface AttentionInputs {
  */
 export function uploadAttentionInputs(ctx: GpuContext, rec: Recorder, p: AttentionProblem<OperandData>): AttentionInputs {
   const d4 = Math.ceil(p.D / 4);
-  const up = (label: string, x: OperandData, heads: number): GPUBuffer =>
-    residentBuffer(x) ?? rec.own(upload(ctx.device, ctx.limits, label, padColumns(x as Float32Array, p.B * heads * p.N, p.D, d4 * 4)));
-  const bias = uploadBias(ctx.device, ctx.limits, p);
+  const up = (label: string, x: OperandData, rows: number): GPUBuffer =>
+    residentBuffer(x) ?? rec.own(upload(ctx.device, ctx.limits, label, padColumns(x as Float32Array, rows, p.D, d4 * 4)));
+  const bias = uploadBias(ctx.device, ctx.limits, p, attnFlags(p).general ? p.qOffset : undefined);
   rec.own(bias.buffer);
-  return { q: up('q', p.q, p.H), k: up('k', p.k, p.Hkv), v: up('v', p.v, p.Hkv), tables: ctx.layouts.get(p.layout), bias, d4 };
+  const kvRows = p.B * p.Hkv * p.Nk;
+  return { q: up('q', p.q, p.B * p.H * p.N), k: up('k', p.k, kvRows), v: up('v', p.v, kvRows), tables: ctx.layouts.get(p.layout), bias, d4 };
 }
 
 const TALL_SLOTS = 256;
@@ -336,9 +347,10 @@ export function encodeAttentionForward(
   // The tall tile pays off when the longest row (which one workgroup walks alone) is no longer than
   // the total work spread over the workgroups that run at once (TALL_SLOTS, about 2 per SM on an
   // H100); with longest-first scheduling the rest then packs behind it.
+  const flags = attnFlags(p);
   const bal = p.layout.causalTables(p.causal).rowBalance;
   const totalBlocks = bal.mean * p.H * (p.N / p.layout.block) * p.B;
-  const preferTall = bal.max * TALL_SLOTS <= totalBlocks;
+  const preferTall = !flags.general && bal.max * TALL_SLOTS <= totalBlocks;
   const pick = (sg: boolean) =>
     chooseTile(
       'forward', p.layout.block, inp.d4, ctx.limits.maxComputeWorkgroupStorageSize, ctx.limits.maxComputeInvocationsPerWorkgroup,
@@ -351,10 +363,10 @@ export function encodeAttentionForward(
     tile = pick(false);
   }
   const dChunks = Math.ceil(inp.d4 / (tile.DK / 4));
-  const program = new AttentionForwardProgram(p.layout.block, tile, attnFlags(p), useSg, dChunks);
+  const program = new AttentionForwardProgram(p.layout.block, tile, flags, useSg, dChunks);
   const out = rec.output('attention out', rows * inp.d4 * 16);
   const stats = rec.output('attention stats (lse | delta)', 2 * rows * 4);
-  const R = p.N / p.layout.block;
+  const R = flags.general ? p.layout.rows : p.N / p.layout.block;
   rec.dispatch(
     program,
     [inp.q, inp.k, inp.v, inp.tables.buffer, inp.bias.buffer, out, stats],

@@ -194,19 +194,25 @@ export interface BiasBuffer {
   readonly rpeOff: number;
   readonly kpmOff: number;
   readonly amOff: number;
+  /** Where the query offsets [B] sit (as floats), for the general attention programs; 0 if not given. */
+  readonly offOff: number;
   readonly hasRpe: boolean;
   readonly hasKpm: boolean;
   readonly hasAm: boolean;
 }
 
-/** rpe [B,H,N,N], keyPadding [B,N] and attnMask [N,N] (additive) packed into one buffer. */
+/**
+ * rpe [B,H,N,Nk], keyPadding [B,Nk] and attnMask [N,Nk] (additive) packed into one buffer, then
+ * `qOffset` [B] where given (as floats: exact below 2^24 positions).
+ */
 export function uploadBias(
   device: GPUDevice,
   limits: DeviceLimits,
   masks: { rpe: Float32Array | null; keyPadding: Float32Array | null; attnMask: Float32Array | null },
+  qOffset?: Int32Array,
 ): BiasBuffer {
   const parts: Float32Array[] = [];
-  const offs = { rpe: 0, kpm: 0, am: 0 };
+  const offs = { rpe: 0, kpm: 0, am: 0, off: 0 };
   let n = 0;
   const add = (key: keyof typeof offs, x: Float32Array | null): void => {
     if (!x) return;
@@ -217,6 +223,7 @@ export function uploadBias(
   add('rpe', masks.rpe);
   add('kpm', masks.keyPadding);
   add('am', masks.attnMask);
+  if (qOffset) add('off', Float32Array.from(qOffset));
   if (parts.length === 0) parts.push(new Float32Array(4));
   const { buffer } = uploadParts(device, limits, 'score bias (rpe | keyPadding | attnMask)', parts);
   return {
@@ -224,6 +231,7 @@ export function uploadBias(
     rpeOff: offs.rpe,
     kpmOff: offs.kpm,
     amOff: offs.am,
+    offOff: offs.off,
     hasRpe: !!masks.rpe,
     hasKpm: !!masks.keyPadding,
     hasAm: !!masks.attnMask,

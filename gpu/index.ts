@@ -18,7 +18,7 @@ import { attentionBackward } from './attention-backward.js';
 import type { AttnKernel, TileOverride } from './attention-common.js';
 import { attentionForward, attentionForwardWithLse } from './attention-forward.js';
 import { backwardInParts, forwardInParts, lseInParts } from '../src/attention-parts.js';
-import { beyondSelfAttention, type OpTimings } from '../src/backend.js';
+import type { OpTimings } from '../src/backend.js';
 import { GpuContext, type KernelTiming } from './context.js';
 import { createResidentBuffer, readResidentBuffer } from './resident.js';
 import { dds } from './dds.js';
@@ -108,7 +108,6 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       }),
     attention: (p: AttentionProblem<OperandData>) =>
       serial(async () => {
-        selfAttentionOnly(p);
         const timings = partTimings(ctx);
         const out = await forwardInParts(p, (part) => timings.part(attentionForward(ctx, part)));
         timings.finish();
@@ -116,7 +115,6 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       }),
     attentionWithLse: (p: AttentionProblem<OperandData>): Promise<AttentionLseData> =>
       serial(async () => {
-        selfAttentionOnly(p);
         const timings = partTimings(ctx);
         const out = await lseInParts(p, (part) => timings.part(attentionForwardWithLse(ctx, part)));
         timings.finish();
@@ -124,7 +122,6 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       }),
     attentionBackward: (p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> =>
       serial(async () => {
-        selfAttentionOnly(p);
         const timings = partTimings(ctx);
         const grads = await backwardInParts(p, (part) => timings.part(attentionBackward(ctx, part)));
         timings.finish();
@@ -144,12 +141,6 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       acquired.release();
     },
   };
-}
-
-/** The WebGPU programs take the self-attention case (src/backend.ts beyondSelfAttention); the rest is refused. */
-function selfAttentionOnly(p: AttentionProblem<OperandData>): void {
-  const beyond = beyondSelfAttention(p);
-  if (beyond) throw errors.unsupportedShape('webgpu', beyond);
 }
 
 /** The timings of an op made of parts (src/attention-parts.ts): every part's kernels. */

@@ -125,7 +125,7 @@ export async function softmax(ctx: GpuContext, p: SoftmaxProblem): Promise<Float
   rec.own(bias.buffer);
   const bytes = p.x.length * 4;
   const y = rec.output('softmax y (blocks)', bytes);
-  const flags: AttnFlags = { causal: p.causal, hasRpe: bias.hasRpe, hasKpm: bias.hasKpm, hasAm: bias.hasAm };
+  const flags: AttnFlags = { causal: p.causal, hasRpe: bias.hasRpe, hasKpm: bias.hasKpm, hasAm: bias.hasAm, general: false };
   return dispatchAndRead(
     rec,
     new SoftmaxProgram(p.layout.block, flags),

@@ -38,7 +38,7 @@ export type OperandData = Float32Array | ResidentData;
  * layout head per query head, [H, R, C] shared by the batch rows or [B, H, R, C], R covering
  * max(qOffset) + N and C covering Nk. Masks: rpe [B, H, N, Nk], keyPadding [B, Nk] (keyLengths
  * folded in), attnMask [N, Nk]. The self-attention case: Nk = N, qOffset all 0, N a multiple of the
- * block, a shared layout (what a backend that does not take the rest refuses: unsupportedShape).
+ * block, a shared layout: what both backends run on their fast paths (beyondSelfAttention).
  */
 export interface AttentionProblem<T extends OperandData = Float32Array> extends ScoreTerms {
   B: number;
@@ -167,8 +167,8 @@ export interface Backend {
 
 /**
  * What of an attention problem goes beyond self-attention (Nk ≠ N, a query offset, a partial last
- * block, one layout per batch row), in words, or null: for a backend that takes only the
- * self-attention case to refuse the rest clearly.
+ * block, one layout per batch row), in words, or null: the backends keep their self-attention fast
+ * paths (tables cached with the layout, full tiles) for null and take their general paths otherwise.
  */
 export function beyondSelfAttention(p: AttentionProblem<OperandData>): string | null {
   const block = p.layout.block;

@@ -80,8 +80,6 @@ export const errors = {
         ? `qOffset defaults to keyLengths[${b}] − Nq = ${got} for batch row ${b}, below 0: pass qOffset (0 when the queries start at position 0)`
         : `qOffset${b < 0 ? '' : `[${b}]`} must be a non-negative integer, got ${got}`,
     ),
-  unsupportedShape: (backend: string, what: string) =>
-    new RangeError(`${PREFIX}${backend}: ${what} is not supported by this backend yet (it takes q, k and v of one length, a multiple of the block, at offset 0)`),
   kvHeadsDivide: (hq: number, hkv: number) =>
     new RangeError(`k.shape[1] (Hkv) must divide q.shape[1] (Hq = ${hq}), got ${hkv}: query head h reads kv head floor(h / (Hq / Hkv))`),
   /** v has k's shape exactly. */

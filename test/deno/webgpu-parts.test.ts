@@ -5,7 +5,7 @@
 import { createWebGPUBackend, type WebGPUBackend } from '../../gpu/index.ts';
 import { lastCallParts } from '../../src/attention-parts.ts';
 import type { Tensor } from '../../src/types.ts';
-import { mulberry32, randomAttentionArgs, randomTensor } from '../reference/index.ts';
+import { mulberry32, randomAttentionArgs, randomKeyPaddingMask, randomLayout, randomTensor, type HostAttentionArgs } from '../reference/index.ts';
 import { attentionBackwardProblem, attentionProblem } from './problems.ts';
 
 let skipReason = '';
@@ -30,11 +30,37 @@ function sameBits(a: Float32Array, b: Float32Array, what: string): void {
   for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) throw new Error(`${what}: element ${i} differs (${a[i]} vs ${b[i]})`);
 }
 
+/**
+ * Beyond self-attention: 40 queries at per-row offsets against 100 keys (partial last blocks), a
+ * layout per batch row, GQA 4/2; rpe [B, H, 40, 100] (16,000 bytes a head) sets the walls' steps.
+ */
+function generalArgs(rng: ReturnType<typeof mulberry32>): HostAttentionArgs {
+  const [B, H, Hkv, Nq, Nk, D, block] = [3, 4, 2, 40, 100, 16, 16];
+  const [R, C] = [Math.ceil((60 + Nq) / block), Math.ceil(Nk / block)];
+  const flat = randomLayout(B * H, R, C, 0.6, rng, { block });
+  return {
+    q: randomTensor([B, H, Nq, D], rng),
+    k: randomTensor([B, Hkv, Nk, D], rng),
+    v: randomTensor([B, Hkv, Nk, D], rng),
+    layout: { block, shape: [B, H, R, C], data: flat.data },
+    qOffset: Int32Array.from([60, 25, 0]),
+    causal: true,
+    rpe: randomTensor([B, H, Nq, Nk], rng),
+    keyPaddingMask: randomKeyPaddingMask(B, Nk, rng, { mode: 'add' }),
+    keyPaddingMaskMode: 'add',
+  };
+}
+
 // B 3, H 4: the forward splits down to 12 single query heads, the backward down to single kv
 // groups (dk and dv sum over a group): 12 parts multi-head, 6 with two kv heads
-for (const [name, kvHeads, backwardParts] of [['multi-head', 4, 12], ['GQA 4/2', 2, 6]] as const) {
+const PARTS_CASES = [
+  ['multi-head', 4, 12, false],
+  ['GQA 4/2', 2, 6, false],
+  ['offsets, Nk > Nq, partial blocks, a layout per batch row, GQA 4/2', 2, 6, true],
+] as const;
+for (const [name, kvHeads, backwardParts, general] of PARTS_CASES) {
   const rng = mulberry32(2026);
-  const args = randomAttentionArgs(rng, {
+  const args = general ? generalArgs(rng) : randomAttentionArgs(rng, {
     shape: { B: 3, H: 4, N: 64, D: 16, block: 16, R: 4 }, kvHeads,
     causal: true, rpe: true, keyPaddingMaskMode: 'add', attnMaskMode: 'mul',
   });

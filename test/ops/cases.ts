@@ -301,6 +301,7 @@ function realShapesFamily(): AttentionCase[] {
     g('webgpu decode', 8321, 2, 4, 32, 32, { Nq: 2, Nk: 90, Hkv: 2, opts: { causal: true }, lse: true }),
     g('webgpu chunked prefill', 8322, 1, 2, 16, 32, { Nq: 20, Nk: 60, qOffset: 30, opts: { causal: true, rpe: true }, lse: true }),
     g('webgpu layout per batch row', 8323, 2, 2, 32, 32, { Nq: 40, Nk: 70, qOffset: [30, 10], batchedLayout: true, opts: { causal: true }, lse: true }),
+    g('webgpu ragged', 8324, 2, 4, 16, 16, { Nq: 5, Nk: 50, keyLengths: [50, 23], Hkv: 1, layoutHeads: 1, opts: { keyPaddingMaskMode: 'mul', attnMaskMode: 'add' }, lse: true }),
   ];
 }
 

@@ -23,14 +23,6 @@ const GPU: readonly Place[] = ['deno-webgpu', 'gpu-machine'];
 const ATTENTION: readonly Op[] = ['attention', 'attentionBackward'];
 const MATMUL: readonly Op[] = ['sdd', 'dsd', 'dds'];
 const blockOf = (c: OpCase) => ('block' in c ? c.block : 0);
-/** An attention case beyond self-attention: Nq ≠ Nk, an offset, a partial block, or a layout per batch row. */
-function beyondSelfAttentionCase(c: OpCase): boolean {
-  if (c.kind !== 'attention') return false;
-  const Nq = c.Nq ?? c.R * c.block;
-  const Nk = c.Nk ?? Nq;
-  const offset = c.qOffset === undefined ? (c.keyLengths ? c.keyLengths.some((n) => n - Nq !== 0) : Nk !== Nq) : [c.qOffset].flat().some((o) => o !== 0);
-  return Nq !== Nk || offset || Nq % c.block !== 0 || (!!c.batchedLayout && c.B > 1);
-}
 
 export const EXCLUSIONS: readonly Exclusion[] = [
   // what the WebGPU backend does not do
@@ -53,11 +45,6 @@ export const EXCLUSIONS: readonly Exclusion[] = [
   {
     places: GPU, ops: ['attentionBackward'], names: /^mha lse: .* causal empty rows/, waives: 'exact zeros',
     reason: "WebGPU's dq of a row that causal leaves empty (its diagonal block not kept) comes out ±1e-9, not +0 (within tolerance)",
-  },
-  // issue 14, in progress: what the WebGPU programs do not take yet (src/backend.ts beyondSelfAttention)
-  {
-    places: GPU, ops: ATTENTION, when: beyondSelfAttentionCase,
-    reason: 'the WebGPU programs do not take queries against longer keys, offsets, partial last blocks or a layout per batch row yet (they refuse with a RangeError)',
   },
   // what lavapipe is too slow for (every new block and head dim compiles its programs: 2–7 s an attention case)
   {
