@@ -31,8 +31,7 @@ import {
   type RandomAttentionOptions,
   type Rng,
   type HostAttentionArgs,
-  type HostAttentionBackwardArgs,
-} from './reference/index.js';
+  type HostAttentionBackwardArgs, assertSameBits } from './reference/index.js';
 
 const BUILDS = ['simd', 'relaxed'] as const;
 type Build = (typeof BUILDS)[number];
@@ -73,16 +72,6 @@ Attention.after(async () => {
   engines.clear();
 });
 
-/** Bitwise equality of two results. */
-function sameBits(a: Float32Array, b: Float32Array, label: string): void {
-  assert.is(a.length, b.length, `${label}: length`);
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < ua.length; i++) {
-    if (ua[i] !== ub[i]) assert.unreachable(`${label}: differs at ${i} (${a[i]} vs ${b[i]})`);
-  }
-}
-
 for (const build of BUILDS) {
   Attention(`${build}: bitwise identical for 1, 2, 3 and 7 tasks, both backward schedules, backward chunks`, async () => {
     const e = await engine(build);
@@ -103,9 +92,9 @@ for (const build of BUILDS) {
         for (const name of ['dq', 'dk', 'dv'] as const) assertClose(g1[name].data, ref[name], { ...CPU_TOL, label: `${label} ${name}` });
         for (const tasks of [2, 3, 7]) {
           forceTaskCount(tasks);
-          sameBits((await e.attention(p)).data, out1, `${label} out, ${tasks} tasks`);
+          assertSameBits((await e.attention(p)).data, out1, `${label} out, ${tasks} tasks`);
           const g = await e.attentionBackward(p);
-          for (const name of ['dq', 'dk', 'dv'] as const) sameBits(g[name].data, g1[name].data, `${label} ${name}, ${tasks} tasks`);
+          for (const name of ['dq', 'dk', 'dv'] as const) assertSameBits(g[name].data, g1[name].data, `${label} ${name}, ${tasks} tasks`);
         }
         // both backward schedules, and the two-pass one with one batch·head per chunk (the slot
         // budget smaller than any head's slots)
@@ -120,7 +109,7 @@ for (const build of BUILDS) {
             forceTaskCount(tasks);
             const g = await e.attentionBackward(p);
             for (const name of ['dq', 'dk', 'dv'] as const) {
-              sameBits(g[name].data, g1[name].data, `${label} ${name}, ${schedule} schedule, budget ${budget}, ${tasks} tasks`);
+              assertSameBits(g[name].data, g1[name].data, `${label} ${name}, ${schedule} schedule, budget ${budget}, ${tasks} tasks`);
             }
           }
         } finally {
@@ -150,10 +139,10 @@ Attention('a pool of 2 and 3 worker threads gives the bits of one thread', async
       assert.is(pool.info.threads, threads, `no ${threads}-thread pool (${JSON.stringify(pool.info.fallbacks)})`);
       for (const p of problems) {
         const label = `${describe(p)}, ${threads} threads`;
-        sameBits((await pool.attention(p)).data, (await one.attention(p)).data, `${label} out`);
+        assertSameBits((await pool.attention(p)).data, (await one.attention(p)).data, `${label} out`);
         const g = await pool.attentionBackward(p);
         const g1 = await one.attentionBackward(p);
-        for (const name of ['dq', 'dk', 'dv'] as const) sameBits(g[name].data, g1[name].data, `${label} ${name}`);
+        for (const name of ['dq', 'dk', 'dv'] as const) assertSameBits(g[name].data, g1[name].data, `${label} ${name}`);
       }
     } finally {
       await pool.close();

@@ -8,7 +8,7 @@ import { createEngine, type Engine } from '../src/engine.js';
 import { arenaTuning } from '../src/cpu/arena.js';
 import { lastCallParts } from '../src/attention-parts.js';
 import type { Tensor } from '../src/types.js';
-import { mulberry32, randomAttentionArgs, randomTensor, type HostAttentionBackwardArgs } from './reference/index.js';
+import { mulberry32, randomAttentionArgs, randomTensor, type HostAttentionBackwardArgs, assertSameBits } from './reference/index.js';
 import { attentionInputs } from './ops/inputs.js';
 
 
@@ -19,12 +19,6 @@ t.after(async () => {
   await Promise.all(engines.splice(0).map((e) => e.close()));
 });
 
-const bits = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
-const sameBits = (a: Float32Array, b: Float32Array, what: string) => {
-  assert.is(a.length, b.length, `${what}: length`);
-  const [x, y] = [bits(a), bits(b)];
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) assert.unreachable(`${what}: element ${i} differs (${a[i]} vs ${b[i]})`);
-};
 
 // B 3, H 4: the forward splits down to 12 single query heads; the backward down to single kv
 // groups (a kv head with its query heads), as dk and dv sum over a group: 12, 6 or 3 parts.
@@ -73,8 +67,8 @@ for (const c of CASES) {
         try {
           const got = await engine.attention({ ...args, returnLse: true });
           forwardSeen.add(lastCallParts.count);
-          sameBits(got.out.data, whole.out.data, `out at a ${wall}-byte wall`);
-          sameBits(got.lse.data, whole.lse.data, `lse at a ${wall}-byte wall`);
+          assertSameBits(got.out.data, whole.out.data, `out at a ${wall}-byte wall`);
+          assertSameBits(got.lse.data, whole.lse.data, `lse at a ${wall}-byte wall`);
         } catch (e) {
           isWallError(e);
           forwardRefused = true;
@@ -83,9 +77,9 @@ for (const c of CASES) {
         try {
           const g = await engine.attentionBackward({ ...args, dout });
           backwardSeen.add(lastCallParts.count);
-          sameBits(g.dq.data, grads.dq.data, `dq at a ${wall}-byte wall`);
-          sameBits(g.dk.data, grads.dk.data, `dk at a ${wall}-byte wall`);
-          sameBits(g.dv.data, grads.dv.data, `dv at a ${wall}-byte wall`);
+          assertSameBits(g.dq.data, grads.dq.data, `dq at a ${wall}-byte wall`);
+          assertSameBits(g.dk.data, grads.dk.data, `dk at a ${wall}-byte wall`);
+          assertSameBits(g.dv.data, grads.dv.data, `dv at a ${wall}-byte wall`);
         } catch (e) {
           isWallError(e);
           backwardRefused = true;
@@ -98,7 +92,7 @@ for (const c of CASES) {
       assert.ok(reached(backwardSeen, c.backwardParts), `the backward split down to single kv groups (parts seen: ${[...backwardSeen]})`);
       // usable again once the wall is back
       arenaTuning.maxBytes = Infinity;
-      sameBits((await engine.attention(args)).data, whole.out.data, 'out after the refusal');
+      assertSameBits((await engine.attention(args)).data, whole.out.data, 'out after the refusal');
       assert.is(lastCallParts.count, 1);
     });
   }

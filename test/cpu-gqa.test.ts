@@ -17,8 +17,7 @@ import {
   referenceAttention,
   referenceAttentionBackward,
   referenceLse,
-  type HostAttentionBackwardArgs,
-} from './reference/index.js';
+  type HostAttentionBackwardArgs, assertSameBits } from './reference/index.js';
 
 const Gqa = suite('cpu gqa and lse');
 
@@ -38,15 +37,6 @@ Gqa.after(async () => {
   await relaxed.close();
   await two.close();
 });
-
-function sameBits(a: Float32Array, b: Float32Array, label: string): void {
-  assert.is(a.length, b.length, `${label}: length`);
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < ua.length; i++) {
-    if (ua[i] !== ub[i]) assert.unreachable(`${label}: differs at ${i} (${a[i]} vs ${b[i]})`);
-  }
-}
 
 interface Drawn {
   B: number;
@@ -97,7 +87,7 @@ Gqa('property: forward, lse and backward match the float64 reference; 1 and 2 th
       assert.equal(lse.shape, a.q.shape.slice(0, 3));
       assertClose(out.data, referenceAttention(a), { ...CPU_TOL, label: `${label} out` });
       assertClose(lse.data, referenceLse(a), { ...CPU_TOL, label: `${label} lse` });
-      sameBits((await e.attention(a)).data, out.data, `${label} out without returnLse`);
+      assertSameBits((await e.attention(a)).data, out.data, `${label} out without returnLse`);
       const g = await e.attentionBackward(a);
       const ref = referenceAttentionBackward(a);
       assert.equal(g.dk.shape, a.k.shape);
@@ -105,10 +95,10 @@ Gqa('property: forward, lse and backward match the float64 reference; 1 and 2 th
       for (const name of ['dq', 'dk', 'dv'] as const) assertClose(g[name].data, ref[name], { ...CPU_TOL, label: `${label} ${name}` });
       if (useRelaxed) return;
       const pooled = await two.attention({ ...a, returnLse: true });
-      sameBits(pooled.out.data, out.data, `${label} out, 2 threads`);
-      sameBits(pooled.lse.data, lse.data, `${label} lse, 2 threads`);
+      assertSameBits(pooled.out.data, out.data, `${label} out, 2 threads`);
+      assertSameBits(pooled.lse.data, lse.data, `${label} lse, 2 threads`);
       const g2 = await two.attentionBackward(a);
-      for (const name of ['dq', 'dk', 'dv'] as const) sameBits(g2[name].data, g[name].data, `${label} ${name}, 2 threads`);
+      for (const name of ['dq', 'dk', 'dv'] as const) assertSameBits(g2[name].data, g[name].data, `${label} ${name}, 2 threads`);
     }),
     { numRuns: 40, seed: 14014, endOnFailure: true },
   );
@@ -138,7 +128,7 @@ Gqa('both backward schedules, chunked passes over whole groups and 1–5 tasks g
         attentionTuning.slotBudgetBytes = budget;
         forceTaskCount(tasks);
         const g = await one.attentionBackward(a);
-        for (const name of ['dq', 'dk', 'dv'] as const) sameBits(g[name].data, g1[name].data, `${label} ${name}, ${schedule}, budget ${budget}, ${tasks} tasks`);
+        for (const name of ['dq', 'dk', 'dv'] as const) assertSameBits(g[name].data, g1[name].data, `${label} ${name}, ${schedule}, budget ${budget}, ${tasks} tasks`);
         const out = await one.attention(a);
         assertClose(out.data, referenceAttention(a), { ...CPU_TOL, label: `${label} out, ${tasks} tasks` });
       }
@@ -161,12 +151,12 @@ Gqa('returnLse with keepOnDevice: out a DeviceTensor, lse a host Tensor; k, v De
     assert.is(kept.out.backend, 'cpu');
     assert.equal([...kept.out.shape], a.q.shape);
     assert.ok(kept.lse.data instanceof Float32Array, 'lse comes back to the host');
-    sameBits((await kept.out.read()).data, host.out.data, 'kept out');
-    sameBits(kept.lse.data, host.lse.data, 'lse with keepOnDevice');
+    assertSameBits((await kept.out.read()).data, host.out.data, 'kept out');
+    assertSameBits(kept.lse.data, host.lse.data, 'lse with keepOnDevice');
     const g = await e.attentionBackward({ ...a, k, v, keepOnDevice: true });
     const g1 = await e.attentionBackward(a);
     assert.equal([...g.dk.shape], a.k.shape);
-    for (const name of ['dq', 'dk', 'dv'] as const) sameBits((await g[name].read()).data, g1[name].data, `kept ${name}`);
+    for (const name of ['dq', 'dk', 'dv'] as const) assertSameBits((await g[name].read()).data, g1[name].data, `kept ${name}`);
     for (const t of [k, v, kept.out, g.dq, g.dk, g.dv]) t.destroy();
   }
 });

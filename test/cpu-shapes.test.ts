@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { createEngine, type Engine } from '../src/engine.js';
 import { attentionTuning } from '../src/cpu/attention.js';
 import { forceTaskCount } from '../src/cpu/tasks.js';
-import { CPU_TOL, assertClose, referenceAttention, referenceAttentionBackward, referenceLse } from './reference/index.js';
+import { CPU_TOL, assertClose, referenceAttention, referenceAttentionBackward, referenceLse, assertSameBits } from './reference/index.js';
 import { attentionInputs } from './ops/inputs.js';
 import type { AttentionCase } from './ops/cases.js';
 
@@ -31,15 +31,6 @@ Shapes.after(async () => {
   await relaxed.close();
   await two.close();
 });
-
-function sameBits(a: Float32Array, b: Float32Array, label: string): void {
-  assert.is(a.length, b.length, `${label}: length`);
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < ua.length; i++) {
-    if (ua[i] !== ub[i]) assert.unreachable(`${label}: differs at ${i} (${a[i]} vs ${b[i]})`);
-  }
-}
 
 interface Drawn {
   B: number;
@@ -119,7 +110,7 @@ Shapes('property: forward, lse and backward match the float64 reference; 1 and 2
         assert.equal(lse.shape, a.q.shape.slice(0, 3));
         assertClose(out.data, referenceAttention(a), { ...CPU_TOL, label: `${label} out` });
         assertClose(lse.data, referenceLse(a), { ...CPU_TOL, label: `${label} lse` });
-        sameBits((await e.attention(a)).data, out.data, `${label} out without returnLse`);
+        assertSameBits((await e.attention(a)).data, out.data, `${label} out without returnLse`);
         const g = await e.attentionBackward(a);
         const ref = referenceAttentionBackward(a);
         assert.equal(g.dk.shape, a.k.shape);
@@ -127,17 +118,17 @@ Shapes('property: forward, lse and backward match the float64 reference; 1 and 2
         for (const name of ['dq', 'dk', 'dv'] as const) assertClose(g[name].data, ref[name], { ...CPU_TOL, label: `${label} ${name}` });
         if (useRelaxed) return;
         const pooled = await two.attention({ ...a, returnLse: true });
-        sameBits(pooled.out.data, out.data, `${label} out, 2 threads`);
-        sameBits(pooled.lse.data, lse.data, `${label} lse, 2 threads`);
+        assertSameBits(pooled.out.data, out.data, `${label} out, 2 threads`);
+        assertSameBits(pooled.lse.data, lse.data, `${label} lse, 2 threads`);
         const g2 = await two.attentionBackward(a);
-        for (const name of ['dq', 'dk', 'dv'] as const) sameBits(g2[name].data, g[name].data, `${label} ${name}, 2 threads`);
+        for (const name of ['dq', 'dk', 'dv'] as const) assertSameBits(g2[name].data, g[name].data, `${label} ${name}, 2 threads`);
         for (const [schedule, tasks] of [['heads', 3], ['passes', 1], ['passes', 4]] as const) {
           attentionTuning.backwardSchedule = schedule;
           forceTaskCount(tasks);
           try {
             const gs = await one.attentionBackward(a);
-            for (const name of ['dq', 'dk', 'dv'] as const) sameBits(gs[name].data, g[name].data, `${label} ${name}, ${schedule}, ${tasks} tasks`);
-            sameBits((await one.attention(a)).data, out.data, `${label} out, ${tasks} tasks`);
+            for (const name of ['dq', 'dk', 'dv'] as const) assertSameBits(gs[name].data, g[name].data, `${label} ${name}, ${schedule}, ${tasks} tasks`);
+            assertSameBits((await one.attention(a)).data, out.data, `${label} out, ${tasks} tasks`);
           } finally {
             attentionTuning.backwardSchedule = backwardSchedule;
             forceTaskCount(undefined);

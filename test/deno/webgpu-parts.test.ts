@@ -5,7 +5,7 @@
 import { createWebGPUBackend, type WebGPUBackend } from '../../gpu/index.ts';
 import { lastCallParts } from '../../src/attention-parts.ts';
 import type { Tensor } from '../../src/types.ts';
-import { mulberry32, randomAttentionArgs, randomKeyPaddingMask, randomLayout, randomTensor, type HostAttentionArgs } from '../reference/index.ts';
+import { mulberry32, randomAttentionArgs, randomKeyPaddingMask, randomLayout, randomTensor, type HostAttentionArgs, assertSameBits } from '../reference/index.ts';
 import { attentionBackwardProblem, attentionProblem } from './problems.ts';
 
 let skipReason = '';
@@ -23,12 +23,6 @@ try {
   console.warn(`webgpu parts tests skipped: ${skipReason}`);
 }
 const opts = { ignore: whole === null, sanitizeOps: false, sanitizeResources: false };
-
-function sameBits(a: Float32Array, b: Float32Array, what: string): void {
-  if (a.length !== b.length) throw new Error(`${what}: length ${a.length} vs ${b.length}`);
-  const [x, y] = [new Uint32Array(a.buffer, a.byteOffset, a.length), new Uint32Array(b.buffer, b.byteOffset, b.length)];
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) throw new Error(`${what}: element ${i} differs (${a[i]} vs ${b[i]})`);
-}
 
 /**
  * Beyond self-attention: 40 queries at per-row offsets against 100 keys (partial last blocks), a
@@ -88,7 +82,7 @@ for (const [name, kvHeads, backwardParts, general] of PARTS_CASES) {
         try {
           const o = (await b.attention(p)) as Float32Array;
           forwardSeen.add(lastCallParts.count);
-          sameBits(o, out, `out at a ${wall}-byte wall`);
+          assertSameBits(o, out, `out at a ${wall}-byte wall`);
         } catch (e) {
           wallError(e);
           forwardRefused = true;
@@ -96,9 +90,9 @@ for (const [name, kvHeads, backwardParts, general] of PARTS_CASES) {
         if (!backwardRefused) try {
           const gp = await b.attentionBackward(pb);
           backwardSeen.add(lastCallParts.count);
-          sameBits(gp.dq as Float32Array, g.dq as Float32Array, `dq at a ${wall}-byte wall`);
-          sameBits(gp.dk as Float32Array, g.dk as Float32Array, `dk at a ${wall}-byte wall`);
-          sameBits(gp.dv as Float32Array, g.dv as Float32Array, `dv at a ${wall}-byte wall`);
+          assertSameBits(gp.dq as Float32Array, g.dq as Float32Array, `dq at a ${wall}-byte wall`);
+          assertSameBits(gp.dk as Float32Array, g.dk as Float32Array, `dk at a ${wall}-byte wall`);
+          assertSameBits(gp.dv as Float32Array, g.dv as Float32Array, `dv at a ${wall}-byte wall`);
         } catch (e) {
           wallError(e);
           backwardRefused = true;

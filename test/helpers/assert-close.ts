@@ -1,4 +1,4 @@
-// Elementwise closeness, |actual − expected| ≤ atol + rtol·|expected|, with a useful failure message.
+// Elementwise closeness, |actual − expected| ≤ atol + rtol·|expected|, with a useful failure message; and bitwise equality.
 export interface Tolerance {
   atol: number;
   rtol: number;
@@ -76,4 +76,14 @@ export function assertClose(
   );
   err.name = 'AssertionError';
   throw err;
+}
+
+/** Bitwise equality of two float32 results (the CPU's determinism across threads, parts and schedules). */
+export function assertSameBits(actual: Float32Array, expected: Float32Array, label: string): void {
+  if (actual.length !== expected.length) throw new Error(`${label}: length ${actual.length}, expected ${expected.length}`);
+  const a = new Uint32Array(actual.buffer, actual.byteOffset, actual.length);
+  const b = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) throw new Error(`${label}: differs at ${i} (${actual[i]} vs ${expected[i]})`);
+  }
 }
