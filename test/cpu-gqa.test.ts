@@ -5,9 +5,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { createEngine, type Engine } from '../src/engine.js';
 import { attentionTuning } from '../src/cpu/attention.js';
 import { forceTaskCount } from '../src/cpu/tasks.js';
+import { cpuEngines } from './helpers/cpu-engines.js';
 import {
   CPU_TOL,
   assertClose,
@@ -21,22 +21,7 @@ import {
 
 const Gqa = suite('cpu gqa and lse');
 
-let one: Engine;
-let two: Engine;
-let relaxed: Engine;
-
-Gqa.before(async () => {
-  one = await createEngine({ backend: 'cpu', threads: 1, simd: 'simd' });
-  relaxed = await createEngine({ backend: 'cpu', threads: 1, simd: 'relaxed' });
-  two = await createEngine({ backend: 'cpu', threads: 2, simd: 'simd' });
-});
-
-Gqa.after(async () => {
-  forceTaskCount(undefined);
-  await one.close();
-  await relaxed.close();
-  await two.close();
-});
+const E = cpuEngines(Gqa);
 
 interface Drawn {
   B: number;
@@ -81,7 +66,7 @@ Gqa('property: forward, lse and backward match the float64 reference; 1 and 2 th
     fc.asyncProperty(drawn, fc.boolean(), async (d, useRelaxed) => {
       const a = inputs(d);
       const label = JSON.stringify(d);
-      const e = useRelaxed ? relaxed : one;
+      const e = useRelaxed ? E.relaxed : E.one;
       const { out, lse } = await e.attention({ ...a, returnLse: true });
       assert.equal(out.shape, a.q.shape);
       assert.equal(lse.shape, a.q.shape.slice(0, 3));
@@ -94,10 +79,10 @@ Gqa('property: forward, lse and backward match the float64 reference; 1 and 2 th
       assert.equal(g.dv.shape, a.k.shape);
       for (const name of ['dq', 'dk', 'dv'] as const) assertClose(g[name].data, ref[name], { ...CPU_TOL, label: `${label} ${name}` });
       if (useRelaxed) return;
-      const pooled = await two.attention({ ...a, returnLse: true });
+      const pooled = await E.two.attention({ ...a, returnLse: true });
       assertSameBits(pooled.out.data, out.data, `${label} out, 2 threads`);
       assertSameBits(pooled.lse.data, lse.data, `${label} lse, 2 threads`);
-      const g2 = await two.attentionBackward(a);
+      const g2 = await E.two.attentionBackward(a);
       for (const name of ['dq', 'dk', 'dv'] as const) assertSameBits(g2[name].data, g[name].data, `${label} ${name}, 2 threads`);
     }),
     { numRuns: 40, seed: 14014, endOnFailure: true },
@@ -117,7 +102,7 @@ Gqa('both backward schedules, chunked passes over whole groups and 1–5 tasks g
       const label = JSON.stringify(d);
       forceTaskCount(1);
       attentionTuning.backwardSchedule = 'heads';
-      const g1 = await one.attentionBackward(a);
+      const g1 = await E.one.attentionBackward(a);
       const ref = referenceAttentionBackward(a);
       for (const name of ['dq', 'dk', 'dv'] as const) assertClose(g1[name].data, ref[name], { ...CPU_TOL, label: `${label} ${name}` });
       for (const [schedule, budget, tasks] of [
@@ -127,9 +112,9 @@ Gqa('both backward schedules, chunked passes over whole groups and 1–5 tasks g
         attentionTuning.backwardSchedule = schedule;
         attentionTuning.slotBudgetBytes = budget;
         forceTaskCount(tasks);
-        const g = await one.attentionBackward(a);
+        const g = await E.one.attentionBackward(a);
         for (const name of ['dq', 'dk', 'dv'] as const) assertSameBits(g[name].data, g1[name].data, `${label} ${name}, ${schedule}, budget ${budget}, ${tasks} tasks`);
-        const out = await one.attention(a);
+        const out = await E.one.attention(a);
         assertClose(out.data, referenceAttention(a), { ...CPU_TOL, label: `${label} out, ${tasks} tasks` });
       }
     }
@@ -143,7 +128,7 @@ Gqa('both backward schedules, chunked passes over whole groups and 1–5 tasks g
 Gqa('returnLse with keepOnDevice: out a DeviceTensor, lse a host Tensor; k, v DeviceTensors of the kv shape', async () => {
   const d: Drawn = { B: 2, Hkv: 1, ratio: 4, block: 16, R: 3, D: 32, causal: true, rpe: false, kpm: 'none', density: 0.6, seed: 21 };
   const a = inputs(d);
-  for (const e of [one, two]) {
+  for (const e of [E.one, E.two]) {
     const host = await e.attention({ ...a, returnLse: true });
     const k = await e.upload(a.k);
     const v = await e.upload(a.v);
@@ -167,7 +152,7 @@ Gqa('lse: −Infinity for a row with nothing left, finite and ≥ the row max ot
   const kpm = a.keyPaddingMask!;
   kpm.data.fill(1);
   kpm.data.fill(0, 24);
-  const { out, lse } = await one.attention({ ...a, returnLse: true });
+  const { out, lse } = await E.one.attention({ ...a, returnLse: true });
   const rows = 2 * 24;
   for (let i = 0; i < 2 * rows; i++) {
     if (i >= rows) assert.is(lse.data[i], -Infinity, `row ${i} of batch 1`);

@@ -6,31 +6,16 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { createEngine, type Engine } from '../src/engine.js';
 import { attentionTuning } from '../src/cpu/attention.js';
 import { forceTaskCount } from '../src/cpu/tasks.js';
+import { cpuEngines } from './helpers/cpu-engines.js';
 import { CPU_TOL, assertClose, referenceAttention, referenceAttentionBackward, referenceLse, assertSameBits } from './reference/index.js';
 import { attentionInputs } from './ops/inputs.js';
 import type { AttentionCase } from './ops/cases.js';
 
 const Shapes = suite('cpu attention beyond self-attention');
 
-let one: Engine;
-let two: Engine;
-let relaxed: Engine;
-
-Shapes.before(async () => {
-  one = await createEngine({ backend: 'cpu', threads: 1, simd: 'simd' });
-  relaxed = await createEngine({ backend: 'cpu', threads: 1, simd: 'relaxed' });
-  two = await createEngine({ backend: 'cpu', threads: 2, simd: 'simd' });
-});
-
-Shapes.after(async () => {
-  forceTaskCount(undefined);
-  await one.close();
-  await relaxed.close();
-  await two.close();
-});
+const E = cpuEngines(Shapes);
 
 interface Drawn {
   B: number;
@@ -104,7 +89,7 @@ Shapes('property: forward, lse and backward match the float64 reference; 1 and 2
       fc.asyncProperty(drawn, fc.boolean(), async (d, useRelaxed) => {
         const a = attentionInputs(caseOf(d));
         const label = JSON.stringify(d);
-        const e = useRelaxed ? relaxed : one;
+        const e = useRelaxed ? E.relaxed : E.one;
         const { out, lse } = await e.attention({ ...a, returnLse: true });
         assert.equal(out.shape, a.q.shape);
         assert.equal(lse.shape, a.q.shape.slice(0, 3));
@@ -117,18 +102,18 @@ Shapes('property: forward, lse and backward match the float64 reference; 1 and 2
         assert.equal(g.dv.shape, a.k.shape);
         for (const name of ['dq', 'dk', 'dv'] as const) assertClose(g[name].data, ref[name], { ...CPU_TOL, label: `${label} ${name}` });
         if (useRelaxed) return;
-        const pooled = await two.attention({ ...a, returnLse: true });
+        const pooled = await E.two.attention({ ...a, returnLse: true });
         assertSameBits(pooled.out.data, out.data, `${label} out, 2 threads`);
         assertSameBits(pooled.lse.data, lse.data, `${label} lse, 2 threads`);
-        const g2 = await two.attentionBackward(a);
+        const g2 = await E.two.attentionBackward(a);
         for (const name of ['dq', 'dk', 'dv'] as const) assertSameBits(g2[name].data, g[name].data, `${label} ${name}, 2 threads`);
         for (const [schedule, tasks] of [['heads', 3], ['passes', 1], ['passes', 4]] as const) {
           attentionTuning.backwardSchedule = schedule;
           forceTaskCount(tasks);
           try {
-            const gs = await one.attentionBackward(a);
+            const gs = await E.one.attentionBackward(a);
             for (const name of ['dq', 'dk', 'dv'] as const) assertSameBits(gs[name].data, g[name].data, `${label} ${name}, ${schedule}, ${tasks} tasks`);
-            assertSameBits((await one.attention(a)).data, out.data, `${label} out, ${tasks} tasks`);
+            assertSameBits((await E.one.attention(a)).data, out.data, `${label} out, ${tasks} tasks`);
           } finally {
             attentionTuning.backwardSchedule = backwardSchedule;
             forceTaskCount(undefined);
@@ -151,10 +136,10 @@ Shapes('decode: one query per batch row against long keys, every offset a block 
       ragged: false, lengths: [0, 0, 0], batchedLayout: true, D: 32, causal: true, rpe: false, kpm: 'add', am: 'none', density: 0.6, seed: 40 + qOffset,
     });
     const a = attentionInputs(c);
-    const { out, lse } = await one.attention({ ...a, returnLse: true });
+    const { out, lse } = await E.one.attention({ ...a, returnLse: true });
     assertClose(out.data, referenceAttention(a), { ...CPU_TOL, label: `qOffset ${qOffset} out` });
     assertClose(lse.data, referenceLse(a), { ...CPU_TOL, label: `qOffset ${qOffset} lse` });
-    const g = await two.attentionBackward(a);
+    const g = await E.two.attentionBackward(a);
     const ref = referenceAttentionBackward(a);
     for (const name of ['dq', 'dk', 'dv'] as const) assertClose(g[name].data, ref[name], { ...CPU_TOL, label: `qOffset ${qOffset} ${name}` });
   }
