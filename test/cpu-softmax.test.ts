@@ -8,7 +8,7 @@ import { forceTaskCount } from '../src/cpu/tasks.js';
 import type { BlockSparseTensor, Layout, MaskMode, SoftmaxArgs } from '../src/types.js';
 import { layoutNonZeros } from './reference/index.js';
 import {
-  mulberry32, pick, randomAttnMask, randomInt, randomKeyPaddingMask, randomLayout, randomTensor, type Rng,
+  mulberry32, pick, randomInt, randomLayout, randomScoreTerms, randomTensor, type Rng,
 } from './helpers/random.js';
 
 const BUILDS = ['simd', 'relaxed'] as const;
@@ -48,15 +48,9 @@ function makeArgs(rng: Rng, c: SoftmaxCase): SoftmaxArgs {
   const args: SoftmaxArgs = { x: blockSparse(rng, B, layout) };
   if (c.scale !== undefined) args.scale = c.scale;
   if (c.causal) args.causal = true;
-  if (c.rpe) args.rpe = randomTensor([B, H, N, N], rng);
-  if (c.kpm && c.kpm !== 'none') {
-    args.keyPaddingMask = randomKeyPaddingMask(B, N, rng, { mode: c.kpm, fullyMaskedBatches: c.fullyMaskedBatches });
-    args.keyPaddingMaskMode = c.kpm;
-  }
-  if (c.am && c.am !== 'none') {
-    args.attnMask = randomAttnMask(N, N, rng, { mode: c.am, fullyMaskedRows: c.fullyMaskedRows });
-    args.attnMaskMode = c.am;
-  }
+  Object.assign(args, randomScoreTerms(rng, B, H, N, N, {
+    rpe: c.rpe, keyPaddingMaskMode: c.kpm, attnMaskMode: c.am, fullyMaskedBatches: c.fullyMaskedBatches, fullyMaskedRows: c.fullyMaskedRows,
+  }));
   return args;
 }
 

@@ -1,7 +1,7 @@
 // Seeded random inputs for tests: tensors, layouts, masks and shapes, drawn from the one seeded
 // generator (cli/random.ts, shared with the app and the benchmarks).
 import type { Rng } from '../../cli/random.js';
-import type { AttentionArgs, Layout, MaskMode, Tensor } from '../../src/types.js';
+import type { AttentionArgs, Layout, MaskMode, ScoreOptions, Tensor } from '../../src/types.js';
 
 export { mulberry32, type Rng } from '../../cli/random.js';
 
@@ -176,16 +176,34 @@ export function randomAttentionArgs(rng: Rng, opts: RandomAttentionOptions = {})
   };
   if (opts.scale !== undefined) args.scale = opts.scale;
   if (opts.causal) args.causal = true;
-  if (opts.rpe) args.rpe = randomTensor([B, H, N, N], rng);
-  const kpm = opts.keyPaddingMaskMode ?? 'none';
+  return Object.assign(args, randomScoreTerms(rng, B, H, N, N, opts));
+}
+
+/** Which score terms randomScoreTerms draws ('none' or absent: not that mask). */
+export interface ScoreTermOptions {
+  rpe?: boolean;
+  keyPaddingMaskMode?: MaskMode | 'none';
+  attnMaskMode?: MaskMode | 'none';
+  fullyMaskedBatches?: number[];
+  fullyMaskedRows?: number[];
+}
+
+/**
+ * rpe [B, H, rows, cols], keyPaddingMask [B, cols] and attnMask [rows, cols], drawn in that order
+ * from rng (each only when asked for), with their modes: the score terms of attention and softmax.
+ */
+export function randomScoreTerms(rng: Rng, B: number, H: number, rows: number, cols: number, o: ScoreTermOptions): ScoreOptions {
+  const terms: ScoreOptions = {};
+  if (o.rpe) terms.rpe = randomTensor([B, H, rows, cols], rng);
+  const kpm = o.keyPaddingMaskMode ?? 'none';
   if (kpm !== 'none') {
-    args.keyPaddingMask = randomKeyPaddingMask(B, N, rng, { mode: kpm, fullyMaskedBatches: opts.fullyMaskedBatches });
-    args.keyPaddingMaskMode = kpm;
+    terms.keyPaddingMask = randomKeyPaddingMask(B, cols, rng, { mode: kpm, fullyMaskedBatches: o.fullyMaskedBatches });
+    terms.keyPaddingMaskMode = kpm;
   }
-  const am = opts.attnMaskMode ?? 'none';
+  const am = o.attnMaskMode ?? 'none';
   if (am !== 'none') {
-    args.attnMask = randomAttnMask(N, N, rng, { mode: am, fullyMaskedRows: opts.fullyMaskedRows });
-    args.attnMaskMode = am;
+    terms.attnMask = randomAttnMask(rows, cols, rng, { mode: am, fullyMaskedRows: o.fullyMaskedRows });
+    terms.attnMaskMode = am;
   }
-  return args;
+  return terms;
 }

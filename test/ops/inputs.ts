@@ -1,7 +1,7 @@
 // The inputs of a case of test/ops/cases.ts, drawn from its seed: the same bits on every backend.
 import type { BlockSparseTensor, Layout, MatmulArgs, SoftmaxArgs, SoftmaxBackwardArgs, Tensor } from '../../src/types.js';
 import {
-  mulberry32, randomAttentionArgs, randomAttnMask, randomInt, randomKeyPaddingMask, randomLayout, randomTensor,
+  mulberry32, randomAttentionArgs, randomInt, randomKeyPaddingMask, randomLayout, randomScoreTerms, randomTensor,
   type HostAttentionBackwardArgs, type Rng,
 } from '../helpers/random.js';
 import { referenceSoftmax } from '../reference/softmax.js';
@@ -83,15 +83,7 @@ function realShapeInputs(c: AttentionCase): HostAttentionBackwardArgs {
   }
   if (o.scale !== undefined) args.scale = o.scale;
   if (o.causal) args.causal = true;
-  if (o.rpe) args.rpe = randomTensor([B, H, Nq, Nk], rng);
-  if (o.keyPaddingMaskMode && o.keyPaddingMaskMode !== 'none') {
-    args.keyPaddingMask = randomKeyPaddingMask(B, Nk, rng, { mode: o.keyPaddingMaskMode, fullyMaskedBatches: o.fullyMaskedBatches });
-    args.keyPaddingMaskMode = o.keyPaddingMaskMode;
-  }
-  if (o.attnMaskMode && o.attnMaskMode !== 'none') {
-    args.attnMask = randomAttnMask(Nq, Nk, rng, { mode: o.attnMaskMode, fullyMaskedRows: o.fullyMaskedRows });
-    args.attnMaskMode = o.attnMaskMode;
-  }
+  Object.assign(args, randomScoreTerms(rng, B, H, Nq, Nk, o));
   if (keyLengths) args.keyLengths = keyLengths;
   if (c.qOffset !== undefined) args.qOffset = typeof c.qOffset === 'number' ? c.qOffset : Int32Array.from(c.qOffset);
   return args;
@@ -136,15 +128,9 @@ export function softmaxInputs(c: SoftmaxCase): SoftmaxArgs {
   const args: SoftmaxArgs = { x: blockSparse(rng, c.B, layout, c.range ?? 1) };
   if (c.scale !== undefined) args.scale = c.scale;
   if (c.causal) args.causal = true;
-  if (c.rpe) args.rpe = randomTensor([c.B, c.H, N, N], rng);
-  if (c.kpm) {
-    args.keyPaddingMask = randomKeyPaddingMask(c.B, N, rng, { mode: c.kpm, fullyMaskedBatches: c.fullyMaskedBatches });
-    args.keyPaddingMaskMode = c.kpm;
-  }
-  if (c.am) {
-    args.attnMask = randomAttnMask(N, N, rng, { mode: c.am, fullyMaskedRows: c.fullyMaskedRows });
-    args.attnMaskMode = c.am;
-  }
+  Object.assign(args, randomScoreTerms(rng, c.B, c.H, N, N, {
+    rpe: c.rpe, keyPaddingMaskMode: c.kpm, attnMaskMode: c.am, fullyMaskedBatches: c.fullyMaskedBatches, fullyMaskedRows: c.fullyMaskedRows,
+  }));
   if (c.allKeysMasked) {
     args.keyPaddingMask = { data: new Float32Array(c.B * N), shape: [c.B, N] };
     args.keyPaddingMaskMode = 'mul';
