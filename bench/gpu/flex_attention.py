@@ -3,43 +3,22 @@
 # before it and every 8th block column; fp32 with TF32 off (and fp16 for the stretch goal).
 #   python3 bench/gpu/flex_attention.py out.json [N ...]
 # Medians of CUDA-event timings after warm-up; compiled flex_attention, as PyTorch recommends.
-import json, sys, statistics
+import json, os, sys
 import torch
 import torch.nn.functional as F
-from torch.nn.attention.flex_attention import flex_attention, BlockMask
-
-torch.backends.cuda.matmul.allow_tf32 = False
-torch.backends.cudnn.allow_tf32 = False
-torch.set_float32_matmul_precision('highest')
+from torch.nn.attention.flex_attention import BlockMask
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from flex_common import flex, timed
 
 B, H, D, BLOCK = 1, 16, 64, 128
 out_path = sys.argv[1] if len(sys.argv) > 1 else None
 seqs = [int(x) for x in sys.argv[2:]] or [1024, 4096, 16384, 65536]
-# one compiled kernel per (N, dtype, grad): raise Dynamo's recompile limit, or later sizes silently
-# fall back to the eager path, which materialises the N×N scores (and runs out of memory)
-import torch._dynamo
-for name in ('cache_size_limit', 'recompile_limit', 'accumulated_cache_size_limit', 'accumulated_recompile_limit'):
-    if hasattr(torch._dynamo.config, name):
-        setattr(torch._dynamo.config, name, 256)
-flex = torch.compile(flex_attention, dynamic=False)
 
 
 def layout(R):
     r = torch.arange(R).view(R, 1)
     c = torch.arange(R).view(1, R)
     return (((r - c) >= 0) & ((r - c) <= 3)) | (c % 8 == 0)
-
-
-def timed(fn, warm=5, reps=15):
-    for _ in range(warm):
-        fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record(); fn(); e.record(); torch.cuda.synchronize()
-        ts.append(s.elapsed_time(e))
-    return statistics.median(ts), min(ts)
 
 
 results = []
@@ -61,7 +40,7 @@ for N in seqs:
         do = torch.randn(B, H, N, D, device='cuda', dtype=dtype)
         try:
             with torch.no_grad():
-                fwd = timed(lambda: flex(q, k, v, block_mask=bm))
+                fwd = timed(lambda: flex(q, k, v, block_mask=bm), warm=5, reps=15)
             def fb():
                 o = flex(q, k, v, block_mask=bm)
                 o.backward(do)
@@ -74,7 +53,7 @@ for N in seqs:
     if N <= 16384:
         q, k, v = (torch.randn(B, H, N, D, device='cuda') for _ in range(3))
         with torch.no_grad():
-            rec['sdpaDenseFp32Ms'] = timed(lambda: F.scaled_dot_product_attention(q, k, v))[0]
+            rec['sdpaDenseFp32Ms'] = timed(lambda: F.scaled_dot_product_attention(q, k, v), warm=5, reps=15)[0]
         del q, k, v
         torch.cuda.empty_cache()
     print(json.dumps(rec), flush=True)

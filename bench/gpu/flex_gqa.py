@@ -4,36 +4,16 @@
 # mask; fp32 with TF32 off. Run it in the same device call as bench/gqa.ts --backend webgpu.
 #   python3 bench/gpu/flex_gqa.py out.json [N ...]
 # Medians of CUDA-event timings after warm-up; compiled flex_attention, as PyTorch recommends.
-import json, sys, statistics
+import json, os, sys
 import torch
-from torch.nn.attention.flex_attention import flex_attention, create_block_mask
-
-torch.backends.cuda.matmul.allow_tf32 = False
-torch.backends.cudnn.allow_tf32 = False
-torch.set_float32_matmul_precision('highest')
+from torch.nn.attention.flex_attention import create_block_mask
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from flex_common import flex, timed
 
 B, HQ, HKV, D, BLOCK = 1, 32, 8, 128, 64
 LOCAL, STRIDE, STEP = 16, 8, 1
 out_path = sys.argv[1] if len(sys.argv) > 1 else None
 seqs = [int(x) for x in sys.argv[2:]] or [8192, 32768]
-import torch._dynamo
-for name in ('cache_size_limit', 'recompile_limit', 'accumulated_cache_size_limit', 'accumulated_recompile_limit'):
-    if hasattr(torch._dynamo.config, name):
-        setattr(torch._dynamo.config, name, 256)
-flex = torch.compile(flex_attention, dynamic=False)
-
-
-def timed(fn, warm=3, reps=9):
-    for _ in range(warm):
-        fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record(); fn(); e.record(); torch.cuda.synchronize()
-        ts.append(s.elapsed_time(e))
-    return statistics.median(ts)
-
 
 results = []
 for N in seqs:
@@ -47,11 +27,11 @@ for N in seqs:
     rec = {'N': N, 'B': B, 'Hq': HQ, 'Hkv': HKV, 'D': D, 'block': BLOCK, 'dtype': 'fp32', 'torch': torch.__version__}
     try:
         with torch.no_grad():
-            rec['forwardMs'] = timed(lambda: flex(q, k, v, block_mask=bm, enable_gqa=True))
+            rec['forwardMs'] = timed(lambda: flex(q, k, v, block_mask=bm, enable_gqa=True), warm=3, reps=9)[0]
         def fb():
             o = flex(q, k, v, block_mask=bm, enable_gqa=True)
             o.backward(do)
-        rec['forwardBackwardMs'] = timed(fb)
+        rec['forwardBackwardMs'] = timed(fb, warm=3, reps=9)[0]
     except Exception as e:  # an out-of-memory or compile failure is a result too
         rec['error'] = str(e).split('\n')[0]
     results.append(rec)
