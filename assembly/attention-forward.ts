@@ -33,8 +33,9 @@ function lnAtLeastOne(x: f32): f64 {
  * positions qOffset[b] + i fall in block row r (none, some or `block` of them: partial blocks and
  * offsets are handled here, on the tiles, not by padded copies); key column block c holds keys
  * c·block … min(Nk, (c + 1)·block) − 1.
- * All pointers are byte offsets: q, out [B·H][N][D], k, v [B·Hkv][Nk][D] (query head h reads kv
- * head h / (H / Hkv)), lse [B·H][N], qOffset [B] i32;
+ * All pointers are byte offsets: q, out [B·H][N][D], k, v [B·Hkv][kvStride][D] of which the first
+ * Nk rows per head are keys (kvStride = Nk, or a KV cache's capacity; query head h reads kv head
+ * h / (H / Hkv)), lse [B·H][N], qOffset [B] i32;
  * rpe [B·H][N][Nk], kpm [B][Nk], am [N][Nk] additive or 0;
  * kvPtr/kvIndices the layout's row tables (src/layouts/compile.ts), of Bl·Hl slots: batch row b,
  * head h reads slot (b % Bl)·Hl + h % Hl. `causal` 0 or 1.
@@ -45,7 +46,7 @@ export function attentionForward(
   q: usize, k: usize, v: usize, out: usize, lse: usize,
   rpe: usize, kpm: usize, am: usize,
   kvPtr: usize, kvIndices: usize, qOffset: usize, Bl: i32, Hl: i32,
-  H: i32, Hkv: i32, N: i32, Nk: i32, D: i32, block: i32, R: i32, causal: i32, scale: f32,
+  H: i32, Hkv: i32, N: i32, Nk: i32, kvStride: i32, D: i32, block: i32, R: i32, causal: i32, scale: f32,
   itemBegin: i32, itemEnd: i32, scratch: usize,
 ): void {
   const group = H / Hkv;
@@ -72,7 +73,7 @@ export function attentionForward(
     const rows4 = (rows + 3) & ~3; // query rows the P·V tiles cover
     const slot = (b % Bl) * Hl + h % Hl;
     const headRows = <usize>bh * <usize>N; // first row of this batch-head in q, out
-    const kvRows = <usize>(b * Hkv + h / group) * <usize>Nk; // and of its kv head in k, v
+    const kvRows = <usize>(b * Hkv + h / group) * <usize>kvStride; // and of its kv head in k, v
     packTransposed(q + (headRows + <usize>row0) * dBytes, D, rows, padded, qt, scale * LOG2E);
     fillF32(o, padded * D, 0);
     fillF32(m, padded, -Infinity);

@@ -163,7 +163,7 @@ async function measure(ctx: TimedContext, layout: CompiledLayout, f: () => Promi
 function problem(layout: CompiledLayout): AttentionBackwardProblem {
   const size = B * H * N * D;
   return {
-    B, H, Hkv: H, N, Nk: N, qOffset: new Int32Array(B), D,
+    B, H, Hkv: H, N, Nk: N, kvStride: N, qOffset: new Int32Array(B), D,
     q: uniformFloats(size, 11), k: uniformFloats(size, 12), v: uniformFloats(size, 13), dout: uniformFloats(size, 14),
     layout, scale: 1 / Math.sqrt(D), causal: false, rpe: null, keyPadding: null, attnMask: null,
   };

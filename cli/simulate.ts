@@ -65,6 +65,9 @@ export function createSimulatedEngine(backend: 'cpu' | 'webgpu', clock: VirtualC
     async upload() {
       throw new Error('--simulate: upload is not modelled');
     },
+    async createKvCache() {
+      throw new Error('--simulate: KV caches are not modelled');
+    },
     attention: (async (a: AttentionArgs): Promise<Tensor> => {
       const [B, , , D] = dims(a.q);
       spend(a.layout, 4 * B * nnz(a.layout) * a.layout.block ** 2 * D, base.forward);

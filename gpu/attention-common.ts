@@ -192,8 +192,10 @@ export const ATTN_UNIFORMS: UniformFields = [
   ['dvOff', 'u32'],
   /** Key/value heads (GQA, MQA): query head h reads kv head h / (heads / kvHeads). */
   ['kvHeads', 'u32'],
-  /** The general programs (AttnFlags.general): keys Nk (k, v rows per head), ... */
+  /** The general programs (AttnFlags.general): keys Nk, ... */
   ['nk', 'u32'],
+  /** ... rows between kv heads in k, v (Nk, or a KV cache's capacity), ... */
+  ['kvs', 'u32'],
   /** ... where the per-batch-row query offsets sit in the bias buffer (as floats), ... */
   ['offOff', 'u32'],
   /** ... and 1 for a layout per batch row (slot b·H + h), else 0 (slot h). */
@@ -230,6 +232,7 @@ export function attnUniformValues(
     dvOff: p.B * p.Hkv * p.Nk * d4,
     kvHeads: p.Hkv,
     nk: p.Nk,
+    kvs: p.kvStride,
     offOff: bias.offOff,
     lbat: p.layout.batches > 1 ? 1 : 0,
   };
@@ -272,7 +275,7 @@ export function decodeWorkgroup(tileVar: string, rowVar: string, general = false
   let h = (hr / u.rows) % u.heads;
   let ${rowVar} = hr % u.rows;
   let bh = b * u.heads + h;
-  let kvBase = (b * u.kvHeads + h / (u.heads / u.kvHeads)) * u.nk; // first row of h's kv head in k, v
+  let kvBase = (b * u.kvHeads + h / (u.heads / u.kvHeads)) * u.kvs; // first row of h's kv head in k, v
   let qoff = u32(bias[u.offOff + b]);`;
   }
   return `let ${tileVar} = wg % u.tiles;

@@ -327,7 +327,7 @@ export function uploadAttentionInputs(ctx: GpuContext, rec: Recorder, p: Attenti
     residentBuffer(x) ?? rec.own(upload(ctx.device, ctx.limits, label, padColumns(x as Float32Array, rows, p.D, d4 * 4)));
   const bias = uploadBias(ctx.device, ctx.limits, p, attnFlags(p).general ? p.qOffset : undefined);
   rec.own(bias.buffer);
-  const kvRows = p.B * p.Hkv * p.Nk;
+  const kvRows = p.B * p.Hkv * p.kvStride;
   return { q: up('q', p.q, p.B * p.H * p.N), k: up('k', p.k, kvRows), v: up('v', p.v, kvRows), tables: ctx.layouts.get(p.layout), bias, d4 };
 }
 

@@ -7,6 +7,7 @@ import type {
   AttentionLseData,
   AttentionProblem,
   Backend,
+  KvCacheData,
   OperandData,
   ResidentData,
   BackendInfo,
@@ -22,6 +23,7 @@ import type { OpTimings } from '../src/backend.js';
 import { GpuContext, type KernelTiming } from './context.js';
 import { createResidentBuffer, readResidentBuffer } from './resident.js';
 import { dds } from './dds.js';
+import { GpuKvCache } from './kv-cache.js';
 import { acquireDevice, type WebGPUDeviceOptions } from './device.js';
 import { dsd } from './dsd.js';
 import { sdd } from './sdd.js';
@@ -106,6 +108,8 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
         }
         return ctx.persist(buffer, data.length, rowLength);
       }),
+    createKvCache: (B: number, Hkv: number, D: number, capacity: number): Promise<KvCacheData> =>
+      GpuKvCache.create(ctx, B, Hkv, D, capacity, serial),
     attention: (p: AttentionProblem<OperandData>) =>
       serial(async () => {
         const timings = partTimings(ctx);

@@ -28,6 +28,24 @@ export interface ResidentData {
   destroy(): void;
 }
 
+/**
+ * A KV cache's memory on a backend (engine.createKvCache): k and v [B, Hkv, capacity, D] each, which
+ * attention reads in place (p.k, p.v with kvStride = capacity). The engine keeps the length and
+ * checks every append; the backend only writes.
+ */
+export interface KvCacheData {
+  readonly k: ResidentData;
+  readonly v: ResidentData;
+  readonly destroyed: boolean;
+  /**
+   * Writes n tokens, k and v [B, Hkv, n, D] (host data or data this backend holds), at positions
+   * at … at + n − 1 of every kv head. Ordered with the backend's calls as they were made: a call
+   * made after write starts reads the tokens written.
+   */
+  write(k: OperandData, v: OperandData, at: number, n: number): Promise<void>;
+  destroy(): void;
+}
+
 /** An operand as a backend receives it: host data, or data it already holds. */
 export type OperandData = Float32Array | ResidentData;
 
@@ -60,6 +78,11 @@ export interface AttentionProblem<T extends OperandData = Float32Array> extends 
   q: T;
   k: T;
   v: T;
+  /**
+   * Rows between consecutive kv heads in k and v: kv head (b, g)'s key j is row (b·Hkv + g)·kvStride + j.
+   * Nk for k, v tensors; a KV cache's capacity (its tokens past Nk are not read).
+   */
+  kvStride: number;
   layout: CompiledLayout;
   /** Return ResidentData instead of Float32Arrays. */
   keepOnDevice?: boolean;
@@ -153,6 +176,8 @@ export interface Backend {
   readonly lastTimings?: OpTimings | null;
   /** Copies `data` into the backend's memory, for later calls (engine.upload). */
   upload(data: Float32Array, rowLength: number): Promise<ResidentData>;
+  /** Memory for a KV cache of B·Hkv heads of `capacity` tokens of D floats (KvCacheData). */
+  createKvCache(B: number, Hkv: number, D: number, capacity: number): Promise<KvCacheData>;
   /** ResidentData where `p.keepOnDevice`, else a Float32Array. */
   attention(p: AttentionProblem<OperandData>): Promise<OperandData>;
   /** The same forward, with each row's log-sum-exp (AttentionLseData). */
@@ -172,6 +197,7 @@ export interface Backend {
  */
 export function beyondSelfAttention(p: AttentionProblem<OperandData>): string | null {
   const block = p.layout.block;
+  if (p.kvStride !== p.Nk) return `keys in a KV cache (${p.Nk} of ${p.kvStride} rows)`;
   if (p.Nk !== p.N) return `queries against ${p.Nk} keys (Nq = ${p.N})`;
   if (p.qOffset.some((o) => o !== 0)) return `queries at an offset (qOffset ${Array.from(p.qOffset).join(', ')})`;
   if (p.N % block !== 0) return `a partial last block (N = ${p.N}, block ${block})`;

@@ -6,8 +6,9 @@ import { errors, withoutPrefix } from './errors.js';
 import { attentionBackwardProblem, attentionProblem, matmulProblem, softmaxBackwardProblem, softmaxProblem } from './problems.js';
 import type {
   AttentionArgs, AttentionBackwardArgs, AttentionGradients, AttentionWithLse, BackendChoice, BackendName, BlockSparseTensor, DeviceAttentionGradients,
-  DeviceAttentionWithLse, DeviceTensor, MatmulArgs, SoftmaxArgs, SoftmaxBackwardArgs, Tensor,
+  DeviceAttentionWithLse, DeviceTensor, KvAttentionArgs, KvCache, KvCacheOptions, MatmulArgs, SoftmaxArgs, SoftmaxBackwardArgs, Tensor,
 } from './types.js';
+import { checkKvCacheOptions, KvCacheHandle } from './kv-cache.js';
 import { checkChoice, checkTensor } from './validate.js';
 
 export interface EngineOptions {
@@ -48,10 +49,15 @@ export interface Engine {
    * v or dout in later calls without another transfer.
    */
   upload(tensor: Tensor): Promise<DeviceTensor>;
-  attention(args: AttentionArgs & { keepOnDevice: true; returnLse: true }): Promise<DeviceAttentionWithLse>;
-  attention(args: AttentionArgs & { returnLse: true }): Promise<AttentionWithLse>;
-  attention(args: AttentionArgs & { keepOnDevice: true }): Promise<DeviceTensor>;
-  attention(args: AttentionArgs): Promise<Tensor>;
+  /**
+   * A KV cache in the backend's memory (KvCache): append tokens as they come, then attend over
+   * them with `attention({ q, kv: cache, … })`. Closed with the engine.
+   */
+  createKvCache(options: KvCacheOptions): Promise<KvCache>;
+  attention(args: AttentionCall & { keepOnDevice: true; returnLse: true }): Promise<DeviceAttentionWithLse>;
+  attention(args: AttentionCall & { returnLse: true }): Promise<AttentionWithLse>;
+  attention(args: AttentionCall & { keepOnDevice: true }): Promise<DeviceTensor>;
+  attention(args: AttentionCall): Promise<Tensor>;
   attentionBackward(args: AttentionBackwardArgs & { keepOnDevice: true }): Promise<DeviceAttentionGradients>;
   attentionBackward(args: AttentionBackwardArgs): Promise<AttentionGradients>;
   matmul(args: MatmulArgs & { mode: 'sdd' }): Promise<BlockSparseTensor>;
@@ -61,6 +67,9 @@ export interface Engine {
   softmaxBackward(args: SoftmaxBackwardArgs): Promise<BlockSparseTensor>;
   close(): Promise<void>;
 }
+
+/** attention's arguments: keys and values as k and v, or a KV cache. */
+export type AttentionCall = AttentionArgs | KvAttentionArgs;
 
 const BACKENDS = ['cpu', 'webgpu', 'auto'] as const;
 const SIMD = ['auto', 'simd', 'relaxed'] as const;
@@ -111,6 +120,8 @@ export async function createEngine(options?: EngineOptions): Promise<Engine> {
 
 class EngineImpl implements Engine {
   private closed = false;
+  /** Caches not yet destroyed: close destroys them. */
+  private readonly caches = new Set<KvCacheHandle>();
   lastTimings: CallTimings | null = null;
   constructor(private readonly impl: Backend, readonly info: EngineInfo) {}
 
@@ -141,16 +152,25 @@ class EngineImpl implements Engine {
     return new DeviceTensorHandle(t.shape, this.impl.name, resident, this);
   }
 
+  async createKvCache(options: KvCacheOptions): Promise<KvCache> {
+    this.open();
+    const o = checkKvCacheOptions(options);
+    const data = await this.impl.createKvCache(o.batch, o.kvHeads, o.headDim, o.capacity);
+    const cache = new KvCacheHandle(o, this.impl.name, data, this, (c) => this.caches.delete(c));
+    this.caches.add(cache);
+    return cache;
+  }
+
   /** A result as the caller asked for it: a Tensor, or a DeviceTensor of this engine. */
   private result(data: OperandData, shape: number[]): Tensor | DeviceTensor {
     return data instanceof Float32Array ? { data, shape } : new DeviceTensorHandle(shape, this.impl.name, data, this);
   }
 
-  attention(args: AttentionArgs & { keepOnDevice: true; returnLse: true }): Promise<DeviceAttentionWithLse>;
-  attention(args: AttentionArgs & { returnLse: true }): Promise<AttentionWithLse>;
-  attention(args: AttentionArgs & { keepOnDevice: true }): Promise<DeviceTensor>;
-  attention(args: AttentionArgs): Promise<Tensor>;
-  async attention(args: AttentionArgs): Promise<Tensor | DeviceTensor | AttentionWithLse | DeviceAttentionWithLse> {
+  attention(args: AttentionCall & { keepOnDevice: true; returnLse: true }): Promise<DeviceAttentionWithLse>;
+  attention(args: AttentionCall & { returnLse: true }): Promise<AttentionWithLse>;
+  attention(args: AttentionCall & { keepOnDevice: true }): Promise<DeviceTensor>;
+  attention(args: AttentionCall): Promise<Tensor>;
+  async attention(args: AttentionCall): Promise<Tensor | DeviceTensor | AttentionWithLse | DeviceAttentionWithLse> {
     this.open();
     const p = attentionProblem(args, this);
     const shape = [p.B, p.H, p.N, p.D];
@@ -198,6 +218,7 @@ class EngineImpl implements Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const cache of [...this.caches]) cache.destroy();
     await this.impl.close();
   }
 }

@@ -80,8 +80,8 @@ export const errors = {
         ? `qOffset defaults to keyLengths[${b}] − Nq = ${got} for batch row ${b}, below 0: pass qOffset (0 when the queries start at position 0)`
         : `qOffset${b < 0 ? '' : `[${b}]`} must be a non-negative integer, got ${got}`,
     ),
-  kvHeadsDivide: (hq: number, hkv: number) =>
-    new RangeError(`k.shape[1] (Hkv) must divide q.shape[1] (Hq = ${hq}), got ${hkv}: query head h reads kv head floor(h / (Hq / Hkv))`),
+  kvHeadsDivide: (hq: number, hkv: number, name = 'k.shape[1]') =>
+    new RangeError(`${name} (Hkv) must divide q.shape[1] (Hq = ${hq}), got ${hkv}: query head h reads kv head floor(h / (Hq / Hkv))`),
   /** v has k's shape exactly. */
   kvShapesDiffer: (i: number, dim: string, expected: number, got: number) =>
     new RangeError(`v.shape[${i}] (${dim}) must equal k.shape[${i}] (${expected}), got ${got}`),
@@ -93,6 +93,20 @@ export const errors = {
     new TypeError(`${name} is a DeviceTensor, which only attention and attentionBackward take (as q, k, v or dout); pass await ${name}.read() here`),
   foreignDeviceTensor: (name: string) => new TypeError(`${name} is a DeviceTensor of another engine; upload its data to this engine (engine.upload)`),
   destroyedDeviceTensor: (name: string) => new TypeError(`${name} is a destroyed DeviceTensor (destroy() was called or its engine closed)`),
+
+  // ---- KV caches (src/kv-cache.ts) ---------------------------------------------------------------
+  notKvCache: (v: unknown) => new TypeError(`kv must be a KvCache from engine.createKvCache, got ${show(v)}`),
+  foreignKvCache: () => new TypeError('kv is a KvCache of another engine; a cache is read only by the engine that made it'),
+  destroyedKvCache: () => new TypeError('kv is a destroyed KvCache (destroy() was called or its engine closed)'),
+  kvWithKeys: (name: string) => new TypeError(`pass either kv or k and v, not both: got kv and ${name}`),
+  kvNotForBackward: () =>
+    new TypeError('kv: attentionBackward takes k and v tensors (a KV cache is for inference); pass the keys and values as k and v'),
+  kvDtype: (v: unknown) => new RangeError(`dtype must be 'float32' (float16 caches are planned), got ${show(v)}`),
+  appendPastCapacity: (length: number, n: number, capacity: number) =>
+    new RangeError(`k: appending ${n} tokens to a KvCache holding ${length} would pass its capacity (${capacity}); the cache is unchanged`),
+  emptyKvCache: () => new RangeError('kv holds no tokens (kv.length 0): append keys and values before attending over it'),
+  keyLengthPastCache: (b: number, length: number, got: number) =>
+    new RangeError(`keyLengths[${b}] must be in [0, ${length}] (kv.length, the tokens the cache holds), got ${got}`),
 
   // ---- layout builders (src/layouts; DeepSpeed's checks, in its words where it has them) ---------
   notOptions: (owner: string, v: unknown) => new TypeError(`${owner} takes one options object, e.g. { numHeads: 4 }; got ${show(v)}`),

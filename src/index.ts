@@ -1,7 +1,7 @@
 // blocksparse: block-sparse attention for every JavaScript runtime. The public surface of
 // docs/API.md, and nothing of the internals.
 export { createEngine } from './engine.js';
-export type { CallTimings, Engine, EngineInfo, EngineOptions } from './engine.js';
+export type { AttentionCall, CallTimings, Engine, EngineInfo, EngineOptions } from './engine.js';
 export type * from './types.js';
 export { compileLayout } from './layouts/compile.js';
 export type { CompiledLayout } from './layouts/compile.js';

@@ -4,7 +4,8 @@ import type { AttentionBackwardProblem, AttentionProblem, MatmulProblem, Operand
 import { errors } from './errors.js';
 import { compileLayout } from './layouts/compile.js';
 import { fitLayout } from './layouts/fit.js';
-import type { AttentionArgs, AttentionBackwardArgs, BatchedLayout, Layout, MaskMode, MatmulArgs, ScoreOptions, SoftmaxArgs, SoftmaxBackwardArgs } from './types.js';
+import { isKvCache } from './kv-cache.js';
+import type { AttentionArgs, AttentionBackwardArgs, KvAttentionArgs, BatchedLayout, Layout, MaskMode, MatmulArgs, ScoreOptions, SoftmaxArgs, SoftmaxBackwardArgs } from './types.js';
 import { checkBlockSparse, checkBoolean, checkChoice, checkLayout, checkOperand, checkScale, checkShapeEquals, checkTensor, sameLayout } from './validate.js';
 
 const MASK_MODES = ['add', 'mul'] as const;
@@ -44,13 +45,13 @@ function masks(args: ScoreOptions, B: number, H: number, N: number, cols = N) {
   return { rpe, keyPadding, attnMask };
 }
 
-/** keyLengths: an Int32Array [B] of lengths in [0, Nk], or null. */
-function checkKeyLengths(v: unknown, B: number, Nk: number): Int32Array | null {
+/** keyLengths: an Int32Array [B] of lengths in [0, Nk] (Nk a KV cache's length: `cached`), or null. */
+function checkKeyLengths(v: unknown, B: number, Nk: number, cached: boolean): Int32Array | null {
   if (v === undefined) return null;
   if (!(v instanceof Int32Array)) throw errors.notKeyLengths(v);
   if (v.length !== B) throw errors.keyLengthsLength(B, v.length);
   v.forEach((n, b) => {
-    if (n < 0 || n > Nk) throw errors.keyLengthOutOfRange(b, Nk, n);
+    if (n < 0 || n > Nk) throw cached ? errors.keyLengthPastCache(b, Nk, n) : errors.keyLengthOutOfRange(b, Nk, n);
   });
   return v;
 }
@@ -86,16 +87,32 @@ function withKeyLengths<T extends { keyPadding: Float32Array | null }>(m: T, key
   return { ...m, keyPadding: kp };
 }
 
-/**
- * `owner`: the engine whose DeviceTensors q, k, v (and dout) may be; without one, only Tensors
- * are taken and the problem holds host data.
- */
-export function attentionProblem(args: AttentionArgs): AttentionProblem;
-export function attentionProblem(args: AttentionArgs, owner: object): AttentionProblem<OperandData>;
-export function attentionProblem(args: AttentionArgs, owner?: object): AttentionProblem<OperandData> {
-  if (args === null || typeof args !== 'object') throw errors.notObject('arguments', args);
-  const q = checkOperand('q', args.q, '[B, H, Nq, D]', owner);
-  const [B, H, N, D] = q.shape;
+/** k and v as a call reads them: tensors, or a KV cache's first `length` tokens (kvStride its capacity). */
+interface KeysAndValues {
+  Hkv: number;
+  Nk: number;
+  kvStride: number;
+  k: OperandData;
+  v: OperandData;
+  /** The cache's capacity: the layout is fitted to it, so that it is compiled once for every length. */
+  capacity: number | null;
+}
+
+function keysAndValues(args: AttentionArgs | KvAttentionArgs, q: { shape: number[] }, owner?: object): KeysAndValues {
+  const [B, H, , D] = q.shape;
+  if (args.kv !== undefined) {
+    const kv: unknown = args.kv;
+    if (!isKvCache(kv)) throw errors.notKvCache(kv);
+    if (args.k !== undefined) throw errors.kvWithKeys('k');
+    if (args.v !== undefined) throw errors.kvWithKeys('v');
+    if (owner === undefined || kv.owner !== owner) throw errors.foreignKvCache();
+    if (kv.destroyed) throw errors.destroyedKvCache();
+    if (kv.batch !== B) throw errors.mismatch('q', 'shape[0] (B, the cache\'s batch)', kv.batch, B);
+    if (kv.headDim !== D) throw errors.mismatch('q', 'shape[3] (D, the cache\'s headDim)', kv.headDim, D);
+    if (H % kv.kvHeads !== 0) throw errors.kvHeadsDivide(H, kv.kvHeads, 'kv.kvHeads');
+    if (kv.length === 0) throw errors.emptyKvCache();
+    return { Hkv: kv.kvHeads, Nk: kv.length, kvStride: kv.capacity, k: kv.data.k, v: kv.data.v, capacity: kv.capacity };
+  }
   // k and v [B, Hkv, Nk, D]: Hkv divides Hq (GQA, MQA; Hkv = Hq is plain multi-head attention)
   const k = checkOperand('k', args.k, '[B, Hkv, Nk, D]', owner);
   for (const i of [0, 3]) if (k.shape[i] !== q.shape[i]) throw errors.mismatch('k', `shape[${i}] (${BHND[i]})`, q.shape[i], k.shape[i]);
@@ -103,15 +120,29 @@ export function attentionProblem(args: AttentionArgs, owner?: object): Attention
   if (H % Hkv !== 0) throw errors.kvHeadsDivide(H, Hkv);
   const v = checkOperand('v', args.v, '[B, Hkv, Nk, D]', owner);
   for (let i = 0; i < 4; i++) if (v.shape[i] !== k.shape[i]) throw errors.kvShapesDiffer(i, KV_DIMS[i], k.shape[i], v.shape[i]);
-  const keyLengths = checkKeyLengths(args.keyLengths, B, Nk);
+  return { Hkv, Nk, kvStride: Nk, k: k.data, v: v.data, capacity: null };
+}
+
+/**
+ * `owner`: the engine whose DeviceTensors q, k, v (and dout) and KV caches may be; without one,
+ * only Tensors are taken and the problem holds host data.
+ */
+export function attentionProblem(args: AttentionArgs): AttentionProblem;
+export function attentionProblem(args: AttentionArgs | KvAttentionArgs, owner: object): AttentionProblem<OperandData>;
+export function attentionProblem(args: AttentionArgs | KvAttentionArgs, owner?: object): AttentionProblem<OperandData> {
+  if (args === null || typeof args !== 'object') throw errors.notObject('arguments', args);
+  const q = checkOperand('q', args.q, '[B, H, Nq, D]', owner);
+  const [B, H, N, D] = q.shape;
+  const { Hkv, Nk, kvStride, k, v, capacity } = keysAndValues(args, q, owner);
+  const keyLengths = checkKeyLengths(args.keyLengths, B, Nk, capacity !== null);
   const qOffset = checkQOffset(args.qOffset, keyLengths, B, N, Nk);
-  const layout = fitAttentionLayout(checkLayout('layout', args.layout, true), B, H, N, Nk, qOffset);
+  const layout = fitAttentionLayout(checkLayout('layout', args.layout, true), B, H, N, Nk, qOffset, capacity);
   const scale = checkScale(args.scale, 1 / Math.sqrt(D));
   const causal = checkBoolean('causal', args.causal);
   const keepOnDevice = checkBoolean('keepOnDevice', args.keepOnDevice);
   const returnLse = checkBoolean('returnLse', args.returnLse);
   return {
-    B, H, Hkv, N, Nk, qOffset, D, returnLse, q: q.data, k: k.data, v: v.data, layout: compileLayout(layout), scale, causal, keepOnDevice,
+    B, H, Hkv, N, Nk, qOffset, D, returnLse, q: q.data, k, v, kvStride, layout: compileLayout(layout), scale, causal, keepOnDevice,
     ...withKeyLengths(masks(args, B, H, N, Nk), keyLengths, B, Nk),
   };
 }
@@ -119,8 +150,10 @@ export function attentionProblem(args: AttentionArgs, owner?: object): Attention
 /**
  * The given layout, checked against the call and fitted to it: Hl divides H, a batched layout has B
  * batch rows, block rows cover every batch row's last query position and block columns every key.
+ * Over a KV cache (`capacity`) it is fitted to the capacity where it covers it, not to the length,
+ * so that every decode step reads the same fitted, compiled layout (blocks past the length are not read).
  */
-function fitAttentionLayout(given: Layout | BatchedLayout, B: number, H: number, Nq: number, Nk: number, qOffset: Int32Array) {
+function fitAttentionLayout(given: Layout | BatchedLayout, B: number, H: number, Nq: number, Nk: number, qOffset: Int32Array, capacity: number | null) {
   const shape = given.shape as readonly number[];
   const batched = shape.length === 4;
   const at = batched ? 1 : 0;
@@ -134,12 +167,15 @@ function fitAttentionLayout(given: Layout | BatchedLayout, B: number, H: number,
   const exact = Nq === Nk && last === Nq;
   if (Rl < R) throw errors.layoutTooSmall(`shape[${at + 1}]`, exact ? 'ceil(N / block)' : 'ceil((qOffset + Nq) / block)', R, Rl);
   if (Cl < C) throw errors.layoutTooSmall(`shape[${at + 2}]`, exact ? 'ceil(N / block)' : 'ceil(Nk / block)', C, Cl);
-  return fitLayout(given, H, R, C);
+  if (capacity === null) return fitLayout(given, H, R, C);
+  const whole = Math.ceil(capacity / block);
+  return fitLayout(given, H, Math.max(R, Math.min(Rl, whole)), Math.max(C, Math.min(Cl, whole)));
 }
 
 export function attentionBackwardProblem(args: AttentionBackwardArgs): AttentionBackwardProblem;
 export function attentionBackwardProblem(args: AttentionBackwardArgs, owner: object): AttentionBackwardProblem<OperandData>;
 export function attentionBackwardProblem(args: AttentionBackwardArgs, owner?: object): AttentionBackwardProblem<OperandData> {
+  if ((args as { kv?: unknown }).kv !== undefined) throw errors.kvNotForBackward();
   const p = attentionProblem(args, owner as object);
   const dout = checkOperand('dout', args.dout, '[B, H, Nq, D]', owner);
   checkShapeEquals('dout', dout, [p.B, p.H, p.N, p.D], BHND);

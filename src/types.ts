@@ -69,12 +69,10 @@ export interface ScoreOptions {
   attnMaskMode?: AttnMaskMode;
 }
 
-export interface AttentionArgs extends ScoreOptions {
+/** The arguments of attention other than its keys and values (AttentionArgs, KvAttentionArgs). */
+export interface AttentionQueryArgs extends ScoreOptions {
   /** [B, Hq, N, D]. */
   q: TensorInput;
-  /** k and v [B, Hkv, N, D], Hkv dividing Hq (GQA, MQA): query head h reads kv head floor(h / (Hq / Hkv)). */
-  k: TensorInput;
-  v: TensorInput;
   /**
    * [Hl, R, C], or [B, Hl, R, C] for one layout per batch row: query head h reads layout head
    * h % Hl (Hl divides Hq; Hl = 1 for all heads), and a layout larger than the sequence is read
@@ -99,6 +97,66 @@ export interface AttentionArgs extends ScoreOptions {
    * attentionBackward ignores it.
    */
   returnLse?: boolean;
+}
+
+export interface AttentionArgs extends AttentionQueryArgs {
+  /** k and v [B, Hkv, N, D], Hkv dividing Hq (GQA, MQA): query head h reads kv head floor(h / (Hq / Hkv)). */
+  k: TensorInput;
+  v: TensorInput;
+  kv?: undefined;
+}
+
+/**
+ * attention over a KV cache: as AttentionArgs with k, v = the cache's first `kv.length` tokens
+ * (qOffset then defaults to kv.length − Nq, keyLengths[b] ≤ kv.length).
+ */
+export interface KvAttentionArgs extends AttentionQueryArgs {
+  kv: KvCache;
+  k?: undefined;
+  v?: undefined;
+}
+
+/** engine.createKvCache's options. */
+export interface KvCacheOptions {
+  /** Batch rows (B). */
+  batch: number;
+  /** Key/value heads (Hkv). */
+  kvHeads: number;
+  /** Head dimension (D). */
+  headDim: number;
+  /** Tokens it can hold. */
+  capacity: number;
+  /** Storage; only 'float32' today (the default). */
+  dtype?: 'float32';
+}
+
+/**
+ * Keys and values held by an engine's backend (Wasm memory on the CPU, GPU buffers on WebGPU),
+ * appended token by token, for decoding: `engine.attention({ q, kv: cache, … })` attends over its
+ * first `length` tokens without sending them again.
+ */
+export interface KvCache {
+  readonly batch: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly capacity: number;
+  readonly dtype: 'float32';
+  /** The backend whose memory holds it. */
+  readonly backend: BackendName;
+  /** Tokens held: positions 0 … length − 1 of every batch row. */
+  readonly length: number;
+  /** True after destroy() or after its engine closed. */
+  readonly destroyed: boolean;
+  /**
+   * Appends n tokens, k and v [batch, kvHeads, n, headDim] (Tensors or DeviceTensors of the same
+   * engine), at positions length … length + n − 1. Past capacity it rejects with a RangeError and
+   * the cache is unchanged.
+   */
+  append(tokens: { k: TensorInput; v: TensorInput }): Promise<void>;
+  /** Forgets every token (length 0); the memory stays. */
+  reset(): void;
+  /** Frees its memory now (it is also freed when its engine closes); later use throws. */
+  destroy(): void;
 }
 
 /** attention's result with `returnLse: true`. */

@@ -113,7 +113,7 @@ for (const c of quick ? configs.slice(0, 3) : configs) {
   const R = c.N / c.block;
   const n = c.B * c.H * c.N * c.D;
   const p: AttentionProblem = {
-    B: c.B, H: c.H, Hkv: c.H, N: c.N, Nk: c.N, qOffset: new Int32Array(c.B), D: c.D,
+    B: c.B, H: c.H, Hkv: c.H, N: c.N, Nk: c.N, kvStride: c.N, qOffset: new Int32Array(c.B), D: c.D,
     q: uniformFloats(n, 1), k: uniformFloats(n, 2), v: uniformFloats(n, 3),
     layout: compileLayout(makeLayout(c.H, R, c.block, c.pattern, c.causal)),
     scale: 1 / Math.sqrt(c.D), causal: c.causal, rpe: null, keyPadding: null, attnMask: null,

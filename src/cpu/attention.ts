@@ -211,7 +211,7 @@ async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLs
     const tasks = ranges.map(([begin, end]) => ({
       q: ops.q, k: ops.k, v: ops.v, out, lse, rpe: ops.rpe, kpm: ops.kpm, am: ops.am,
       kvPtr: t.kvPtr, kvIndices: t.kvIndices, qOffset, Bl: L.batches, Hl: L.heads,
-      H, Hkv: p.Hkv, N, Nk: p.Nk, D, block, R, causal: p.causal ? 1 : 0, scale: p.scale,
+      H, Hkv: p.Hkv, N, Nk: p.Nk, kvStride: p.kvStride, D, block, R, causal: p.causal ? 1 : 0, scale: p.scale,
       itemBegin: begin, itemEnd: end, scratch: a.alloc(scratchBytes),
     }));
     await streamByHead(ctx, p, ops.inputs, ranges.map(([b, e]) => [Math.floor(b / R), Math.floor((e - 1) / R)]), (i) => ctx.run('attentionForward', [tasks[i]]), (bh0, bh1) => {

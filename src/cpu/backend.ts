@@ -3,8 +3,9 @@
 // owns it at a time.
 import type {
   Backend, BackendInfo, AttentionProblem, AttentionBackwardProblem, MatmulProblem, SoftmaxProblem, SoftmaxBackwardProblem, AttentionGradientData,
-  AttentionLseData, OperandData, ResidentData, OpTimings,
+  AttentionLseData, KvCacheData, OperandData, ResidentData, OpTimings,
 } from '../backend.js';
+import { CpuKvCache } from './kv-cache.js';
 import type { CompiledLayout } from '../layouts/compile.js';
 import { Arena } from './arena.js';
 import type { CpuContext } from './context.js';
@@ -145,6 +146,21 @@ export class CpuBackend implements Backend {
       const r = new CpuResident(this.arena.allocPersistent(data.byteLength), data.length, rowLength, this.residents);
       this.arena.f32(r.pointer, data.length).set(data);
       return r;
+    });
+  }
+  createKvCache(B: number, Hkv: number, D: number, capacity: number): Promise<KvCacheData> {
+    return this.serial(() => {
+      const floats = B * Hkv * capacity * D;
+      const made = () => new CpuResident(this.arena.allocPersistent(floats * 4), floats, D, this.residents);
+      const k = made();
+      let v: CpuResident;
+      try {
+        v = made();
+      } catch (e) {
+        k.destroy();
+        throw e;
+      }
+      return new CpuKvCache(k, v, this.arena, B * Hkv, capacity, D, (step) => this.serial(step));
     });
   }
   attention(p: AttentionProblem<OperandData>): Promise<OperandData> {

@@ -10,7 +10,7 @@ export const kernelParameters = {
   attentionForward: [
     'q', 'k', 'v', 'out', 'lse', 'rpe', 'kpm', 'am',
     'kvPtr', 'kvIndices', 'qOffset', 'Bl', 'Hl',
-    'H', 'Hkv', 'N', 'Nk', 'D', 'block', 'R', 'causal', 'scale',
+    'H', 'Hkv', 'N', 'Nk', 'kvStride', 'D', 'block', 'R', 'causal', 'scale',
     'itemBegin', 'itemEnd', 'scratch',
   ],
   // assembly/attention-backward.ts

@@ -1,0 +1,93 @@
+// The public face of a KV cache (types.ts KvCache): the backend's memory (KvCacheData), the tokens
+// it holds and the engine that made it. Every append is checked here, and the length changes only
+// once the backend has taken the tokens, so a refused or failed append leaves the cache as it was.
+import type { KvCacheData } from './backend.js';
+import { errors } from './errors.js';
+import type { BackendName, KvCache, KvCacheOptions, TensorInput } from './types.js';
+import { positiveInt } from './layouts/args.js';
+import { checkOperand, checkShapeEquals } from './validate.js';
+
+// Symbol.for: a second copy of this module (a bundle beside dist/) still recognises the brand
+const BRAND = Symbol.for('blocksparse.KvCache');
+
+/** createKvCache's options, checked. */
+export function checkKvCacheOptions(options: unknown): Required<KvCacheOptions> {
+  if (options === null || typeof options !== 'object') throw errors.notObject('options', options);
+  const o = options as KvCacheOptions;
+  positiveInt('batch', o.batch);
+  positiveInt('kvHeads', o.kvHeads);
+  positiveInt('headDim', o.headDim);
+  positiveInt('capacity', o.capacity);
+  if (o.dtype !== undefined && o.dtype !== 'float32') throw errors.kvDtype(o.dtype);
+  return { batch: o.batch, kvHeads: o.kvHeads, headDim: o.headDim, capacity: o.capacity, dtype: 'float32' };
+}
+
+export class KvCacheHandle implements KvCache {
+  readonly [BRAND] = true;
+  readonly batch: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly capacity: number;
+  readonly dtype = 'float32' as const;
+  private held = 0;
+  /** Tokens of appends under way: a second append checks its capacity against them too. */
+  private pending = 0;
+
+  constructor(
+    options: Required<KvCacheOptions>,
+    readonly backend: BackendName,
+    /** @internal */ readonly data: KvCacheData,
+    /** @internal the engine that made it */ readonly owner: object,
+    private readonly onDestroy: (cache: KvCacheHandle) => void,
+  ) {
+    this.batch = options.batch;
+    this.kvHeads = options.kvHeads;
+    this.headDim = options.headDim;
+    this.capacity = options.capacity;
+  }
+
+  get length(): number {
+    return this.held;
+  }
+
+  get destroyed(): boolean {
+    return this.data.destroyed;
+  }
+
+  async append(tokens: { k: TensorInput; v: TensorInput }): Promise<void> {
+    if (this.destroyed) throw errors.destroyedKvCache();
+    if (tokens === null || typeof tokens !== 'object') throw errors.notObject('tokens', tokens);
+    const dims = ['B (batch)', 'Hkv (kvHeads)', 'n', 'D (headDim)'];
+    const k = checkOperand('k', tokens.k, '[B, Hkv, n, D]', this.owner);
+    checkShapeEquals('k', k, [this.batch, this.kvHeads], dims);
+    checkShapeEquals('k', { shape: [k.shape[3]] }, [this.headDim], [dims[3]]);
+    const n = k.shape[2];
+    const v = checkOperand('v', tokens.v, '[B, Hkv, n, D]', this.owner);
+    for (let i = 0; i < 4; i++) if (v.shape[i] !== k.shape[i]) throw errors.kvShapesDiffer(i, ['B', 'Hkv', 'n', 'D'][i], k.shape[i], v.shape[i]);
+    const at = this.held + this.pending;
+    if (at + n > this.capacity) throw errors.appendPastCapacity(at, n, this.capacity);
+    this.pending += n;
+    try {
+      // the backend orders the write before every call made after this one
+      await this.data.write(k.data, v.data, at, n);
+      this.held += n;
+    } finally {
+      this.pending -= n;
+    }
+  }
+
+  reset(): void {
+    if (this.destroyed) throw errors.destroyedKvCache();
+    this.held = 0;
+  }
+
+  destroy(): void {
+    if (this.data.destroyed) return;
+    this.data.destroy();
+    this.onDestroy(this);
+  }
+}
+
+export function isKvCache(x: unknown): x is KvCacheHandle {
+  return typeof x === 'object' && x !== null && (x as { [BRAND]?: unknown })[BRAND] === true;
+}
