@@ -1,4 +1,4 @@
-# What the FlexAttention scripts share (flex_attention.py, flex_gqa.py): fp32 with TF32 off, a
+# What the FlexAttention scripts share (flex_attention.py, flex_gqa.py, flex_decode.py): fp32 with TF32 off, a
 # compiled flex_attention with Dynamo's recompile limits raised (one kernel per N, dtype and grad;
 # past the limit later sizes silently fall back to the eager path, which materialises the N×N
 # scores and runs out of memory), and the median of CUDA-event timings after warm-up.
