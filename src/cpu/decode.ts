@@ -14,25 +14,24 @@ import type { CpuContext } from './context.js';
 import { partitionByWeight } from './partition.js';
 import { dynamicTaskCount, guidedShares, partitionEvenly, taskCount } from './tasks.js';
 
-/** Query rows up to which a call beyond self-attention takes the decode path. */
-export const DECODE_MAX_ROWS = 16;
-
-/**
- * The decode path serves attention with at most DECODE_MAX_ROWS query rows that is not plain
- * self-attention (keys in a KV cache, more keys than queries, an offset, a partial block, a
- * per-batch layout): self-attention and longer queries keep attention-forward.ts's path (and bits).
- */
-export function takesDecodePath(p: AttentionProblem<OperandData>): boolean {
-  return p.N <= DECODE_MAX_ROWS && beyondSelfAttention(p) !== null;
-}
-
-/** Internal knobs, exported for tests and benchmarks: the chunk a work item covers. */
+/** Internal knobs, exported for tests and benchmarks. */
 export const decodeTuning = {
+  /** Query rows up to which a call beyond self-attention takes the decode path (0: never). */
+  maxRows: 16,
   /** Keys a chunk covers at least (rounded up to whole blocks). */
   chunkKeys: 512,
   /** Chunks a row is cut into at most (longer rows get longer chunks). */
   maxChunks: 64,
 };
+
+/**
+ * The decode path serves attention with at most maxRows (16) query rows that is not plain
+ * self-attention (keys in a KV cache, more keys than queries, an offset, a partial block, a
+ * per-batch layout): self-attention and longer queries keep attention-forward.ts's path (and bits).
+ */
+export function takesDecodePath(p: AttentionProblem<OperandData>): boolean {
+  return p.N <= decodeTuning.maxRows && beyondSelfAttention(p) !== null;
+}
 
 /** Kept blocks per chunk for a row of `entries` kept blocks: depends on nothing else but the block. */
 export function chunkBlocks(entries: number, block: number): number {
