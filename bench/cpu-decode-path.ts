@@ -7,6 +7,7 @@ import { parseFlags } from '../cli/flags.js';
 import { median } from '../cli/stats.js';
 import { createEngine } from '../src/engine.js';
 import { decodeTuning } from '../src/cpu/decode.js';
+import type { Layout } from '../src/types.js';
 
 const flags = parseFlags({ keys: 'int', steps: 'int' });
 const keys = flags.int('keys', 32768);
@@ -14,7 +15,7 @@ const steps = flags.int('steps', 9);
 const B = 1, Hq = 32, Hkv = 8, D = 128, block = 64;
 const capacity = keys + block;
 const R = Math.ceil(capacity / block);
-const layout = { block, shape: [1, R, R], data: new Uint8Array(R * R) };
+const layout: Layout = { block, shape: [1, R, R], data: new Uint8Array(R * R) };
 for (let r = 0; r < R; r++) layout.data.fill(1, r * R, r * R + r + 1);
 
 let seed = 1;

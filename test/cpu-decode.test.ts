@@ -3,7 +3,7 @@
 // fast-check property over GQA, qOffset, ragged keyLengths, per-batch and cyclic layouts, causal,
 // masks, partial blocks, block and D, and the chunk size against the float64 reference; the same
 // bits for 1, 2, 3 and 5 tasks and on a pool of two; a KV cache gives the bits of the same call with
-// k, v tensors; and the path is taken exactly where it should be (the kernels a call ran).
+// k, v tensors (and kept on the device); and the path is taken exactly where it should be (the kernels a call ran).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
@@ -157,6 +157,9 @@ Decode('a KV cache gives the bits of the same call with k, v tensors, its layout
         const plain = await e.attention({ ...a, returnLse: true });
         assertSameBits(cached.out.data, plain.out.data, `${label} out, cache vs tensors`);
         assertSameBits(cached.lse.data, plain.lse.data, `${label} lse, cache vs tensors`);
+        const kept = await e.attention({ ...rest, kv: cache, keepOnDevice: true });
+        assertSameBits((await kept.read()).data, plain.out.data, `${label} out kept on the device`);
+        kept.destroy();
         assertClose(cached.out.data, referenceAttention(a), { ...CPU_TOL, label: `${label} out` });
         assertClose(cached.lse.data, referenceLse(a), { ...CPU_TOL, label: `${label} lse` });
         cache.destroy();
