@@ -12,7 +12,7 @@ import { EMPTY, PARTIAL, itemRow0, itemRowEnd, tileKind } from './causal-kind';
  * < 1e-10). The standard library's log would bring lookup tables, static data this module
  * must not have (assembly/index.ts).
  */
-function lnAtLeastOne(x: f32): f64 {
+export function lnAtLeastOne(x: f32): f64 {
   const bits = reinterpret<i32>(x);
   let e = (bits >> 23) - 127;
   let m = <f64>reinterpret<f32>((bits & 0x7fffff) | 0x3f800000);

@@ -1,5 +1,6 @@
-// The fused attention kernels (host side: src/cpu/attention.ts), and the micro-kernel yardstick
+// The fused attention kernels (host side: src/cpu/attention.ts, decode.ts), and the micro-kernel yardstick
 // the benchmark measures them against.
 export { attentionForward } from './attention-forward';
+export { attentionDecode, attentionDecodeMerge } from './attention-decode';
 export { attentionBackwardHeads, attentionBackwardRows, attentionBackwardColumns } from './attention-backward';
 export { matmulCeiling } from './tiles';

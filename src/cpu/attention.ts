@@ -7,6 +7,7 @@
 import type { AttentionBackwardProblem, AttentionGradientData, AttentionLseData, AttentionProblem, OperandData } from '../backend.js';
 import type { CompiledLayout } from '../layouts/compile.js';
 import { callVisits, type CallVisits } from './visits.js';
+import { decodeForward, takesDecodePath } from './decode.js';
 import type { CpuContext, LayoutTablePointers } from './context.js';
 import { partitionByWeight } from './partition.js';
 import { dynamicTaskCount, guidedShares, taskCount } from './tasks.js';
@@ -204,6 +205,14 @@ async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLs
     const [out] = outputs.ptrs;
     const lse = withLse ? a.alloc(B * H * N * 4) : 0;
     const qOffset = a.putI32(p.qOffset);
+    if (takesDecodePath(p)) {
+      // a few query rows: flash-decoding over chunks of each row's blocks (decode.ts); q is small,
+      // and k, v are read in place when they are already here (a KV cache, DeviceTensors)
+      for (const x of ops.inputs) a.f32(x.ptr, x.data.length).set(x.data);
+      await decodeForward(ctx, p, { q: ops.q, k: ops.k, v: ops.v, out, lse, rpe: ops.rpe, kpm: ops.kpm, am: ops.am, qOffset, kvIndices: t.kvIndices });
+      outputs.takeOut(0, B * H);
+      return { out: outputs.results()[0], lse: withLse ? a.takeF32(lse, B * H * N) : null };
+    }
     const visits = callVisits(p);
     const scratchBytes = forwardScratchFloats(D, block) * 4;
     // host inputs are copied in head by head as the first tasks start: those start small

@@ -13,6 +13,14 @@ export const kernelParameters = {
     'H', 'Hkv', 'N', 'Nk', 'kvStride', 'D', 'block', 'R', 'causal', 'scale',
     'itemBegin', 'itemEnd', 'scratch',
   ],
+  // assembly/attention-decode.ts
+  attentionDecode: [
+    'q', 'k', 'v', 'out', 'lse', 'rpe', 'kpm', 'am',
+    'kvIndices', 'qOffset', 'items', 'partials',
+    'H', 'Hkv', 'N', 'Nk', 'kvStride', 'D', 'block', 'causal', 'scale',
+    'itemBegin', 'itemEnd', 'scratch',
+  ],
+  attentionDecodeMerge: ['out', 'lse', 'qOffset', 'merges', 'partials', 'H', 'N', 'D', 'block', 'mergeBegin', 'mergeEnd'],
   // assembly/attention-backward.ts
   attentionBackwardHeads: [
     'q', 'k', 'v', 'dout', 'dq', 'dk', 'dv', 'rpe', 'kpm', 'am',
