@@ -186,6 +186,28 @@ async function ort(op: OrtGqaOp, threads: number, context: number, layout: Layou
   }
 }
 
+/** The result document, rewritten after every measurement so that a run cut short keeps what it measured. */
+async function save(complete: boolean) {
+  const doc = {
+    complete,
+    machine: machineInfo(flags.string('machine', os.hostname()), flags.bool('shared')),
+    problem: { B: 1, Hq, Hkv, D, block, Nq, causal: true, layout: 'Phi3SmallSparsityConfig (numLocalBlocks 16, verticalStride 8, a different offset per head)', cache: 'capacity = context, the context appended once; q a DeviceTensor uploaded once, outputs kept on the backend' },
+    timing: backend === 'webgpu'
+      ? 'ms: the kernels\' timestamp-query time (median); wallMs: the call end to end'
+      : 'median of the samples taken while other processes used < 0.15 cores (cli/peers/machine.ts timeClean), wall clock',
+    keptBytes: 'per step: each kv head\'s distinct kept blocks in the queries\' block rows, block·D·4 bytes for K and for V; keptGBps = keptBytes / ms',
+    copy: copies,
+    results: rows,
+  };
+  await writeJson(outFile, doc);
+  return doc;
+}
+
+async function add(row: DecodeRow): Promise<void> {
+  rows.push(row);
+  await save(false);
+}
+
 const copyAt = new Map<number, number>();
 if (backend === 'cpu') {
   for (const threads of threadCounts) {
@@ -206,28 +228,19 @@ for (const context of contexts) {
   const layout = new Phi3SmallSparsityConfig({ numHeads: Hq, block }).makeLayout(context);
   const kept = keptBytes(layout, context);
   for (const threads of threadCounts) {
-    const engine = await createEngine(backend === 'cpu' ? { backend, threads } : { backend });
+    let engine: Engine | undefined;
     try {
-      rows.push(await ours(engine, backend === 'cpu' ? threads : null, context, layout, k, v, kept, backend === 'cpu' ? copyAt.get(threads) : (copies[0] as { gbps?: number }).gbps));
+      engine = await createEngine(backend === 'cpu' ? { backend, threads } : { backend });
+      await add(await ours(engine, backend === 'cpu' ? threads : null, context, layout, k, v, kept, backend === 'cpu' ? copyAt.get(threads) : (copies[0] as { gbps?: number }).gbps));
     } catch (e) {
       const row = { impl: 'ours', backend, threads: backend === 'cpu' ? threads : null, context, Nq, keptBytes: kept.bytes, ok: false, note: `failed: ${(e as Error).message.split('\n')[0]}` };
       log(row);
-      rows.push(row);
+      await add(row);
     }
-    await engine.close();
-    if (withOrt) for (const op of ['sparse', 'gqa'] as const) rows.push(await ort(op, threads, context, layout, k, v, kept));
+    await engine?.close();
+    if (withOrt) for (const op of ['sparse', 'gqa'] as const) await add(await ort(op, threads, context, layout, k, v, kept));
   }
 }
 
-const doc = {
-  machine: machineInfo(flags.string('machine', os.hostname()), flags.bool('shared')),
-  problem: { B: 1, Hq, Hkv, D, block, Nq, causal: true, layout: 'Phi3SmallSparsityConfig (numLocalBlocks 16, verticalStride 8, a different offset per head)', cache: 'capacity = context, the context appended once; q a DeviceTensor uploaded once, outputs kept on the backend' },
-  timing: backend === 'webgpu'
-    ? 'ms: the kernels\' timestamp-query time (median); wallMs: the call end to end'
-    : 'median of the samples taken while other processes used < 0.15 cores (cli/peers/machine.ts timeClean), wall clock',
-  keptBytes: 'per step: each kv head\'s distinct kept blocks in the queries\' block rows, block·D·4 bytes for K and for V; keptGBps = keptBytes / ms',
-  copy: copies,
-  results: rows,
-};
-await writeJson(outFile, doc);
+const doc = await save(true);
 console.log(`\n${textTable(decodeTable(doc))}\nwrote ${outFile}`);

@@ -50,7 +50,7 @@ const phi3 = (N: number) => new Phi3SmallSparsityConfig({ numHeads: Hq, block })
 const window = (N: number, L: number) => new Phi3SmallSparsityConfig({ numHeads: Hq, block, numLocalBlocks: L, verticalStride: N / block + 1 }).makeLayout(N);
 
 const rows: GqaOrtRow[] = [];
-const notes: string[] = [];
+let checkResult: Record<string, unknown> = {};
 const stats = (t: CleanTiming) => ({ ms: t.median, samples: t.samples, foreign: t.foreign, ownCores: t.own, enoughClean: t.enoughClean });
 
 /** Ours on one engine: operands uploaded once, outputs kept on the backend (the time is the op). */
@@ -107,7 +107,7 @@ async function ort(op: OrtGqaOp, N: number, layout: Layout, layoutName: string, 
       // what it computes: every score of the S×T square, and P·V over it
       gflopsDense: (4 * Hq * N * N * D) / ms / 1e6,
       probabilityBytes: ortProbabilityBytes(h, N, N),
-      ...(scaledBy > 1 ? { note: `ran on ${h} of ${Hq} query heads (${h / group} kv heads): ${(ortProbabilityBytes(Hq, N, N) / 1e9).toFixed(0)} GB of probabilities for all heads exceeds ${(ortMem / 1e9).toFixed(0)} GB; time ×${scaledBy}` } : {}),
+      ...(scaledBy > 1 ? { note: `ran on ${h} of ${Hq} query heads (${h / group} kv heads): ${(ortProbabilityBytes(Hq, N, N) / 1e9).toFixed(0)} GB of probabilities for all heads exceeds ${(ortMem / 1e9).toFixed(0)} GB; time ×${scaledBy}${h < threads ? `; its kernels share work out by head, so only ${h} of ${threads} threads had any: the scaled time overstates ONNX Runtime's` : ''}` } : {}),
     };
     log(row);
     return row;
@@ -161,7 +161,29 @@ async function check(): Promise<Record<string, unknown>> {
   return result;
 }
 
-const checkResult = withOrt && !flags.bool('no-check') ? await check() : { skipped: withOrt ? '--no-check' : '--no-ort' };
+checkResult = withOrt && !flags.bool('no-check') ? await check() : { skipped: withOrt ? '--no-check' : '--no-ort' };
+/** The result document, rewritten after every measurement so that a run cut short keeps what it measured. */
+async function save(complete: boolean) {
+  const doc = {
+    complete,
+    machine: machineInfo(flags.string('machine', os.hostname()), flags.bool('shared')),
+    problem: { B: 1, Hq, Hkv, D, block, causal: true, layout: 'Phi3SmallSparsityConfig (numLocalBlocks 16, verticalStride 8, a different offset per head)', sweep: `windows: numLocalBlocks ${sweepLocal.join(', ')}, no vertical stride, N ${sweepN}` },
+    timing: { ...timing, how: 'median of the samples taken while other processes used < 0.15 cores (cli/peers/machine.ts timeClean); ours: DeviceTensors in, outputs kept on the backend; ONNX Runtime: session.run with the cache bound as present' },
+    ortMemoryLimitBytes: ortMem,
+    flops: 'gflopsKept: 4·nnz·block²·D forward, 10·nnz·block²·D forward + backward (kept blocks whole, the same count for every implementation); gflopsDense: 4·Hq·N²·D, the square ONNX Runtime computes',
+    check: checkResult,
+    results: rows,
+    breakEven: breakEven(rows, sweepN),
+  };
+  await writeJson(outFile, doc);
+  return doc;
+}
+
+async function add(row: GqaOrtRow): Promise<void> {
+  rows.push(row);
+  await save(false);
+}
+
 const sweepAt = new Set(sweepThreads);
 for (const threads of threadCounts) {
   const engine = await createEngine({ backend: 'cpu', threads });
@@ -170,16 +192,16 @@ for (const threads of threadCounts) {
     const inputs = await upload(engine, N);
     const layout = phi3(N);
     if (lengths.includes(N)) {
-      for (const op of ops) rows.push(await ours(engine, N, layout, 'phi3-small', op, threads, inputs));
-      if (withOrt) rows.push(await ort('sparse', N, layout, 'phi3-small', threads));
+      for (const op of ops) add(await ours(engine, N, layout, 'phi3-small', op, threads, inputs));
+      if (withOrt) add(await ort('sparse', N, layout, 'phi3-small', threads));
     }
-    if (withOrt) rows.push(await ort('gqa', N, window(N, N / block), 'causal', threads));
+    if (withOrt) add(await ort('gqa', N, window(N, N / block), 'causal', threads));
     if (N === sweepN && sweepAt.has(threads)) {
       for (const L of sweepLocal.filter((l) => l <= N / block)) {
         const w = window(N, L);
         const name = L === N / block ? 'causal' : `window-${L}`;
-        rows.push(await ours(engine, N, w, name, 'forward', threads, inputs));
-        if (withOrt && L < N / block) rows.push(await ort('gqa', N, w, name, threads, L * block));
+        add(await ours(engine, N, w, name, 'forward', threads, inputs));
+        if (withOrt && L < N / block) add(await ort('gqa', N, w, name, threads, L * block));
       }
     }
     release(inputs);
@@ -187,19 +209,8 @@ for (const threads of threadCounts) {
   await engine.close();
 }
 
-const even = breakEven(rows, sweepN);
-const doc = {
-  machine: machineInfo(flags.string('machine', os.hostname()), flags.bool('shared')),
-  problem: { B: 1, Hq, Hkv, D, block, causal: true, layout: 'Phi3SmallSparsityConfig (numLocalBlocks 16, verticalStride 8, a different offset per head)', sweep: `windows: numLocalBlocks ${sweepLocal.join(', ')}, no vertical stride, N ${sweepN}` },
-  timing: { ...timing, how: 'median of the samples taken while other processes used < 0.15 cores (cli/peers/machine.ts timeClean); ours: DeviceTensors in, outputs kept on the backend; ONNX Runtime: session.run with the cache bound as present' },
-  ortMemoryLimitBytes: ortMem,
-  flops: 'gflopsKept: 4·nnz·block²·D forward, 10·nnz·block²·D forward + backward (kept blocks whole, the same count for every implementation); gflopsDense: 4·Hq·N²·D, the square ONNX Runtime computes',
-  check: checkResult,
-  notes,
-  results: rows,
-  breakEven: even,
-};
-await writeJson(outFile, doc);
+const doc = await save(true);
+
 console.log(`\n${textTable(gqaOrtTable(doc))}`);
-for (const b of even) console.log(b.text);
+for (const b of doc.breakEven) console.log(b.text);
 console.log(`wrote ${outFile}`);
