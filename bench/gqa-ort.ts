@@ -192,16 +192,16 @@ for (const threads of threadCounts) {
     const inputs = await upload(engine, N);
     const layout = phi3(N);
     if (lengths.includes(N)) {
-      for (const op of ops) add(await ours(engine, N, layout, 'phi3-small', op, threads, inputs));
-      if (withOrt) add(await ort('sparse', N, layout, 'phi3-small', threads));
+      for (const op of ops) await add(await ours(engine, N, layout, 'phi3-small', op, threads, inputs));
+      if (withOrt) await add(await ort('sparse', N, layout, 'phi3-small', threads));
     }
-    if (withOrt) add(await ort('gqa', N, window(N, N / block), 'causal', threads));
+    if (withOrt) await add(await ort('gqa', N, window(N, N / block), 'causal', threads));
     if (N === sweepN && sweepAt.has(threads)) {
       for (const L of sweepLocal.filter((l) => l <= N / block)) {
         const w = window(N, L);
         const name = L === N / block ? 'causal' : `window-${L}`;
-        add(await ours(engine, N, w, name, 'forward', threads, inputs));
-        if (withOrt && L < N / block) add(await ort('gqa', N, w, name, threads, L * block));
+        await add(await ours(engine, N, w, name, 'forward', threads, inputs));
+        if (withOrt && L < N / block) await add(await ort('gqa', N, w, name, threads, L * block));
       }
     }
     release(inputs);
