@@ -8,10 +8,22 @@
 # Then two device calls (each under the 10-minute limit), carry [".device", "dist", "build"]:
 #   . .device/setup.sh && bash bench/device-session.sh gpu    # WebGPU check, versus + FlexAttention, end to end
 #   . .device/setup.sh && bash bench/device-session.sh cpu    # thread scaling 1..16, FMA ceiling
+# Issues 14 and 15 against ONNX Runtime (CPU) and the WebGPU decode step. Here, once, with the ORT peers installed:
+#   bash tools/device/pack-ort.sh                # .device/ort.tar.xz: onnxruntime-node linux-x64, onnx-proto + deps (12 MiB)
+#   node tools/device/bundle-bench.mjs bench/gqa-ort.ts bench/decode.ts
+#   bash bench/gpu/bundle.sh                     # only for decode-gpu (.device/gpu/webgpu.tar.xz)
+# Then, carry [".device", "dist", "build"] (ort.tar.xz unpacks into node_modules after setup.sh:
+#   xz -dc .device/ort.tar.xz | tar -xf -), one device call each:
+#   . .device/setup.sh && bash bench/device-session.sh ort         # decode step and N 8192 prefill vs ORT, 1/2/16 threads, density sweep
+#   . .device/setup.sh && bash bench/device-session.sh ort-32k     # N 32768 prefill vs ORT: 16 threads (fwd, fwd+bwd), 2 threads (fwd)
+#   . .device/setup.sh && bash bench/device-session.sh decode-gpu  # WebGPU decode step beside copyBufferToBuffer's rate
 # Results land in $OUT (the device tool's output folder).
 set -uo pipefail
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
+machine="GPU machine ($(nproc) cores), not shared"
+unxz_() { if command -v xz >/dev/null; then xz -dc "$1"; else python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi; }
+ort_unpack() { [[ -d node_modules/onnxruntime-node ]] || unxz_ .device/ort.tar.xz | tar -xf -; }
 step() { echo "== $*"; local t0=$SECONDS; "$@"; echo "== exit $? after $((SECONDS - t0)) s"; }
 case "${1:-}" in
   gpu)
@@ -29,5 +41,24 @@ case "${1:-}" in
     step bash -c 'timeout 60 node .device/bench/cpu-scaling.mjs --threads 1,2,4,8,16 | tee "$0"' "$out/cpu-scaling.txt"
     step timeout 420 node .device/bench/threads.mjs --threads 1,2,4,8,16 --no-web --no-ops --no-check --rounds 9 --wait-quiet 5 --out "$out/cpu-threads.json"
     ;;
-  *) echo "usage: bench/device-session.sh gpu|cpu" >&2; exit 2 ;;
+  ort)
+    ort_unpack
+    lscpu > "$out/lscpu.txt" 2>&1; free -g > "$out/free.txt" 2>&1
+    step timeout 170 node .device/bench/decode.mjs --threads 1,2,16 --rounds 15 --machine "$machine" --out "$out/decode-cpu-ort.json"
+    step timeout 400 node .device/bench/gqa-ort.mjs --threads 1,2,16 --N 8192 --sweep-N 8192 --sweep-threads 16 --reps 2 --cap-s 8 --machine "$machine" --out "$out/gqa-ort-8k.json"
+    ;;
+  ort-32k)
+    # ONNX Runtime needs Hq·N²·4 bytes of probabilities (137 GB for 32 heads): it runs on the largest head slice
+    # within --ort-mem-gb (16 heads, 69 GB, at 16 threads: its kernels share work out by head) and is scaled
+    ort_unpack
+    free -g > "$out/free.txt" 2>&1
+    step timeout 280 node .device/bench/gqa-ort.mjs --threads 16 --N 32768 --sweep-N 0 --no-check --reps 2 --cap-s 20 --ort-mem-gb 80 --machine "$machine" --out "$out/gqa-ort-32k-16t.json"
+    step timeout 290 node .device/bench/gqa-ort.mjs --threads 2 --N 32768 --ops forward --sweep-N 0 --no-check --reps 1 --ort-mem-gb 80 --machine "$machine" --out "$out/gqa-ort-32k-2t.json"
+    ;;
+  decode-gpu)
+    nvidia-smi > "$out/nvidia-smi.txt" 2>&1
+    [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -
+    step timeout 300 node .device/bench/decode.mjs --backend webgpu --rounds 30 --machine "$machine, $(nvidia-smi -L 2>/dev/null | head -1)" --out "$out/decode-webgpu.json"
+    ;;
+  *) echo "usage: bench/device-session.sh gpu|cpu|ort|ort-32k|decode-gpu" >&2; exit 2 ;;
 esac

@@ -214,3 +214,55 @@ export function denseAttentionOpsModel(onnx: OnnxNamespace, o: DenseOpsGraphOpti
   };
   return model(onnx, graph);
 }
+
+export interface GroupQueryAttentionGraphOptions {
+  H: number;
+  kvH: number;
+  D: number;
+  /** Tokens a query sees, itself included (local_window_size); absent or -1: all earlier tokens. */
+  localWindow?: number;
+  /** 0 or absent: 1/sqrt(D). */
+  scale?: number;
+}
+
+/** Input and output names of the GroupQueryAttention model, in the operator's order (rotary, position ids, bias and sinks left out). */
+export const GQA_INPUTS = ['query', 'key', 'value', 'past_key', 'past_value', 'seqlens_k', 'total_sequence_length'] as const;
+export const GQA_OUTPUTS = ['output', 'present_key', 'present_value'] as const;
+
+/**
+ * A one-node model of com.microsoft.GroupQueryAttention (version 1), fp32, do_rotary = 0: query
+ * [B, S, H*D], key and value [B, S, kvH*D], past_key / past_value [B, kvH, M, D] (BNSH; the same
+ * buffer as present_* when bound so), seqlens_k [B] (total length − 1) and total_sequence_length
+ * [1], int32. Always causal; local_window_size limits each query to the last tokens. The CPU
+ * kernel, like SparseAttention's, computes each head's S×T scores into a B·H·S·T buffer.
+ */
+export function groupQueryAttentionModel(onnx: OnnxNamespace, o: GroupQueryAttentionGraphOptions): Uint8Array {
+  const F = onnx.TensorProto.DataType.FLOAT;
+  const I = onnx.TensorProto.DataType.INT32;
+  const attribute = [
+    intAttr(onnx, 'num_heads', o.H),
+    intAttr(onnx, 'kv_num_heads', o.kvH),
+    intAttr(onnx, 'local_window_size', o.localWindow ?? -1),
+    intAttr(onnx, 'do_rotary', 0),
+    floatAttr(onnx, 'scale', o.scale ?? 0),
+  ];
+  const graph = {
+    name: 'group_query_attention',
+    node: [{ opType: 'GroupQueryAttention', domain: 'com.microsoft', name: 'gqa', input: [...GQA_INPUTS], output: [...GQA_OUTPUTS], attribute }],
+    input: [
+      valueInfo(onnx, 'query', F, ['B', 'S', o.H * o.D]),
+      valueInfo(onnx, 'key', F, ['B', 'S', o.kvH * o.D]),
+      valueInfo(onnx, 'value', F, ['B', 'S', o.kvH * o.D]),
+      valueInfo(onnx, 'past_key', F, ['B', o.kvH, 'M', o.D]),
+      valueInfo(onnx, 'past_value', F, ['B', o.kvH, 'M', o.D]),
+      valueInfo(onnx, 'seqlens_k', I, ['B']),
+      valueInfo(onnx, 'total_sequence_length', I, [1]),
+    ],
+    output: [
+      valueInfo(onnx, 'output', F, ['B', 'S', o.H * o.D]),
+      valueInfo(onnx, 'present_key', F, ['B', o.kvH, 'P', o.D]),
+      valueInfo(onnx, 'present_value', F, ['B', o.kvH, 'P', o.D]),
+    ],
+  };
+  return model(onnx, graph);
+}
