@@ -55,10 +55,19 @@ case "${1:-}" in
     step timeout 280 node .device/bench/gqa-ort.mjs --threads 16 --N 32768 --sweep-N 0 --no-check --reps 2 --cap-s 20 --ort-mem-gb 80 --machine "$machine" --out "$out/gqa-ort-32k-16t.json"
     step timeout 290 node .device/bench/gqa-ort.mjs --threads 2 --N 32768 --ops forward --sweep-N 0 --no-check --reps 1 --ort-mem-gb 80 --machine "$machine" --out "$out/gqa-ort-32k-2t.json"
     ;;
+  torch-cpu)
+    # PyTorch on the same CPU (issue 14): FlexAttention compiled for the CPU and SDPA dense, forward;
+    # one process per thread count (PyTorch 2.11 aborted with heap corruption there when attention
+    # ran on more than one thread in one process)
+    lscpu > "$out/lscpu.txt" 2>&1
+    for t in 16 2 1; do step timeout 170 python3 bench/gpu/flex_cpu.py "$out/flex-cpu-${t}t.json" "$t" 8192 2>&1 | tail -5; done
+    ;;
   decode-gpu)
     nvidia-smi > "$out/nvidia-smi.txt" 2>&1
     [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -
     step timeout 300 node .device/bench/decode.mjs --backend webgpu --rounds 30 --machine "$machine, $(nvidia-smi -L 2>/dev/null | head -1)" --out "$out/decode-webgpu.json"
+    # PyTorch's decode step on the same GPU, in the same call: FlexAttention and SDPA dense
+    step timeout 200 python3 bench/gpu/flex_decode.py "$out/flex-decode.json"
     ;;
-  *) echo "usage: bench/device-session.sh gpu|cpu|ort|ort-32k|decode-gpu" >&2; exit 2 ;;
+  *) echo "usage: bench/device-session.sh gpu|cpu|ort|ort-32k|torch-cpu|decode-gpu" >&2; exit 2 ;;
 esac

@@ -40,11 +40,11 @@ for N in seqs:
         try:
             bm = create_block_mask(mask_mod, B=None, H=HQ, Q_LEN=N, KV_LEN=N, BLOCK_SIZE=BLOCK, device='cpu')
             flex = torch.compile(flex_attention, dynamic=False)
-            rec['flexForwardMs'] = timed(lambda: flex(q, k, v, block_mask=bm, enable_gqa=True), warm=2, reps=3)
+            rec['flexForwardMs'] = timed(lambda: flex(q, k, v, block_mask=bm, enable_gqa=True), warm=1, reps=3 if threads > 2 else 1)
         except Exception as e:  # a compile failure is a result too
             rec['flexError'] = str(e).split('\n')[0][:300]
         try:
-            rec['sdpaDenseCausalMs'] = timed(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True), warm=1, reps=3)
+            rec['sdpaDenseCausalMs'] = timed(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True), warm=1 if threads > 2 else 0, reps=3 if threads > 2 else 1)
         except Exception as e:
             rec['sdpaError'] = str(e).split('\n')[0][:300]
     results.append(rec)
