@@ -32,6 +32,8 @@ export class KvCacheHandle implements KvCache {
   private held = 0;
   /** Tokens of appends under way: a second append checks its capacity against them too. */
   private pending = 0;
+  /** Counts resets: an append under way across a reset was forgotten with it, and adds nothing. */
+  private resets = 0;
 
   constructor(
     options: Required<KvCacheOptions>,
@@ -66,19 +68,23 @@ export class KvCacheHandle implements KvCache {
     for (let i = 0; i < 4; i++) if (v.shape[i] !== k.shape[i]) throw errors.kvShapesDiffer(i, ['B', 'Hkv', 'n', 'D'][i], k.shape[i], v.shape[i]);
     const at = this.held + this.pending;
     if (at + n > this.capacity) throw errors.appendPastCapacity(at, n, this.capacity);
+    const resets = this.resets;
     this.pending += n;
     try {
-      // the backend orders the write before every call made after this one
+      // the backend orders the write before every call made after this one (and before the
+      // writes of appends after a reset, which overwrite it)
       await this.data.write(k.data, v.data, at, n);
-      this.held += n;
+      if (resets === this.resets) this.held += n;
     } finally {
-      this.pending -= n;
+      if (resets === this.resets) this.pending -= n;
     }
   }
 
   reset(): void {
     if (this.destroyed) throw errors.destroyedKvCache();
     this.held = 0;
+    this.pending = 0;
+    this.resets++;
   }
 
   destroy(): void {
