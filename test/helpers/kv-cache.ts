@@ -267,7 +267,7 @@ function joined(parts: { k: Tensor; v: Tensor }[]): { k: Tensor; v: Tensor } {
 
 export const kvCacheCases: KvCacheCase[] = [
   {
-    name: 'a cache describes itself; reset() forgets the tokens, and appends after it start at position 0',
+    name: 'a cache describes itself; reset() forgets the tokens (those of appends under way too), and appends after it start at position 0',
     async run(engine) {
       const p = small(1, engine);
       const cache = await engine.createKvCache(p.options);
@@ -289,19 +289,39 @@ export const kvCacheCases: KvCacheCase[] = [
       const want = await engine.attention({ q, ...joined([b, c]), layout: p.layout, causal: true });
       assertSameBits(got.data, want.data, 'after reset: the new tokens only');
       assertClose(got.data, referenceAttention({ q, ...joined([b, c]), layout: p.layout, causal: true }), { ...tol(engine), label: 'after reset vs float64' });
+      // a reset while an append is under way forgets that append's tokens too
+      const lost = cache.append(p.tokens(1));
+      cache.reset();
+      const d = p.tokens(3);
+      const kept = cache.append(d);
+      await Promise.all([lost, kept]);
+      check(cache.length === 3, `length ${cache.length} after a reset during an append, then 3 tokens`);
+      const again = await engine.attention({ q, kv: cache, layout: p.layout, causal: true });
+      assertSameBits(again.data, (await engine.attention({ q, ...joined([d]), layout: p.layout, causal: true })).data, 'the tokens appended after the reset only');
       cache.destroy();
     },
   },
   {
-    name: 'a call made after append resolves sees the tokens; appends not awaited are ordered and checked against the capacity together',
+    name: 'a call made after append resolves sees the tokens, one made during it the tokens before; appends under way are checked against the capacity together',
     async run(engine) {
       const p = small(2, engine);
       const cache = await engine.createKvCache(p.options);
       const parts = [p.tokens(4), p.tokens(3), p.tokens(2)];
-      const appends = parts.map((t) => cache.append(t));
+      // the first part from DeviceTensors (rows padded to vec4 on WebGPU: D = 6)
+      const [k0, v0] = await Promise.all([engine.upload(parts[0].k), engine.upload(parts[0].v)]);
+      await cache.append({ k: k0, v: v0 });
+      k0.destroy();
+      v0.destroy();
+      const q1 = p.q(1);
+      const before = await engine.attention({ q: q1, ...joined([parts[0]]), layout: p.layout, causal: true });
+      const appends = parts.slice(1).map((t) => cache.append(t));
+      // made while the appends are under way: it reads the length as it is now, 4 tokens
+      check(cache.length === 4, `length ${cache.length} while two appends are under way`);
+      const during = engine.attention({ q: q1, kv: cache, layout: p.layout, causal: true });
       // 9 tokens under way: one more fits, two do not
       await rejects(cache.append(p.tokens(2)), RangeError, /^k: appending 2 tokens to a KvCache holding 9 would pass its capacity \(10\)/, 'past capacity while appends are under way');
       await Promise.all(appends);
+      assertSameBits((await during).data, before.data, 'a call made while appends are under way: the tokens held before them');
       check(cache.length === 9, `length ${cache.length}`);
       const q = p.q(3);
       const got = await engine.attention({ q, kv: cache, layout: p.layout, causal: true, returnLse: true });
