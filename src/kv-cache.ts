@@ -5,7 +5,7 @@ import type { KvCacheData } from './backend.js';
 import { errors } from './errors.js';
 import type { BackendName, KvCache, KvCacheOptions, TensorInput } from './types.js';
 import { positiveInt } from './layouts/args.js';
-import { checkOperand, checkShapeEquals } from './validate.js';
+import { checkOperand } from './validate.js';
 
 // Symbol.for: a second copy of this module (a bundle beside dist/) still recognises the brand
 const BRAND = Symbol.for('blocksparse.KvCache');
@@ -32,6 +32,8 @@ export class KvCacheHandle implements KvCache {
   private held = 0;
   /** Tokens of appends under way: a second append checks its capacity against them too. */
   private pending = 0;
+  /** Counts resets: an append under way across a reset was forgotten with it, and adds nothing. */
+  private resets = 0;
 
   constructor(
     options: Required<KvCacheOptions>,
@@ -57,28 +59,32 @@ export class KvCacheHandle implements KvCache {
   async append(tokens: { k: TensorInput; v: TensorInput }): Promise<void> {
     if (this.destroyed) throw errors.destroyedKvCache();
     if (tokens === null || typeof tokens !== 'object') throw errors.notObject('tokens', tokens);
-    const dims = ['B (batch)', 'Hkv (kvHeads)', 'n', 'D (headDim)'];
     const k = checkOperand('k', tokens.k, '[B, Hkv, n, D]', this.owner);
-    checkShapeEquals('k', k, [this.batch, this.kvHeads], dims);
-    checkShapeEquals('k', { shape: [k.shape[3]] }, [this.headDim], [dims[3]]);
+    if (k.shape[0] !== this.batch) throw errors.mismatch('k', "shape[0] (B, the cache's batch)", this.batch, k.shape[0]);
+    if (k.shape[1] !== this.kvHeads) throw errors.mismatch('k', "shape[1] (Hkv, the cache's kvHeads)", this.kvHeads, k.shape[1]);
+    if (k.shape[3] !== this.headDim) throw errors.mismatch('k', "shape[3] (D, the cache's headDim)", this.headDim, k.shape[3]);
     const n = k.shape[2];
     const v = checkOperand('v', tokens.v, '[B, Hkv, n, D]', this.owner);
     for (let i = 0; i < 4; i++) if (v.shape[i] !== k.shape[i]) throw errors.kvShapesDiffer(i, ['B', 'Hkv', 'n', 'D'][i], k.shape[i], v.shape[i]);
     const at = this.held + this.pending;
     if (at + n > this.capacity) throw errors.appendPastCapacity(at, n, this.capacity);
+    const resets = this.resets;
     this.pending += n;
     try {
-      // the backend orders the write before every call made after this one
+      // the backend orders the write before every call made after this one (and before the
+      // writes of appends after a reset, which overwrite it)
       await this.data.write(k.data, v.data, at, n);
-      this.held += n;
+      if (resets === this.resets) this.held += n;
     } finally {
-      this.pending -= n;
+      if (resets === this.resets) this.pending -= n;
     }
   }
 
   reset(): void {
     if (this.destroyed) throw errors.destroyedKvCache();
     this.held = 0;
+    this.pending = 0;
+    this.resets++;
   }
 
   destroy(): void {

@@ -153,7 +153,7 @@ export interface KvCache {
    * the cache is unchanged.
    */
   append(tokens: { k: TensorInput; v: TensorInput }): Promise<void>;
-  /** Forgets every token (length 0); the memory stays. */
+  /** Forgets every token (length 0), those of appends under way too; the memory stays. */
   reset(): void;
   /** Frees its memory now (it is also freed when its engine closes); later use throws. */
   destroy(): void;
