@@ -6,8 +6,12 @@
 //   npm run example            (npm run build first: it reads dist/)
 //
 // Runs under Deno too (deno run -A --unstable-webgpu examples/generate.mjs), where WebGPU is Deno's own.
-import * as bs from '../dist/src/index.js';
 import { DEFAULTS, createTinyDecoder, generate, randomPrompt, warmUp } from './tiny-decoder.mjs';
+
+const bs = await import('../dist/src/index.js').catch((e) => {
+  console.error(`generate: the package entry dist/src/index.js did not load (run npm run build first): ${e.message}`);
+  process.exit(1);
+});
 
 const FLAGS = {
   '--context': 'prompt', // prompt tokens (the prefill)
