@@ -93,7 +93,9 @@ export function createTinyDecoder(lib, engine, options = {}) {
     layout,
     sparsity,
     layers,
-    embedding: uniform(c.vocab * c.dModel, 1, next), // [vocab, dModel]
+    // small next to what the sublayers add, so that the context steers the next token (at ±1 greedy
+    // decoding of this random model locks onto one token within a few steps)
+    embedding: uniform(c.vocab * c.dModel, 0.3, next), // [vocab, dModel]
     unembedding: uniform(c.vocab * c.dModel, 1 / Math.sqrt(c.dModel), next), // [vocab, dModel]
     ropeInv: Float64Array.from({ length: c.headDim / 2 }, (_, i) => 10000 ** (-(2 * i) / c.headDim)),
     attentionMs: 0,
