@@ -6,7 +6,7 @@
 //   npm run example            (npm run build first: it reads dist/)
 //
 // Runs under Deno too (deno run -A --unstable-webgpu examples/generate.mjs), where WebGPU is Deno's own.
-import { DEFAULTS, createTinyDecoder, generate, randomPrompt, warmUp } from './tiny-decoder.mjs';
+import { DEFAULTS, attentionSparsity, createTinyDecoder, generate, randomPrompt, warmUp } from './tiny-decoder.mjs';
 
 const bs = await import('../dist/src/index.js').catch((e) => {
   console.error(`generate: the package entry dist/src/index.js did not load (run npm run build first): ${e.message}`);
@@ -120,7 +120,7 @@ async function runOn(backend, opts, prompt) {
 const opts = parseArgs(process.argv.slice(2));
 const model = { ...DEFAULTS, ...opts.model };
 const prompt = randomPrompt(model.prompt, model.vocab, model.seed);
-const layout = new bs.Phi3SmallSparsityConfig({ numHeads: model.heads, block: model.block, numLocalBlocks: model.localBlocks, verticalStride: model.vertStride }).makeLayout(model.prompt + model.tokens);
+const layout = attentionSparsity(bs, model).makeLayout(model.prompt + model.tokens);
 const d = bs.describeLayout(layout);
 console.log(
   `tiny decoder: vocab ${model.vocab}, d_model ${model.dModel}, ${model.layers} layer${model.layers === 1 ? '' : 's'}, Hq ${model.heads}, Hkv ${model.kvHeads}, D ${model.headDim}, ffn ${model.ffn}; ` +

@@ -67,6 +67,7 @@ export interface GenerateResult {
 }
 
 export function rng(seed: number): () => number;
+export function attentionSparsity(lib: TinyDecoderLibrary, options?: TinyDecoderOptions): Phi3SmallSparsityConfig;
 export function randomPrompt(n: number, vocab: number, seed: number): number[];
 export function createTinyDecoder(lib: TinyDecoderLibrary, engine: Engine, options?: TinyDecoderOptions): TinyDecoder;
 export function createCaches(model: TinyDecoder): Promise<KvCache[]>;

@@ -58,6 +58,12 @@ export function randomPrompt(n, vocab, seed) {
   return Array.from({ length: n }, () => Math.floor(next() * vocab));
 }
 
+/** Phi-3-small's pattern at the model's shape: a local window of blocks plus every vertStride-th column, shifted per head. */
+export function attentionSparsity(lib, options = {}) {
+  const c = { ...DEFAULTS, ...options };
+  return new lib.Phi3SmallSparsityConfig({ numHeads: c.heads, block: c.block, numLocalBlocks: c.localBlocks, verticalStride: c.vertStride });
+}
+
 /**
  * Builds the model on `engine` (from lib.createEngine) with `lib` the blocksparse module. The layout
  * is built once, for the cache's capacity (`capacity`, default prompt + tokens), and read top-left
@@ -84,8 +90,7 @@ export function createTinyDecoder(lib, engine, options = {}) {
     w1: linear(c.dModel, c.ffn, 8 * l + 4),
     w2: linear(c.ffn, c.dModel, 8 * l + 5),
   }));
-  // Phi-3-small: a local window of blocks plus every vertStride-th column, shifted per head
-  const sparsity = new lib.Phi3SmallSparsityConfig({ numHeads: c.heads, block: c.block, numLocalBlocks: c.localBlocks, verticalStride: c.vertStride });
+  const sparsity = attentionSparsity(lib, c);
   const layout = sparsity.makeLayout(capacity);
   return {
     config: { ...c, capacity },
