@@ -4,7 +4,10 @@
 //
 // For scripts (test/browser/run.mjs): window.blocksparseDemo holds { ready, state, last }, where
 // `last` is the latest run with its inputs and outputs as plain arrays; #status carries data-state.
+// The generate panel runs examples/tiny-decoder.mjs (the model of `npm run example`) on the page's
+// engine; its state and latest result are window.blocksparseDemo.generation { state, last }.
 import * as bs from '../dist/browser/blocksparse.js';
+import { DEFAULTS, createTinyDecoder, generate, randomPrompt, warmUp } from '../examples/tiny-decoder.mjs';
 
 const $ = (id) => document.getElementById(id);
 
@@ -57,7 +60,7 @@ const CONFIGS = {
   DenseSparsityConfig: [],
 };
 
-const demo = { ready: false, state: 'loading', last: undefined, error: undefined };
+const demo = { ready: false, state: 'loading', last: undefined, error: undefined, generation: { state: 'idle', last: undefined } };
 window.blocksparseDemo = demo;
 
 function setStatus(state, text) {
@@ -334,6 +337,82 @@ function barChart(bars) {
   return parts.join('');
 }
 
+// ---- generate ------------------------------------------------------------------------------------
+
+/** The page's engine: WebGPU where an adapter exists, else the CPU (with the reason WebGPU did not start). */
+async function pageEngine() {
+  try {
+    return { engine: await engineFor('webgpu', { backend: 'webgpu' }) };
+  } catch (e) {
+    return { engine: await engineFor('cpu:auto', { backend: 'cpu' }), fallback: `${e.name}: ${e.message}` };
+  }
+}
+
+function setGenStatus(state, text) {
+  demo.generation.state = state;
+  const s = $('gen-status');
+  s.dataset.state = state;
+  s.textContent = text;
+}
+
+async function runGeneration() {
+  const [heads, kvHeads] = $('gen-heads').value.split('/').map(Number);
+  const options = { prompt: Number($('gen-prompt').value), tokens: Number($('gen-tokens').value), heads, kvHeads };
+  const check = $('gen-check').checked;
+  $('generate').disabled = true;
+  setGenStatus('running', 'starting the engine…');
+  try {
+    const { engine, fallback } = await pageEngine();
+    const model = createTinyDecoder(bs, engine, options);
+    const c = model.config;
+    const prompt = randomPrompt(c.prompt, c.vocab, c.seed);
+    setGenStatus('running', `warming up on ${engine.backend}…`);
+    await warmUp(model, prompt);
+    setGenStatus('running', `generating on ${engine.backend}…`);
+    const shown = [];
+    const r = await generate(model, { prompt, tokens: c.tokens, check, onToken: (id) => shown.push(id) });
+    const last = { backend: engine.backend, info: engine.info, fallback, config: c, tokens: r.tokens, prefill: r.prefill, decode: r.decode, check: r.check, density: bs.describeLayout(model.layout).density };
+    demo.generation.last = last;
+    renderGeneration(last);
+    const checked = r.check ? (r.check.agree ? ', check ok' : ', check FAILED') : '';
+    setGenStatus(r.check && !r.check.agree ? 'error' : 'done', `done on ${engine.backend}: prefill ${r.prefill.tokensPerSecond.toFixed(0)} tokens/s, decode ${r.decode.tokensPerSecond.toFixed(1)} tokens/s${checked}`);
+  } catch (e) {
+    demo.generation.last = { error: `${e.name}: ${e.message}` };
+    setGenStatus('error', demo.generation.last.error);
+  } finally {
+    $('generate').disabled = false;
+  }
+}
+
+function renderGeneration(g) {
+  const c = g.config;
+  const line = (text, cls = 'env') => Object.assign(document.createElement('div'), { className: cls, textContent: text });
+  const where = g.backend === 'cpu' ? `CPU, ${g.info.threads} thread${g.info.threads === 1 ? '' : 's'}` : `WebGPU (${[g.info.vendor, g.info.architecture].filter(Boolean).join(' ') || 'adapter'})`;
+  const rows = [
+    ['', 'tokens', 'ms', 'tokens/s', 'of which attention'],
+    ['prefill', g.prefill.tokens, g.prefill.ms.toFixed(1), g.prefill.tokensPerSecond.toFixed(1), `${g.prefill.attentionMs.toFixed(1)} ms`],
+    ['decode', g.decode.steps, g.decode.ms.toFixed(1), g.decode.tokensPerSecond.toFixed(1), `${g.decode.attentionMs.toFixed(1)} ms`],
+  ];
+  const table = document.createElement('table');
+  table.className = 'results';
+  table.id = 'gen-table';
+  rows.forEach((cells, i) => {
+    const tr = table.insertRow();
+    for (const cell of cells) tr.appendChild(Object.assign(document.createElement(i === 0 ? 'th' : 'td'), { textContent: String(cell) }));
+  });
+  const out = [
+    line(`${where} · vocab ${c.vocab}, d_model ${c.dModel}, Hq ${c.heads}, Hkv ${c.kvHeads}, D ${c.headDim} · layout block ${c.block}, ${(100 * g.density).toFixed(1)}% kept`),
+    table,
+    Object.assign(line(`generated: ${g.tokens.join(' ')}`), { id: 'gen-tokens-out' }),
+  ];
+  if (g.fallback) out.push(line(`WebGPU unavailable (${g.fallback}): ran on the CPU`, 'note'));
+  if (g.check) {
+    const k = g.check;
+    out.push(Object.assign(line(`check: ${k.steps - k.mismatches.length}/${k.steps} steps pick the same token recomputed without the cache (max |Δlogit| ${k.maxLogitDiff.toExponential(2)})`, k.agree ? 'ok' : 'bad'), { id: 'gen-check-out' }));
+  }
+  $('gen-result').replaceChildren(...out);
+}
+
 // ---- start ---------------------------------------------------------------------------------------
 
 async function showEnvironment() {
@@ -359,6 +438,13 @@ function start() {
     e.preventDefault();
     run();
   });
+  $('gen-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    runGeneration();
+  });
+  $('gen-prompt').value = String(DEFAULTS.prompt);
+  $('gen-tokens').value = String(DEFAULTS.tokens);
+  $('generate').disabled = false;
   renderParams(select.value);
   showEnvironment();
   demo.ready = true;

@@ -4,15 +4,16 @@
 //
 //   node demo/serve.mjs [--port 8080] [--no-isolation]
 //
-// Serves only demo/ and dist/ of the repository ('/' redirects to /demo/). The first line it prints
-// is `listening on http://127.0.0.1:PORT/demo/` (test/browser/run.mjs reads it; --port 0 picks a free port).
+// Serves only demo/, dist/ and examples/ of the repository (the generate panel runs
+// examples/tiny-decoder.mjs; '/' redirects to /demo/). The first line it prints is
+// `listening on http://127.0.0.1:PORT/demo/` (test/browser/run.mjs reads it; --port 0 picks a free port).
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const ALLOWED = ['demo', 'dist'];
+const ALLOWED = ['demo', 'dist', 'examples'];
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',

@@ -1,7 +1,7 @@
 // The house's import rules, checked on the sources (docs/DESIGN.md, "Data flow"): assembly/ is
 // kernels alone; src/ is the library alone (nothing from cli/, bench/ or test/, and gpu/ only through
 // the engine's dynamic import); gpu/ takes only shared types, tables, errors and probes from src/;
-// cli/ sits on the library; the published files hold no bench or test code.
+// cli/ sits on the library; the published files hold no bench, test or example code.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,10 +59,17 @@ test('cli/ imports neither bench/ nor test/', () => {
   assert.equal(bad, []);
 });
 
-test('the package publishes no bench or test code', () => {
+test('examples/ reach the library only through the package entry (dist/src/index.js), as a user would', () => {
+  const files = readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.mjs')).map((f) => join('examples', f));
+  assert.ok(files.length > 0);
+  const bad = files.flatMap(importsOf).filter((i) => top(i.target) !== 'examples' && i.target !== 'dist/src/index.js');
+  assert.equal(bad, []);
+});
+
+test('the package publishes no bench, test or example code', () => {
   const files = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { files: string[] }).files;
   assert.ok(files.length > 0);
-  for (const f of files) assert.not.match(f, /(^|\/)(bench|test)(\/|$)/, f);
+  for (const f of files) assert.not.match(f, /(^|\/)(bench|test|examples)(\/|$)/, f);
 });
 
 test.run();

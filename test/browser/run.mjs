@@ -7,7 +7,10 @@
 //   with the reason in engine.info.fallbacks;
 // - WebGPU gives an adapter and agrees with float64, or the page states why it could not run;
 // - the layout the page draws is the one Node builds from the same config (dist/src);
-// - dist/src/index.js imports unbundled in the page (an ES module plus its .wasm, no bundler).
+// - dist/src/index.js imports unbundled in the page (an ES module plus its .wasm, no bundler);
+// - the generate panel (examples/tiny-decoder.mjs) decodes over the KV cache on the page's engine
+//   (WebGPU with an adapter, else the CPU), agrees with recomputing without the cache, shows
+//   tokens/s, and picks the tokens Node's CPU engine picks for the same model.
 // Screenshots go to test-output/browser/. The last line is `N passed, N failed[, N skipped]`
 // (tools/test.mjs); without Chromium the page checks are one skip.
 //
@@ -204,6 +207,38 @@ async function nodeLayout(config, options, seqLen) {
   return new m[config](options).makeLayout(seqLen);
 }
 
+/** Fills the demo's generate panel and runs it; resolves to window.blocksparseDemo.generation.last. */
+async function runGenerate(page, { prompt, tokens, heads = '8/2', check = true }) {
+  await page.fill('#gen-prompt', String(prompt));
+  await page.fill('#gen-tokens', String(tokens));
+  await page.selectOption('#gen-heads', heads);
+  await page.setChecked('#gen-check', check);
+  await page.click('#generate', { timeout: 10_000 });
+  await page.waitForFunction(() => ['done', 'error'].includes(window.blocksparseDemo?.generation?.state), null, { timeout: RUN_TIMEOUT_MS });
+  const last = await page.evaluate(() => window.blocksparseDemo.generation.last);
+  assert(last && !last.error, `the generation failed in the page: ${last?.error ?? 'no result'}`);
+  return last;
+}
+
+/** The same model and prompt generated in Node on the CPU engine, through dist/src and examples/. */
+async function nodeGeneration(options) {
+  const bs = await import(new URL('../../dist/src/index.js', import.meta.url).href);
+  const { createTinyDecoder, generate, randomPrompt } = await import(new URL('../../examples/tiny-decoder.mjs', import.meta.url).href);
+  const engine = await bs.createEngine({ backend: 'cpu', threads: 1 });
+  try {
+    const model = createTinyDecoder(bs, engine, options);
+    return await generate(model, { prompt: randomPrompt(model.config.prompt, model.config.vocab, model.config.seed) });
+  } finally {
+    await engine.close();
+  }
+}
+
+/** The gap between the two largest values. */
+function topTwoGap(a) {
+  const [first, second] = [...a].sort((x, y) => y - x);
+  return first - second;
+}
+
 // ---- the suite ---------------------------------------------------------------------------------
 
 async function main() {
@@ -381,6 +416,28 @@ async function main() {
         const w = worstError(got.out, ref, CPU_TOL.atol, CPU_TOL.rtol);
         assert(w.ratio <= 1, w.message);
         return `threads ${got.info.threads}, simd ${got.info.simd}; ${w.message}`;
+      });
+    }
+
+    if (file !== 'not-isolated') {
+      const gen = { prompt: 37, tokens: 8, heads: 8, kvHeads: 2 };
+      await check(`[${mode}] the generate panel decodes over the KV cache on the page's engine and agrees with recomputing without it`, async () => {
+        const hasAdapter = await page.evaluate(async () => (await navigator.gpu?.requestAdapter()) != null);
+        const g = await runGenerate(page, { prompt: gen.prompt, tokens: gen.tokens, heads: `${gen.heads}/${gen.kvHeads}` });
+        assert(g.backend === (hasAdapter ? 'webgpu' : 'cpu'), `ran on ${g.backend}, with${hasAdapter ? '' : 'out'} an adapter`);
+        if (!hasAdapter) assert(g.fallback && /unavailable/i.test((await page.textContent('#gen-result')) ?? ''), 'no adapter, and the panel does not say WebGPU was unavailable');
+        assert(g.tokens.length === gen.tokens, `${g.tokens.length} tokens`);
+        assert(g.check?.agree, `cached and recomputed tokens differ: ${JSON.stringify(g.check?.mismatches)}`);
+        const table = (await page.textContent('#gen-table')) ?? '';
+        assert(/tokens\/s/.test(table) && /prefill/.test(table) && /decode/.test(table), `the panel's table reads '${table}'`);
+        const ref = await nodeGeneration(gen);
+        const differ = ref.tokens.findIndex((t, i) => t !== g.tokens[i]);
+        // WebGPU agrees with the CPU within its tolerance: only a near tie may pick another token
+        if (differ >= 0) {
+          const gap = topTwoGap(ref.logits[differ]);
+          assert(g.backend === 'webgpu' && gap < 2e-3, `step ${differ}: the page picked ${g.tokens[differ]}, Node's CPU ${ref.tokens[differ]} (top-2 gap ${gap})`);
+        }
+        return `${g.backend}: prefill ${g.prefill.tokensPerSecond.toFixed(0)} tokens/s, decode ${g.decode.tokensPerSecond.toFixed(1)} tokens/s; ${differ < 0 ? "the tokens Node's CPU picks" : `a near tie at step ${differ}`}`;
       });
     }
 
