@@ -55,6 +55,7 @@ export function createSimulatedEngine(backend: 'cpu' | 'webgpu', clock: VirtualC
     backend,
     simulated: true,
     threads: backend === 'cpu' ? threads : undefined,
+    float16: 'simulated',
     fallbacks: [],
   };
 

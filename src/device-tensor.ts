@@ -1,13 +1,15 @@
 // The public face of data a backend holds between calls (types.ts DeviceTensor): a shape, the
-// backend's ResidentData, and the engine that made it, which alone may take it as an operand.
+// backend's ResidentData (float32 whatever the dtype), the storage read() gives back, and the
+// engine that made it, which alone may take it as an operand.
 import type { ResidentData } from './backend.js';
+import { dtypeOf, hostTensor, type Storage } from './dtype.js';
 import { errors } from './errors.js';
-import type { BackendName, DeviceTensor, Tensor } from './types.js';
+import type { BackendName, DeviceTensor, Dtype, TensorOf } from './types.js';
 
 // Symbol.for: a second copy of this module (a bundle beside dist/) still recognises the brand
 const BRAND = Symbol.for('blocksparse.DeviceTensor');
 
-export class DeviceTensorHandle implements DeviceTensor {
+export class DeviceTensorHandle<D extends Dtype = Dtype> implements DeviceTensor<D> {
   readonly [BRAND] = true;
   readonly shape: readonly number[];
 
@@ -16,17 +18,22 @@ export class DeviceTensorHandle implements DeviceTensor {
     readonly backend: BackendName,
     /** @internal */ readonly resident: ResidentData,
     /** @internal the engine that made it */ readonly owner: object,
+    /** @internal how read() gives the data back (and results computed from it come back) */ readonly storage: Storage = 'float32',
   ) {
     this.shape = Object.freeze([...shape]);
+  }
+
+  get dtype(): D {
+    return dtypeOf(this.storage) as D;
   }
 
   get destroyed(): boolean {
     return this.resident.destroyed;
   }
 
-  async read(): Promise<Tensor> {
+  async read(): Promise<TensorOf<D>> {
     if (this.destroyed) throw errors.destroyedDeviceTensor('this DeviceTensor');
-    return { data: await this.resident.read(), shape: [...this.shape] };
+    return hostTensor(await this.resident.read(), [...this.shape], this.storage) as TensorOf<D>;
   }
 
   destroy(): void {

@@ -6,10 +6,12 @@ import { errors, withoutPrefix } from './errors.js';
 import { attentionBackwardProblem, attentionProblem, matmulProblem, softmaxBackwardProblem, softmaxProblem } from './problems.js';
 import type {
   AttentionArgs, AttentionBackwardArgs, AttentionGradients, AttentionWithLse, BackendChoice, BackendName, BlockSparseTensor, DeviceAttentionGradients,
-  DeviceAttentionWithLse, DeviceTensor, KvAttentionArgs, KvCache, KvCacheOptions, MatmulArgs, SoftmaxArgs, SoftmaxBackwardArgs, Tensor,
+  DeviceAttentionWithLse, DeviceTensor, Float16Input, Float16Tensor, KvAttentionArgs, KvCache, KvCacheOptions, MatmulArgs, SoftmaxArgs,
+  SoftmaxBackwardArgs, Tensor,
 } from './types.js';
+import { FLOAT16_CONVERTED, hostTensor, type Storage } from './dtype.js';
 import { checkKvCacheOptions, KvCacheHandle } from './kv-cache.js';
-import { checkChoice, checkTensor } from './validate.js';
+import { checkAnyTensor, checkChoice } from './validate.js';
 
 export interface EngineOptions {
   backend?: BackendChoice;
@@ -21,6 +23,8 @@ export interface EngineOptions {
 
 export interface EngineInfo extends BackendInfo {
   backend: BackendName;
+  /** The arithmetic behind float16 tensors (API.md "Float16 storage"). */
+  float16: string;
   /** Fallbacks taken, each with its reason (no adapter, no shared memory, no relaxed SIMD). */
   fallbacks: string[];
 }
@@ -48,16 +52,24 @@ export interface Engine {
    * Copies a dense tensor into the backend's memory once (a GPU buffer on WebGPU), for use as q, k,
    * v or dout in later calls without another transfer.
    */
+  upload(tensor: Float16Tensor): Promise<DeviceTensor<'float16'>>;
   upload(tensor: Tensor): Promise<DeviceTensor>;
   /**
    * A KV cache in the backend's memory (KvCache): append tokens as they come, then attend over
    * them with `attention({ q, kv: cache, … })`. Closed with the engine.
    */
   createKvCache(options: KvCacheOptions): Promise<KvCache>;
+  // a float16 q (and so k, v, dout): results in float16
+  attention(args: AttentionCall & { q: Float16Input; keepOnDevice: true; returnLse: true }): Promise<DeviceAttentionWithLse<'float16'>>;
+  attention(args: AttentionCall & { q: Float16Input; returnLse: true }): Promise<AttentionWithLse<'float16'>>;
+  attention(args: AttentionCall & { q: Float16Input; keepOnDevice: true }): Promise<DeviceTensor<'float16'>>;
+  attention(args: AttentionCall & { q: Float16Input }): Promise<Float16Tensor>;
   attention(args: AttentionCall & { keepOnDevice: true; returnLse: true }): Promise<DeviceAttentionWithLse>;
   attention(args: AttentionCall & { returnLse: true }): Promise<AttentionWithLse>;
   attention(args: AttentionCall & { keepOnDevice: true }): Promise<DeviceTensor>;
   attention(args: AttentionCall): Promise<Tensor>;
+  attentionBackward(args: AttentionBackwardArgs & { q: Float16Input; keepOnDevice: true }): Promise<DeviceAttentionGradients<'float16'>>;
+  attentionBackward(args: AttentionBackwardArgs & { q: Float16Input }): Promise<AttentionGradients<'float16'>>;
   attentionBackward(args: AttentionBackwardArgs & { keepOnDevice: true }): Promise<DeviceAttentionGradients>;
   attentionBackward(args: AttentionBackwardArgs): Promise<AttentionGradients>;
   matmul(args: MatmulArgs & { mode: 'sdd' }): Promise<BlockSparseTensor>;
@@ -114,7 +126,8 @@ export async function createEngine(options?: EngineOptions): Promise<Engine> {
     }
   }
   const own = (backend.info.fallbacks as string[] | undefined) ?? [];
-  const info: EngineInfo = { ...backend.info, backend: backend.name, fallbacks: [...fallbacks, ...own] };
+  const float16 = typeof backend.info.float16 === 'string' ? backend.info.float16 : FLOAT16_CONVERTED;
+  const info: EngineInfo = { ...backend.info, backend: backend.name, float16, fallbacks: [...fallbacks, ...own] };
   return new EngineImpl(backend, info);
 }
 
@@ -145,11 +158,13 @@ class EngineImpl implements Engine {
     if (this.closed) throw errors.closed();
   }
 
-  async upload(tensor: Tensor): Promise<DeviceTensor> {
+  upload(tensor: Float16Tensor): Promise<DeviceTensor<'float16'>>;
+  upload(tensor: Tensor): Promise<DeviceTensor>;
+  async upload(tensor: Tensor | Float16Tensor): Promise<DeviceTensor<'float32'> | DeviceTensor<'float16'>> {
     this.open();
-    const t = checkTensor('tensor', tensor, '[...] of positive integers', 'any');
+    const t = checkAnyTensor('tensor', tensor, '[...] of positive integers', 'any');
     const resident = await this.timed('upload', () => this.impl.upload(t.data, t.shape[t.shape.length - 1]));
-    return new DeviceTensorHandle(t.shape, this.impl.name, resident, this);
+    return new DeviceTensorHandle(t.shape, this.impl.name, resident, this, t.storage) as DeviceTensor<'float32'> | DeviceTensor<'float16'>;
   }
 
   async createKvCache(options: KvCacheOptions): Promise<KvCache> {
@@ -161,32 +176,43 @@ class EngineImpl implements Engine {
     return cache;
   }
 
-  /** A result as the caller asked for it: a Tensor, or a DeviceTensor of this engine. */
-  private result(data: OperandData, shape: number[]): Tensor | DeviceTensor {
-    return data instanceof Float32Array ? { data, shape } : new DeviceTensorHandle(shape, this.impl.name, data, this);
+  /**
+   * A result as the caller asked for it: a Tensor, or a DeviceTensor of this engine; in `storage`,
+   * the inputs' (float16 results are converted here, the one copy out).
+   */
+  private result(data: OperandData, shape: number[], storage: Storage): Tensor | Float16Tensor | DeviceTensor<'float32' | 'float16'> {
+    return data instanceof Float32Array ? hostTensor(data, shape, storage) : new DeviceTensorHandle(shape, this.impl.name, data, this, storage);
   }
 
+  attention(args: AttentionCall & { q: Float16Input; keepOnDevice: true; returnLse: true }): Promise<DeviceAttentionWithLse<'float16'>>;
+  attention(args: AttentionCall & { q: Float16Input; returnLse: true }): Promise<AttentionWithLse<'float16'>>;
+  attention(args: AttentionCall & { q: Float16Input; keepOnDevice: true }): Promise<DeviceTensor<'float16'>>;
+  attention(args: AttentionCall & { q: Float16Input }): Promise<Float16Tensor>;
   attention(args: AttentionCall & { keepOnDevice: true; returnLse: true }): Promise<DeviceAttentionWithLse>;
   attention(args: AttentionCall & { returnLse: true }): Promise<AttentionWithLse>;
   attention(args: AttentionCall & { keepOnDevice: true }): Promise<DeviceTensor>;
   attention(args: AttentionCall): Promise<Tensor>;
-  async attention(args: AttentionCall): Promise<Tensor | DeviceTensor | AttentionWithLse | DeviceAttentionWithLse> {
+  async attention(args: AttentionCall): Promise<unknown> {
     this.open();
     const p = attentionProblem(args, this);
     const shape = [p.B, p.H, p.N, p.D];
-    if (!p.returnLse) return this.result(await this.timed('attention', () => this.impl.attention(p)), shape);
+    if (!p.returnLse) return this.result(await this.timed('attention', () => this.impl.attention(p)), shape, p.storage);
     const { out, lse } = await this.timed('attention', () => this.impl.attentionWithLse(p));
-    return { out: this.result(out, shape), lse: { data: lse, shape: [p.B, p.H, p.N] } } as AttentionWithLse | DeviceAttentionWithLse;
+    return { out: this.result(out, shape, p.storage), lse: { data: lse, shape: [p.B, p.H, p.N] } };
   }
 
+  attentionBackward(args: AttentionBackwardArgs & { q: Float16Input; keepOnDevice: true }): Promise<DeviceAttentionGradients<'float16'>>;
+  attentionBackward(args: AttentionBackwardArgs & { q: Float16Input }): Promise<AttentionGradients<'float16'>>;
   attentionBackward(args: AttentionBackwardArgs & { keepOnDevice: true }): Promise<DeviceAttentionGradients>;
   attentionBackward(args: AttentionBackwardArgs): Promise<AttentionGradients>;
-  async attentionBackward(args: AttentionBackwardArgs): Promise<AttentionGradients | DeviceAttentionGradients> {
+  async attentionBackward(args: AttentionBackwardArgs): Promise<unknown> {
     this.open();
     const p = attentionBackwardProblem(args, this);
     const g = await this.timed('attentionBackward', () => this.impl.attentionBackward(p));
     const kvShape = () => [p.B, p.Hkv, p.Nk, p.D];
-    return { dq: this.result(g.dq, [p.B, p.H, p.N, p.D]), dk: this.result(g.dk, kvShape()), dv: this.result(g.dv, kvShape()) } as AttentionGradients | DeviceAttentionGradients;
+    return {
+      dq: this.result(g.dq, [p.B, p.H, p.N, p.D], p.storage), dk: this.result(g.dk, kvShape(), p.storage), dv: this.result(g.dv, kvShape(), p.storage),
+    };
   }
 
   matmul(args: MatmulArgs & { mode: 'sdd' }): Promise<BlockSparseTensor>;

@@ -52,6 +52,13 @@ export const errors = {
 
   // ---- tensors and layouts ----------------------------------------------------------------------
   notFloat32: (name: string, v: unknown) => new TypeError(`${name}.data must be a Float32Array, got ${show(v)}`),
+  halfWithoutDtype: (name: string, v: unknown) =>
+    new TypeError(`${name}.data is ${show(v)} without dtype: 'float16': half floats need ${name}.dtype 'float16' (a tensor without dtype is float32)`),
+  notFloat16: (name: string, v: unknown) =>
+    new TypeError(`${name}.data must be a Uint16Array (half-float bits) or a Float16Array for dtype 'float16', got ${show(v)}`),
+  float32Only: (name: string) => new TypeError(`${name} must be float32 (dtype 'float16' is taken for q, k, v and dout only)`),
+  dtypesDiffer: (name: string, dtype: string, first: string, firstDtype: string) =>
+    new TypeError(`${name} is ${dtype} but ${first} is ${firstDtype}: q, k, v and dout take one dtype in a call`),
   notUint8: (name: string, v: unknown) => new TypeError(`${name}.data must be a Uint8Array, got ${show(v)}`),
   notLayout: (name: string, v: unknown) => new TypeError(`${name} must be a Layout { block, shape, data }, got ${show(v)}`),
   /** `wrongType`: not an array at all (TypeError); else the wrong length (RangeError). */
@@ -101,7 +108,8 @@ export const errors = {
   kvWithKeys: (name: string) => new TypeError(`pass either kv or k and v, not both: got kv and ${name}`),
   kvNotForBackward: () =>
     new TypeError('kv: attentionBackward takes k and v tensors (a KV cache is for inference); pass the keys and values as k and v'),
-  kvDtype: (v: unknown) => new RangeError(`dtype must be 'float32' (float16 caches are planned), got ${show(v)}`),
+  kvDtypesDiffer: (name: string, dtype: string, cacheDtype: string) =>
+    new TypeError(`${name} is ${dtype} but the KvCache holds ${cacheDtype} (its createKvCache dtype): append ${cacheDtype} keys and values`),
   appendPastCapacity: (length: number, n: number, capacity: number) =>
     new RangeError(`k: appending ${n} tokens to a KvCache holding ${length} would pass its capacity (${capacity}); the cache is unchanged`),
   emptyKvCache: () => new RangeError('kv holds no tokens (kv.length 0): append keys and values before attending over it'),

@@ -15,3 +15,4 @@ export { BlockSparseLinear } from './linear/index.js';
 export { SparseSelfAttention } from './sparse-self-attention.js';
 export type { SparseSelfAttentionInputs, SparseSelfAttentionOptions } from './sparse-self-attention.js';
 export type { BlockSparseLinearOptions, BlockSparseLinearFromDenseOptions, BlockSparseLinearGradients, BlockSparseLinearParameters } from './linear/index.js';
+export { toFloat16, fromFloat16 } from './float16.js';

@@ -3,9 +3,10 @@
 // once the backend has taken the tokens, so a refused or failed append leaves the cache as it was.
 import type { KvCacheData } from './backend.js';
 import { errors } from './errors.js';
-import type { BackendName, KvCache, KvCacheOptions, TensorInput } from './types.js';
+import { dtypeOf } from './dtype.js';
+import type { BackendName, Dtype, KvCache, KvCacheOptions, TensorInput } from './types.js';
 import { positiveInt } from './layouts/args.js';
-import { checkOperand } from './validate.js';
+import { checkChoice, checkOperand } from './validate.js';
 
 // Symbol.for: a second copy of this module (a bundle beside dist/) still recognises the brand
 const BRAND = Symbol.for('blocksparse.KvCache');
@@ -18,8 +19,8 @@ export function checkKvCacheOptions(options: unknown): Required<KvCacheOptions> 
   positiveInt('kvHeads', o.kvHeads);
   positiveInt('headDim', o.headDim);
   positiveInt('capacity', o.capacity);
-  if (o.dtype !== undefined && o.dtype !== 'float32') throw errors.kvDtype(o.dtype);
-  return { batch: o.batch, kvHeads: o.kvHeads, headDim: o.headDim, capacity: o.capacity, dtype: 'float32' };
+  const dtype = checkChoice('dtype', o.dtype, ['float32', 'float16'] as const, 'float32');
+  return { batch: o.batch, kvHeads: o.kvHeads, headDim: o.headDim, capacity: o.capacity, dtype };
 }
 
 export class KvCacheHandle implements KvCache {
@@ -28,7 +29,8 @@ export class KvCacheHandle implements KvCache {
   readonly kvHeads: number;
   readonly headDim: number;
   readonly capacity: number;
-  readonly dtype = 'float32' as const;
+  /** float16 tokens are held as float32 (converted at the append), as the backends compute. */
+  readonly dtype: Dtype;
   private held = 0;
   /** Tokens of appends under way: a second append checks its capacity against them too. */
   private pending = 0;
@@ -46,6 +48,7 @@ export class KvCacheHandle implements KvCache {
     this.kvHeads = options.kvHeads;
     this.headDim = options.headDim;
     this.capacity = options.capacity;
+    this.dtype = options.dtype;
   }
 
   get length(): number {
@@ -60,11 +63,13 @@ export class KvCacheHandle implements KvCache {
     if (this.destroyed) throw errors.destroyedKvCache();
     if (tokens === null || typeof tokens !== 'object') throw errors.notObject('tokens', tokens);
     const k = checkOperand('k', tokens.k, '[B, Hkv, n, D]', this.owner);
+    if (dtypeOf(k.storage) !== this.dtype) throw errors.kvDtypesDiffer('k', dtypeOf(k.storage), this.dtype);
     if (k.shape[0] !== this.batch) throw errors.mismatch('k', "shape[0] (B, the cache's batch)", this.batch, k.shape[0]);
     if (k.shape[1] !== this.kvHeads) throw errors.mismatch('k', "shape[1] (Hkv, the cache's kvHeads)", this.kvHeads, k.shape[1]);
     if (k.shape[3] !== this.headDim) throw errors.mismatch('k', "shape[3] (D, the cache's headDim)", this.headDim, k.shape[3]);
     const n = k.shape[2];
     const v = checkOperand('v', tokens.v, '[B, Hkv, n, D]', this.owner);
+    if (dtypeOf(v.storage) !== this.dtype) throw errors.kvDtypesDiffer('v', dtypeOf(v.storage), this.dtype);
     for (let i = 0; i < 4; i++) if (v.shape[i] !== k.shape[i]) throw errors.kvShapesDiffer(i, ['B', 'Hkv', 'n', 'D'][i], k.shape[i], v.shape[i]);
     const at = this.held + this.pending;
     if (at + n > this.capacity) throw errors.appendPastCapacity(at, n, this.capacity);

@@ -2,6 +2,7 @@
 // (backend.ts): shapes resolved, defaults applied, masks in additive form.
 import type { AttentionBackwardProblem, AttentionProblem, MatmulProblem, OperandData, SoftmaxBackwardProblem, SoftmaxProblem } from './backend.js';
 import { errors } from './errors.js';
+import { dtypeOf, type Storage } from './dtype.js';
 import { compileLayout } from './layouts/compile.js';
 import { fitLayout } from './layouts/fit.js';
 import { isKvCache } from './kv-cache.js';
@@ -98,7 +99,12 @@ interface KeysAndValues {
   capacity: number | null;
 }
 
-function keysAndValues(args: AttentionArgs | KvAttentionArgs, q: { shape: number[] }, owner?: object): KeysAndValues {
+/** Every operand of a call has q's dtype (API.md: one dtype in a call); `name` is the one checked. */
+function sameDtype(name: string, storage: Storage, q: Storage): void {
+  if (dtypeOf(storage) !== dtypeOf(q)) throw errors.dtypesDiffer(name, dtypeOf(storage), 'q', dtypeOf(q));
+}
+
+function keysAndValues(args: AttentionArgs | KvAttentionArgs, q: { shape: number[]; storage: Storage }, owner?: object): KeysAndValues {
   const [B, H, , D] = q.shape;
   if (args.kv !== undefined) {
     const kv: unknown = args.kv;
@@ -110,26 +116,36 @@ function keysAndValues(args: AttentionArgs | KvAttentionArgs, q: { shape: number
     if (kv.batch !== B) throw errors.mismatch('q', 'shape[0] (B, the cache\'s batch)', kv.batch, B);
     if (kv.headDim !== D) throw errors.mismatch('q', 'shape[3] (D, the cache\'s headDim)', kv.headDim, D);
     if (H % kv.kvHeads !== 0) throw errors.kvHeadsDivide(H, kv.kvHeads, 'kv.kvHeads');
+    if (kv.dtype !== dtypeOf(q.storage)) throw errors.dtypesDiffer('kv', `a ${kv.dtype} KvCache`, 'q', dtypeOf(q.storage));
     if (kv.length === 0) throw errors.emptyKvCache();
     return { Hkv: kv.kvHeads, Nk: kv.length, kvStride: kv.capacity, k: kv.data.k, v: kv.data.v, capacity: kv.capacity };
   }
   // k and v [B, Hkv, Nk, D]: Hkv divides Hq (GQA, MQA; Hkv = Hq is plain multi-head attention)
   const k = checkOperand('k', args.k, '[B, Hkv, Nk, D]', owner);
+  sameDtype('k', k.storage, q.storage);
   for (const i of [0, 3]) if (k.shape[i] !== q.shape[i]) throw errors.mismatch('k', `shape[${i}] (${BHND[i]})`, q.shape[i], k.shape[i]);
   const [, Hkv, Nk] = k.shape;
   if (H % Hkv !== 0) throw errors.kvHeadsDivide(H, Hkv);
   const v = checkOperand('v', args.v, '[B, Hkv, Nk, D]', owner);
+  sameDtype('v', v.storage, q.storage);
   for (let i = 0; i < 4; i++) if (v.shape[i] !== k.shape[i]) throw errors.kvShapesDiffer(i, KV_DIMS[i], k.shape[i], v.shape[i]);
   return { Hkv, Nk, kvStride: Nk, k: k.data, v: v.data, capacity: null };
 }
 
 /**
+ * An attention problem and the storage of its q (float16 inputs arrive converted to float32; the
+ * engine gives the results back in this storage). The backend ignores `storage`.
+ */
+export type CheckedAttention<T extends OperandData = Float32Array> = AttentionProblem<T> & { storage: Storage };
+export type CheckedAttentionBackward<T extends OperandData = Float32Array> = AttentionBackwardProblem<T> & { storage: Storage };
+
+/**
  * `owner`: the engine whose DeviceTensors q, k, v (and dout) and KV caches may be; without one,
  * only Tensors are taken and the problem holds host data.
  */
-export function attentionProblem(args: AttentionArgs): AttentionProblem;
-export function attentionProblem(args: AttentionArgs | KvAttentionArgs, owner: object): AttentionProblem<OperandData>;
-export function attentionProblem(args: AttentionArgs | KvAttentionArgs, owner?: object): AttentionProblem<OperandData> {
+export function attentionProblem(args: AttentionArgs): CheckedAttention;
+export function attentionProblem(args: AttentionArgs | KvAttentionArgs, owner: object): CheckedAttention<OperandData>;
+export function attentionProblem(args: AttentionArgs | KvAttentionArgs, owner?: object): CheckedAttention<OperandData> {
   if (args === null || typeof args !== 'object') throw errors.notObject('arguments', args);
   const q = checkOperand('q', args.q, '[B, H, Nq, D]', owner);
   const [B, H, N, D] = q.shape;
@@ -143,7 +159,7 @@ export function attentionProblem(args: AttentionArgs | KvAttentionArgs, owner?: 
   const returnLse = checkBoolean('returnLse', args.returnLse);
   return {
     B, H, Hkv, N, Nk, qOffset, D, returnLse, q: q.data, k, v, kvStride, layout: compileLayout(layout), scale, causal, keepOnDevice,
-    ...withKeyLengths(masks(args, B, H, N, Nk), keyLengths, B, Nk),
+    ...withKeyLengths(masks(args, B, H, N, Nk), keyLengths, B, Nk), storage: q.storage,
   };
 }
 
@@ -172,12 +188,13 @@ function fitAttentionLayout(given: Layout | BatchedLayout, B: number, H: number,
   return fitLayout(given, H, Math.max(R, Math.min(Rl, whole)), Math.max(C, Math.min(Cl, whole)));
 }
 
-export function attentionBackwardProblem(args: AttentionBackwardArgs): AttentionBackwardProblem;
-export function attentionBackwardProblem(args: AttentionBackwardArgs, owner: object): AttentionBackwardProblem<OperandData>;
-export function attentionBackwardProblem(args: AttentionBackwardArgs, owner?: object): AttentionBackwardProblem<OperandData> {
+export function attentionBackwardProblem(args: AttentionBackwardArgs): CheckedAttentionBackward;
+export function attentionBackwardProblem(args: AttentionBackwardArgs, owner: object): CheckedAttentionBackward<OperandData>;
+export function attentionBackwardProblem(args: AttentionBackwardArgs, owner?: object): CheckedAttentionBackward<OperandData> {
   if ((args as { kv?: unknown }).kv !== undefined) throw errors.kvNotForBackward();
   const p = attentionProblem(args, owner as object);
   const dout = checkOperand('dout', args.dout, '[B, H, Nq, D]', owner);
+  sameDtype('dout', dout.storage, p.storage);
   checkShapeEquals('dout', dout, [p.B, p.H, p.N, p.D], BHND);
   return { ...p, dout: dout.data };
 }

@@ -4,27 +4,62 @@
 export interface Tensor {
   data: Float32Array;
   shape: number[];
+  /** float32 (the default); see Float16Tensor. */
+  dtype?: 'float32';
 }
+
+/** What a tensor's values are: float32, or IEEE half floats (API.md "Float16 storage"). */
+export type Dtype = 'float32' | 'float16';
+
+/**
+ * The runtime's Float16Array (ES2025: Deno, Bun, browsers), described by its shape so that these
+ * types need no TypeScript lib that declares it.
+ */
+export interface Float16ArrayLike extends ArrayLike<number> {
+  readonly [Symbol.toStringTag]: 'Float16Array';
+  readonly buffer: ArrayBufferLike;
+  readonly byteOffset: number;
+  readonly byteLength: number;
+}
+
+/**
+ * A dense, row-major tensor of IEEE half floats: their bits in a Uint16Array (toFloat16 makes them),
+ * or a Float16Array. Taken for q, k, v and dout, by upload and by a float16 KV cache; results come
+ * back in the inputs' dtype and array type.
+ */
+export interface Float16Tensor {
+  data: Uint16Array | Float16ArrayLike;
+  shape: number[];
+  dtype: 'float16';
+}
+
+/** The host tensor of a dtype. */
+export type TensorOf<D extends Dtype> = D extends 'float16' ? Float16Tensor : Tensor;
 
 /**
  * A dense tensor held by an engine's backend between calls: a GPU buffer on WebGPU, a private copy
  * on the CPU. Made by `engine.upload(tensor)` or by `keepOnDevice: true`; accepted wherever
  * attention and attentionBackward take q, k, v or dout, on the engine that made it.
  */
-export interface DeviceTensor {
+export interface DeviceTensor<D extends Dtype = 'float32'> {
   readonly shape: readonly number[];
+  /** The dtype it was made with; read() gives it back in that dtype (and array type). */
+  readonly dtype: D;
   /** The backend whose memory holds it. */
   readonly backend: BackendName;
   /** True after destroy() or after its engine closed. */
   readonly destroyed: boolean;
   /** Copies the data back into a new Tensor. */
-  read(): Promise<Tensor>;
+  read(): Promise<TensorOf<D>>;
   /** Frees its memory now (it is also freed when its engine closes); later use throws. */
   destroy(): void;
 }
 
-/** q, k, v and dout: a Tensor, or a DeviceTensor of the same engine. */
-export type TensorInput = Tensor | DeviceTensor;
+/** q, k, v and dout: a Tensor (float32 or float16), or a DeviceTensor of the same engine; one dtype in a call. */
+export type TensorInput = Tensor | Float16Tensor | DeviceTensor<Dtype>;
+
+/** A float16 q (a Float16Tensor or a float16 DeviceTensor): the results are float16 too. */
+export type Float16Input = Float16Tensor | DeviceTensor<'float16'>;
 
 /** `data[(h*R + r)*C + c]` is 1 where block row r of head h attends to block column c. */
 export interface Layout {
@@ -126,8 +161,8 @@ export interface KvCacheOptions {
   headDim: number;
   /** Tokens it can hold. */
   capacity: number;
-  /** Storage; only 'float32' today (the default). */
-  dtype?: 'float32';
+  /** What it stores and append takes: 'float32' (the default) or 'float16'. */
+  dtype?: Dtype;
 }
 
 /**
@@ -140,7 +175,7 @@ export interface KvCache {
   readonly kvHeads: number;
   readonly headDim: number;
   readonly capacity: number;
-  readonly dtype: 'float32';
+  readonly dtype: Dtype;
   /** The backend whose memory holds it. */
   readonly backend: BackendName;
   /** Tokens held: positions 0 … length − 1 of every batch row. */
@@ -160,15 +195,15 @@ export interface KvCache {
 }
 
 /** attention's result with `returnLse: true`. */
-export interface AttentionWithLse {
-  out: Tensor;
-  /** [B, Hq, N]. */
+export interface AttentionWithLse<D extends Dtype = 'float32'> {
+  out: TensorOf<D>;
+  /** [B, Hq, N], float32 whatever the inputs' dtype. */
   lse: Tensor;
 }
 
 /** attention's result with `returnLse: true` and `keepOnDevice: true`: lse is a host Tensor (it is small, and read by the caller's merge code). */
-export interface DeviceAttentionWithLse {
-  out: DeviceTensor;
+export interface DeviceAttentionWithLse<D extends Dtype = 'float32'> {
+  out: DeviceTensor<D>;
   lse: Tensor;
 }
 
@@ -177,17 +212,17 @@ export interface AttentionBackwardArgs extends AttentionArgs {
 }
 
 /** dq [B, Hq, N, D]; dk, dv [B, Hkv, N, D], summed over the query heads that share a kv head. */
-export interface AttentionGradients {
-  dq: Tensor;
-  dk: Tensor;
-  dv: Tensor;
+export interface AttentionGradients<D extends Dtype = 'float32'> {
+  dq: TensorOf<D>;
+  dk: TensorOf<D>;
+  dv: TensorOf<D>;
 }
 
 /** attentionBackward's result with `keepOnDevice: true`. */
-export interface DeviceAttentionGradients {
-  dq: DeviceTensor;
-  dk: DeviceTensor;
-  dv: DeviceTensor;
+export interface DeviceAttentionGradients<D extends Dtype = 'float32'> {
+  dq: DeviceTensor<D>;
+  dk: DeviceTensor<D>;
+  dv: DeviceTensor<D>;
 }
 
 export type MatmulArgs =

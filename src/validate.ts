@@ -2,10 +2,11 @@
 // naming the argument and leaves the engine untouched. Messages live in errors.ts.
 import type { OperandData } from './backend.js';
 import { isDeviceTensor } from './device-tensor.js';
+import { storageOf, toFloat32, type Storage } from './dtype.js';
 import { errors } from './errors.js';
 import { positiveInt } from './layouts/args.js';
 import { compileLayout } from './layouts/compile.js';
-import type { BlockSparseTensor, Layout, Tensor } from './types.js';
+import type { BlockSparseTensor, Float16ArrayLike, Layout, Tensor } from './types.js';
 
 export const isPositiveInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
 
@@ -17,33 +18,53 @@ function checkShapeArray(name: string, shape: unknown, rank: number | 'any', exp
   return shape;
 }
 
-/**
- * A Tensor; `dims` names the dimensions for messages (e.g. '[B, H, N, D]') and gives the rank,
- * unless `rank` says otherwise ('any': any rank ≥ 1).
- */
-export function checkTensor(name: string, t: unknown, dims: string, rank: number | 'any' = dims.split(',').length): Tensor {
-  if (t === null || typeof t !== 'object') throw errors.notObject(name, t);
-  if (isDeviceTensor(t)) throw errors.deviceTensorNotAccepted(name);
-  const { data, shape } = t as Tensor;
-  if (!(data instanceof Float32Array)) throw errors.notFloat32(name, data);
-  checkShapeArray(name, shape, rank, dims);
-  const size = shape.reduce((a, b) => a * b, 1);
-  if (data.length !== size) throw errors.badLength(name, data.length, shape, size);
-  return t as Tensor;
+/** A host tensor of either dtype: its shape, its data as float32 (the copy in of float16 data) and its storage. */
+export interface HostOperand {
+  shape: number[];
+  data: Float32Array;
+  storage: Storage;
 }
 
 /**
- * A Tensor, or a live DeviceTensor made by `owner` (an engine; none: DeviceTensors are refused),
- * as the shape and the data a backend receives.
+ * A host tensor; `dims` names the dimensions for messages (e.g. '[B, H, N, D]') and gives the rank,
+ * unless `rank` says otherwise ('any': any rank ≥ 1). `float16`: a Float16Tensor is taken too
+ * (q, k, v, dout, uploads, KV cache appends); else only float32.
  */
-export function checkOperand(name: string, t: unknown, dims: string, owner?: object): { shape: number[]; data: OperandData } {
-  if (!isDeviceTensor(t)) {
-    const x = checkTensor(name, t, dims);
-    return { shape: x.shape, data: x.data };
-  }
+function checkHostTensor(name: string, t: unknown, dims: string, rank: number | 'any', float16: boolean): HostOperand {
+  if (t === null || typeof t !== 'object') throw errors.notObject(name, t);
+  if (isDeviceTensor(t)) throw errors.deviceTensorNotAccepted(name);
+  const { data, shape, dtype } = t as { data?: unknown; shape?: unknown; dtype?: unknown };
+  if (!float16 && dtype === 'float16') throw errors.float32Only(name);
+  if (!float16 && dtype !== undefined && dtype !== 'float32') throw errors.badChoice(`${name}.dtype`, ['float32'], dtype);
+  if (!float16 && !(data instanceof Float32Array)) throw errors.notFloat32(name, data);
+  const storage = storageOf(name, data, dtype);
+  const dataShape = checkShapeArray(name, shape, rank, dims);
+  const size = dataShape.reduce((a, b) => a * b, 1);
+  const values = data as Float32Array | Uint16Array | Float16ArrayLike;
+  if (values.length !== size) throw errors.badLength(name, values.length, dataShape, size);
+  return { shape: dataShape, data: toFloat32(values, storage), storage };
+}
+
+/** A float32 Tensor (see checkHostTensor). */
+export function checkTensor(name: string, t: unknown, dims: string, rank: number | 'any' = dims.split(',').length): Tensor {
+  checkHostTensor(name, t, dims, rank, false);
+  return t as Tensor;
+}
+
+/** A Tensor of either dtype, its float16 data converted to float32 (see checkHostTensor). */
+export function checkAnyTensor(name: string, t: unknown, dims: string, rank: number | 'any' = dims.split(',').length): HostOperand {
+  return checkHostTensor(name, t, dims, rank, true);
+}
+
+/**
+ * A Tensor of either dtype, or a live DeviceTensor made by `owner` (an engine; none: DeviceTensors
+ * are refused), as the shape, the data a backend receives (float32) and the storage results take.
+ */
+export function checkOperand(name: string, t: unknown, dims: string, owner?: object): { shape: number[]; data: OperandData; storage: Storage } {
+  if (!isDeviceTensor(t)) return checkAnyTensor(name, t, dims);
   if (owner === undefined || t.owner !== owner) throw errors.foreignDeviceTensor(name);
   if (t.destroyed) throw errors.destroyedDeviceTensor(name);
-  return { shape: checkShapeArray(name, [...t.shape], dims.split(',').length, dims), data: t.resident };
+  return { shape: checkShapeArray(name, [...t.shape], dims.split(',').length, dims), data: t.resident, storage: t.storage };
 }
 
 /** The shape must equal `expected` exactly; `dims` names each dimension. */

@@ -38,6 +38,10 @@ import {
   type DeviceAttentionGradients,
   type AttentionWithLse,
   type DeviceAttentionWithLse,
+  type Float16Tensor,
+  type Dtype,
+  toFloat16,
+  fromFloat16,
 } from 'blocksparse';
 
 /** Compile-time equality: `expectType<Equal<A, B>>()` fails to compile unless A and B are the same type. */
@@ -229,6 +233,36 @@ export async function consumer(): Promise<void> {
   await engine.matmul({ mode: 'sdd', a: qd, b: k, layout });
   qd.destroy();
   void [readBack, qd.destroyed, qd.backend];
+
+  // ---- Float16 storage ---------------------------------------------------------------------------
+  const bits: Uint16Array = toFloat16(q.data);
+  const widened: Float32Array = fromFloat16(bits);
+  const qh: Float16Tensor = { data: bits, shape: q.shape, dtype: 'float16' };
+  const kh: Float16Tensor = { data: toFloat16(k.data), shape: k.shape, dtype: 'float16' };
+  const outH = await engine.attention({ q: qh, k: kh, v: kh, layout });
+  expectType<Equal<typeof outH, Float16Tensor>>();
+  const lseH = await engine.attention({ q: qh, k: kh, v: kh, layout, returnLse: true });
+  expectType<Equal<typeof lseH.out, Float16Tensor>>();
+  expectType<Equal<typeof lseH.lse, Tensor>>();
+  const gradsH = await engine.attentionBackward({ q: qh, k: kh, v: kh, layout, dout: outH });
+  expectType<Equal<typeof gradsH, AttentionGradients<'float16'>>>();
+  const qhd = await engine.upload(qh);
+  expectType<Equal<typeof qhd, DeviceTensor<'float16'>>>();
+  const readH: Float16Tensor = await qhd.read();
+  const keptH = await engine.attention({ q: qhd, k: kh, v: kh, layout, keepOnDevice: true });
+  expectType<Equal<typeof keptH, DeviceTensor<'float16'>>>();
+  const dtype: Dtype = keptH.dtype;
+  const cacheH = await engine.createKvCache({ batch: B, kvHeads: H, headDim: D, capacity: N, dtype: 'float16' });
+  await cacheH.append({ k: kh, v: kh });
+  const overCache = await engine.attention({ q: qh, kv: cacheH, layout });
+  expectType<Equal<typeof overCache, Float16Tensor>>();
+  // @ts-expect-error: a float16 tensor says so (dtype: 'float16')
+  const noDtype: Float16Tensor = { data: bits, shape: q.shape };
+  // @ts-expect-error: a float32 Tensor holds a Float32Array
+  const bitsAsF32: Tensor = { data: bits, shape: q.shape };
+  // @ts-expect-error: dtypes are 'float32' | 'float16'
+  await engine.createKvCache({ batch: B, kvHeads: H, headDim: D, capacity: N, dtype: 'bfloat16' });
+  void [widened, readH, dtype, noDtype, bitsAsF32];
 
   // ---- Low-level ops -----------------------------------------------------------------------------
   const scores = await engine.matmul({ mode: 'sdd', a: q, b: k, layout, transA: false, transB: true });
