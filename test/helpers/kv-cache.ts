@@ -423,7 +423,7 @@ export const kvCacheCases: KvCacheCase[] = [
     },
   },
   {
-    name: 'createKvCache refuses options that are not positive integers, and dtypes other than float32, by name',
+    name: 'createKvCache refuses options that are not positive integers, and dtypes other than float32 and float16, by name',
     async run(engine) {
       const o = { batch: 1, kvHeads: 2, headDim: 8, capacity: 16 };
       const refusals: [unknown, ErrorConstructor, RegExp][] = [
@@ -434,7 +434,7 @@ export const kvCacheCases: KvCacheCase[] = [
         [{ ...o, headDim: -4 }, RangeError, /^headDim must be a positive integer, got -4/],
         [{ ...o, capacity: '16' }, TypeError, /^capacity must be a positive integer, got '16'/],
         [{ ...o, capacity: Infinity }, TypeError, /^capacity must be a positive integer, got Infinity/],
-        [{ ...o, dtype: 'float16' }, RangeError, /^dtype must be 'float32' .*got 'float16'/],
+        [{ ...o, dtype: 'bfloat16' }, RangeError, /^dtype must be 'float32' or 'float16', got 'bfloat16'/],
       ];
       for (const [options, type, pattern] of refusals) await rejects(engine.createKvCache(options as never), type, pattern, `createKvCache(${JSON.stringify(options)})`);
       const cache = await engine.createKvCache({ ...o, dtype: 'float32' });
