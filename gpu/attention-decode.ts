@@ -87,20 +87,7 @@ export class AttentionDecodeProgram extends Program {
     const bias = f.hasRpe || f.hasKpm || f.hasAm;
     const colExact = CPT * TC === this.d4;
     const rowsOf = range(RPT).map((a) => ({ a, r: `rg + ${a * RG}u`, guard: (a + 1) * RG > NR }));
-    const score = range(NR)
-      .map((r) => `s${r} = s${r} + dot(q[(rowBase + min(${r}u, nr - 1u)) * u.d4 + dv], kk);`)
-      .join('\n        ');
-    const mask = range(NR)
-      .map((r) => {
-        const scaled = bias
-          ? `(s${r} * u.scale + biasAt(bh, b, i0 + min(${r}u, nr - 1u), min(key, u.nk - 1u))) * LOG2E`
-          : `s${r} * sc`;
-        const lines = [`var v${r} = select(MASKED, ${scaled}, valid && ${r}u < nr);`];
-        if (f.causal) lines.push(`v${r} = select(v${r}, MASKED, key > pos0 + ${r}u);`);
-        lines.push(`ps[${r}u * TK + lid] = select(MASKED, v${r}, v${r} > THRESH);`);
-        return lines.join('\n      ');
-      })
-      .join('\n      ');
+    const scaled = bias ? '(acc * u.scale + biasAt(bh, b, i0 + r, min(key, u.nk - 1u))) * LOG2E' : 'acc * sc';
     const accDecl = rowsOf.flatMap(({ a }) => range(CPT).map((c) => `var o${a}_${c} = vec4<f32>(0.0);`)).join('\n  ');
     const rescale = rowsOf
       .flatMap(({ a, r, guard }) => range(CPT).map((c) => `o${a}_${c} = o${a}_${c} * al[${guard ? `min(${r}, NRM1)` : r}];`))
@@ -115,7 +102,7 @@ export class AttentionDecodeProgram extends Program {
       .join('\n          ');
     const pvFma = rowsOf
       .flatMap(({ a, r, guard }) => {
-        const p = `let p${a} = ps[(${guard ? `min(${r}, NRM1)` : r}) * TK + j];`;
+        const p = `let p${a} = ps[(${guard ? `min(${r}, NRM1)` : r}) * TK4 + j / 4u][j % 4u];`;
         return [p, ...range(CPT).map((c) => `o${a}_${c} = fma(vec4<f32>(p${a}), w${c}, o${a}_${c});`)];
       })
       .join('\n          ');
@@ -131,12 +118,15 @@ export class AttentionDecodeProgram extends Program {
     return `
 const BLK = ${this.block}u;
 const TK = ${WG}u;
+const TK4 = ${WG / 4}u;
 const NRM1 = ${NR - 1}u;
 const MASKED = ${MASKED.toExponential()};
 const THRESH = ${THRESH.toExponential()};
 const LOG2E = 1.4426950408889634;
 const LN2 = 0.6931471805599453;
-var<workgroup> ps: array<f32, ${NR * WG}>;
+// scores, then P, of row r and step key j at [r·TK/4 + j/4][j % 4]: vec4 elements, since lavapipe's
+// compile time grows with the element count of a workgroup array
+var<workgroup> ps: array<vec4<f32>, ${(NR * WG) / 4}>;
 var<workgroup> keys: array<u32, ${WG}>;
 var<workgroup> al: array<f32, ${NR}>;
 var<workgroup> inv: array<f32, ${NR}>;
@@ -190,28 +180,33 @@ fn run(wg: u32, lid: u32) {
       let valid = valid0 && key < u.nk;
       let kr = min(key, u.nk - 1u);
       keys[lid] = kr;
-      ${range(NR).map((r) => `var s${r} = 0.0;`).join('\n      ')}
-      if (valid) {
-        let krow = (kvBase + kr) * u.d4;
-        for (var dv = 0u; dv < u.d4; dv++) {
-          let kk = k[krow + dv];
-          ${score}
+      let krow = (kvBase + kr) * u.d4;
+      // one row at a time (the key's row is re-read from cache): a loop, not NR unrolled rows,
+      // keeps the program small (lavapipe compiles unrolled rows slowly)
+      for (var r = 0u; r < nr; r++) {
+        var sv = MASKED;
+        if (valid) {
+          let qrow = (rowBase + r) * u.d4;
+          var acc = 0.0;
+          for (var dv = 0u; dv < u.d4; dv++) { acc = acc + dot(q[qrow + dv], k[krow + dv]); }
+          sv = ${scaled};
+          ${f.causal ? 'sv = select(sv, MASKED, key > pos0 + r);' : ''}
         }
+        ps[r * TK4 + lid / 4u][lid % 4u] = select(MASKED, sv, sv > THRESH);
       }
-      ${mask}
     }
     workgroupBarrier();
     if (lid < ${NR}u) {
       // row lid: the step's max, the rescale of what came before, P = exp2(S − m) in place
       var mx = MASKED;
-      for (var j = 0u; j < TK; j++) { mx = max(mx, ps[lid * TK + j]); }
+      for (var j = 0u; j < TK; j++) { mx = max(mx, ps[lid * TK4 + j / 4u][j % 4u]); }
       let mn = max(mrow, mx);
       let a = exp2(mrow - mn);
       var sum = 0.0;
       for (var j = 0u; j < TK; j++) {
-        let sv = ps[lid * TK + j];
+        let sv = ps[lid * TK4 + j / 4u][j % 4u];
         let p = select(0.0, exp2(sv - mn), sv > THRESH);
-        ps[lid * TK + j] = p;
+        ps[lid * TK4 + j / 4u][j % 4u] = p;
         sum = sum + p;
       }
       lrow = lrow * a + sum;

@@ -94,7 +94,7 @@ function randomDecodeArgs(rng: Rng, Nq: number): { args: Args; label: string } {
 }
 
 const ROWS = [1, 1, 2, 3, 4, 5, 7, 8, 11, 13, 16, 16];
-for (let i = 0; i < ROWS.length * 2; i++) {
+for (let i = 0; i < ROWS.length + 4; i++) {
   const Nq = ROWS[i % ROWS.length];
   const seed = 1500 + i;
   const { args, label } = randomDecodeArgs(mulberry32(seed), Nq);
