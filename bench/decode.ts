@@ -3,20 +3,23 @@
 // causal). Keys and queries are DeviceTensors uploaded once and outputs stay on the backend, so the
 // time is the op; bytes/s count the K and V blocks the layout keeps for the queries' block rows,
 // read once per kv head (the roofline of decode is memory).
-//   node --import tsx bench/decode.ts [--backend cpu|webgpu] [--threads N] [--Nk 8192] [--Nq 1,16,512] [--rounds 7] [--out f.json]
+// With --timings off (WebGPU) no timestamps are read and a call does not wait for its kernels: the
+// wall time is then the per-call cost a decode loop pays (the kernels overlap the next call).
+//   node --import tsx bench/decode.ts [--backend cpu|webgpu] [--threads N] [--Nk 8192] [--Nq 1,16,512] [--rounds 7] [--timings on|off] [--out f.json]
 import { parseFlags } from '../cli/flags.js';
 import { mulberry32, uniformFloats } from '../cli/random.js';
 import { median } from '../cli/stats.js';
 import { writeJson } from '../cli/write-json.js';
 import { Phi3SmallSparsityConfig, compileLayout, createEngine, type DeviceTensor, type Engine } from '../src/index.js';
 
-const flags = parseFlags({ backend: 'string', threads: 'int', Nk: 'int', Nq: 'list', rounds: 'int', out: 'string' });
+const flags = parseFlags({ backend: 'string', threads: 'int', Nk: 'int', Nq: 'list', rounds: 'int', timings: 'string', out: 'string' });
 const backend = flags.string('backend', 'cpu') as 'cpu' | 'webgpu';
 const [B, H, Hkv, D, block] = [1, 32, 8, 128, 64];
 const Nk = flags.int('Nk', 8192);
 const queryCounts = flags.ints('Nq', [1, 16, 512]);
 const rounds = flags.int('rounds', 7);
-const engine: Engine = await createEngine(backend === 'cpu' ? { backend, threads: flags.int('threads', 1) } : { backend });
+const timings = flags.string('timings', 'on') !== 'off';
+const engine: Engine = await createEngine(backend === 'cpu' ? { backend, threads: flags.int('threads', 1) } : { backend, timings });
 const layout = new Phi3SmallSparsityConfig({ numHeads: H, block }).makeLayout(Math.ceil(Nk / block) * block);
 const rng = mulberry32(15);
 const k = await engine.upload({ data: uniformFloats(B * Hkv * Nk * D, rng), shape: [B, Hkv, Nk, D] });
@@ -54,7 +57,7 @@ for (const Nq of queryCounts) {
   const blocks = keptBlocks(Nq);
   // K and V of each kept block, read once per kv head (query heads of a group share them); at most all of K and V
   const kvBytes = Math.min(blocks / (H / Hkv), B * Hkv * Math.ceil(Nk / block)) * 2 * block * D * 4;
-  const row = { backend, threads: engine.info.threads ?? null, B, H, Hkv, Nq, Nk, D, block, keptBlocks: blocks, ms, wallMs: median(wall), kvGBps: kvBytes / ms / 1e6 };
+  const row = { backend, timings, threads: engine.info.threads ?? null, B, H, Hkv, Nq, Nk, D, block, keptBlocks: blocks, ms, wallMs: median(wall), kvGBps: kvBytes / ms / 1e6 };
   results.push(row);
   console.log(`${backend} Nq ${String(Nq).padStart(4)} × Nk ${Nk}: ${ms.toFixed(2)} ms, K/V ${row.kvGBps.toFixed(1)} GB/s`);
   q.destroy();

@@ -9,7 +9,7 @@ import type {
   DeviceAttentionWithLse, DeviceTensor, KvAttentionArgs, KvCache, KvCacheOptions, MatmulArgs, SoftmaxArgs, SoftmaxBackwardArgs, Tensor,
 } from './types.js';
 import { checkKvCacheOptions, KvCacheHandle } from './kv-cache.js';
-import { checkChoice, checkTensor } from './validate.js';
+import { checkBoolean, checkChoice, checkTensor } from './validate.js';
 
 export interface EngineOptions {
   backend?: BackendChoice;
@@ -88,7 +88,7 @@ function checkOptions(options: unknown): Required<Pick<EngineOptions, 'backend' 
   if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads > 0)) {
     throw errors.positiveInt('options.threads', o.threads);
   }
-  return { backend, simd, threads: o.threads, timings: checkBoolean('options.timings', o.timings, true) };
+  return { backend, simd, threads: o.threads, timings: o.timings === undefined || checkBoolean('options.timings', o.timings) };
 }
 
 async function cpuBackend(threads: number | undefined, simd: 'auto' | 'simd' | 'relaxed'): Promise<Backend> {

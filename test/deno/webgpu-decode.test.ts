@@ -7,6 +7,7 @@
 import { createWebGPUBackend, type WebGPUBackend } from '../../gpu/index.ts';
 import { acquireDevice } from '../../gpu/device.ts';
 import { GpuContext } from '../../gpu/context.ts';
+import type { GpuResident } from '../../gpu/resident.ts';
 import { attentionForwardWithLse } from '../../gpu/attention-forward.ts';
 import { createEngine, type Engine } from '../../src/engine.ts';
 import type { AttentionArgs, BatchedLayout, Layout, Tensor } from '../../src/types.ts';
@@ -193,6 +194,23 @@ Deno.test({
       if (self.n !== 1 || (self.names && self.names.join() !== 'AttentionForwardProgram')) throw new Error(`self-attention at 16: ${JSON.stringify(self)}`);
     } finally {
       acquired.release();
+    }
+  },
+});
+
+Deno.test({
+  name: 'timings: false: a keepOnDevice decode call leaves no timings, and its output is right once read',
+  ...opts,
+  fn: async () => {
+    const untimed = await createWebGPUBackend({ timings: false });
+    try {
+      const { args, label } = randomDecodeArgs(mulberry32(1501), 1);
+      const out = await untimed.attention({ ...attentionProblem(args), keepOnDevice: true });
+      if (untimed.lastTimings !== null) throw new Error(`timings: false measured ${JSON.stringify(untimed.lastTimings)}`);
+      const data = await (out as GpuResident).read();
+      assertClose(data, referenceAttention(args), { ...GPU_TOL, label });
+    } finally {
+      await untimed.close();
     }
   },
 });
