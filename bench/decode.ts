@@ -162,6 +162,35 @@ async function ours(engine: Engine, threads: number | null, context: number, lay
   return row;
 }
 
+/**
+ * WebGPU as a generation loop runs it: an engine with `timings: false` (no timestamp readback; a
+ * keepOnDevice call returns once submitted), `steps` calls back to back, then one read of the last
+ * output, which waits for them all: the time per step, host costs and dispatch included.
+ */
+async function pipelined(context: number, layout: Layout, k: Float32Array, v: Float32Array, steps = 50): Promise<number> {
+  const engine = await createEngine({ backend: 'webgpu', timings: false });
+  try {
+    const cache = await engine.createKvCache({ batch: 1, kvHeads: Hkv, headDim: D, capacity: context });
+    for (let at = 0; at < context; at += 8192) {
+      const to = Math.min(context, at + 8192);
+      await cache.append({ k: { data: rowsOf(k, context, at, to), shape: [1, Hkv, to - at, D] }, v: { data: rowsOf(v, context, at, to), shape: [1, Hkv, to - at, D] } });
+    }
+    const q = await engine.upload({ data: uniformFloats(Hq * Nq * D, 15), shape: [1, Hq, Nq, D] });
+    const run = async (n: number) => {
+      const outs: DeviceTensor[] = [];
+      for (let i = 0; i < n; i++) outs.push((await engine.attention({ q, kv: cache, layout, causal: true, keepOnDevice: true })) as DeviceTensor);
+      await outs[outs.length - 1].read();
+      for (const o of outs) o.destroy();
+    };
+    await run(5);
+    const t0 = performance.now();
+    await run(steps);
+    return (performance.now() - t0) / steps;
+  } finally {
+    await engine.close();
+  }
+}
+
 async function ort(op: OrtGqaOp, threads: number, context: number, layout: Layout, k: Float32Array, v: Float32Array, kept: { bytes: number }): Promise<DecodeRow> {
   const base = { impl: `ort-${op}`, backend: 'onnxruntime-node' as const, threads, context, Nq, keptBytes: kept.bytes };
   let session: Awaited<ReturnType<typeof ortGqaSession>> | undefined;
@@ -231,7 +260,14 @@ for (const context of contexts) {
     let engine: Engine | undefined;
     try {
       engine = await createEngine(backend === 'cpu' ? { backend, threads } : { backend });
-      await add(await ours(engine, backend === 'cpu' ? threads : null, context, layout, k, v, kept, backend === 'cpu' ? copyAt.get(threads) : (copies[0] as { gbps?: number }).gbps));
+      const row = await ours(engine, backend === 'cpu' ? threads : null, context, layout, k, v, kept, backend === 'cpu' ? copyAt.get(threads) : (copies[0] as { gbps?: number }).gbps);
+      if (backend === 'webgpu') {
+        await engine.close();
+        engine = undefined;
+        row.pipelinedMs = await pipelined(context, layout, k, v);
+        console.log(`  pipelined (timings off, 50 steps back to back, then one read): ${row.pipelinedMs.toFixed(3)} ms a step`);
+      }
+      await add(row);
     } catch (e) {
       const row = { impl: 'ours', backend, threads: backend === 'cpu' ? threads : null, context, Nq, keptBytes: kept.bytes, ok: false, note: `failed: ${(e as Error).message.split('\n')[0]}` };
       log(row);

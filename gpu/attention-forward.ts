@@ -33,6 +33,7 @@ import {
   type RowMap,
 } from './attention-common.js';
 import { residentBuffer } from './resident.js';
+import { encodeAttentionDecode, takesDecodePath } from './attention-decode.js';
 import { MASKED, padColumns, THRESH, unpadColumns, upload, uploadBias, type BiasBuffer, type LayoutTables } from './buffers.js';
 import type { GpuContext, Recorder } from './context.js';
 import type { BindingSpec } from './program.js';
@@ -386,11 +387,20 @@ export async function attentionForwardWithLse(ctx: GpuContext, p: AttentionProbl
   return { out, lse: lse! };
 }
 
+/** A few query rows (the forward alone; the backward keeps the prefill programs): split-KV. */
+function encodeDecode(rec: Recorder, p: AttentionProblem<OperandData>, inp: AttentionInputs): { out: GPUBuffer; stats: GPUBuffer } {
+  const rows = p.B * p.H * p.N;
+  const out = rec.output('attention out', rows * inp.d4 * 16);
+  const stats = rec.output('attention stats (lse | delta)', 2 * rows * 4);
+  encodeAttentionDecode(rec, p, attnFlags(p), inp, out, stats);
+  return { out, stats };
+}
+
 async function forward(ctx: GpuContext, p: AttentionProblem<OperandData>, withLse: boolean): Promise<{ out: OperandData; lse: Float32Array | null }> {
   const rec = ctx.recorder('attention');
   const inp = uploadAttentionInputs(ctx, rec, p);
-  const { out, stats } = encodeAttentionForward(ctx, rec, p, inp);
   const rows = p.B * p.H * p.N;
+  const { out, stats } = takesDecodePath(p, attnFlags(p)) ? encodeDecode(rec, p, inp) : encodeAttentionForward(ctx, rec, p, inp);
   // the stats buffer starts with the lse of every row (then delta, which the forward leaves unset)
   const lseRead = withLse ? [{ buffer: stats, bytes: rows * 4 }] : [];
   if (p.keepOnDevice) {

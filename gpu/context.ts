@@ -33,6 +33,8 @@ export class GpuContext {
     readonly limits: DeviceLimits,
     readonly timestampQuery: boolean,
     subgroupSize: number,
+    /** Measure kernels (WebGPUBackendOptions.timings); false: no stamps, and no wait with nothing to read. */
+    readonly timings = true,
   ) {
     this.pipelines = new PipelineCache(device);
     this.layouts = new LayoutTableCache(device, limits);
@@ -129,7 +131,7 @@ export class Recorder {
     const popScopes = () => (scopes ??= Promise.all([device.popErrorScope(), device.popErrorScope()]));
     try {
       const pipelines = await Promise.all(this.steps.map((s) => this.ctx.pipelines.get(s.program)));
-      const timed = this.ctx.timestampQuery && this.steps.length > 0;
+      const timed = this.ctx.timestampQuery && this.ctx.timings && this.steps.length > 0;
       if (timed) {
         querySet = device.createQuerySet({ label: `${this.op} timestamps`, type: 'timestamp', count: 2 * this.steps.length });
       }
@@ -176,8 +178,10 @@ export class Recorder {
       // The scopes cover encoding and submission: pop them now, so that their answers and the
       // readback's arrive together (Dawn for Node answers each await late: bench/results/h100/README.md).
       void popScopes();
-      // with nothing to read back, wait for the kernels anyway: a call ends when its work is done
-      if (all.length === 0) await device.queue.onSubmittedWorkDone();
+      // with nothing to read back, a measured call waits for its kernels (its wall time is theirs);
+      // unmeasured (timings: false), it returns once submitted: buffers destroyed or pooled now
+      // are freed or reused after this work, in queue order
+      if (all.length === 0 && this.ctx.timings) await device.queue.onSubmittedWorkDone();
       const out = await rb.finish();
       if (stampBuffer) {
         const stamps = new BigInt64Array(out.pop()!);

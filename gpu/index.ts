@@ -40,6 +40,13 @@ export interface WebGPUBackendOptions extends WebGPUDeviceOptions {
   tileOverrides?: Partial<Record<AttnKernel, TileOverride>>;
   /** A lower buffer wall than the device's (tests of attention in parts, src/attention-parts.ts). */
   bufferLimitBytes?: number;
+  /**
+   * Kernel times from timestamp queries in lastTimings (default true, where the device has them).
+   * They cost a readback of the stamps after the kernels: with false, calls read none, and a call
+   * with nothing to read back (keepOnDevice) returns once its work is submitted and checked,
+   * without waiting for the kernels (the next readback or op waits for them, in queue order).
+   */
+  timings?: boolean;
 }
 
 export interface WebGPUBackendInfo extends BackendInfo {
@@ -66,7 +73,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
   const acquired = await acquireDevice(options);
   const wallBytes = options.bufferLimitBytes ?? Infinity;
   const limits = { ...acquired.limits, maxStorageBufferBindingSize: Math.min(acquired.limits.maxStorageBufferBindingSize, wallBytes) };
-  const ctx = new GpuContext(acquired.device, limits, acquired.timestampQuery, acquired.subgroupSize);
+  const ctx = new GpuContext(acquired.device, limits, acquired.timestampQuery, acquired.subgroupSize, options.timings ?? true);
   if (options.tileOverrides) ctx.tileOverrides = { ...options.tileOverrides };
   let closed = false;
   acquired.device.lost.then((info) => {

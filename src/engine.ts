@@ -11,7 +11,7 @@ import type {
 } from './types.js';
 import { FLOAT16_CONVERTED, hostTensor, type Storage } from './dtype.js';
 import { checkKvCacheOptions, KvCacheHandle } from './kv-cache.js';
-import { checkAnyTensor, checkChoice } from './validate.js';
+import { checkAnyTensor, checkBoolean, checkChoice } from './validate.js';
 
 export interface EngineOptions {
   backend?: BackendChoice;
@@ -19,6 +19,11 @@ export interface EngineOptions {
   threads?: number;
   /** CPU SIMD build; default 'auto' (relaxed where the runtime validates it). */
   simd?: 'auto' | 'simd' | 'relaxed';
+  /**
+   * WebGPU: measure kernel times with timestamp queries (lastTimings.kernelMs); default true. With
+   * false a call reads back no timestamps, and a keepOnDevice call does not wait for its kernels.
+   */
+  timings?: boolean;
 }
 
 export interface EngineInfo extends BackendInfo {
@@ -86,8 +91,8 @@ export type AttentionCall = AttentionArgs | KvAttentionArgs;
 const BACKENDS = ['cpu', 'webgpu', 'auto'] as const;
 const SIMD = ['auto', 'simd', 'relaxed'] as const;
 
-function checkOptions(options: unknown): Required<Pick<EngineOptions, 'backend' | 'simd'>> & { threads?: number } {
-  if (options === undefined) return { backend: 'auto', simd: 'auto' };
+function checkOptions(options: unknown): Required<Pick<EngineOptions, 'backend' | 'simd'>> & { threads?: number; timings: boolean } {
+  if (options === undefined) return { backend: 'auto', simd: 'auto', timings: true };
   if (options === null || typeof options !== 'object') throw errors.notObject('options', options);
   const o = options as EngineOptions;
   const backend = checkChoice('options.backend', o.backend, BACKENDS, 'auto');
@@ -95,7 +100,7 @@ function checkOptions(options: unknown): Required<Pick<EngineOptions, 'backend' 
   if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads > 0)) {
     throw errors.positiveInt('options.threads', o.threads);
   }
-  return { backend, simd, threads: o.threads };
+  return { backend, simd, threads: o.threads, timings: o.timings === undefined || checkBoolean('options.timings', o.timings) };
 }
 
 async function cpuBackend(threads: number | undefined, simd: 'auto' | 'simd' | 'relaxed'): Promise<Backend> {
@@ -103,23 +108,23 @@ async function cpuBackend(threads: number | undefined, simd: 'auto' | 'simd' | '
   return createCpuBackend({ threads, simd });
 }
 
-async function gpuBackend(): Promise<Backend> {
+async function gpuBackend(timings: boolean): Promise<Backend> {
   // gpu/ is loaded only when asked for, so the CPU engine never needs WebGPU or Dawn.
   const { createWebGPUBackend } = await import('../gpu/index.js');
-  return createWebGPUBackend();
+  return createWebGPUBackend({ timings });
 }
 
 export async function createEngine(options?: EngineOptions): Promise<Engine> {
-  const { backend: choice, simd, threads } = checkOptions(options);
+  const { backend: choice, simd, threads, timings } = checkOptions(options);
   const fallbacks: string[] = [];
   let backend: Backend;
   if (choice === 'cpu') {
     backend = await cpuBackend(threads, simd);
   } else if (choice === 'webgpu') {
-    backend = await gpuBackend();
+    backend = await gpuBackend(timings);
   } else {
     try {
-      backend = await gpuBackend();
+      backend = await gpuBackend(timings);
     } catch (e) {
       fallbacks.push(`webgpu unavailable, using the CPU: ${withoutPrefix((e as Error).message)}`);
       backend = await cpuBackend(threads, simd);

@@ -142,6 +142,8 @@ export interface DecodeRow {
   ok: boolean;
   ms?: number;
   wallMs?: number;
+  /** WebGPU with timings off: steps run back to back, then one read (bench/decode.ts pipelined). */
+  pipelinedMs?: number;
   /** Bytes of the distinct kept K and V blocks the step reads. */
   keptBytes: number;
   keptGBps?: number;

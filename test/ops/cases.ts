@@ -301,6 +301,11 @@ function realShapesFamily(): AttentionCase[] {
     g('webgpu decode', 8321, 2, 4, 32, 32, { Nq: 2, Nk: 90, Hkv: 2, opts: { causal: true }, lse: true }),
     g('webgpu chunked prefill', 8322, 1, 2, 16, 32, { Nq: 20, Nk: 60, qOffset: 30, opts: { causal: true, rpe: true }, lse: true }),
     g('webgpu layout per batch row', 8323, 2, 2, 32, 32, { Nq: 40, Nk: 70, qOffset: [30, 10], batchedLayout: true, opts: { causal: true }, lse: true }),
+    // decode against longer keys, for the GPU machine (bench/gpu/check.ts): the split-KV path, many chunks a row
+    g('gpu decode', 8330, 1, 8, 64, 128, { Nq: 1, Nk: 1000, Hkv: 2, opts: { causal: true }, lse: true }),
+    g('gpu decode', 8331, 2, 8, 32, 64, { Nq: 8, Nk: 700, Hkv: 2, opts: { causal: true, keyPaddingMaskMode: 'add' }, lse: true }),
+    g('gpu decode', 8332, 1, 4, 128, 256, { Nq: 1, Nk: 600, Hkv: 1, lse: true }),
+    g('gpu decode', 8333, 2, 4, 16, 32, { Nq: 8, Nk: 520, qOffset: [100, 400], Hkv: 2, opts: { causal: true, rpe: true }, lse: true }),
     g('webgpu ragged', 8324, 2, 4, 16, 16, { Nq: 5, Nk: 50, keyLengths: [50, 23], Hkv: 1, layoutHeads: 1, opts: { keyPaddingMaskMode: 'mul', attnMaskMode: 'add' }, lse: true }),
   ];
 }
