@@ -13,54 +13,20 @@ import type { Engine } from '../src/engine.js';
 import { cpuEngines } from './helpers/cpu-engines.js';
 import { CPU_TOL, assertClose, assertSameBits, referenceAttention, referenceLse, randomLayout, mulberry32 } from './reference/index.js';
 import { attentionInputs } from './ops/inputs.js';
-import type { AttentionCase } from './ops/cases.js';
+import { caseOf, type Drawn as Shape } from './helpers/shape-cases.js';
 
 const Decode = suite('cpu decode path');
 
 const E = cpuEngines(Decode);
 
-interface Drawn {
-  B: number;
-  Hkv: number;
-  ratio: number;
-  sharedLayoutHead: boolean;
-  block: number;
-  Nq: number;
-  /** Keys beyond Nq (Nk = Nq + extraKeys: never self-attention). */
-  extraKeys: number;
-  offset: 'default' | 'one' | 'rows';
-  offsets: number[];
-  ragged: boolean;
-  lengths: number[];
-  batchedLayout: boolean;
-  D: number;
-  causal: boolean;
-  rpe: boolean;
-  kpm: 'none' | 'add' | 'mul';
-  am: 'none' | 'add' | 'mul';
-  density: number;
+/** The shared drawn shapes, with the decode path's chunk knobs. */
+interface Drawn extends Shape {
   /** decodeTuning.chunkKeys: 1 makes every block its own chunk. */
   chunkKeys: number;
   maxChunks: number;
-  seed: number;
 }
 
-function caseOf(d: Drawn, layoutExtra = 0): AttentionCase {
-  const H = d.Hkv * d.ratio;
-  const Nk = d.Nq + d.extraKeys;
-  const keyLengths = d.ragged ? d.lengths.slice(0, d.B).map((f) => d.Nq + Math.floor(f * (d.extraKeys + 1))) : undefined;
-  const qOffset = d.offset === 'one' ? d.offsets[0] : d.offset === 'rows' ? d.offsets.slice(0, d.B) : undefined;
-  return {
-    kind: 'attention', name: JSON.stringify(d), seed: d.seed, B: d.B, H, R: 0, block: d.block, D: d.D,
-    Hkv: d.Hkv, Nq: d.Nq, Nk, qOffset, keyLengths, batchedLayout: d.batchedLayout, layoutExtra,
-    layoutHeads: d.sharedLayoutHead ? 1 : H,
-    opts: {
-      causal: d.causal, rpe: d.rpe, keyPaddingMaskMode: d.kpm, attnMaskMode: d.am, density: d.density,
-      allowEmptyRows: d.density < 0.5,
-    },
-  };
-}
-
+// the ranges of a decode: Nq ≤ 16 against more keys (never self-attention), blocks 16–128, D 32–256
 const drawn: fc.Arbitrary<Drawn> = fc.record({
   B: fc.integer({ min: 1, max: 2 }),
   Hkv: fc.integer({ min: 1, max: 2 }),

@@ -31,7 +31,8 @@ export interface Drawn {
 }
 
 /** The drawn case as an op-table case (its inputs drawn as the op suite draws them). */
-export function caseOf(d: Drawn): AttentionCase {
+/** `layoutExtra`: block rows and columns the layout has beyond the call's (read top-left). */
+export function caseOf(d: Drawn, layoutExtra = 0): AttentionCase {
   const H = d.Hkv * d.ratio;
   const Nk = d.Nq + d.extraKeys;
   // ragged rows keep at least Nq keys, so that the default offset keyLengths[b] − Nq is not negative
@@ -39,7 +40,7 @@ export function caseOf(d: Drawn): AttentionCase {
   const qOffset = d.offset === 'one' ? d.offsets[0] : d.offset === 'rows' ? d.offsets.slice(0, d.B) : undefined;
   return {
     kind: 'attention', name: JSON.stringify(d), seed: d.seed, B: d.B, H, R: 0, block: d.block, D: d.D,
-    Hkv: d.Hkv, Nq: d.Nq, Nk, qOffset, keyLengths, batchedLayout: d.batchedLayout,
+    Hkv: d.Hkv, Nq: d.Nq, Nk, qOffset, keyLengths, batchedLayout: d.batchedLayout, layoutExtra,
     layoutHeads: d.sharedLayoutHead ? 1 : H,
     opts: {
       causal: d.causal, rpe: d.rpe, keyPaddingMaskMode: d.kpm, attnMaskMode: d.am, density: d.density,
