@@ -118,6 +118,14 @@ export class Arena {
     }
   }
 
+  /**
+   * Whether allocations of these sizes, in turn, stay below the wall (the host may still refuse
+   * to grow the memory that far).
+   */
+  fits(sizes: readonly number[]): boolean {
+    return sizes.reduce((end, bytes) => end + Math.ceil(bytes / ALIGN) * ALIGN, this.top) <= this.maxBytes();
+  }
+
   private maxBytes(): number {
     return Math.min(this.limit, arenaTuning.maxBytes);
   }
