@@ -12,6 +12,7 @@ import type { CpuContext, LayoutTablePointers } from './context.js';
 import { partitionByWeight } from './partition.js';
 import { dynamicTaskCount, guidedShares, taskCount } from './tasks.js';
 import { CpuResident } from './resident.js';
+import { allocatedBytes } from './arena.js';
 import { yieldToEventLoop } from './pool/runner.js';
 import { internal } from '../errors.js';
 
@@ -361,13 +362,19 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
   for (const x of inputs) a.f32(x.ptr, x.data.length).set(x.data);
 
   // two passes over chunks [bh0, bh1) of query batch·heads: as many whole groups as the slot
-  // budget allows (at least one); a group whose slots alone pass the budget, as chunks of as many
-  // of its query heads as it allows (at least one: a head whose slots do not fit in memory is the
-  // wall's RangeError, attention-parts.ts's last part), in head order, which the columns pass sums
-  // in. The slot arrays and each task's scratch are allocated once, for the largest chunk.
-  const chunks: Array<{ bh0: number; bh1: number; base: Int32Array }> = [];
+  // budget allows (at least one); a group whose slots alone pass it, as chunks of as many of its
+  // query heads as it allows (at least one: a head whose slots do not fit in memory is the wall's
+  // RangeError, attention-parts.ts's last part), in head order, which the columns pass sums in.
+  // The budget is the tuning's or, less, what memory has left once the slot bases and the tasks'
+  // scratch are reserved; the chunks only regroup the same kernel steps, so they move no bits.
+  // The slot arrays and each task's scratch are allocated once, for the largest chunk.
+  const slotBases = a.alloc(BH * 4);
+  const reserve = parts * allocatedBytes(rowScratchBytes) + 2 * allocatedBytes(1); // the slot arrays' rounding
+  const budget = Math.min(attentionTuning.slotBudgetBytes, a.headroom - reserve);
+  const chunks: Array<{ bh0: number; bh1: number }> = [];
+  const base = new Int32Array(BH);
   let maxSlots = 0;
-  const within = (slots: number) => slots * slotBytes * 2 <= attentionTuning.slotBudgetBytes;
+  const within = (slots: number) => slots * slotBytes * 2 <= budget;
   const groupEntries = (bh: number) => {
     let n = 0;
     for (let j = 0; j < G; j++) n += headEntries(bh + j);
@@ -376,9 +383,8 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
   for (let bh0 = 0; bh0 < BH;) {
     let bh1 = bh0;
     let slots = 0;
-    const base: number[] = [];
     const add = () => {
-      base.push(slots);
+      base[bh1] = slots;
       slots += headEntries(bh1++);
     };
     if (bh0 % G === 0 && within(groupEntries(bh0))) {
@@ -389,16 +395,17 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
       const groupEnd = bh0 - (bh0 % G) + G;
       while (bh1 < groupEnd && (bh1 === bh0 || within(slots + headEntries(bh1)))) add();
     }
-    chunks.push({ bh0, bh1, base: Int32Array.from(base) });
+    chunks.push({ bh0, bh1 });
     maxSlots = Math.max(maxSlots, slots);
     bh0 = bh1;
   }
+  a.i32(slotBases, BH).set(base);
   const pSlots = a.alloc(Math.max(4, maxSlots * slotBytes));
   const dsSlots = a.alloc(Math.max(4, maxSlots * slotBytes));
   const scratch: number[] = [];
   const columnWeightOf = columnWeight(p, visits);
-  for (const { bh0, bh1, base } of chunks) {
-    const slotBase = a.putI32(base);
+  for (const { bh0, bh1 } of chunks) {
+    const slotBase = slotBases + bh0 * 4;
     const rowRanges = splitItems(rowWeightOf, R, bh0, bh1, parts, taskCount(ctx));
     while (scratch.length < rowRanges.length) scratch.push(a.alloc(rowScratchBytes));
     const rowTasks = rowRanges.map(([begin, end], i) => ({
