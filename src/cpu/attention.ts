@@ -321,17 +321,17 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
   const layoutArgs = { qOffset, Bl: L.batches, Hl: L.heads };
 
   // whole kv groups (a kv head and its G query heads; G = 1: batch·heads) per task when they
-  // share out evenly among the tasks and the tasks' slots fit the budget (one task: fit in memory
-  // at all); else row items, then column items, which share out finely and keep fewer slots
+  // share out evenly among the tasks and the tasks' slots fit the budget (one task: any size) and
+  // memory; else row items, then column items, which share out finely and keep fewer slots
   const G = groupOf(p);
   const BKV = B * p.Hkv;
   const headTasks = Math.min(parts, BKV);
   const groupSlotBytes = Math.max(4, 2 * G * maxHead * slotBytes);
   const slotBaseOfGroup = Int32Array.from({ length: G }, (_, j) => j * maxHead);
   const evenly = parts === 1 || (BKV >= parts && (BKV % parts === 0 || BKV >= 4 * parts));
-  const fits = parts === 1
-    ? a.fits([visits.readyOrder?.byteLength ?? 0, visits.readyPtr?.byteLength ?? 0, slotBaseOfGroup.byteLength, groupSlotBytes, rowScratchBytes])
-    : headTasks * groupSlotBytes <= attentionTuning.slotBudgetBytes;
+  const taskBytes = Array.from({ length: headTasks }, () => [groupSlotBytes, rowScratchBytes]).flat();
+  const fits = (parts === 1 || headTasks * groupSlotBytes <= attentionTuning.slotBudgetBytes) &&
+    a.fits([visits.readyOrder?.byteLength ?? 0, visits.readyPtr?.byteLength ?? 0, slotBaseOfGroup.byteLength, ...taskBytes]);
   const mode = attentionTuning.backwardSchedule === 'auto' ? (evenly && fits ? 'heads' : 'passes') : attentionTuning.backwardSchedule;
   const rowWeightOf = rowWeight(p, visits);
   if (mode === 'heads') {
