@@ -20,7 +20,8 @@
 //    (batch·head, column) items, for when there are too few batch·heads to share among tasks.
 // GQA / MQA (Hkv < H): rows are by query head, reading its kv head's K and V; a column item is
 // by kv head and sums dK, dV over the group's query heads in order, from their slots, so a task
-// owns whole groups and nothing races.
+// owns whole groups and nothing races. A group whose slots do not fit at once runs the two passes
+// over chunks of its query heads, each chunk's column items adding to the previous chunks' sums.
 // Host side: src/cpu/attention.ts.
 import { exp2x4 } from './simd';
 import { blockMM, fillF32, packTransposed, INIT_LOAD, INIT_ZERO } from './tiles';
@@ -162,13 +163,16 @@ function rowItem(
 /**
  * One column item (bkv, c), bkv = b·Hkv + g: dV and dK rows of block column c of kv head g (keys
  * c·block … min(Nk, (c + 1)·block) − 1), summed over the group's query heads h = g·G + j
- * (G = H / Hkv), j ascending, each over its block rows in order: one fixed order.
- * `firstSlots` [G] i32: the first slot of query head j's P and dS (in pSlots, dsSlots).
+ * (G = H / Hkv), j ascending, each over its block rows in order: one fixed order. Query heads
+ * j0 ≤ j < j1 of the group: all of them, or (a group whose slots do not fit at once) one chunk
+ * of them, which stores where j0 = 0 and adds to the earlier chunks' sums otherwise; every
+ * block product loads and stores the sum either way, so the chunks give the whole group's bits.
+ * `firstSlots` [j1 − j0] i32: the first slot of query head j's P and dS (in pSlots, dsSlots).
  */
 function columnItem(
   q: usize, dout: usize, dk: usize, dv: usize,
   kvPtr: usize, qPtr: usize, qIndices: usize, qEntries: usize, qOffset: usize, Bl: i32, Hl: i32,
-  pSlots: usize, dsSlots: usize, firstSlots: usize,
+  pSlots: usize, dsSlots: usize, firstSlots: usize, j0: i32, j1: i32,
   bkv: i32, c: i32, H: i32, Hkv: i32, N: i32, Nk: i32, D: i32, block: i32, R: i32, C: i32, causal: i32,
 ): void {
   const G = H / Hkv;
@@ -189,12 +193,12 @@ function columnItem(
   for (let pass = 0; pass < 2; pass++) {
     const rhs = pass == 0 ? dout : q;
     const dst = (pass == 0 ? dv : dk) + colBase;
-    first = true;
-    for (let j = 0; j < G; j++) {
+    first = j0 == 0;
+    for (let j = j0; j < j1; j++) {
       const h = g * G + j;
       const slot = slotOf(b, h, Bl, Hl);
       const headRows = <usize>(b * H + h) * <usize>N;
-      const slots = (pass == 0 ? pSlots : dsSlots) + <usize>load<i32>(firstSlots + (<usize>j << 2)) * slotBytes;
+      const slots = (pass == 0 ? pSlots : dsSlots) + <usize>load<i32>(firstSlots + (<usize>(j - j0) << 2)) * slotBytes;
       const headFirst = load<i32>(kvPtr + (<usize>(slot * R) << 2));
       const t0 = load<i32>(qPtr + (<usize>(slot * C + c) << 2));
       const t1 = load<i32>(qPtr + (<usize>(slot * C + c + 1) << 2));
@@ -263,7 +267,7 @@ export function attentionBackwardHeads(
       for (let u = load<i32>(ready + (<usize>r << 2)); u < u1; u++) {
         const c = load<i32>(cols + (<usize>u << 2));
         columnItem(
-          q, dout, dk, dv, kvPtr, qPtr, qIndices, qEntries, qOffset, Bl, Hl, pSlots, dsSlots, slotBase,
+          q, dout, dk, dv, kvPtr, qPtr, qIndices, qEntries, qOffset, Bl, Hl, pSlots, dsSlots, slotBase, 0, G,
           bkv, c, H, Hkv, N, Nk, D, block, R, C, causal,
         );
       }
@@ -297,21 +301,24 @@ export function attentionBackwardRows(
 
 /**
  * Column items itemBegin..itemEnd-1 (item = bkv·C + c, bkv = b·Hkv + g) of a chunk, after its
- * row items; bh0 the chunk's first query batch·head (a multiple of G).
+ * row items; the chunk's query batch·heads [bh0, bh1): whole groups, or some query heads of one
+ * group (their sums stored by the group's first chunk, added to by its later ones, in order).
  */
 export function attentionBackwardColumns(
   q: usize, dout: usize, dk: usize, dv: usize,
   kvPtr: usize, qPtr: usize, qIndices: usize, qEntries: usize, qOffset: usize, Bl: i32, Hl: i32,
-  pSlots: usize, dsSlots: usize, slotBase: usize, bh0: i32,
+  pSlots: usize, dsSlots: usize, slotBase: usize, bh0: i32, bh1: i32,
   H: i32, Hkv: i32, N: i32, Nk: i32, D: i32, block: i32, R: i32, C: i32, causal: i32,
   itemBegin: i32, itemEnd: i32,
 ): void {
   const G = H / Hkv;
   for (let item = itemBegin; item < itemEnd; item++) {
     const bkv = item / C;
-    const firstSlots = slotBase + (<usize>(bkv * G - bh0) << 2);
+    const j0 = max(0, bh0 - bkv * G);
+    const j1 = min(G, bh1 - bkv * G);
+    const firstSlots = slotBase + (<usize>(bkv * G + j0 - bh0) << 2);
     columnItem(
-      q, dout, dk, dv, kvPtr, qPtr, qIndices, qEntries, qOffset, Bl, Hl, pSlots, dsSlots, firstSlots,
+      q, dout, dk, dv, kvPtr, qPtr, qIndices, qEntries, qOffset, Bl, Hl, pSlots, dsSlots, firstSlots, j0, j1,
       bkv, item - bkv * C, H, Hkv, N, Nk, D, block, R, C, causal,
     );
   }

@@ -7,8 +7,12 @@ import * as assert from 'uvu/assert';
 import { createEngine, type Engine } from '../src/engine.js';
 import { arenaTuning } from '../src/cpu/arena.js';
 import { lastCallParts } from '../src/attention-parts.js';
+import { attentionTuning } from '../src/cpu/attention.js';
+import { forceTaskCount } from '../src/cpu/tasks.js';
 import type { Tensor } from '../src/types.js';
-import { mulberry32, randomAttentionArgs, randomTensor, type HostAttentionBackwardArgs, assertSameBits } from './reference/index.js';
+import {
+  CPU_TOL, assertClose, mulberry32, randomAttentionArgs, randomTensor, referenceAttentionBackward, type HostAttentionBackwardArgs, assertSameBits,
+} from './reference/index.js';
 import { attentionInputs } from './ops/inputs.js';
 
 
@@ -16,6 +20,7 @@ const t = suite('attention in parts at the memory wall');
 const engines: Engine[] = [];
 t.after(async () => {
   arenaTuning.maxBytes = Infinity;
+  forceTaskCount(undefined);
   await Promise.all(engines.splice(0).map((e) => e.close()));
 });
 
@@ -97,6 +102,68 @@ for (const c of CASES) {
     });
   }
 }
+
+// Issue 14 (Phi-3-small's Hq 32 / Hkv 8 at N 32768): one kv group's P and dS slots alone pass the wall,
+// so no part fits whole; the backward runs the group's query heads as chunks, each adding to dk, dv
+// in head order. Under a wall of one group's slots: the float64 reference's values and the bits of
+// the unlimited call, for 1 and 2 threads and forced task counts; the same under a slot budget of
+// under a group; under a wall of one query head's slots, the wall's RangeError.
+t("GQA 8/2 backward where one group's slots pass the wall or the slot budget: chunks of query heads give the reference, the same bits for every thread and task count", async () => {
+  const block = 32;
+  const R = 16;
+  const [H, Hkv] = [8, 2];
+  const rng = mulberry32(1414);
+  const a = randomAttentionArgs(rng, {
+    shape: { B: 1, H, N: R * block, D: 32, block, R }, kvHeads: Hkv, causal: true, density: 0.9, keyPaddingMaskMode: 'add',
+  });
+  const args: HostAttentionBackwardArgs = { ...a, dout: randomTensor(a.q.shape, rng) };
+  // a head's slots: P and dS, block × block floats (block a multiple of 8), per entry of its layout
+  const layout = args.layout as { data: ArrayLike<number> };
+  const headSlotBytes = (h: number) => {
+    let n = 0;
+    for (let i = h * R * R; i < (h + 1) * R * R; i++) n += layout.data[i] !== 0 ? 1 : 0;
+    return 2 * n * block * block * 4;
+  };
+  const G = H / Hkv;
+  const groupSlotBytes = Math.min(...Array.from({ length: Hkv }, (_, g) => Array.from({ length: G }, (_, j) => headSlotBytes(g * G + j)).reduce((x, y) => x + y)));
+  const one = await createEngine({ backend: 'cpu', threads: 1, simd: 'simd' });
+  const two = await createEngine({ backend: 'cpu', threads: 2, simd: 'simd' });
+  engines.push(one, two);
+  const { slotBudgetBytes } = attentionTuning;
+  try {
+    arenaTuning.maxBytes = Infinity;
+    const whole = await one.attentionBackward(args);
+    const ref = referenceAttentionBackward(args);
+    for (const name of ['dq', 'dk', 'dv'] as const) assertClose(whole[name].data, ref[name], { ...CPU_TOL, label: name });
+    for (const [wall, budget] of [[groupSlotBytes, slotBudgetBytes], [Infinity, Math.floor(groupSlotBytes / 3)]]) {
+      arenaTuning.maxBytes = wall;
+      attentionTuning.slotBudgetBytes = budget;
+      const at = `a ${wall}-byte wall, a ${budget}-byte slot budget`;
+      for (const [engine, tasks] of [[one, undefined], [two, undefined], [one, 3], [two, 2], [two, 5]] as const) {
+        forceTaskCount(tasks);
+        const g = await engine.attentionBackward(args);
+        assert.is(lastCallParts.count, 1, `one call at ${at}`);
+        for (const name of ['dq', 'dk', 'dv'] as const) {
+          assertSameBits(g[name].data, whole[name].data, `${name} at ${at}, ${engine === one ? 1 : 2} thread(s), ${tasks ?? 'default'} tasks`);
+        }
+      }
+      forceTaskCount(undefined);
+    }
+    // a single query head is the smallest chunk: below its slots, the wall's RangeError
+    attentionTuning.slotBudgetBytes = slotBudgetBytes;
+    arenaTuning.maxBytes = Math.max(...Array.from({ length: H }, (_, h) => headSlotBytes(h)));
+    try {
+      await one.attentionBackward(args);
+      assert.unreachable("a wall below one query head's slots refuses the backward");
+    } catch (e) {
+      isWallError(e);
+    }
+  } finally {
+    attentionTuning.slotBudgetBytes = slotBudgetBytes;
+    arenaTuning.maxBytes = Infinity;
+    forceTaskCount(undefined);
+  }
+});
 
 function isWallError(e: unknown): void {
   assert.instance(e, RangeError);

@@ -15,6 +15,9 @@ export const arenaTuning = { maxBytes: Infinity };
 
 const ALIGN = 64; // a cache line: tiles never straddle one needlessly
 
+/** The bytes alloc(bytes) takes. */
+export const allocatedBytes = (bytes: number): number => Math.ceil(bytes / ALIGN) * ALIGN;
+
 export class Arena {
   readonly memory: WebAssembly.Memory;
   /** Start of per-call allocations; below it, persistent ones. */
@@ -92,7 +95,7 @@ export class Arena {
   /** Allocates `bytes` (64-byte aligned), growing the memory when needed. */
   alloc(bytes: number): number {
     const ptr = this.top;
-    const end = ptr + Math.ceil(bytes / ALIGN) * ALIGN;
+    const end = ptr + allocatedBytes(bytes);
     this.ensure(end);
     this.top = end;
     return ptr;
@@ -116,6 +119,19 @@ export class Arena {
         throw wall(errors.wasmMemoryRefused(end, e));
       }
     }
+  }
+
+  /** Bytes that per-call allocations may still take before the wall (the host may refuse less). */
+  get headroom(): number {
+    return this.maxBytes() - this.top;
+  }
+
+  /**
+   * Whether allocations of these sizes, in turn, stay below the wall (the host may still refuse
+   * to grow the memory that far).
+   */
+  fits(sizes: readonly number[]): boolean {
+    return sizes.reduce((end, bytes) => end + allocatedBytes(bytes), this.top) <= this.maxBytes();
   }
 
   private maxBytes(): number {

@@ -12,6 +12,7 @@ import type { CpuContext, LayoutTablePointers } from './context.js';
 import { partitionByWeight } from './partition.js';
 import { dynamicTaskCount, guidedShares, taskCount } from './tasks.js';
 import { CpuResident } from './resident.js';
+import { allocatedBytes } from './arena.js';
 import { yieldToEventLoop } from './pool/runner.js';
 import { internal } from '../errors.js';
 
@@ -320,19 +321,23 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
   const layoutArgs = { qOffset, Bl: L.batches, Hl: L.heads };
 
   // whole kv groups (a kv head and its G query heads; G = 1: batch·heads) per task when they
-  // share out evenly among the tasks (and the tasks' slots fit the budget); else row items, then
-  // column items, which share out finely
+  // share out evenly among the tasks and the tasks' slots fit the budget (one task: any size) and
+  // memory; else row items, then column items, which share out finely and keep fewer slots
   const G = groupOf(p);
   const BKV = B * p.Hkv;
   const headTasks = Math.min(parts, BKV);
+  const groupSlotBytes = Math.max(4, 2 * G * maxHead * slotBytes);
+  const slotBaseOfGroup = Int32Array.from({ length: G }, (_, j) => j * maxHead);
   const evenly = parts === 1 || (BKV >= parts && (BKV % parts === 0 || BKV >= 4 * parts));
-  const fits = parts === 1 || headTasks * 2 * G * maxHead * slotBytes <= attentionTuning.slotBudgetBytes;
+  const taskBytes = Array.from({ length: headTasks }, () => [groupSlotBytes, rowScratchBytes]).flat();
+  const fits = (parts === 1 || headTasks * groupSlotBytes <= attentionTuning.slotBudgetBytes) &&
+    a.fits([visits.readyOrder?.byteLength ?? 0, visits.readyPtr?.byteLength ?? 0, slotBaseOfGroup.byteLength, ...taskBytes]);
   const mode = attentionTuning.backwardSchedule === 'auto' ? (evenly && fits ? 'heads' : 'passes') : attentionTuning.backwardSchedule;
   const rowWeightOf = rowWeight(p, visits);
   if (mode === 'heads') {
     const orderPtr = visits.readyOrder ? a.putI32(visits.readyOrder) : t.readyOrder[causal];
     const ready = visits.readyPtr ? a.putI32(visits.readyPtr) : t.readyPtr[causal];
-    const slotBase = a.putI32(Int32Array.from({ length: G }, (_, j) => j * maxHead));
+    const slotBase = a.putI32(slotBaseOfGroup);
     const groupWeight = new Float64Array(BKV + 1);
     const perGroup = new Float64Array(visits.RB * p.Hkv);
     for (let bh = 0; bh < visits.RB * H; bh++) {
@@ -343,7 +348,7 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
       q: ops.q, k: ops.k, v: ops.v, dout, dq, dk, dv, rpe: ops.rpe, kpm: ops.kpm, am: ops.am,
       kvPtr: t.kvPtr, kvIndices: t.kvIndices, qPtr: t.qPtr, qIndices: t.qIndices, qEntries: t.qEntries, ...layoutArgs,
       order: orderPtr, readyPtr: ready, readyBatches: visits.RB,
-      slots: a.alloc(Math.max(4, 2 * G * maxHead * slotBytes)), slotsPerHead: maxHead, slotBase,
+      slots: a.alloc(groupSlotBytes), slotsPerHead: maxHead, slotBase,
       ...shape, C, scale: p.scale,
       kvBegin: begin, kvEnd: end, scratch: a.alloc(rowScratchBytes),
     }));
@@ -356,10 +361,20 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
   }
   for (const x of inputs) a.f32(x.ptr, x.data.length).set(x.data);
 
-  // two passes over chunks [bh0, bh1) of as many whole groups as the slot budget allows (at least
-  // one each); the slot arrays and each task's scratch are allocated once, for the largest chunk
-  const chunks: Array<{ bh0: number; bh1: number; base: Int32Array }> = [];
+  // two passes over chunks [bh0, bh1) of query batch·heads: as many whole groups as the slot
+  // budget allows (at least one); a group whose slots alone pass it, as chunks of as many of its
+  // query heads as it allows (at least one: a head whose slots do not fit in memory is the wall's
+  // RangeError, attention-parts.ts's last part), in head order, which the columns pass sums in.
+  // The budget is the tuning's or, less, what memory has left once the slot bases and the tasks'
+  // scratch are reserved; the chunks only regroup the same kernel steps, so they move no bits.
+  // The slot arrays and each task's scratch are allocated once, for the largest chunk.
+  const slotBases = a.alloc(BH * 4);
+  const reserve = parts * allocatedBytes(rowScratchBytes) + 2 * allocatedBytes(1); // the slot arrays' rounding
+  const budget = Math.min(attentionTuning.slotBudgetBytes, a.headroom - reserve);
+  const chunks: Array<{ bh0: number; bh1: number }> = [];
+  const base = new Int32Array(BH);
   let maxSlots = 0;
+  const within = (slots: number) => slots * slotBytes * 2 <= budget;
   const groupEntries = (bh: number) => {
     let n = 0;
     for (let j = 0; j < G; j++) n += headEntries(bh + j);
@@ -368,24 +383,29 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
   for (let bh0 = 0; bh0 < BH;) {
     let bh1 = bh0;
     let slots = 0;
-    const base: number[] = [];
-    while (bh1 < BH && (bh1 === bh0 || (slots + groupEntries(bh1)) * slotBytes * 2 <= attentionTuning.slotBudgetBytes)) {
-      for (let j = 0; j < G; j++) {
-        base.push(slots);
-        slots += headEntries(bh1);
-        bh1++;
+    const add = () => {
+      base[bh1] = slots;
+      slots += headEntries(bh1++);
+    };
+    if (bh0 % G === 0 && within(groupEntries(bh0))) {
+      while (bh1 < BH && (bh1 === bh0 || within(slots + groupEntries(bh1)))) {
+        for (let j = 0; j < G; j++) add();
       }
+    } else {
+      const groupEnd = bh0 - (bh0 % G) + G;
+      while (bh1 < groupEnd && (bh1 === bh0 || within(slots + headEntries(bh1)))) add();
     }
-    chunks.push({ bh0, bh1, base: Int32Array.from(base) });
+    chunks.push({ bh0, bh1 });
     maxSlots = Math.max(maxSlots, slots);
     bh0 = bh1;
   }
+  a.i32(slotBases, BH).set(base);
   const pSlots = a.alloc(Math.max(4, maxSlots * slotBytes));
   const dsSlots = a.alloc(Math.max(4, maxSlots * slotBytes));
   const scratch: number[] = [];
   const columnWeightOf = columnWeight(p, visits);
-  for (const { bh0, bh1, base } of chunks) {
-    const slotBase = a.putI32(base);
+  for (const { bh0, bh1 } of chunks) {
+    const slotBase = slotBases + bh0 * 4;
     const rowRanges = splitItems(rowWeightOf, R, bh0, bh1, parts, taskCount(ctx));
     while (scratch.length < rowRanges.length) scratch.push(a.alloc(rowScratchBytes));
     const rowTasks = rowRanges.map(([begin, end], i) => ({
@@ -396,11 +416,11 @@ async function backward(ctx: CpuContext, p: AttentionBackwardProblem<OperandData
       itemBegin: begin, itemEnd: end, scratch: scratch[i],
     }));
     await ctx.run('attentionBackwardRows', rowTasks);
-    // column items by kv head: bkv = bh / G over the chunk's groups
-    const colTasks = splitItems(columnWeightOf, C, bh0 / G, bh1 / G, parts, taskCount(ctx)).map(([begin, end]) => ({
+    // column items by kv head: bkv = bh / G over the chunk's groups (or the one group it is part of)
+    const colTasks = splitItems(columnWeightOf, C, Math.floor(bh0 / G), Math.ceil(bh1 / G), parts, taskCount(ctx)).map(([begin, end]) => ({
       q: ops.q, dout, dk, dv,
       kvPtr: t.kvPtr, qPtr: t.qPtr, qIndices: t.qIndices, qEntries: t.qEntries, ...layoutArgs,
-      pSlots, dsSlots, slotBase, bh0,
+      pSlots, dsSlots, slotBase, bh0, bh1,
       ...shape, C,
       itemBegin: begin, itemEnd: end,
     }));

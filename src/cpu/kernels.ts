@@ -39,7 +39,7 @@ export const kernelParameters = {
   attentionBackwardColumns: [
     'q', 'dout', 'dk', 'dv',
     'kvPtr', 'qPtr', 'qIndices', 'qEntries', 'qOffset', 'Bl', 'Hl',
-    'pSlots', 'dsSlots', 'slotBase', 'bh0',
+    'pSlots', 'dsSlots', 'slotBase', 'bh0', 'bh1',
     'H', 'Hkv', 'N', 'Nk', 'D', 'block', 'R', 'C', 'causal',
     'itemBegin', 'itemEnd',
   ],
