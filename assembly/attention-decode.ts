@@ -8,7 +8,7 @@ import { blockMM, fillF32, packTransposed, INIT_SCALE } from './tiles';
 import { applyMasks, onlineSoftmaxStep4, scoreTile, LOG2E } from './attention-scores';
 import { EMPTY, PARTIAL, itemRow0, itemRowEnd, tileKind } from './causal-kind';
 import { exp2x4 } from './simd';
-import { lnAtLeastOne } from './attention-forward';
+import { writeRows } from './attention-rows';
 
 /** Ints per work item: bh, block row r, entries e0 … e1 − 1, partial slot (−1: write out directly). */
 // @ts-ignore: decorator
@@ -21,28 +21,6 @@ import { lnAtLeastOne } from './attention-forward';
 // @ts-ignore: decorator
 @inline function queryPad(N: i32, block: i32): i32 {
   return (min(N, block) + 3) & ~3;
-}
-
-/**
- * out = o / l and lse = ln2·m + ln l (natural log) for `rows` query rows of an accumulator
- * (o [rows][D], m, l [rows]); zeros and −∞ where l = 0 (nothing kept). `lse` 0: not written.
- */
-function writeRows(o: usize, m: usize, l: usize, rows: i32, D: i32, out: usize, lse: usize): void {
-  const dBytes = <usize>D << 2;
-  for (let i = 0; i < rows; i++) {
-    const li = load<f32>(l + (<usize>i << 2));
-    const inv: f32 = li > 0 ? <f32>1 / li : 0;
-    if (lse != 0) {
-      const lsum: f32 = li > 0 ? <f32>(<f64>load<f32>(m + (<usize>i << 2)) * Math.LN2 + lnAtLeastOne(li)) : -Infinity;
-      store<f32>(lse + (<usize>i << 2), lsum);
-    }
-    const iv = f32x4.splat(inv);
-    const src = o + <usize>i * dBytes;
-    const dst = out + <usize>i * dBytes;
-    let d = 0;
-    for (; d + 4 <= D; d += 4) v128.store(dst + (<usize>d << 2), f32x4.mul(v128.load(src + (<usize>d << 2)), iv));
-    for (; d < D; d++) store<f32>(dst + (<usize>d << 2), load<f32>(src + (<usize>d << 2)) * inv);
-  }
 }
 
 /**

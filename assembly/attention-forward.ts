@@ -5,26 +5,7 @@
 import { blockMM, fillF32, packTransposed, INIT_SCALE } from './tiles';
 import { applyMasks, onlineSoftmaxStep4, scoreTile, LOG2E } from './attention-scores';
 import { EMPTY, PARTIAL, itemRow0, itemRowEnd, tileKind } from './causal-kind';
-
-/**
- * ln x for a normal x ≥ 1 (the running sum: its largest term is 2⁰), in f64: x = 2^e·m with
- * m ∈ [√½, √2), ln m = 2·atanh(t), t = (m − 1)/(m + 1), |t| ≤ 0.172, six odd terms (error
- * < 1e-10). The standard library's log would bring lookup tables, static data this module
- * must not have (assembly/index.ts).
- */
-export function lnAtLeastOne(x: f32): f64 {
-  const bits = reinterpret<i32>(x);
-  let e = (bits >> 23) - 127;
-  let m = <f64>reinterpret<f32>((bits & 0x7fffff) | 0x3f800000);
-  if (m > Math.SQRT2) {
-    m *= 0.5;
-    e++;
-  }
-  const t = (m - 1) / (m + 1);
-  const t2 = t * t;
-  const atanh = t * (1 + t2 * (1.0 / 3 + t2 * (1.0 / 5 + t2 * (1.0 / 7 + t2 * (1.0 / 9 + t2 * (1.0 / 11))))));
-  return <f64>e * Math.LN2 + 2 * atanh;
-}
+import { writeRows } from './attention-rows';
 
 /**
  * out[bh][row] for items itemBegin..itemEnd-1, item = bh·R + r (R the layout's block rows), and,
@@ -102,22 +83,7 @@ export function attentionForward(
       // o[i][·] = alpha[i]·o[i][·] + Σ_j P[j][i]·V[j][·]
       blockMM(s, 4, pBytes, vb, dBytes, cols, o, dBytes, rows4, D, INIT_SCALE, alpha);
     }
-    // out = o / l; a query with nothing kept (l = 0) gives zeros
-    const ob = out + (headRows + <usize>row0) * dBytes;
-    for (let i = 0; i < rows; i++) {
-      const li = load<f32>(l + (<usize>i << 2));
-      const inv: f32 = li > 0 ? <f32>1 / li : 0;
-      if (lse != 0) {
-        // ln Σ e^s = ln2·max₂ + ln l, max₂ the running max of the base-2 scores
-        const lsum: f32 = li > 0 ? <f32>(<f64>load<f32>(m + (<usize>i << 2)) * Math.LN2 + lnAtLeastOne(li)) : -Infinity;
-        store<f32>(lse + ((headRows + <usize>(row0 + i)) << 2), lsum);
-      }
-      const iv = f32x4.splat(inv);
-      const src = o + <usize>i * dBytes;
-      const dst = ob + <usize>i * dBytes;
-      let d = 0;
-      for (; d + 4 <= D; d += 4) v128.store(dst + (<usize>d << 2), f32x4.mul(v128.load(src + (<usize>d << 2)), iv));
-      for (; d < D; d++) store<f32>(dst + (<usize>d << 2), load<f32>(src + (<usize>d << 2)) * inv);
-    }
+    // out = o / l (zeros for a query with nothing kept); lse = ln2·max₂ + ln l
+    writeRows(o, m, l, rows, D, out + (headRows + <usize>row0) * dBytes, lse != 0 ? lse + ((headRows + <usize>row0) << 2) : 0);
   }
 }
