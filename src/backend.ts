@@ -165,6 +165,43 @@ export interface OpTimings<K extends KernelTime = KernelTime> {
   readonly totalMs: number;
 }
 
+/**
+ * engine.selectBlocks after validation (API.md "Content-based layouts"): q [B, Hq, Nq, D] at absolute
+ * positions qOffset[b] …, k [B, Hkv, Nk, D]. Pooled scores s[b,h,r,c] = mean(q rows in block r) ·
+ * mean(valid k rows in block c) · scale; allowed c: c ≤ r with causal, c·block < keyLengths[b];
+ * per (b, h, r) holding a query: the topK highest allowed s (ties: the lower c), or the fewest
+ * highest whose softmax mass over the allowed c reaches threshold; the keep blocks (within the
+ * allowed c) added. Rows holding no query stay empty.
+ */
+export interface SelectBlocksProblem<T extends OperandData = OperandData> {
+  q: T;
+  k: T;
+  B: number;
+  Hq: number;
+  Hkv: number;
+  Nq: number;
+  Nk: number;
+  D: number;
+  block: number;
+  /** Layout rows ceil((max qOffset + Nq) / block) and columns ceil(Nk / block). */
+  R: number;
+  C: number;
+  /** Absolute position of q's first row, per batch row. */
+  qOffset: Int32Array;
+  /** Valid keys per batch row (Nk each when the call gave none), each ≥ 1. */
+  keyLengths: Int32Array;
+  causal: boolean;
+  scale: number;
+  /** Exactly one rule: topK ≥ 1 with threshold 0, or threshold in (0, 1] with topK 0. */
+  topK: number;
+  threshold: number;
+  keepDiagonal: boolean;
+  /** Leading block columns kept. */
+  keepFirst: number;
+  /** Block columns just before the diagonal kept. */
+  keepLocal: number;
+}
+
 export interface BackendInfo {
   [key: string]: unknown;
 }
