@@ -11,8 +11,10 @@ import { BufferUsage, MapModeRead } from './program.js';
 export interface WebGPUDeviceOptions {
   powerPreference?: GPUPowerPreference;
   forceFallbackAdapter?: boolean;
-  /** Flags for Dawn's `create()` in Node (default: unquantized timestamps). */
+  /** Flags for Dawn's `create()` in Node (default: unquantized timestamps, and EXPERIMENTAL_DAWN_FEATURES with `experimental`). */
   dawnFlags?: string[];
+  /** Dawn in Node: the toggles that expose shader-f16 on NVIDIA and subgroup matrices (EngineOptions.experimentalWebgpu). */
+  experimental?: boolean;
   /** Milliseconds to wait for the adapter and the device (default 20,000). */
   timeoutMs?: number;
 }
@@ -72,10 +74,17 @@ async function describeAdapter(adapter: GPUAdapter): Promise<AdapterDescription>
   };
 }
 
+/** What EngineOptions.experimentalWebgpu turns on in Dawn (Dawn hides both by default for driver bugs). */
+export const EXPERIMENTAL_DAWN_FEATURES = 'enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia';
+
+/** Features requested where the adapter offers them. */
+const WANTED_FEATURES = ['timestamp-query', 'subgroups', 'shader-f16', 'chromium-experimental-subgroup-matrix'];
+
 export async function acquireDevice(opts: WebGPUDeviceOptions = {}): Promise<AcquiredDevice> {
   const ms = opts.timeoutMs ?? 20000;
   // Dawn rounds timestamps to 100 µs unless told not to.
-  const found = await findGPU(opts.dawnFlags ?? ['disable-dawn-features=timestamp_quantization']);
+  const flags = opts.dawnFlags ?? ['disable-dawn-features=timestamp_quantization'];
+  const found = await findGPU(opts.experimental ? [...flags, EXPERIMENTAL_DAWN_FEATURES] : flags);
   let adapter: GPUAdapter | null;
   try {
     const req: GPURequestAdapterOptions = {};
@@ -95,7 +104,7 @@ export async function acquireDevice(opts: WebGPUDeviceOptions = {}): Promise<Acq
     if (typeof v === 'number') requiredLimits[name] = v;
   }
   const features: GPUFeatureName[] = [];
-  for (const name of ['timestamp-query', 'subgroups'] as GPUFeatureName[]) if (adapter.features.has(name)) features.push(name);
+  for (const name of WANTED_FEATURES as GPUFeatureName[]) if (adapter.features.has(name)) features.push(name);
   let device: GPUDevice;
   try {
     device = await deadline(adapter.requestDevice({ label: 'blocksparse', requiredFeatures: features, requiredLimits }), ms, 'requestDevice()');

@@ -24,6 +24,13 @@ export interface EngineOptions {
    * false a call reads back no timestamps, and a keepOnDevice call does not wait for its kernels.
    */
   timings?: boolean;
+  /**
+   * WebGPU in Node (Dawn): create the device with Dawn's `allow_unsafe_apis` and
+   * `vulkan_enable_f16_on_nvidia` toggles, which expose `shader-f16` on NVIDIA GPUs and the
+   * experimental subgroup-matrix feature (the GPU's matrix units). Off by default: Dawn hides them
+   * for driver bugs. Browsers and Deno ignore it (they expose what they support).
+   */
+  experimentalWebgpu?: boolean;
 }
 
 export interface EngineInfo extends BackendInfo {
@@ -91,8 +98,10 @@ export type AttentionCall = AttentionArgs | KvAttentionArgs;
 const BACKENDS = ['cpu', 'webgpu', 'auto'] as const;
 const SIMD = ['auto', 'simd', 'relaxed'] as const;
 
-function checkOptions(options: unknown): Required<Pick<EngineOptions, 'backend' | 'simd'>> & { threads?: number; timings: boolean } {
-  if (options === undefined) return { backend: 'auto', simd: 'auto', timings: true };
+type CheckedOptions = Required<Pick<EngineOptions, 'backend' | 'simd' | 'timings' | 'experimentalWebgpu'>> & { threads?: number };
+
+function checkOptions(options: unknown): CheckedOptions {
+  if (options === undefined) return { backend: 'auto', simd: 'auto', timings: true, experimentalWebgpu: false };
   if (options === null || typeof options !== 'object') throw errors.notObject('options', options);
   const o = options as EngineOptions;
   const backend = checkChoice('options.backend', o.backend, BACKENDS, 'auto');
@@ -100,7 +109,9 @@ function checkOptions(options: unknown): Required<Pick<EngineOptions, 'backend' 
   if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads > 0)) {
     throw errors.positiveInt('options.threads', o.threads);
   }
-  return { backend, simd, threads: o.threads, timings: o.timings === undefined || checkBoolean('options.timings', o.timings) };
+  const timings = o.timings === undefined || checkBoolean('options.timings', o.timings);
+  const experimentalWebgpu = o.experimentalWebgpu !== undefined && checkBoolean('options.experimentalWebgpu', o.experimentalWebgpu);
+  return { backend, simd, threads: o.threads, timings, experimentalWebgpu };
 }
 
 async function cpuBackend(threads: number | undefined, simd: 'auto' | 'simd' | 'relaxed'): Promise<Backend> {
@@ -108,23 +119,23 @@ async function cpuBackend(threads: number | undefined, simd: 'auto' | 'simd' | '
   return createCpuBackend({ threads, simd });
 }
 
-async function gpuBackend(timings: boolean): Promise<Backend> {
+async function gpuBackend(timings: boolean, experimental: boolean): Promise<Backend> {
   // gpu/ is loaded only when asked for, so the CPU engine never needs WebGPU or Dawn.
   const { createWebGPUBackend } = await import('../gpu/index.js');
-  return createWebGPUBackend({ timings });
+  return createWebGPUBackend({ timings, experimental });
 }
 
 export async function createEngine(options?: EngineOptions): Promise<Engine> {
-  const { backend: choice, simd, threads, timings } = checkOptions(options);
+  const { backend: choice, simd, threads, timings, experimentalWebgpu } = checkOptions(options);
   const fallbacks: string[] = [];
   let backend: Backend;
   if (choice === 'cpu') {
     backend = await cpuBackend(threads, simd);
   } else if (choice === 'webgpu') {
-    backend = await gpuBackend(timings);
+    backend = await gpuBackend(timings, experimentalWebgpu);
   } else {
     try {
-      backend = await gpuBackend(timings);
+      backend = await gpuBackend(timings, experimentalWebgpu);
     } catch (e) {
       fallbacks.push(`webgpu unavailable, using the CPU: ${withoutPrefix((e as Error).message)}`);
       backend = await cpuBackend(threads, simd);

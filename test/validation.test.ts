@@ -33,6 +33,7 @@ test('options: unknown backend and bad threads', async () => {
   await rejects(() => createEngine({ backend: 'tpu' as never }), RangeError, /options\.backend must be 'cpu', 'webgpu' or 'auto', got 'tpu'/);
   await rejects(() => createEngine({ backend: 'cpu', threads: 0 }), RangeError, /options\.threads must be a positive integer, got 0/);
   await rejects(() => createEngine({ backend: 'cpu', threads: 1.5 }), RangeError, /options\.threads must be a positive integer/);
+  await rejects(() => createEngine({ backend: 'cpu', experimentalWebgpu: 'yes' as never }), TypeError, /options\.experimentalWebgpu must be a boolean/);
 });
 
 test('attention: tensors', async () => {
