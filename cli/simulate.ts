@@ -56,6 +56,7 @@ export function createSimulatedEngine(backend: 'cpu' | 'webgpu', clock: VirtualC
     simulated: true,
     threads: backend === 'cpu' ? threads : undefined,
     float16: 'simulated',
+    float16Ops: { attention: 'simulated', attentionBackward: 'simulated', decode: 'simulated', kvCache: 'simulated' },
     fallbacks: [],
   };
 

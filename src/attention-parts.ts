@@ -6,7 +6,7 @@
 // the same order whichever part holds it, so the parts give the bits of one call. Host operands
 // only: data a backend already holds (DeviceTensors, keepOnDevice) fits there or was refused when
 // uploaded. Shared by both backends; each marks its own wall's errors with `wall`.
-import type { AttentionBackwardProblem, AttentionGradientData, AttentionLseData, AttentionProblem, OperandData } from './backend.js';
+import type { AttentionBackwardProblem, AttentionGradientData, AttentionLseData, AttentionProblem, HostData, OperandData } from './backend.js';
 import { compileLayout } from './layouts/compile.js';
 import type { BatchedLayout, Layout } from './types.js';
 
@@ -21,10 +21,10 @@ export const isWall = (e: unknown): boolean => typeof e === 'object' && e !== nu
 /** How many parts the last attention call ran as (1: whole); read by the tests of the parts. */
 export const lastCallParts = { count: 0 };
 
-type HostProblem = AttentionProblem<Float32Array> | AttentionBackwardProblem<Float32Array>;
+type HostProblem = AttentionProblem<HostData> | AttentionBackwardProblem<HostData>;
 
 const isHost = (p: AttentionProblem<OperandData> | AttentionBackwardProblem<OperandData>): boolean =>
-  !p.keepOnDevice && [p.q, p.k, p.v, 'dout' in p ? p.dout : p.q].every((x) => x instanceof Float32Array);
+  !p.keepOnDevice && [p.q, p.k, p.v, 'dout' in p ? p.dout : p.q].every((x) => x instanceof Float32Array || x instanceof Uint16Array);
 
 /**
  * Batch rows [b0, b1) and heads [h0, h1) of a fitted layout ([H, R, C], shared by the batch rows,
@@ -49,10 +49,10 @@ function part<P extends HostProblem>(p: P, range: Range): P {
   const { H, Hkv, N, Nk, D } = p;
   // the flat [B, heads, …] range of (b0, first head) … (b1 − 1, last head): contiguous, as either
   // b1 = b0 + 1 or the heads are all of them
-  const rows = (x: Float32Array, heads: number, first: number, end: number, per: number) =>
-    x.subarray((b0 * heads + first) * per, ((b1 - 1) * heads + end) * per);
-  const q = (x: Float32Array, per = N * D) => rows(x, H, h0, h1, per);
-  const kv = (x: Float32Array) => rows(x, Hkv, kh0, kh1, Nk * D);
+  const rows = <T extends HostData>(x: T, heads: number, first: number, end: number, per: number): T =>
+    x.subarray((b0 * heads + first) * per, ((b1 - 1) * heads + end) * per) as T;
+  const q = <T extends HostData>(x: T, per = N * D) => rows(x, H, h0, h1, per);
+  const kv = (x: HostData) => rows(x, Hkv, kh0, kh1, Nk * D);
   const sub = {
     ...p,
     B: b1 - b0,
@@ -88,8 +88,9 @@ function halves(p: HostProblem, splitsGroups: boolean): [Range, Range] | null {
   return null;
 }
 
-function concat(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, x) => n + x.length, 0));
+function concat<T extends HostData>(parts: readonly T[]): T {
+  const n = parts.reduce((n, x) => n + x.length, 0);
+  const out = (parts[0] instanceof Uint16Array ? new Uint16Array(n) : new Float32Array(n)) as T;
   let at = 0;
   for (const x of parts) {
     out.set(x, at);
@@ -116,7 +117,7 @@ async function inParts<P extends HostProblem, R>(p: P, run: (p: P) => Promise<R>
   return join(first, await inParts(b!, run, join, splitsGroups));
 }
 
-const cat = (a: OperandData, b: OperandData) => concat([a as Float32Array, b as Float32Array]);
+const cat = (a: OperandData, b: OperandData) => concat([a as HostData, b as HostData]);
 
 /** run(p) alone where p holds device data (lastCallParts 1), else inParts. */
 function hostInParts<P extends AttentionProblem<OperandData>, R>(p: P, run: (p: P) => Promise<R>, join: (a: R, b: R) => R, splitsGroups: boolean): Promise<R> {

@@ -2,7 +2,7 @@
 // normalises every call first, so a backend trusts its input: shapes agree, masks are additive
 // (a 'mul' mask already turned into 0 / -Infinity), scale is a finite number.
 import type { CompiledLayout } from './layouts/compile.js';
-import type { BackendName } from './types.js';
+import type { BackendName, Dtype } from './types.js';
 
 /** What is applied to the scores, resolved: scale given, masks additive (0 or −∞ for 'mul' ones). */
 export interface ScoreTerms {
@@ -17,6 +17,12 @@ export interface ScoreTerms {
 }
 
 /**
+ * Host data as a backend receives it: float32, or the half-float bits of float16 data where the
+ * backend stores float16 (Backend.storesFloat16); else the engine gives it float16 data widened.
+ */
+export type HostData = Float32Array | Uint16Array;
+
+/**
  * Dense data a backend holds between calls (engine.upload, keepOnDevice): rows of `rowLength`
  * floats, as the tensor's last dimension. Only the backend that made it reads it.
  */
@@ -24,7 +30,9 @@ export interface ResidentData {
   readonly length: number;
   readonly rowLength: number;
   readonly destroyed: boolean;
-  read(): Promise<Float32Array>;
+  /** 'float16' where the backend stores half floats (read() gives their bits); absent: float32. */
+  readonly dtype?: Dtype;
+  read(): Promise<HostData>;
   destroy(): void;
 }
 
@@ -37,6 +45,8 @@ export interface KvCacheData {
   readonly k: ResidentData;
   readonly v: ResidentData;
   readonly destroyed: boolean;
+  /** 'float16' where the backend holds the tokens as half floats (write takes their bits); absent: float32. */
+  readonly dtype?: Dtype;
   /**
    * Writes n tokens, k and v [B, Hkv, n, D] (host data or data this backend holds), at positions
    * at … at + n − 1 of every kv head. Ordered with the backend's calls as they were made: a call
@@ -47,7 +57,7 @@ export interface KvCacheData {
 }
 
 /** An operand as a backend receives it: host data, or data it already holds. */
-export type OperandData = Float32Array | ResidentData;
+export type OperandData = HostData | ResidentData;
 
 /**
  * Fused attention over flat data: q (and out, dout, dq) [B, H, N, D], k and v (and dk, dv)
@@ -206,16 +216,29 @@ export interface BackendInfo {
   [key: string]: unknown;
 }
 
+/**
+ * The ops whose float16 path a backend may name in info.float16Ops (engine.info.float16Ops): the
+ * forward (and lse), the backward, the forward over a few query rows (decode), the KV cache's storage.
+ */
+export type Float16Op = 'attention' | 'attentionBackward' | 'decode' | 'kvCache';
+
 export interface Backend {
   readonly name: BackendName;
   readonly info: BackendInfo;
+  /**
+   * The backend stores float16 (API.md "Float16 storage"): it takes float16 q, k, v, dout, uploads
+   * and KV cache tokens as half-float bits (Uint16Array, or ResidentData of dtype 'float16') and
+   * returns out, dq, dk, dv of such calls as bits (lse stays float32). Absent or false: the engine
+   * converts float16 data to float32 at the copies in and out.
+   */
+  readonly storesFloat16?: boolean;
   /** The last op's kernel times, where measured (WebGPU with timestamp-query); else absent or null. */
   readonly lastTimings?: OpTimings | null;
-  /** Copies `data` into the backend's memory, for later calls (engine.upload). */
-  upload(data: Float32Array, rowLength: number): Promise<ResidentData>;
-  /** Memory for a KV cache of B·Hkv heads of `capacity` tokens of D floats (KvCacheData). */
-  createKvCache(B: number, Hkv: number, D: number, capacity: number): Promise<KvCacheData>;
-  /** ResidentData where `p.keepOnDevice`, else a Float32Array. */
+  /** Copies `data` into the backend's memory, for later calls (engine.upload); half-float bits keep their dtype. */
+  upload(data: HostData, rowLength: number): Promise<ResidentData>;
+  /** Memory for a KV cache of B·Hkv heads of `capacity` tokens of D values (KvCacheData); `dtype` only where storesFloat16. */
+  createKvCache(B: number, Hkv: number, D: number, capacity: number, dtype?: Dtype): Promise<KvCacheData>;
+  /** ResidentData where `p.keepOnDevice`, else host data (half-float bits for float16 operands). */
   attention(p: AttentionProblem<OperandData>): Promise<OperandData>;
   /** The same forward, with each row's log-sum-exp (AttentionLseData). */
   attentionWithLse(p: AttentionProblem<OperandData>): Promise<AttentionLseData>;

@@ -1,5 +1,5 @@
 // The public face of data a backend holds between calls (types.ts DeviceTensor): a shape, the
-// backend's ResidentData (float32 whatever the dtype), the storage read() gives back, and the
+// backend's ResidentData (half floats where the backend stores float16, else float32), the storage read() gives back, and the
 // engine that made it, which alone may take it as an operand.
 import type { ResidentData } from './backend.js';
 import { dtypeOf, hostTensor, type Storage } from './dtype.js';

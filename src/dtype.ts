@@ -1,6 +1,8 @@
 // A tensor's dtype at the host edge (API.md "Float16 storage"): how its values are stored, the one
-// conversion of float16 host data into the float32 every backend computes in, and the one
-// conversion of results back. The backends only ever see float32.
+// conversion of float16 host data into float32 and the one conversion of results back, for a
+// backend that computes in float32; a backend that stores float16 (Backend.storesFloat16) gets and
+// gives the half-float bits as they are.
+import type { Float16Op, HostData } from './backend.js';
 import { errors, internal } from './errors.js';
 import { fromFloat16, toFloat16 } from './float16.js';
 import type { Dtype, Float16ArrayLike, Float16Tensor, Tensor } from './types.js';
@@ -8,8 +10,11 @@ import type { Dtype, Float16ArrayLike, Float16Tensor, Tensor } from './types.js'
 /** How a tensor's values are held on the host: float32, or half floats as bits (Uint16Array) or as the runtime's Float16Array. */
 export type Storage = 'float32' | 'float16-bits' | 'float16-array';
 
-/** What engine.info.float16 says while no backend computes in half floats. */
+/** What engine.info.float16 says for a backend that does not store float16. */
 export const FLOAT16_CONVERTED = 'converted to float32 at the copies in and out; f32 kernels';
+
+/** The ops engine.info.float16Ops names (backend.ts Float16Op). */
+export const FLOAT16_OPS: readonly Float16Op[] = ['attention', 'attentionBackward', 'decode', 'kvCache'];
 
 export const dtypeOf = (s: Storage): Dtype => (s === 'float32' ? 'float32' : 'float16');
 
@@ -43,17 +48,28 @@ export function toFloat32(data: Float32Array | Uint16Array | Float16ArrayLike, s
   return fromFloat16(storage === 'float16-bits' ? (data as Uint16Array) : bitsOf(data as Float16ArrayLike));
 }
 
-/** The copy out: float32 results as half floats of `storage` (a Float16Array only where the runtime has one). */
-function toHalf(data: Float32Array, storage: 'float16-bits' | 'float16-array'): Uint16Array | Float16ArrayLike {
-  const bits = toFloat16(data);
-  if (storage === 'float16-bits') return bits;
-  const F16 = (globalThis as { Float16Array?: new (buffer: ArrayBufferLike) => Float16ArrayLike }).Float16Array;
-  // float16-array storage came from a Float16Array, so the runtime has the class
-  if (F16 === undefined) throw internal('float16-array storage without a Float16Array');
-  return new F16(bits.buffer);
+/** What a backend receives: float16 data as its bits where `half` (the backend stores float16), else as float32. */
+export function toBackend(data: Float32Array | Uint16Array | Float16ArrayLike, storage: Storage, half: boolean): HostData {
+  if (!half || storage === 'float32') return toFloat32(data, storage);
+  return storage === 'float16-bits' ? (data as Uint16Array) : bitsOf(data as Float16ArrayLike);
 }
 
-/** A host result of `storage`, from the float32 a backend computed (a float32 Tensor keeps today's shape: no dtype field). */
-export function hostTensor(data: Float32Array, shape: number[], storage: Storage): Tensor | Float16Tensor {
-  return storage === 'float32' ? { data, shape } : { data: toHalf(data, storage), shape, dtype: 'float16' };
+/**
+ * The copy out: results as half floats of `storage` (a Float16Array only where the runtime has
+ * one): float32 results converted, half-float bits (from a backend that stores float16) as they are.
+ */
+function toHalf(data: HostData, storage: 'float16-bits' | 'float16-array'): Uint16Array | Float16ArrayLike {
+  const bits = data instanceof Uint16Array ? data : toFloat16(data);
+  if (storage === 'float16-bits') return bits;
+  const F16 = (globalThis as { Float16Array?: new (buffer: ArrayBufferLike, byteOffset?: number, length?: number) => Float16ArrayLike }).Float16Array;
+  // float16-array storage came from a Float16Array, so the runtime has the class
+  if (F16 === undefined) throw internal('float16-array storage without a Float16Array');
+  return new F16(bits.buffer, bits.byteOffset, bits.length);
+}
+
+/** A host result of `storage`, from what a backend computed (a float32 Tensor keeps today's shape: no dtype field). */
+export function hostTensor(data: HostData, shape: number[], storage: Storage): Tensor | Float16Tensor {
+  if (storage !== 'float32') return { data: toHalf(data, storage), shape, dtype: 'float16' };
+  if (!(data instanceof Float32Array)) throw internal('half-float bits for a float32 result');
+  return { data, shape };
 }

@@ -1,6 +1,6 @@
 // createEngine: picks a backend, then every call goes API → validation → compiled layout →
 // backend. A bad call rejects before dispatch and leaves the engine usable.
-import type { Backend, BackendInfo, OperandData } from './backend.js';
+import type { Backend, BackendInfo, Float16Op, OperandData } from './backend.js';
 import { DeviceTensorHandle } from './device-tensor.js';
 import { errors, withoutPrefix } from './errors.js';
 import { attentionBackwardProblem, attentionProblem, matmulProblem, softmaxBackwardProblem, softmaxProblem } from './problems.js';
@@ -9,7 +9,7 @@ import type {
   DeviceAttentionWithLse, DeviceTensor, Float16Input, Float16Tensor, KvAttentionArgs, KvCache, KvCacheOptions, MatmulArgs, SoftmaxArgs,
   SoftmaxBackwardArgs, Tensor,
 } from './types.js';
-import { FLOAT16_CONVERTED, hostTensor, type Storage } from './dtype.js';
+import { FLOAT16_CONVERTED, FLOAT16_OPS, hostTensor, type Storage } from './dtype.js';
 import { checkKvCacheOptions, KvCacheHandle } from './kv-cache.js';
 import { checkAnyTensor, checkBoolean, checkChoice } from './validate.js';
 
@@ -37,6 +37,8 @@ export interface EngineInfo extends BackendInfo {
   backend: BackendName;
   /** The arithmetic behind float16 tensors (API.md "Float16 storage"). */
   float16: string;
+  /** Per op, the path float16 tensors take and why (f16 shaders, or converted to float32 and the reason). */
+  float16Ops: Record<Float16Op, string>;
   /** Fallbacks taken, each with its reason (no adapter, no shared memory, no relaxed SIMD). */
   fallbacks: string[];
 }
@@ -143,7 +145,9 @@ export async function createEngine(options?: EngineOptions): Promise<Engine> {
   }
   const own = (backend.info.fallbacks as string[] | undefined) ?? [];
   const float16 = typeof backend.info.float16 === 'string' ? backend.info.float16 : FLOAT16_CONVERTED;
-  const info: EngineInfo = { ...backend.info, backend: backend.name, float16, fallbacks: [...fallbacks, ...own] };
+  const ops = (backend.info.float16Ops ?? {}) as Partial<Record<Float16Op, string>>;
+  const float16Ops = Object.fromEntries(FLOAT16_OPS.map((op) => [op, ops[op] ?? FLOAT16_CONVERTED])) as Record<Float16Op, string>;
+  const info: EngineInfo = { ...backend.info, backend: backend.name, float16, float16Ops, fallbacks: [...fallbacks, ...own] };
   return new EngineImpl(backend, info);
 }
 
@@ -152,7 +156,11 @@ class EngineImpl implements Engine {
   /** Caches not yet destroyed: close destroys them. */
   private readonly caches = new Set<KvCacheHandle>();
   lastTimings: CallTimings | null = null;
-  constructor(private readonly impl: Backend, readonly info: EngineInfo) {}
+  /** The backend stores float16: float16 data reaches it as half-float bits, unconverted. */
+  private readonly half: boolean;
+  constructor(private readonly impl: Backend, readonly info: EngineInfo) {
+    this.half = impl.storesFloat16 === true;
+  }
 
   /** Runs a backend call, recording its wall time and, where the backend measures it, kernel time. */
   private async timed<T>(op: string, call: () => Promise<T>): Promise<T> {
@@ -178,7 +186,7 @@ class EngineImpl implements Engine {
   // the arguments); the implementations are checked against them through `implements Engine`
   async upload(tensor: Tensor | Float16Tensor): Promise<any> {
     this.open();
-    const t = checkAnyTensor('tensor', tensor, '[...] of positive integers', 'any');
+    const t = checkAnyTensor('tensor', tensor, '[...] of positive integers', 'any', this.half);
     const resident = await this.timed('upload', () => this.impl.upload(t.data, t.shape[t.shape.length - 1]));
     return new DeviceTensorHandle(t.shape, this.impl.name, resident, this, t.storage);
   }
@@ -186,7 +194,7 @@ class EngineImpl implements Engine {
   async createKvCache(options: KvCacheOptions): Promise<KvCache> {
     this.open();
     const o = checkKvCacheOptions(options);
-    const data = await this.impl.createKvCache(o.batch, o.kvHeads, o.headDim, o.capacity);
+    const data = await this.impl.createKvCache(o.batch, o.kvHeads, o.headDim, o.capacity, this.half ? o.dtype : 'float32');
     const cache = new KvCacheHandle(o, this.impl.name, data, this, (c) => this.caches.delete(c));
     this.caches.add(cache);
     return cache;
@@ -197,12 +205,13 @@ class EngineImpl implements Engine {
    * the inputs' (float16 results are converted here, the one copy out).
    */
   private result(data: OperandData, shape: number[], storage: Storage): Tensor | Float16Tensor | DeviceTensor<'float32' | 'float16'> {
-    return data instanceof Float32Array ? hostTensor(data, shape, storage) : new DeviceTensorHandle(shape, this.impl.name, data, this, storage);
+    const host = data instanceof Float32Array || data instanceof Uint16Array;
+    return host ? hostTensor(data, shape, storage) : new DeviceTensorHandle(shape, this.impl.name, data, this, storage);
   }
 
   async attention(args: AttentionCall): Promise<any> {
     this.open();
-    const p = attentionProblem(args, this);
+    const p = attentionProblem(args, this, this.half);
     const shape = [p.B, p.H, p.N, p.D];
     if (!p.returnLse) return this.result(await this.timed('attention', () => this.impl.attention(p)), shape, p.storage);
     const { out, lse } = await this.timed('attention', () => this.impl.attentionWithLse(p));
@@ -211,7 +220,7 @@ class EngineImpl implements Engine {
 
   async attentionBackward(args: AttentionBackwardArgs): Promise<any> {
     this.open();
-    const p = attentionBackwardProblem(args, this);
+    const p = attentionBackwardProblem(args, this, this.half);
     const g = await this.timed('attentionBackward', () => this.impl.attentionBackward(p));
     const kvShape = () => [p.B, p.Hkv, p.Nk, p.D];
     return {

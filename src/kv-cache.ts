@@ -29,7 +29,7 @@ export class KvCacheHandle implements KvCache {
   readonly kvHeads: number;
   readonly headDim: number;
   readonly capacity: number;
-  /** float16 tokens are held as float32 (converted at the append), as the backends compute. */
+  /** float16 tokens are held as half floats where the backend stores float16 (KvCacheData.dtype), else as float32 (converted at the append). */
   readonly dtype: Dtype;
   private held = 0;
   /** Tokens of appends under way: a second append checks its capacity against them too. */
@@ -62,13 +62,14 @@ export class KvCacheHandle implements KvCache {
   async append(tokens: { k: TensorInput; v: TensorInput }): Promise<void> {
     if (this.destroyed) throw errors.destroyedKvCache();
     if (tokens === null || typeof tokens !== 'object') throw errors.notObject('tokens', tokens);
-    const k = checkOperand('k', tokens.k, '[B, Hkv, n, D]', this.owner);
+    const half = this.data.dtype === 'float16';
+    const k = checkOperand('k', tokens.k, '[B, Hkv, n, D]', this.owner, half);
     if (dtypeOf(k.storage) !== this.dtype) throw errors.kvDtypesDiffer('k', dtypeOf(k.storage), this.dtype);
     if (k.shape[0] !== this.batch) throw errors.mismatch('k', "shape[0] (B, the cache's batch)", this.batch, k.shape[0]);
     if (k.shape[1] !== this.kvHeads) throw errors.mismatch('k', "shape[1] (Hkv, the cache's kvHeads)", this.kvHeads, k.shape[1]);
     if (k.shape[3] !== this.headDim) throw errors.mismatch('k', "shape[3] (D, the cache's headDim)", this.headDim, k.shape[3]);
     const n = k.shape[2];
-    const v = checkOperand('v', tokens.v, '[B, Hkv, n, D]', this.owner);
+    const v = checkOperand('v', tokens.v, '[B, Hkv, n, D]', this.owner, half);
     if (dtypeOf(v.storage) !== this.dtype) throw errors.kvDtypesDiffer('v', dtypeOf(v.storage), this.dtype);
     for (let i = 0; i < 4; i++) if (v.shape[i] !== k.shape[i]) throw errors.kvShapesDiffer(i, ['B', 'Hkv', 'n', 'D'][i], k.shape[i], v.shape[i]);
     const at = this.held + this.pending;

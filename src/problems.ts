@@ -104,7 +104,7 @@ function sameDtype(name: string, storage: Storage, q: Storage): void {
   if (dtypeOf(storage) !== dtypeOf(q)) throw errors.dtypesDiffer(name, dtypeOf(storage), 'q', dtypeOf(q));
 }
 
-function keysAndValues(args: AttentionArgs | KvAttentionArgs, q: { shape: number[]; storage: Storage }, owner?: object): KeysAndValues {
+function keysAndValues(args: AttentionArgs | KvAttentionArgs, q: { shape: number[]; storage: Storage }, owner?: object, half = false): KeysAndValues {
   const [B, H, , D] = q.shape;
   if (args.kv !== undefined) {
     const kv: unknown = args.kv;
@@ -121,35 +121,37 @@ function keysAndValues(args: AttentionArgs | KvAttentionArgs, q: { shape: number
     return { Hkv: kv.kvHeads, Nk: kv.length, kvStride: kv.capacity, k: kv.data.k, v: kv.data.v, capacity: kv.capacity };
   }
   // k and v [B, Hkv, Nk, D]: Hkv divides Hq (GQA, MQA; Hkv = Hq is plain multi-head attention)
-  const k = checkOperand('k', args.k, '[B, Hkv, Nk, D]', owner);
+  const k = checkOperand('k', args.k, '[B, Hkv, Nk, D]', owner, half);
   sameDtype('k', k.storage, q.storage);
   for (const i of [0, 3]) if (k.shape[i] !== q.shape[i]) throw errors.mismatch('k', `shape[${i}] (${BHND[i]})`, q.shape[i], k.shape[i]);
   const [, Hkv, Nk] = k.shape;
   if (H % Hkv !== 0) throw errors.kvHeadsDivide(H, Hkv);
-  const v = checkOperand('v', args.v, '[B, Hkv, Nk, D]', owner);
+  const v = checkOperand('v', args.v, '[B, Hkv, Nk, D]', owner, half);
   sameDtype('v', v.storage, q.storage);
   for (let i = 0; i < 4; i++) if (v.shape[i] !== k.shape[i]) throw errors.kvShapesDiffer(i, KV_DIMS[i], k.shape[i], v.shape[i]);
   return { Hkv, Nk, kvStride: Nk, k: k.data, v: v.data, capacity: null };
 }
 
 /**
- * An attention problem and the storage of its q (float16 inputs arrive converted to float32; the
- * engine gives the results back in this storage). The backend ignores `storage`.
+ * An attention problem and the storage of its q (float16 inputs arrive converted to float32, or as
+ * their bits for a backend that stores float16; the engine gives the results back in this
+ * storage). The backend ignores `storage`.
  */
 export type CheckedAttention<T extends OperandData = Float32Array> = AttentionProblem<T> & { storage: Storage };
 export type CheckedAttentionBackward<T extends OperandData = Float32Array> = AttentionBackwardProblem<T> & { storage: Storage };
 
 /**
  * `owner`: the engine whose DeviceTensors q, k, v (and dout) and KV caches may be; without one,
- * only Tensors are taken and the problem holds host data.
+ * only Tensors are taken and the problem holds host data (float32). `half`: the backend stores
+ * float16, so float16 host data stays half-float bits.
  */
 export function attentionProblem(args: AttentionArgs): CheckedAttention;
-export function attentionProblem(args: AttentionArgs | KvAttentionArgs, owner: object): CheckedAttention<OperandData>;
-export function attentionProblem(args: AttentionArgs | KvAttentionArgs, owner?: object): CheckedAttention<OperandData> {
+export function attentionProblem(args: AttentionArgs | KvAttentionArgs, owner: object, half?: boolean): CheckedAttention<OperandData>;
+export function attentionProblem(args: AttentionArgs | KvAttentionArgs, owner?: object, half = false): CheckedAttention<OperandData> {
   if (args === null || typeof args !== 'object') throw errors.notObject('arguments', args);
-  const q = checkOperand('q', args.q, '[B, H, Nq, D]', owner);
+  const q = checkOperand('q', args.q, '[B, H, Nq, D]', owner, half);
   const [B, H, N, D] = q.shape;
-  const { Hkv, Nk, kvStride, k, v, capacity } = keysAndValues(args, q, owner);
+  const { Hkv, Nk, kvStride, k, v, capacity } = keysAndValues(args, q, owner, half);
   const keyLengths = checkKeyLengths(args.keyLengths, B, Nk, capacity !== null);
   const qOffset = checkQOffset(args.qOffset, keyLengths, B, N, Nk);
   const layout = fitAttentionLayout(checkLayout('layout', args.layout, true), B, H, N, Nk, qOffset, capacity);
@@ -189,11 +191,11 @@ function fitAttentionLayout(given: Layout | BatchedLayout, B: number, H: number,
 }
 
 export function attentionBackwardProblem(args: AttentionBackwardArgs): CheckedAttentionBackward;
-export function attentionBackwardProblem(args: AttentionBackwardArgs, owner: object): CheckedAttentionBackward<OperandData>;
-export function attentionBackwardProblem(args: AttentionBackwardArgs, owner?: object): CheckedAttentionBackward<OperandData> {
+export function attentionBackwardProblem(args: AttentionBackwardArgs, owner: object, half?: boolean): CheckedAttentionBackward<OperandData>;
+export function attentionBackwardProblem(args: AttentionBackwardArgs, owner?: object, half = false): CheckedAttentionBackward<OperandData> {
   if ((args as { kv?: unknown }).kv !== undefined) throw errors.kvNotForBackward();
-  const p = attentionProblem(args, owner as object);
-  const dout = checkOperand('dout', args.dout, '[B, H, Nq, D]', owner);
+  const p = attentionProblem(args, owner as object, half);
+  const dout = checkOperand('dout', args.dout, '[B, H, Nq, D]', owner, half);
   sameDtype('dout', dout.storage, p.storage);
   checkShapeEquals('dout', dout, [p.B, p.H, p.N, p.D], BHND);
   return { ...p, dout: dout.data };

@@ -1,8 +1,8 @@
 // Checks of user input, before anything is dispatched: a bad call throws a TypeError or RangeError
 // naming the argument and leaves the engine untouched. Messages live in errors.ts.
-import type { OperandData } from './backend.js';
+import type { HostData, OperandData } from './backend.js';
 import { isDeviceTensor } from './device-tensor.js';
-import { storageOf, toFloat32, type Storage } from './dtype.js';
+import { storageOf, toBackend, type Storage } from './dtype.js';
 import { errors } from './errors.js';
 import { positiveInt } from './layouts/args.js';
 import { compileLayout } from './layouts/compile.js';
@@ -18,19 +18,23 @@ function checkShapeArray(name: string, shape: unknown, rank: number | 'any', exp
   return shape;
 }
 
-/** A host tensor of either dtype: its shape, its data as float32 (the copy in of float16 data) and its storage. */
+/**
+ * A host tensor of either dtype: its shape, its data as the backend receives it (float16 data as
+ * its bits for a backend that stores float16, else as float32: the copy in) and its storage.
+ */
 export interface HostOperand {
   shape: number[];
-  data: Float32Array;
+  data: HostData;
   storage: Storage;
 }
 
 /**
  * A host tensor; `dims` names the dimensions for messages (e.g. '[B, H, N, D]') and gives the rank,
  * unless `rank` says otherwise ('any': any rank ≥ 1). `float16`: a Float16Tensor is taken too
- * (q, k, v, dout, uploads, KV cache appends); else only float32.
+ * (q, k, v, dout, uploads, KV cache appends); else only float32. `half`: keep float16 data as its
+ * bits (the backend stores float16).
  */
-function checkHostTensor(name: string, t: unknown, dims: string, rank: number | 'any', float16: boolean): HostOperand {
+function checkHostTensor(name: string, t: unknown, dims: string, rank: number | 'any', float16: boolean, half = false): HostOperand {
   if (t === null || typeof t !== 'object') throw errors.notObject(name, t);
   if (isDeviceTensor(t)) throw errors.deviceTensorNotAccepted(name);
   const { data, shape, dtype } = t as { data?: unknown; shape?: unknown; dtype?: unknown };
@@ -42,7 +46,7 @@ function checkHostTensor(name: string, t: unknown, dims: string, rank: number | 
   const size = dataShape.reduce((a, b) => a * b, 1);
   const values = data as Float32Array | Uint16Array | Float16ArrayLike;
   if (values.length !== size) throw errors.badLength(name, values.length, dataShape, size);
-  return { shape: dataShape, data: toFloat32(values, storage), storage };
+  return { shape: dataShape, data: toBackend(values, storage, half), storage };
 }
 
 /** A float32 Tensor (see checkHostTensor). */
@@ -51,17 +55,18 @@ export function checkTensor(name: string, t: unknown, dims: string, rank: number
   return t as Tensor;
 }
 
-/** A Tensor of either dtype, its float16 data converted to float32 (see checkHostTensor). */
-export function checkAnyTensor(name: string, t: unknown, dims: string, rank: number | 'any' = dims.split(',').length): HostOperand {
-  return checkHostTensor(name, t, dims, rank, true);
+/** A Tensor of either dtype, its float16 data converted to float32 unless `half` (see checkHostTensor). */
+export function checkAnyTensor(name: string, t: unknown, dims: string, rank: number | 'any' = dims.split(',').length, half = false): HostOperand {
+  return checkHostTensor(name, t, dims, rank, true, half);
 }
 
 /**
  * A Tensor of either dtype, or a live DeviceTensor made by `owner` (an engine; none: DeviceTensors
- * are refused), as the shape, the data a backend receives (float32) and the storage results take.
+ * are refused), as the shape, the data a backend receives (float32, or float16 bits where `half`:
+ * the backend stores float16) and the storage results take.
  */
-export function checkOperand(name: string, t: unknown, dims: string, owner?: object): { shape: number[]; data: OperandData; storage: Storage } {
-  if (!isDeviceTensor(t)) return checkAnyTensor(name, t, dims);
+export function checkOperand(name: string, t: unknown, dims: string, owner?: object, half = false): { shape: number[]; data: OperandData; storage: Storage } {
+  if (!isDeviceTensor(t)) return checkAnyTensor(name, t, dims, dims.split(',').length, half);
   if (owner === undefined || t.owner !== owner) throw errors.foreignDeviceTensor(name);
   if (t.destroyed) throw errors.destroyedDeviceTensor(name);
   return { shape: checkShapeArray(name, [...t.shape], dims.split(',').length, dims), data: t.resident, storage: t.storage };
