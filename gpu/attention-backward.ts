@@ -26,13 +26,18 @@ import {
   rowsStep,
   qIdx,
   qValid,
+  elemBytes,
+  operand,
+  sourceAt,
+  stored,
   storeTileT,
   TiledAttentionProgram,
+  vec4Elem,
   type AttnFlags,
   type AttnTile,
   type RowMap,
 } from './attention-common.js';
-import { attnFlags, encodeAttentionForward, uploadAttentionInputs, type AttentionInputs } from './attention-forward.js';
+import { attnFlags, encodeAttentionForward, outputBytes, uploadAttentionInputs, type AttentionInputs } from './attention-forward.js';
 import { MASKED, padColumns, THRESH, unpadColumns, upload } from './buffers.js';
 import { residentBuffer } from './resident.js';
 import type { GpuContext, Recorder } from './context.js';
@@ -54,16 +59,23 @@ function groupedDecode(general: boolean): string {
   let kvBase = (b * u.kvHeads + g) * u.${general ? 'nk' : 'n'};${general ? '\n  let qoff = u32(bias[u.offOff + b]);' : ''}`;
 }
 
-/** delta[row] = Σ_d dO[row, d]·O[row, d], one thread per row. */
+/** delta[row] = Σ_d dO[row, d]·O[row, d], one thread per row (`half`: O and dO in f16, summed in f32). */
 export class AttentionDeltaProgram extends Program {
   readonly name = 'AttentionDeltaProgram';
-  readonly shaderKey = `wg${DELTA_WG}`;
+  readonly shaderKey: string;
   readonly workgroupSize = DELTA_WG;
-  readonly bindings: readonly BindingSpec[] = [
-    { name: 'o', access: 'read', elem: 'vec4<f32>' },
-    { name: 'dout', access: 'read', elem: 'vec4<f32>' },
-    { name: 'stats', access: 'read_write', elem: 'f32' },
-  ];
+  readonly bindings: readonly BindingSpec[];
+  override readonly half: boolean;
+  constructor(half = false) {
+    super();
+    this.half = half;
+    this.shaderKey = `wg${DELTA_WG}${half ? '/f16' : ''}`;
+    this.bindings = [
+      { name: 'o', access: 'read', elem: vec4Elem(half) },
+      { name: 'dout', access: 'read', elem: vec4Elem(half) },
+      { name: 'stats', access: 'read_write', elem: 'f32' },
+    ];
+  }
   readonly uniforms = [
     ['rowsTotal', 'u32'],
     ['d4', 'u32'],
@@ -77,22 +89,27 @@ fn run(wg: u32, lid: u32) {
   if (row >= u.rowsTotal) { return; }
   var acc = 0.0;
   for (var c = 0u; c < u.d4; c++) {
-    acc = acc + dot(o[row * u.d4 + c], dout[row * u.d4 + c]);
+    acc = acc + dot(${sourceAt(operand('o', this.half), 'row * u.d4 + c')}, ${sourceAt(operand('dout', this.half), 'row * u.d4 + c')});
   }
   stats[u.deltaOff + row] = acc;
 }`;
   }
 }
 
-const GRAD_BINDINGS: readonly BindingSpec[] = [
-  { name: 'q', access: 'read', elem: 'vec4<f32>' },
-  { name: 'k', access: 'read', elem: 'vec4<f32>' },
-  { name: 'v', access: 'read', elem: 'vec4<f32>' },
-  { name: 'dout', access: 'read', elem: 'vec4<f32>' },
-  { name: 'lut', access: 'read', elem: 'i32' },
-  { name: 'bias', access: 'read', elem: 'f32' },
-  { name: 'stats', access: 'read', elem: 'f32' },
-];
+/** The gradient programs' bindings, then their output `out` (q, k, v, dout and out in f16 where `half`). */
+function gradBindings(out: string, half: boolean): readonly BindingSpec[] {
+  const e = vec4Elem(half);
+  return [
+    { name: 'q', access: 'read', elem: e },
+    { name: 'k', access: 'read', elem: e },
+    { name: 'v', access: 'read', elem: e },
+    { name: 'dout', access: 'read', elem: e },
+    { name: 'lut', access: 'read', elem: 'i32' },
+    { name: 'bias', access: 'read', elem: 'f32' },
+    { name: 'stats', access: 'read', elem: 'f32' },
+    { name: out, access: 'read_write', elem: e },
+  ];
+}
 
 function header(block: number, t: AttnTile): string {
   return `
@@ -112,7 +129,12 @@ const THRESH = ${THRESH.toExponential()};`;
 /** dQ over the row tables; the thread's rows are queries, its columns keys. */
 export class AttentionDqProgram extends TiledAttentionProgram {
   readonly name = 'AttentionDqProgram';
-  readonly bindings: readonly BindingSpec[] = [...GRAD_BINDINGS, { name: 'dq', access: 'read_write', elem: 'vec4<f32>' }];
+  readonly bindings: readonly BindingSpec[];
+
+  constructor(block: number, tile: AttnTile, flags: AttnFlags, half = false) {
+    super(block, tile, flags, '', half);
+    this.bindings = gradBindings('dq', half);
+  }
 
   body(): string {
     const t = this.tile;
@@ -167,10 +189,10 @@ fn run(wg: u32, lid: u32) {
       ${forTile(t, (ri, _g, _e, c) => `var s${ri}_${c} = vec4<f32>(0.0);\n      var dp${ri}_${c} = vec4<f32>(0.0);`)}
       for (var d0 = 0u; d0 < u.d4; d0 += DK4) {
         workgroupBarrier();
-        ${loadTransposed('st', `${QS}u`, 'q', qRows, t.BR, 'd0', DK4, WG, !t.dkExact)}
-        ${loadTransposed('st', `${KS}u`, 'k', (rr) => `kvBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
-        ${loadTransposed('st', `${GS}u`, 'dout', qRows, t.BR, 'd0', DK4, WG, !t.dkExact)}
-        ${loadTransposed('st', `${VS}u`, 'v', (rr) => `kvBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${QS}u`, this.src('q'), qRows, t.BR, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${KS}u`, this.src('k'), (rr) => `kvBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${GS}u`, this.src('dout'), qRows, t.BR, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${VS}u`, this.src('v'), (rr) => `kvBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
         workgroupBarrier();
         for (var dd = 0u; dd < ${t.DK}u; dd++) {
           ${outerStep(t, 's', 'st', `${QS}u + dd * ${BQ4}u`, 'st', `${KS}u + dd * ${BK4}u`, 'x')}
@@ -186,7 +208,7 @@ fn run(wg: u32, lid: u32) {
       ${storeTileT(t, 'ps', 's')}
       for (var v0 = 0u; v0 < BC; v0 += VK) {
         workgroupBarrier();
-        ${loadRows('st', '0u', 'k', (rr) => `kvBase + ${loop.row(`v0 + ${rr}`)}`, t.VK, D4X, WG, !t.ocExact)}
+        ${loadRows('st', '0u', this.src('k'), (rr) => `kvBase + ${loop.row(`v0 + ${rr}`)}`, t.VK, D4X, WG, !t.ocExact)}
         workgroupBarrier();
         for (var jj = 0u; jj < VK; jj++) {
           ${rowsStep(t, 'a', 'ps', '(v0 + jj) * BR4', 'st', 'jj * D4X', 'x')}
@@ -194,7 +216,7 @@ fn run(wg: u32, lid: u32) {
       }
   ${loop.close}
   ${forOut(t, (ri, _g, _e, k) => {
-    const st = `dq[(rowBase + ${qi(`q0 + ${rowOf(t, ri)}`)}) * u.d4 + tx + ${k * t.TX}u] = a${ri}_${k};`;
+    const st = `dq[(rowBase + ${qi(`q0 + ${rowOf(t, ri)}`)}) * u.d4 + tx + ${k * t.TX}u] = ${stored(`a${ri}_${k}`, this.half)};`;
     const conds = [...(t.ocExact ? [] : [`tx + ${k * t.TX}u < u.d4`]), ...(gen ? [qValid(`q0 + ${rowOf(t, ri)}`)] : [])];
     return conds.length ? `if (${conds.join(' && ')}) { ${st} }` : st;
   })}
@@ -211,10 +233,11 @@ fn run(wg: u32, lid: u32) {
  */
 export class AttentionDkDvProgram extends TiledAttentionProgram {
   readonly name = 'AttentionDkDvProgram';
-  readonly bindings: readonly BindingSpec[] = [...GRAD_BINDINGS, { name: 'dkv', access: 'read_write', elem: 'vec4<f32>' }];
+  readonly bindings: readonly BindingSpec[];
 
-  constructor(block: number, tile: AttnTile, flags: AttnFlags, readonly grouped: boolean) {
-    super(block, tile, flags, grouped ? '/grouped' : '');
+  constructor(block: number, tile: AttnTile, flags: AttnFlags, readonly grouped: boolean, half = false) {
+    super(block, tile, flags, grouped ? '/grouped' : '', half);
+    this.bindings = gradBindings('dkv', half);
   }
 
   body(): string {
@@ -280,10 +303,10 @@ fn run(wg: u32, lid: u32) {
       ${forTile(t, (ri, _g, _e, c) => `var s${ri}_${c} = vec4<f32>(0.0);\n      var dp${ri}_${c} = vec4<f32>(0.0);`)}
       for (var d0 = 0u; d0 < u.d4; d0 += DK4) {
         workgroupBarrier();
-        ${loadTransposed('st', `${KS}u`, 'k', kRows, t.BR, 'd0', DK4, WG, !t.dkExact)}
-        ${loadTransposed('st', `${QS}u`, 'q', (rr) => `rowBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
-        ${loadTransposed('st', `${VS}u`, 'v', kRows, t.BR, 'd0', DK4, WG, !t.dkExact)}
-        ${loadTransposed('st', `${GS}u`, 'dout', (rr) => `rowBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${KS}u`, this.src('k'), kRows, t.BR, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${QS}u`, this.src('q'), (rr) => `rowBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${VS}u`, this.src('v'), kRows, t.BR, 'd0', DK4, WG, !t.dkExact)}
+        ${loadTransposed('st', `${GS}u`, this.src('dout'), (rr) => `rowBase + ${loop.row(rr)}`, t.BC, 'd0', DK4, WG, !t.dkExact)}
         workgroupBarrier();
         for (var dd = 0u; dd < ${t.DK}u; dd++) {
           ${outerStep(t, 's', 'st', `${KS}u + dd * ${BR4}u`, 'st', `${QS}u + dd * ${BC4}u`, 'x')}
@@ -301,8 +324,8 @@ fn run(wg: u32, lid: u32) {
       ${storeTileT(t, 'dss', 'dp')}
       for (var v0 = 0u; v0 < BC; v0 += VK) {
         workgroupBarrier();
-        ${loadRows('st', '0u', 'dout', (rr) => `rowBase + ${loop.row(`v0 + ${rr}`)}`, t.VK, D4X, WG, !t.ocExact)}
-        ${loadRows('st', `${t.VK * D4X}u`, 'q', (rr) => `rowBase + ${loop.row(`v0 + ${rr}`)}`, t.VK, D4X, WG, !t.ocExact)}
+        ${loadRows('st', '0u', this.src('dout'), (rr) => `rowBase + ${loop.row(`v0 + ${rr}`)}`, t.VK, D4X, WG, !t.ocExact)}
+        ${loadRows('st', `${t.VK * D4X}u`, this.src('q'), (rr) => `rowBase + ${loop.row(`v0 + ${rr}`)}`, t.VK, D4X, WG, !t.ocExact)}
         workgroupBarrier();
         for (var ii = 0u; ii < VK; ii++) {
           ${rowsStep(t, 'gv', 'ps', '(v0 + ii) * BR4', 'st', 'ii * D4X', 'x')}
@@ -313,7 +336,7 @@ fn run(wg: u32, lid: u32) {
   }
   ${forOut(t, (ri, _g, _e, k) => {
     const at = `(kvBase + j0 + ${rowOf(t, ri)}) * u.d4 + tx + ${k * t.TX}u`;
-    const st = `dkv[${at}] = gk${ri}_${k};\n  dkv[u.dvOff + ${at}] = gv${ri}_${k};`;
+    const st = `dkv[${at}] = ${stored(`gk${ri}_${k}`, this.half)};\n  dkv[u.dvOff + ${at}] = ${stored(`gv${ri}_${k}`, this.half)};`;
     const conds = [...(t.ocExact ? [] : [`tx + ${k * t.TX}u < u.d4`]), ...(gen ? [`j0 + ${rowOf(t, ri)} < u.nk`] : [])];
     return conds.length ? `if (${conds.join(' && ')}) {\n  ${st}\n  }` : st;
   })}
@@ -333,7 +356,8 @@ export function encodeAttentionBackward(
   const { d4 } = inp;
   const rows = p.B * p.H * p.N;
   const { out, stats } = encodeAttentionForward(ctx, rec, p, inp);
-  rec.dispatch(new AttentionDeltaProgram(), [out, dout, stats], { rowsTotal: rows, d4, deltaOff: rows }, Math.ceil(rows / DELTA_WG));
+  // half: the forward's out is f16, as dout (delta sums in f32)
+  rec.dispatch(new AttentionDeltaProgram(inp.half), [out, dout, stats], { rowsTotal: rows, d4, deltaOff: rows }, Math.ceil(rows / DELTA_WG));
 
   const block = p.layout.block;
   const flags = attnFlags(p);
@@ -341,18 +365,18 @@ export function encodeAttentionBackward(
   const C = flags.general ? p.layout.cols : R;
   const { maxComputeWorkgroupStorageSize: shared, maxComputeInvocationsPerWorkgroup: inv } = ctx.limits;
   const dqTile = chooseTile('dq', block, d4, shared, inv, false, ctx.tileOverrides.dq);
-  const dq = rec.output('dq', rows * d4 * 16);
+  const dq = rec.output('dq', outputBytes(rows, inp));
   rec.dispatch(
-    new AttentionDqProgram(block, dqTile, flags),
+    new AttentionDqProgram(block, dqTile, flags, inp.half),
     [inp.q, inp.k, inp.v, dout, inp.tables.buffer, inp.bias.buffer, stats, dq],
     attnUniformValues(p, d4, dqTile, inp.tables, inp.bias, false),
     p.B * p.H * R * (block / dqTile.BR),
   );
   const kvTile = chooseTile('dkdv', block, d4, shared, inv, false, ctx.tileOverrides.dkdv);
   const grouped = p.Hkv !== p.H;
-  const dkv = rec.output('dk | dv', 2 * p.B * p.Hkv * p.Nk * d4 * 16);
+  const dkv = rec.output('dk | dv', 2 * outputBytes(p.B * p.Hkv * p.Nk, inp));
   rec.dispatch(
-    new AttentionDkDvProgram(block, kvTile, flags, grouped),
+    new AttentionDkDvProgram(block, kvTile, flags, grouped, inp.half),
     [inp.q, inp.k, inp.v, dout, inp.tables.buffer, inp.bias.buffer, stats, dkv],
     attnUniformValues(p, d4, kvTile, inp.tables, inp.bias, true),
     p.B * (grouped ? p.Hkv : p.H) * C * (block / kvTile.BR),
@@ -365,33 +389,38 @@ export async function attentionBackward(ctx: GpuContext, p: AttentionBackwardPro
   const inp = uploadAttentionInputs(ctx, rec, p);
   const { d4 } = inp;
   const rows = p.B * p.H * p.N;
-  const dout = residentBuffer(p.dout) ?? rec.own(upload(ctx.device, ctx.limits, 'dout', padColumns(p.dout as Float32Array, rows, p.D, d4 * 4)));
+  const dout = residentBuffer(p.dout) ?? rec.own(upload(ctx.device, ctx.limits, 'dout', padColumns(p.dout as Float32Array | Uint16Array, rows, p.D, d4 * 4)));
   const { dq, dkv } = encodeAttentionBackward(ctx, rec, p, inp, dout);
   const kvRows = p.B * p.Hkv * p.Nk;
   const half = kvRows * d4 * 4;
+  const halfBytes = outputBytes(kvRows, inp);
+  const dtype = inp.half ? 'float16' : 'float32';
   if (p.keepOnDevice) {
     // dk and dv share one output buffer; each resident gets its own copy of its half
     rec.disown(dq);
-    const [dk, dv] = ['dk', 'dv'].map((label) => rec.output(label, half * 4));
+    const [dk, dv] = ['dk', 'dv'].map((label) => rec.output(label, halfBytes));
     rec.disown(dk);
     rec.disown(dv);
-    rec.copy(dkv, 0, dk, 0, half * 4);
-    rec.copy(dkv, half * 4, dv, 0, half * 4);
+    rec.copy(dkv, 0, dk, 0, halfBytes);
+    rec.copy(dkv, halfBytes, dv, 0, halfBytes);
     try {
       await rec.run([]);
     } catch (e) {
       for (const b of [dq, dk, dv]) b.destroy();
       throw e;
     }
-    return { dq: ctx.persist(dq, rows * p.D, p.D), dk: ctx.persist(dk, kvRows * p.D, p.D), dv: ctx.persist(dv, kvRows * p.D, p.D) };
+    return {
+      dq: ctx.persist(dq, rows * p.D, p.D, dtype), dk: ctx.persist(dk, kvRows * p.D, p.D, dtype), dv: ctx.persist(dv, kvRows * p.D, p.D, dtype),
+    };
   }
   const [dqData, dkvData] = await rec.run([
-    { buffer: dq, bytes: rows * d4 * 16 },
-    { buffer: dkv, bytes: 2 * kvRows * d4 * 16 },
+    { buffer: dq, bytes: outputBytes(rows, inp) },
+    { buffer: dkv, bytes: 2 * halfBytes },
   ]);
-  const all = new Float32Array(dkvData);
+  const values = (data: ArrayBuffer) => (inp.half ? new Uint16Array(data) : new Float32Array(data));
+  const all = values(dkvData);
   return {
-    dq: unpadColumns(new Float32Array(dqData), rows, p.D, d4 * 4),
+    dq: unpadColumns(values(dqData), rows, p.D, d4 * 4),
     dk: unpadColumns(all.slice(0, half), kvRows, p.D, d4 * 4),
     dv: unpadColumns(all.slice(half), kvRows, p.D, d4 * 4),
   };

@@ -10,6 +10,31 @@ import { errors } from '../src/errors.js';
 export const C4 = ['x', 'y', 'z', 'w'] as const;
 
 /**
+ * Where a kernel loads vec4<f32> from: a binding read as it is (its name), or any expression of the
+ * index (an f16 binding widened at the load: `operand`).
+ */
+export type Source = string | ((index: string) => string);
+
+/** The WGSL load of `src` at `index`, as vec4<f32>. */
+export function sourceAt(src: Source, index: string): string {
+  return typeof src === 'function' ? src(index) : `${src}[${index}]`;
+}
+
+/** Binding `name` as a Source: read as it is (f32), or f16 widened to f32 at each load (`half`). */
+export function operand(name: string, half: boolean): Source {
+  return half ? (i) => `vec4<f32>(${name}[${i}])` : name;
+}
+
+/** The element of q, k, v, dout and their results' bindings: vec4<f16> in the half programs. */
+export const vec4Elem = (half: boolean): 'vec4<f32>' | 'vec4<f16>' => (half ? 'vec4<f16>' : 'vec4<f32>');
+
+/** A store of vec4<f32> `value` into an f16 binding (`half`) or an f32 one. */
+export const stored = (value: string, half: boolean): string => (half ? `vec4<f16>(${value})` : value);
+
+/** Bytes per stored value of q, k, v, dout and their results: 2 in the half programs. */
+export const elemBytes = (half: boolean): number => (half ? 2 : 4);
+
+/**
  * A workgroup owns BR rows (queries in forward and dQ, keys in dK/dV) and walks the other side in
  * chunks of BC. Thread (ty, tx) holds RM rows × RN columns of the score tile, as RM/4 groups of 4
  * rows strided by TY·4 and RN/4 groups of 4 columns strided by TX·4, and OC vec4 columns of the
@@ -402,7 +427,7 @@ export function rowExpr(row: RowMap, rr: string): string {
 export function loadTransposed(
   dst: string,
   base: string,
-  src: string,
+  src: Source,
   row0: RowMap,
   nRows: number,
   d0: string,
@@ -411,7 +436,7 @@ export function loadTransposed(
   guard: boolean,
 ): string {
   const rows4 = nRows / 4;
-  const load = `${src}[(${rowExpr(row0, 'rr')}) * u.d4 + ${d0} + dv]`;
+  const load = sourceAt(src, `(${rowExpr(row0, 'rr')}) * u.d4 + ${d0} + dv`);
   return `for (var idx = lid; idx < ${nRows * chunk4}u; idx += ${wg}u) {
       let rr = idx / ${chunk4}u;
       let dv = idx % ${chunk4}u;
@@ -426,8 +451,8 @@ export function loadTransposed(
 }
 
 /** Stages rows [row0, row0 + nRows) of `src` as they are: dst[base + rr·D4X + cv]. */
-export function loadRows(dst: string, base: string, src: string, row0: RowMap, nRows: number, d4x: number, wg: number, guard: boolean): string {
-  const load = `${src}[(${rowExpr(row0, 'rr')}) * u.d4 + cv]`;
+export function loadRows(dst: string, base: string, src: Source, row0: RowMap, nRows: number, d4x: number, wg: number, guard: boolean): string {
+  const load = sourceAt(src, `(${rowExpr(row0, 'rr')}) * u.d4 + cv`);
   return `for (var idx = lid; idx < ${nRows * d4x}u; idx += ${wg}u) {
       let rr = idx / ${d4x}u;
       let cv = idx % ${d4x}u;
@@ -514,21 +539,30 @@ export function storeTileT(t: AttnTile, dst: string, src: string): string {
 /**
  * The tiled attention programs (forward, dQ, dK/dV): a workgroup of TX·TY threads per tile, the
  * attention uniforms, and a cache key from the block, the tile and the flags (plus `keySuffix`
- * for a program's own compile-time choices).
+ * for a program's own compile-time choices). `half`: q, k, v, dout and the results are f16
+ * bindings, widened to f32 at each load (staging, products and softmax stay f32).
  */
 export abstract class TiledAttentionProgram extends Program {
   readonly uniforms = ATTN_UNIFORMS;
   readonly workgroupSize: number;
   readonly shaderKey: string;
+  override readonly half: boolean;
 
   constructor(
     readonly block: number,
     readonly tile: AttnTile,
     readonly flags: AttnFlags,
     keySuffix = '',
+    half = false,
   ) {
     super();
+    this.half = half;
     this.workgroupSize = tile.TX * tile.TY;
-    this.shaderKey = `b${block}/${tileKey(tile)}/${flagsKey(flags)}${keySuffix}`;
+    this.shaderKey = `b${block}/${tileKey(tile)}/${flagsKey(flags)}${keySuffix}${half ? '/f16' : ''}`;
+  }
+
+  /** Binding `name` as this program loads it (operand). */
+  protected src(name: string): Source {
+    return operand(name, this.half);
   }
 }

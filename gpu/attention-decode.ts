@@ -7,7 +7,7 @@
 // their lse. Each workgroup finds its rows and chunk from the layout tables and the query offsets
 // on the GPU: the host writes only uniforms, whatever the cache's length or the layout's size.
 import type { AttentionProblem, OperandData } from '../src/backend.js';
-import { biasFn, flagsKey, range, type AttnFlags } from './attention-common.js';
+import { biasFn, flagsKey, operand, range, sourceAt, vec4Elem, type AttnFlags } from './attention-common.js';
 import { MASKED, THRESH, type BiasBuffer, type LayoutTables } from './buffers.js';
 import type { Recorder } from './context.js';
 import { AttentionDecodeMergeProgram } from './attention-decode-merge.js';
@@ -47,19 +47,13 @@ export const DECODE_UNIFORMS = [
 /**
  * Compile-time: the block, the flags, NR (query rows per workgroup, a power of two ≥ Nq) and the
  * split of the output columns: TC threads per row across columns, RG row groups, so a thread holds
- * ceil(NR / RG) rows × ceil(d4 / TC) vec4 of the output.
+ * ceil(NR / RG) rows × ceil(d4 / TC) vec4 of the output. `half`: q, k, v in f16 (a KV cache of
+ * dtype float16), widened at the loads; the partial outputs stay f32.
  */
 export class AttentionDecodeProgram extends Program {
   readonly name = 'AttentionDecodeProgram';
-  readonly bindings: readonly BindingSpec[] = [
-    { name: 'q', access: 'read', elem: 'vec4<f32>' },
-    { name: 'k', access: 'read', elem: 'vec4<f32>' },
-    { name: 'v', access: 'read', elem: 'vec4<f32>' },
-    { name: 'lut', access: 'read', elem: 'i32' },
-    { name: 'bias', access: 'read', elem: 'f32' },
-    { name: 'po', access: 'read_write', elem: 'vec4<f32>' },
-    { name: 'pl', access: 'read_write', elem: 'f32' },
-  ];
+  readonly bindings: readonly BindingSpec[];
+  override readonly half: boolean;
   readonly uniforms = DECODE_UNIFORMS;
   readonly workgroupSize = WG;
   readonly shaderKey: string;
@@ -72,17 +66,30 @@ export class AttentionDecodeProgram extends Program {
     readonly flags: AttnFlags,
     readonly NR: number,
     readonly d4: number,
+    half = false,
   ) {
     super();
+    this.half = half;
     this.TC = Math.min(WG, d4);
     this.RG = Math.min(NR, Math.floor(WG / this.TC));
     this.CPT = Math.ceil(d4 / this.TC);
-    this.shaderKey = `b${block}/${flagsKey(flags)}/nr${NR}/d${d4}`;
+    this.shaderKey = `b${block}/${flagsKey(flags)}/nr${NR}/d${d4}${half ? '/f16' : ''}`;
+    const e = vec4Elem(half);
+    this.bindings = [
+      { name: 'q', access: 'read', elem: e },
+      { name: 'k', access: 'read', elem: e },
+      { name: 'v', access: 'read', elem: e },
+      { name: 'lut', access: 'read', elem: 'i32' },
+      { name: 'bias', access: 'read', elem: 'f32' },
+      { name: 'po', access: 'read_write', elem: 'vec4<f32>' },
+      { name: 'pl', access: 'read_write', elem: 'f32' },
+    ];
   }
 
   body(): string {
     const { NR, TC, RG, CPT } = this;
     const f = this.flags;
+    const [q, k, v] = ['q', 'k', 'v'].map((name) => operand(name, this.half));
     const RPT = Math.ceil(NR / RG);
     const bias = f.hasRpe || f.hasKpm || f.hasAm;
     const colExact = CPT * TC === this.d4;
@@ -96,8 +103,8 @@ export class AttentionDecodeProgram extends Program {
       .map((c) => {
         const col = `cg + ${c * TC}u`;
         return colExact || c < CPT - 1
-          ? `let w${c} = v[vr + ${col}];`
-          : `var w${c} = vec4<f32>(0.0); if (${col} < u.d4) { w${c} = v[vr + ${col}]; }`;
+          ? `let w${c} = ${sourceAt(v, `vr + ${col}`)};`
+          : `var w${c} = vec4<f32>(0.0); if (${col} < u.d4) { w${c} = ${sourceAt(v, `vr + ${col}`)}; }`;
       })
       .join('\n          ');
     const pvFma = rowsOf
@@ -188,7 +195,7 @@ fn run(wg: u32, lid: u32) {
         if (valid) {
           let qrow = (rowBase + r) * u.d4;
           var acc = 0.0;
-          for (var dv = 0u; dv < u.d4; dv++) { acc = acc + dot(q[qrow + dv], k[krow + dv]); }
+          for (var dv = 0u; dv < u.d4; dv++) { acc = acc + dot(${sourceAt(q, 'qrow + dv')}, ${sourceAt(k, 'krow + dv')}); }
           sv = ${scaled};
           ${f.causal ? 'sv = select(sv, MASKED, key > pos0 + r);' : ''}
         }
@@ -252,7 +259,7 @@ export function encodeAttentionDecode(
   rec: Recorder,
   p: AttentionProblem<OperandData>,
   flags: AttnFlags,
-  inp: { q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; tables: LayoutTables; bias: BiasBuffer; d4: number },
+  inp: { q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; tables: LayoutTables; bias: BiasBuffer; d4: number; half: boolean },
   out: GPUBuffer,
   stats: GPUBuffer,
 ): void {
@@ -274,6 +281,6 @@ export function encodeAttentionDecode(
     slots, chunks, chunkLen, scale: p.scale, ptrOff: tables.kvPtr, idxOff: tables.kvIndices,
     rpeOff: bias.rpeOff, kpmOff: bias.kpmOff, amOff: bias.amOff, offOff: bias.offOff,
   };
-  rec.dispatch(new AttentionDecodeProgram(block, flags, NR, d4), [inp.q, inp.k, inp.v, tables.buffer, bias.buffer, po, pl], uniforms, lists * chunks);
-  rec.dispatch(new AttentionDecodeMergeProgram(), [po, pl, out, stats], { chunks, d4 }, rows);
+  rec.dispatch(new AttentionDecodeProgram(block, flags, NR, d4, inp.half), [inp.q, inp.k, inp.v, tables.buffer, bias.buffer, po, pl], uniforms, lists * chunks);
+  rec.dispatch(new AttentionDecodeMergeProgram(inp.half), [po, pl, out, stats], { chunks, d4 }, rows);
 }

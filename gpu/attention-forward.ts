@@ -24,43 +24,54 @@ import {
   rowsStep,
   qIdx,
   qValid,
+  sourceAt,
   stagePad,
   storeTileT,
+  stored,
   TiledAttentionProgram,
   C4,
+  elemBytes,
+  vec4Elem,
   type AttnFlags,
   type AttnTile,
   type RowMap,
+  type Source,
 } from './attention-common.js';
-import { residentBuffer } from './resident.js';
+import { isHalf, residentBuffer } from './resident.js';
 import { encodeAttentionDecode, takesDecodePath } from './attention-decode.js';
 import { MASKED, padColumns, THRESH, unpadColumns, upload, uploadBias, type BiasBuffer, type LayoutTables } from './buffers.js';
 import type { GpuContext, Recorder } from './context.js';
-import type { BindingSpec } from './program.js';
+import type { BindingSpec, Program, UniformValues } from './program.js';
 
 export class AttentionForwardProgram extends TiledAttentionProgram {
   readonly name = 'AttentionForwardProgram';
-  readonly bindings: readonly BindingSpec[] = [
-    { name: 'q', access: 'read', elem: 'vec4<f32>' },
-    { name: 'k', access: 'read', elem: 'vec4<f32>' },
-    { name: 'v', access: 'read', elem: 'vec4<f32>' },
-    { name: 'lut', access: 'read', elem: 'i32' },
-    { name: 'bias', access: 'read', elem: 'f32' },
-    { name: 'out', access: 'read_write', elem: 'vec4<f32>' },
-    { name: 'stats', access: 'read_write', elem: 'f32' },
-  ];
+  readonly bindings: readonly BindingSpec[];
   override readonly subgroups: boolean;
 
-  /** `dChunks`: head-dim chunks of DK (sizes the resident Qᵀ; 0 when Q is not resident). */
+  /**
+   * `dChunks`: head-dim chunks of DK (sizes the resident Qᵀ; 0 when Q is not resident). `half`:
+   * q, k, v and out in f16 (shader-f16), widened at the loads; everything else as in f32.
+   */
   constructor(
     block: number,
     tile: AttnTile,
     flags: AttnFlags,
     useSubgroups: boolean,
     readonly dChunks: number,
+    half = false,
   ) {
-    super(block, tile, flags, `/sg${+useSubgroups}/qc${tile.qResident ? dChunks : 0}`);
+    super(block, tile, flags, `/sg${+useSubgroups}/qc${tile.qResident ? dChunks : 0}`, half);
     this.subgroups = useSubgroups;
+    const e = vec4Elem(half);
+    this.bindings = [
+      { name: 'q', access: 'read', elem: e },
+      { name: 'k', access: 'read', elem: e },
+      { name: 'v', access: 'read', elem: e },
+      { name: 'lut', access: 'read', elem: 'i32' },
+      { name: 'bias', access: 'read', elem: 'f32' },
+      { name: 'out', access: 'read_write', elem: e },
+      { name: 'stats', access: 'read_write', elem: 'f32' },
+    ];
   }
 
   /**
@@ -119,9 +130,9 @@ export class AttentionForwardProgram extends TiledAttentionProgram {
     // general: the tile's rows are absolute positions q0 + rr; q's row is their query index
     const qRows: RowMap = gen ? (rr) => `rowBase + ${qIdx(`q0 + ${rr}`)}` : 'rowBase + q0';
     const nk = gen ? 'u.nk' : 'u.n';
-    const sq = t.qResident ? null : stagedTransposed('fq', 'st', '0u', 'q', qRows, t.BR, DK4, WG, !t.dkExact, PAD);
-    const sk = stagedTransposed('fk', 'st', `${qChunk}u`, 'k', (rr) => `kvBase + ${loop.row(rr)}`, t.BC, DK4, WG, !t.dkExact, PAD);
-    const sv = stagedRows('fv', 'st', '0u', 'v', (rr) => `kvBase + ${loop.row(rr)}`, t.VK, D4X, WG, !t.ocExact);
+    const sq = t.qResident ? null : stagedTransposed('fq', 'st', '0u', this.src('q'), qRows, t.BR, DK4, WG, !t.dkExact, PAD);
+    const sk = stagedTransposed('fk', 'st', `${qChunk}u`, this.src('k'), (rr) => `kvBase + ${loop.row(rr)}`, t.BC, DK4, WG, !t.dkExact, PAD);
+    const sv = stagedRows('fv', 'st', '0u', this.src('v'), (rr) => `kvBase + ${loop.row(rr)}`, t.VK, D4X, WG, !t.ocExact);
     const fetchQK = (d0: string) => `${sq ? sq.fetch(d0) : ''}\n        ${sk.fetch(d0)}`;
     const maskLines = forTile(t, (ri, _g, _e, c) =>
       range(4)
@@ -176,7 +187,7 @@ fn run(wg: u32, lid: u32${sg ? ', sgid: u32' : ''}) {
   ${sq ? sq.decl : ''}
   ${sk.decl}
   ${sv.decl}
-  ${t.qResident ? loadTransposed('qs', '0u', 'q', qRows, t.BR, '0u', this.dChunks * DK4, WG, true) : ''}
+  ${t.qResident ? loadTransposed('qs', '0u', this.src('q'), qRows, t.BR, '0u', this.dChunks * DK4, WG, true) : ''}
   ${loop.open}
       ${forTile(t, (ri, _g, _e, c) => `var s${ri}_${c} = vec4<f32>(0.0);`)}
       ${fetchQK('0u')}
@@ -225,7 +236,7 @@ fn run(wg: u32, lid: u32${sg ? ', sgid: u32' : ''}) {
   ${reduce('l', 'add')}
   ${forRows(t, (ri) => `let inv${ri} = select(0.0, 1.0 / max(l${ri}, 1e-30), l${ri} > 0.0);\n  let row${ri} = rowBase + ${gen ? qIdx(`q0 + ${rowOf(t, ri)}`) : `q0 + ${rowOf(t, ri)}`};`)}
   ${forOut(t, (ri, _g, _e, k) => {
-    const st = `out[row${ri} * u.d4 + tx + ${k * t.TX}u] = o${ri}_${k} * inv${ri};`;
+    const st = `out[row${ri} * u.d4 + tx + ${k * t.TX}u] = ${stored(`o${ri}_${k} * inv${ri}`, this.half)};`;
     const conds = [...(t.ocExact ? [] : [`tx + ${k * t.TX}u < u.d4`]), ...(gen ? [qValid(`q0 + ${rowOf(t, ri)}`)] : [])];
     return conds.length ? `if (${conds.join(' && ')}) { ${st} }` : st;
   })}
@@ -253,7 +264,7 @@ interface Staged {
  * loadTransposed does, plus `pad` vec4 after every 4 head-dim rows: element (d, rr) at
  * dst[base + d·nRows/4 + (d/4)·pad + rr/4][rr % 4].
  */
-function stagedTransposed(name: string, dst: string, base: string, src: string, row0: RowMap, nRows: number, chunk4: number, wg: number, guard: boolean, pad: number): Staged {
+function stagedTransposed(name: string, dst: string, base: string, src: Source, row0: RowMap, nRows: number, chunk4: number, wg: number, guard: boolean, pad: number): Staged {
   const total = nRows * chunk4;
   const n = Math.ceil(total / wg);
   const rows4 = nRows / 4;
@@ -265,7 +276,7 @@ function stagedTransposed(name: string, dst: string, base: string, src: string, 
     fetch: (d0) =>
       range(n)
         .map((i) => {
-          const load = `${src}[(${rowExpr(row0, 'rr')}) * u.d4 + ${d0} + dv]`;
+          const load = sourceAt(src, `(${rowExpr(row0, 'rr')}) * u.d4 + ${d0} + dv`);
           const body = guard ? `${name}${i} = vec4<f32>(0.0); if (${d0} + dv < u.d4) { ${name}${i} = ${load}; }` : `${name}${i} = ${load};`;
           return `{ ${head(i)}\n        ${within(i, body)} }`;
         })
@@ -285,7 +296,7 @@ function stagedTransposed(name: string, dst: string, base: string, src: string, 
 }
 
 /** Rows row0(v0 + rr), rr < nRows, × d4x vec4 columns of `src`, as loadRows: dst[base + rr·d4x + cv]. */
-function stagedRows(name: string, dst: string, base: string, src: string, row0: (rr: string) => string, nRows: number, d4x: number, wg: number, guard: boolean): Staged {
+function stagedRows(name: string, dst: string, base: string, src: Source, row0: (rr: string) => string, nRows: number, d4x: number, wg: number, guard: boolean): Staged {
   const total = nRows * d4x;
   const n = Math.ceil(total / wg);
   const partial = total % wg !== 0;
@@ -295,7 +306,7 @@ function stagedRows(name: string, dst: string, base: string, src: string, row0: 
     fetch: (v0) =>
       range(n)
         .map((i) => {
-          const load = `${src}[(${row0(`${v0} + rr`)}) * u.d4 + cv]`;
+          const load = sourceAt(src, `(${row0(`${v0} + rr`)}) * u.d4 + cv`);
           const body = guard ? `${name}${i} = vec4<f32>(0.0); if (cv < u.d4) { ${name}${i} = ${load}; }` : `${name}${i} = ${load};`;
           return `{ let idx = lid + ${i * wg}u;\n        let rr = idx / ${d4x}u;\n        let cv = idx % ${d4x}u;\n        ${within(i, body)} }`;
         })
@@ -316,32 +327,42 @@ export interface AttentionInputs {
   readonly bias: BiasBuffer;
   /** Head dim in vec4 (D padded to a multiple of 4). */
   readonly d4: number;
+  /** q, k, v (and dout) hold f16 (half-float operands, shader-f16): the half programs run, results in f16. */
+  readonly half: boolean;
 }
 
 /**
- * Uploads q, k, v (padded to vec4 rows) and the score bias, registering them with the recorder;
- * an operand already on the device (a GpuResident) is bound as it is.
+ * Uploads q, k, v (padded to vec4 rows; half-float bits as f16) and the score bias, registering
+ * them with the recorder; an operand already on the device (a GpuResident) is bound as it is.
  */
 export function uploadAttentionInputs(ctx: GpuContext, rec: Recorder, p: AttentionProblem<OperandData>): AttentionInputs {
   const d4 = Math.ceil(p.D / 4);
   const up = (label: string, x: OperandData, rows: number): GPUBuffer =>
-    residentBuffer(x) ?? rec.own(upload(ctx.device, ctx.limits, label, padColumns(x as Float32Array, rows, p.D, d4 * 4)));
+    residentBuffer(x) ?? rec.own(upload(ctx.device, ctx.limits, label, padColumns(x as Float32Array | Uint16Array, rows, p.D, d4 * 4)));
   const bias = uploadBias(ctx.device, ctx.limits, p, attnFlags(p).general ? p.qOffset : undefined);
   rec.own(bias.buffer);
   const kvRows = p.B * p.Hkv * p.kvStride;
-  return { q: up('q', p.q, p.B * p.H * p.N), k: up('k', p.k, kvRows), v: up('v', p.v, kvRows), tables: ctx.layouts.get(p.layout), bias, d4 };
+  return {
+    q: up('q', p.q, p.B * p.H * p.N), k: up('k', p.k, kvRows), v: up('v', p.v, kvRows), tables: ctx.layouts.get(p.layout), bias, d4, half: isHalf(p.q),
+  };
 }
 
 const TALL_SLOTS = 256;
 
-/** Encodes the forward pass; returns the output [BH·N·d4 vec4] and stats ([lse | delta], 2·BH·N) buffers. */
-export function encodeAttentionForward(
-  ctx: GpuContext,
-  rec: Recorder,
-  p: AttentionProblem<OperandData>,
-  inp: AttentionInputs,
-): { out: GPUBuffer; stats: GPUBuffer } {
-  const rows = p.B * p.H * p.N;
+/** A forward kernel as dispatched: the program, its uniforms and its workgroup count. */
+export interface ForwardDispatch {
+  readonly program: Program;
+  readonly uniforms: UniformValues;
+  readonly workgroups: number;
+}
+
+/**
+ * The one place the prefill forward's kernel is chosen (the backward's recomputation included):
+ * the register-tile program, in f32 or, for half-float operands (inp.half), its f16 variant
+ * (shader-f16 loads and stores, f32 products and softmax). Its bindings are q, k, v, lut, bias,
+ * out (f16 where inp.half), stats.
+ */
+export function forwardDispatch(ctx: GpuContext, p: AttentionProblem<OperandData>, inp: AttentionInputs): ForwardDispatch {
   // Subgroup shuffles reduce across the TX ≤ 16 threads of a row (ctx.subgroupSize is 0 unless
   // the startup probe found subgroups of at least 16 lanes laid out linearly).
   let useSg = ctx.subgroupSize >= 16;
@@ -364,16 +385,29 @@ export function encodeAttentionForward(
     tile = pick(false);
   }
   const dChunks = Math.ceil(inp.d4 / (tile.DK / 4));
-  const program = new AttentionForwardProgram(p.layout.block, tile, flags, useSg, dChunks);
-  const out = rec.output('attention out', rows * inp.d4 * 16);
-  const stats = rec.output('attention stats (lse | delta)', 2 * rows * 4);
   const R = flags.general ? p.layout.rows : p.N / p.layout.block;
-  rec.dispatch(
-    program,
-    [inp.q, inp.k, inp.v, inp.tables.buffer, inp.bias.buffer, out, stats],
-    attnUniformValues(p, inp.d4, tile, inp.tables, inp.bias, false),
-    p.B * p.H * R * (p.layout.block / tile.BR),
-  );
+  return {
+    program: new AttentionForwardProgram(p.layout.block, tile, flags, useSg, dChunks, inp.half),
+    uniforms: attnUniformValues(p, inp.d4, tile, inp.tables, inp.bias, false),
+    workgroups: p.B * p.H * R * (p.layout.block / tile.BR),
+  };
+}
+
+/** The output buffer of q's rows: [rows·d4] vec4 of f32, or of f16 for half-float operands. */
+export const outputBytes = (rows: number, inp: AttentionInputs): number => rows * inp.d4 * 4 * elemBytes(inp.half);
+
+/** Encodes the forward pass; returns the output [BH·N·d4 vec4] and stats ([lse | delta], 2·BH·N) buffers. */
+export function encodeAttentionForward(
+  ctx: GpuContext,
+  rec: Recorder,
+  p: AttentionProblem<OperandData>,
+  inp: AttentionInputs,
+): { out: GPUBuffer; stats: GPUBuffer } {
+  const rows = p.B * p.H * p.N;
+  const d = forwardDispatch(ctx, p, inp);
+  const out = rec.output('attention out', outputBytes(rows, inp));
+  const stats = rec.output('attention stats (lse | delta)', 2 * rows * 4);
+  rec.dispatch(d.program, [inp.q, inp.k, inp.v, inp.tables.buffer, inp.bias.buffer, out, stats], d.uniforms, d.workgroups);
   return { out, stats };
 }
 
@@ -390,7 +424,7 @@ export async function attentionForwardWithLse(ctx: GpuContext, p: AttentionProbl
 /** A few query rows (the forward alone; the backward keeps the prefill programs): split-KV. */
 function encodeDecode(rec: Recorder, p: AttentionProblem<OperandData>, inp: AttentionInputs): { out: GPUBuffer; stats: GPUBuffer } {
   const rows = p.B * p.H * p.N;
-  const out = rec.output('attention out', rows * inp.d4 * 16);
+  const out = rec.output('attention out', outputBytes(rows, inp));
   const stats = rec.output('attention stats (lse | delta)', 2 * rows * 4);
   encodeAttentionDecode(rec, p, attnFlags(p), inp, out, stats);
   return { out, stats };
@@ -412,10 +446,11 @@ async function forward(ctx: GpuContext, p: AttentionProblem<OperandData>, withLs
       out.destroy();
       throw e;
     }
-    return { out: ctx.persist(out, rows * p.D, p.D), lse: withLse ? lseFromStats(data[0]) : null };
+    return { out: ctx.persist(out, rows * p.D, p.D, inp.half ? 'float16' : 'float32'), lse: withLse ? lseFromStats(data[0]) : null };
   }
-  const [data, lse] = await rec.run([{ buffer: out, bytes: rows * inp.d4 * 16 }, ...lseRead]);
-  return { out: unpadColumns(new Float32Array(data), rows, p.D, inp.d4 * 4), lse: withLse ? lseFromStats(lse) : null };
+  const [data, lse] = await rec.run([{ buffer: out, bytes: outputBytes(rows, inp) }, ...lseRead]);
+  const values = inp.half ? new Uint16Array(data) : new Float32Array(data);
+  return { out: unpadColumns(values, rows, p.D, inp.d4 * 4), lse: withLse ? lseFromStats(lse) : null };
 }
 
 /** The kernels' lse (natural log already: m·ln 2 + ln l) with the MASKED sentinel of an empty row as −∞. */

@@ -61,8 +61,14 @@ export function uploadParts(
   return { buffer, offsets };
 }
 
-export function upload(device: GPUDevice, limits: DeviceLimits, label: string, data: Float32Array | Int32Array): GPUBuffer {
-  return uploadParts(device, limits, label, [data]).buffer;
+/** A read-only storage buffer holding `data` (half-float bits as they are). */
+export function upload(device: GPUDevice, limits: DeviceLimits, label: string, data: Float32Array | Int32Array | Uint16Array): GPUBuffer {
+  if (!(data instanceof Uint16Array)) return uploadParts(device, limits, label, [data]).buffer;
+  checkSize(limits, label, data.byteLength);
+  const buffer = device.createBuffer({ label, size: padBytes(data.byteLength), usage: BufferUsage.STORAGE | BufferUsage.COPY_DST, mappedAtCreation: true });
+  new Uint16Array(buffer.getMappedRange(), 0, data.length).set(data);
+  buffer.unmap();
+  return buffer;
 }
 
 /** A storage buffer the kernels write and readback copies from (`extraUsage`: e.g. COPY_DST). */
@@ -238,18 +244,21 @@ export function uploadBias(
   };
 }
 
+/** A zeroed array of `x`'s type (float32 values or half-float bits). */
+const like = <T extends Float32Array | Uint16Array>(x: T, n: number): T => (x instanceof Uint16Array ? new Uint16Array(n) : new Float32Array(n)) as T;
+
 /** Pads each row of a [rows, d] matrix to `dp` columns (zeros), for the vec4 kernels. */
-export function padColumns(x: Float32Array, rows: number, d: number, dp: number): Float32Array {
+export function padColumns<T extends Float32Array | Uint16Array>(x: T, rows: number, d: number, dp: number): T {
   if (d === dp) return x;
-  const y = new Float32Array(rows * dp);
+  const y = like(x, rows * dp);
   for (let r = 0; r < rows; r++) y.set(x.subarray(r * d, r * d + d), r * dp);
   return y;
 }
 
 /** Inverse of padColumns. */
-export function unpadColumns(y: Float32Array, rows: number, d: number, dp: number): Float32Array {
+export function unpadColumns<T extends Float32Array | Uint16Array>(y: T, rows: number, d: number, dp: number): T {
   if (d === dp) return y;
-  const x = new Float32Array(rows * d);
+  const x = like(y, rows * d);
   for (let r = 0; r < rows; r++) x.set(y.subarray(r * dp, r * dp + d), r * d);
   return x;
 }

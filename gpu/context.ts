@@ -7,7 +7,8 @@ import { encodeReadback, LayoutTableCache, type DeviceLimits, type Readback } fr
 import { BufferUsage, foldDispatch, packUniforms, PipelineCache, type Program, type UniformValues } from './program.js';
 import { GpuResident, readResidentBuffer } from './resident.js';
 import { BufferPool } from './buffer-pool.js';
-import type { KernelTime, OpTimings } from '../src/backend.js';
+import type { HostData, KernelTime, OpTimings } from '../src/backend.js';
+import type { Dtype } from '../src/types.js';
 import { fail, internal } from '../src/errors.js';
 
 /** GPU time of one pass, from timestamp queries. */
@@ -45,11 +46,11 @@ export class GpuContext {
   /** Shared by every GpuResident of this backend: set when it closes. */
   readonly life = { closed: false };
   /** How residents read back; index.ts routes it through the backend's queue of ops. */
-  residentReader: (r: GpuResident) => Promise<Float32Array> = (r) => readResidentBuffer(this.device, r);
+  residentReader: (r: GpuResident) => Promise<HostData> = (r) => readResidentBuffer(this.device, r);
 
-  /** Wraps a buffer of padded rows that outlives its op (keepOnDevice, upload). */
-  persist(buffer: GPUBuffer, length: number, rowLength: number): GpuResident {
-    return new GpuResident(buffer, length, rowLength, this.life, (r) => this.residentReader(r), (b) => this.bufferPool.give(b));
+  /** Wraps a buffer of padded rows (of f16 values where `dtype` is 'float16') that outlives its op (keepOnDevice, upload). */
+  persist(buffer: GPUBuffer, length: number, rowLength: number, dtype: Dtype = 'float32'): GpuResident {
+    return new GpuResident(buffer, length, rowLength, this.life, (r) => this.residentReader(r), (b) => this.bufferPool.give(b), dtype);
   }
 
   /** Every op starts here, with no timings: one that records no pass must not report the last op's. */

@@ -7,10 +7,12 @@ import type {
   AttentionLseData,
   AttentionProblem,
   Backend,
+  HostData,
   KvCacheData,
   OperandData,
   ResidentData,
   BackendInfo,
+  Float16Op,
   MatmulProblem,
   SoftmaxBackwardProblem,
   SoftmaxProblem,
@@ -30,6 +32,7 @@ import { sdd } from './sdd.js';
 import { softmaxBackward } from './softmax-backward.js';
 import { softmax } from './softmax.js';
 import { errors } from '../src/errors.js';
+import type { Dtype } from '../src/types.js';
 
 export type { OpTimings } from '../src/backend.js';
 export type { KernelTiming } from './context.js';
@@ -61,6 +64,26 @@ export interface WebGPUBackendInfo extends BackendInfo {
   /** Lanes per subgroup used by the attention row reductions (0: workgroup memory instead). */
   subgroupSize: number;
   timestampQuery: boolean;
+  /** The arithmetic behind float16 tensors, and per op (engine.info.float16, float16Ops). */
+  float16: string;
+  float16Ops: Record<Float16Op, string>;
+}
+
+/**
+ * What float16 tensors take on this device: with shader-f16, f16 storage (buffers, uploads, KV
+ * caches) and f16 loads and stores in the attention kernels, f32 products, softmax and sums;
+ * without it, the engine's conversion to float32 at the copies in and out.
+ */
+function float16Paths(shaderF16: boolean): Pick<WebGPUBackendInfo, 'float16' | 'float16Ops'> {
+  if (!shaderF16) {
+    const why = 'converted to float32 at the copies in and out: the adapter has no shader-f16';
+    return { float16: why, float16Ops: { attention: why, attentionBackward: why, decode: why, kvCache: why } };
+  }
+  const shaders = 'f16 shaders (shader-f16), f32 accumulation';
+  return {
+    float16: 'f16 storage and f16 shaders (shader-f16), f32 accumulation',
+    float16Ops: { attention: shaders, attentionBackward: shaders, decode: `split-KV ${shaders}`, kvCache: 'f16 storage (shader-f16): half the memory' },
+  };
 }
 
 export interface WebGPUBackend extends Backend {
@@ -88,6 +111,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
   };
   // a read waits for the ops queued before it, and keeps out of their error scopes
   ctx.residentReader = (r) => serial(() => readResidentBuffer(ctx.device, r));
+  const shaderF16 = acquired.features.includes('shader-f16');
   const info: WebGPUBackendInfo = {
     ...acquired.adapterInfo,
     source: acquired.source,
@@ -96,14 +120,16 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     subgroups: acquired.subgroups,
     subgroupSize: acquired.subgroupSize,
     timestampQuery: acquired.timestampQuery,
+    ...float16Paths(shaderF16),
   };
   return {
     name: 'webgpu',
     info,
+    storesFloat16: shaderF16,
     get lastTimings() {
       return ctx.lastTimings;
     },
-    upload: (data: Float32Array, rowLength: number): Promise<ResidentData> =>
+    upload: (data: HostData, rowLength: number): Promise<ResidentData> =>
       serial(async () => {
         ctx.lastTimings = null; // an upload runs no kernel
         ctx.device.pushErrorScope('out-of-memory');
@@ -113,10 +139,10 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
           buffer.destroy();
           throw errors.gpuUploadFailed(data.length, oom.message);
         }
-        return ctx.persist(buffer, data.length, rowLength);
+        return ctx.persist(buffer, data.length, rowLength, data instanceof Uint16Array ? 'float16' : 'float32');
       }),
-    createKvCache: (B: number, Hkv: number, D: number, capacity: number): Promise<KvCacheData> =>
-      GpuKvCache.create(ctx, B, Hkv, D, capacity, serial),
+    createKvCache: (B: number, Hkv: number, D: number, capacity: number, dtype?: Dtype): Promise<KvCacheData> =>
+      GpuKvCache.create(ctx, B, Hkv, D, capacity, serial, dtype),
     attention: (p: AttentionProblem<OperandData>) =>
       serial(async () => {
         const timings = partTimings(ctx);

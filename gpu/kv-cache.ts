@@ -1,10 +1,12 @@
 /// <reference types="@webgpu/types" />
 // A KV cache's memory on WebGPU (src/backend.ts KvCacheData): k and v [B·Hkv][capacity][D padded
-// to vec4], two storage buffers that attention binds as they are (kvStride = capacity). An append
+// to vec4], two storage buffers of f32, or of f16 (dtype float16, shader-f16: half the memory),
+// that attention binds as they are (kvStride = capacity). An append
 // writes only the new tokens: host data through the queue, a DeviceTensor by a buffer copy, on the
 // backend's queue of ops so that every later call sees them.
 import type { KvCacheData, OperandData } from '../src/backend.js';
 import { errors } from '../src/errors.js';
+import type { Dtype } from '../src/types.js';
 import { padColumns } from './buffers.js';
 import type { GpuContext } from './context.js';
 import { BufferUsage } from './program.js';
@@ -19,14 +21,15 @@ export class GpuKvCache implements KvCacheData {
     private readonly capacity: number,
     private readonly D: number,
     private readonly serial: <T>(f: () => Promise<T>) => Promise<T>,
+    readonly dtype: Dtype,
   ) {}
 
   /** Two zeroed buffers of B·Hkv·capacity rows; rejects where the device cannot bind one. */
   static async create(
-    ctx: GpuContext, B: number, Hkv: number, D: number, capacity: number, serial: <T>(f: () => Promise<T>) => Promise<T>,
+    ctx: GpuContext, B: number, Hkv: number, D: number, capacity: number, serial: <T>(f: () => Promise<T>) => Promise<T>, dtype: Dtype = 'float32',
   ): Promise<GpuKvCache> {
     const dp = Math.ceil(D / 4) * 4;
-    const bytes = B * Hkv * capacity * dp * 4;
+    const bytes = B * Hkv * capacity * dp * (dtype === 'float16' ? 2 : 4);
     const max = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
     if (bytes > max) throw errors.gpuBufferTooLarge(`a KV cache's k (B·Hkv·capacity·D = ${B * Hkv * capacity * D} floats)`, bytes, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
     return serial(async () => {
@@ -45,8 +48,8 @@ export class GpuKvCache implements KvCacheData {
         throw errors.gpuUploadFailed(B * Hkv * capacity * D, oom.message);
       }
       const floats = B * Hkv * capacity * D;
-      const [k, v] = made.map((b) => ctx.persist(b, floats, D));
-      return new GpuKvCache(k, v, ctx, B * Hkv, capacity, D, serial);
+      const [k, v] = made.map((b) => ctx.persist(b, floats, D, dtype));
+      return new GpuKvCache(k, v, ctx, B * Hkv, capacity, D, serial, dtype);
     });
   }
 
@@ -66,8 +69,8 @@ export class GpuKvCache implements KvCacheData {
   /** Tokens [heads][n][D] of `src` into rows at … at + n − 1 of every head of `dst`. */
   private copy(encoder: GPUCommandEncoder, src: OperandData, dst: GPUBuffer, at: number, n: number): void {
     const dp = Math.ceil(this.D / 4) * 4;
-    const headBytes = n * dp * 4;
-    const rowBytes = dp * 4;
+    const rowBytes = dp * (this.dtype === 'float16' ? 2 : 4);
+    const headBytes = n * rowBytes;
     const device = residentBuffer(src);
     if (device) {
       for (let h = 0; h < this.heads; h++) {
@@ -75,7 +78,8 @@ export class GpuKvCache implements KvCacheData {
       }
       return;
     }
-    const padded = padColumns(src as Float32Array, this.heads * n, this.D, dp) as Float32Array<ArrayBuffer>;
+    // host data of the cache's dtype (the engine checks it): float32 values or half-float bits
+    const padded = padColumns(src as Float32Array | Uint16Array, this.heads * n, this.D, dp) as Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer>;
     // one write per head: the new rows of a head are contiguous, the heads are capacity rows apart
     for (let h = 0; h < this.heads; h++) {
       this.ctx.device.queue.writeBuffer(dst, (h * this.capacity + at) * rowBytes, padded, h * n * dp, n * dp);

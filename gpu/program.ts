@@ -28,8 +28,8 @@ export type UniformValues = Readonly<Record<string, number>>;
 export interface BindingSpec {
   readonly name: string;
   readonly access: 'read' | 'read_write';
-  /** Element type of the runtime-sized array. */
-  readonly elem: 'f32' | 'i32' | 'vec4<f32>';
+  /** Element type of the runtime-sized array (vec4<f16>: a program with `half` set). */
+  readonly elem: 'f32' | 'i32' | 'vec4<f32>' | 'vec4<f16>';
 }
 
 /** Every uniform struct starts with this field: the unfolded workgroup count (see `foldDispatch`). */
@@ -45,6 +45,8 @@ export abstract class Program {
   abstract readonly uniforms: UniformFields;
   /** Whether the shader uses subgroup builtins (`enable subgroups;`). */
   readonly subgroups: boolean = false;
+  /** Whether the shader uses f16 (`enable f16;`, the device's shader-f16). */
+  readonly half: boolean = false;
   /**
    * WGSL declarations and a `fn run(wg: u32, lid: u32[, sgid: u32])` that does one workgroup's
    * work; `wg` is the linear workgroup index, already checked against `u.numWorkgroups`.
@@ -55,6 +57,7 @@ export abstract class Program {
   source(): string {
     const fields = [...BUILTIN_UNIFORMS, ...this.uniforms];
     const lines: string[] = [];
+    if (this.half) lines.push('enable f16;');
     if (this.subgroups) lines.push('enable subgroups;');
     lines.push('struct Uniforms {', ...fields.map(([n, t]) => `  ${n}: ${t},`), '};');
     this.bindings.forEach((b, i) => {

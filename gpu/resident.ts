@@ -1,8 +1,9 @@
 /// <reference types="@webgpu/types" />
 // Data the WebGPU backend keeps in a GPU buffer between calls (engine.upload, keepOnDevice), in the
-// layout the attention kernels read: rows of rowLength floats padded to whole vec4s. Closing the
-// backend destroys the device, and with it every such buffer.
-import type { OperandData, ResidentData } from '../src/backend.js';
+// layout the attention kernels read: rows of rowLength values (f32, or f16 with shader-f16) padded
+// to whole vec4s. Closing the backend destroys the device, and with it every such buffer.
+import type { HostData, OperandData, ResidentData } from '../src/backend.js';
+import type { Dtype } from '../src/types.js';
 import { errors, internal } from '../src/errors.js';
 import { padColumns, unpadColumns, type DeviceLimits } from './buffers.js';
 import { BufferUsage, MapModeRead } from './program.js';
@@ -18,9 +19,11 @@ export class GpuResident implements ResidentData {
     /** Shared by every resident of one backend. */
     private readonly life: { closed: boolean },
     /** Reads it back through the backend's queue of ops (gpu/index.ts). */
-    private readonly reader: (r: GpuResident) => Promise<Float32Array>,
+    private readonly reader: (r: GpuResident) => Promise<HostData>,
     /** Where destroy() puts the buffer: the backend's pool (context.ts), which may destroy it. */
     private readonly release: (b: GPUBuffer) => void = (b) => b.destroy(),
+    /** 'float16': the buffer holds half floats (read() gives their bits). */
+    readonly dtype: Dtype = 'float32',
   ) {
     this.current = buffer;
   }
@@ -39,7 +42,7 @@ export class GpuResident implements ResidentData {
     return this.current!;
   }
 
-  read(): Promise<Float32Array> {
+  read(): Promise<HostData> {
     return this.reader(this);
   }
 
@@ -49,8 +52,8 @@ export class GpuResident implements ResidentData {
   }
 }
 
-/** A buffer holding `data` (rows of rowLength padded to vec4) that kernels bind and reads copy from. */
-export function createResidentBuffer(device: GPUDevice, limits: DeviceLimits, data: Float32Array, rowLength: number): GPUBuffer {
+/** A buffer holding `data` (rows of rowLength padded to vec4; half-float bits as f16) that kernels bind and reads copy from. */
+export function createResidentBuffer(device: GPUDevice, limits: DeviceLimits, data: HostData, rowLength: number): GPUBuffer {
   const dp = Math.ceil(rowLength / 4) * 4;
   const padded = padColumns(data, data.length / rowLength, rowLength, dp);
   const bytes = Math.max(16, padded.byteLength);
@@ -62,22 +65,25 @@ export function createResidentBuffer(device: GPUDevice, limits: DeviceLimits, da
     usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
     mappedAtCreation: true,
   });
-  new Float32Array(buffer.getMappedRange()).set(padded);
+  if (padded instanceof Uint16Array) new Uint16Array(buffer.getMappedRange(), 0, padded.length).set(padded);
+  else new Float32Array(buffer.getMappedRange()).set(padded);
   buffer.unmap();
   return buffer;
 }
 
-/** Copies a resident back to the host, unpadded. */
-export async function readResidentBuffer(device: GPUDevice, r: GpuResident): Promise<Float32Array> {
+/** Copies a resident back to the host, unpadded (an f16 one as half-float bits). */
+export async function readResidentBuffer(device: GPUDevice, r: GpuResident): Promise<HostData> {
   const rows = r.length / r.rowLength;
-  const bytes = rows * r.paddedRow * 4;
+  const half = r.dtype === 'float16';
+  const bytes = rows * r.paddedRow * (half ? 2 : 4);
   const staging = device.createBuffer({ label: 'resident readback', size: Math.max(16, bytes), usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
   try {
     const encoder = device.createCommandEncoder({ label: 'resident readback' });
     if (bytes > 0) encoder.copyBufferToBuffer(r.buffer, 0, staging, 0, bytes);
     device.queue.submit([encoder.finish()]);
     await staging.mapAsync(MapModeRead);
-    const data = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
+    const mapped = staging.getMappedRange(0, bytes).slice(0);
+    const data = half ? new Uint16Array(mapped) : new Float32Array(mapped);
     return unpadColumns(data, rows, r.rowLength, r.paddedRow);
   } finally {
     staging.destroy();
@@ -86,7 +92,12 @@ export async function readResidentBuffer(device: GPUDevice, r: GpuResident): Pro
 
 /** The GPU buffer of an operand already on the device, or null for host data. */
 export function residentBuffer(x: OperandData): GPUBuffer | null {
-  if (x instanceof Float32Array) return null;
+  if (x instanceof Float32Array || x instanceof Uint16Array) return null;
   if (!(x instanceof GpuResident)) throw internal('the WebGPU backend got data another backend holds');
   return x.buffer;
+}
+
+/** Whether an operand holds half floats: host half-float bits, or an f16 resident. */
+export function isHalf(x: OperandData): boolean {
+  return x instanceof Uint16Array || (!(x instanceof Float32Array) && x.dtype === 'float16');
 }
