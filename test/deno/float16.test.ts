@@ -1,12 +1,20 @@
 // Float16 storage on the WebGPU engine (lavapipe in CI), and the conversions against Deno's own
 // Float16Array. A few small cases (lavapipe is slow): attention, lse and the backward with
 // Float16Array and Uint16Array inputs within API.md's float16 tolerances of float64; the forward
-// bit for bit the f32 path rounded once; a float16 KV cache; upload / read. The GPU cases are
-// skipped, with the reason printed, where no adapter is found.
+// bit for bit the f32 path rounded once; a float16 KV cache; upload / read; engine.info's float16
+// paths. Where the adapter has shader-f16 (lavapipe does), the f16 kernels: the drawn shapes of
+// test/helpers/shape-cases.ts (GQA, rectangular, offsets, partial blocks, causal, masks) forward,
+// lse and backward within the float16 tolerances; decode over float16 KV caches; the f16 programs
+// are the ones that ran; f16 buffers hold half the bytes. The GPU cases are skipped, with the
+// reason printed, where no adapter is found (the f16-kernel ones too where it has no shader-f16).
+import fc from 'fast-check';
+import { createWebGPUBackend } from '../../gpu/index.ts';
 import { createEngine, type Engine } from '../../src/engine.ts';
+import { attentionBackwardProblem, attentionProblem } from './problems.ts';
 import { fromFloat16, toFloat16 } from '../../src/float16.ts';
-import type { Float16Tensor } from '../../src/types.ts';
-import { F16_BACKWARD, F16_FORWARD, assertF16Close, bitsOf, halfCase, valuesOf } from '../helpers/float16.ts';
+import type { DeviceTensor, Float16Tensor, KvCache } from '../../src/types.ts';
+import { F16_BACKWARD, F16_FORWARD, assertF16Close, bitsOf, halfCase, halfTensor, valuesOf } from '../helpers/float16.ts';
+import { caseOf, drawnShape } from '../helpers/shape-cases.ts';
 import { attentionInputs } from '../ops/inputs.ts';
 import type { AttentionCase } from '../ops/cases.ts';
 import { referenceAttention, referenceAttentionBackward, referenceLse } from '../reference/index.ts';
@@ -17,8 +25,13 @@ try {
 } catch (e) {
   console.warn(`float16 webgpu tests skipped: ${(e as Error).message}`);
 }
+const shaderF16 = gpu !== null && (gpu.info.features as string[]).includes('shader-f16');
+if (gpu && !shaderF16) console.warn('float16 webgpu f16-kernel tests skipped: the adapter has no shader-f16');
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const gpuTest = (name: string, fn: (e: Engine) => Promise<void>) => Deno.test({ name, ignore: gpu === null, ...opts, fn: () => fn(gpu!) });
+/** A test of the f16 kernels: skipped without shader-f16, where float16 takes the conversion path. */
+const f16Test = (name: string, fn: (e: Engine) => Promise<void>) =>
+  Deno.test({ name: `webgpu float16, f16 kernels (shader-f16): ${name}`, ignore: !shaderF16, ...opts, fn: () => fn(gpu!) });
 
 function check(ok: boolean, message: string): void {
   if (!ok) throw new Error(message);
@@ -89,8 +102,23 @@ function tokens(t: Float16Tensor, from: number, to: number): Float16Tensor {
   return { data, shape: [B, Hkv, to - from, D], dtype: 'float16' };
 }
 
-gpuTest('webgpu float16: a KV cache, upload and read, keepOnDevice, info', async (e) => {
-  check(e.info.float16 === 'converted to float32 at the copies in and out; f32 kernels', `info.float16: ${e.info.float16}`);
+gpuTest('webgpu float16: info names the path of each op and why', async (e) => {
+  const ops = ['attention', 'attentionBackward', 'decode', 'kvCache'] as const;
+  if (shaderF16) {
+    check(e.info.float16 === 'f16 storage and f16 shaders (shader-f16), f32 accumulation', `info.float16: ${e.info.float16}`);
+    for (const op of ['attention', 'attentionBackward'] as const) {
+      check(e.info.float16Ops[op] === 'f16 shaders (shader-f16), f32 accumulation', `info.float16Ops.${op}: ${e.info.float16Ops[op]}`);
+    }
+    check(/^split-KV f16 shaders/.test(e.info.float16Ops.decode), `info.float16Ops.decode: ${e.info.float16Ops.decode}`);
+    check(/^f16 storage/.test(e.info.float16Ops.kvCache), `info.float16Ops.kvCache: ${e.info.float16Ops.kvCache}`);
+  } else {
+    const why = 'converted to float32 at the copies in and out: the adapter has no shader-f16';
+    check(e.info.float16 === why, `info.float16: ${e.info.float16}`);
+    for (const op of ops) check(e.info.float16Ops[op] === why, `info.float16Ops.${op}: ${e.info.float16Ops[op]}`);
+  }
+});
+
+gpuTest('webgpu float16: a KV cache, upload and read, keepOnDevice', async (e) => {
   const { half, widened } = halfCase(attentionInputs({ ...base, name: 'decode', R: 0, Nq: 1, Nk: 40, opts: { causal: true } }));
   const [B, Hkv, Nk, D] = half.k.shape;
   const cache = await e.createKvCache({ batch: B, kvHeads: Hkv, headDim: D, capacity: 64, dtype: 'float16' });
@@ -112,5 +140,92 @@ gpuTest('webgpu float16: a KV cache, upload and read, keepOnDevice, info', async
   for (const t of [k, v, kept]) t.destroy();
   cache.destroy();
 });
+
+f16Test('property: the drawn shapes beyond self-attention, forward, lse and backward within the float16 tolerances', async (e) => {
+  await fc.assert(
+    fc.asyncProperty(drawnShape([16, 32], [5, 32]), async (d) => {
+      const { half, widened } = halfCase(attentionInputs(caseOf(d)));
+      const label = JSON.stringify(d);
+      const { out, lse } = await e.attention({ ...half, returnLse: true });
+      check(out.data instanceof Uint16Array, `${label}: out is half-float bits`);
+      assertF16Close(valuesOf(out), referenceAttention(widened), F16_FORWARD, `${label} out`);
+      assertF16Close(lse.data, referenceLse(widened), F16_FORWARD, `${label} lse`);
+      const g = await e.attentionBackward(half);
+      const ref = referenceAttentionBackward(widened);
+      // a gradient that is zero in exact arithmetic comes out as the f32 products' rounding residue
+      const grad = { ...F16_BACKWARD, floor: 2 ** -20 };
+      for (const name of ['dq', 'dk', 'dv'] as const) assertF16Close(valuesOf(g[name]), ref[name], grad, `${label} ${name}`);
+    }),
+    { numRuns: 8, seed: 16016, endOnFailure: true },
+  );
+});
+
+f16Test('the f16 programs run for half-float operands (forward: self-attention, general, decode; backward), the f32 ones for float32', async () => {
+  // the backend's own timings name each kernel's shaderKey (the engine's give the kernel names only)
+  const b = await createWebGPUBackend();
+  try {
+    check(b.info.timestampQuery, 'the adapter measures kernels (their keys name the f16 programs)');
+    const keys = () => (b.lastTimings?.kernels ?? []).map((k) => k.key);
+    const owner = {};
+    const self = attentionInputs({ ...base, name: 'self', R: 2, opts: { causal: true } });
+    const general = attentionInputs({ ...base, name: 'general', R: 0, Nq: 20, Nk: 37 });
+    const decode = attentionInputs({ ...base, name: 'decode', R: 0, Nq: 2, Nk: 50, opts: { causal: true } });
+    for (const [name, a] of [['self-attention', self], ['general', general], ['decode', decode]] as const) {
+      const out = await b.attention(attentionProblem(halfCase(a).half, owner, true));
+      check(out instanceof Uint16Array, `${name}: half-float bits out`);
+      check(keys().length > 0 && keys().every((k) => /(^|\/)f16$/.test(k)), `${name}: half-float operands ran ${keys().join(', ')}`);
+      if (name === 'decode') check(keys().some((k) => /\/nr2\/d8\/f16$/.test(k)), `decode: the split-KV program ran: ${keys().join(', ')}`);
+      await b.attention(attentionProblem(a));
+      check(keys().length > 0 && keys().every((k) => !/f16/.test(k)), `${name}: float32 ran ${keys().join(', ')}`);
+    }
+    const g = await b.attentionBackward(attentionBackwardProblem(halfCase(general).half, owner, true));
+    check(g.dq instanceof Uint16Array && g.dk instanceof Uint16Array && g.dv instanceof Uint16Array, 'backward: half-float bits out');
+    check(keys().length === 4 && keys().every((k) => /(^|\/)f16$/.test(k)), `backward: half-float operands ran ${keys().join(', ')}`);
+  } finally {
+    await b.close();
+  }
+});
+
+/** The GPU buffer behind a DeviceTensor or a KV cache's k (internal fields: the bytes it holds). */
+const bytesOf = (x: DeviceTensor<'float32' | 'float16'>): number => (x as unknown as { resident: { buffer: GPUBuffer } }).resident.buffer.size;
+const cacheBytes = (c: KvCache): number => (c as unknown as { data: { k: { buffer: GPUBuffer } } }).data.k.buffer.size;
+
+f16Test('a float16 upload, keepOnDevice result and KV cache hold half the bytes of float32 ones', async (e) => {
+  const a = attentionInputs({ ...base, name: 'bytes', R: 2 });
+  const h = halfTensor(a.q);
+  const [f32, f16] = await Promise.all([e.upload(a.q), e.upload(h)]);
+  check(bytesOf(f16) * 2 === bytesOf(f32), `upload: ${bytesOf(f16)} bytes, float32 ${bytesOf(f32)}`);
+  sameBits(bitsOf(await f16.read()), h.data as Uint16Array, 'read() of a float16 upload');
+  const [o32, o16] = [await e.attention({ ...a, keepOnDevice: true }), await e.attention({ ...halfCase(a).half, keepOnDevice: true })];
+  check(bytesOf(o16) * 2 === bytesOf(o32), `keepOnDevice: ${bytesOf(o16)} bytes, float32 ${bytesOf(o32)}`);
+  const o = { batch: 1, kvHeads: 2, headDim: 32, capacity: 64 };
+  const [c32, c16] = [await e.createKvCache(o), await e.createKvCache({ ...o, dtype: 'float16' })];
+  check(cacheBytes(c16) * 2 === cacheBytes(c32), `KV cache: ${cacheBytes(c16)} bytes, float32 ${cacheBytes(c32)}`);
+  for (const t of [f32, f16, o32, o16]) t.destroy();
+  c32.destroy();
+  c16.destroy();
+});
+
+// decode over float16 caches: GQA, a single query and a few, causal and not, tokens appended in pieces
+const decodeCases: AttentionCase[] = [
+  { ...base, name: 'GQA 4:2, one query, causal', seed: 1611, H: 4, Hkv: 2, R: 0, Nq: 1, Nk: 70, opts: { causal: true } },
+  { ...base, name: 'MQA, 5 queries, block 32, key padding', seed: 1612, H: 3, Hkv: 1, block: 32, D: 12, R: 0, Nq: 5, Nk: 90, opts: { keyPaddingMaskMode: 'add' } },
+];
+for (const c of decodeCases) {
+  f16Test(`decode over a float16 KV cache: ${c.name}`, async (e) => {
+    const { half, widened } = halfCase(attentionInputs(c));
+    const [B, Hkv, Nk, D] = half.k.shape;
+    const cache = await e.createKvCache({ batch: B, kvHeads: Hkv, headDim: D, capacity: 128, dtype: 'float16' });
+    const cut = Math.floor(Nk / 3);
+    await cache.append({ k: tokens(half.k, 0, cut), v: tokens(half.v, 0, cut) });
+    await cache.append({ k: tokens(half.k, cut, Nk), v: tokens(half.v, cut, Nk) });
+    const { k: _k, v: _v, dout: _d, ...rest } = half;
+    const { out, lse } = await e.attention({ ...rest, kv: cache, returnLse: true });
+    check(out.data instanceof Uint16Array, 'out is half-float bits');
+    assertF16Close(valuesOf(out), referenceAttention(widened), F16_FORWARD, 'out over the cache');
+    assertF16Close(lse.data, referenceLse(widened), F16_FORWARD, 'lse over the cache');
+    cache.destroy();
+  });
+}
 
 Deno.test({ name: 'teardown', ...opts, fn: async () => await gpu?.close() });

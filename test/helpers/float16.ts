@@ -45,9 +45,12 @@ export function halfCase(a: HostAttentionBackwardArgs, array: HalfArray = 'bits'
 export const F16_FORWARD = { scale: 2e-3, rtol: 5e-3 };
 export const F16_BACKWARD = { scale: 1e-2, rtol: 1e-2 };
 
-/** Every value within scale·max|ref| + rtol·|ref| of the reference (max over the finite values of the tensor). */
-export function assertF16Close(actual: ArrayLike<number>, ref: ArrayLike<number>, tol: { scale: number; rtol: number }, label: string): void {
+/**
+ * Every value within scale·max|ref| + rtol·|ref| of the reference (max over the finite values of
+ * the tensor), plus `floor` absolute where given (a tensor that is zero in exact arithmetic).
+ */
+export function assertF16Close(actual: ArrayLike<number>, ref: ArrayLike<number>, tol: { scale: number; rtol: number; floor?: number }, label: string): void {
   let max = 0;
   for (let i = 0; i < ref.length; i++) if (Number.isFinite(ref[i])) max = Math.max(max, Math.abs(ref[i]));
-  assertClose(actual, ref, { atol: tol.scale * max, rtol: tol.rtol, label });
+  assertClose(actual, ref, { atol: tol.scale * max + (tol.floor ?? 0), rtol: tol.rtol, label });
 }
