@@ -4,7 +4,10 @@
 // of the kept blocks: 4·block²·D per block for the forward (half for diagonal blocks when
 // causal), 2.5× that for dQ + dK/dV, plus the recomputed forward.
 //   node attention.mjs [out.json] [--backward] [--sweep=forward|backward|all|none] [--quick] [--versus]
+//                      [--dtype=float32|float16] [--experimental]
 // --versus: issue 6's layout over N = 1024…65536 (B=1, H=16, D=64, block 128), as flex_attention.py.
+// --dtype=float16: q, k, v, dout as half floats, the f16 programs (shader-f16; implies --experimental,
+// Dawn's toggles that expose it on NVIDIA); --experimental alone: the f32 programs on that device.
 // Writes JSON (one record per config × tile variant) when given a path.
 import { encodeAttentionBackward } from '../../gpu/attention-backward.js';
 import type { AttnKernel, TileOverride } from '../../gpu/attention-common.js';
@@ -14,17 +17,21 @@ import { GpuContext } from '../../gpu/context.js';
 import { acquireDevice } from '../../gpu/device.js';
 import type { AttentionProblem } from '../../src/backend.js';
 import { compileLayout } from '../../src/layouts/compile.js';
+import { toFloat16 } from '../../src/float16.js';
 import type { Layout } from '../../src/types.js';
 import { parseFlags } from '../../cli/flags.js';
 import { mulberry32, uniformFloats } from '../../cli/random.js';
 import { median } from '../../cli/stats.js';
 import { writeJson } from '../../cli/write-json.js';
 
-const flags = parseFlags({ backward: 'bool', quick: 'bool', versus: 'bool', sweep: 'string' });
+const flags = parseFlags({ backward: 'bool', quick: 'bool', versus: 'bool', sweep: 'string', dtype: 'string', experimental: 'bool' });
 const outFile = flags.positionals[0];
 const withBackward = flags.bool('backward');
 const quick = flags.bool('quick');
 const sweep = flags.string('sweep', 'none');
+const dtype = flags.string('dtype', 'float32');
+if (dtype !== 'float32' && dtype !== 'float16') throw new Error(`--dtype must be float32 or float16, got ${dtype}`);
+const half = dtype === 'float16';
 const REPS = 12;
 const WARM = 4;
 
@@ -96,29 +103,32 @@ const variants: [string, Overrides][] = [
   ...(sweep === 'backward' || sweep === 'all' ? backwardVariants : []),
 ];
 
-function forwardFlops(p: AttentionProblem): number {
+function forwardFlops(p: AttentionProblem<Float32Array | Uint16Array>): number {
   const L = p.layout;
   const { keptFull, keptPartial } = L.causalTables(p.causal);
   return 4 * L.block * L.block * p.D * (keptFull + 0.5 * keptPartial) * p.B;
 }
 
 
-const acq = await acquireDevice();
+const acq = await acquireDevice({ experimental: half || flags.bool('experimental') });
 const ctx = new GpuContext(acq.device, acq.limits, acq.timestampQuery, acq.subgroupSize);
-console.log(JSON.stringify({ ...acq.adapterInfo, limits: acq.limits, subgroupSize: acq.subgroupSize }));
+console.log(JSON.stringify({ ...acq.adapterInfo, limits: acq.limits, subgroupSize: acq.subgroupSize, features: acq.features, dtype }));
 if (!acq.timestampQuery) throw new Error('no timestamp-query on this adapter');
+if (half && !acq.features.includes('shader-f16')) throw new Error('--dtype=float16: the adapter has no shader-f16');
+/** The operand as the kernels read it: float32, or half-float bits (the f16 programs). */
+const operand = (x: Float32Array): Float32Array | Uint16Array => (half ? toFloat16(x) : x);
 
 const results: Record<string, unknown>[] = [];
 for (const c of quick ? configs.slice(0, 3) : configs) {
   const R = c.N / c.block;
   const n = c.B * c.H * c.N * c.D;
-  const p: AttentionProblem = {
+  const p: AttentionProblem<Float32Array | Uint16Array> = {
     B: c.B, H: c.H, Hkv: c.H, N: c.N, Nk: c.N, kvStride: c.N, qOffset: new Int32Array(c.B), D: c.D,
-    q: uniformFloats(n, 1), k: uniformFloats(n, 2), v: uniformFloats(n, 3),
+    q: operand(uniformFloats(n, 1)), k: operand(uniformFloats(n, 2)), v: operand(uniformFloats(n, 3)),
     layout: compileLayout(makeLayout(c.H, R, c.block, c.pattern, c.causal)),
     scale: 1 / Math.sqrt(c.D), causal: c.causal, rpe: null, keyPadding: null, attnMask: null,
   };
-  const dout = uniformFloats(n, 4);
+  const dout = operand(uniformFloats(n, 4));
   const flops = forwardFlops(p);
   {
     // An unmeasured round first: the first use of a new allocation size reads slow (seen on the H100).
@@ -131,7 +141,7 @@ for (const c of quick ? configs.slice(0, 3) : configs) {
   }
   for (const [tag, overrides] of variants) {
     ctx.tileOverrides = overrides;
-    const rec: Record<string, unknown> = { tile: tag, ...c, density: p.layout.density, gflop: flops / 1e9 };
+    const rec: Record<string, unknown> = { tile: tag, ...c, dtype, density: p.layout.density, gflop: flops / 1e9 };
     try {
       if (!tag.startsWith('b ')) {
         const r = ctx.recorder('bench forward');

@@ -3,7 +3,7 @@
 // half floats, the float64 reference's inputs (the half values, widened), and the float16 tolerances.
 import { fromFloat16, toFloat16 } from '../../src/float16.js';
 import type { Float16ArrayLike, Float16Tensor, Tensor } from '../../src/types.js';
-import { assertClose } from './assert-close.js';
+import { assertClose, type Tolerance } from './assert-close.js';
 import type { HostAttentionBackwardArgs } from './random.js';
 
 /** How the half floats are handed over: bits in a Uint16Array, or the runtime's Float16Array. */
@@ -49,8 +49,19 @@ export const F16_BACKWARD = { scale: 1e-2, rtol: 1e-2 };
  * Every value within scale·max|ref| + rtol·|ref| of the reference (max over the finite values of
  * the tensor), plus `floor` absolute where given (a tensor that is zero in exact arithmetic).
  */
-export function assertF16Close(actual: ArrayLike<number>, ref: ArrayLike<number>, tol: { scale: number; rtol: number; floor?: number }, label: string): void {
+export function assertF16Close(actual: ArrayLike<number>, ref: ArrayLike<number>, tol: F16Tolerance, label: string): void {
+  assertClose(actual, ref, { ...f16Tolerance(ref, tol), label });
+}
+
+export interface F16Tolerance {
+  scale: number;
+  rtol: number;
+  floor?: number;
+}
+
+/** The atol and rtol of assertF16Close for `ref` (for compareClose, which reports rather than throws). */
+export function f16Tolerance(ref: ArrayLike<number>, tol: F16Tolerance): Tolerance {
   let max = 0;
   for (let i = 0; i < ref.length; i++) if (Number.isFinite(ref[i])) max = Math.max(max, Math.abs(ref[i]));
-  assertClose(actual, ref, { atol: tol.scale * max + (tol.floor ?? 0), rtol: tol.rtol, label });
+  return { atol: tol.scale * max + (tol.floor ?? 0), rtol: tol.rtol };
 }
