@@ -4,6 +4,8 @@
 //
 // For scripts (test/browser/run.mjs): window.blocksparseDemo holds { ready, state, last }, where
 // `last` is the latest run with its inputs and outputs as plain arrays; #status carries data-state.
+// dtype float16 (offered where the adapter has shader-f16): q, k, v as half floats on both engines;
+// each row says which path its engine took (engine.info.float16Ops.attention).
 // The generate panel runs examples/tiny-decoder.mjs (the model of `npm run example`) on the page's
 // engine; its state and latest result are window.blocksparseDemo.generation { state, last }.
 import * as bs from '../dist/browser/blocksparse.js';
@@ -132,6 +134,7 @@ function readRun() {
     D: Number($('headDim').value),
     B: Number($('batch').value),
     causal: $('causal').checked,
+    dtype: $('dtype').value,
     threads: $('threads').value === 'auto' ? undefined : Number($('threads').value),
     reps: Math.max(1, Number($('reps').value) | 0),
     dataSeed: Number($('dataSeed').value) >>> 0,
@@ -202,6 +205,15 @@ function randomTensor(shape, next) {
   return { data, shape };
 }
 
+/** A float32 tensor as float16 (half-float bits), and the half values widened back (what both engines compute from). */
+function halfOf(t) {
+  const bits = bs.toFloat16(t.data);
+  return { half: { data: bits, shape: t.shape, dtype: 'float16' }, values: { data: bs.fromFloat16(bits), shape: t.shape } };
+}
+
+/** An output's values as float32 (a float16 one widened). */
+const valuesOf = (t) => (t.dtype === 'float16' ? bs.fromFloat16(t.data) : t.data);
+
 async function timeBackend(engine, args, reps) {
   const out = await engine.attention(args); // warm-up: compiles pipelines, uploads tables
   const times = [];
@@ -215,7 +227,7 @@ async function timeBackend(engine, args, reps) {
 }
 
 /** One line from engine.info: threads and SIMD build (CPU), adapter and features (WebGPU). */
-const describeInfo = (info) => {
+const describeInfo = (info, dtype) => {
   const parts = [];
   if (info.threads !== undefined) parts.push(`threads ${info.threads}`);
   if (info.simd) parts.push(`SIMD build ${info.simd}`);
@@ -225,6 +237,7 @@ const describeInfo = (info) => {
     if (info.source) parts.push(String(info.source));
     if (Array.isArray(info.features)) parts.push(`${info.features.length} features${info.subgroups ? ', subgroups' : ''}`);
   }
+  if (dtype === 'float16' && info.float16Ops) parts.push(`float16: ${info.float16Ops.attention}`);
   return parts.join(' · ');
 };
 
@@ -235,10 +248,11 @@ async function run() {
   const [H] = layout.shape;
   const shape = [params.B, H, params.seqLen, params.D];
   const next = rng(params.dataSeed);
-  const q = randomTensor(shape, next);
-  const k = randomTensor(shape, next);
-  const v = randomTensor(shape, next);
-  const args = { q, k, v, layout, causal: params.causal };
+  const drawn = [randomTensor(shape, next), randomTensor(shape, next), randomTensor(shape, next)];
+  const half = params.dtype === 'float16' ? drawn.map(halfOf) : null;
+  // float16: both engines take the half floats; the values kept for scripts are the half values
+  const [q, k, v] = half ? half.map((h) => h.values) : drawn;
+  const args = half ? { q: half[0].half, k: half[1].half, v: half[2].half, layout, causal: params.causal } : { q, k, v, layout, causal: params.causal };
   const nnz = bs.describeLayout(layout).nnz;
   const flops = 4 * params.B * nnz * layout.block * layout.block * params.D; // q·kᵀ and p·v over kept blocks
 
@@ -249,19 +263,19 @@ async function run() {
     const cpuKey = `cpu:${params.threads ?? 'auto'}`;
     const cpu = await engineFor(cpuKey, { backend: 'cpu', threads: params.threads });
     const c = await timeBackend(cpu, args, params.reps);
-    result.cpu = { ms: c.ms, times: c.times, info: cpu.info, out: c.out.data };
+    result.cpu = { ms: c.ms, times: c.times, info: cpu.info, out: valuesOf(c.out) };
 
     setStatus('running', 'running on WebGPU…');
     try {
       const gpu = await engineFor('webgpu', { backend: 'webgpu' });
       const g = await timeBackend(gpu, args, params.reps);
-      result.gpu = { ms: g.ms, times: g.times, info: gpu.info, out: g.out.data };
+      result.gpu = { ms: g.ms, times: g.times, info: gpu.info, out: valuesOf(g.out) };
     } catch (e) {
       result.gpu = { error: `${e.name}: ${e.message}` };
     }
     if (result.gpu.out) {
       let maxDiff = 0;
-      for (let i = 0; i < c.out.data.length; i++) maxDiff = Math.max(maxDiff, Math.abs(c.out.data[i] - result.gpu.out[i]));
+      for (let i = 0; i < result.cpu.out.length; i++) maxDiff = Math.max(maxDiff, Math.abs(result.cpu.out[i] - result.gpu.out[i]));
       result.maxDiff = maxDiff;
     }
     render(result);
@@ -300,7 +314,7 @@ function render(r) {
       cell(`${row.ms.toFixed(2)} ms`, 'num');
       cell(row.times.map((t) => t.toFixed(1)).join(' '), 'num');
       cell((r.flops / row.ms / 1e6).toFixed(2), 'num');
-      const td = cell(describeInfo(row.info));
+      const td = cell(describeInfo(row.info, r.params.dtype));
       for (const f of row.info.fallbacks ?? []) td.append(Object.assign(document.createElement('div'), { className: 'note', textContent: `fallback: ${f}` }));
     }
     tbody.append(tr);
@@ -310,7 +324,8 @@ function render(r) {
   if (r.maxDiff === undefined) {
     diff.textContent = 'Max |CPU − WebGPU|: n/a (WebGPU did not run).';
   } else {
-    const ok = r.maxDiff <= 1e-3;
+    // float16 outputs: each engine rounds its f32 result once, so they may differ by a half-float step
+    const ok = r.maxDiff <= (r.params.dtype === 'float16' ? 2e-3 : 1e-3);
     diff.append(`Max |CPU − WebGPU| over ${r.cpu.out.length} outputs: `, Object.assign(document.createElement('span'), { className: ok ? 'ok' : 'bad', id: 'max-diff', textContent: r.maxDiff.toExponential(2) }));
     const [fast, slow] = r.cpu.ms <= r.gpu.ms ? ['The CPU', r.gpu.ms / r.cpu.ms] : ['WebGPU', r.cpu.ms / r.gpu.ms];
     diff.append(Object.assign(document.createElement('div'), { className: 'env', textContent: `${fast} was ${slow.toFixed(1)}× faster on this problem${r.gpu.info.architecture === 'swiftshader' ? ' (this WebGPU adapter is SwiftShader, a CPU emulation)' : ''}.` }));
@@ -423,6 +438,12 @@ async function showEnvironment() {
     `WebGPU: ${navigator.gpu ? 'navigator.gpu present' : 'not in this browser'} · cores: ${navigator.hardwareConcurrency ?? '?'}`,
   ];
   env.replaceChildren(...lines.map((t) => Object.assign(document.createElement('div'), { textContent: t })));
+  // float16 where the adapter has shader-f16: the WebGPU engine then runs f16 kernels
+  const adapter = navigator.gpu ? await navigator.gpu.requestAdapter().catch(() => null) : null;
+  const f16 = $('dtype').querySelector('option[value=float16]');
+  const has = adapter?.features.has('shader-f16') === true;
+  f16.disabled = !has;
+  f16.textContent = has ? 'float16 (shader-f16)' : `float16 (unavailable: ${adapter ? 'the adapter has no shader-f16' : 'no WebGPU adapter'})`;
 }
 
 function start() {
