@@ -10,6 +10,7 @@
 import fc from 'fast-check';
 import { createWebGPUBackend } from '../../gpu/index.ts';
 import { createEngine, type Engine } from '../../src/engine.ts';
+import { lastCallParts } from '../../src/attention-parts.ts';
 import { attentionBackwardProblem, attentionProblem } from './problems.ts';
 import { fromFloat16, toFloat16 } from '../../src/float16.ts';
 import type { DeviceTensor, Float16Tensor, KvCache } from '../../src/types.ts';
@@ -183,6 +184,27 @@ f16Test('the f16 programs run for half-float operands (forward: self-attention, 
     check(keys().length === 4 && keys().every((k) => /(^|\/)f16$/.test(k)), `backward: half-float operands ran ${keys().join(', ')}`);
   } finally {
     await b.close();
+  }
+});
+
+f16Test('at the buffer wall, half-float calls run in parts with the bits of one call', async () => {
+  // rpe [3, 4, 48, 48] float32 (110,592 bytes) is the largest buffer: a 40,000-byte wall splits the call
+  const a = attentionInputs({ ...base, name: 'parts', seed: 1630, B: 3, H: 4, Hkv: 2, R: 3, opts: { causal: true, rpe: true } });
+  const half = halfCase(a).half;
+  const owner = {};
+  const [whole, walled] = [await createWebGPUBackend(), await createWebGPUBackend({ bufferLimitBytes: 40000 })];
+  try {
+    const out = await whole.attention(attentionProblem(half, owner, true));
+    const g = await whole.attentionBackward(attentionBackwardProblem(half, owner, true));
+    const parted = await walled.attention(attentionProblem(half, owner, true));
+    check(lastCallParts.count > 1, `the forward ran as ${lastCallParts.count} parts`);
+    sameBits(parted as Uint16Array, out as Uint16Array, 'out in parts');
+    const gp = await walled.attentionBackward(attentionBackwardProblem(half, owner, true));
+    check(lastCallParts.count > 1, `the backward ran as ${lastCallParts.count} parts`);
+    for (const name of ['dq', 'dk', 'dv'] as const) sameBits(gp[name] as Uint16Array, g[name] as Uint16Array, `${name} in parts`);
+  } finally {
+    await whole.close();
+    await walled.close();
   }
 });
 
