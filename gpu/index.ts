@@ -74,9 +74,9 @@ export interface WebGPUBackendInfo extends BackendInfo {
  * caches) and f16 loads and stores in the attention kernels, f32 products, softmax and sums;
  * without it, the engine's conversion to float32 at the copies in and out.
  */
-function float16Paths(shaderF16: boolean): Pick<WebGPUBackendInfo, 'float16' | 'float16Ops'> {
+function float16Paths(shaderF16: boolean, hint: string): Pick<WebGPUBackendInfo, 'float16' | 'float16Ops'> {
   if (!shaderF16) {
-    const why = 'converted to float32 at the copies in and out: the adapter has no shader-f16';
+    const why = `converted to float32 at the copies in and out: the adapter has no shader-f16${hint}`;
     return { float16: why, float16Ops: { attention: why, attentionBackward: why, decode: why, kvCache: why } };
   }
   const shaders = 'f16 shaders (shader-f16), f32 accumulation';
@@ -120,7 +120,8 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     subgroups: acquired.subgroups,
     subgroupSize: acquired.subgroupSize,
     timestampQuery: acquired.timestampQuery,
-    ...float16Paths(shaderF16),
+    // Dawn for Node hides shader-f16 on NVIDIA unless its toggles are on (EngineOptions.experimentalWebgpu)
+    ...float16Paths(shaderF16, acquired.source !== 'navigator.gpu' && !options.experimental ? ' (Dawn for Node offers it on NVIDIA with experimentalWebgpu)' : ''),
   };
   return {
     name: 'webgpu',
