@@ -392,6 +392,35 @@ async function main() {
       });
     }
 
+    if (ran && !hideGpu) {
+      await check(`[${mode}] float16 is offered where the adapter has shader-f16; both engines then match float64 within the float16 tolerance and say which path ran`, async () => {
+        await page.waitForFunction(() => !/checking/.test(document.querySelector('#dtype option[value=float16]').textContent), null, { timeout: 30_000 });
+        const has = await page.evaluate(async () => (await navigator.gpu?.requestAdapter())?.features.has('shader-f16') === true);
+        const option = await page.$eval('#dtype option[value=float16]', (o) => ({ disabled: o.disabled, text: o.textContent }));
+        assert(option.disabled === !has, `shader-f16 ${has}, but the float16 option is ${option.disabled ? 'disabled' : 'enabled'} (${option.text})`);
+        assert(has || /no shader-f16/.test(option.text), `the disabled float16 option does not say why: '${option.text}'`);
+        // without shader-f16 the option is enabled here anyway: the page's float16 code then runs on both engines' conversion path
+        if (!has) await page.$eval('#dtype option[value=float16]', (o) => (o.disabled = false));
+        await page.selectOption('#dtype', 'float16');
+        let half;
+        try {
+          half = await runDemo(page, { ...shape, config: setting.config, params: setting.options, causal: setting.causal, threads: setting.threads });
+        } finally {
+          await page.selectOption('#dtype', 'float32');
+        }
+        // API.md's float16 tolerance against float64 of the half values (the page keeps those as q, k, v)
+        const ref = referenceFor(half);
+        const max = ref.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+        const worst = [half.cpu.out, half.gpu.out].map((got) => worstError(got, ref, 2e-3 * max, 5e-3));
+        for (const w of worst) assert(w.ratio <= 1, w.message);
+        const rows = await page.$$eval('#results tbody tr', (trs) => trs.map((tr) => tr.textContent));
+        const gpuPath = has ? /float16: f16 shaders/ : /float16: converted to float32 .*no shader-f16/;
+        assert(/float16: converted to float32/.test(rows[0]) && gpuPath.test(rows[1]), `the rows do not name the float16 paths: ${JSON.stringify(rows)}`);
+        await page.$eval('#dtype option[value=float16]', (o, d) => (o.disabled = d), !has);
+        return `${has ? '' : `no shader-f16 (the option reads '${option.text}'), forced on: `}CPU ${worst[0].message}; WebGPU ${worst[1].message}; ${half.gpu.info.float16Ops.attention}`;
+      });
+    }
+
     if (isolated && !hideGpu) {
       await check('[isolated] dist/src/index.js imports unbundled in the page and computes on 2 Web Workers', async () => {
         assert(existsSync(join(root, 'dist/src/index.js')), 'dist/src/index.js is missing: run npm run build');
