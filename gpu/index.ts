@@ -14,6 +14,7 @@ import type {
   MatmulProblem,
   SoftmaxBackwardProblem,
   SoftmaxProblem,
+  SelectBlocksProblem,
 } from '../src/backend.js';
 import { attentionBackward } from './attention-backward.js';
 import type { AttnKernel, TileOverride } from './attention-common.js';
@@ -27,6 +28,7 @@ import { GpuKvCache } from './kv-cache.js';
 import { acquireDevice, type WebGPUDeviceOptions } from './device.js';
 import { dsd } from './dsd.js';
 import { sdd } from './sdd.js';
+import { selectBlocks } from './select-blocks.js';
 import { softmaxBackward } from './softmax-backward.js';
 import { softmax } from './softmax.js';
 import { errors } from '../src/errors.js';
@@ -67,6 +69,8 @@ export interface WebGPUBackend extends Backend {
   readonly info: WebGPUBackendInfo;
   /** GPU time of the last op's kernels (timestamp queries), or null where the device has none. */
   readonly lastTimings: OpTimings<KernelTiming> | null;
+  /** engine.selectBlocks: the layout [B, Hq, R, C] as 0 / 1 bytes (gpu/select-blocks.ts). */
+  selectBlocks(p: SelectBlocksProblem): Promise<Uint8Array>;
 }
 
 export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
@@ -142,6 +146,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       serial(() => (p.mode === 'sdd' ? sdd(ctx, p) : p.mode === 'dsd' ? dsd(ctx, p) : dds(ctx, p))),
     softmax: (p: SoftmaxProblem) => serial(() => softmax(ctx, p)),
     softmaxBackward: (p: SoftmaxBackwardProblem) => serial(() => softmaxBackward(ctx, p)),
+    selectBlocks: (p: SelectBlocksProblem) => serial(() => selectBlocks(ctx, p)),
     async close() {
       if (closed) return;
       await queue;
