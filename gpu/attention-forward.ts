@@ -16,6 +16,7 @@ import {
   forRows,
   forTile,
   hasBias,
+  layoutDims,
   loadTransposed,
   outerStep,
   range,
@@ -33,6 +34,7 @@ import {
   type RowMap,
 } from './attention-common.js';
 import { residentBuffer } from './resident.js';
+import { residentLayoutTables } from './resident-layout.js';
 import { encodeAttentionDecode, takesDecodePath } from './attention-decode.js';
 import { MASKED, padColumns, THRESH, unpadColumns, upload, uploadBias, type BiasBuffer, type LayoutTables } from './buffers.js';
 import type { GpuContext, Recorder } from './context.js';
@@ -329,10 +331,17 @@ export function uploadAttentionInputs(ctx: GpuContext, rec: Recorder, p: Attenti
   const bias = uploadBias(ctx.device, ctx.limits, p, attnFlags(p).general ? p.qOffset : undefined);
   rec.own(bias.buffer);
   const kvRows = p.B * p.Hkv * p.kvStride;
-  return { q: up('q', p.q, p.B * p.H * p.N), k: up('k', p.k, kvRows), v: up('v', p.v, kvRows), tables: ctx.layouts.get(p.layout), bias, d4 };
+  return { q: up('q', p.q, p.B * p.H * p.N), k: up('k', p.k, kvRows), v: up('v', p.v, kvRows), tables: p.residentLayout ? residentLayoutTables(p.residentLayout) : ctx.layouts.get(p.layout), bias, d4 };
 }
 
 const TALL_SLOTS = 256;
+
+/** Self-attention: whether the longest row is no longer than the work spread over TALL_SLOTS workgroups. */
+function tallPays(p: AttentionProblem<OperandData>): boolean {
+  const bal = p.layout.causalTables(p.causal).rowBalance;
+  const totalBlocks = bal.mean * p.H * (p.N / p.layout.block) * p.B;
+  return bal.max * TALL_SLOTS <= totalBlocks;
+}
 
 /** Encodes the forward pass; returns the output [BH·N·d4 vec4] and stats ([lse | delta], 2·BH·N) buffers. */
 export function encodeAttentionForward(
@@ -349,12 +358,11 @@ export function encodeAttentionForward(
   // the total work spread over the workgroups that run at once (TALL_SLOTS, about 2 per SM on an
   // H100); with longest-first scheduling the rest then packs behind it.
   const flags = attnFlags(p);
-  const bal = p.layout.causalTables(p.causal).rowBalance;
-  const totalBlocks = bal.mean * p.H * (p.N / p.layout.block) * p.B;
-  const preferTall = !flags.general && bal.max * TALL_SLOTS <= totalBlocks;
+  const l = layoutDims(p);
+  const preferTall = !flags.general && tallPays(p);
   const pick = (sg: boolean) =>
     chooseTile(
-      'forward', p.layout.block, inp.d4, ctx.limits.maxComputeWorkgroupStorageSize, ctx.limits.maxComputeInvocationsPerWorkgroup,
+      'forward', l.block, inp.d4, ctx.limits.maxComputeWorkgroupStorageSize, ctx.limits.maxComputeInvocationsPerWorkgroup,
       sg, ctx.tileOverrides.forward, preferTall,
     );
   let tile = pick(useSg);
@@ -364,15 +372,15 @@ export function encodeAttentionForward(
     tile = pick(false);
   }
   const dChunks = Math.ceil(inp.d4 / (tile.DK / 4));
-  const program = new AttentionForwardProgram(p.layout.block, tile, flags, useSg, dChunks);
+  const program = new AttentionForwardProgram(l.block, tile, flags, useSg, dChunks);
   const out = rec.output('attention out', rows * inp.d4 * 16);
   const stats = rec.output('attention stats (lse | delta)', 2 * rows * 4);
-  const R = flags.general ? p.layout.rows : p.N / p.layout.block;
+  const R = flags.general ? l.rows : p.N / l.block;
   rec.dispatch(
     program,
     [inp.q, inp.k, inp.v, inp.tables.buffer, inp.bias.buffer, out, stats],
     attnUniformValues(p, inp.d4, tile, inp.tables, inp.bias, false),
-    p.B * p.H * R * (p.layout.block / tile.BR),
+    p.B * p.H * R * (l.block / tile.BR),
   );
   return { out, stats };
 }

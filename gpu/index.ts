@@ -15,6 +15,7 @@ import type {
   SoftmaxBackwardProblem,
   SoftmaxProblem,
   SelectBlocksProblem,
+  ResidentLayoutData,
 } from '../src/backend.js';
 import { attentionBackward } from './attention-backward.js';
 import type { AttnKernel, TileOverride } from './attention-common.js';
@@ -28,7 +29,8 @@ import { GpuKvCache } from './kv-cache.js';
 import { acquireDevice, type WebGPUDeviceOptions } from './device.js';
 import { dsd } from './dsd.js';
 import { sdd } from './sdd.js';
-import { selectBlocks } from './select-blocks.js';
+import { selectBlocks, selectBlocksResident } from './select-blocks.js';
+import { readBufferBytes } from './resident-layout.js';
 import { softmaxBackward } from './softmax-backward.js';
 import { softmax } from './softmax.js';
 import { errors } from '../src/errors.js';
@@ -71,6 +73,7 @@ export interface WebGPUBackend extends Backend {
   readonly lastTimings: OpTimings<KernelTiming> | null;
   /** engine.selectBlocks: the layout [B, Hq, R, C] as 0 / 1 bytes (gpu/select-blocks.ts). */
   selectBlocks(p: SelectBlocksProblem): Promise<Uint8Array>;
+  selectBlocksResident(p: SelectBlocksProblem): Promise<ResidentLayoutData>;
 }
 
 export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
@@ -124,19 +127,21 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     attention: (p: AttentionProblem<OperandData>) =>
       serial(async () => {
         const timings = partTimings(ctx);
-        const out = await forwardInParts(p, (part) => timings.part(attentionForward(ctx, part)));
+        // a layout held here is read whole: the parts would cut a host layout
+        const out = p.residentLayout ? await attentionForward(ctx, p) : await forwardInParts(p, (part) => timings.part(attentionForward(ctx, part)));
         timings.finish();
         return out;
       }),
     attentionWithLse: (p: AttentionProblem<OperandData>): Promise<AttentionLseData> =>
       serial(async () => {
         const timings = partTimings(ctx);
-        const out = await lseInParts(p, (part) => timings.part(attentionForwardWithLse(ctx, part)));
+        const out = p.residentLayout ? await attentionForwardWithLse(ctx, p) : await lseInParts(p, (part) => timings.part(attentionForwardWithLse(ctx, part)));
         timings.finish();
         return out;
       }),
     attentionBackward: (p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> =>
       serial(async () => {
+        if (p.residentLayout) throw errors.residentLayoutForwardOnly();
         const timings = partTimings(ctx);
         const grads = await backwardInParts(p, (part) => timings.part(attentionBackward(ctx, part)));
         timings.finish();
@@ -147,6 +152,8 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     softmax: (p: SoftmaxProblem) => serial(() => softmax(ctx, p)),
     softmaxBackward: (p: SoftmaxBackwardProblem) => serial(() => softmaxBackward(ctx, p)),
     selectBlocks: (p: SelectBlocksProblem) => serial(() => selectBlocks(ctx, p)),
+    selectBlocksResident: (p: SelectBlocksProblem) =>
+      serial(() => selectBlocksResident(ctx, p, (b, bytes) => serial(() => readBufferBytes(ctx.device, b, bytes)))),
     async close() {
       if (closed) return;
       await queue;

@@ -10,12 +10,13 @@
 import type { OperandData, SelectBlocksProblem } from '../src/backend.js';
 import { errors } from '../src/errors.js';
 import { wall } from '../src/attention-parts.js';
-import { padColumns, upload } from './buffers.js';
+import { padColumns, upload, type LayoutTables } from './buffers.js';
 import type { GpuContext, Recorder } from './context.js';
 import { KT, ldDense, mmDecls, mmInit, mmStep, mmStoreVec4, mmThreads, type MmTile } from './matmul-common.js';
 import { Program, type BindingSpec } from './program.js';
 import { residentBuffer } from './resident.js';
 import { SelectRowsProgram } from './select-rows.js';
+import { GpuLayout, LayoutCountProgram, LayoutFillProgram, LayoutScanProgram, unpackRows } from './resident-layout.js';
 
 /** The score tile (and so the padding of the pooled rows and the score rows). */
 const TILE: MmTile = { TM: 64, TN: 64, KT };
@@ -200,9 +201,11 @@ function operandParts(ctx: GpuContext, rec: Recorder, label: string, x: OperandD
 
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 
-/** The selected layout [B, Hq, R, C] (0 / 1 bytes). */
-export async function selectBlocks(ctx: GpuContext, p: SelectBlocksProblem): Promise<Uint8Array> {
-  const rec = ctx.recorder('selectBlocks');
+/**
+ * Encodes the selection: each part of at most `group` (b, h) (as many as one score buffer binds, or
+ * all of them with `whole`) writes its rows' words to a buffer of its own.
+ */
+function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem, whole: boolean): { outs: { buffer: GPUBuffer; bytes: number }[]; words: number } {
   const { B, Hq, Hkv, Nq, Nk, D, R, C, block } = p;
   const d4 = Math.ceil(D / 4);
   const [Rp, Cp] = [roundUp(R, TILE.TM), roundUp(C, TILE.TN)];
@@ -222,11 +225,11 @@ export async function selectBlocks(ctx: GpuContext, p: SelectBlocksProblem): Pro
   poolInto(qp, p.q, B * Hq, Hq, Nq, R, Rp, offOff, nqOff, p.scale);
   poolInto(kp, p.k, B * Hkv, Hkv, Nk, C, Cp, zeroOff, lenOff, 1);
 
-  // (b, h) at a time: as many as one score buffer binds
   const bh = B * Hq;
   const max = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
   const perHead = Math.max(Rp * Cp * 4, R * words * 4);
-  if (perHead > max) throw wall(errors.gpuBufferTooLarge('select block scores of one head', perHead, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize));
+  const label = whole ? 'select block scores of every head (keepOnDevice)' : 'select block scores of one head';
+  if (perHead * (whole ? bh : 1) > max) throw wall(errors.gpuBufferTooLarge(label, perHead * (whole ? bh : 1), ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize));
   const group = Math.min(bh, Math.floor(max / perHead));
   const scores = rec.output('select block scores', group * Rp * Cp * 4);
   const scoreProgram = new BlockScoresProgram(block);
@@ -253,14 +256,73 @@ export async function selectBlocks(ctx: GpuContext, p: SelectBlocksProblem): Pro
     );
     outs.push({ buffer: out, bytes: n * R * words * 4 });
   }
+  return { outs, words };
+}
+
+/** The selected layout [B, Hq, R, C] (0 / 1 bytes). */
+export async function selectBlocks(ctx: GpuContext, p: SelectBlocksProblem): Promise<Uint8Array> {
+  const rec = ctx.recorder('selectBlocks');
+  const { outs, words } = encodeSelection(ctx, rec, p, false);
   const data = await rec.run(outs);
-  const layout = new Uint8Array(bh * R * C);
+  const layout = new Uint8Array(p.B * p.Hq * p.R * p.C);
   let row = 0;
   for (const d of data) {
-    const bytes = new Uint8Array(d);
-    if (C === words * 4) layout.set(bytes, row * C);
-    else for (let i = 0; i < bytes.length / (words * 4); i++) layout.set(bytes.subarray(i * words * 4, i * words * 4 + C), (row + i) * C);
-    row += bytes.length / (words * 4);
+    const rows = d.byteLength / (words * 4);
+    layout.set(unpackRows(d, rows, p.C, words), row * p.C);
+    row += rows;
   }
   return layout;
+}
+
+/**
+ * The selection kept on the device, with the forward tables built there from it (resident-layout.ts).
+ * The host learns only nnz and the longest row (8 bytes read back), which size the tables.
+ */
+export async function selectBlocksResident(ctx: GpuContext, p: SelectBlocksProblem, reader: (b: GPUBuffer, bytes: number) => Promise<ArrayBuffer>): Promise<GpuLayout> {
+  const rec = ctx.recorder('selectBlocks');
+  const { outs, words } = encodeSelection(ctx, rec, p, true);
+  const wordsBuf = outs[0]!.buffer;
+  const n = p.B * p.Hq * p.R;
+  const ptr = rec.output('layout kvPtr (counts, then their sums)', (n + 1) * 4);
+  const stats = rec.output('layout nnz and longest row', 8);
+  rec.dispatch(new LayoutCountProgram(), [wordsBuf, ptr], { n, words_: words }, Math.ceil(n / 64));
+  rec.dispatch(new LayoutScanProgram(), [ptr, stats], { n }, 1);
+  rec.disown(wordsBuf);
+  rec.disown(ptr);
+  let nnz: number;
+  let maxRow: number;
+  try {
+    [nnz, maxRow] = new Int32Array((await rec.run([{ buffer: stats, bytes: 8 }]))[0]!);
+  } catch (e) {
+    wordsBuf.destroy();
+    ptr.destroy();
+    throw e;
+  }
+  const fill = ctx.recorder('selectBlocks tables');
+  fill.own(ptr);
+  const [ordOff, idxOff] = [n + 1, 2 * n + 1];
+  const kindOff = idxOff + nnz;
+  let lut: GPUBuffer;
+  try {
+    lut = fill.output('layout tables (on the device)', (kindOff + nnz) * 4);
+  } catch (e) {
+    wordsBuf.destroy();
+    ptr.destroy();
+    throw e;
+  }
+  fill.disown(lut);
+  fill.dispatch(new LayoutFillProgram(), [wordsBuf, ptr, lut], { n, words_: words, rows: p.R, ordOff, idxOff, kindOff }, Math.ceil(n / 64));
+  try {
+    await fill.run([]);
+  } catch (e) {
+    wordsBuf.destroy();
+    lut.destroy();
+    throw e;
+  }
+  const tables: LayoutTables = {
+    buffer: lut, kvPtr: 0, kvIndices: idxOff, causalKind: kindOff, rowOrder: [ordOff, ordOff],
+    // the transposed tables (q*) are not built: the backward does not take a layout held here
+    qPtr: 0, qIndices: 0, qEntries: 0, entryRow: 0, colOrder: [0, 0],
+  };
+  return new GpuLayout(wordsBuf, tables, p.block, [p.B, p.Hq, p.R, p.C], nnz, maxRow, ctx.life, reader, (b) => ctx.bufferPool.give(b));
 }

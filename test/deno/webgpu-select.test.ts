@@ -2,11 +2,24 @@
 // float64 reference (test/reference/select-blocks.ts): seeded random calls over topK and
 // threshold, causal, query offsets, key lengths, GQA, partial blocks and keep; exact ties going to
 // the lower column; rows of 2000+ columns; operands on the device; and calls split into parts by a
-// low buffer wall. A row may differ from the reference only where the reference marks it a near
+// low buffer wall; the selection kept on the device (its bytes, and the forward reading its tables
+// against the forward over the same layout from the host). A row may differ from the reference only where the reference marks it a near
 // tie (f32 against f64 at the cut). Skipped, with the reason printed, where no adapter is found.
 import { createWebGPUBackend, type WebGPUBackend, type WebGPUBackendOptions } from '../../gpu/index.ts';
 import type { OperandData, SelectBlocksProblem } from '../../src/backend.ts';
-import { mulberry32, pick, randomInt, randomTensor, referenceSelectBlocks, type RefSelectBlocksArgs, type Rng } from '../reference/index.ts';
+import type { AttentionArgs, BatchedLayout } from '../../src/types.ts';
+import {
+  GPU_TOL,
+  assertClose,
+  mulberry32,
+  pick,
+  randomInt,
+  randomTensor,
+  referenceSelectBlocks,
+  type RefSelectBlocksArgs,
+  type Rng,
+} from '../reference/index.ts';
+import { attentionProblem } from './problems.ts';
 
 let backend: WebGPUBackend | null = null;
 let skipReason = '';
@@ -184,6 +197,54 @@ Deno.test('webgpu selectBlocks: past a low buffer wall, in parts of heads', opts
     if (!/select block scores/.test(message)) throw new Error(`expected a RangeError naming the scores, got '${message}'`);
   } finally {
     await walled.close();
+  }
+});
+
+Deno.test('webgpu selectBlocksResident: the layout kept on the device, read by the forward', opts, async () => {
+  const rng = mulberry32(23);
+  const cases: { args: Args; Nq: number; label: string }[] = [];
+  for (let i = 0; i < 10; i++) {
+    const { args, label } = randomArgs(rng);
+    cases.push({ args, Nq: args.q.shape[2], label });
+  }
+  // self-attention shaped (the host layout takes the fast path) and decode-shaped (the split path)
+  const self: Args = { q: randomTensor([1, 2, 256, 16], rng), k: randomTensor([1, 2, 256, 16], rng), block: 64, causal: true, qOffset: 0, topK: 2, keep: { diagonal: true } };
+  const prefill: Args = { q: randomTensor([2, 2, 200, 16], rng), k: randomTensor([2, 1, 300, 16], rng), block: 64, causal: true, qOffset: [100, 40], threshold: 0.8 };
+  const step: Args = { q: randomTensor([2, 4, 1, 32], rng), k: randomTensor([2, 2, 900, 32], rng), block: 32, causal: true, keyLengths: [900, 611], topK: 5, keep: { first: 1, diagonal: true } };
+  cases.push({ args: self, Nq: 256, label: 'self-attention' }, { args: prefill, Nq: 200, label: 'prefill at offsets' }, { args: step, Nq: 1, label: 'decode step' });
+  for (const { args, label } of cases) {
+    const held = await backend!.selectBlocksResident(selectProblem(args));
+    const bytes = await select(backend!, args);
+    const read = await held.read();
+    if (read.length !== bytes.length || read.some((x, i) => x !== bytes[i])) throw new Error(`${label}: read() differs from selectBlocks`);
+    const [B, H, R, C] = held.shape;
+    let most = 0;
+    for (let row = 0; row < B * H * R; row++) most = Math.max(most, bytes.subarray(row * C, row * C + C).reduce((a, x) => a + x, 0));
+    const nnz = bytes.reduce((a, x) => a + x, 0);
+    if (held.nnz !== nnz || held.maxRowBlocks !== most) throw new Error(`${label}: nnz ${held.nnz}, longest row ${held.maxRowBlocks}; the bytes hold ${nnz}, ${most}`);
+    // the same forward over that layout, from the host and from the device
+    const problem = selectProblem(args);
+    const layout: BatchedLayout = { block: args.block, shape: [B, H, R, C], data: bytes };
+    const attn: AttentionArgs = {
+      q: args.q, k: args.k, v: randomTensor(args.k.shape, rng), layout, causal: args.causal, qOffset: problem.qOffset,
+    };
+    // key lengths only where the call has them: they add a key mask, under which every block is masked anyway
+    if (args.keyLengths) attn.keyLengths = problem.keyLengths;
+    const p = attentionProblem(attn);
+    const host = await backend!.attentionWithLse(p);
+    const device = await backend!.attentionWithLse({ ...p, residentLayout: held });
+    assertClose(device.out as Float32Array, host.out as Float32Array, { ...GPU_TOL, label: `${label}: out` });
+    assertClose(device.lse.map((x) => (x === -Infinity ? -1e9 : x)), host.lse.map((x) => (x === -Infinity ? -1e9 : x)), { ...GPU_TOL, label: `${label}: lse` });
+    const plain = await backend!.attention({ ...p, residentLayout: held });
+    assertClose(plain as Float32Array, host.out as Float32Array, { ...GPU_TOL, label: `${label}: attention` });
+    let message = '';
+    await backend!.attentionBackward({ ...p, dout: args.q.data, residentLayout: held }).catch((e: Error) => (message = e.message));
+    if (!/forward only/.test(message)) throw new Error(`${label}: the backward took a layout held on the device ('${message}')`);
+    held.destroy();
+    if (!held.destroyed) throw new Error('destroy() left the layout');
+    message = '';
+    await backend!.attention({ ...p, residentLayout: held }).catch((e: Error) => (message = e.message));
+    if (!/destroyed/.test(message)) throw new Error(`${label}: a destroyed layout was read ('${message}')`);
   }
 });
 
