@@ -202,8 +202,8 @@ function operandParts(ctx: GpuContext, rec: Recorder, label: string, x: OperandD
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 
 /**
- * Encodes the selection: each part of at most `group` (b, h) (as many as one score buffer binds, or
- * all of them with `whole`) writes its rows' words to a buffer of its own.
+ * Encodes the selection, at most `group` (b, h) at a time (as many as one score buffer binds): each
+ * group's rows of words to a buffer of its own, or with `whole` all of them to one.
  */
 function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem, whole: boolean): { outs: { buffer: GPUBuffer; bytes: number }[]; words: number } {
   const { B, Hq, Hkv, Nq, Nk, D, R, C, block } = p;
@@ -228,9 +228,9 @@ function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem,
   const bh = B * Hq;
   const max = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
   const perHead = Math.max(Rp * Cp * 4, R * words * 4);
-  const label = whole ? 'select block scores of every head (keepOnDevice)' : 'select block scores of one head';
-  if (perHead * (whole ? bh : 1) > max) throw wall(errors.gpuBufferTooLarge(label, perHead * (whole ? bh : 1), ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize));
+  if (perHead > max) throw wall(errors.gpuBufferTooLarge('select block scores of one head', perHead, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize));
   const group = Math.min(bh, Math.floor(max / perHead));
+  const all = whole ? rec.output('select layout words', bh * R * words * 4) : null;
   const scores = rec.output('select block scores', group * Rp * Cp * 4);
   const scoreProgram = new BlockScoresProgram(block);
   const select = new SelectRowsProgram(block, p.topK > 0 ? 'topK' : 'threshold');
@@ -238,7 +238,7 @@ function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem,
   const outs: { buffer: GPUBuffer; bytes: number }[] = [];
   for (let h0 = 0; h0 < bh; h0 += group) {
     const n = Math.min(group, bh - h0);
-    const out = rec.output('select layout words', n * R * words * 4);
+    const out = all ?? rec.output('select layout words', n * R * words * 4);
     rec.dispatch(
       scoreProgram,
       [qp, kp, metaBuf, scores],
@@ -249,13 +249,14 @@ function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem,
       select,
       [scores, metaBuf, out],
       {
-        heads: Hq, nq: Nq, rows: R, cols: C, rowsPad: Rp, colsPad: Cp, words, causal: +p.causal, topK: p.topK, threshold: p.threshold,
+        heads: Hq, nq: Nq, rows: R, cols: C, rowsPad: Rp, colsPad: Cp, words, outOff: all ? h0 * R * words : 0, causal: +p.causal, topK: p.topK, threshold: p.threshold,
         keepDiagonal: +p.keepDiagonal, keepFirst: p.keepFirst, keepLocal: p.keepLocal, bhBase: h0, offOff, lenOff,
       },
       n * R,
     );
-    outs.push({ buffer: out, bytes: n * R * words * 4 });
+    if (!all) outs.push({ buffer: out, bytes: n * R * words * 4 });
   }
+  if (all) outs.push({ buffer: all, bytes: bh * R * words * 4 });
   return { outs, words };
 }
 

@@ -32,8 +32,9 @@ export class SelectRowsProgram extends Program {
     ['cols', 'u32'],
     ['rowsPad', 'u32'],
     ['colsPad', 'u32'],
-    /** u32 words per output row: ceil(cols / 4). */
+    /** u32 words per output row: ceil(cols / 4), and the word of this dispatch's first row in out. */
     ['words', 'u32'],
+    ['outOff', 'u32'],
     ['causal', 'u32'],
     ['topK', 'u32'],
     ['threshold', 'f32'],
@@ -165,7 +166,7 @@ fn run(wg: u32, lid: u32) {
   if (atT > 0u && tot.y < goal) { need = clamp(u32(ceil((goal - tot.y) / (tot.w / tot.z))), 1u, atT); }`
       : `let need = min(atT, u.topK - min(u.topK, u32(tot.x)));`
   }
-  let outBase = (bhl * u.rows + r) * u.words;
+  let outBase = u.outOff + (bhl * u.rows + r) * u.words;
   var seen = 0u;
   for (var c0 = 0u; c0 < cEnd; c0 += WG) {
     let c = c0 + lid;

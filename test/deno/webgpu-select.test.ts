@@ -188,7 +188,13 @@ Deno.test('webgpu selectBlocks: past a low buffer wall, in parts of heads', opts
     for (const rule of [{ topK: 4 }, { threshold: 0.8 }] as const) {
       // q is 8 heads of 6400 bytes and the scores 16 KiB a head: q in two parts, the rows in four
       const args: Args = { q: randomTensor([2, 4, 100, 16], rng), k: randomTensor([2, 2, 500, 16], rng), block: 16, causal: true, qOffset: [400, 350], ...rule };
-      check(await select(walled, args), args, `walled ${JSON.stringify(rule)}`);
+      const bytes = await select(walled, args);
+      check(bytes, args, `walled ${JSON.stringify(rule)}`);
+      // kept on the device: the groups of heads write one layout
+      const held = await walled.selectBlocksResident(selectProblem(args));
+      const read = await held.read();
+      held.destroy();
+      if (read.some((x, i) => x !== bytes[i])) throw new Error(`walled ${JSON.stringify(rule)}: the layout kept on the device differs`);
     }
     // a head whose scores alone pass the wall is refused, naming the buffer
     const big: Args = { q: randomTensor([1, 1, 2, 4], rng), k: randomTensor([1, 1, 16 * 150, 4], rng), block: 16, qOffset: 16 * 140, topK: 1 };
