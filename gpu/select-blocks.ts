@@ -6,7 +6,8 @@
 //     matmul (matmul-common.ts) that skips tiles holding no allowed score;
 //   SelectRowsProgram (select-rows.ts): each row's blocks, as bytes packed in u32 words.
 // Operands past the device's binding size are pooled in parts of whole heads; the scores and the
-// selection run over as many (b, h) at a time as the score buffer can bind.
+// selection run over as many (b, h) at a time as the score buffer can bind. selectBlocksResident
+// (keepOnDevice) keeps the words and builds the forward's tables from them (resident-layout.ts).
 import type { OperandData, SelectBlocksProblem } from '../src/backend.js';
 import { errors } from '../src/errors.js';
 import { wall } from '../src/attention-parts.js';
