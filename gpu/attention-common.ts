@@ -235,13 +235,14 @@ export function attnUniformValues(
   bias: BiasBuffer,
   transposed: boolean,
 ): UniformValues {
-  const rows = attnFlags(p).general ? (transposed ? p.layout.cols : p.layout.rows) : p.N / p.layout.block;
+  const l = layoutDims(p);
+  const rows = attnFlags(p).general ? (transposed ? l.cols : l.rows) : p.N / l.block;
   return {
     heads: p.H,
     n: p.N,
     d4,
     rows,
-    tiles: p.layout.block / tile.BR,
+    tiles: l.block / tile.BR,
     batches: p.B,
     ordOff: (transposed ? tables.colOrder : tables.rowOrder)[+p.causal],
     scale: p.scale,
@@ -259,8 +260,29 @@ export function attnUniformValues(
     nk: p.Nk,
     kvs: p.kvStride,
     offOff: bias.offOff,
-    lbat: p.layout.batches > 1 ? 1 : 0,
+    lbat: l.batches > 1 ? 1 : 0,
   };
+}
+
+/** The layout as the kernels see it: p.residentLayout's where the layout is held on the device, else p.layout's. */
+export interface LayoutDims {
+  readonly block: number;
+  readonly rows: number;
+  readonly cols: number;
+  /** Layout batch rows (1: shared by the batch rows). */
+  readonly batches: number;
+  /** The most blocks a block row keeps. */
+  maxRowBlocks(): number;
+}
+
+export function layoutDims(p: AttentionProblem<OperandData>): LayoutDims {
+  const held = p.residentLayout;
+  if (held) {
+    const [B, , R, C] = held.shape;
+    return { block: held.block, rows: R, cols: C, batches: B, maxRowBlocks: () => held.maxRowBlocks };
+  }
+  const l = p.layout;
+  return { block: l.block, rows: l.rows, cols: l.cols, batches: l.batches, maxRowBlocks: () => l.causalTables(false).rowBalance.max };
 }
 
 export function attnFlags(p: AttentionProblem<OperandData>): AttnFlags {

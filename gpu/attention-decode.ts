@@ -7,7 +7,7 @@
 // their lse. Each workgroup finds its rows and chunk from the layout tables and the query offsets
 // on the GPU: the host writes only uniforms, whatever the cache's length or the layout's size.
 import type { AttentionProblem, OperandData } from '../src/backend.js';
-import { biasFn, flagsKey, operand, range, sourceAt, vec4Elem, type AttnFlags } from './attention-common.js';
+import { biasFn, flagsKey, layoutDims, operand, range, sourceAt, vec4Elem, type AttnFlags } from './attention-common.js';
 import { MASKED, THRESH, type BiasBuffer, type LayoutTables } from './buffers.js';
 import type { Recorder } from './context.js';
 import { AttentionDecodeMergeProgram } from './attention-decode-merge.js';
@@ -264,12 +264,13 @@ export function encodeAttentionDecode(
   stats: GPUBuffer,
 ): void {
   const { d4, tables, bias } = inp;
-  const block = p.layout.block;
+  const l = layoutDims(p);
+  const block = l.block;
   // a block row holds at most min(N, block) of the rows, and the rows span at most `slots` block rows
   const NR = 2 ** Math.ceil(Math.log2(Math.min(p.N, block)));
   const slots = Math.ceil((p.N - 1) / block) + 1;
   const rows = p.B * p.H * p.N;
-  const reach = Math.min(p.layout.causalTables(false).rowBalance.max, Math.ceil(p.Nk / block));
+  const reach = Math.min(l.maxRowBlocks(), Math.ceil(p.Nk / block));
   const lists = p.B * p.H * slots;
   const wanted = Math.max(1, Math.min(reach, Math.ceil(TARGET_WORKGROUPS / lists)));
   const chunkLen = Math.max(Math.ceil(reach / wanted), Math.ceil(WG / block), 1);
@@ -277,7 +278,7 @@ export function encodeAttentionDecode(
   const po = rec.output('decode partial out', rows * chunks * d4 * 16);
   const pl = rec.output('decode partial lse', rows * chunks * 4);
   const uniforms: UniformValues = {
-    heads: p.H, kvHeads: p.Hkv, n: p.N, nk: p.Nk, kvs: p.kvStride, d4, rows: p.layout.rows, lbat: p.layout.batches > 1 ? 1 : 0,
+    heads: p.H, kvHeads: p.Hkv, n: p.N, nk: p.Nk, kvs: p.kvStride, d4, rows: l.rows, lbat: l.batches > 1 ? 1 : 0,
     slots, chunks, chunkLen, scale: p.scale, ptrOff: tables.kvPtr, idxOff: tables.kvIndices,
     rpeOff: bias.rpeOff, kpmOff: bias.kpmOff, amOff: bias.amOff, offOff: bias.offOff,
   };

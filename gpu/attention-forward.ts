@@ -16,6 +16,7 @@ import {
   forRows,
   forTile,
   hasBias,
+  layoutDims,
   loadTransposed,
   outerStep,
   range,
@@ -38,6 +39,7 @@ import {
   type Source,
 } from './attention-common.js';
 import { isHalf, residentBuffer } from './resident.js';
+import { residentLayoutTables } from './resident-layout.js';
 import { encodeAttentionDecode, takesDecodePath } from './attention-decode.js';
 import { MASKED, padColumns, THRESH, unpadColumns, upload, uploadBias, type BiasBuffer, type LayoutTables } from './buffers.js';
 import type { GpuContext, Recorder } from './context.js';
@@ -343,11 +345,18 @@ export function uploadAttentionInputs(ctx: GpuContext, rec: Recorder, p: Attenti
   rec.own(bias.buffer);
   const kvRows = p.B * p.Hkv * p.kvStride;
   return {
-    q: up('q', p.q, p.B * p.H * p.N), k: up('k', p.k, kvRows), v: up('v', p.v, kvRows), tables: ctx.layouts.get(p.layout), bias, d4, half: isHalf(p.q),
+    q: up('q', p.q, p.B * p.H * p.N), k: up('k', p.k, kvRows), v: up('v', p.v, kvRows), tables: p.residentLayout ? residentLayoutTables(p.residentLayout) : ctx.layouts.get(p.layout), bias, d4, half: isHalf(p.q),
   };
 }
 
 const TALL_SLOTS = 256;
+
+/** Self-attention: whether the longest row is no longer than the work spread over TALL_SLOTS workgroups. */
+function tallPays(p: AttentionProblem<OperandData>): boolean {
+  const bal = p.layout.causalTables(p.causal).rowBalance;
+  const totalBlocks = bal.mean * p.H * (p.N / p.layout.block) * p.B;
+  return bal.max * TALL_SLOTS <= totalBlocks;
+}
 
 /** A forward kernel as dispatched: the program, its uniforms and its workgroup count. */
 export interface ForwardDispatch {
@@ -370,12 +379,11 @@ export function forwardDispatch(ctx: GpuContext, p: AttentionProblem<OperandData
   // the total work spread over the workgroups that run at once (TALL_SLOTS, about 2 per SM on an
   // H100); with longest-first scheduling the rest then packs behind it.
   const flags = attnFlags(p);
-  const bal = p.layout.causalTables(p.causal).rowBalance;
-  const totalBlocks = bal.mean * p.H * (p.N / p.layout.block) * p.B;
-  const preferTall = !flags.general && bal.max * TALL_SLOTS <= totalBlocks;
+  const l = layoutDims(p);
+  const preferTall = !flags.general && tallPays(p);
   const pick = (sg: boolean) =>
     chooseTile(
-      'forward', p.layout.block, inp.d4, ctx.limits.maxComputeWorkgroupStorageSize, ctx.limits.maxComputeInvocationsPerWorkgroup,
+      'forward', l.block, inp.d4, ctx.limits.maxComputeWorkgroupStorageSize, ctx.limits.maxComputeInvocationsPerWorkgroup,
       sg, ctx.tileOverrides.forward, preferTall,
     );
   let tile = pick(useSg);
@@ -385,11 +393,11 @@ export function forwardDispatch(ctx: GpuContext, p: AttentionProblem<OperandData
     tile = pick(false);
   }
   const dChunks = Math.ceil(inp.d4 / (tile.DK / 4));
-  const R = flags.general ? p.layout.rows : p.N / p.layout.block;
+  const R = flags.general ? l.rows : p.N / l.block;
   return {
-    program: new AttentionForwardProgram(p.layout.block, tile, flags, useSg, dChunks, inp.half),
+    program: new AttentionForwardProgram(l.block, tile, flags, useSg, dChunks, inp.half),
     uniforms: attnUniformValues(p, inp.d4, tile, inp.tables, inp.bias, false),
-    workgroups: p.B * p.H * R * (p.layout.block / tile.BR),
+    workgroups: p.B * p.H * R * (l.block / tile.BR),
   };
 }
 

@@ -16,6 +16,8 @@ import type {
   MatmulProblem,
   SoftmaxBackwardProblem,
   SoftmaxProblem,
+  SelectBlocksProblem,
+  ResidentLayoutData,
 } from '../src/backend.js';
 import { attentionBackward } from './attention-backward.js';
 import type { AttnKernel, TileOverride } from './attention-common.js';
@@ -29,6 +31,8 @@ import { GpuKvCache } from './kv-cache.js';
 import { acquireDevice, type WebGPUDeviceOptions } from './device.js';
 import { dsd } from './dsd.js';
 import { sdd } from './sdd.js';
+import { selectBlocks, selectBlocksResident } from './select-blocks.js';
+import { readBufferBytes } from './resident-layout.js';
 import { softmaxBackward } from './softmax-backward.js';
 import { softmax } from './softmax.js';
 import { errors } from '../src/errors.js';
@@ -90,6 +94,9 @@ export interface WebGPUBackend extends Backend {
   readonly info: WebGPUBackendInfo;
   /** GPU time of the last op's kernels (timestamp queries), or null where the device has none. */
   readonly lastTimings: OpTimings<KernelTiming> | null;
+  /** engine.selectBlocks: the layout [B, Hq, R, C] as 0 / 1 bytes (gpu/select-blocks.ts). */
+  selectBlocks(p: SelectBlocksProblem): Promise<Uint8Array>;
+  selectBlocksResident(p: SelectBlocksProblem): Promise<ResidentLayoutData>;
 }
 
 export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
@@ -147,19 +154,21 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     attention: (p: AttentionProblem<OperandData>) =>
       serial(async () => {
         const timings = partTimings(ctx);
-        const out = await forwardInParts(p, (part) => timings.part(attentionForward(ctx, part)));
+        // a layout held here is read whole: the parts would cut a host layout
+        const out = p.residentLayout ? await attentionForward(ctx, p) : await forwardInParts(p, (part) => timings.part(attentionForward(ctx, part)));
         timings.finish();
         return out;
       }),
     attentionWithLse: (p: AttentionProblem<OperandData>): Promise<AttentionLseData> =>
       serial(async () => {
         const timings = partTimings(ctx);
-        const out = await lseInParts(p, (part) => timings.part(attentionForwardWithLse(ctx, part)));
+        const out = p.residentLayout ? await attentionForwardWithLse(ctx, p) : await lseInParts(p, (part) => timings.part(attentionForwardWithLse(ctx, part)));
         timings.finish();
         return out;
       }),
     attentionBackward: (p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> =>
       serial(async () => {
+        if (p.residentLayout) throw errors.residentLayoutForwardOnly();
         const timings = partTimings(ctx);
         const grads = await backwardInParts(p, (part) => timings.part(attentionBackward(ctx, part)));
         timings.finish();
@@ -169,6 +178,9 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       serial(() => (p.mode === 'sdd' ? sdd(ctx, p) : p.mode === 'dsd' ? dsd(ctx, p) : dds(ctx, p))),
     softmax: (p: SoftmaxProblem) => serial(() => softmax(ctx, p)),
     softmaxBackward: (p: SoftmaxBackwardProblem) => serial(() => softmaxBackward(ctx, p)),
+    selectBlocks: (p: SelectBlocksProblem) => serial(() => selectBlocks(ctx, p)),
+    selectBlocksResident: (p: SelectBlocksProblem) =>
+      serial(() => selectBlocksResident(ctx, p, (b, bytes) => serial(() => readBufferBytes(ctx.device, b, bytes)))),
     async close() {
       if (closed) return;
       await queue;

@@ -98,6 +98,27 @@ export interface AttentionProblem<T extends OperandData = Float32Array> extends 
   keepOnDevice?: boolean;
   /** The caller asked for the rows' log-sum-exp too: the engine calls attentionWithLse. */
   returnLse?: boolean;
+  /**
+   * A layout this backend holds (selectBlocksResident), read in place of `layout`, which it then
+   * ignores: [B, H, R, C] over this call's B and H, R and C covering the rows and keys as a fitted
+   * layout does. The forward only (attention, attentionWithLse), whole (never in parts).
+   */
+  residentLayout?: ResidentLayoutData;
+}
+
+/**
+ * A selected layout [B, H, R, C] in a backend's memory (selectBlocks with keepOnDevice), in the
+ * form its attention reads; read() gives its bytes (as selectBlocks returns them).
+ */
+export interface ResidentLayoutData {
+  readonly block: number;
+  readonly shape: readonly [B: number, H: number, R: number, C: number];
+  /** Kept blocks, and the most one block row keeps. */
+  readonly nnz: number;
+  readonly maxRowBlocks: number;
+  readonly destroyed: boolean;
+  read(): Promise<Uint8Array>;
+  destroy(): void;
 }
 
 /** attentionWithLse's result: out as attention's, lse [B, H, N] on the host (natural log, −∞ for an empty row). */
@@ -248,6 +269,8 @@ export interface Backend {
   softmax(p: SoftmaxProblem): Promise<Float32Array>;
   softmaxBackward(p: SoftmaxBackwardProblem): Promise<Float32Array>;
   close(): Promise<void>;
+  /** selectBlocks kept in the backend's memory (keepOnDevice), where it can: attention's p.residentLayout. */
+  selectBlocksResident?(p: SelectBlocksProblem): Promise<ResidentLayoutData>;
 }
 
 /**
@@ -256,6 +279,7 @@ export interface Backend {
  * paths (tables cached with the layout, full tiles) for null and take their general paths otherwise.
  */
 export function beyondSelfAttention(p: AttentionProblem<OperandData>): string | null {
+  if (p.residentLayout) return 'a layout held on the device';
   const block = p.layout.block;
   if (p.kvStride !== p.Nk) return `keys in a KV cache (${p.Nk} of ${p.kvStride} rows)`;
   if (p.Nk !== p.N) return `queries against ${p.Nk} keys (Nq = ${p.N})`;

@@ -210,6 +210,8 @@ export const errors = {
     new RangeError(
       `${PREFIX}webgpu: ${label} needs ${bytes} bytes, more than this device binds (maxStorageBufferBindingSize ${bindingMax}, maxBufferSize ${bufferMax})`,
     ),
+  residentLayoutForwardOnly: () =>
+    new TypeError(`${PREFIX}a layout held on the device (selectBlocks with keepOnDevice) serves the forward only; read() it for attentionBackward`),
   gpuUploadTooLarge: (bytes: number, max: number) => new RangeError(`${PREFIX}webgpu: upload needs ${bytes} bytes, more than this device binds (${max})`),
   gpuUploadFailed: (floats: number, why: string) => new RangeError(`${PREFIX}webgpu: upload of ${floats} floats failed: ${why}`),
   gpuTooManyWorkgroups: (total: number, maxPerDim: number) =>

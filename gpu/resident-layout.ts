@@ -1,0 +1,217 @@
+// A selected layout kept on the device (selectBlocks with keepOnDevice): the selection's bytes
+// [B, H, R, C] (packed four to a u32, rows padded to whole words) and the forward tables the
+// attention kernels read, built from them on the device:
+//   LayoutCountProgram: the blocks each row keeps, into kvPtr[row + 1];
+//   LayoutScanProgram: kvPtr as their running sum (one workgroup), with nnz and the longest row;
+//   LayoutFillProgram: kvIndices (ascending columns) and causalKind per entry, and the row order.
+// The tables sit in one buffer as LayoutTables describe them: [kvPtr | rowOrder | kvIndices |
+// causalKind]. The row order is the slots' own (no longest-first sort on the device), which
+// changes when rows run, not what they compute. Only the forward's tables exist (no q* tables):
+// the backward does not take such a layout.
+import type { ResidentLayoutData } from '../src/backend.js';
+import { internal, errors } from '../src/errors.js';
+import type { LayoutTables } from './buffers.js';
+import { BufferUsage, MapModeRead, Program, type BindingSpec } from './program.js';
+
+const WG = 64;
+const SCAN_WG = 256;
+
+export class LayoutCountProgram extends Program {
+  readonly name = 'LayoutCountProgram';
+  readonly bindings: readonly BindingSpec[] = [
+    { name: 'words', access: 'read', elem: 'i32' },
+    { name: 'ptr', access: 'read_write', elem: 'i32' },
+  ];
+  readonly uniforms = [
+    ['n', 'u32'],
+    ['words_', 'u32'],
+  ] as const;
+  readonly workgroupSize = WG;
+  readonly shaderKey = `wg${WG}`;
+
+  body(): string {
+    return `
+fn run(wg: u32, lid: u32) {
+  let i = wg * ${WG}u + lid;
+  if (i >= u.n) { return; }
+  var count = 0u;
+  for (var w = 0u; w < u.words_; w++) { count += countOneBits(bitcast<u32>(words[i * u.words_ + w])); }
+  ptr[i + 1u] = i32(count);
+}
+`;
+  }
+}
+
+export class LayoutScanProgram extends Program {
+  readonly name = 'LayoutScanProgram';
+  readonly bindings: readonly BindingSpec[] = [
+    { name: 'ptr', access: 'read_write', elem: 'i32' },
+    { name: 'stats', access: 'read_write', elem: 'i32' },
+  ];
+  readonly uniforms = [['n', 'u32']] as const;
+  readonly workgroupSize = SCAN_WG;
+  readonly shaderKey = `wg${SCAN_WG}`;
+
+  body(): string {
+    return `
+const WG = ${SCAN_WG}u;
+var<workgroup> part: array<u32, WG>;
+var<workgroup> most: array<u32, WG>;
+
+fn run(wg: u32, lid: u32) {
+  let per = (u.n + WG - 1u) / WG;
+  let lo = min(u.n, lid * per);
+  let hi = min(u.n, lo + per);
+  var sum = 0u;
+  var mx = 0u;
+  for (var i = lo; i < hi; i++) {
+    let c = u32(ptr[i + 1u]);
+    sum += c;
+    mx = max(mx, c);
+  }
+  part[lid] = sum;
+  most[lid] = mx;
+  for (var off = 1u; off < WG; off = off * 2u) {
+    workgroupBarrier();
+    let add = select(0u, part[lid - off], lid >= off);
+    let m = select(0u, most[lid - off], lid >= off);
+    workgroupBarrier();
+    part[lid] = part[lid] + add;
+    most[lid] = max(most[lid], m);
+  }
+  workgroupBarrier();
+  var acc = part[lid] - sum;
+  for (var i = lo; i < hi; i++) {
+    acc += u32(ptr[i + 1u]);
+    ptr[i + 1u] = i32(acc);
+  }
+  if (lid == 0u) { ptr[0] = 0; }
+  if (lid == WG - 1u) {
+    stats[0] = i32(part[lid]);
+    stats[1] = i32(most[lid]);
+  }
+}
+`;
+  }
+}
+
+export class LayoutFillProgram extends Program {
+  readonly name = 'LayoutFillProgram';
+  readonly bindings: readonly BindingSpec[] = [
+    { name: 'words', access: 'read', elem: 'i32' },
+    { name: 'ptr', access: 'read', elem: 'i32' },
+    { name: 'lut', access: 'read_write', elem: 'i32' },
+  ];
+  readonly uniforms = [
+    ['n', 'u32'],
+    ['words_', 'u32'],
+    ['rows', 'u32'],
+    ['ordOff', 'u32'],
+    ['idxOff', 'u32'],
+    ['kindOff', 'u32'],
+  ] as const;
+  readonly workgroupSize = WG;
+  readonly shaderKey = `wg${WG}`;
+
+  body(): string {
+    // CausalKind (src/layouts/causal-tables.ts): 0 full (c < r), 1 partial (c = r), 2 empty (c > r)
+    return `
+fn run(wg: u32, lid: u32) {
+  let i = wg * ${WG}u + lid;
+  if (i >= u.n) { return; }
+  var e = ptr[i];
+  lut[i] = e;
+  if (i + 1u == u.n) { lut[u.n] = ptr[u.n]; }
+  lut[u.ordOff + i] = i32(i);
+  let r = i % u.rows;
+  for (var w = 0u; w < u.words_; w++) {
+    let v = bitcast<u32>(words[i * u.words_ + w]);
+    if (v == 0u) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      if (((v >> (8u * j)) & 0xffu) != 0u) {
+        let c = w * 4u + j;
+        lut[u.idxOff + u32(e)] = i32(c);
+        lut[u.kindOff + u32(e)] = select(select(2, 1, c == r), 0, c < r);
+        e++;
+      }
+    }
+  }
+}
+`;
+  }
+}
+
+/** Bytes [rows, C] from rows of `words` u32 each (the selection's packing). */
+export function unpackRows(data: ArrayBuffer, rows: number, C: number, words: number): Uint8Array {
+  const bytes = new Uint8Array(data);
+  if (C === words * 4) return bytes.slice(0, rows * C);
+  const out = new Uint8Array(rows * C);
+  for (let i = 0; i < rows; i++) out.set(bytes.subarray(i * words * 4, i * words * 4 + C), i * C);
+  return out;
+}
+
+export class GpuLayout implements ResidentLayoutData {
+  private held: { words: GPUBuffer; tables: LayoutTables } | null;
+
+  constructor(
+    words: GPUBuffer,
+    tables: LayoutTables,
+    readonly block: number,
+    readonly shape: readonly [number, number, number, number],
+    readonly nnz: number,
+    readonly maxRowBlocks: number,
+    /** Shared by everything of one backend: set when it closes. */
+    private readonly life: { closed: boolean },
+    /** Reads `bytes` of a buffer through the backend's queue of ops (gpu/index.ts). */
+    private readonly reader: (b: GPUBuffer, bytes: number) => Promise<ArrayBuffer>,
+    /** Where destroy() puts the buffers (the backend's pool). */
+    private readonly release: (b: GPUBuffer) => void,
+  ) {
+    this.held = { words, tables };
+  }
+
+  get destroyed(): boolean {
+    return this.held === null || this.life.closed;
+  }
+
+  get tables(): LayoutTables {
+    if (this.destroyed) throw errors.destroyedDeviceTensor('the selected layout');
+    return this.held!.tables;
+  }
+
+  async read(): Promise<Uint8Array> {
+    if (this.destroyed) throw errors.destroyedDeviceTensor('the selected layout');
+    const [B, H, R, C] = this.shape;
+    const words = Math.ceil(C / 4);
+    return unpackRows(await this.reader(this.held!.words, B * H * R * words * 4), B * H * R, C, words);
+  }
+
+  destroy(): void {
+    if (!this.life.closed && this.held) {
+      this.release(this.held.words);
+      this.release(this.held.tables.buffer);
+    }
+    this.held = null;
+  }
+}
+
+/** The forward tables of a layout this backend holds. */
+export function residentLayoutTables(x: ResidentLayoutData): LayoutTables {
+  if (!(x instanceof GpuLayout)) throw internal('the WebGPU backend got a layout another backend holds');
+  return x.tables;
+}
+
+/** Copies the first `bytes` of a buffer to the host. */
+export async function readBufferBytes(device: GPUDevice, buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+  const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+  const staging = device.createBuffer({ label: 'layout readback', size, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+  try {
+    const encoder = device.createCommandEncoder({ label: 'layout readback' });
+    if (bytes > 0) encoder.copyBufferToBuffer(buffer, 0, staging, 0, Math.ceil(bytes / 4) * 4);
+    device.queue.submit([encoder.finish()]);
+    await staging.mapAsync(MapModeRead);
+    return staging.getMappedRange(0, size).slice(0, bytes);
+  } finally {
+    staging.destroy();
+  }
+}

@@ -1,0 +1,198 @@
+// The selection of engine.selectBlocks on WebGPU: one workgroup per (b, h, block row r) holding a
+// query picks that row's blocks from its pooled scores s[c] (select-blocks.ts computes them) and
+// writes the row's layout bytes, four to a u32 word. The allowed columns are a prefix [0, cEnd)
+// (c ≤ r with causal, c·block < keyLengths[b]).
+//
+// Both rules are "the largest key t whose set {c: key(s_c) ≥ t} reaches a goal": topK counts the
+// set (goal K), threshold sums its softmax mass exp(s_c − max) (goal τ·Z). key() maps the f32
+// scores onto u32 in order, and t is found two bits at a time from the top (16 passes, each one
+// workgroup sum of three candidate sets). A radix select rather than a sort: a row of C = 2048+
+// scores does not fit a workgroup's memory as (score, index) pairs, the passes read the row in
+// place whatever C is, and the mass of a set is a plain sum. The mass sums keep one order (each
+// thread's columns in turn, then one tree), so the set of every allowed column sums to Z exactly
+// and the search stays monotone. Columns whose key equals t are taken lowest c first, as many as
+// the goal still needs. τ = 1 skips the search: every allowed block.
+import { Program, type BindingSpec } from './program.js';
+
+/** Threads per row. */
+export const SELECT_WG = 256;
+
+export class SelectRowsProgram extends Program {
+  readonly name = 'SelectRowsProgram';
+  readonly bindings: readonly BindingSpec[] = [
+    { name: 's', access: 'read', elem: 'f32' },
+    { name: 'pos', access: 'read', elem: 'i32' },
+    { name: 'out', access: 'read_write', elem: 'i32' },
+  ];
+  readonly uniforms = [
+    ['heads', 'u32'],
+    ['nq', 'u32'],
+    /** Layout rows and columns; rows and columns of the score buffer (padded to its tiles). */
+    ['rows', 'u32'],
+    ['cols', 'u32'],
+    ['rowsPad', 'u32'],
+    ['colsPad', 'u32'],
+    /** u32 words per output row: ceil(cols / 4), and the word of this dispatch's first row in out. */
+    ['words', 'u32'],
+    ['outOff', 'u32'],
+    ['causal', 'u32'],
+    ['topK', 'u32'],
+    ['threshold', 'f32'],
+    ['keepDiagonal', 'u32'],
+    ['keepFirst', 'u32'],
+    ['keepLocal', 'u32'],
+    /** The first (b, h) of this dispatch; where pos holds qOffset [B] and keyLengths [B]. */
+    ['bhBase', 'u32'],
+    ['offOff', 'u32'],
+    ['lenOff', 'u32'],
+  ] as const;
+  readonly workgroupSize = SELECT_WG;
+  readonly shaderKey: string;
+
+  constructor(
+    readonly block: number,
+    readonly rule: 'topK' | 'threshold',
+  ) {
+    super();
+    this.shaderKey = `b${block}/${rule}/wg${SELECT_WG}`;
+  }
+
+  body(): string {
+    const mass = this.rule === 'threshold';
+    return `
+const BLK = ${this.block}u;
+const WG = ${SELECT_WG}u;
+var<workgroup> red: array<vec4<f32>, WG>;
+var<workgroup> scan: array<u32, WG>;
+var<workgroup> words: array<atomic<u32>, ${SELECT_WG / 4}>;
+
+/** The order of the f32 scores on u32 (−0 as +0, so that equal scores have equal keys). */
+fn keyOf(s: f32) -> u32 {
+  let bits = bitcast<u32>(select(s, 0.0, s == 0.0));
+  return select(bits | 0x80000000u, ~bits, (bits & 0x80000000u) != 0u);
+}
+
+fn sumAll(v: vec4<f32>, lid: u32) -> vec4<f32> {
+  red[lid] = v;
+  for (var off = WG / 2u; off > 0u; off = off / 2u) {
+    workgroupBarrier();
+    if (lid < off) { red[lid] = red[lid] + red[lid + off]; }
+  }
+  let r = workgroupUniformLoad(&red[0]);
+  workgroupBarrier();
+  return r;
+}
+
+fn maxAll(v: f32, lid: u32) -> f32 {
+  red[lid] = vec4<f32>(v);
+  for (var off = WG / 2u; off > 0u; off = off / 2u) {
+    workgroupBarrier();
+    if (lid < off) { red[lid] = max(red[lid], red[lid + off]); }
+  }
+  let r = workgroupUniformLoad(&red[0]);
+  workgroupBarrier();
+  return r.x;
+}
+
+/** Exclusive prefix sum of flag over the workgroup (lid order), and the total in .y. */
+fn scanAll(flag: u32, lid: u32) -> vec2<u32> {
+  scan[lid] = flag;
+  for (var off = 1u; off < WG; off = off * 2u) {
+    workgroupBarrier();
+    let add = select(0u, scan[lid - off], lid >= off);
+    workgroupBarrier();
+    scan[lid] = scan[lid] + add;
+  }
+  workgroupBarrier();
+  let incl = scan[lid];
+  let total = workgroupUniformLoad(&scan[WG - 1u]);
+  workgroupBarrier();
+  return vec2<u32>(incl - flag, total);
+}
+
+fn run(wg: u32, lid: u32) {
+  let bhl = wg / u.rows;
+  let r = wg % u.rows;
+  let bh = u.bhBase + bhl;
+  let b = bh / u.heads;
+  let qoff = u32(pos[u.offOff + b]);
+  let klen = u32(pos[u.lenOff + b]);
+  // a block row holding none of q's rows stays empty (the output starts zeroed)
+  if (r * BLK >= qoff + u.nq || r * BLK + BLK <= qoff) { return; }
+  var cEnd = min(u.cols, (klen + BLK - 1u) / BLK);
+  if (u.causal == 1u) { cEnd = min(cEnd, r + 1u); }
+  if (cEnd == 0u) { return; }
+  let sBase = (bhl * u.rowsPad + r) * u.colsPad;
+  ${
+    mass
+      ? `var m = -3.0e38;
+  for (var c = lid; c < cEnd; c += WG) { m = max(m, s[sBase + c]); }
+  let mx = maxAll(m, lid);
+  var z = 0.0;
+  for (var c = lid; c < cEnd; c += WG) { z = z + exp(s[sBase + c] - mx); }
+  let goal = u.threshold * sumAll(vec4<f32>(z, 0.0, 0.0, 0.0), lid).x;`
+      : `let goal = f32(u.topK);`
+  }
+  var t = 0u;
+  // τ = 1 keeps every allowed block, those whose mass rounds to nothing included (t = 0: all)
+  for (var shift = ${mass ? 'select(-2i, 30i, u.threshold < 1.0)' : '30i'}; shift >= 0i; shift -= 2i) {
+    let c1 = t | (1u << u32(shift));
+    let c2 = t | (2u << u32(shift));
+    let c3 = t | (3u << u32(shift));
+    var acc = vec4<f32>(0.0);
+    for (var c = lid; c < cEnd; c += WG) {
+      let sv = s[sBase + c];
+      let key = keyOf(sv);
+      let w = ${mass ? 'exp(sv - mx)' : '1.0'};
+      acc = acc + select(vec4<f32>(0.0), vec4<f32>(w), vec4<bool>(key >= c1, key >= c2, key >= c3, false));
+    }
+    let reach = sumAll(acc, lid);
+    if (reach.z >= goal) { t = c3; } else if (reach.y >= goal) { t = c2; } else if (reach.x >= goal) { t = c1; }
+  }
+  // the columns above t, and those at t (equal scores), in count and weight
+  var acc = vec4<f32>(0.0);
+  for (var c = lid; c < cEnd; c += WG) {
+    let sv = s[sBase + c];
+    let key = keyOf(sv);
+    let w = ${mass ? 'exp(sv - mx)' : '1.0'};
+    if (key > t) { acc = acc + vec4<f32>(1.0, w, 0.0, 0.0); }
+    if (key == t) { acc = acc + vec4<f32>(0.0, 0.0, 1.0, w); }
+  }
+  let tot = sumAll(acc, lid);
+  let atT = u32(tot.z);
+  ${
+    mass
+      ? `var need = 0u;
+  if (atT > 0u && tot.y < goal) { need = clamp(u32(ceil((goal - tot.y) / (tot.w / tot.z))), 1u, atT); }`
+      : `let need = min(atT, u.topK - min(u.topK, u32(tot.x)));`
+  }
+  let outBase = u.outOff + (bhl * u.rows + r) * u.words;
+  var seen = 0u;
+  for (var c0 = 0u; c0 < cEnd; c0 += WG) {
+    let c = c0 + lid;
+    var key = 0u;
+    if (c < cEnd) { key = keyOf(s[sBase + c]); }
+    var pick = c < cEnd && key > t;
+    if (need == atT) {
+      pick = pick || (c < cEnd && key == t);
+    } else {
+      let eq = u32(c < cEnd && key == t);
+      let sc = scanAll(eq, lid);
+      pick = pick || (eq == 1u && seen + sc.x < need);
+      seen += sc.y;
+    }
+    if (c < cEnd) {
+      pick = pick || (u.keepDiagonal == 1u && c == r) || c < u.keepFirst || (c < r && c + u.keepLocal >= r);
+    }
+    if (lid < WG / 4u) { atomicStore(&words[lid], 0u); }
+    workgroupBarrier();
+    if (pick) { atomicOr(&words[lid / 4u], 1u << (8u * (lid % 4u))); }
+    workgroupBarrier();
+    let w = c0 / 4u + lid;
+    if (lid < WG / 4u && w < u.words) { out[outBase + w] = bitcast<i32>(atomicLoad(&words[lid])); }
+    workgroupBarrier();
+  }
+}
+`;
+  }
+}
