@@ -40,6 +40,7 @@ import {
 } from './attention-common.js';
 import { isHalf, residentBuffer } from './resident.js';
 import { residentLayoutTables } from './resident-layout.js';
+import { mmaForwardBlocker, mmaForwardDispatch } from './attention-forward-mma.js';
 import { encodeAttentionDecode, takesDecodePath } from './attention-decode.js';
 import { MASKED, padColumns, THRESH, unpadColumns, upload, uploadBias, type BiasBuffer, type LayoutTables } from './buffers.js';
 import type { GpuContext, Recorder } from './context.js';
@@ -367,11 +368,13 @@ export interface ForwardDispatch {
 
 /**
  * The one place the prefill forward's kernel is chosen (the backward's recomputation included):
- * the register-tile program, in f32 or, for half-float operands (inp.half), its f16 variant
- * (shader-f16 loads and stores, f32 products and softmax). Its bindings are q, k, v, lut, bias,
- * out (f16 where inp.half), stats.
+ * for half-float operands (inp.half) the matrix-unit program where mmaForwardBlocker allows it,
+ * else the register-tile program, in f32 or its f16 variant (shader-f16 loads and stores, f32
+ * products and softmax). Its bindings are q, k, v, lut, bias, out (f16 where inp.half), stats.
  */
 export function forwardDispatch(ctx: GpuContext, p: AttentionProblem<OperandData>, inp: AttentionInputs): ForwardDispatch {
+  // half floats on the matrix units where the device and the problem allow (mmaForwardBlocker says why not)
+  if (inp.half && !ctx.tileOverrides.forward && mmaForwardBlocker(ctx, p) === null) return mmaForwardDispatch(ctx, p, inp.tables, true);
   // Subgroup shuffles reduce across the TX ≤ 16 threads of a row (ctx.subgroupSize is 0 unless
   // the startup probe found subgroups of at least 16 lanes laid out linearly).
   let useSg = ctx.subgroupSize >= 16;

@@ -7,6 +7,7 @@ import { encodeReadback, LayoutTableCache, type DeviceLimits, type Readback } fr
 import { BufferUsage, foldDispatch, packUniforms, PipelineCache, type Program, type UniformValues } from './program.js';
 import { GpuResident, readResidentBuffer } from './resident.js';
 import { BufferPool } from './buffer-pool.js';
+import type { MatrixSupport } from './device.js';
 import type { HostData, KernelTime, OpTimings } from '../src/backend.js';
 import type { Dtype } from '../src/types.js';
 import { fail, internal } from '../src/errors.js';
@@ -26,6 +27,8 @@ export class GpuContext {
   readonly subgroupSize: number;
   lastTimings: OpTimings<KernelTiming> | null = null;
   lost: string | null = null;
+  /** Whether the matrix-unit kernels can run (set from the acquired device). */
+  matrix: MatrixSupport = { available: false, reason: 'no subgroup matrices' };
   /** Forced attention tiles (tuning only). */
   tileOverrides: Partial<Record<AttnKernel, TileOverride>> = {};
 

@@ -26,6 +26,39 @@ export interface AdapterDescription {
   description: string;
 }
 
+/** The matrix shape and types the matrix-unit kernels multiply in (a configuration the adapter must list). */
+export const MATRIX_CONFIG = { M: 16, N: 16, K: 16, componentType: 'f16', resultComponentType: 'f32' } as const;
+
+/** Whether the matrix-unit kernels can run: both features and MATRIX_CONFIG offered. */
+export interface MatrixSupport {
+  readonly available: boolean;
+  /** Why not, when not. */
+  readonly reason: string;
+}
+
+interface MatrixConfig {
+  M: number;
+  N: number;
+  K: number;
+  componentType: string;
+  resultComponentType: string;
+}
+
+function matrixSupport(adapter: GPUAdapter, features: readonly string[]): MatrixSupport {
+  const no = (reason: string): MatrixSupport => ({ available: false, reason });
+  if (!features.includes('chromium-experimental-subgroup-matrix')) {
+    return no('the adapter offers no chromium-experimental-subgroup-matrix (in Node, createEngine({ experimentalWebgpu: true }) asks Dawn for it)');
+  }
+  if (!features.includes('shader-f16')) return no('the adapter offers no shader-f16');
+  const configs = ((adapter.info as GPUAdapterInfo & { subgroupMatrixConfigs?: MatrixConfig[] }).subgroupMatrixConfigs ?? []) as MatrixConfig[];
+  const c = MATRIX_CONFIG;
+  const hit = [...configs].some(
+    (x) => x.M === c.M && x.N === c.N && x.K === c.K && String(x.componentType) === c.componentType && String(x.resultComponentType) === c.resultComponentType,
+  );
+  if (!hit) return no(`no ${c.M}×${c.N}×${c.K} ${c.componentType} → ${c.resultComponentType} subgroup-matrix configuration`);
+  return { available: true, reason: '' };
+}
+
 export interface AcquiredDevice {
   readonly device: GPUDevice;
   readonly adapter: GPUAdapter;
@@ -39,6 +72,7 @@ export interface AcquiredDevice {
   /** Lanes per subgroup when the probe found them usable for row reductions (≥ 16, linear), else 0. */
   readonly subgroupSize: number;
   readonly timestampQuery: boolean;
+  readonly matrix: MatrixSupport;
   /** Destroys the device and drops Dawn's GPU object (Dawn keeps Node alive while it is held). */
   release(): void;
 }
@@ -147,6 +181,7 @@ export async function acquireDevice(opts: WebGPUDeviceOptions = {}): Promise<Acq
     subgroups,
     subgroupSize,
     timestampQuery: features.includes('timestamp-query' as GPUFeatureName),
+    matrix: matrixSupport(adapter, features.map(String)),
     release,
   };
 }

@@ -28,7 +28,7 @@ import { GpuContext, type KernelTiming } from './context.js';
 import { createResidentBuffer, readResidentBuffer } from './resident.js';
 import { dds } from './dds.js';
 import { GpuKvCache } from './kv-cache.js';
-import { acquireDevice, type WebGPUDeviceOptions } from './device.js';
+import { acquireDevice, type MatrixSupport, type WebGPUDeviceOptions } from './device.js';
 import { dsd } from './dsd.js';
 import { sdd } from './sdd.js';
 import { selectBlocks, selectBlocksResident } from './select-blocks.js';
@@ -78,15 +78,24 @@ export interface WebGPUBackendInfo extends BackendInfo {
  * caches) and f16 loads and stores in the attention kernels, f32 products, softmax and sums;
  * without it, the engine's conversion to float32 at the copies in and out.
  */
-function float16Paths(shaderF16: boolean, hint: string): Pick<WebGPUBackendInfo, 'float16' | 'float16Ops'> {
+function float16Paths(shaderF16: boolean, hint: string, matrix: MatrixSupport): Pick<WebGPUBackendInfo, 'float16' | 'float16Ops'> {
   if (!shaderF16) {
     const why = `converted to float32 at the copies in and out: the adapter has no shader-f16${hint}`;
     return { float16: why, float16Ops: { attention: why, attentionBackward: why, decode: why, kvCache: why } };
   }
   const shaders = 'f16 shaders (shader-f16), f32 accumulation';
+  const attention = matrix.available
+    ? `subgroup matrices (16×16×16 f16 → f32 on the matrix units, softmax in f32) for self-attention shapes without rpe or masks, D and block multiples of 16; otherwise ${shaders}`
+    : `${shaders} (no subgroup matrices: ${matrix.reason})`;
   return {
-    float16: 'f16 storage and f16 shaders (shader-f16), f32 accumulation',
-    float16Ops: { attention: shaders, attentionBackward: shaders, decode: `split-KV ${shaders}`, kvCache: 'f16 storage (shader-f16): half the memory' },
+    float16: matrix.available ? 'f16 storage; subgroup-matrix and f16 shaders, f32 accumulation' : 'f16 storage and f16 shaders (shader-f16), f32 accumulation',
+    float16Ops: {
+      attention,
+      // the backward's products stay on the f16 shaders; its recomputed forward takes attention's path
+      attentionBackward: `${shaders}${matrix.available ? ' (the recomputed forward as attention)' : ''}`,
+      decode: `split-KV ${shaders}`,
+      kvCache: 'f16 storage (shader-f16): half the memory',
+    },
   };
 }
 
@@ -104,6 +113,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
   const wallBytes = options.bufferLimitBytes ?? Infinity;
   const limits = { ...acquired.limits, maxStorageBufferBindingSize: Math.min(acquired.limits.maxStorageBufferBindingSize, wallBytes) };
   const ctx = new GpuContext(acquired.device, limits, acquired.timestampQuery, acquired.subgroupSize, options.timings ?? true);
+  ctx.matrix = acquired.matrix;
   if (options.tileOverrides) ctx.tileOverrides = { ...options.tileOverrides };
   let closed = false;
   acquired.device.lost.then((info) => {
@@ -128,7 +138,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     subgroupSize: acquired.subgroupSize,
     timestampQuery: acquired.timestampQuery,
     // Dawn for Node hides shader-f16 on NVIDIA unless its toggles are on (EngineOptions.experimentalWebgpu)
-    ...float16Paths(shaderF16, acquired.source !== 'navigator.gpu' && !options.experimental ? ' (Dawn for Node offers it on NVIDIA with experimentalWebgpu)' : ''),
+    ...float16Paths(shaderF16, acquired.source !== 'navigator.gpu' && !options.experimental ? ' (Dawn for Node offers it on NVIDIA with experimentalWebgpu)' : '', acquired.matrix),
   };
   return {
     name: 'webgpu',

@@ -28,8 +28,8 @@ export type UniformValues = Readonly<Record<string, number>>;
 export interface BindingSpec {
   readonly name: string;
   readonly access: 'read' | 'read_write';
-  /** Element type of the runtime-sized array (vec4<f16>: a program with `half` set). */
-  readonly elem: 'f32' | 'i32' | 'vec4<f32>' | 'vec4<f16>';
+  /** Element type of the runtime-sized array (f16, vec4<f16>: a program that enables f16). */
+  readonly elem: 'f32' | 'i32' | 'vec4<f32>' | 'f16' | 'vec4<f16>';
 }
 
 /** Every uniform struct starts with this field: the unfolded workgroup count (see `foldDispatch`). */

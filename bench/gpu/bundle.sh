@@ -6,7 +6,7 @@
 set -euo pipefail
 root=$(git rev-parse --show-toplevel); cd "$root"
 mkdir -p .device/gpu
-for f in check attention probe-subgroup-matrix transfers; do
+for f in check attention mma probe-subgroup-matrix transfers; do
   node_modules/.bin/esbuild "bench/gpu/$f.ts" --bundle --platform=node --format=esm --target=node20 \
     --external:webgpu --outfile=".device/gpu/$f.mjs" --log-level=warning
 done

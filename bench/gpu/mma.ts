@@ -1,0 +1,198 @@
+// The matrix-unit (subgroup-matrix) attention forward on a real GPU: correctness against float64 of
+// the half-float inputs on small shapes, then kernel time over issue 16's sweep (B1 H16 D64, block
+// 128, each block row keeping itself, the 3 blocks before it and every 8th block column; N = 1024 …
+// 65536) beside the f32 forward, from timestamp queries (REPS back to back in one submission, the
+// first WARM dropped). Needs Dawn with EngineOptions.experimentalWebgpu's toggles.
+//   node mma.mjs [out.json] [--quick]
+import { encodeAttentionForward, uploadAttentionInputs, type AttentionInputs } from '../../gpu/attention-forward.js';
+import { mmaForwardBlocker, mmaForwardDispatch, type MmaTile } from '../../gpu/attention-forward-mma.js';
+import { GpuContext } from '../../gpu/context.js';
+import { acquireDevice } from '../../gpu/device.js';
+import type { AttentionProblem } from '../../src/backend.js';
+import { fromFloat16, toFloat16 } from '../../src/float16.js';
+import { compileLayout } from '../../src/layouts/compile.js';
+import type { Layout } from '../../src/types.js';
+import { parseFlags } from '../../cli/flags.js';
+import { uniformFloats } from '../../cli/random.js';
+import { median } from '../../cli/stats.js';
+import { writeJson } from '../../cli/write-json.js';
+import { referenceAttention, referenceLse } from '../../test/reference/attention.js';
+
+const flags = parseFlags({ quick: 'bool' });
+const outFile = flags.positionals[0];
+const REPS = 12;
+/** Row groups per subgroup and subgroups per workgroup to time. */
+const TILES: MmaTile[] = [
+  { groups: 2, subgroups: 1, keys: 64, stage: false },
+  { groups: 1, subgroups: 4, keys: 64, stage: true },
+  { groups: 1, subgroups: 4, keys: 32, stage: true },
+  { groups: 2, subgroups: 2, keys: 32, stage: true },
+  { groups: 1, subgroups: 8, keys: 32, stage: true },
+  { groups: 2, subgroups: 4, keys: 32, stage: true },
+];
+const tileName = (t: MmaTile) => `g${t.groups}n${t.subgroups}k${t.keys}${t.stage ? 't' : ''}`;
+const WARM = 4;
+
+function versusLayout(H: number, R: number, block: number, causal: boolean): Layout {
+  const data = new Uint8Array(H * R * R);
+  for (let h = 0; h < H; h++)
+    for (let r = 0; r < R; r++)
+      for (let c = 0; c < R; c++) data[(h * R + r) * R + c] = ((r - c >= 0 && r - c <= 3) || c % 8 === 0) && !(causal && c > r) ? 1 : 0;
+  return { block, shape: [H, R, R], data };
+}
+
+interface Shape {
+  B: number;
+  H: number;
+  Hkv: number;
+  N: number;
+  D: number;
+  block: number;
+  causal: boolean;
+}
+
+function problem(s: Shape, seed: number): AttentionProblem {
+  const nq = s.B * s.H * s.N * s.D;
+  const nk = s.B * s.Hkv * s.N * s.D;
+  // values representable in f16, so the f32 path and the reference see the same inputs
+  const half = (x: Float32Array) => fromFloat16(toFloat16(x));
+  return {
+    B: s.B, H: s.H, Hkv: s.Hkv, N: s.N, Nk: s.N, kvStride: s.N, qOffset: new Int32Array(s.B), D: s.D,
+    q: half(uniformFloats(nq, seed)), k: half(uniformFloats(nk, seed + 1)), v: half(uniformFloats(nk, seed + 2)),
+    layout: compileLayout(versusLayout(s.H, s.N / s.block, s.block, s.causal)),
+    scale: 1 / Math.sqrt(s.D), causal: s.causal, rpe: null, keyPadding: null, attnMask: null,
+  };
+}
+
+function forwardFlops(p: AttentionProblem): number {
+  const L = p.layout;
+  const { keptFull, keptPartial } = L.causalTables(p.causal);
+  return 4 * L.block * L.block * p.D * (keptFull + 0.5 * keptPartial) * p.B;
+}
+
+const acq = await acquireDevice({ experimental: true });
+const ctx = new GpuContext(acq.device, acq.limits, acq.timestampQuery, acq.subgroupSize);
+ctx.matrix = acq.matrix;
+console.log(JSON.stringify({ ...acq.adapterInfo, features: acq.features, subgroupSize: acq.subgroupSize, matrix: acq.matrix }));
+
+type Rec = ReturnType<GpuContext['recorder']>;
+const halfProblem = (p: AttentionProblem): AttentionProblem<Uint16Array> => ({ ...p, q: toFloat16(p.q), k: toFloat16(p.k), v: toFloat16(p.v) });
+const halfInputs = (rec: Rec, p: AttentionProblem): AttentionInputs => uploadAttentionInputs(ctx, rec, halfProblem(p));
+/** Dispatches the matrix-unit forward with a given tile; returns its out (f16) and stats buffers. */
+function encodeMma(rec: Rec, p: AttentionProblem, inp: AttentionInputs, tile?: MmaTile): { out: GPUBuffer; stats: GPUBuffer } {
+  const rows = p.B * p.H * p.N;
+  const out = rec.output('out', rows * p.D * 2);
+  const stats = rec.output('stats', 2 * rows * 4);
+  const d = mmaForwardDispatch(ctx, p, inp.tables, true, tile);
+  rec.dispatch(d.program, [inp.q, inp.k, inp.v, inp.tables.buffer, inp.bias.buffer, out, stats], d.uniforms, d.workgroups);
+  return { out, stats };
+}
+
+const checks: Record<string, unknown>[] = [];
+const cases: Shape[] = [
+  { B: 1, H: 2, Hkv: 2, N: 512, D: 64, block: 64, causal: false },
+  { B: 1, H: 2, Hkv: 2, N: 512, D: 64, block: 128, causal: true },
+  { B: 2, H: 4, Hkv: 2, N: 256, D: 128, block: 32, causal: false },
+  { B: 1, H: 2, Hkv: 1, N: 256, D: 32, block: 16, causal: true },
+  { B: 1, H: 1, Hkv: 1, N: 512, D: 256, block: 64, causal: true },
+];
+for (const s of cases) {
+  const name = `B${s.B} H${s.H}/${s.Hkv} N${s.N} D${s.D} b${s.block}${s.causal ? ' causal' : ''}`;
+  const p = problem(s, 11);
+  const why = mmaForwardBlocker(ctx, p);
+  if (why) {
+    console.log(`skip ${name}: ${why}`);
+    checks.push({ name, skipped: why });
+    continue;
+  }
+  try {
+    const rec = ctx.recorder('mma check');
+    // the backend's own choice: half floats take the matrix units (forwardDispatch)
+    const { out, stats } = encodeAttentionForward(ctx, rec, halfProblem(p), halfInputs(rec, p));
+    const rows = p.B * p.H * p.N;
+    const [o, st] = await rec.run([{ buffer: out, bytes: rows * p.D * 2 }, { buffer: stats, bytes: rows * 4 }]);
+    const ran = ctx.lastTimings?.kernels[0]?.kernel ?? '';
+    if (ran !== 'AttentionForwardMmaProgram') throw new Error(`the matrix-unit program did not run (${ran})`);
+    const got = fromFloat16(new Uint16Array(o));
+    const lse = new Float32Array(st);
+    const args = {
+      q: { data: p.q, shape: [s.B, s.H, s.N, s.D] }, k: { data: p.k, shape: [s.B, s.Hkv, s.N, s.D] }, v: { data: p.v, shape: [s.B, s.Hkv, s.N, s.D] },
+      layout: versusLayout(s.H, s.N / s.block, s.block, s.causal), causal: s.causal,
+    };
+    const ref = referenceAttention(args);
+    const refLse = referenceLse(args);
+    let maxRef = 0;
+    for (const x of ref) maxRef = Math.max(maxRef, Math.abs(x));
+    let bad = 0;
+    let maxErr = 0;
+    for (let i = 0; i < ref.length; i++) {
+      const err = Math.abs(got[i] - ref[i]);
+      maxErr = Math.max(maxErr, err);
+      if (!(err <= 2e-3 * maxRef + 5e-3 * Math.abs(ref[i]))) bad++;
+    }
+    let maxLse = 0;
+    for (const x of refLse) if (Number.isFinite(x)) maxLse = Math.max(maxLse, Math.abs(x));
+    let badLse = 0;
+    for (let i = 0; i < refLse.length; i++) {
+      const r = refLse[i];
+      const ok = Number.isFinite(r) ? Math.abs(lse[i] - r) <= 2e-3 * maxLse + 5e-3 * Math.abs(r) : lse[i] <= -1e29;
+      if (!ok) badLse++;
+    }
+    const ok = bad === 0 && badLse === 0;
+    console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}: max abs error ${maxErr.toExponential(2)} (max |ref| ${maxRef.toFixed(3)}), ${bad} out and ${badLse} lse outside the tolerance`);
+    checks.push({ name, ok, maxErr, bad, badLse });
+  } catch (e) {
+    console.log(`ERROR ${name}: ${(e as Error).message}`);
+    checks.push({ name, ok: false, error: (e as Error).message });
+  }
+}
+
+const sweep = flags.bool('quick') ? [16384, 16384] : [1024, 2048, 4096, 8192, 16384, 32768, 65536];
+const results: Record<string, unknown>[] = [];
+for (const N of sweep) {
+  const s: Shape = { B: 1, H: 16, Hkv: 16, N, D: 64, block: 128, causal: false };
+  const p = problem(s, 3);
+  const flops = forwardFlops(p);
+  const rec: Record<string, unknown> = { ...s, density: p.layout.density, gflop: flops / 1e9 };
+  const time = async (label: string, encode: (r: ReturnType<GpuContext['recorder']>) => () => void): Promise<void> => {
+    try {
+      const r = ctx.recorder(label);
+      const once = encode(r);
+      for (let i = 0; i < REPS; i++) once();
+      await r.run([]);
+      const ms = median(ctx.lastTimings!.kernels.slice(WARM).map((k) => k.ms));
+      rec[label] = { ms, tflops: flops / ms / 1e9 };
+    } catch (e) {
+      rec[label] = { error: (e as Error).message };
+    }
+  };
+  for (let w = 0; w < 2; w++) await time('f32', (r) => {
+    const inp = uploadAttentionInputs(ctx, r, p);
+    return () => encodeAttentionForward(ctx, r, p, inp);
+  });
+  const why = mmaForwardBlocker(ctx, p);
+  if (!why) {
+    for (const t of TILES) {
+      await time(`mma ${tileName(t)}`, (r) => {
+        const inp = halfInputs(r, p);
+        return () => encodeMma(r, p, inp, t);
+      });
+    }
+    // the plain shader-f16 program, the matrix units set aside
+    const matrix = ctx.matrix;
+    ctx.matrix = { available: false, reason: 'timing the plain f16 path' };
+    await time('f16', (r) => {
+      const inp = halfInputs(r, p);
+      return () => encodeAttentionForward(ctx, r, halfProblem(p), inp);
+    });
+    ctx.matrix = matrix;
+  } else rec.mma = { skipped: why };
+  const fmt = (x: unknown) => {
+    const t = x as { ms?: number; tflops?: number; error?: string; skipped?: string } | undefined;
+    return t?.ms !== undefined ? `${t.ms.toFixed(3)} ms ${t.tflops!.toFixed(1)} TFLOP/s` : (t?.error ?? t?.skipped ?? '-');
+  };
+  console.log(`N ${String(N).padStart(6)}  f32 ${fmt(rec.f32)}  f16 ${fmt(rec.f16)}   mma ${why ?? TILES.map((t) => `${tileName(t)} ${fmt(rec[`mma ${tileName(t)}`])}`).join('  ')}`);
+  results.push(rec);
+}
+acq.release();
+if (outFile) await writeJson(outFile, { device: acq.adapterInfo, matrix: acq.matrix, checks, results });

@@ -1,0 +1,274 @@
+// Block-sparse attention forward on the GPU's matrix units (WGSL's experimental subgroup matrices,
+// `chromium-experimental-subgroup-matrix`): f16 q, k, v; S = Q·Kᵀ and O += P·V as 16×16×16 f16
+// multiplies into f32 results; softmax in f32 on the lanes. A workgroup is one subgroup: it owns 16
+// query rows of one block row, keeps their Q fragments in registers and walks the kept key blocks
+// BC keys at a time:
+//   S tiles (result matrices) → workgroup memory → lanes: scale, causal mask, online max and sum,
+//   P as f16 → P·V (left P from workgroup memory, right V straight from memory) into a fresh result
+//   → workgroup memory → lanes: O = O·α + PV, O held in the lanes' registers.
+// Result matrices are opaque (no per-row scaling in WGSL), which is why P·V goes through memory
+// instead of accumulating in place. One subgroup per workgroup because the matrix builtins need
+// workgroup-uniform offsets (WGSL has no subgroup-uniformity analysis), which a per-subgroup slice
+// of workgroup memory is not.
+import type { AttentionProblem, OperandData } from '../src/backend.js';
+import { beyondSelfAttention } from '../src/backend.js';
+import { decodeWorkgroup } from './attention-common.js';
+import { MASKED, THRESH, type LayoutTables } from './buffers.js';
+import type { ForwardDispatch } from './attention-forward.js';
+import type { GpuContext } from './context.js';
+import { Program, type BindingSpec, type UniformFields } from './program.js';
+
+const MMA_UNIFORMS: UniformFields = [
+  ['heads', 'u32'],
+  ['n', 'u32'],
+  ['rows', 'u32'],
+  ['tiles', 'u32'],
+  ['batches', 'u32'],
+  ['ordOff', 'u32'],
+  /** scale · log2(e): the scores live in the log2 domain (exp2). */
+  ['scale', 'f32'],
+  ['ptrOff', 'u32'],
+  ['idxOff', 'u32'],
+  ['kvHeads', 'u32'],
+];
+
+/** Workgroup-memory row stride padding (4-byte words): keeps rows 16-byte aligned, spreads the lanes' rows over banks. */
+const PAD = 4;
+
+/** The work of one workgroup: row groups of 16 per subgroup, subgroups, keys per step. */
+export interface MmaTile {
+  readonly groups: number;
+  readonly subgroups: number;
+  readonly keys: number;
+  /** Whether K and V tiles are staged in workgroup memory (coalesced loads shared by the subgroups). */
+  readonly stage: boolean;
+}
+
+export class AttentionForwardMmaProgram extends Program {
+  readonly name = 'AttentionForwardMmaProgram';
+  readonly uniforms = MMA_UNIFORMS;
+  override readonly subgroups = true;
+  readonly bindings: readonly BindingSpec[];
+  readonly workgroupSize: number;
+  readonly shaderKey: string;
+  /** Keys per step. */
+  readonly BC: number;
+  /** Query rows per workgroup: `subgroupsPer` subgroups of `groups` row groups of 16 (each K/V fragment serves every group of its subgroup). */
+  readonly BR: number;
+
+  constructor(
+    readonly block: number,
+    readonly D: number,
+    readonly causal: boolean,
+    /** Lanes per subgroup (16, 32 or 64). */
+    readonly lanes: number,
+    /** Whether out is f16 (else f32). */
+    readonly halfOut: boolean,
+    readonly tile: MmaTile,
+  ) {
+    super();
+    this.BC = tile.keys;
+    this.BR = 16 * tile.groups * tile.subgroups;
+    this.workgroupSize = lanes * tile.subgroups;
+    this.shaderKey = `b${block}/d${D}/c${+causal}/sg${lanes}/o${halfOut ? 'h' : 'f'}/g${tile.groups}n${tile.subgroups}k${tile.keys}${tile.stage ? 't' : ''}`;
+    this.bindings = [
+      { name: 'q', access: 'read', elem: 'f16' },
+      { name: 'k', access: 'read', elem: tile.stage ? 'vec4<f16>' : 'f16' },
+      { name: 'v', access: 'read', elem: tile.stage ? 'vec4<f16>' : 'f16' },
+      { name: 'lut', access: 'read', elem: 'i32' },
+      // unread: the forward programs share one binding list (forwardDispatch)
+      { name: 'bias', access: 'read', elem: 'f32' },
+      { name: 'out', access: 'read_write', elem: halfOut ? 'f16' : 'f32' },
+      { name: 'stats', access: 'read_write', elem: 'f32' },
+    ];
+  }
+
+  /** Bytes of workgroup memory the program declares. */
+  static workgroupBytes(D: number, t: MmaTile): number {
+    const staged = t.stage ? 2 * t.keys * (D + 2 * PAD) * 2 : 0;
+    return 16 * t.groups * t.subgroups * ((Math.max(t.keys, D) + PAD) * 4 + (t.keys + 2 * PAD) * 2) + staged;
+  }
+
+  override source(): string {
+    // subgroup_id: each subgroup's slice of workgroup memory (the matrix builtins' offsets must be subgroup-uniform)
+    const src = super
+      .source()
+      .replace('@builtin(subgroup_invocation_id) sgid: u32', '@builtin(subgroup_invocation_id) sgid: u32, @builtin(subgroup_id) sgi: u32')
+      .replace('run(wg, lid, sgid);', 'run(wg, lid, sgid, sgi);');
+    return `enable f16;\nenable chromium_experimental_subgroup_matrix;\n${src}`;
+  }
+
+  body(): string {
+    const { block, D, BC, lanes } = this;
+    const G = this.tile.groups;
+    const GR = 16 * G; // rows per subgroup
+    const D16 = D / 16;
+    const NJ = BC / 16;
+    const LPR = lanes / 16; // lanes per query row
+    const CPL = BC / LPR; // score columns per lane
+    const OPL = D / LPR; // output columns per lane
+    const WS = Math.max(BC, D) + PAD; // row stride of the f32 scratch
+    const PS = BC + 2 * PAD; // row stride of P (f16): 16-byte rows off the bank period
+    const KS = D + 2 * PAD; // row stride of the staged K and V (f16)
+    const stage = this.tile.stage;
+    const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+    const each = (n: number, f: (i: number) => string, sep = '\n') => range(n).map(f).join(sep);
+    const xorSteps = range(Math.log2(LPR)).map((i) => 1 << i);
+    const rowMax = (v: string) => xorSteps.map((s) => `${v} = max(${v}, subgroupShuffleXor(${v}, ${s}u));`).join(' ');
+    const rowSum = (v: string) => xorSteps.map((s) => `${v} = ${v} + subgroupShuffleXor(${v}, ${s}u);`).join(' ');
+    const L = `subgroup_matrix_left<f16, 16, 16>`;
+    const Rt = `subgroup_matrix_right<f16, 16, 16>`;
+    const Res = `subgroup_matrix_result<f32, 16, 16>`;
+    const causal = this.causal;
+    // lane (lr, lc) holds row lr of every group, columns lc, lc + LPR, ... (scratch rows padded by PAD)
+    const softmax = (g: number) => `      {
+${each(CPL, (i) => `        var x${i} = sS[sBase + ${g * 16 * WS + i * LPR}u] * u.scale;`)}
+${causal ? each(CPL, (i) => `        if (diag && key0 + lc + ${i * LPR}u > qpos${g}) { x${i} = MASKED; }`) : ''}
+        var mx = max(${range(CPL).map((i) => `x${i}`).reduce((a, b) => `max(${a}, ${b})`)}, MASKED);
+        ${rowMax('mx')}
+        let mNew = max(m${g}, mx);
+        alpha${g} = exp2(m${g} - mNew);
+${each(CPL, (i) => `        let p${i} = select(exp2(x${i} - mNew), 0.0f, x${i} <= THRESH);`)}
+${each(CPL, (i) => `        sP[pBase + ${g * 16 * PS + i * LPR}u] = f16(p${i});`)}
+        var sum = ${range(CPL).map((i) => `p${i}`).join(' + ')};
+        ${rowSum('sum')}
+        l${g} = l${g} * alpha${g} + sum;
+        m${g} = mNew;
+      }`;
+    return `
+const MASKED = ${MASKED.toExponential()}f;
+const THRESH = ${THRESH.toExponential()}f;
+const D = ${D}u;
+const BLK = ${block}u;
+const BC = ${BC}u;
+const BR = ${this.BR}u;
+const WS = ${WS}u;
+var<workgroup> sS: array<f32, ${this.BR * WS}>;
+var<workgroup> sP: array<f16, ${this.BR * PS}>;${stage ? `
+var<workgroup> sK: array<f16, ${BC * KS}>;
+var<workgroup> sV: array<f16, ${BC * KS}>;` : ''}
+
+fn run(wg: u32, lid: u32, lane: u32, sgi: u32) {
+  ${decodeWorkgroup('t', 'r')}
+  let wrow0 = r * BLK + t * BR; // the workgroup's first query row
+  let qrow0 = wrow0 + sgi * ${GR}u; // this subgroup's
+  let qb = (bh * u.n + qrow0) * D;
+  let sOff = sgi * ${GR * WS}u; // this subgroup's slices of the scratch
+  let pOff = sgi * ${GR * PS}u;
+${each(G, (g) => each(D16, (kd) => `  let q${g}_${kd} = subgroupMatrixLoad<${L}>(&q, qb + ${g * 16 * D + kd * 16}u, false, D);`))}
+  let lr = lane / ${LPR}u; // this lane's row in each group of 16
+  let lc = lane % ${LPR}u;
+  let sBase = sOff + lr * WS + lc;
+  let pBase = pOff + lr * ${PS}u + lc;
+${each(G, (g) => `  let qpos${g} = qrow0 + ${g * 16}u + lr;
+  var m${g} = MASKED;
+  var l${g} = 0.0f;
+  var alpha${g} = 1.0f;
+${each(OPL, (j) => `  var o${g}_${j} = 0.0f;`)}`)}
+  let e0 = u32(lut[u.ptrOff + hr]);
+  let e1 = u32(lut[u.ptrOff + hr + 1u]);
+  for (var e = e0; e < e1; e++) {
+    let c = u32(lut[u.idxOff + e]);
+    ${causal ? 'if (c > r) { break; }\n    let diag = c == r;' : ''}
+    for (var kt = 0u; kt < ${block / BC}u; kt++) {
+      let key0 = c * BLK + kt * BC;
+      ${causal ? 'if (key0 > wrow0 + BR - 1u) { break; } // above every row of the workgroup' : ''}
+      let kb = (kvBase + key0) * D;${stage ? `
+      for (var i = lid; i < ${(BC * D) / 4}u; i += ${this.workgroupSize}u) {
+        let o = (i / ${D / 4}u) * ${KS}u + (i % ${D / 4}u) * 4u;
+        let kv = k[kb / 4u + i];
+        let vv = v[kb / 4u + i];
+        sK[o] = kv.x; sK[o + 1u] = kv.y; sK[o + 2u] = kv.z; sK[o + 3u] = kv.w;
+        sV[o] = vv.x; sV[o + 1u] = vv.y; sV[o + 2u] = vv.z; sV[o + 3u] = vv.w;
+      }
+      workgroupBarrier();` : ''}
+${each(G, (g) => each(NJ, (j) => `      var s${g}_${j} = ${Res}();`))}
+${each(D16, (kd) =>
+  each(NJ, (j) => `      {
+        let kf = ${stage ? `subgroupMatrixLoad<${Rt}>(&sK, ${j * 16 * KS + kd * 16}u, true, ${KS}u)` : `subgroupMatrixLoad<${Rt}>(&k, kb + ${j * 16 * D + kd * 16}u, true, D)`};
+${each(G, (g) => `        s${g}_${j} = subgroupMatrixMultiplyAccumulate(q${g}_${kd}, kf, s${g}_${j});`)}
+      }`))}
+${each(G, (g) => each(NJ, (j) => `      subgroupMatrixStore(&sS, sOff + ${g * 16 * WS + j * 16}u, s${g}_${j}, false, WS);`))}
+      workgroupBarrier();
+${each(G, softmax)}
+      workgroupBarrier();
+${each(D16, (dj) => `      {
+${each(NJ, (kc) => `        let vf${kc} = ${stage ? `subgroupMatrixLoad<${Rt}>(&sV, ${kc * 16 * KS + dj * 16}u, false, ${KS}u)` : `subgroupMatrixLoad<${Rt}>(&v, kb + ${kc * 16 * D + dj * 16}u, false, D)`};`)}
+${each(G, (g) => `        {
+          var acc = ${Res}();
+${each(NJ, (kc) => `          acc = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<${L}>(&sP, pOff + ${g * 16 * PS + kc * 16}u, false, ${PS}u), vf${kc}, acc);`)}
+          subgroupMatrixStore(&sS, sOff + ${g * 16 * WS + dj * 16}u, acc, false, WS);
+        }`)}
+      }`)}
+      workgroupBarrier();
+${each(G, (g) => each(OPL, (j) => `      o${g}_${j} = o${g}_${j} * alpha${g} + sS[sBase + ${g * 16 * WS + j * LPR}u];`))}
+      workgroupBarrier();
+    }
+  }
+${each(G, (g) => `  {
+    let inv = select(0.0f, 1.0f / l${g}, l${g} > 0.0f);
+    let ob = (bh * u.n + qpos${g}) * D + lc;
+${each(OPL, (j) => `    out[ob + ${j * LPR}u] = ${this.halfOut ? `f16(o${g}_${j} * inv)` : `o${g}_${j} * inv`};`)}
+    if (lc == 0u) { stats[bh * u.n + qpos${g}] = select(MASKED, (m${g} + log2(l${g})) * ${Math.LN2}f, l${g} > 0.0f); }
+  }`)}
+}`;
+  }
+}
+
+/** Row groups of 16 per subgroup, and subgroups per workgroup, for a block. */
+export function mmaTile(block: number): MmaTile {
+  return { groups: 1, subgroups: Math.min(4, block / 16), keys: Math.min(block, 64), stage: true };
+}
+
+/**
+ * Why problem `p` cannot take the matrix-unit forward on this context, or null when it can: the
+ * self-attention fast path (no masks or rpe), D a multiple of 16 up to 256, block a multiple of 16,
+ * and the workgroup memory the tile needs.
+ */
+export function mmaForwardBlocker(ctx: GpuContext, p: AttentionProblem<OperandData>): string | null {
+  if (!ctx.matrix.available) return ctx.matrix.reason;
+  if (![16, 32, 64].includes(ctx.subgroupSize)) return `subgroups of ${ctx.subgroupSize || 'unknown'} lanes (16, 32 or 64 needed)`;
+  const beyond = beyondSelfAttention(p);
+  if (beyond) return `${beyond} (the matrix-unit forward takes self-attention shapes)`;
+  if (p.rpe || p.keyPadding || p.attnMask) return 'rpe or masks (the matrix-unit forward takes none)';
+  if (p.D % 16 !== 0 || p.D > 256) return `head dim ${p.D} (a multiple of 16 up to 256 needed)`;
+  const block = p.layout.block;
+  if (block % 16 !== 0) return `block ${block} (a multiple of 16 needed)`;
+  const bytes = AttentionForwardMmaProgram.workgroupBytes(p.D, mmaTile(block));
+  if (bytes > ctx.limits.maxComputeWorkgroupStorageSize) return `${bytes} bytes of workgroup memory (the device allows ${ctx.limits.maxComputeWorkgroupStorageSize})`;
+  return null;
+}
+
+/**
+ * The matrix-unit forward as forwardDispatch returns it (mmaForwardBlocker(ctx, p) must be null):
+ * bindings q, k, v (f16), lut, bias (unread), out (f16 with `halfOut`, else f32), stats.
+ */
+export function mmaForwardDispatch(
+  ctx: GpuContext,
+  p: AttentionProblem<OperandData>,
+  tables: LayoutTables,
+  halfOut: boolean,
+  /** Tuning; default mmaTile. */
+  tile?: MmaTile,
+): ForwardDispatch {
+  const block = p.layout.block;
+  const program = new AttentionForwardMmaProgram(block, p.D, p.causal, ctx.subgroupSize, halfOut, tile ?? mmaTile(block));
+  const R = p.N / block;
+  const tiles = block / program.BR;
+  return {
+    program,
+    uniforms: {
+      heads: p.H,
+      n: p.N,
+      rows: R,
+      tiles,
+      batches: p.B,
+      ordOff: tables.rowOrder[+p.causal],
+      scale: p.scale * Math.LOG2E,
+      ptrOff: tables.kvPtr,
+      idxOff: tables.kvIndices,
+      kvHeads: p.Hkv,
+    },
+    workgroups: p.B * p.H * R * tiles,
+  };
+}
