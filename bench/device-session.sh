@@ -17,6 +17,8 @@
 #   . .device/setup.sh && bash bench/device-session.sh ort         # decode step and N 8192 prefill vs ORT, 1/2/16 threads, density sweep
 #   . .device/setup.sh && bash bench/device-session.sh ort-32k     # N 32768 prefill vs ORT: 16 threads (fwd, fwd+bwd), 2 threads (fwd)
 #   . .device/setup.sh && bash bench/device-session.sh decode-gpu  # WebGPU decode step beside copyBufferToBuffer's rate
+# Issue 16 (float16 on WebGPU), after bash bench/gpu/bundle.sh, carry [".device"]:
+#   . .device/setup.sh && bash bench/device-session.sh f16         # matrix-unit and f16 forward, f16 checks, versus FlexAttention
 # Results land in $OUT (the device tool's output folder).
 set -uo pipefail
 out=${OUT:-/tmp/out}
@@ -69,5 +71,14 @@ case "${1:-}" in
     # PyTorch's decode step on the same GPU, in the same call: FlexAttention and SDPA dense
     step timeout 200 python3 bench/gpu/flex_decode.py "$out/flex-decode.json"
     ;;
-  *) echo "usage: bench/device-session.sh gpu|cpu|ort|ort-32k|torch-cpu|decode-gpu" >&2; exit 2 ;;
+  f16)
+    # Issue 16: float16 on WebGPU (the matrix units and the plain f16 shaders) beside FlexAttention fp16/fp32, one call
+    nvidia-smi > "$out/nvidia-smi.txt" 2>&1
+    [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -
+    step timeout 120 node .device/gpu/mma.mjs "$out/mma.json"
+    step timeout 120 node .device/gpu/check.mjs "$out/check-float16.json" --only=float16
+    step timeout 150 node .device/gpu/attention.mjs "$out/webgpu-versus-f16.json" --versus --backward --dtype=float16
+    step timeout 200 python3 bench/gpu/flex_attention.py "$out/flex-attention.json"
+    ;;
+  *) echo "usage: bench/device-session.sh gpu|cpu|ort|ort-32k|torch-cpu|decode-gpu|f16" >&2; exit 2 ;;
 esac
