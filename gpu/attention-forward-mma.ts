@@ -217,7 +217,8 @@ ${each(OPL, (j) => `    out[ob + ${j * LPR}u] = ${this.halfOut ? `f16(o${g}_${j}
 
 /** Row groups of 16 per subgroup, and subgroups per workgroup, for a block. */
 export function mmaTile(block: number): MmaTile {
-  return { groups: 1, subgroups: Math.min(4, block / 16), keys: Math.min(block, 64), stage: true };
+  // the fastest of bench/gpu/mma.ts's tiles on the GPU machine so far
+  return { groups: Math.min(2, block / 16), subgroups: 1, keys: Math.min(block, 64), stage: false };
 }
 
 /**
