@@ -4,7 +4,7 @@
 // JS, so the WGSL indexes its accumulators with constants only (no local-memory spills).
 import { beyondSelfAttention, type AttentionProblem, type OperandData } from '../src/backend.js';
 import type { BiasBuffer, LayoutTables } from './buffers.js';
-import { Program, type UniformFields, type UniformValues } from './program.js';
+import { Program, type BindingSpec, type UniformFields, type UniformValues } from './program.js';
 import { errors } from '../src/errors.js';
 
 export const C4 = ['x', 'y', 'z', 'w'] as const;
@@ -27,6 +27,17 @@ export function operand(name: string, half: boolean): Source {
 
 /** The element of q, k, v, dout and their results' bindings: vec4<f16> in the half programs. */
 export const vec4Elem = (half: boolean): 'vec4<f32>' | 'vec4<f16>' => (half ? 'vec4<f16>' : 'vec4<f32>');
+
+/** The forward and decode programs' first bindings, q, k, v, lut, bias (their outputs follow). */
+export function attentionInputBindings(q: BindingSpec['elem'], kv: BindingSpec['elem'] = q): BindingSpec[] {
+  return [
+    { name: 'q', access: 'read', elem: q },
+    { name: 'k', access: 'read', elem: kv },
+    { name: 'v', access: 'read', elem: kv },
+    { name: 'lut', access: 'read', elem: 'i32' },
+    { name: 'bias', access: 'read', elem: 'f32' },
+  ];
+}
 
 /** A store of vec4<f32> `value` into an f16 binding (`half`) or an f32 one. */
 export const stored = (value: string, half: boolean): string => (half ? `vec4<f16>(${value})` : value);
@@ -230,7 +241,8 @@ export const ATTN_UNIFORMS: UniformFields = [
 export function attnUniformValues(
   p: AttentionProblem<OperandData>,
   d4: number,
-  tile: AttnTile,
+  /** Query (or key) rows a workgroup owns. */
+  tile: Pick<AttnTile, 'BR'>,
   tables: LayoutTables,
   bias: BiasBuffer,
   transposed: boolean,

@@ -7,7 +7,7 @@
 // their lse. Each workgroup finds its rows and chunk from the layout tables and the query offsets
 // on the GPU: the host writes only uniforms, whatever the cache's length or the layout's size.
 import type { AttentionProblem, OperandData } from '../src/backend.js';
-import { biasFn, flagsKey, layoutDims, operand, range, sourceAt, vec4Elem, type AttnFlags } from './attention-common.js';
+import { attentionInputBindings, biasFn, flagsKey, layoutDims, operand, range, sourceAt, vec4Elem, type AttnFlags } from './attention-common.js';
 import { MASKED, THRESH, type BiasBuffer, type LayoutTables } from './buffers.js';
 import type { Recorder } from './context.js';
 import { AttentionDecodeMergeProgram } from './attention-decode-merge.js';
@@ -76,11 +76,7 @@ export class AttentionDecodeProgram extends Program {
     this.shaderKey = `b${block}/${flagsKey(flags)}/nr${NR}/d${d4}${half ? '/f16' : ''}`;
     const e = vec4Elem(half);
     this.bindings = [
-      { name: 'q', access: 'read', elem: e },
-      { name: 'k', access: 'read', elem: e },
-      { name: 'v', access: 'read', elem: e },
-      { name: 'lut', access: 'read', elem: 'i32' },
-      { name: 'bias', access: 'read', elem: 'f32' },
+      ...attentionInputBindings(e),
       { name: 'po', access: 'read_write', elem: 'vec4<f32>' },
       { name: 'pl', access: 'read_write', elem: 'f32' },
     ];

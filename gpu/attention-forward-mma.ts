@@ -12,25 +12,12 @@
 // of workgroup memory is not.
 import type { AttentionProblem, OperandData } from '../src/backend.js';
 import { beyondSelfAttention } from '../src/backend.js';
-import { decodeWorkgroup } from './attention-common.js';
-import { MASKED, THRESH, type LayoutTables } from './buffers.js';
-import type { ForwardDispatch } from './attention-forward.js';
+import { ATTN_UNIFORMS, attentionInputBindings, attnUniformValues, decodeWorkgroup } from './attention-common.js';
+import { MASKED, THRESH } from './buffers.js';
+import type { AttentionInputs, ForwardDispatch } from './attention-forward.js';
 import type { GpuContext } from './context.js';
 import { Program, type BindingSpec, type UniformFields } from './program.js';
 
-const MMA_UNIFORMS: UniformFields = [
-  ['heads', 'u32'],
-  ['n', 'u32'],
-  ['rows', 'u32'],
-  ['tiles', 'u32'],
-  ['batches', 'u32'],
-  ['ordOff', 'u32'],
-  /** scale · log2(e): the scores live in the log2 domain (exp2). */
-  ['scale', 'f32'],
-  ['ptrOff', 'u32'],
-  ['idxOff', 'u32'],
-  ['kvHeads', 'u32'],
-];
 
 /** Workgroup-memory row stride padding (4-byte words): keeps rows 16-byte aligned, spreads the lanes' rows over banks. */
 const PAD = 4;
@@ -46,7 +33,7 @@ export interface MmaTile {
 
 export class AttentionForwardMmaProgram extends Program {
   readonly name = 'AttentionForwardMmaProgram';
-  readonly uniforms = MMA_UNIFORMS;
+  readonly uniforms = ATTN_UNIFORMS;
   override readonly subgroups = true;
   readonly bindings: readonly BindingSpec[];
   readonly workgroupSize: number;
@@ -72,12 +59,8 @@ export class AttentionForwardMmaProgram extends Program {
     this.workgroupSize = lanes * tile.subgroups;
     this.shaderKey = `b${block}/d${D}/c${+causal}/sg${lanes}/o${halfOut ? 'h' : 'f'}/g${tile.groups}n${tile.subgroups}k${tile.keys}${tile.stage ? 't' : ''}`;
     this.bindings = [
-      { name: 'q', access: 'read', elem: 'f16' },
-      { name: 'k', access: 'read', elem: tile.stage ? 'vec4<f16>' : 'f16' },
-      { name: 'v', access: 'read', elem: tile.stage ? 'vec4<f16>' : 'f16' },
-      { name: 'lut', access: 'read', elem: 'i32' },
-      // unread: the forward programs share one binding list (forwardDispatch)
-      { name: 'bias', access: 'read', elem: 'f32' },
+      // bias unread: the forward programs share one binding list (forwardDispatch)
+      ...attentionInputBindings('f16', tile.stage ? 'vec4<f16>' : 'f16'),
       { name: 'out', access: 'read_write', elem: halfOut ? 'f16' : 'f32' },
       { name: 'stats', access: 'read_write', elem: 'f32' },
     ];
@@ -122,7 +105,7 @@ export class AttentionForwardMmaProgram extends Program {
     const causal = this.causal;
     // lane (lr, lc) holds row lr of every group, columns lc, lc + LPR, ... (scratch rows padded by PAD)
     const softmax = (g: number) => `      {
-${each(CPL, (i) => `        var x${i} = sS[sBase + ${g * 16 * WS + i * LPR}u] * u.scale;`)}
+${each(CPL, (i) => `        var x${i} = sS[sBase + ${g * 16 * WS + i * LPR}u] * sc;`)}
 ${causal ? each(CPL, (i) => `        if (diag && key0 + lc + ${i * LPR}u > qpos${g}) { x${i} = MASKED; }`) : ''}
         var mx = max(${range(CPL).map((i) => `x${i}`).reduce((a, b) => `max(${a}, ${b})`)}, MASKED);
         ${rowMax('mx')}
@@ -150,6 +133,7 @@ var<workgroup> sV: array<f16, ${BC * KS}>;` : ''}
 
 fn run(wg: u32, lid: u32, lane: u32, sgi: u32) {
   ${decodeWorkgroup('t', 'r')}
+  let sc = u.scale * ${Math.LOG2E}f; // scores in the log2 domain (exp2)
   let wrow0 = r * BLK + t * BR; // the workgroup's first query row
   let qrow0 = wrow0 + sgi * ${GR}u; // this subgroup's
   let qb = (bh * u.n + qrow0) * D;
@@ -247,29 +231,16 @@ export function mmaForwardBlocker(ctx: GpuContext, p: AttentionProblem<OperandDa
 export function mmaForwardDispatch(
   ctx: GpuContext,
   p: AttentionProblem<OperandData>,
-  tables: LayoutTables,
+  inp: AttentionInputs,
   halfOut: boolean,
   /** Tuning; default mmaTile. */
   tile?: MmaTile,
 ): ForwardDispatch {
   const block = p.layout.block;
   const program = new AttentionForwardMmaProgram(block, p.D, p.causal, ctx.subgroupSize, halfOut, tile ?? mmaTile(block));
-  const R = p.N / block;
-  const tiles = block / program.BR;
   return {
     program,
-    uniforms: {
-      heads: p.H,
-      n: p.N,
-      rows: R,
-      tiles,
-      batches: p.B,
-      ordOff: tables.rowOrder[+p.causal],
-      scale: p.scale * Math.LOG2E,
-      ptrOff: tables.kvPtr,
-      idxOff: tables.kvIndices,
-      kvHeads: p.Hkv,
-    },
-    workgroups: p.B * p.H * R * tiles,
+    uniforms: attnUniformValues(p, inp.d4, program, inp.tables, inp.bias, false),
+    workgroups: p.B * p.H * (p.N / block) * (block / program.BR),
   };
 }

@@ -5,6 +5,7 @@
 // Scores never reach memory; the log-sum-exp m + log l of each row is kept for the backward pass.
 import type { AttentionLseData, AttentionProblem, OperandData } from '../src/backend.js';
 import {
+  attentionInputBindings,
   attnFlags,
   attnUniformValues,
   biasFn,
@@ -67,11 +68,7 @@ export class AttentionForwardProgram extends TiledAttentionProgram {
     this.subgroups = useSubgroups;
     const e = vec4Elem(half);
     this.bindings = [
-      { name: 'q', access: 'read', elem: e },
-      { name: 'k', access: 'read', elem: e },
-      { name: 'v', access: 'read', elem: e },
-      { name: 'lut', access: 'read', elem: 'i32' },
-      { name: 'bias', access: 'read', elem: 'f32' },
+      ...attentionInputBindings(e),
       { name: 'out', access: 'read_write', elem: e },
       { name: 'stats', access: 'read_write', elem: 'f32' },
     ];
@@ -374,7 +371,7 @@ export interface ForwardDispatch {
  */
 export function forwardDispatch(ctx: GpuContext, p: AttentionProblem<OperandData>, inp: AttentionInputs): ForwardDispatch {
   // half floats on the matrix units where the device and the problem allow (mmaForwardBlocker says why not)
-  if (inp.half && !ctx.tileOverrides.forward && mmaForwardBlocker(ctx, p) === null) return mmaForwardDispatch(ctx, p, inp.tables, true);
+  if (inp.half && !ctx.tileOverrides.forward && mmaForwardBlocker(ctx, p) === null) return mmaForwardDispatch(ctx, p, inp, true);
   // Subgroup shuffles reduce across the TX ≤ 16 threads of a row (ctx.subgroupSize is 0 unless
   // the startup probe found subgroups of at least 16 lanes laid out linearly).
   let useSg = ctx.subgroupSize >= 16;

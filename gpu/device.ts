@@ -36,7 +36,8 @@ export interface MatrixSupport {
   readonly reason: string;
 }
 
-interface MatrixConfig {
+/** One of GPUAdapterInfo.subgroupMatrixConfigs (Dawn's experimental subgroup matrices). */
+export interface MatrixConfig {
   M: number;
   N: number;
   K: number;

@@ -83,7 +83,7 @@ function encodeMma(rec: Rec, p: AttentionProblem, inp: AttentionInputs, tile?: M
   const rows = p.B * p.H * p.N;
   const out = rec.output('out', rows * p.D * 2);
   const stats = rec.output('stats', 2 * rows * 4);
-  const d = mmaForwardDispatch(ctx, p, inp.tables, true, tile);
+  const d = mmaForwardDispatch(ctx, p, inp, true, tile);
   rec.dispatch(d.program, [inp.q, inp.k, inp.v, inp.tables.buffer, inp.bias.buffer, out, stats], d.uniforms, d.workgroups);
   return { out, stats };
 }

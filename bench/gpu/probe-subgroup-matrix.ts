@@ -6,13 +6,7 @@
 import { parseFlags } from '../../cli/flags.js';
 import { writeJson } from '../../cli/write-json.js';
 
-interface MatrixConfig {
-  M: number;
-  N: number;
-  K: number;
-  componentType: string;
-  resultComponentType: string;
-}
+import type { MatrixConfig } from '../../gpu/device.js';
 
 const name = 'webgpu'; // a variable specifier: bundlers leave the optional package alone
 const { create } = (await import(name)) as { create(flags: string[]): GPU };
