@@ -7,3 +7,4 @@ export * from './softmax.js';
 export * from './matmul.js';
 export * from '../helpers/random.js';
 export * from '../helpers/assert-close.js';
+export * from './select-blocks.js';
