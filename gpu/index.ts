@@ -142,6 +142,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       serial(() => (p.mode === 'sdd' ? sdd(ctx, p) : p.mode === 'dsd' ? dsd(ctx, p) : dds(ctx, p))),
     softmax: (p: SoftmaxProblem) => serial(() => softmax(ctx, p)),
     softmaxBackward: (p: SoftmaxBackwardProblem) => serial(() => softmaxBackward(ctx, p)),
+    selectBlocks: () => Promise.reject(new Error('blocksparse: webgpu: selectBlocks is not yet implemented on this backend')),
     async close() {
       if (closed) return;
       await queue;

@@ -7,7 +7,8 @@
 //   valid (c·block < keyLength(b)) and, with causal, c ≤ r.
 // - topK: the topK highest allowed s (all of them when fewer), ties to the lower c. threshold τ: the
 //   allowed blocks in that order (s descending, ties to the lower c), the fewest whose summed
-//   e^(s − max) reaches τ · Z, Z that same sum over every allowed block (so τ = 1 keeps them all).
+//   e^(s − max) reaches τ · Z, Z that same sum over every allowed block; τ = 1 keeps them all (every
+//   block holds some mass, however little rounding leaves of it).
 // - keep: the diagonal c = r, the first `first` columns, the `local` columns r − local … r − 1, each
 //   where allowed; added to the selection. Rows holding no query stay empty.
 import type { RefTensor } from './types.js';
@@ -35,7 +36,18 @@ export interface RefSelection {
   data: Uint8Array;
   /** The pooled scores s, −∞ where the block is not allowed or the row holds no query. */
   scores: Float64Array;
+  /**
+   * [B, Hq, R]: 1 where a float32 implementation may fairly choose otherwise: the scores either
+   * side of the cut are within NEAR_TIE relative, or (threshold) the mass before or at the cut is
+   * within NEAR_TIE relative of τ · Z.
+   */
+  nearTie: Uint8Array;
 }
+
+/** Relative closeness at the cut under which a row counts as a near tie (RefSelection.nearTie). */
+export const NEAR_TIE = 1e-5;
+
+const near = (a: number, b: number) => Math.abs(a - b) <= NEAR_TIE * Math.max(Math.abs(a), Math.abs(b), 1e-3);
 
 /** Sorts allowed columns: s descending, ties to the lower c. */
 function byScore(s: Float64Array, at: number): (a: number, b: number) => number {
@@ -60,6 +72,7 @@ export function referenceSelectBlocks(args: RefSelectBlocksArgs): RefSelection {
   const keep = args.keep ?? {};
   const data = new Uint8Array(B * Hq * R * C);
   const scores = new Float64Array(B * Hq * R * C).fill(-Infinity);
+  const nearTie = new Uint8Array(B * Hq * R);
   const qp = new Float64Array(D);
   const kp = new Float64Array(C * D);
   for (let b = 0; b < B; b++) {
@@ -95,13 +108,15 @@ export function referenceSelectBlocks(args: RefSelectBlocksArgs): RefSelection {
         let n = allowed.length;
         if (args.topK !== undefined) {
           n = Math.min(args.topK, n);
-        } else if (n > 0) {
+        } else if (n > 0 && args.threshold! < 1) {
           const max = scores[at + allowed[0]];
           const e = allowed.map((c) => Math.exp(scores[at + c] - max));
           const goal = args.threshold! * e.reduce((x, y) => x + y, 0);
           let sum = 0;
           for (n = 0; n < e.length && sum < goal; n++) sum += e[n];
+          if (near(sum, goal) || near(sum - e[n - 1], goal)) nearTie[(b * Hq + h) * R + r] = 1;
         }
+        if (n > 0 && n < allowed.length && near(scores[at + allowed[n - 1]], scores[at + allowed[n]])) nearTie[(b * Hq + h) * R + r] = 1;
         for (let i = 0; i < n; i++) data[at + allowed[i]] = 1;
         const isAllowed = (c: number) => c >= 0 && c < C && scores[at + c] !== -Infinity;
         if (keep.diagonal && isAllowed(r)) data[at + r] = 1;
@@ -110,5 +125,5 @@ export function referenceSelectBlocks(args: RefSelectBlocksArgs): RefSelection {
       }
     }
   }
-  return { shape: [B, Hq, R, C], data, scores };
+  return { shape: [B, Hq, R, C], data, scores, nearTie };
 }
