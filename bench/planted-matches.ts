@@ -5,7 +5,8 @@
 // - planted matches: each block row r ≥ FAR gets `plants` key blocks c ≤ r − FAR (a free one where
 //   one is left), its queries and those keys given one random ±β/√D direction in the other
 //   dimensions: the keys are near-copies of the queries' direction, far away, which only content
-//   finds.
+//   finds. `plantRows` of the block's query rows carry it (all by default): fewer dilute it in the
+//   pooled query, as a few matching tokens in a block do.
 import { mulberry32 } from '../cli/random.js';
 
 /** Planted blocks sit at least this many block columns before their row's diagonal. */
@@ -34,6 +35,8 @@ export interface PlantedOptions {
   local?: number;
   /** Planted direction norm β. */
   beta?: number;
+  /** Query rows of a block that carry its planted direction (default: the whole block). */
+  plantRows?: number;
 }
 
 export function plantedInputs(o: PlantedOptions): PlantedInputs {
@@ -41,6 +44,7 @@ export function plantedInputs(o: PlantedOptions): PlantedInputs {
   const noise = o.noise ?? 0.3;
   const a = o.local ?? 1;
   const beta = o.beta ?? 6;
+  const plantRows = Math.min(o.plantRows ?? block, block);
   const M = Math.min(4, Math.floor(D / 4));
   const rng = mulberry32(o.seed);
   const size = H * N * D;
@@ -84,7 +88,11 @@ export function plantedInputs(o: PlantedOptions): PlantedInputs {
         for (let d = 0; d < rest; d++) dir[d] = ((rng() < 0.5 ? -1 : 1) * beta) / Math.sqrt(rest);
         const q0 = r * block;
         const k0 = c * block;
-        for (let i = 0; i < block && q0 + i < N; i++) for (let d = 0; d < rest; d++) q[base + (q0 + i) * D + 2 * M + d] += dir[d];
+        // plantRows rows spread over the block (every (block / plantRows)-th row)
+        for (let p2 = 0; p2 < plantRows; p2++) {
+          const i = q0 + Math.floor((p2 * block) / plantRows);
+          if (i < N) for (let d = 0; d < rest; d++) q[base + i * D + 2 * M + d] += dir[d];
+        }
         for (let j = 0; j < block && k0 + j < N; j++) for (let d = 0; d < rest; d++) k[base + (k0 + j) * D + 2 * M + d] += dir[d];
       }
       rows.push(cols);

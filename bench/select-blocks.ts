@@ -11,7 +11,7 @@
 // 1024 block columns) selection + attention ≥ 20× faster than dense; recall ≥ 95% there.
 // Writes the JSON first, then prints the table; --svg writes head 0's layout (topK 16, first N).
 //   node --import tsx bench/select-blocks.ts [--backend cpu|webgpu] [--n 32768,65536,131072] [--threads T]
-//     [--topk 8,16,32] [--threshold 0.5,0.9] [--plants 1] [--beta 6] [--reps 3] [--mass-rows 256] [--no-dense]
+//     [--topk 8,16,32] [--threshold 0.5,0.9] [--plants 1] [--beta 6] [--plant-rows 64] [--reps 3] [--mass-rows 256] [--no-dense]
 //     [--svg bench/results/select-blocks-layout.svg] [--machine "label"] [--shared] [--out bench/results/select-blocks-<backend>.json]
 import { writeFile } from 'node:fs/promises';
 import { parseFlags } from '../cli/flags.js';
@@ -23,7 +23,7 @@ import { plantedInputs, type PlantedInputs } from './planted-matches.js';
 import { machineInfo } from './report/ort-tables.js';
 
 const flags = parseFlags({
-  backend: 'string', n: 'list', threads: 'int', topk: 'list', threshold: 'list', plants: 'int', beta: 'number', reps: 'int', 'mass-rows': 'int',
+  backend: 'string', n: 'list', threads: 'int', topk: 'list', threshold: 'list', plants: 'int', beta: 'number', 'plant-rows': 'int', reps: 'int', 'mass-rows': 'int',
   'no-dense': 'bool', svg: 'string', machine: 'string', shared: 'bool', out: 'string',
 });
 const backend = flags.string('backend', 'cpu') as 'cpu' | 'webgpu';
@@ -34,6 +34,8 @@ const thresholds = flags.numbers('threshold', [0.5, 0.9]);
 const plantsPerRow = flags.int('plants', 1);
 /** The planted direction's norm (bench/planted-matches.ts): lower is harder to find. */
 const beta = flags.number('beta', 6);
+/** Query rows of a block that carry its plant (bench/planted-matches.ts). */
+const plantRows = flags.int('plant-rows', 64);
 const reps = flags.int('reps', 3);
 const massRows = flags.int('mass-rows', 256);
 const withDense = !flags.bool('no-dense');
@@ -99,16 +101,37 @@ function lastRows(q: Float32Array, N: number, rows: number): Tensor {
   return { data: out, shape: [1, H, rows, D] };
 }
 
+interface Goal {
+  goal: string;
+  /** null: not measured in this run. */
+  met: boolean | null;
+  value: string;
+}
+
+/** Issue 17's goals, judged on the rows measured. */
+function goals(): Goal[] {
+  const ok = rows.filter((r) => r.ok);
+  const worst = ok.reduce<Row | null>((w, r) => (w === null || r.selectShare! > w.selectShare! ? r : w), null);
+  const at = ok.find((r) => r.N === 65536 && r.setting === 'topK 16');
+  return [
+    { goal: 'selection ≤ 10% of the sparse attention it enables (every row)', met: worst ? worst.selectShare! <= 0.1 : null,
+      value: worst ? `worst ${fmt.pct(worst.selectShare!)} (N ${fmt.n(worst.N)}, ${worst.setting})` : '—' },
+    { goal: 'N 64k, topK 16: selection + attention ≥ 20× faster than dense', met: at && at.speedup != null ? at.speedup >= 20 : null,
+      value: at && at.speedup != null ? fmt.x(at.speedup) : 'not measured' },
+    { goal: 'N 64k, topK 16: recall of planted blocks ≥ 95%', met: at ? at.recall! >= 0.95 : null, value: at ? fmt.pct(at.recall!) : 'not measured' },
+  ];
+}
+
 const rows: Row[] = [];
 const doc = () => ({
-  bench: 'select-blocks', backend, threads: threads ?? null, H, D, block, plants: plantsPerRow, beta, reps, massRows,
-  machine: machineInfo(flags.string('machine', 'unlabelled'), flags.bool('shared')), rows,
+  bench: 'select-blocks', backend, threads: threads ?? null, H, D, block, plants: plantsPerRow, beta, plantRows, reps, massRows,
+  machine: machineInfo(flags.string('machine', 'unlabelled'), flags.bool('shared')), goals: goals(), rows,
 });
 
 const engine: Engine = await createEngine(backend === 'cpu' ? { backend, threads } : { backend });
 console.log(`backend ${engine.backend}${backend === 'cpu' ? `, ${engine.info.threads} threads` : ''}`);
 for (const N of lengths) {
-  const inputs = plantedInputs({ H, N, D, block, plants: plantsPerRow, beta, seed: 17 + N });
+  const inputs = plantedInputs({ H, N, D, block, plants: plantsPerRow, beta, plantRows, seed: 17 + N });
   const shape = inputs.shape;
   const q: Tensor = { data: inputs.q, shape }, k: Tensor = { data: inputs.k, shape }, v: Tensor = { data: inputs.v, shape };
   const R = Math.ceil(N / block);
@@ -163,4 +186,5 @@ const table = {
       : [fmt.n(r.N), r.setting, r.note ?? 'failed', '', '', '', '', '', '', '', '', ''],
   ),
 };
-console.log(`\n${textTable(table)}\nwrote ${outFile}`);
+const verdict = (g: Goal) => (g.met === null ? 'not measured' : g.met ? 'met' : 'NOT met');
+console.log(`\n${textTable(table)}\n\n${goals().map((g) => `goal: ${g.goal}: ${verdict(g)}${g.met === null ? "" : ` (${g.value})`}`).join('\n')}\nwrote ${outFile}`);

@@ -270,7 +270,10 @@ class EngineImpl implements Engine {
 
   async attentionMass(args: AttentionMassArgs): Promise<Tensor> {
     this.open();
-    return attentionMass(this, args);
+    const t0 = performance.now();
+    const mass = await attentionMass(this, args);
+    this.lastTimings = { op: 'attentionMass', wallMs: performance.now() - t0 }; // both passes (each attention's own are gone)
+    return mass;
   }
 
   async close(): Promise<void> {

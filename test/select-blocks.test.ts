@@ -195,6 +195,8 @@ S('keepOnDevice: a DeviceLayout that attention takes, read() gives the layout, d
   const v = randomTensor([1, 1, 48, 8], rng);
   const args = { q, k, block: 16, topK: 1, causal: true };
   const host = await E.one.selectBlocks(args);
+  const [dq, dk] = [await E.one.upload(q), await E.one.upload(k)];
+  assert.equal((await E.one.selectBlocks({ ...args, q: dq, k: dk })).data, host.data, 'DeviceTensor q and k');
   const held = await E.one.selectBlocks({ ...args, keepOnDevice: true });
   assert.is(held.backend, 'cpu');
   assert.equal([...held.shape], [...host.shape]);
@@ -239,6 +241,7 @@ S('attentionMass equals the float64 share: 1 for a dense layout, the reference s
     const dense: Layout = { block, shape: [1, R, C], data: new Uint8Array(R * C).fill(1) };
     const one = await E.one.attentionMass({ ...common, layout: dense });
     assert.equal([...one.shape], [B, Hkv * ratio, Nq]);
+    assert.is(E.one.lastTimings?.op, 'attentionMass');
     for (const m of one.data) assert.ok(Math.abs(m - 1) < 1e-6, `dense mass ${m}`);
     const selected = await E.one.selectBlocks({ ...common, block, topK: 1 });
     const strided: Layout = { block, shape: [1, R, C], data: Uint8Array.from({ length: R * C }, (_, i) => +(i % 3 === 0)) };
