@@ -58,12 +58,14 @@ export function selectBlocksProblem(args: SelectBlocksArgs, owner?: object): Che
   const keyLengths = given ?? new Int32Array(B).fill(Nk);
   const qOffset = checkQOffset(args.qOffset, given, B, Nq, Nk);
   const keep = checkKeep(args.keep);
+  const C = Math.ceil(Nk / block);
+  // counts past the row mean the whole row: capped at C, they stay 32-bit integers for the kernels
   return {
     q: q.data, k: k.data, B, Hq, Hkv, Nq, Nk, D, block,
-    R: Math.ceil((Math.max(...qOffset) + Nq) / block), C: Math.ceil(Nk / block),
+    R: Math.ceil((Math.max(...qOffset) + Nq) / block), C,
     qOffset: Int32Array.from(qOffset), keyLengths: Int32Array.from(keyLengths),
     causal: checkBoolean('causal', args.causal), scale: checkScale(args.scale, 1 / Math.sqrt(D)),
-    topK, threshold, keepDiagonal: keep.diagonal, keepFirst: keep.first, keepLocal: keep.local,
+    topK: Math.min(topK, C), threshold, keepDiagonal: keep.diagonal, keepFirst: Math.min(keep.first, C), keepLocal: Math.min(keep.local, C),
     keepOnDevice: checkBoolean('keepOnDevice', args.keepOnDevice), storage: q.storage,
   };
 }

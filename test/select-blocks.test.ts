@@ -160,6 +160,9 @@ S('ties go to the lower column; threshold 1 keeps every allowed block; topK past
   assert.equal(Array.from(all.data).join(''), '1000110011101111');
   const many = await E.one.selectBlocks({ q, k, block: 4, topK: 99, keyLengths: Int32Array.of(9), qOffset: 0 });
   assert.equal(Array.from(many.data).join(''), '1110'.repeat(4));
+  // counts past 32 bits are whole rows too
+  const huge = await E.one.selectBlocks({ q, k, block: 4, topK: 2 ** 40, keep: { first: 2 ** 40, local: 2 ** 33 } });
+  assert.equal(Array.from(huge.data).join(''), '1111'.repeat(4));
 });
 
 S('rows holding no query stay empty; partial blocks pool the rows they have', async () => {
