@@ -7,3 +7,4 @@ export * from './attention';
 export * from './sparse-matmul';
 export * from './sparse-softmax';
 export * from './diagnostics';
+export * from './select-blocks';

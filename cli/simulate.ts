@@ -72,12 +72,14 @@ export function createSimulatedEngine(backend: 'cpu' | 'webgpu', clock: VirtualC
     },
     attention: (async (a: AttentionArgs): Promise<Tensor> => {
       const [B, , , D] = dims(a.q);
-      spend(a.layout, 4 * B * nnz(a.layout) * a.layout.block ** 2 * D, base.forward);
+      const layout = a.layout as Layout | BatchedLayout; // the app passes host layouts only
+      spend(layout, 4 * B * nnz(layout) * layout.block ** 2 * D, base.forward);
       return empty([...a.q.shape]);
     }) as Engine['attention'],
     attentionBackward: (async (a: AttentionBackwardArgs): Promise<AttentionGradients> => {
       const [B, , , D] = dims(a.q);
-      spend(a.layout, 10 * B * nnz(a.layout) * a.layout.block ** 2 * D, base.backward);
+      const layout = a.layout as Layout | BatchedLayout;
+      spend(layout, 10 * B * nnz(layout) * layout.block ** 2 * D, base.backward);
       return { dq: empty([...a.q.shape]), dk: empty([...a.k.shape]), dv: empty([...a.v.shape]) };
     }) as Engine['attentionBackward'],
     matmul: (async (a: MatmulArgs) => {
@@ -101,6 +103,12 @@ export function createSimulatedEngine(backend: 'cpu' | 'webgpu', clock: VirtualC
     async softmaxBackward(a: SoftmaxBackwardArgs): Promise<BlockSparseTensor> {
       spend(a.y.layout, 6 * a.y.shape[0] * nnz(a.y.layout) * a.y.layout.block ** 2, base.unfused);
       return { ...a.y };
+    },
+    async selectBlocks() {
+      throw new Error('--simulate: selectBlocks is not modelled');
+    },
+    async attentionMass() {
+      throw new Error('--simulate: attentionMass is not modelled');
     },
     async close() {},
   };

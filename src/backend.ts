@@ -268,6 +268,8 @@ export interface Backend {
   matmul(p: MatmulProblem): Promise<Float32Array>;
   softmax(p: SoftmaxProblem): Promise<Float32Array>;
   softmaxBackward(p: SoftmaxBackwardProblem): Promise<Float32Array>;
+  /** Content-based layout (SelectBlocksProblem): bytes [B, Hq, R, C], 1 where the block is kept. */
+  selectBlocks(p: SelectBlocksProblem): Promise<Uint8Array>;
   close(): Promise<void>;
   /** selectBlocks kept in the backend's memory (keepOnDevice), where it can: attention's p.residentLayout. */
   selectBlocksResident?(p: SelectBlocksProblem): Promise<ResidentLayoutData>;

@@ -5,13 +5,16 @@ import { DeviceTensorHandle } from './device-tensor.js';
 import { errors, withoutPrefix } from './errors.js';
 import { attentionBackwardProblem, attentionProblem, matmulProblem, softmaxBackwardProblem, softmaxProblem } from './problems.js';
 import type {
-  AttentionArgs, AttentionBackwardArgs, AttentionGradients, AttentionWithLse, BackendChoice, BackendName, BlockSparseTensor, DeviceAttentionGradients,
+  AttentionArgs, AttentionBackwardArgs, AttentionMassArgs, BatchedLayout, DeviceLayout, SelectBlocksArgs, AttentionGradients, AttentionWithLse, BackendChoice, BackendName, BlockSparseTensor, DeviceAttentionGradients,
   DeviceAttentionWithLse, DeviceTensor, Float16Input, Float16Tensor, KvAttentionArgs, KvCache, KvCacheOptions, MatmulArgs, SoftmaxArgs,
   SoftmaxBackwardArgs, Tensor,
 } from './types.js';
 import { FLOAT16_CONVERTED, FLOAT16_OPS, hostTensor, type Storage } from './dtype.js';
 import { checkKvCacheOptions, KvCacheHandle } from './kv-cache.js';
 import { checkAnyTensor, checkBoolean, checkChoice } from './validate.js';
+import { selectBlocksProblem } from './select-blocks.js';
+import { DeviceLayoutHandle } from './device-layout.js';
+import { attentionMass } from './attention-mass.js';
 
 export interface EngineOptions {
   backend?: BackendChoice;
@@ -91,6 +94,11 @@ export interface Engine {
   matmul(args: MatmulArgs): Promise<Tensor | BlockSparseTensor>;
   softmax(args: SoftmaxArgs): Promise<BlockSparseTensor>;
   softmaxBackward(args: SoftmaxBackwardArgs): Promise<BlockSparseTensor>;
+  /** A content-based layout [B, Hq, R, C] (API.md "Content-based layouts"); a DeviceLayout with keepOnDevice. */
+  selectBlocks(args: SelectBlocksArgs & { keepOnDevice: true }): Promise<DeviceLayout>;
+  selectBlocks(args: SelectBlocksArgs): Promise<BatchedLayout>;
+  /** Per query row, the share of its dense softmax mass the layout keeps: Tensor [B, Hq, Nq]. */
+  attentionMass(args: AttentionMassArgs): Promise<Tensor>;
   close(): Promise<void>;
 }
 
@@ -155,6 +163,8 @@ class EngineImpl implements Engine {
   private closed = false;
   /** Caches not yet destroyed: close destroys them. */
   private readonly caches = new Set<KvCacheHandle>();
+  /** DeviceLayouts not yet destroyed: close destroys them. */
+  private readonly layouts = new Set<DeviceLayoutHandle>();
   lastTimings: CallTimings | null = null;
   /** The backend stores float16: float16 data reaches it as half-float bits, unconverted. */
   private readonly half: boolean;
@@ -254,10 +264,32 @@ class EngineImpl implements Engine {
     return { layout: args.y.layout, data: await this.timed('softmaxBackward', () => this.impl.softmaxBackward(p)), shape: [...args.y.shape] };
   }
 
+  selectBlocks(args: SelectBlocksArgs & { keepOnDevice: true }): Promise<DeviceLayout>;
+  selectBlocks(args: SelectBlocksArgs): Promise<BatchedLayout>;
+  async selectBlocks(args: SelectBlocksArgs): Promise<BatchedLayout | DeviceLayout> {
+    this.open();
+    const p = selectBlocksProblem(args, this);
+    const data = await this.timed('selectBlocks', () => this.impl.selectBlocks(p));
+    const layout: BatchedLayout = { block: p.block, shape: [p.B, p.Hq, p.R, p.C], data };
+    if (!p.keepOnDevice) return layout;
+    const handle = new DeviceLayoutHandle(layout, this.impl.name, this, (l) => this.layouts.delete(l));
+    this.layouts.add(handle);
+    return handle;
+  }
+
+  async attentionMass(args: AttentionMassArgs): Promise<Tensor> {
+    this.open();
+    const t0 = performance.now();
+    const mass = await attentionMass(this, args);
+    this.lastTimings = { op: 'attentionMass', wallMs: performance.now() - t0 }; // both passes (each attention's own are gone)
+    return mass;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const cache of [...this.caches]) cache.destroy();
+    for (const layout of [...this.layouts]) layout.destroy();
     await this.impl.close();
   }
 }

@@ -101,6 +101,17 @@ export const errors = {
   foreignDeviceTensor: (name: string) => new TypeError(`${name} is a DeviceTensor of another engine; upload its data to this engine (engine.upload)`),
   destroyedDeviceTensor: (name: string) => new TypeError(`${name} is a destroyed DeviceTensor (destroy() was called or its engine closed)`),
 
+  foreignDeviceLayout: (name: string) => new TypeError(`${name} is a DeviceLayout of another engine; pass await ${name}.read() (the host Layout) instead`),
+  destroyedDeviceLayout: (name: string) => new TypeError(`${name} is a destroyed DeviceLayout (destroy() was called or its engine closed)`),
+
+  // ---- selectBlocks, attentionMass (src/select-blocks.ts, src/attention-mass.ts) -----------------
+  selectRuleMissing: () => new TypeError('selectBlocks needs a rule: pass topK (blocks per row) or threshold (a share of the mass in (0, 1])'),
+  selectRuleBoth: () => new RangeError('pass topK or threshold, not both: each alone decides the blocks of a row'),
+  notThreshold: (v: unknown) =>
+    new (typeof v === 'number' ? RangeError : TypeError)(`threshold must be a number in (0, 1], got ${show(v)}`),
+  selectKeyLength: (b: number, Nk: number, got: number) =>
+    new RangeError(`keyLengths[${b}] must be in [1, ${Nk}] (Nk) for selectBlocks: a batch row needs a key to select from, got ${got}`),
+
   // ---- KV caches (src/kv-cache.ts) ---------------------------------------------------------------
   notKvCache: (v: unknown) => new TypeError(`kv must be a KvCache from engine.createKvCache, got ${show(v)}`),
   foreignKvCache: () => new TypeError('kv is a KvCache of another engine; a cache is read only by the engine that made it'),

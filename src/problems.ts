@@ -6,6 +6,7 @@ import { dtypeOf, type Storage } from './dtype.js';
 import { compileLayout } from './layouts/compile.js';
 import { fitLayout } from './layouts/fit.js';
 import { isKvCache } from './kv-cache.js';
+import { hostLayoutOf } from './device-layout.js';
 import type { AttentionArgs, AttentionBackwardArgs, KvAttentionArgs, BatchedLayout, Layout, MaskMode, MatmulArgs, ScoreOptions, SoftmaxArgs, SoftmaxBackwardArgs } from './types.js';
 import { checkBlockSparse, checkBoolean, checkChoice, checkLayout, checkOperand, checkScale, checkShapeEquals, checkTensor, sameLayout } from './validate.js';
 
@@ -47,7 +48,7 @@ function masks(args: ScoreOptions, B: number, H: number, N: number, cols = N) {
 }
 
 /** keyLengths: an Int32Array [B] of lengths in [0, Nk] (Nk a KV cache's length: `cached`), or null. */
-function checkKeyLengths(v: unknown, B: number, Nk: number, cached: boolean): Int32Array | null {
+export function checkKeyLengths(v: unknown, B: number, Nk: number, cached: boolean): Int32Array | null {
   if (v === undefined) return null;
   if (!(v instanceof Int32Array)) throw errors.notKeyLengths(v);
   if (v.length !== B) throw errors.keyLengthsLength(B, v.length);
@@ -61,7 +62,7 @@ function checkKeyLengths(v: unknown, B: number, Nk: number, cached: boolean): In
  * qOffset as API.md states it, resolved per batch row: a non-negative integer or an Int32Array [B];
  * by default keyLengths[b] − Nq (Nk − Nq without keyLengths), each row's last positions.
  */
-function checkQOffset(v: unknown, keyLengths: Int32Array | null, B: number, Nq: number, Nk: number): Int32Array {
+export function checkQOffset(v: unknown, keyLengths: Int32Array | null, B: number, Nq: number, Nk: number): Int32Array {
   if (v === undefined) {
     const offsets = Int32Array.from({ length: B }, (_, b) => (keyLengths ? keyLengths[b] : Nk) - Nq);
     for (let b = 0; b < B; b++) if (offsets[b] < 0) throw errors.qOffsetNegative(b, offsets[b], true);
@@ -100,7 +101,7 @@ interface KeysAndValues {
 }
 
 /** Every operand of a call has q's dtype (API.md: one dtype in a call); `name` is the one checked. */
-function sameDtype(name: string, storage: Storage, q: Storage): void {
+export function sameDtype(name: string, storage: Storage, q: Storage): void {
   if (dtypeOf(storage) !== dtypeOf(q)) throw errors.dtypesDiffer(name, dtypeOf(storage), 'q', dtypeOf(q));
 }
 
@@ -154,7 +155,7 @@ export function attentionProblem(args: AttentionArgs | KvAttentionArgs, owner?: 
   const { Hkv, Nk, kvStride, k, v, capacity } = keysAndValues(args, q, owner, half);
   const keyLengths = checkKeyLengths(args.keyLengths, B, Nk, capacity !== null);
   const qOffset = checkQOffset(args.qOffset, keyLengths, B, N, Nk);
-  const layout = fitAttentionLayout(checkLayout('layout', args.layout, true), B, H, N, Nk, qOffset, capacity);
+  const layout = fitAttentionLayout(checkLayout('layout', hostLayoutOf('layout', args.layout, owner), true), B, H, N, Nk, qOffset, capacity);
   const scale = checkScale(args.scale, 1 / Math.sqrt(D));
   const causal = checkBoolean('causal', args.causal);
   const keepOnDevice = checkBoolean('keepOnDevice', args.keepOnDevice);

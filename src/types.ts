@@ -113,7 +113,7 @@ export interface AttentionQueryArgs extends ScoreOptions {
    * h % Hl (Hl divides Hq; Hl = 1 for all heads), and a layout larger than the sequence is read
    * top-left (R·block ≥ qOffset + Nq, C·block ≥ Nk).
    */
-  layout: Layout | BatchedLayout;
+  layout: Layout | BatchedLayout | DeviceLayout;
   /** Int32Array [B]: batch row b has keys 0 … keyLengths[b] − 1, the rest are masked. Default N. */
   keyLengths?: Int32Array;
   /**
@@ -241,5 +241,71 @@ export interface SoftmaxBackwardArgs {
   y: BlockSparseTensor;
   dy: BlockSparseTensor;
   /** Default 1. */
+  scale?: number;
+}
+
+/** selectBlocks' `keep`: blocks kept whatever their score, within the allowed columns. */
+export interface SelectBlocksKeep {
+  /** The block c = r. */
+  diagonal?: boolean;
+  /** Leading block columns. */
+  first?: number;
+  /** Block columns just before the diagonal (r − local … r − 1). */
+  local?: number;
+}
+
+/**
+ * engine.selectBlocks (API.md "Content-based layouts"): a layout [B, Hq, R, C] chosen from pooled
+ * query and key blocks, by topK or threshold (exactly one).
+ */
+export interface SelectBlocksArgs {
+  /** [B, Hq, Nq, D]. */
+  q: TensorInput;
+  /** [B, Hkv, Nk, D], Hkv dividing Hq. */
+  k: TensorInput;
+  /** Positions per block, rows and columns. */
+  block: number;
+  /** Keep the topK highest-scored allowed blocks per block row (ties: the lower column). */
+  topK?: number;
+  /** In (0, 1]: keep the fewest highest-scored blocks whose softmax mass over the allowed blocks reaches it. */
+  threshold?: number;
+  causal?: boolean;
+  /** As attention's (default keyLengths[b] − Nq). */
+  qOffset?: number | Int32Array;
+  /** Int32Array [B], each in [1, Nk]. */
+  keyLengths?: Int32Array;
+  /** Of the pooled scores; default 1/sqrt(D). */
+  scale?: number;
+  keep?: SelectBlocksKeep;
+  /** Resolve to a DeviceLayout held by the backend (default false). */
+  keepOnDevice?: boolean;
+}
+
+/**
+ * A layout held in the backend's memory (selectBlocks with keepOnDevice), which attention and
+ * attentionMass on the same engine accept in place of a Layout.
+ */
+export interface DeviceLayout {
+  readonly block: number;
+  /** [B, Hq, R, C]. */
+  readonly shape: readonly [number, number, number, number];
+  readonly backend: BackendName;
+  /** True after destroy() or after its engine closed. */
+  readonly destroyed: boolean;
+  /** The host Layout. */
+  read(): Promise<BatchedLayout>;
+  destroy(): void;
+}
+
+/** engine.attentionMass: the share of each row's dense softmax mass that a layout keeps. */
+export interface AttentionMassArgs {
+  /** [B, Hq, Nq, D]. */
+  q: TensorInput;
+  /** [B, Hkv, Nk, D]. */
+  k: TensorInput;
+  layout: Layout | BatchedLayout | DeviceLayout;
+  causal?: boolean;
+  qOffset?: number | Int32Array;
+  keyLengths?: Int32Array;
   scale?: number;
 }

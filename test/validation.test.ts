@@ -183,6 +183,42 @@ test('one checkLayout: the engine, describeLayout and BlockSparseLinear say the 
   }
 });
 
+test('selectBlocks: the rule, block, keep and the shapes of q, k, qOffset and keyLengths; attentionMass: attention\'s checks', async () => {
+  const q = t([1, 4, 32, 8]);
+  const k = t([1, 2, 32, 8]);
+  const sel = (extra: Record<string, unknown>) => () => engine.selectBlocks({ q, k, block: 16, topK: 1, ...extra } as never);
+  await rejects(sel({ topK: undefined }), TypeError, /^selectBlocks needs a rule: pass topK \(blocks per row\) or threshold/);
+  await rejects(sel({ threshold: 0.5 }), RangeError, /^pass topK or threshold, not both/);
+  await rejects(sel({ topK: 0 }), RangeError, /^topK must be a positive integer, got 0$/);
+  await rejects(sel({ topK: 1.5 }), TypeError, /^topK must be a positive integer, got 1\.5$/);
+  await rejects(sel({ topK: '2' }), TypeError, /^topK must be a positive integer, got '2'$/);
+  for (const bad of [0, -0.1, 1.01, NaN]) await rejects(sel({ topK: undefined, threshold: bad }), RangeError, /^threshold must be a number in \(0, 1\], got/);
+  await rejects(sel({ topK: undefined, threshold: '0.5' }), TypeError, /^threshold must be a number in \(0, 1\], got '0\.5'$/);
+  await rejects(sel({ block: 0 }), RangeError, /^block must be a positive integer, got 0$/);
+  await rejects(sel({ block: 2.5 }), TypeError, /^block must be a positive integer, got 2\.5$/);
+  await rejects(sel({ keep: 1 }), TypeError, /^keep must be an object, got 1$/);
+  await rejects(sel({ keep: { diagonal: 1 } }), TypeError, /^keep\.diagonal must be a boolean, got 1$/);
+  await rejects(sel({ keep: { first: -1 } }), RangeError, /^keep\.first must be a non-negative integer, got -1$/);
+  await rejects(sel({ keep: { local: 0.5 } }), TypeError, /^keep\.local must be a non-negative integer, got 0\.5$/);
+  await rejects(sel({ causal: 'yes' }), TypeError, /^causal must be a boolean, got 'yes'$/);
+  await rejects(sel({ scale: Infinity }), RangeError, /^scale must be a finite number, got Infinity$/);
+  await rejects(sel({ keepOnDevice: 1 }), TypeError, /^keepOnDevice must be a boolean, got 1$/);
+  await rejects(sel({ q: t([1, 4, 32]) }), RangeError, /^q\.shape must be \[B, Hq, Nq, D\], got \[1, 4, 32\]$/);
+  await rejects(sel({ k: t([1, 3, 32, 8]) }), RangeError, /^k\.shape\[1\] \(Hkv\) must divide q\.shape\[1\] \(Hq = 4\), got 3/);
+  await rejects(sel({ k: t([2, 2, 32, 8]) }), RangeError, /^k\.shape\[0\] \(B\) must equal 1, got 2$/);
+  await rejects(sel({ k: t([1, 2, 32, 4]) }), RangeError, /^k\.shape\[3\] \(D\) must equal 8, got 4$/);
+  await rejects(sel({ qOffset: -1 }), RangeError, /^qOffset must be a non-negative integer, got -1$/);
+  await rejects(sel({ qOffset: Int32Array.of(0, 0) }), RangeError, /^qOffset\.length must equal B \(1\), got 2$/);
+  await rejects(sel({ keyLengths: [32] }), TypeError, /^keyLengths must be an Int32Array \[B\], got \[32\]$/);
+  await rejects(sel({ keyLengths: Int32Array.of(33), qOffset: 0 }), RangeError, /^keyLengths\[0\] must be in \[0, 32\] \(Nk\), got 33$/);
+  await rejects(sel({ keyLengths: Int32Array.of(0), qOffset: 0 }), RangeError, /^keyLengths\[0\] must be in \[1, 32\] \(Nk\) for selectBlocks/);
+  await rejects(sel({ k: { ...k, dtype: 'float16', data: new Uint16Array(512) } }), TypeError, /^k is float16 but q is float32/);
+  await rejects(() => engine.attentionMass({ q, k, layout: dense(1, 1, 16) } as never), RangeError, /^layout\.shape\[1\] must be at least/);
+  await rejects(() => engine.attentionMass({ q, k: t([1, 3, 32, 8]), layout: dense(1, 2, 16) }), RangeError, /^k\.shape\[1\] \(Hkv\) must divide/);
+  await rejects(() => engine.attentionMass(null as never), TypeError, /^arguments must be an object, got null$/);
+  await engine.attention(good()); // still usable
+});
+
 test('one value formatter; Errors that are not argument errors start with the prefix', async () => {
   assert.is(show('a'), "'a'");
   assert.is(show(3n), '3n');

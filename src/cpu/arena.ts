@@ -159,6 +159,13 @@ export class Arena {
     return ptr;
   }
 
+  /** Copies `length` bytes out into a new array. */
+  takeU8(ptr: number, length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    out.set(new Uint8Array(this.memory.buffer, ptr, length));
+    return out;
+  }
+
   /** Copies `length` floats out into a new array (results never alias Wasm memory). */
   takeF32(ptr: number, length: number): Float32Array {
     // allocate + set, not slice(): slice of a view on a SharedArrayBuffer ran several times

@@ -3,7 +3,7 @@
 // owns it at a time.
 import type {
   Backend, BackendInfo, AttentionProblem, AttentionBackwardProblem, MatmulProblem, SoftmaxProblem, SoftmaxBackwardProblem, AttentionGradientData,
-  AttentionLseData, KvCacheData, OperandData, ResidentData, OpTimings,
+  AttentionLseData, KvCacheData, OperandData, ResidentData, OpTimings, SelectBlocksProblem,
 } from '../backend.js';
 import { CpuKvCache } from './kv-cache.js';
 import type { CompiledLayout } from '../layouts/compile.js';
@@ -20,6 +20,7 @@ import { attentionForward, attentionForwardWithLse, attentionBackward } from './
 import { backwardInParts, forwardInParts, isWall, lseInParts } from '../attention-parts.js';
 import { matmul } from './matmul.js';
 import { softmax, softmaxBackward } from './softmax.js';
+import { selectBlocks } from './select-blocks.js';
 import { CpuResident, type ResidentHost } from './resident.js';
 import { errors, internal } from '../errors.js';
 
@@ -91,10 +92,10 @@ export class CpuBackend implements Backend {
     });
   }
 
-  /** One whole call's worth of kernels over a fresh per-call region of the arena. */
-  private async runPart<T>(layout: CompiledLayout, op: (ctx: CpuContext) => Promise<T>): Promise<T> {
+  /** One whole call's worth of kernels over a fresh per-call region of the arena (null: an op without a layout). */
+  private async runPart<T>(layout: CompiledLayout | null, op: (ctx: CpuContext) => Promise<T>): Promise<T> {
     this.arena.reset();
-    this.uploadTables(layout);
+    if (layout) this.uploadTables(layout);
     const tasksBefore = this.lastTasks.length;
     try {
       return await op(this.context());
@@ -180,6 +181,9 @@ export class CpuBackend implements Backend {
   }
   softmaxBackward(p: SoftmaxBackwardProblem): Promise<Float32Array> {
     return this.call('softmaxBackward', p.layout, (ctx) => softmaxBackward(ctx, p));
+  }
+  selectBlocks(p: SelectBlocksProblem): Promise<Uint8Array> {
+    return this.timedCall('selectBlocks', () => this.runPart(null, (ctx) => selectBlocks(ctx, p)));
   }
 
   async close(): Promise<void> {

@@ -56,6 +56,14 @@ export const kernelParameters = {
     'rpe', 'kpm', 'am', 'causal', 'begin', 'end',
   ],
   softmaxBackward: ['y', 'dy', 'kvPtr', 'H', 'R', 'nnz', 'blk', 'scale', 'begin', 'end'],
+  // assembly/block-pooling.ts, block-selection.ts
+  poolBlocks: ['src', 'dst', 'shift', 'limit', 'heads', 'rows', 'D', 'block', 'blocks', 'itemBegin', 'itemEnd'],
+  selectBlockRows: [
+    'qp', 'kp', 'out', 'qOffset', 'keyLengths',
+    'Hq', 'Hkv', 'Nq', 'R', 'C', 'D', 'block', 'causal', 'scale',
+    'topK', 'threshold', 'keepDiagonal', 'keepFirst', 'keepLocal',
+    'itemBegin', 'itemEnd', 'scratch',
+  ],
   // assembly/diagnostics.ts: the pool's tests (diagnosticFill is tiles.ts's fillF32)
   diagnosticFill: ['p', 'count', 'value'],
   diagnosticTrap: [],

@@ -8,3 +8,4 @@ export * from './matmul.js';
 export * from '../helpers/random.js';
 export * from '../helpers/assert-close.js';
 export * from './select-blocks.js';
+export * from './attention-mass.js';

@@ -38,8 +38,9 @@ export interface RefSelection {
   scores: Float64Array;
   /**
    * [B, Hq, R]: 1 where a float32 implementation may fairly choose otherwise: the scores either
-   * side of the cut are within NEAR_TIE relative, or (threshold) the mass before or at the cut is
-   * within NEAR_TIE relative of τ · Z.
+   * side of the cut differ by at most NEAR_TIE times the row's largest |s| (float32 errors scale
+   * with the row's magnitudes, not with a score near 0), or (threshold) the mass before or at the
+   * cut is within NEAR_TIE relative of τ · Z.
    */
   nearTie: Uint8Array;
 }
@@ -47,7 +48,7 @@ export interface RefSelection {
 /** Relative closeness at the cut under which a row counts as a near tie (RefSelection.nearTie). */
 export const NEAR_TIE = 1e-5;
 
-const near = (a: number, b: number) => Math.abs(a - b) <= NEAR_TIE * Math.max(Math.abs(a), Math.abs(b), 1e-3);
+const near = (a: number, b: number, floor = 0) => Math.abs(a - b) <= NEAR_TIE * Math.max(Math.abs(a), Math.abs(b), floor);
 
 /** Sorts allowed columns: s descending, ties to the lower c. */
 function byScore(s: Float64Array, at: number): (a: number, b: number) => number {
@@ -116,7 +117,8 @@ export function referenceSelectBlocks(args: RefSelectBlocksArgs): RefSelection {
           for (n = 0; n < e.length && sum < goal; n++) sum += e[n];
           if (near(sum, goal) || near(sum - e[n - 1], goal)) nearTie[(b * Hq + h) * R + r] = 1;
         }
-        if (n > 0 && n < allowed.length && near(scores[at + allowed[n - 1]], scores[at + allowed[n]])) nearTie[(b * Hq + h) * R + r] = 1;
+        const largest = allowed.reduce((m, c) => Math.max(m, Math.abs(scores[at + c])), 0);
+        if (n > 0 && n < allowed.length && near(scores[at + allowed[n - 1]], scores[at + allowed[n]], largest)) nearTie[(b * Hq + h) * R + r] = 1;
         for (let i = 0; i < n; i++) data[at + allowed[i]] = 1;
         const isAllowed = (c: number) => c >= 0 && c < C && scores[at + c] !== -Infinity;
         if (keep.diagonal && isAllowed(r)) data[at + r] = 1;

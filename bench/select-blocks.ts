@@ -1,0 +1,190 @@
+// Content-based layouts (issue 17): engine.selectBlocks judged on planted matches
+// (bench/planted-matches.ts: queries whose keys are near-copies at random far blocks, plus local
+// bands), B 1, H 8 (Hkv = H), D 64, block 64, causal, keep.diagonal. For each N and each setting
+// (topK, threshold):
+// - recall: the share of planted blocks (h, r, c) the layout keeps; kept: mean blocks per block row;
+// - mass: engine.attentionMass of the last --mass-rows query rows (their dense pass is that many
+//   rows, not N), mean and 5th percentile over those rows;
+// - time: selectBlocks, then attention over its layout, against dense causal attention, on the same
+//   backend (medians of --reps after a warm-up); select share = selection / the sparse attention.
+// Goals (issue 17): selection ≤ 10% of the attention it enables; at N 65536 with topK 16 (16 of
+// 1024 block columns) selection + attention ≥ 20× faster than dense; recall ≥ 95% there.
+// Writes the JSON first, then prints the table; --svg writes head 0's layout (topK 16, first N).
+//   node --import tsx bench/select-blocks.ts [--backend cpu|webgpu] [--n 32768,65536,131072] [--threads T]
+//     [--topk 8,16,32] [--threshold 0.5,0.9] [--plants 1] [--beta 6] [--plant-rows 64] [--reps 3] [--mass-rows 256] [--no-dense]
+//     [--svg bench/results/select-blocks-layout.svg] [--machine "label"] [--shared] [--out bench/results/select-blocks-<backend>.json]
+import { writeFile } from 'node:fs/promises';
+import { parseFlags } from '../cli/flags.js';
+import { median, quantileSample } from '../cli/stats.js';
+import { fmt, textTable } from '../cli/table.js';
+import { writeJson } from '../cli/write-json.js';
+import { createEngine, layoutToSVG, type BatchedLayout, type Engine, type Layout, type Tensor } from '../src/index.js';
+import { plantedInputs, type PlantedInputs } from './planted-matches.js';
+import { machineInfo } from './report/ort-tables.js';
+
+const flags = parseFlags({
+  backend: 'string', n: 'list', threads: 'int', topk: 'list', threshold: 'list', plants: 'int', beta: 'number', 'plant-rows': 'int', reps: 'int', 'mass-rows': 'int',
+  'no-dense': 'bool', svg: 'string', machine: 'string', shared: 'bool', out: 'string',
+});
+const backend = flags.string('backend', 'cpu') as 'cpu' | 'webgpu';
+const lengths = flags.ints('n', [32768, 65536, 131072]);
+const threads = flags.has('threads') ? flags.int('threads', 1) : undefined;
+const topKs = flags.ints('topk', [8, 16, 32]);
+const thresholds = flags.numbers('threshold', [0.5, 0.9]);
+const plantsPerRow = flags.int('plants', 1);
+/** The planted direction's norm (bench/planted-matches.ts): lower is harder to find. */
+const beta = flags.number('beta', 6);
+/** Query rows of a block that carry its plant (bench/planted-matches.ts). */
+const plantRows = flags.int('plant-rows', 64);
+const reps = flags.int('reps', 3);
+const massRows = flags.int('mass-rows', 256);
+const withDense = !flags.bool('no-dense');
+const svgFile = flags.string('svg');
+const outFile = flags.string('out', `bench/results/select-blocks-${backend}.json`);
+const [H, D, block] = [8, 64, 64];
+
+type Setting = { topK: number } | { threshold: number };
+const settings: Setting[] = [...topKs.map((topK) => ({ topK })), ...thresholds.map((threshold) => ({ threshold }))];
+const label = (s: Setting) => ('topK' in s ? `topK ${s.topK}` : `τ ${s.threshold}`);
+
+interface Row {
+  N: number;
+  setting: string;
+  ok: boolean;
+  note?: string;
+  keptPerRow?: number;
+  density?: number;
+  recall?: number;
+  massMean?: number;
+  massP5?: number;
+  selectMs?: number;
+  sparseMs?: number;
+  denseMs?: number | null;
+  speedup?: number | null;
+  selectShare?: number;
+}
+
+/** Median wall time of `reps` calls after one warm-up. */
+async function timed(f: () => Promise<unknown>): Promise<number> {
+  await f();
+  const ms: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await f();
+    ms.push(performance.now() - t0);
+  }
+  return median(ms);
+}
+
+/** The planted blocks the layout keeps, and its mean kept blocks per block row. */
+function judge(layout: BatchedLayout, inputs: PlantedInputs): { recall: number; keptPerRow: number; density: number } {
+  const [, Hl, R, C] = layout.shape;
+  let found = 0, planted = 0, kept = 0, allowed = 0;
+  for (let h = 0; h < Hl; h++) {
+    for (let r = 0; r < R; r++) {
+      const row = (h * R + r) * C;
+      for (const c of inputs.plants[h][r]) {
+        planted++;
+        found += layout.data[row + c];
+      }
+      for (let c = 0; c <= r && c < C; c++) kept += layout.data[row + c];
+      allowed += Math.min(r + 1, C);
+    }
+  }
+  return { recall: planted ? found / planted : 1, keptPerRow: kept / (Hl * R), density: kept / allowed };
+}
+
+/** The last `rows` query rows of q [1, H, N, D], at qOffset N − rows. */
+function lastRows(q: Float32Array, N: number, rows: number): Tensor {
+  const out = new Float32Array(H * rows * D);
+  for (let h = 0; h < H; h++) out.set(q.subarray((h * N + N - rows) * D, (h * N + N) * D), h * rows * D);
+  return { data: out, shape: [1, H, rows, D] };
+}
+
+interface Goal {
+  goal: string;
+  /** null: not measured in this run. */
+  met: boolean | null;
+  value: string;
+}
+
+/** Issue 17's goals, judged on the rows measured. */
+function goals(): Goal[] {
+  const ok = rows.filter((r) => r.ok);
+  const worst = ok.reduce<Row | null>((w, r) => (w === null || r.selectShare! > w.selectShare! ? r : w), null);
+  const at = ok.find((r) => r.N === 65536 && r.setting === 'topK 16');
+  return [
+    { goal: 'selection ≤ 10% of the sparse attention it enables (every row)', met: worst ? worst.selectShare! <= 0.1 : null,
+      value: worst ? `worst ${fmt.pct(worst.selectShare!)} (N ${fmt.n(worst.N)}, ${worst.setting})` : '—' },
+    { goal: 'N 64k, topK 16: selection + attention ≥ 20× faster than dense', met: at && at.speedup != null ? at.speedup >= 20 : null,
+      value: at && at.speedup != null ? fmt.x(at.speedup) : 'not measured' },
+    { goal: 'N 64k, topK 16: recall of planted blocks ≥ 95%', met: at ? at.recall! >= 0.95 : null, value: at ? fmt.pct(at.recall!) : 'not measured' },
+  ];
+}
+
+const rows: Row[] = [];
+const doc = () => ({
+  bench: 'select-blocks', backend, threads: threads ?? null, H, D, block, plants: plantsPerRow, beta, plantRows, reps, massRows,
+  machine: machineInfo(flags.string('machine', 'unlabelled'), flags.bool('shared')), goals: goals(), rows,
+});
+
+const engine: Engine = await createEngine(backend === 'cpu' ? { backend, threads } : { backend });
+console.log(`backend ${engine.backend}${backend === 'cpu' ? `, ${engine.info.threads} threads` : ''}`);
+for (const N of lengths) {
+  const inputs = plantedInputs({ H, N, D, block, plants: plantsPerRow, beta, plantRows, seed: 17 + N });
+  const shape = inputs.shape;
+  const q: Tensor = { data: inputs.q, shape }, k: Tensor = { data: inputs.k, shape }, v: Tensor = { data: inputs.v, shape };
+  const R = Math.ceil(N / block);
+  const dense: Layout = { block, shape: [1, R, R], data: new Uint8Array(R * R).fill(1) };
+  let denseMs: number | null = null;
+  if (withDense) {
+    try {
+      denseMs = await timed(() => engine.attention({ q, k, v, layout: dense, causal: true }));
+      console.log(`N ${fmt.n(N)}: dense causal attention ${fmt.ms(denseMs)} ms`);
+    } catch (e) {
+      console.log(`N ${fmt.n(N)}: dense attention failed: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  const m = Math.min(massRows, N);
+  const tail = lastRows(inputs.q, N, m);
+  for (const s of settings) {
+    const args = { q, k, block, causal: true, keep: { diagonal: true }, ...s };
+    try {
+      const layout = await engine.selectBlocks(args);
+      const j = judge(layout, inputs);
+      const mass = await engine.attentionMass({ q: tail, k, layout, causal: true, qOffset: N - m });
+      const selectMs = await timed(() => engine.selectBlocks(args));
+      const sparseMs = await timed(() => engine.attention({ q, k, v, layout, causal: true }));
+      const row: Row = {
+        N, setting: label(s), ok: true, ...j, massMean: mass.data.reduce((x, y) => x + y, 0) / mass.data.length,
+        massP5: quantileSample(Array.from(mass.data), 0.05), selectMs, sparseMs, denseMs,
+        speedup: denseMs === null ? null : denseMs / (selectMs + sparseMs), selectShare: selectMs / sparseMs,
+      };
+      rows.push(row);
+      console.log(`  ${row.setting}: recall ${fmt.pct(j.recall)}, ${j.keptPerRow.toFixed(1)} blocks a row, select ${fmt.ms(selectMs)} ms, sparse ${fmt.ms(sparseMs)} ms`);
+      if (svgFile && N === lengths[0] && 'topK' in s && s.topK === 16) {
+        const head0: Layout = { block, shape: [1, R, R], data: layout.data.subarray(0, R * R) };
+        await writeFile(svgFile, layoutToSVG(head0, { title: `selectBlocks topK 16 + diagonal, head 0, N ${N}, block ${block} (planted matches)` }));
+        console.log(`  wrote ${svgFile}`);
+      }
+    } catch (e) {
+      rows.push({ N, setting: label(s), ok: false, note: `failed: ${(e as Error).message.split('\n')[0]}` });
+      console.log(`  ${label(s)}: ${rows[rows.length - 1].note}`);
+    }
+    await writeJson(outFile, doc());
+  }
+}
+await engine.close();
+await writeJson(outFile, doc());
+const table = {
+  headers: ['N', 'setting', 'blocks/row', 'density', 'recall', 'mass mean', 'mass p5', 'select ms', 'sparse ms', 'dense ms', 'speedup', 'select share'],
+  align: ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'] as Array<'l' | 'r'>,
+  rows: rows.map((r) =>
+    r.ok
+      ? [fmt.n(r.N), r.setting, r.keptPerRow!.toFixed(1), fmt.pct(r.density!), fmt.pct(r.recall!), r.massMean!.toFixed(3), r.massP5!.toFixed(3),
+        fmt.ms(r.selectMs), fmt.ms(r.sparseMs), fmt.ms(r.denseMs ?? undefined), fmt.x(r.speedup ?? undefined), fmt.pct(r.selectShare!)]
+      : [fmt.n(r.N), r.setting, r.note ?? 'failed', '', '', '', '', '', '', '', '', ''],
+  ),
+};
+const verdict = (g: Goal) => (g.met === null ? 'not measured' : g.met ? 'met' : 'NOT met');
+console.log(`\n${textTable(table)}\n\n${goals().map((g) => `goal: ${g.goal}: ${verdict(g)}${g.met === null ? "" : ` (${g.value})`}`).join('\n')}\nwrote ${outFile}`);

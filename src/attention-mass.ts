@@ -1,0 +1,27 @@
+// engine.attentionMass: the share of each query row's dense softmax mass that a layout keeps,
+// from two forward passes with returnLse, one over the layout and one over a dense layout of the
+// same allowed keys: mass = e^(lse_layout − lse_dense). Both stream over their keys (no N × N
+// matrix); v is k itself, as only the log-sum-exp is read.
+import type { Engine } from './engine.js';
+import { errors } from './errors.js';
+import { attentionProblem } from './problems.js';
+import type { AttentionArgs, AttentionMassArgs, Layout, Tensor } from './types.js';
+
+export async function attentionMass(engine: Engine, args: AttentionMassArgs): Promise<Tensor> {
+  if (args === null || typeof args !== 'object') throw errors.notObject('arguments', args);
+  const { q, k, layout, causal, qOffset, keyLengths, scale } = args;
+  const call: AttentionArgs = { q, k, v: k, layout, causal, qOffset, keyLengths, scale };
+  const p = attentionProblem(call, engine); // every check attention makes, before either pass
+  const { block, rows, cols } = p.layout;
+  const dense: Layout = { block, shape: [1, rows, cols], data: new Uint8Array(rows * cols).fill(1) };
+  const kept = await engine.attention({ ...call, returnLse: true });
+  const all = await engine.attention({ ...call, layout: dense, returnLse: true });
+  const mass = new Float32Array(p.B * p.H * p.N);
+  for (let i = 0; i < mass.length; i++) {
+    const l = kept.lse.data[i];
+    // rounding can put the share a hair above 1: it is a share
+    mass[i] = l === -Infinity ? 0 : Math.min(1, Math.exp(l - all.lse.data[i]));
+  }
+  return { data: mass, shape: [p.B, p.H, p.N] };
+}
+

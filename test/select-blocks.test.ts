@@ -1,0 +1,261 @@
+// engine.selectBlocks and engine.attentionMass on the CPU against the float64 references
+// (test/reference/select-blocks.ts, attention-mass.ts): topK and threshold, causal, query offsets,
+// keyLengths, GQA, partial blocks, keep, ties; the same bytes for every thread count and task split;
+// float16 inputs; keepOnDevice's DeviceLayout in attention. Rows the reference marks as near ties
+// (f32 may cut them otherwise) may differ; every other row must match exactly.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { forceTaskCount } from '../src/cpu/tasks.js';
+import { createEngine } from '../src/index.js';
+import type { BatchedLayout, Layout, SelectBlocksArgs, Tensor } from '../src/types.js';
+import { cpuEngines } from './helpers/cpu-engines.js';
+import { halfTensor } from './helpers/float16.js';
+import {
+  assertClose, mulberry32, randomTensor, referenceAttention, referenceAttentionMass, referenceSelectBlocks, type RefSelection,
+} from './reference/index.js';
+
+const S = suite('selectBlocks and attentionMass (cpu)');
+const E = cpuEngines(S);
+
+/** Rows of `got` that differ from the reference's, near ties excepted; `label` names the case. */
+function assertSelection(got: BatchedLayout, ref: RefSelection, label: string): void {
+  assert.equal([...got.shape], ref.shape, `${label}: shape`);
+  const C = ref.shape[3];
+  let ties = 0;
+  for (let t = 0; t < ref.nearTie.length; t++) {
+    for (let c = 0; c < C; c++) {
+      if (got.data[t * C + c] === ref.data[t * C + c]) continue;
+      if (ref.nearTie[t]) {
+        ties++;
+        break;
+      }
+      assert.unreachable(
+        `${label}: block row ${t} differs at column ${c}: got ${got.data.subarray(t * C, t * C + C).join('')}, ` +
+          `expected ${ref.data.subarray(t * C, t * C + C).join('')} (scores ${Array.from(ref.scores.subarray(t * C, t * C + C), (x) => x.toFixed(4)).join(' ')})`,
+      );
+    }
+  }
+  assert.ok(ties <= Math.max(1, ref.nearTie.length / 20), `${label}: ${ties} near-tie rows differ`);
+}
+
+interface Drawn {
+  B: number;
+  Hkv: number;
+  ratio: number;
+  D: number;
+  block: number;
+  Nq: number;
+  Nk: number;
+  causal: boolean;
+  offsets: 'default' | 'zero' | 'random';
+  lengths: boolean;
+  rule: { topK: number } | { threshold: number };
+  keep: { diagonal: boolean; first: number; local: number } | null;
+  scale: number | undefined;
+  seed: number;
+}
+
+const drawn: fc.Arbitrary<Drawn> = fc.record({
+  B: fc.integer({ min: 1, max: 2 }),
+  Hkv: fc.integer({ min: 1, max: 2 }),
+  ratio: fc.constantFrom(1, 2, 4),
+  D: fc.constantFrom(3, 8, 16, 21),
+  block: fc.constantFrom(1, 4, 8, 16),
+  Nq: fc.integer({ min: 1, max: 70 }),
+  Nk: fc.integer({ min: 1, max: 90 }),
+  causal: fc.boolean(),
+  offsets: fc.constantFrom('default' as const, 'zero' as const, 'random' as const),
+  lengths: fc.boolean(),
+  rule: fc.oneof(fc.record({ topK: fc.integer({ min: 1, max: 6 }) }), fc.record({ threshold: fc.constantFrom(0.2, 0.5, 0.8, 0.95, 1) })),
+  keep: fc.option(fc.record({ diagonal: fc.boolean(), first: fc.integer({ min: 0, max: 2 }), local: fc.integer({ min: 0, max: 2 }) })),
+  scale: fc.constantFrom(undefined, 1, 4),
+  seed: fc.integer({ min: 1, max: 2 ** 30 }),
+});
+
+function inputs(d: Drawn): SelectBlocksArgs & { q: Tensor; k: Tensor } {
+  const rng = mulberry32(d.seed);
+  const Hq = d.Hkv * d.ratio;
+  const q = randomTensor([d.B, Hq, d.Nq, d.D], rng);
+  const k = randomTensor([d.B, d.Hkv, d.Nk, d.D], rng);
+  const keyLengths = d.lengths ? Int32Array.from({ length: d.B }, () => 1 + Math.floor(rng() * d.Nk)) : undefined;
+  const qOffset =
+    d.offsets === 'zero' ? 0 : d.offsets === 'random' ? Int32Array.from({ length: d.B }, () => Math.floor(rng() * 40)) : undefined;
+  // the default offset (keyLengths[b] − Nq) must not be negative
+  const ok = qOffset !== undefined || (keyLengths ? Math.min(...keyLengths) : d.Nk) >= d.Nq;
+  return { q, k, block: d.block, causal: d.causal, keyLengths, qOffset: ok ? qOffset : 0, scale: d.scale, ...d.rule, ...(d.keep ? { keep: d.keep } : {}) };
+}
+
+S('the selection equals the float64 reference, and the bytes are the same for 1, 2 threads and forced splits', async () => {
+  await fc.assert(
+    fc.asyncProperty(drawn, async (d) => {
+      const args = inputs(d);
+      const ref = referenceSelectBlocks(args);
+      const one = await E.one.selectBlocks(args);
+      assertSelection(one, ref, JSON.stringify({ ...d, seed: d.seed }));
+      assertSelection(await E.relaxed.selectBlocks(args), ref, 'relaxed');
+      const two = await E.two.selectBlocks(args);
+      assert.equal(two.data, one.data, 'two threads');
+      forceTaskCount(3);
+      try {
+        assert.equal((await E.two.selectBlocks(args)).data, one.data, 'three tasks');
+      } finally {
+        forceTaskCount(undefined);
+      }
+    }),
+    { numRuns: 120, seed: 17 },
+  );
+});
+
+/**
+ * Query blocks given a random ±1 direction each, planted in one key block not yet used (there is
+ * always one among the r + 1 causal columns of block row r): the clear-gap case.
+ */
+function planted(seed: number, B: number, H: number, N: number, D: number, block: number) {
+  const rng = mulberry32(seed);
+  const q = randomTensor([B, H, N, D], rng, { min: -0.1, max: 0.1 });
+  const k = randomTensor([B, H, N, D], rng, { min: -0.1, max: 0.1 });
+  const R = N / block;
+  const target = new Int32Array(B * H * R);
+  for (let bh = 0; bh < B * H; bh++) {
+    const used = new Set<number>();
+    for (let r = 0; r < R; r++) {
+      const free = Array.from({ length: r + 1 }, (_, c) => c).filter((c) => !used.has(c));
+      const c = free[Math.floor(rng() * free.length)];
+      used.add(c);
+      target[bh * R + r] = c;
+      const dir = Array.from({ length: D }, () => (rng() < 0.5 ? -1 : 1));
+      for (let i = 0; i < block; i++) {
+        for (let d = 0; d < D; d++) {
+          q.data[((bh * N) + r * block + i) * D + d] += dir[d];
+          k.data[((bh * N) + c * block + i) * D + d] += dir[d];
+        }
+      }
+    }
+  }
+  return { q, k, target, R };
+}
+
+S('planted matches: topK 1 finds every planted block; the causal diagonal and first column are kept on request', async () => {
+  const { q, k, target, R } = planted(5, 1, 2, 256, 64, 16);
+  const got = await E.two.selectBlocks({ q, k, block: 16, topK: 1, causal: true });
+  for (let t = 0; t < target.length; t++) assert.is(got.data[t * R + target[t]], 1, `row ${t}`);
+  const kept = await E.two.selectBlocks({ q, k, block: 16, topK: 1, causal: true, keep: { diagonal: true, first: 1 } });
+  for (let t = 0; t < target.length; t++) {
+    const r = t % R;
+    assert.is(kept.data[t * R + r], 1);
+    assert.is(kept.data[t * R], 1);
+    assert.ok(kept.data.subarray(t * R, t * R + R).reduce((a, b) => a + b, 0) <= 3);
+    for (let c = r + 1; c < R; c++) assert.is(kept.data[t * R + c], 0, 'causal');
+  }
+  assertSelection(got, referenceSelectBlocks({ q, k, block: 16, topK: 1, causal: true }), 'planted');
+});
+
+S('ties go to the lower column; threshold 1 keeps every allowed block; topK past the row keeps them all', async () => {
+  const q: Tensor = { data: new Float32Array(1 * 1 * 16 * 4).fill(1), shape: [1, 1, 16, 4] };
+  const k: Tensor = { data: new Float32Array(1 * 1 * 16 * 4).fill(1), shape: [1, 1, 16, 4] };
+  const got = await E.one.selectBlocks({ q, k, block: 4, topK: 2 });
+  assert.equal(Array.from(got.data).join(''), '1100'.repeat(4));
+  const all = await E.one.selectBlocks({ q: randomTensor([1, 1, 16, 4], mulberry32(3)), k, block: 4, threshold: 1, causal: true });
+  assert.equal(Array.from(all.data).join(''), '1000110011101111');
+  const many = await E.one.selectBlocks({ q, k, block: 4, topK: 99, keyLengths: Int32Array.of(9), qOffset: 0 });
+  assert.equal(Array.from(many.data).join(''), '1110'.repeat(4));
+  // counts past 32 bits are whole rows too
+  const huge = await E.one.selectBlocks({ q, k, block: 4, topK: 2 ** 40, keep: { first: 2 ** 40, local: 2 ** 33 } });
+  assert.equal(Array.from(huge.data).join(''), '1111'.repeat(4));
+});
+
+S('rows holding no query stay empty; partial blocks pool the rows they have', async () => {
+  const rng = mulberry32(9);
+  const q = randomTensor([2, 2, 5, 8], rng);
+  const k = randomTensor([2, 1, 23, 8], rng);
+  const args = { q, k, block: 8, topK: 2, causal: true, qOffset: Int32Array.of(0, 13), keyLengths: Int32Array.of(23, 17), keep: { diagonal: true } };
+  const got = await E.one.selectBlocks(args);
+  assert.equal([...got.shape], [2, 2, 3, 3]);
+  // batch row 0's queries are at 0 … 4 (block row 0), batch row 1's at 13 … 17 (block rows 1, 2)
+  for (const [b, r] of [[0, 1], [0, 2], [1, 0]]) for (let h = 0; h < 2; h++) {
+    assert.equal(Array.from(got.data.subarray(((b * 2 + h) * 3 + r) * 3, ((b * 2 + h) * 3 + r + 1) * 3)).join(''), '000', `b ${b} r ${r}`);
+  }
+  assertSelection(got, referenceSelectBlocks(args), 'offsets');
+});
+
+S('float16 q and k select as their float32 values do', async () => {
+  const rng = mulberry32(11);
+  const q = randomTensor([1, 4, 40, 16], rng);
+  const k = randomTensor([1, 2, 40, 16], rng);
+  const hq = halfTensor(q);
+  const hk = halfTensor(k);
+  const { fromFloat16 } = await import('../src/float16.js');
+  const asF32 = (t: ReturnType<typeof halfTensor>): Tensor => ({ data: fromFloat16(t.data as Uint16Array), shape: [...t.shape] });
+  const got = await E.one.selectBlocks({ q: hq, k: hk, block: 8, threshold: 0.7, causal: true });
+  assert.equal(got.data, (await E.one.selectBlocks({ q: asF32(hq), k: asF32(hk), block: 8, threshold: 0.7, causal: true })).data);
+});
+
+S('keepOnDevice: a DeviceLayout that attention takes, read() gives the layout, destroy() ends it', async () => {
+  const rng = mulberry32(13);
+  const q = randomTensor([1, 2, 48, 8], rng);
+  const k = randomTensor([1, 1, 48, 8], rng);
+  const v = randomTensor([1, 1, 48, 8], rng);
+  const args = { q, k, block: 16, topK: 1, causal: true };
+  const host = await E.one.selectBlocks(args);
+  const [dq, dk] = [await E.one.upload(q), await E.one.upload(k)];
+  assert.equal((await E.one.selectBlocks({ ...args, q: dq, k: dk })).data, host.data, 'DeviceTensor q and k');
+  const held = await E.one.selectBlocks({ ...args, keepOnDevice: true });
+  assert.is(held.backend, 'cpu');
+  assert.equal([...held.shape], [...host.shape]);
+  assert.equal((await held.read()).data, host.data);
+  const viaHost = await E.one.attention({ q, k, v, layout: host, causal: true });
+  const viaHeld = await E.one.attention({ q, k, v, layout: held, causal: true });
+  assert.equal(viaHeld.data, viaHost.data);
+  assertClose(viaHost.data, referenceAttention({ q, k, v, layout: host, causal: true }), { label: 'attention over a selected layout' });
+  try {
+    await E.two.attention({ q, k, v, layout: held, causal: true });
+    assert.unreachable('another engine took it');
+  } catch (e) {
+    assert.instance(e, TypeError);
+    assert.match((e as Error).message, /layout is a DeviceLayout of another engine/);
+  }
+  held.destroy();
+  assert.ok(held.destroyed);
+  try {
+    await E.one.attention({ q, k, v, layout: held, causal: true });
+    assert.unreachable('a destroyed layout was taken');
+  } catch (e) {
+    assert.match((e as Error).message, /layout is a destroyed DeviceLayout/);
+  }
+  const e = await createEngine({ backend: 'cpu', threads: 1 });
+  const closing = await e.selectBlocks({ ...args, keepOnDevice: true });
+  await e.close();
+  assert.ok(closing.destroyed, 'closed with its engine');
+});
+
+S('attentionMass equals the float64 share: 1 for a dense layout, the reference share for selected and static layouts', async () => {
+  const rng = mulberry32(21);
+  for (const [B, Hkv, ratio, Nq, Nk, block, causal, qOffset, keyLengths] of [
+    [1, 1, 1, 64, 64, 16, true, undefined, undefined],
+    [2, 1, 4, 20, 50, 8, true, Int32Array.of(30, 3), Int32Array.of(50, 31)],
+    [1, 2, 2, 33, 33, 16, false, 0, undefined],
+  ] as [number, number, number, number, number, number, boolean, Int32Array | number | undefined, Int32Array | undefined][]) {
+    const q = randomTensor([B, Hkv * ratio, Nq, 8], rng, { min: -2, max: 2 });
+    const k = randomTensor([B, Hkv, Nk, 8], rng, { min: -2, max: 2 });
+    const common = { q, k, causal, qOffset, keyLengths };
+    const R = Math.ceil((Math.max(...(qOffset instanceof Int32Array ? qOffset : [qOffset ?? Nk - Nq])) + Nq) / block);
+    const C = Math.ceil(Nk / block);
+    const dense: Layout = { block, shape: [1, R, C], data: new Uint8Array(R * C).fill(1) };
+    const one = await E.one.attentionMass({ ...common, layout: dense });
+    assert.equal([...one.shape], [B, Hkv * ratio, Nq]);
+    assert.is(E.one.lastTimings?.op, 'attentionMass');
+    for (const m of one.data) assert.ok(Math.abs(m - 1) < 1e-6, `dense mass ${m}`);
+    const selected = await E.one.selectBlocks({ ...common, block, topK: 1 });
+    const strided: Layout = { block, shape: [1, R, C], data: Uint8Array.from({ length: R * C }, (_, i) => +(i % 3 === 0)) };
+    for (const layout of [selected, strided]) {
+      const got = await E.one.attentionMass({ ...common, layout });
+      const ref = referenceAttentionMass({ ...common, layout });
+      assertClose(got.data, ref, { label: `mass over a ${layout === selected ? 'selected' : 'strided'} layout` });
+      assert.ok(ref.some((m) => m > 0.01 && m < 0.99), 'a case with a partial share');
+      assert.equal((await E.two.attentionMass({ ...common, layout })).data, got.data, 'two threads');
+    }
+  }
+});
+
+S.run();
