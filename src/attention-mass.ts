@@ -4,7 +4,7 @@
 // matrix); v is k itself, as only the log-sum-exp is read.
 import type { Engine } from './engine.js';
 import { errors } from './errors.js';
-import { attentionProblem } from './problems.js';
+import { attentionProblem, blocksCovering } from './problems.js';
 import type { AttentionArgs, AttentionMassArgs, Layout, Tensor } from './types.js';
 
 export async function attentionMass(engine: Engine, args: AttentionMassArgs): Promise<Tensor> {
@@ -12,8 +12,9 @@ export async function attentionMass(engine: Engine, args: AttentionMassArgs): Pr
   const { q, k, layout, causal, qOffset, keyLengths, scale } = args;
   const call: AttentionArgs = { q, k, v: k, layout, causal, qOffset, keyLengths, scale };
   const p = attentionProblem(call, engine); // every check attention makes, before either pass
-  const { block, rows, cols } = p.layout;
-  const dense: Layout = { block, shape: [1, rows, cols], data: new Uint8Array(rows * cols).fill(1) };
+  const block = p.layout.block;
+  const { R, C } = blocksCovering(block, p.N, p.Nk, p.qOffset);
+  const dense: Layout = { block, shape: [1, R, C], data: new Uint8Array(R * C).fill(1) };
   const kept = await engine.attention({ ...call, returnLse: true });
   const all = await engine.attention({ ...call, layout: dense, returnLse: true });
   const mass = new Float32Array(p.B * p.H * p.N);

@@ -1,6 +1,6 @@
 // createEngine: picks a backend, then every call goes API → validation → compiled layout →
 // backend. A bad call rejects before dispatch and leaves the engine usable.
-import type { Backend, BackendInfo, Float16Op, OperandData } from './backend.js';
+import type { Backend, BackendInfo, Float16Op, OperandData, ResidentLayoutData } from './backend.js';
 import { DeviceTensorHandle } from './device-tensor.js';
 import { errors, withoutPrefix } from './errors.js';
 import { attentionBackwardProblem, attentionProblem, matmulProblem, softmaxBackwardProblem, softmaxProblem } from './problems.js';
@@ -13,7 +13,7 @@ import { FLOAT16_CONVERTED, FLOAT16_OPS, hostTensor, type Storage } from './dtyp
 import { checkKvCacheOptions, KvCacheHandle } from './kv-cache.js';
 import { checkAnyTensor, checkBoolean, checkChoice } from './validate.js';
 import { selectBlocksProblem } from './select-blocks.js';
-import { DeviceLayoutHandle } from './device-layout.js';
+import { DeviceLayoutHandle, isDeviceLayout, ownDeviceLayout } from './device-layout.js';
 import { attentionMass } from './attention-mass.js';
 
 export interface EngineOptions {
@@ -230,6 +230,9 @@ class EngineImpl implements Engine {
 
   async attentionBackward(args: AttentionBackwardArgs): Promise<any> {
     this.open();
+    // a layout held on the device serves the forward only: the backward reads its host layout (read back once)
+    const held = isDeviceLayout(args.layout) ? ownDeviceLayout('layout', args.layout, this) : null;
+    if (held?.resident) args = { ...args, layout: await held.host() };
     const p = attentionBackwardProblem(args, this, this.half);
     const g = await this.timed('attentionBackward', () => this.impl.attentionBackward(p));
     const kvShape = () => [p.B, p.Hkv, p.Nk, p.D];
@@ -269,10 +272,12 @@ class EngineImpl implements Engine {
   async selectBlocks(args: SelectBlocksArgs): Promise<BatchedLayout | DeviceLayout> {
     this.open();
     const p = selectBlocksProblem(args, this);
-    const data = await this.timed('selectBlocks', () => this.impl.selectBlocks(p));
-    const layout: BatchedLayout = { block: p.block, shape: [p.B, p.Hq, p.R, p.C], data };
-    if (!p.keepOnDevice) return layout;
-    const handle = new DeviceLayoutHandle(layout, this.impl.name, this, (l) => this.layouts.delete(l));
+    const resident = p.keepOnDevice ? this.impl.selectBlocksResident?.bind(this.impl) : undefined;
+    let source: BatchedLayout | ResidentLayoutData;
+    if (resident) source = await this.timed('selectBlocks', () => resident(p));
+    else source = { block: p.block, shape: [p.B, p.Hq, p.R, p.C], data: await this.timed('selectBlocks', () => this.impl.selectBlocks(p)) };
+    if (!p.keepOnDevice) return source as BatchedLayout;
+    const handle = new DeviceLayoutHandle(source, this.impl.name, this, (l) => this.layouts.delete(l));
     this.layouts.add(handle);
     return handle;
   }

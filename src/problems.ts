@@ -1,12 +1,12 @@
 // Turns validated public arguments into the normalised problems every backend receives
 // (backend.ts): shapes resolved, defaults applied, masks in additive form.
-import type { AttentionBackwardProblem, AttentionProblem, MatmulProblem, OperandData, SoftmaxBackwardProblem, SoftmaxProblem } from './backend.js';
+import type { AttentionBackwardProblem, AttentionProblem, MatmulProblem, OperandData, ResidentLayoutData, SoftmaxBackwardProblem, SoftmaxProblem } from './backend.js';
 import { errors } from './errors.js';
 import { dtypeOf, type Storage } from './dtype.js';
-import { compileLayout } from './layouts/compile.js';
+import { compileLayout, type CompiledLayout } from './layouts/compile.js';
 import { fitLayout } from './layouts/fit.js';
 import { isKvCache } from './kv-cache.js';
-import { hostLayoutOf } from './device-layout.js';
+import { layoutArgument } from './device-layout.js';
 import type { AttentionArgs, AttentionBackwardArgs, KvAttentionArgs, BatchedLayout, Layout, MaskMode, MatmulArgs, ScoreOptions, SoftmaxArgs, SoftmaxBackwardArgs } from './types.js';
 import { checkBlockSparse, checkBoolean, checkChoice, checkLayout, checkOperand, checkScale, checkShapeEquals, checkTensor, sameLayout } from './validate.js';
 
@@ -155,15 +155,45 @@ export function attentionProblem(args: AttentionArgs | KvAttentionArgs, owner?: 
   const { Hkv, Nk, kvStride, k, v, capacity } = keysAndValues(args, q, owner, half);
   const keyLengths = checkKeyLengths(args.keyLengths, B, Nk, capacity !== null);
   const qOffset = checkQOffset(args.qOffset, keyLengths, B, N, Nk);
-  const layout = fitAttentionLayout(checkLayout('layout', hostLayoutOf('layout', args.layout, owner), true), B, H, N, Nk, qOffset, capacity);
+  const arg = layoutArgument('layout', args.layout, owner);
+  const layout = 'held' in arg ? heldLayoutStandIn(arg.held, B, H, N, Nk, qOffset)
+    : compileLayout(fitAttentionLayout(checkLayout('layout', arg.given, true), B, H, N, Nk, qOffset, capacity));
   const scale = checkScale(args.scale, 1 / Math.sqrt(D));
   const causal = checkBoolean('causal', args.causal);
   const keepOnDevice = checkBoolean('keepOnDevice', args.keepOnDevice);
   const returnLse = checkBoolean('returnLse', args.returnLse);
   return {
-    B, H, Hkv, N, Nk, qOffset, D, returnLse, q: q.data, k, v, kvStride, layout: compileLayout(layout), scale, causal, keepOnDevice,
+    B, H, Hkv, N, Nk, qOffset, D, returnLse, q: q.data, k, v, kvStride, layout, scale, causal, keepOnDevice,
     ...withKeyLengths(masks(args, B, H, N, Nk), keyLengths, B, Nk), storage: q.storage,
+    ...('held' in arg ? { residentLayout: arg.held } : {}),
   };
+}
+
+/** The block rows a call's queries reach (every batch row's last position) and the block columns its keys fill. */
+export function blocksCovering(block: number, Nq: number, Nk: number, qOffset: Int32Array): { R: number; C: number } {
+  return { R: Math.ceil((Math.max(...qOffset) + Nq) / block), C: Math.ceil(Nk / block) };
+}
+
+// one empty block per block size: what p.layout holds beside a residentLayout, which the backend reads instead
+const standIns = new Map<number, CompiledLayout>();
+
+/**
+ * A layout the backend holds (selectBlocks with keepOnDevice), checked against the call: one layout
+ * head per query head and one per batch row (the selection's shape), block rows covering every
+ * batch row's last query position and block columns every key. The compiled layout returned is a
+ * one-block stand-in of the same block size (p.layout; the backend reads p.residentLayout).
+ */
+function heldLayoutStandIn(held: ResidentLayoutData, B: number, H: number, Nq: number, Nk: number, qOffset: Int32Array): CompiledLayout {
+  const [Bl, Hl, Rl, Cl] = held.shape;
+  const block = held.block;
+  if (Bl !== B) throw errors.mismatch('layout', 'shape[0] (B, one layout per batch row)', B, Bl);
+  if (Hl !== H) throw errors.mismatch('layout', 'shape[1] (H: a DeviceLayout holds one layout head per query head)', H, Hl);
+  const { R, C } = blocksCovering(block, Nq, Nk, qOffset);
+  if (Rl < R) throw errors.layoutTooSmall('shape[2]', 'ceil((qOffset + Nq) / block)', R, Rl);
+  if (Cl < C) throw errors.layoutTooSmall('shape[3]', 'ceil(Nk / block)', C, Cl);
+  let standIn = standIns.get(block);
+  if (!standIn) standIns.set(block, (standIn = compileLayout({ block, shape: [1, 1, 1], data: new Uint8Array(1) })));
+  return standIn;
 }
 
 /**
@@ -180,10 +210,8 @@ function fitAttentionLayout(given: Layout | BatchedLayout, B: number, H: number,
   const [Hl, Rl, Cl] = shape.slice(at);
   if (H % Hl !== 0) throw errors.layoutHeadsDivide(H, Hl, at);
   const block = given.block;
-  const last = Math.max(...qOffset) + Nq; // one past the last query position
-  const R = Math.ceil(last / block);
-  const C = Math.ceil(Nk / block);
-  const exact = Nq === Nk && last === Nq;
+  const { R, C } = blocksCovering(block, Nq, Nk, qOffset);
+  const exact = Nq === Nk && Math.max(...qOffset) === 0;
   if (Rl < R) throw errors.layoutTooSmall(`shape[${at + 1}]`, exact ? 'ceil(N / block)' : 'ceil((qOffset + Nq) / block)', R, Rl);
   if (Cl < C) throw errors.layoutTooSmall(`shape[${at + 2}]`, exact ? 'ceil(N / block)' : 'ceil(Nk / block)', C, Cl);
   if (capacity === null) return fitLayout(given, H, R, C);

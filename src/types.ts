@@ -282,8 +282,9 @@ export interface SelectBlocksArgs {
 }
 
 /**
- * A layout held in the backend's memory (selectBlocks with keepOnDevice), which attention and
- * attentionMass on the same engine accept in place of a Layout.
+ * A layout held in the backend's memory (selectBlocks with keepOnDevice), which attention,
+ * attentionMass and attentionBackward on the same engine accept in place of a Layout (WebGPU's
+ * forward reads it in GPU memory; the backward reads it back once).
  */
 export interface DeviceLayout {
   readonly block: number;
