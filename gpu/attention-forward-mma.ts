@@ -29,7 +29,17 @@ export interface MmaTile {
   readonly keys: number;
   /** Whether K and V tiles are staged in workgroup memory (coalesced loads shared by the subgroups). */
   readonly stage: boolean;
+  /**
+   * Whether O stays in result matrices, P·V accumulating into it in place, rescaled through
+   * workgroup memory only when a row's running max grows by more than 2^RESCALE_LOG2 (FlashAttention-4's
+   * lazy rescale: until then P is taken against the stale max, at most 2^RESCALE_LOG2, well inside f16);
+   * else P·V goes through memory every step and O lives in the lanes.
+   */
+  readonly matrixO?: boolean;
 }
+
+/** The growth of a row's max (log2 domain) past which matrixO rescales O: P stays ≤ 256. */
+const RESCALE_LOG2 = 8;
 
 export class AttentionForwardMmaProgram extends Program {
   readonly name = 'AttentionForwardMmaProgram';
@@ -57,7 +67,7 @@ export class AttentionForwardMmaProgram extends Program {
     this.BC = tile.keys;
     this.BR = 16 * tile.groups * tile.subgroups;
     this.workgroupSize = lanes * tile.subgroups;
-    this.shaderKey = `b${block}/d${D}/c${+causal}/sg${lanes}/o${halfOut ? 'h' : 'f'}/g${tile.groups}n${tile.subgroups}k${tile.keys}${tile.stage ? 't' : ''}`;
+    this.shaderKey = `b${block}/d${D}/c${+causal}/sg${lanes}/o${halfOut ? 'h' : 'f'}/${mmaTileName(tile)}`;
     this.bindings = [
       // bias unread: the forward programs share one binding list (forwardDispatch)
       ...attentionInputBindings('f16', tile.stage ? 'vec4<f16>' : 'f16'),
@@ -94,6 +104,7 @@ export class AttentionForwardMmaProgram extends Program {
     const PS = BC + 2 * PAD; // row stride of P (f16): 16-byte rows off the bank period
     const KS = D + 2 * PAD; // row stride of the staged K and V (f16)
     const stage = this.tile.stage;
+    const matrixO = this.tile.matrixO === true;
     const range = (n: number) => Array.from({ length: n }, (_, i) => i);
     const each = (n: number, f: (i: number) => string, sep = '\n') => range(n).map(f).join(sep);
     const xorSteps = range(Math.log2(LPR)).map((i) => 1 << i);
@@ -104,12 +115,15 @@ export class AttentionForwardMmaProgram extends Program {
     const Res = `subgroup_matrix_result<f32, 16, 16>`;
     const causal = this.causal;
     // lane (lr, lc) holds row lr of every group, columns lc, lc + LPR, ... (scratch rows padded by PAD)
+    const storeO = (indent: string) => each(G, (g) => each(D16, (dj) => `${indent}subgroupMatrixStore(&sS, sOff + ${g * 16 * WS + dj * 16}u, o${g}_${dj}, false, WS);`));
     const softmax = (g: number) => `      {
 ${each(CPL, (i) => `        var x${i} = sS[sBase + ${g * 16 * WS + i * LPR}u] * sc;`)}
 ${causal ? each(CPL, (i) => `        if (diag && key0 + lc + ${i * LPR}u > qpos${g}) { x${i} = MASKED; }`) : ''}
         var mx = max(${range(CPL).map((i) => `x${i}`).reduce((a, b) => `max(${a}, ${b})`)}, MASKED);
         ${rowMax('mx')}
-        let mNew = max(m${g}, mx);
+        ${matrixO ? `let grow = mx > m${g} + ${RESCALE_LOG2}.0f;
+        if (grow) { rescale = 1u; }
+        let mNew = select(m${g}, mx, grow);` : `let mNew = max(m${g}, mx);`}
         alpha${g} = exp2(m${g} - mNew);
 ${each(CPL, (i) => `        let p${i} = select(exp2(x${i} - mNew), 0.0f, x${i} <= THRESH);`)}
 ${each(CPL, (i) => `        sP[pBase + ${g * 16 * PS + i * LPR}u] = f16(p${i});`)}
@@ -127,7 +141,8 @@ const BC = ${BC}u;
 const BR = ${this.BR}u;
 const WS = ${WS}u;
 var<workgroup> sS: array<f32, ${this.BR * WS}>;
-var<workgroup> sP: array<f16, ${this.BR * PS}>;${stage ? `
+var<workgroup> sP: array<f16, ${this.BR * PS}>;${matrixO ? `
+var<workgroup> rescale: u32; // a row of the workgroup grew its max past the lazy bound this step` : ''}${stage ? `
 var<workgroup> sK: array<f16, ${BC * KS}>;
 var<workgroup> sV: array<f16, ${BC * KS}>;` : ''}
 
@@ -148,7 +163,7 @@ ${each(G, (g) => `  let qpos${g} = qrow0 + ${g * 16}u + lr;
   var m${g} = MASKED;
   var l${g} = 0.0f;
   var alpha${g} = 1.0f;
-${each(OPL, (j) => `  var o${g}_${j} = 0.0f;`)}`)}
+${matrixO ? each(D16, (dj) => `  var o${g}_${dj} = ${Res}();`) : each(OPL, (j) => `  var o${g}_${j} = 0.0f;`)}`)}
   let e0 = u32(lut[u.ptrOff + hr]);
   let e1 = u32(lut[u.ptrOff + hr + 1u]);
   for (var e = e0; e < e1; e++) {
@@ -175,28 +190,47 @@ ${each(G, (g) => `        s${g}_${j} = subgroupMatrixMultiplyAccumulate(q${g}_${
 ${each(G, (g) => each(NJ, (j) => `      subgroupMatrixStore(&sS, sOff + ${g * 16 * WS + j * 16}u, s${g}_${j}, false, WS);`))}
       workgroupBarrier();
 ${each(G, softmax)}
-      workgroupBarrier();
+${matrixO ? `      if (workgroupUniformLoad(&rescale) != 0u) {
+        // O through workgroup memory, each lane scaling its row by its alpha (1 for rows that kept their max)
+${storeO('        ')}
+        workgroupBarrier();
+${each(G, (g) => each(OPL, (j) => `        sS[sBase + ${g * 16 * WS + j * LPR}u] *= alpha${g};`))}
+        workgroupBarrier();
+${each(G, (g) => each(D16, (dj) => `        o${g}_${dj} = subgroupMatrixLoad<${Res}>(&sS, sOff + ${g * 16 * WS + dj * 16}u, false, WS);`))}
+        if (lid == 0u) { rescale = 0u; } // set again only after the next step's first barrier
+      }` : '      workgroupBarrier();'}
+${each(G, (g) => each(NJ, (kc) => `      let pf${g}_${kc} = subgroupMatrixLoad<${L}>(&sP, pOff + ${g * 16 * PS + kc * 16}u, false, ${PS}u);`))}
 ${each(D16, (dj) => `      {
 ${each(NJ, (kc) => `        let vf${kc} = ${stage ? `subgroupMatrixLoad<${Rt}>(&sV, ${kc * 16 * KS + dj * 16}u, false, ${KS}u)` : `subgroupMatrixLoad<${Rt}>(&v, kb + ${kc * 16 * D + dj * 16}u, false, D)`};`)}
-${each(G, (g) => `        {
+${each(G, (g) => (matrixO ? each(NJ, (kc) => `        o${g}_${dj} = subgroupMatrixMultiplyAccumulate(pf${g}_${kc}, vf${kc}, o${g}_${dj});`) : `        {
           var acc = ${Res}();
-${each(NJ, (kc) => `          acc = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<${L}>(&sP, pOff + ${g * 16 * PS + kc * 16}u, false, ${PS}u), vf${kc}, acc);`)}
+${each(NJ, (kc) => `          acc = subgroupMatrixMultiplyAccumulate(pf${g}_${kc}, vf${kc}, acc);`)}
           subgroupMatrixStore(&sS, sOff + ${g * 16 * WS + dj * 16}u, acc, false, WS);
-        }`)}
+        }`))}
       }`)}
-      workgroupBarrier();
+${matrixO ? (stage ? '      workgroupBarrier(); // the staged V is read before the next step overwrites it' : '') : `      workgroupBarrier();
 ${each(G, (g) => each(OPL, (j) => `      o${g}_${j} = o${g}_${j} * alpha${g} + sS[sBase + ${g * 16 * WS + j * LPR}u];`))}
-      workgroupBarrier();
+      workgroupBarrier();`}
     }
-  }
+  }${matrixO ? `
+${storeO('  ')}
+  workgroupBarrier();` : ''}
 ${each(G, (g) => `  {
     let inv = select(0.0f, 1.0f / l${g}, l${g} > 0.0f);
     let ob = (bh * u.n + qpos${g}) * D + lc;
-${each(OPL, (j) => `    out[ob + ${j * LPR}u] = ${this.halfOut ? `f16(o${g}_${j} * inv)` : `o${g}_${j} * inv`};`)}
+${each(OPL, (j) => {
+  const o = matrixO ? `sS[sBase + ${g * 16 * WS + j * LPR}u]` : `o${g}_${j}`;
+  return `    out[ob + ${j * LPR}u] = ${this.halfOut ? `f16(${o} * inv)` : `${o} * inv`};`;
+})}
     if (lc == 0u) { stats[bh * u.n + qpos${g}] = select(MASKED, (m${g} + log2(l${g})) * ${Math.LN2}f, l${g} > 0.0f); }
   }`)}
 }`;
   }
+}
+
+/** A tile's name in shader keys and benchmark labels: g(groups)n(subgroups)k(keys), t staged, o matrixO. */
+export function mmaTileName(t: MmaTile): string {
+  return `g${t.groups}n${t.subgroups}k${t.keys}${t.stage ? 't' : ''}${t.matrixO ? 'o' : ''}`;
 }
 
 /** Row groups of 16 per subgroup, and subgroups per workgroup, for a block. */

@@ -5,7 +5,7 @@
 // first WARM dropped). Needs Dawn with EngineOptions.experimentalWebgpu's toggles.
 //   node mma.mjs [out.json] [--quick]
 import { encodeAttentionForward, uploadAttentionInputs, type AttentionInputs } from '../../gpu/attention-forward.js';
-import { mmaForwardBlocker, mmaForwardDispatch, type MmaTile } from '../../gpu/attention-forward-mma.js';
+import { mmaForwardBlocker, mmaForwardDispatch, mmaTileName, type MmaTile } from '../../gpu/attention-forward-mma.js';
 import { GpuContext } from '../../gpu/context.js';
 import { acquireDevice } from '../../gpu/device.js';
 import type { AttentionProblem } from '../../src/backend.js';
@@ -24,13 +24,18 @@ const REPS = 12;
 /** Row groups per subgroup and subgroups per workgroup to time. */
 const TILES: MmaTile[] = [
   { groups: 2, subgroups: 1, keys: 64, stage: false },
+  { groups: 2, subgroups: 1, keys: 64, stage: false, matrixO: true },
+  { groups: 1, subgroups: 1, keys: 64, stage: false, matrixO: true },
+  { groups: 2, subgroups: 1, keys: 32, stage: false, matrixO: true },
+  { groups: 1, subgroups: 4, keys: 64, stage: true, matrixO: true },
+  { groups: 2, subgroups: 2, keys: 32, stage: true, matrixO: true },
   { groups: 1, subgroups: 4, keys: 64, stage: true },
   { groups: 1, subgroups: 4, keys: 32, stage: true },
   { groups: 2, subgroups: 2, keys: 32, stage: true },
   { groups: 1, subgroups: 8, keys: 32, stage: true },
   { groups: 2, subgroups: 4, keys: 32, stage: true },
 ];
-const tileName = (t: MmaTile) => `g${t.groups}n${t.subgroups}k${t.keys}${t.stage ? 't' : ''}`;
+const tileName = mmaTileName;
 const WARM = 4;
 
 function versusLayout(H: number, R: number, block: number, causal: boolean): Layout {
@@ -49,6 +54,8 @@ interface Shape {
   D: number;
   block: number;
   causal: boolean;
+  /** q scaled by this (a power of 2: exact in f16), for scores whose running max keeps growing (the lazy rescale). */
+  amp?: number;
 }
 
 function problem(s: Shape, seed: number): AttentionProblem {
@@ -58,7 +65,7 @@ function problem(s: Shape, seed: number): AttentionProblem {
   const half = (x: Float32Array) => fromFloat16(toFloat16(x));
   return {
     B: s.B, H: s.H, Hkv: s.Hkv, N: s.N, Nk: s.N, kvStride: s.N, qOffset: new Int32Array(s.B), D: s.D,
-    q: half(uniformFloats(nq, seed)), k: half(uniformFloats(nk, seed + 1)), v: half(uniformFloats(nk, seed + 2)),
+    q: half(uniformFloats(nq, seed).map((x) => x * (s.amp ?? 1))), k: half(uniformFloats(nk, seed + 1)), v: half(uniformFloats(nk, seed + 2)),
     layout: compileLayout(versusLayout(s.H, s.N / s.block, s.block, s.causal)),
     scale: 1 / Math.sqrt(s.D), causal: s.causal, rpe: null, keyPadding: null, attnMask: null,
   };
@@ -95,55 +102,61 @@ const cases: Shape[] = [
   { B: 2, H: 4, Hkv: 2, N: 256, D: 128, block: 32, causal: false },
   { B: 1, H: 2, Hkv: 1, N: 256, D: 32, block: 16, causal: true },
   { B: 1, H: 1, Hkv: 1, N: 512, D: 256, block: 64, causal: true },
+  { B: 1, H: 2, Hkv: 2, N: 1024, D: 64, block: 64, causal: true, amp: 16 },
 ];
 for (const s of cases) {
-  const name = `B${s.B} H${s.H}/${s.Hkv} N${s.N} D${s.D} b${s.block}${s.causal ? ' causal' : ''}`;
+  const shapeName = `B${s.B} H${s.H}/${s.Hkv} N${s.N} D${s.D} b${s.block}${s.causal ? ' causal' : ''}${s.amp ? ` q×${s.amp}` : ''}`;
   const p = problem(s, 11);
   const why = mmaForwardBlocker(ctx, p);
   if (why) {
-    console.log(`skip ${name}: ${why}`);
-    checks.push({ name, skipped: why });
+    console.log(`skip ${shapeName}: ${why}`);
+    checks.push({ name: shapeName, skipped: why });
     continue;
   }
-  try {
-    const rec = ctx.recorder('mma check');
-    // the backend's own choice: half floats take the matrix units (forwardDispatch)
-    const { out, stats } = encodeAttentionForward(ctx, rec, halfProblem(p), halfInputs(rec, p));
-    const rows = p.B * p.H * p.N;
-    const [o, st] = await rec.run([{ buffer: out, bytes: rows * p.D * 2 }, { buffer: stats, bytes: rows * 4 }]);
-    const ran = ctx.lastTimings?.kernels[0]?.kernel ?? '';
-    if (ran !== 'AttentionForwardMmaProgram') throw new Error(`the matrix-unit program did not run (${ran})`);
-    const got = fromFloat16(new Uint16Array(o));
-    const lse = new Float32Array(st);
-    const args = {
-      q: { data: p.q, shape: [s.B, s.H, s.N, s.D] }, k: { data: p.k, shape: [s.B, s.Hkv, s.N, s.D] }, v: { data: p.v, shape: [s.B, s.Hkv, s.N, s.D] },
-      layout: versusLayout(s.H, s.N / s.block, s.block, s.causal), causal: s.causal,
-    };
-    const ref = referenceAttention(args);
-    const refLse = referenceLse(args);
-    let maxRef = 0;
-    for (const x of ref) maxRef = Math.max(maxRef, Math.abs(x));
-    let bad = 0;
-    let maxErr = 0;
-    for (let i = 0; i < ref.length; i++) {
-      const err = Math.abs(got[i] - ref[i]);
-      maxErr = Math.max(maxErr, err);
-      if (!(err <= 2e-3 * maxRef + 5e-3 * Math.abs(ref[i]))) bad++;
+  // the backend's own choice (half floats take the matrix units: forwardDispatch), then every tile timed below
+  for (const tile of [undefined, ...TILES]) {
+    const name = `${shapeName} ${tile ? tileName(tile) : 'default'}`;
+    if (tile && (tile.keys > s.block || 16 * tile.groups * tile.subgroups > s.block)) continue;
+    try {
+      const rec = ctx.recorder('mma check');
+      const inp = halfInputs(rec, p);
+      const { out, stats } = tile ? encodeMma(rec, p, inp, tile) : encodeAttentionForward(ctx, rec, halfProblem(p), inp);
+      const rows = p.B * p.H * p.N;
+      const [o, st] = await rec.run([{ buffer: out, bytes: rows * p.D * 2 }, { buffer: stats, bytes: rows * 4 }]);
+      const ran = ctx.lastTimings?.kernels[0]?.kernel ?? '';
+      if (ran !== 'AttentionForwardMmaProgram') throw new Error(`the matrix-unit program did not run (${ran})`);
+      const got = fromFloat16(new Uint16Array(o));
+      const lse = new Float32Array(st);
+      const args = {
+        q: { data: p.q, shape: [s.B, s.H, s.N, s.D] }, k: { data: p.k, shape: [s.B, s.Hkv, s.N, s.D] }, v: { data: p.v, shape: [s.B, s.Hkv, s.N, s.D] },
+        layout: versusLayout(s.H, s.N / s.block, s.block, s.causal), causal: s.causal,
+      };
+      const ref = referenceAttention(args);
+      const refLse = referenceLse(args);
+      let maxRef = 0;
+      for (const x of ref) maxRef = Math.max(maxRef, Math.abs(x));
+      let bad = 0;
+      let maxErr = 0;
+      for (let i = 0; i < ref.length; i++) {
+        const err = Math.abs(got[i] - ref[i]);
+        maxErr = Math.max(maxErr, err);
+        if (!(err <= 2e-3 * maxRef + 5e-3 * Math.abs(ref[i]))) bad++;
+      }
+      let maxLse = 0;
+      for (const x of refLse) if (Number.isFinite(x)) maxLse = Math.max(maxLse, Math.abs(x));
+      let badLse = 0;
+      for (let i = 0; i < refLse.length; i++) {
+        const r = refLse[i];
+        const ok = Number.isFinite(r) ? Math.abs(lse[i] - r) <= 2e-3 * maxLse + 5e-3 * Math.abs(r) : lse[i] <= -1e29;
+        if (!ok) badLse++;
+      }
+      const ok = bad === 0 && badLse === 0;
+      console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}: max abs error ${maxErr.toExponential(2)} (max |ref| ${maxRef.toFixed(3)}), ${bad} out and ${badLse} lse outside the tolerance`);
+      checks.push({ name, ok, maxErr, bad, badLse });
+    } catch (e) {
+      console.log(`ERROR ${name}: ${(e as Error).message}`);
+      checks.push({ name, ok: false, error: (e as Error).message });
     }
-    let maxLse = 0;
-    for (const x of refLse) if (Number.isFinite(x)) maxLse = Math.max(maxLse, Math.abs(x));
-    let badLse = 0;
-    for (let i = 0; i < refLse.length; i++) {
-      const r = refLse[i];
-      const ok = Number.isFinite(r) ? Math.abs(lse[i] - r) <= 2e-3 * maxLse + 5e-3 * Math.abs(r) : lse[i] <= -1e29;
-      if (!ok) badLse++;
-    }
-    const ok = bad === 0 && badLse === 0;
-    console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}: max abs error ${maxErr.toExponential(2)} (max |ref| ${maxRef.toFixed(3)}), ${bad} out and ${badLse} lse outside the tolerance`);
-    checks.push({ name, ok, maxErr, bad, badLse });
-  } catch (e) {
-    console.log(`ERROR ${name}: ${(e as Error).message}`);
-    checks.push({ name, ok: false, error: (e as Error).message });
   }
 }
 
