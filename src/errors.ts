@@ -106,6 +106,8 @@ export const errors = {
 
   // ---- selectBlocks, attentionMass (src/select-blocks.ts, src/attention-mass.ts) -----------------
   selectRuleMissing: () => new TypeError('selectBlocks needs a rule: pass topK (blocks per row) or threshold (a share of the mass in (0, 1])'),
+  selectKeysMissing: () => new TypeError('selectBlocks needs keys: pass k (a tensor [B, Hkv, Nk, D]) or kv (a KvCache)'),
+  selectKeysBoth: () => new TypeError('pass either k or kv to selectBlocks, not both: each alone gives the keys'),
   selectRuleBoth: () => new RangeError('pass topK or threshold, not both: each alone decides the blocks of a row'),
   notThreshold: (v: unknown) =>
     new (typeof v === 'number' ? RangeError : TypeError)(`threshold must be a number in (0, 1], got ${show(v)}`),

@@ -73,7 +73,7 @@ const drawn: fc.Arbitrary<Drawn> = fc.record({
   seed: fc.integer({ min: 1, max: 2 ** 30 }),
 });
 
-function inputs(d: Drawn): SelectBlocksArgs & { q: Tensor; k: Tensor } {
+function inputs(d: Drawn): SelectBlocksArgs & { q: Tensor; k: Tensor; block: number } {
   const rng = mulberry32(d.seed);
   const Hq = d.Hkv * d.ratio;
   const q = randomTensor([d.B, Hq, d.Nq, d.D], rng);

@@ -1,9 +1,10 @@
 // Host side of engine.selectBlocks on the CPU (assembly/block-pooling.ts, block-selection.ts): the
-// query and key blocks are pooled by one kernel (items: pooled blocks), then tasks own block rows
-// (b, h, r), each scored and cut in Wasm where its scores are made: the cut needs only the row, and
-// the scores never leave the task's scratch. Every item is computed the same whichever task runs
+// query and key blocks are pooled by one kernel (items: pooled blocks; the keys' mean, or their
+// min and max for the bound score; a KV cache's summaries stand in for them where they hold those
+// blocks), then tasks own block rows (b, h, r), each scored and cut in Wasm where its scores are
+// made: the cut needs only the row, and the scores never leave the task's scratch. Every item is computed the same whichever task runs
 // it, so the bytes are identical for every thread count.
-import type { OperandData, SelectBlocksProblem } from '../backend.js';
+import type { OperandData, ResidentData, SelectBlocksProblem } from '../backend.js';
 import { internal } from '../errors.js';
 import type { CpuContext } from './context.js';
 import { partitionByWeight } from './partition.js';
@@ -22,20 +23,34 @@ function operand(ctx: CpuContext, x: OperandData): number {
 export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Promise<Uint8Array> {
   const { B, Hq, Hkv, Nq, Nk, D, block, R, C } = p;
   const a = ctx.arena;
+  const bound = p.score === 'bound';
   const q = operand(ctx, p.q);
-  const k = operand(ctx, p.k);
   const qp = a.alloc(B * Hq * R * D * 4);
-  const kp = a.alloc(B * Hkv * C * D * 4);
   const qShift = a.putI32(p.qOffset);
   const qLimit = a.putI32(new Int32Array(B).fill(Nq));
   const kShift = a.putI32(new Int32Array(B));
   const keyLengths = a.putI32(p.keyLengths);
-  const poolTasks = dynamicTaskCount(ctx, (B * Hq * Nq + B * Hkv * Nk) * D);
-  const pool = (src: number, dst: number, shift: number, limit: number, heads: number, rows: number, blocks: number) =>
+  // the key blocks: a KV cache's summaries where they hold exactly these blocks, else pooled here
+  let keys: { mean: number; lo: number; hi: number; blocks: number };
+  const held = p.summaries;
+  if (held) {
+    const at = (r: ResidentData) => (r instanceof CpuResident ? r.pointer : 0);
+    keys = { mean: bound ? 0 : at(held.mean), lo: bound ? at(held.min) : 0, hi: bound ? at(held.max) : 0, blocks: held.blocks };
+    if (keys.mean + keys.lo === 0) throw internal('the CPU backend got summaries another backend holds');
+  } else {
+    const bytes = B * Hkv * C * D * 4;
+    keys = bound ? { mean: 0, lo: a.alloc(bytes), hi: a.alloc(bytes), blocks: C } : { mean: a.alloc(bytes), lo: 0, hi: 0, blocks: C };
+  }
+  const k = held ? 0 : operand(ctx, p.k);
+  const poolTasks = dynamicTaskCount(ctx, (B * Hq * Nq + (held ? 0 : B * Hkv * Nk)) * D);
+  const pool = (src: number, mean: number, lo: number, hi: number, shift: number, limit: number, heads: number, rows: number, blocks: number) =>
     partitionEvenly(B * heads * blocks, poolTasks).map(([itemBegin, itemEnd]) => ({
-      src, dst, shift, limit, heads, rows, D, block, blocks, itemBegin, itemEnd,
+      src, mean, lo, hi, shift, limit, heads, rows, D, block, blocks, jFirst: 0, jCount: blocks, itemBegin, itemEnd,
     }));
-  await ctx.run('poolBlocks', [...pool(q, qp, qShift, qLimit, Hq, Nq, R), ...pool(k, kp, kShift, keyLengths, Hkv, Nk, C)]);
+  await ctx.run('poolBlocks', [
+    ...pool(q, qp, 0, 0, qShift, qLimit, Hq, Nq, R),
+    ...(held ? [] : pool(k, keys.mean, keys.lo, keys.hi, kShift, keyLengths, Hkv, p.kvStride, C)),
+  ]);
 
   // block rows weigh their allowed columns (causal rows grow along r), plus the cut's fixed cost
   const items = B * Hq * R;
@@ -52,7 +67,8 @@ export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Pro
   const scratch = a.alloc(ranges.length * stride);
   const out = a.alloc(items * C);
   await ctx.run('selectBlockRows', ranges.map(([itemBegin, itemEnd], i) => ({
-    qp, kp, out, qOffset: qShift, keyLengths, Hq, Hkv, Nq, R, C, D, block, causal: p.causal ? 1 : 0, scale: p.scale,
+    qp, kp: keys.mean, kLo: keys.lo, kHi: keys.hi, out, qOffset: qShift, keyLengths, Hq, Hkv, Nq, R, C, kBlocks: keys.blocks, D, block,
+    causal: p.causal ? 1 : 0, bound: bound ? 1 : 0, scale: p.scale,
     topK: p.topK, threshold: p.threshold, keepDiagonal: p.keepDiagonal ? 1 : 0, keepFirst: p.keepFirst, keepLocal: p.keepLocal,
     itemBegin, itemEnd, scratch: scratch + i * stride,
   })));
