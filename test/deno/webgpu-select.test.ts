@@ -46,7 +46,7 @@ function selectProblem(a: Args, q: OperandData = a.q.data, k: OperandData = a.k.
   const qOffset = Int32Array.from({ length: B }, (_, b) => (o === undefined ? keyLengths[b] - Nq : typeof o === 'number' ? o : o[b]));
   const R = Math.ceil(Math.max(...Array.from(qOffset, (x) => x + Nq)) / a.block);
   return {
-    q, k, B, Hq, Hkv, Nq, Nk, D, block: a.block, R, C: Math.ceil(Nk / a.block), qOffset, keyLengths,
+    q, k, kvStride: Nk, score: 'mean', B, Hq, Hkv, Nq, Nk, D, block: a.block, R, C: Math.ceil(Nk / a.block), qOffset, keyLengths,
     causal: a.causal ?? false, scale: a.scale ?? 1 / Math.sqrt(D), topK: a.topK ?? 0, threshold: a.threshold ?? 0,
     keepDiagonal: a.keep?.diagonal ?? false, keepFirst: a.keep?.first ?? 0, keepLocal: a.keep?.local ?? 0,
   };
