@@ -7,7 +7,8 @@
 // or 'bound', topK) times:
 // - selectBlocks over the cache (causal, keep first 1 and local 1), which reads the summaries, and
 //   the same over a cache without summaries (its keys pooled on the fly);
-// - attention over the cache with the selected layout, against dense attention over the cache;
+// - attention over the cache with the selected layout (new to it each call, as each step's is: its
+//   compile included), against dense attention over the cache (its static layout compiled once);
 // recall: the share of planted blocks kept; mass: engine.attentionMass of the step's query (mean and
 // 5th percentile over heads and steps). Append cost: one token into the cache with summaries and into
 // the one without (medians over `append-reps` appends), and the fill of N − steps tokens in chunks.
@@ -156,7 +157,10 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
             m.select.push(await timed(() => engine.selectBlocks({ ...args, kv: cache })));
             const plainCache = plain;
             m.pooled.push(await timed(() => engine.selectBlocks({ ...args, kv: plainCache, block })));
-            m.sparse.push(await timed(() => engine.attention({ q: qt, kv: cache, layout, causal: true })));
+            // a copy per call: each step's layout is new to attention, which compiles it (tables are cached by layout data)
+            const copies = Array.from({ length: reps + 1 }, () => ({ ...layout, data: layout.data.slice() }));
+            let next = 0;
+            m.sparse.push(await timed(() => engine.attention({ q: qt, kv: cache, layout: copies[next++], causal: true })));
           }
         }
         console.log(`  step ${s + 1}/${o.steps} (position ${at}): dense ${fmt.ms(denseMs[s])} ms`);
