@@ -53,3 +53,31 @@ export function blockRowScores(qp: usize, kp: usize, n: i32, D: i32, scale: f32,
     store<f32>(s + (<usize>c << 2), d0 * scale);
   }
 }
+
+/**
+ * s[c] for c < n, Quest's upper bound: scale · Σ_d max(qp_d · lo_d, qp_d · hi_d) over the D floats
+ * at lo + c·D and hi + c·D floats (a key block's elementwise min and max). Products and sums are
+ * rounded as they come (no fused multiply-add): each rounding is monotone, so for one query row the
+ * bound stays ≥ the float32 dot of any key between lo and hi taken in the same order.
+ */
+export function blockRowBounds(qp: usize, lo: usize, hi: usize, n: i32, D: i32, scale: f32, s: usize): void {
+  const rowBytes = <usize>D << 2;
+  const D4 = D & ~3;
+  for (let c = 0; c < n; c++) {
+    const l0 = lo + <usize>c * rowBytes;
+    const h0 = hi + <usize>c * rowBytes;
+    let a0 = f32x4.splat(0);
+    for (let d = 0; d < D4; d += 4) {
+      const o = <usize>d << 2;
+      const x = v128.load(qp + o);
+      a0 = f32x4.add(a0, f32x4.max(f32x4.mul(x, v128.load(l0 + o)), f32x4.mul(x, v128.load(h0 + o))));
+    }
+    let d0 = hsum4(a0);
+    for (let d = D4; d < D; d++) {
+      const o = <usize>d << 2;
+      const x = load<f32>(qp + o);
+      d0 += max(x * load<f32>(l0 + o), x * load<f32>(h0 + o));
+    }
+    store<f32>(s + (<usize>c << 2), d0 * scale);
+  }
+}

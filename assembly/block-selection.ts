@@ -1,9 +1,9 @@
 // Content-based block selection, one block row at a time (src/backend.ts SelectBlocksProblem): the
-// row's pooled scores (block-scores.ts), then its topK or threshold cut by a heap over the allowed
+// row's pooled or bound scores (block-scores.ts), then its topK or threshold cut by a heap over the allowed
 // columns, in the order "higher score first, ties to the lower column" (a total order, so the cut
 // does not depend on the heap's path), then the kept blocks. Item t = (b, h, r) over B·Hq·R writes
 // the C bytes of its layout row, 1 where kept.
-import { blockRowScores } from './block-scores';
+import { blockRowBounds, blockRowScores } from './block-scores';
 import { expNeg4 } from './simd';
 
 // @ts-ignore: decorator
@@ -106,13 +106,15 @@ function markThreshold(s: usize, heap: usize, e: usize, n: i32, threshold: f32, 
 }
 
 /**
- * qp [B, Hq, R, D] and kp [B, Hkv, C, D] pooled (block-pooling.ts); qOffset, keyLengths Int32 [B];
- * out bytes [B, Hq, R, C]. Exactly one of topK (≥ 1) and threshold (in (0, 1]) is set, the other 0.
- * scratch: 12·C bytes (scores, exponentials, heap).
+ * qp [B, Hq, R, D] pooled (block-pooling.ts); the key blocks [B, Hkv, kBlocks, D] (kBlocks ≥ C):
+ * their means at kp (`bound` false: the pooled score) or their min and max at kLo, kHi (`bound`:
+ * Quest's upper bound); qOffset, keyLengths Int32 [B]; out bytes [B, Hq, R, C]. Exactly one of
+ * topK (≥ 1) and threshold (in (0, 1]) is set, the other 0. scratch: 12·C bytes (scores,
+ * exponentials, heap).
  */
 export function selectBlockRows(
-  qp: usize, kp: usize, out: usize, qOffset: usize, keyLengths: usize,
-  Hq: i32, Hkv: i32, Nq: i32, R: i32, C: i32, D: i32, block: i32, causal: bool, scale: f32,
+  qp: usize, kp: usize, kLo: usize, kHi: usize, out: usize, qOffset: usize, keyLengths: usize,
+  Hq: i32, Hkv: i32, Nq: i32, R: i32, C: i32, kBlocks: i32, D: i32, block: i32, causal: bool, bound: bool, scale: f32,
   topK: i32, threshold: f32, keepDiagonal: bool, keepFirst: i32, keepLocal: i32,
   itemBegin: i32, itemEnd: i32, scratch: usize,
 ): void {
@@ -134,8 +136,9 @@ export function selectBlockRows(
     const kl = load<i32>(keyLengths + (<usize>b << 2));
     let n = min((kl + block - 1) / block, C);
     if (causal) n = min(n, r + 1);
-    const kHead = kp + <usize>(b * Hkv + h / group) * <usize>C * rowBytes;
-    blockRowScores(qp + <usize>t * rowBytes, kHead, n, D, scale, s);
+    const kHead = <usize>(b * Hkv + h / group) * <usize>kBlocks * rowBytes;
+    if (bound) blockRowBounds(qp + <usize>t * rowBytes, kLo + kHead, kHi + kHead, n, D, scale, s);
+    else blockRowScores(qp + <usize>t * rowBytes, kp + kHead, n, D, scale, s);
     if (topK > 0) markTopK(s, heap, n, topK, row);
     else markThreshold(s, heap, e, n, threshold, row);
     if (keepDiagonal && r < n) store<u8>(row + <usize>r, 1);

@@ -37,6 +37,8 @@ export interface PlantedOptions {
   beta?: number;
   /** Query rows of a block that carry its planted direction (default: the whole block). */
   plantRows?: number;
+  /** The first block row given plants (default FAR); a decode step's alone: its block row. */
+  firstPlantedRow?: number;
 }
 
 export function plantedInputs(o: PlantedOptions): PlantedInputs {
@@ -78,7 +80,7 @@ export function plantedInputs(o: PlantedOptions): PlantedInputs {
     const rows: number[][] = [];
     for (let r = 0; r < R; r++) {
       const cols: number[] = [];
-      for (let p = 0; p < o.plants && r >= FAR; p++) {
+      for (let p = 0; p < o.plants && r >= Math.max(FAR, o.firstPlantedRow ?? 0); p++) {
         const last = r - FAR;
         let c = Math.floor(rng() * (last + 1));
         // a free column, if one is left at or below `last`, searching down then up from c

@@ -10,9 +10,12 @@
 // Goals (issue 17): selection ≤ 10% of the attention it enables; at N 65536 with topK 16 (16 of
 // 1024 block columns) selection + attention ≥ 20× faster than dense; recall ≥ 95% there.
 // Writes the JSON first, then prints the table; --svg writes head 0's layout (topK 16, first N).
+// --decode: decode steps against a KV cache with key summaries instead (bench/select-blocks-decode.ts;
+// defaults N 131072, topK 16,32, plants 4; --kv-heads, --steps, --append-reps, --chunk).
 //   node --import tsx bench/select-blocks.ts [--backend cpu|webgpu] [--n 32768,65536,131072] [--threads T]
 //     [--topk 8,16,32] [--threshold 0.5,0.9] [--plants 1] [--beta 6] [--plant-rows 64] [--reps 3] [--mass-rows 256] [--no-dense]
 //     [--svg bench/results/select-blocks-layout.svg] [--machine "label"] [--shared] [--out bench/results/select-blocks-<backend>.json]
+//     [--decode [--kv-heads 8] [--steps 4] [--append-reps 32] [--chunk 4096]]
 import { writeFile } from 'node:fs/promises';
 import { parseFlags } from '../cli/flags.js';
 import { median, quantileSample } from '../cli/stats.js';
@@ -20,18 +23,21 @@ import { fmt, textTable } from '../cli/table.js';
 import { writeJson } from '../cli/write-json.js';
 import { createEngine, layoutToSVG, type BatchedLayout, type Engine, type Layout, type Tensor } from '../src/index.js';
 import { plantedInputs, type PlantedInputs } from './planted-matches.js';
+import { selectBlocksDecode } from './select-blocks-decode.js';
 import { machineInfo } from './report/ort-tables.js';
 
 const flags = parseFlags({
   backend: 'string', n: 'list', threads: 'int', topk: 'list', threshold: 'list', plants: 'int', beta: 'number', 'plant-rows': 'int', reps: 'int', 'mass-rows': 'int',
   'no-dense': 'bool', svg: 'string', machine: 'string', shared: 'bool', out: 'string',
+  decode: 'bool', 'kv-heads': 'int', steps: 'int', 'append-reps': 'int', chunk: 'int',
 });
+const decode = flags.bool('decode');
 const backend = flags.string('backend', 'cpu') as 'cpu' | 'webgpu';
-const lengths = flags.ints('n', [32768, 65536, 131072]);
+const lengths = flags.ints('n', decode ? [131072] : [32768, 65536, 131072]);
 const threads = flags.has('threads') ? flags.int('threads', 1) : undefined;
-const topKs = flags.ints('topk', [8, 16, 32]);
+const topKs = flags.ints('topk', decode ? [16, 32] : [8, 16, 32]);
 const thresholds = flags.numbers('threshold', [0.5, 0.9]);
-const plantsPerRow = flags.int('plants', 1);
+const plantsPerRow = flags.int('plants', decode ? 4 : 1);
 /** The planted direction's norm (bench/planted-matches.ts): lower is harder to find. */
 const beta = flags.number('beta', 6);
 /** Query rows of a block that carry its plant (bench/planted-matches.ts). */
@@ -40,7 +46,7 @@ const reps = flags.int('reps', 3);
 const massRows = flags.int('mass-rows', 256);
 const withDense = !flags.bool('no-dense');
 const svgFile = flags.string('svg');
-const outFile = flags.string('out', `bench/results/select-blocks-${backend}.json`);
+const outFile = flags.string('out', `bench/results/select-blocks-${decode ? 'decode-' : ''}${backend}.json`);
 const [H, D, block] = [8, 64, 64];
 
 type Setting = { topK: number } | { threshold: number };
@@ -128,63 +134,74 @@ const doc = () => ({
   machine: machineInfo(flags.string('machine', 'unlabelled'), flags.bool('shared')), goals: goals(), rows,
 });
 
-const engine: Engine = await createEngine(backend === 'cpu' ? { backend, threads } : { backend });
-console.log(`backend ${engine.backend}${backend === 'cpu' ? `, ${engine.info.threads} threads` : ''}`);
-for (const N of lengths) {
-  const inputs = plantedInputs({ H, N, D, block, plants: plantsPerRow, beta, plantRows, seed: 17 + N });
-  const shape = inputs.shape;
-  const q: Tensor = { data: inputs.q, shape }, k: Tensor = { data: inputs.k, shape }, v: Tensor = { data: inputs.v, shape };
-  const R = Math.ceil(N / block);
-  const dense: Layout = { block, shape: [1, R, R], data: new Uint8Array(R * R).fill(1) };
-  let denseMs: number | null = null;
-  if (withDense) {
-    try {
-      denseMs = await timed(() => engine.attention({ q, k, v, layout: dense, causal: true }));
-      console.log(`N ${fmt.n(N)}: dense causal attention ${fmt.ms(denseMs)} ms`);
-    } catch (e) {
-      console.log(`N ${fmt.n(N)}: dense attention failed: ${(e as Error).message.split('\n')[0]}`);
-    }
-  }
-  const m = Math.min(massRows, N);
-  const tail = lastRows(inputs.q, N, m);
-  for (const s of settings) {
-    const args = { q, k, block, causal: true, keep: { diagonal: true }, ...s };
-    try {
-      const layout = await engine.selectBlocks(args);
-      const j = judge(layout, inputs);
-      const mass = await engine.attentionMass({ q: tail, k, layout, causal: true, qOffset: N - m });
-      const selectMs = await timed(() => engine.selectBlocks(args));
-      const sparseMs = await timed(() => engine.attention({ q, k, v, layout, causal: true }));
-      const row: Row = {
-        N, setting: label(s), ok: true, ...j, massMean: mass.data.reduce((x, y) => x + y, 0) / mass.data.length,
-        massP5: quantileSample(Array.from(mass.data), 0.05), selectMs, sparseMs, denseMs,
-        speedup: denseMs === null ? null : denseMs / (selectMs + sparseMs), selectShare: selectMs / sparseMs,
-      };
-      rows.push(row);
-      console.log(`  ${row.setting}: recall ${fmt.pct(j.recall)}, ${j.keptPerRow.toFixed(1)} blocks a row, select ${fmt.ms(selectMs)} ms, sparse ${fmt.ms(sparseMs)} ms`);
-      if (svgFile && N === lengths[0] && 'topK' in s && s.topK === 16) {
-        const head0: Layout = { block, shape: [1, R, R], data: layout.data.subarray(0, R * R) };
-        await writeFile(svgFile, layoutToSVG(head0, { title: `selectBlocks topK 16 + diagonal, head 0, N ${N}, block ${block} (planted matches)` }));
-        console.log(`  wrote ${svgFile}`);
+async function prefill(): Promise<void> {
+  const engine: Engine = await createEngine(backend === 'cpu' ? { backend, threads } : { backend });
+  console.log(`backend ${engine.backend}${backend === 'cpu' ? `, ${engine.info.threads} threads` : ''}`);
+  for (const N of lengths) {
+    const inputs = plantedInputs({ H, N, D, block, plants: plantsPerRow, beta, plantRows, seed: 17 + N });
+    const shape = inputs.shape;
+    const q: Tensor = { data: inputs.q, shape }, k: Tensor = { data: inputs.k, shape }, v: Tensor = { data: inputs.v, shape };
+    const R = Math.ceil(N / block);
+    const dense: Layout = { block, shape: [1, R, R], data: new Uint8Array(R * R).fill(1) };
+    let denseMs: number | null = null;
+    if (withDense) {
+      try {
+        denseMs = await timed(() => engine.attention({ q, k, v, layout: dense, causal: true }));
+        console.log(`N ${fmt.n(N)}: dense causal attention ${fmt.ms(denseMs)} ms`);
+      } catch (e) {
+        console.log(`N ${fmt.n(N)}: dense attention failed: ${(e as Error).message.split('\n')[0]}`);
       }
-    } catch (e) {
-      rows.push({ N, setting: label(s), ok: false, note: `failed: ${(e as Error).message.split('\n')[0]}` });
-      console.log(`  ${label(s)}: ${rows[rows.length - 1].note}`);
     }
-    await writeJson(outFile, doc());
+    const m = Math.min(massRows, N);
+    const tail = lastRows(inputs.q, N, m);
+    for (const s of settings) {
+      const args = { q, k, block, causal: true, keep: { diagonal: true }, ...s };
+      try {
+        const layout = await engine.selectBlocks(args);
+        const j = judge(layout, inputs);
+        const mass = await engine.attentionMass({ q: tail, k, layout, causal: true, qOffset: N - m });
+        const selectMs = await timed(() => engine.selectBlocks(args));
+        const sparseMs = await timed(() => engine.attention({ q, k, v, layout, causal: true }));
+        const row: Row = {
+          N, setting: label(s), ok: true, ...j, massMean: mass.data.reduce((x, y) => x + y, 0) / mass.data.length,
+          massP5: quantileSample(Array.from(mass.data), 0.05), selectMs, sparseMs, denseMs,
+          speedup: denseMs === null ? null : denseMs / (selectMs + sparseMs), selectShare: selectMs / sparseMs,
+        };
+        rows.push(row);
+        console.log(`  ${row.setting}: recall ${fmt.pct(j.recall)}, ${j.keptPerRow.toFixed(1)} blocks a row, select ${fmt.ms(selectMs)} ms, sparse ${fmt.ms(sparseMs)} ms`);
+        if (svgFile && N === lengths[0] && 'topK' in s && s.topK === 16) {
+          const head0: Layout = { block, shape: [1, R, R], data: layout.data.subarray(0, R * R) };
+          await writeFile(svgFile, layoutToSVG(head0, { title: `selectBlocks topK 16 + diagonal, head 0, N ${N}, block ${block} (planted matches)` }));
+          console.log(`  wrote ${svgFile}`);
+        }
+      } catch (e) {
+        rows.push({ N, setting: label(s), ok: false, note: `failed: ${(e as Error).message.split('\n')[0]}` });
+        console.log(`  ${label(s)}: ${rows[rows.length - 1].note}`);
+      }
+      await writeJson(outFile, doc());
+    }
   }
+  await engine.close();
+  await writeJson(outFile, doc());
+  const table = {
+    headers: ['N', 'setting', 'blocks/row', 'density', 'recall', 'mass mean', 'mass p5', 'select ms', 'sparse ms', 'dense ms', 'speedup', 'select share'],
+    align: ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'] as Array<'l' | 'r'>,
+    rows: rows.map((r) =>
+      r.ok
+        ? [fmt.n(r.N), r.setting, r.keptPerRow!.toFixed(1), fmt.pct(r.density!), fmt.pct(r.recall!), r.massMean!.toFixed(3), r.massP5!.toFixed(3),
+          fmt.ms(r.selectMs), fmt.ms(r.sparseMs), fmt.ms(r.denseMs ?? undefined), fmt.x(r.speedup ?? undefined), fmt.pct(r.selectShare!)]
+        : [fmt.n(r.N), r.setting, r.note ?? 'failed', '', '', '', '', '', '', '', '', ''],
+    ),
+  };
+  const verdict = (g: Goal) => (g.met === null ? 'not measured' : g.met ? 'met' : 'NOT met');
+  console.log(`\n${textTable(table)}\n\n${goals().map((g) => `goal: ${g.goal}: ${verdict(g)}${g.met === null ? "" : ` (${g.value})`}`).join('\n')}\nwrote ${outFile}`);
 }
-await engine.close();
-await writeJson(outFile, doc());
-const table = {
-  headers: ['N', 'setting', 'blocks/row', 'density', 'recall', 'mass mean', 'mass p5', 'select ms', 'sparse ms', 'dense ms', 'speedup', 'select share'],
-  align: ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'] as Array<'l' | 'r'>,
-  rows: rows.map((r) =>
-    r.ok
-      ? [fmt.n(r.N), r.setting, r.keptPerRow!.toFixed(1), fmt.pct(r.density!), fmt.pct(r.recall!), r.massMean!.toFixed(3), r.massP5!.toFixed(3),
-        fmt.ms(r.selectMs), fmt.ms(r.sparseMs), fmt.ms(r.denseMs ?? undefined), fmt.x(r.speedup ?? undefined), fmt.pct(r.selectShare!)]
-      : [fmt.n(r.N), r.setting, r.note ?? 'failed', '', '', '', '', '', '', '', '', ''],
-  ),
-};
-const verdict = (g: Goal) => (g.met === null ? 'not measured' : g.met ? 'met' : 'NOT met');
-console.log(`\n${textTable(table)}\n\n${goals().map((g) => `goal: ${g.goal}: ${verdict(g)}${g.met === null ? "" : ` (${g.value})`}`).join('\n')}\nwrote ${outFile}`);
+
+if (decode) {
+  await selectBlocksDecode({
+    backend, threads, lengths, kvHeads: flags.int('kv-heads', H), topKs, plants: plantsPerRow, beta, steps: flags.int('steps', 4), reps,
+    appendReps: flags.int('append-reps', 32), chunk: flags.int('chunk', 4096), machine: flags.string('machine', 'unlabelled'), shared: flags.bool('shared'), out: outFile,
+  });
+} else {
+  await prefill();
+}

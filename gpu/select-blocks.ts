@@ -15,7 +15,7 @@ import { padColumns, upload, type LayoutTables } from './buffers.js';
 import type { GpuContext, Recorder } from './context.js';
 import { KT, ldDense, mmDecls, mmInit, mmStep, mmStoreVec4, mmThreads, type MmTile } from './matmul-common.js';
 import { Program, type BindingSpec } from './program.js';
-import { residentBuffer } from './resident.js';
+import { isHalf, residentBuffer } from './resident.js';
 import { SelectRowsProgram } from './select-rows.js';
 import { GpuLayout, LayoutCountProgram, LayoutFillProgram, LayoutScanProgram, unpackRows } from './resident-layout.js';
 
@@ -30,11 +30,7 @@ const POOL_WG = 64;
  */
 export class PoolRowsProgram extends Program {
   readonly name = 'PoolRowsProgram';
-  readonly bindings: readonly BindingSpec[] = [
-    { name: 'x', access: 'read', elem: 'vec4<f32>' },
-    { name: 'pos', access: 'read', elem: 'i32' },
-    { name: 'out', access: 'read_write', elem: 'f32' },
-  ];
+  readonly bindings: readonly BindingSpec[];
   readonly uniforms = [
     ['heads', 'u32'],
     /** Pooled rows per head, and their stride in out (padded to the score tile). */
@@ -55,13 +51,20 @@ export class PoolRowsProgram extends Program {
   readonly shaderKey: string;
   private readonly TC: number;
 
+  /** `half`: x holds f16 (a float16 KV cache's keys), summed in f32. */
   constructor(
     readonly block: number,
     d4: number,
+    override readonly half = false,
   ) {
     super();
     this.TC = Math.min(POOL_WG, d4);
-    this.shaderKey = `b${block}/tc${this.TC}`;
+    this.shaderKey = `b${block}/tc${this.TC}${half ? '/f16' : ''}`;
+    this.bindings = [
+      { name: 'x', access: 'read', elem: half ? 'vec4<f16>' : 'vec4<f32>' },
+      { name: 'pos', access: 'read', elem: 'i32' },
+      { name: 'out', access: 'read_write', elem: 'f32' },
+    ];
   }
 
   body(): string {
@@ -91,7 +94,7 @@ fn run(wg: u32, lid: u32) {
     let c = c0 + cv;
     var acc = vec4<f32>(0.0);
     if (rg < RG && c < u.d4) {
-      for (var i = lo + rg; i < hi; i += RG) { acc = acc + x[(xRow + i - pos0) * u.d4 + c]; }
+      for (var i = lo + rg; i < hi; i += RG) { acc = acc + vec4<f32>(x[(xRow + i - pos0) * u.d4 + c]); }
     }
     red[lid] = acc;
     workgroupBarrier();
@@ -207,7 +210,8 @@ const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
  * group's rows of words to a buffer of its own, or with `whole` all of them to one.
  */
 function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem, whole: boolean): { outs: { buffer: GPUBuffer; bytes: number }[]; words: number } {
-  const { B, Hq, Hkv, Nq, Nk, D, R, C, block } = p;
+  const { B, Hq, Hkv, Nq, D, R, C, block } = p;
+  if (p.score === 'bound') throw errors.gpuBoundScore();
   const d4 = Math.ceil(D / 4);
   const [Rp, Cp] = [roundUp(R, TILE.TM), roundUp(C, TILE.TN)];
   const words = Math.ceil(C / 4);
@@ -216,15 +220,16 @@ function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem,
   const [offOff, zeroOff, nqOff, lenOff] = [0, B, 2 * B, 3 * B];
   const qp = rec.output('select pooled q', B * Hq * Rp * D * 4);
   const kp = rec.output('select pooled k', B * Hkv * Cp * D * 4);
-  const pool = new PoolRowsProgram(block, d4);
   const poolInto = (out: GPUBuffer, x: OperandData, heads: number, perBatch: number, rows: number, blocks: number, blocksPad: number, posOff: number, lenOff: number, scale: number) => {
+    const pool = new PoolRowsProgram(block, d4, isHalf(x));
     for (const part of operandParts(ctx, rec, out.label, x, heads, rows, D)) {
       const u = { heads: perBatch, blocks, blocksPad, n: rows, xBase: part.h0, bhBase: part.h0, d: D, d4, posOff, lenOff, scale };
       rec.dispatch(pool, [part.buffer, metaBuf, out], u, (part.h1 - part.h0) * blocks);
     }
   };
   poolInto(qp, p.q, B * Hq, Hq, Nq, R, Rp, offOff, nqOff, p.scale);
-  poolInto(kp, p.k, B * Hkv, Hkv, Nk, C, Cp, zeroOff, lenOff, 1);
+  // a KV cache's keys (kvStride its capacity) are pooled on the fly: its summaries stay on the CPU for now
+  poolInto(kp, p.k, B * Hkv, Hkv, p.kvStride, C, Cp, zeroOff, lenOff, 1);
 
   const bh = B * Hq;
   const max = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);

@@ -53,7 +53,24 @@ export interface KvCacheData {
    * made after write starts reads the tokens written.
    */
   write(k: OperandData, v: OperandData, at: number, n: number): Promise<void>;
+  /** Where the cache was made with a summary block (KvSummaryData); write keeps them current. */
+  readonly summaries?: KvSummaryData;
   destroy(): void;
+}
+
+/**
+ * A KV cache's key summaries (createKvCache's summaryBlock): per (b, kv head) and key block c of
+ * `block` positions, the elementwise mean, min and max of the keys it holds, each float32
+ * [B·Hkv, blocks, D], blocks = ceil(capacity / block). write recomputes those of the blocks it
+ * touched from the keys held (nothing accumulates, so a reset needs nothing), the mean summed as
+ * selectBlocks pools keys: the same bits.
+ */
+export interface KvSummaryData {
+  readonly block: number;
+  readonly blocks: number;
+  readonly mean: ResidentData;
+  readonly min: ResidentData;
+  readonly max: ResidentData;
 }
 
 /** An operand as a backend receives it: host data, or data it already holds. */
@@ -198,7 +215,7 @@ export interface OpTimings<K extends KernelTime = KernelTime> {
 
 /**
  * engine.selectBlocks after validation (API.md "Content-based layouts"): q [B, Hq, Nq, D] at absolute
- * positions qOffset[b] …, k [B, Hkv, Nk, D]. Pooled scores s[b,h,r,c] = mean(q rows in block r) ·
+ * positions qOffset[b] …, k [B, Hkv, Nk, D] (kv head (b, g)'s key j at row (b·Hkv + g)·kvStride + j). Pooled scores s[b,h,r,c] = mean(q rows in block r) ·
  * mean(valid k rows in block c) · scale; allowed c: c ≤ r with causal, c·block < keyLengths[b];
  * per (b, h, r) holding a query: the topK highest allowed s (ties: the lower c), or the fewest
  * highest whose softmax mass over the allowed c reaches threshold; the keep blocks (within the
@@ -207,6 +224,18 @@ export interface OpTimings<K extends KernelTime = KernelTime> {
 export interface SelectBlocksProblem<T extends OperandData = OperandData> {
   q: T;
   k: T;
+  /** Rows between consecutive kv heads in k: Nk for a tensor, a KV cache's capacity. */
+  kvStride: number;
+  /**
+   * 'mean': the pooled score above; 'bound': scale · Σ_d max(qp_d · kmin_d, qp_d · kmax_d) over
+   * the elementwise min and max of block c's valid keys (Quest's upper bound).
+   */
+  score: 'mean' | 'bound';
+  /**
+   * A KV cache's summaries of blocks of `block` positions that hold exactly the valid keys of every
+   * allowed block: read in place of pooling k (the same values).
+   */
+  summaries?: KvSummaryData;
   B: number;
   Hq: number;
   Hkv: number;
@@ -257,8 +286,11 @@ export interface Backend {
   readonly lastTimings?: OpTimings | null;
   /** Copies `data` into the backend's memory, for later calls (engine.upload); half-float bits keep their dtype. */
   upload(data: HostData, rowLength: number): Promise<ResidentData>;
-  /** Memory for a KV cache of B·Hkv heads of `capacity` tokens of D values (KvCacheData); `dtype` only where storesFloat16. */
-  createKvCache(B: number, Hkv: number, D: number, capacity: number, dtype?: Dtype): Promise<KvCacheData>;
+  /**
+   * Memory for a KV cache of B·Hkv heads of `capacity` tokens of D values (KvCacheData); `dtype`
+   * only where storesFloat16; `summaryBlock`: keep key summaries of blocks of that many positions.
+   */
+  createKvCache(B: number, Hkv: number, D: number, capacity: number, dtype?: Dtype, summaryBlock?: number): Promise<KvCacheData>;
   /** ResidentData where `p.keepOnDevice`, else host data (half-float bits for float16 operands). */
   attention(p: AttentionProblem<OperandData>): Promise<OperandData>;
   /** The same forward, with each row's log-sum-exp (AttentionLseData). */

@@ -204,7 +204,7 @@ class EngineImpl implements Engine {
   async createKvCache(options: KvCacheOptions): Promise<KvCache> {
     this.open();
     const o = checkKvCacheOptions(options);
-    const data = await this.impl.createKvCache(o.batch, o.kvHeads, o.headDim, o.capacity, this.half ? o.dtype : 'float32');
+    const data = await this.impl.createKvCache(o.batch, o.kvHeads, o.headDim, o.capacity, this.half ? o.dtype : 'float32', o.summaryBlock ?? undefined);
     const cache = new KvCacheHandle(o, this.impl.name, data, this, (c) => this.caches.delete(c));
     this.caches.add(cache);
     return cache;

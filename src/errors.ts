@@ -106,6 +106,8 @@ export const errors = {
 
   // ---- selectBlocks, attentionMass (src/select-blocks.ts, src/attention-mass.ts) -----------------
   selectRuleMissing: () => new TypeError('selectBlocks needs a rule: pass topK (blocks per row) or threshold (a share of the mass in (0, 1])'),
+  selectKeysMissing: () => new TypeError('selectBlocks needs keys: pass k (a tensor [B, Hkv, Nk, D]) or kv (a KvCache)'),
+  selectKeysBoth: () => new TypeError('pass either k or kv to selectBlocks, not both: each alone gives the keys'),
   selectRuleBoth: () => new RangeError('pass topK or threshold, not both: each alone decides the blocks of a row'),
   notThreshold: (v: unknown) =>
     new (typeof v === 'number' ? RangeError : TypeError)(`threshold must be a number in (0, 1], got ${show(v)}`),
@@ -223,6 +225,8 @@ export const errors = {
     ),
   residentLayoutForwardOnly: () =>
     new TypeError(`${PREFIX}a layout held on the device (selectBlocks with keepOnDevice) serves the forward only; read() it for attentionBackward`),
+  gpuBoundScore: () =>
+    new TypeError(`${PREFIX}webgpu: selectBlocks' score 'bound' runs on the CPU backend only for now; use score 'mean' (the default) here`),
   gpuUploadTooLarge: (bytes: number, max: number) => new RangeError(`${PREFIX}webgpu: upload needs ${bytes} bytes, more than this device binds (${max})`),
   gpuUploadFailed: (floats: number, why: string) => new RangeError(`${PREFIX}webgpu: upload of ${floats} floats failed: ${why}`),
   gpuTooManyWorkgroups: (total: number, maxPerDim: number) =>

@@ -11,8 +11,10 @@ import { checkChoice, checkOperand } from './validate.js';
 // Symbol.for: a second copy of this module (a bundle beside dist/) still recognises the brand
 const BRAND = Symbol.for('blocksparse.KvCache');
 
-/** createKvCache's options, checked. */
-export function checkKvCacheOptions(options: unknown): Required<KvCacheOptions> {
+/** createKvCache's options, checked (summaryBlock null where not asked for). */
+export type CheckedKvCacheOptions = Required<Omit<KvCacheOptions, 'summaryBlock'>> & { summaryBlock: number | null };
+
+export function checkKvCacheOptions(options: unknown): CheckedKvCacheOptions {
   if (options === null || typeof options !== 'object') throw errors.notObject('options', options);
   const o = options as KvCacheOptions;
   positiveInt('batch', o.batch);
@@ -20,7 +22,8 @@ export function checkKvCacheOptions(options: unknown): Required<KvCacheOptions> 
   positiveInt('headDim', o.headDim);
   positiveInt('capacity', o.capacity);
   const dtype = checkChoice('dtype', o.dtype, ['float32', 'float16'] as const, 'float32');
-  return { batch: o.batch, kvHeads: o.kvHeads, headDim: o.headDim, capacity: o.capacity, dtype };
+  const summaryBlock = o.summaryBlock === undefined ? null : positiveInt('summaryBlock', o.summaryBlock);
+  return { batch: o.batch, kvHeads: o.kvHeads, headDim: o.headDim, capacity: o.capacity, dtype, summaryBlock };
 }
 
 export class KvCacheHandle implements KvCache {
@@ -31,6 +34,7 @@ export class KvCacheHandle implements KvCache {
   readonly capacity: number;
   /** float16 tokens are held as half floats where the backend stores float16 (KvCacheData.dtype), else as float32 (converted at the append). */
   readonly dtype: Dtype;
+  readonly summaryBlock: number | null;
   private held = 0;
   /** Tokens of appends under way: a second append checks its capacity against them too. */
   private pending = 0;
@@ -38,7 +42,7 @@ export class KvCacheHandle implements KvCache {
   private resets = 0;
 
   constructor(
-    options: Required<KvCacheOptions>,
+    options: CheckedKvCacheOptions,
     readonly backend: BackendName,
     /** @internal */ readonly data: KvCacheData,
     /** @internal the engine that made it */ readonly owner: object,
@@ -49,6 +53,7 @@ export class KvCacheHandle implements KvCache {
     this.headDim = options.headDim;
     this.capacity = options.capacity;
     this.dtype = options.dtype;
+    this.summaryBlock = options.summaryBlock;
   }
 
   get length(): number {
@@ -57,6 +62,11 @@ export class KvCacheHandle implements KvCache {
 
   get destroyed(): boolean {
     return this.data.destroyed;
+  }
+
+  /** @internal Tokens of appends under way: the backend may already hold them (its summaries too). */
+  get appending(): number {
+    return this.pending;
   }
 
   async append(tokens: { k: TensorInput; v: TensorInput }): Promise<void> {

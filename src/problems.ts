@@ -5,7 +5,7 @@ import { errors } from './errors.js';
 import { dtypeOf, type Storage } from './dtype.js';
 import { compileLayout, type CompiledLayout } from './layouts/compile.js';
 import { fitLayout } from './layouts/fit.js';
-import { isKvCache } from './kv-cache.js';
+import { isKvCache, type KvCacheHandle } from './kv-cache.js';
 import { layoutArgument } from './device-layout.js';
 import type { AttentionArgs, AttentionBackwardArgs, KvAttentionArgs, BatchedLayout, Layout, MaskMode, MatmulArgs, ScoreOptions, SoftmaxArgs, SoftmaxBackwardArgs } from './types.js';
 import { checkBlockSparse, checkBoolean, checkChoice, checkLayout, checkOperand, checkScale, checkShapeEquals, checkTensor, sameLayout } from './validate.js';
@@ -105,20 +105,26 @@ export function sameDtype(name: string, storage: Storage, q: Storage): void {
   if (dtypeOf(storage) !== dtypeOf(q)) throw errors.dtypesDiffer(name, dtypeOf(storage), 'q', dtypeOf(q));
 }
 
+/** A KV cache that q [B, H, Nq, D] may attend over: this engine's (`owner`), live, not empty, of q's B, D and dtype. */
+export function checkKvCache(kv: unknown, q: { shape: number[]; storage: Storage }, owner?: object): KvCacheHandle {
+  const [B, H, , D] = q.shape;
+  if (!isKvCache(kv)) throw errors.notKvCache(kv);
+  if (owner === undefined || kv.owner !== owner) throw errors.foreignKvCache();
+  if (kv.destroyed) throw errors.destroyedKvCache();
+  if (kv.batch !== B) throw errors.mismatch('q', 'shape[0] (B, the cache\'s batch)', kv.batch, B);
+  if (kv.headDim !== D) throw errors.mismatch('q', 'shape[3] (D, the cache\'s headDim)', kv.headDim, D);
+  if (H % kv.kvHeads !== 0) throw errors.kvHeadsDivide(H, kv.kvHeads, 'kv.kvHeads');
+  if (kv.dtype !== dtypeOf(q.storage)) throw errors.dtypesDiffer('kv', `a ${kv.dtype} KvCache`, 'q', dtypeOf(q.storage));
+  if (kv.length === 0) throw errors.emptyKvCache();
+  return kv;
+}
+
 function keysAndValues(args: AttentionArgs | KvAttentionArgs, q: { shape: number[]; storage: Storage }, owner?: object, half = false): KeysAndValues {
   const [B, H, , D] = q.shape;
   if (args.kv !== undefined) {
-    const kv: unknown = args.kv;
-    if (!isKvCache(kv)) throw errors.notKvCache(kv);
-    if (args.k !== undefined) throw errors.kvWithKeys('k');
-    if (args.v !== undefined) throw errors.kvWithKeys('v');
-    if (owner === undefined || kv.owner !== owner) throw errors.foreignKvCache();
-    if (kv.destroyed) throw errors.destroyedKvCache();
-    if (kv.batch !== B) throw errors.mismatch('q', 'shape[0] (B, the cache\'s batch)', kv.batch, B);
-    if (kv.headDim !== D) throw errors.mismatch('q', 'shape[3] (D, the cache\'s headDim)', kv.headDim, D);
-    if (H % kv.kvHeads !== 0) throw errors.kvHeadsDivide(H, kv.kvHeads, 'kv.kvHeads');
-    if (kv.dtype !== dtypeOf(q.storage)) throw errors.dtypesDiffer('kv', `a ${kv.dtype} KvCache`, 'q', dtypeOf(q.storage));
-    if (kv.length === 0) throw errors.emptyKvCache();
+    if (isKvCache(args.kv) && args.k !== undefined) throw errors.kvWithKeys('k');
+    if (isKvCache(args.kv) && args.v !== undefined) throw errors.kvWithKeys('v');
+    const kv = checkKvCache(args.kv, q, owner);
     return { Hkv: kv.kvHeads, Nk: kv.length, kvStride: kv.capacity, k: kv.data.k, v: kv.data.v, capacity: kv.capacity };
   }
   // k and v [B, Hkv, Nk, D]: Hkv divides Hq (GQA, MQA; Hkv = Hq is plain multi-head attention)

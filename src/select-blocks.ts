@@ -1,14 +1,16 @@
 // engine.selectBlocks' arguments checked and resolved into the problem both backends take
-// (backend.ts SelectBlocksProblem), with attention's checks of q, k, qOffset and keyLengths.
-import type { OperandData, SelectBlocksProblem } from './backend.js';
+// (backend.ts SelectBlocksProblem), with attention's checks of q, k or kv, qOffset and keyLengths.
+import type { KvSummaryData, OperandData, SelectBlocksProblem } from './backend.js';
+import type { KvCacheHandle } from './kv-cache.js';
 import type { Storage } from './dtype.js';
 import { errors } from './errors.js';
 import { positiveInt } from './layouts/args.js';
-import { checkKeyLengths, checkQOffset, sameDtype } from './problems.js';
+import { checkKeyLengths, checkKvCache, checkQOffset, sameDtype } from './problems.js';
 import type { SelectBlocksArgs, SelectBlocksKeep } from './types.js';
-import { checkBoolean, checkOperand, checkScale } from './validate.js';
+import { checkBoolean, checkChoice, checkOperand, checkScale } from './validate.js';
 
 const BHND = ['B', 'H', 'N', 'D'];
+const SCORES = ['mean', 'bound'] as const;
 
 export type CheckedSelectBlocks = SelectBlocksProblem<OperandData> & { keepOnDevice: boolean; storage: Storage };
 
@@ -38,20 +40,43 @@ function checkRule(topK: unknown, threshold: unknown): { topK: number; threshold
   return { topK: 0, threshold };
 }
 
-/** `owner`: the engine whose DeviceTensors q and k may be. */
+/** The keys: a tensor k, or a KV cache's first `length` (kvStride its capacity). */
+function checkKeys(args: SelectBlocksArgs, q: { shape: number[]; storage: Storage }, owner?: object) {
+  if (args.kv !== undefined && args.k !== undefined) throw errors.selectKeysBoth();
+  if (args.kv !== undefined) {
+    const kv = checkKvCache(args.kv, q, owner);
+    return { Hkv: kv.kvHeads, Nk: kv.length, kvStride: kv.capacity, k: kv.data.k as OperandData, summaryBlock: kv.summaryBlock, cache: kv };
+  }
+  if (args.k === undefined) throw errors.selectKeysMissing();
+  const k = checkOperand('k', args.k, '[B, Hkv, Nk, D]', owner);
+  sameDtype('k', k.storage, q.storage);
+  for (const i of [0, 3]) if (k.shape[i] !== q.shape[i]) throw errors.mismatch('k', `shape[${i}] (${BHND[i]})`, q.shape[i], k.shape[i]);
+  return { Hkv: k.shape[1], Nk: k.shape[2], kvStride: k.shape[2], k: k.data, summaryBlock: null, cache: null };
+}
+
+/**
+ * The cache's summaries where they hold exactly the blocks the call pools: blocks of this call's
+ * size, every batch row's valid keys ending at the cache's length or at a block's end (the last
+ * block's summary covers the keys held), no append under way (its tokens may be in them already).
+ */
+function summariesFor(cache: KvCacheHandle | null, block: number, keyLengths: Int32Array): KvSummaryData | undefined {
+  const s = cache?.data.summaries;
+  if (!cache || !s || s.block !== block || cache.appending > 0) return undefined;
+  return keyLengths.every((n) => n === cache.length || n % block === 0) ? s : undefined;
+}
+
+/** `owner`: the engine whose DeviceTensors q and k, and KV caches, may be. */
 export function selectBlocksProblem(args: SelectBlocksArgs, owner?: object): CheckedSelectBlocks {
   if (args === null || typeof args !== 'object') throw errors.notObject('arguments', args);
   const q = checkOperand('q', args.q, '[B, Hq, Nq, D]', owner);
   const [B, Hq, Nq, D] = q.shape;
-  const k = checkOperand('k', args.k, '[B, Hkv, Nk, D]', owner);
-  sameDtype('k', k.storage, q.storage);
-  for (const i of [0, 3]) if (k.shape[i] !== q.shape[i]) throw errors.mismatch('k', `shape[${i}] (${BHND[i]})`, q.shape[i], k.shape[i]);
-  const [, Hkv, Nk] = k.shape;
+  const keys = checkKeys(args, q, owner);
+  const { Hkv, Nk } = keys;
   if (Hq % Hkv !== 0) throw errors.kvHeadsDivide(Hq, Hkv);
-  positiveInt('block', args.block);
-  const block = args.block;
+  const block = positiveInt('block', args.block ?? keys.summaryBlock ?? undefined);
+  const score = checkChoice('score', args.score, SCORES, 'mean');
   const { topK, threshold } = checkRule(args.topK, args.threshold);
-  const given = checkKeyLengths(args.keyLengths, B, Nk, false);
+  const given = checkKeyLengths(args.keyLengths, B, Nk, keys.cache !== null);
   given?.forEach((n, b) => {
     if (n < 1) throw errors.selectKeyLength(b, Nk, n);
   });
@@ -61,7 +86,7 @@ export function selectBlocksProblem(args: SelectBlocksArgs, owner?: object): Che
   const C = Math.ceil(Nk / block);
   // counts past the row mean the whole row: capped at C, they stay 32-bit integers for the kernels
   return {
-    q: q.data, k: k.data, B, Hq, Hkv, Nq, Nk, D, block,
+    q: q.data, k: keys.k, kvStride: keys.kvStride, score, summaries: summariesFor(keys.cache, block, keyLengths), B, Hq, Hkv, Nq, Nk, D, block,
     R: Math.ceil((Math.max(...qOffset) + Nq) / block), C,
     qOffset: Int32Array.from(qOffset), keyLengths: Int32Array.from(keyLengths),
     causal: checkBoolean('causal', args.causal), scale: checkScale(args.scale, 1 / Math.sqrt(D)),

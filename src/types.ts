@@ -163,6 +163,12 @@ export interface KvCacheOptions {
   capacity: number;
   /** What it stores and append takes: 'float32' (the default) or 'float16'. */
   dtype?: Dtype;
+  /**
+   * Keep per-block key summaries (the mean, min and max of the keys of each block of this many
+   * positions, per batch row and kv head), updated by every append, that selectBlocks over the
+   * cache reads instead of the keys. Default: none.
+   */
+  summaryBlock?: number;
 }
 
 /**
@@ -176,6 +182,8 @@ export interface KvCache {
   readonly headDim: number;
   readonly capacity: number;
   readonly dtype: Dtype;
+  /** The block of its key summaries (KvCacheOptions.summaryBlock), or null. */
+  readonly summaryBlock: number | null;
   /** The backend whose memory holds it. */
   readonly backend: BackendName;
   /** Tokens held: positions 0 … length − 1 of every batch row. */
@@ -256,15 +264,19 @@ export interface SelectBlocksKeep {
 
 /**
  * engine.selectBlocks (API.md "Content-based layouts"): a layout [B, Hq, R, C] chosen from pooled
- * query and key blocks, by topK or threshold (exactly one).
+ * query and key blocks, by topK or threshold (exactly one), over keys k or a KV cache kv (exactly one).
  */
 export interface SelectBlocksArgs {
   /** [B, Hq, Nq, D]. */
   q: TensorInput;
   /** [B, Hkv, Nk, D], Hkv dividing Hq. */
-  k: TensorInput;
-  /** Positions per block, rows and columns. */
-  block: number;
+  k?: TensorInput;
+  /** A KV cache of this engine in place of k: its first `length` keys (Nk = kv.length). */
+  kv?: KvCache;
+  /** Positions per block, rows and columns; over a cache, default its summaryBlock. */
+  block?: number;
+  /** 'mean' (default): pooled q · pooled k; 'bound': Σ_d max(qp_d·kmin_d, qp_d·kmax_d), an upper bound of q·k in the block. */
+  score?: 'mean' | 'bound';
   /** Keep the topK highest-scored allowed blocks per block row (ties: the lower column). */
   topK?: number;
   /** In (0, 1]: keep the fewest highest-scored blocks whose softmax mass over the allowed blocks reaches it. */

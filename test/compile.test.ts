@@ -16,17 +16,20 @@ const arbLayout = (batched = false) =>
       Bl: fc.integer({ min: 1, max: batched ? 3 : 1 }),
       H: fc.integer({ min: 1, max: 3 }),
       R: fc.integer({ min: 1, max: 9 }),
-      C: fc.integer({ min: 1, max: 9 }),
-      sparsity: fc.integer({ min: 1, max: 4 }),
+      C: fc.integer({ min: 1, max: 19 }),
+      // up to 40: mostly empty rows, which the compile skips four bytes at a time
+      sparsity: fc.integer({ min: 1, max: 40 }),
+      // data starting at any byte of a word
+      offset: fc.integer({ min: 0, max: 3 }),
     })
-    .chain(({ Bl, H, R, C, sparsity }) =>
+    .chain(({ Bl, H, R, C, sparsity, offset }) =>
       fc.uint8Array({ minLength: Bl * H * R * C, maxLength: Bl * H * R * C, max: sparsity }).map(
-        (bytes): Layout => ({
-          block: 16,
-          shape: (batched ? [Bl, H, R, C] : [H, R, C]) as Layout['shape'],
+        (bytes): Layout => {
+          const data = new Uint8Array(bytes.length + 4).subarray(offset, offset + bytes.length);
           // any non-zero byte keeps a block (not only 1)
-          data: bytes.map((b) => (b === 0 ? 1 + (b % 3) : 0)),
-        }),
+          data.set(bytes.map((b) => (b === 0 ? 1 + (b % 3) : 0)));
+          return { block: 16, shape: (batched ? [Bl, H, R, C] : [H, R, C]) as Layout['shape'], data };
+        },
       ),
     );
 

@@ -8,36 +8,16 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { forceTaskCount } from '../src/cpu/tasks.js';
 import { createEngine } from '../src/index.js';
-import type { BatchedLayout, Layout, SelectBlocksArgs, Tensor } from '../src/types.js';
+import type { Layout, SelectBlocksArgs, Tensor } from '../src/types.js';
 import { cpuEngines } from './helpers/cpu-engines.js';
 import { halfTensor } from './helpers/float16.js';
+import { assertSelection } from './helpers/selection.js';
 import {
-  assertClose, mulberry32, randomTensor, referenceAttention, referenceAttentionMass, referenceSelectBlocks, type RefSelection,
+  assertClose, mulberry32, randomTensor, referenceAttention, referenceAttentionMass, referenceSelectBlocks,
 } from './reference/index.js';
 
 const S = suite('selectBlocks and attentionMass (cpu)');
 const E = cpuEngines(S);
-
-/** Rows of `got` that differ from the reference's, near ties excepted; `label` names the case. */
-function assertSelection(got: BatchedLayout, ref: RefSelection, label: string): void {
-  assert.equal([...got.shape], ref.shape, `${label}: shape`);
-  const C = ref.shape[3];
-  let ties = 0;
-  for (let t = 0; t < ref.nearTie.length; t++) {
-    for (let c = 0; c < C; c++) {
-      if (got.data[t * C + c] === ref.data[t * C + c]) continue;
-      if (ref.nearTie[t]) {
-        ties++;
-        break;
-      }
-      assert.unreachable(
-        `${label}: block row ${t} differs at column ${c}: got ${got.data.subarray(t * C, t * C + C).join('')}, ` +
-          `expected ${ref.data.subarray(t * C, t * C + C).join('')} (scores ${Array.from(ref.scores.subarray(t * C, t * C + C), (x) => x.toFixed(4)).join(' ')})`,
-      );
-    }
-  }
-  assert.ok(ties <= Math.max(1, ref.nearTie.length / 20), `${label}: ${ties} near-tie rows differ`);
-}
 
 interface Drawn {
   B: number;
@@ -53,6 +33,7 @@ interface Drawn {
   rule: { topK: number } | { threshold: number };
   keep: { diagonal: boolean; first: number; local: number } | null;
   scale: number | undefined;
+  score: 'mean' | 'bound';
   seed: number;
 }
 
@@ -70,10 +51,11 @@ const drawn: fc.Arbitrary<Drawn> = fc.record({
   rule: fc.oneof(fc.record({ topK: fc.integer({ min: 1, max: 6 }) }), fc.record({ threshold: fc.constantFrom(0.2, 0.5, 0.8, 0.95, 1) })),
   keep: fc.option(fc.record({ diagonal: fc.boolean(), first: fc.integer({ min: 0, max: 2 }), local: fc.integer({ min: 0, max: 2 }) })),
   scale: fc.constantFrom(undefined, 1, 4),
+  score: fc.constantFrom('mean' as const, 'bound' as const),
   seed: fc.integer({ min: 1, max: 2 ** 30 }),
 });
 
-function inputs(d: Drawn): SelectBlocksArgs & { q: Tensor; k: Tensor } {
+function inputs(d: Drawn): SelectBlocksArgs & { q: Tensor; k: Tensor; block: number } {
   const rng = mulberry32(d.seed);
   const Hq = d.Hkv * d.ratio;
   const q = randomTensor([d.B, Hq, d.Nq, d.D], rng);
@@ -83,7 +65,9 @@ function inputs(d: Drawn): SelectBlocksArgs & { q: Tensor; k: Tensor } {
     d.offsets === 'zero' ? 0 : d.offsets === 'random' ? Int32Array.from({ length: d.B }, () => Math.floor(rng() * 40)) : undefined;
   // the default offset (keyLengths[b] − Nq) must not be negative
   const ok = qOffset !== undefined || (keyLengths ? Math.min(...keyLengths) : d.Nk) >= d.Nq;
-  return { q, k, block: d.block, causal: d.causal, keyLengths, qOffset: ok ? qOffset : 0, scale: d.scale, ...d.rule, ...(d.keep ? { keep: d.keep } : {}) };
+  return {
+    q, k, block: d.block, causal: d.causal, keyLengths, qOffset: ok ? qOffset : 0, scale: d.scale, score: d.score, ...d.rule, ...(d.keep ? { keep: d.keep } : {}),
+  };
 }
 
 S('the selection equals the float64 reference, and the bytes are the same for 1, 2 threads and forced splits', async () => {

@@ -5,7 +5,8 @@ import type {
   Backend, BackendInfo, AttentionProblem, AttentionBackwardProblem, MatmulProblem, SoftmaxProblem, SoftmaxBackwardProblem, AttentionGradientData,
   AttentionLseData, KvCacheData, OperandData, ResidentData, OpTimings, SelectBlocksProblem,
 } from '../backend.js';
-import { CpuKvCache } from './kv-cache.js';
+import { CpuKvCache, type CpuKvSummaries } from './kv-cache.js';
+import type { Dtype } from '../types.js';
 import type { CompiledLayout } from '../layouts/compile.js';
 import { Arena } from './arena.js';
 import type { CpuContext } from './context.js';
@@ -149,19 +150,29 @@ export class CpuBackend implements Backend {
       return r;
     });
   }
-  createKvCache(B: number, Hkv: number, D: number, capacity: number): Promise<KvCacheData> {
+  createKvCache(B: number, Hkv: number, D: number, capacity: number, _dtype?: Dtype, summaryBlock?: number): Promise<KvCacheData> {
     return this.serial(() => {
-      const floats = B * Hkv * capacity * D;
-      const made = () => new CpuResident(this.arena.allocPersistent(floats * 4), floats, D, this.residents);
-      const k = made();
-      let v: CpuResident;
+      const made: CpuResident[] = [];
+      const alloc = (floats: number, rowLength: number) => {
+        const r = new CpuResident(this.arena.allocPersistent(floats * 4), floats, rowLength, this.residents);
+        made.push(r);
+        return r;
+      };
       try {
-        v = made();
+        const floats = B * Hkv * capacity * D;
+        const [k, v] = [alloc(floats, D), alloc(floats, D)];
+        let summaries: CpuKvSummaries | undefined;
+        if (summaryBlock !== undefined) {
+          const blocks = Math.ceil(capacity / summaryBlock);
+          const size = B * Hkv * blocks * D;
+          summaries = { block: summaryBlock, blocks, mean: alloc(size, D), min: alloc(size, D), max: alloc(size, D) };
+        }
+        const serial = (step: (ctx: CpuContext) => Promise<void>) => this.serial(() => this.runPart(null, step));
+        return new CpuKvCache(k, v, this.arena, B * Hkv, capacity, D, serial, summaries);
       } catch (e) {
-        k.destroy();
+        for (const r of made) r.destroy();
         throw e;
       }
-      return new CpuKvCache(k, v, this.arena, B * Hkv, capacity, D, (step) => this.serial(step));
     });
   }
   attention(p: AttentionProblem<OperandData>): Promise<OperandData> {

@@ -57,10 +57,10 @@ export const kernelParameters = {
   ],
   softmaxBackward: ['y', 'dy', 'kvPtr', 'H', 'R', 'nnz', 'blk', 'scale', 'begin', 'end'],
   // assembly/block-pooling.ts, block-selection.ts
-  poolBlocks: ['src', 'dst', 'shift', 'limit', 'heads', 'rows', 'D', 'block', 'blocks', 'itemBegin', 'itemEnd'],
+  poolBlocks: ['src', 'mean', 'lo', 'hi', 'shift', 'limit', 'heads', 'rows', 'D', 'block', 'blocks', 'jFirst', 'jCount', 'itemBegin', 'itemEnd'],
   selectBlockRows: [
-    'qp', 'kp', 'out', 'qOffset', 'keyLengths',
-    'Hq', 'Hkv', 'Nq', 'R', 'C', 'D', 'block', 'causal', 'scale',
+    'qp', 'kp', 'kLo', 'kHi', 'out', 'qOffset', 'keyLengths',
+    'Hq', 'Hkv', 'Nq', 'R', 'C', 'kBlocks', 'D', 'block', 'causal', 'bound', 'scale',
     'topK', 'threshold', 'keepDiagonal', 'keepFirst', 'keepLocal',
     'itemBegin', 'itemEnd', 'scratch',
   ],

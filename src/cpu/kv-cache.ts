@@ -1,10 +1,21 @@
 // A KV cache's memory on the CPU (backend.ts KvCacheData): k and v [B, Hkv, capacity, D], two
 // persistent blocks of the kernels' Wasm memory that attention reads in place (kvStride =
-// capacity). An append copies only the new tokens, on the backend's queue of calls.
-import type { KvCacheData, OperandData } from '../backend.js';
+// capacity). An append copies only the new tokens, on the backend's queue of calls; with a summary
+// block it then pools the key blocks it touched again (assembly/block-pooling.ts, the kernel
+// selectBlocks pools keys with), from the keys held.
+import type { KvCacheData, KvSummaryData, OperandData } from '../backend.js';
 import { internal } from '../errors.js';
 import type { Arena } from './arena.js';
+import type { CpuContext } from './context.js';
 import { CpuResident } from './resident.js';
+import { dynamicTaskCount, partitionEvenly } from './tasks.js';
+
+/** The summaries' memory on the CPU: three persistent blocks of [B·Hkv, blocks, D] floats. */
+export interface CpuKvSummaries extends KvSummaryData {
+  readonly mean: CpuResident;
+  readonly min: CpuResident;
+  readonly max: CpuResident;
+}
 
 export class CpuKvCache implements KvCacheData {
   constructor(
@@ -14,8 +25,9 @@ export class CpuKvCache implements KvCacheData {
     private readonly heads: number,
     private readonly capacity: number,
     private readonly D: number,
-    /** Runs a step on the backend's queue, in call order. */
-    private readonly serial: (step: () => void) => Promise<void>,
+    /** Runs a step on the backend's queue, in call order, with the kernels at hand. */
+    private readonly serial: (step: (ctx: CpuContext) => Promise<void>) => Promise<void>,
+    readonly summaries?: CpuKvSummaries,
   ) {}
 
   get destroyed(): boolean {
@@ -23,9 +35,10 @@ export class CpuKvCache implements KvCacheData {
   }
 
   write(k: OperandData, v: OperandData, at: number, n: number): Promise<void> {
-    return this.serial(() => {
+    return this.serial(async (ctx) => {
       this.copy(k, this.k, at, n);
       this.copy(v, this.v, at, n);
+      if (this.summaries) await this.summarize(ctx, this.summaries, at, n);
     });
   }
 
@@ -41,8 +54,25 @@ export class CpuKvCache implements KvCacheData {
     for (let h = 0; h < heads; h++) to.set(from.subarray(h * rows, (h + 1) * rows), (h * capacity + at) * D);
   }
 
+  /** The summaries of blocks floor(at / block) … of every head, over the keys 0 … at + n − 1 held. */
+  private async summarize(ctx: CpuContext, s: CpuKvSummaries, at: number, n: number): Promise<void> {
+    const { heads, capacity, D } = this;
+    const jFirst = Math.floor(at / s.block);
+    const jCount = Math.ceil((at + n) / s.block) - jFirst;
+    const shift = ctx.arena.putI32(Int32Array.of(0));
+    const limit = ctx.arena.putI32(Int32Array.of(at + n));
+    const ranges = partitionEvenly(heads * jCount, dynamicTaskCount(ctx, heads * (at + n - jFirst * s.block) * D * 3));
+    await ctx.run('poolBlocks', ranges.map(([itemBegin, itemEnd]) => ({
+      src: this.k.pointer, mean: s.mean.pointer, lo: s.min.pointer, hi: s.max.pointer, shift, limit,
+      heads, rows: capacity, D, block: s.block, blocks: s.blocks, jFirst, jCount, itemBegin, itemEnd,
+    })));
+  }
+
   destroy(): void {
     this.k.destroy();
     this.v.destroy();
+    this.summaries?.mean.destroy();
+    this.summaries?.min.destroy();
+    this.summaries?.max.destroy();
   }
 }

@@ -1,9 +1,10 @@
 // Host side of engine.selectBlocks on the CPU (assembly/block-pooling.ts, block-selection.ts): the
-// query and key blocks are pooled by one kernel (items: pooled blocks), then tasks own block rows
-// (b, h, r), each scored and cut in Wasm where its scores are made: the cut needs only the row, and
-// the scores never leave the task's scratch. Every item is computed the same whichever task runs
+// query and key blocks are pooled by one kernel (items: pooled blocks; the keys' mean, or their
+// min and max for the bound score; a KV cache's summaries stand in for them where they hold those
+// blocks), then tasks own block rows (b, h, r), each scored and cut in Wasm where its scores are
+// made: the cut needs only the row, and the scores never leave the task's scratch. Every item is computed the same whichever task runs
 // it, so the bytes are identical for every thread count.
-import type { OperandData, SelectBlocksProblem } from '../backend.js';
+import type { OperandData, ResidentData, SelectBlocksProblem } from '../backend.js';
 import { internal } from '../errors.js';
 import type { CpuContext } from './context.js';
 import { partitionByWeight } from './partition.js';
@@ -22,39 +23,86 @@ function operand(ctx: CpuContext, x: OperandData): number {
 export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Promise<Uint8Array> {
   const { B, Hq, Hkv, Nq, Nk, D, block, R, C } = p;
   const a = ctx.arena;
+  const bound = p.score === 'bound';
   const q = operand(ctx, p.q);
-  const k = operand(ctx, p.k);
   const qp = a.alloc(B * Hq * R * D * 4);
-  const kp = a.alloc(B * Hkv * C * D * 4);
   const qShift = a.putI32(p.qOffset);
   const qLimit = a.putI32(new Int32Array(B).fill(Nq));
   const kShift = a.putI32(new Int32Array(B));
   const keyLengths = a.putI32(p.keyLengths);
-  const poolTasks = dynamicTaskCount(ctx, (B * Hq * Nq + B * Hkv * Nk) * D);
-  const pool = (src: number, dst: number, shift: number, limit: number, heads: number, rows: number, blocks: number) =>
-    partitionEvenly(B * heads * blocks, poolTasks).map(([itemBegin, itemEnd]) => ({
-      src, dst, shift, limit, heads, rows, D, block, blocks, itemBegin, itemEnd,
+  // the key blocks: a KV cache's summaries where they hold exactly these blocks, else pooled here
+  let keys: { mean: number; lo: number; hi: number; blocks: number };
+  const held = p.summaries;
+  if (held) {
+    const at = (r: ResidentData) => (r instanceof CpuResident ? r.pointer : 0);
+    keys = { mean: bound ? 0 : at(held.mean), lo: bound ? at(held.min) : 0, hi: bound ? at(held.max) : 0, blocks: held.blocks };
+    if (keys.mean + keys.lo === 0) throw internal('the CPU backend got summaries another backend holds');
+  } else {
+    const bytes = B * Hkv * C * D * 4;
+    keys = bound ? { mean: 0, lo: a.alloc(bytes), hi: a.alloc(bytes), blocks: C } : { mean: a.alloc(bytes), lo: 0, hi: 0, blocks: C };
+  }
+  const k = held ? 0 : operand(ctx, p.k);
+  const poolTasks = dynamicTaskCount(ctx, (B * Hq * Nq + (held ? 0 : B * Hkv * Nk)) * D);
+  const pool = (src: number, mean: number, lo: number, hi: number, shift: number, limit: number, heads: number, rows: number, blocks: number, jFirst = 0, jCount = blocks, b = 0, batches = B) =>
+    partitionEvenly(batches * heads * jCount, poolTasks).map(([itemBegin, itemEnd]) => ({
+      src, mean, lo, hi, shift, limit, heads, rows, D, block, blocks, jFirst, jCount,
+      itemBegin: b * heads * jCount + itemBegin, itemEnd: b * heads * jCount + itemEnd,
     }));
-  await ctx.run('poolBlocks', [...pool(q, qp, qShift, qLimit, Hq, Nq, R), ...pool(k, kp, kShift, keyLengths, Hkv, Nk, C)]);
+  // only the query blocks that hold a query are pooled (a decode step's: one per head)
+  const active = queryRows(p);
+  const whole = active.every(([r0, r1]) => r0 === 0 && r1 === R);
+  await ctx.run('poolBlocks', [
+    ...(whole ? pool(q, qp, 0, 0, qShift, qLimit, Hq, Nq, R) : active.flatMap(([r0, r1], b) => pool(q, qp, 0, 0, qShift, qLimit, Hq, Nq, R, r0, r1 - r0, b, 1))),
+    ...(held ? [] : pool(k, keys.mean, keys.lo, keys.hi, kShift, keyLengths, Hkv, p.kvStride, C)),
+  ]);
 
+  // the block rows that hold a query, as runs of items t = (b, h, r); the others stay empty
+  const runs: Array<[number, number]> = [];
+  for (let bh = 0; bh < B * Hq; bh++) {
+    const [r0, r1] = active[Math.floor(bh / Hq)];
+    if (r1 <= r0) continue;
+    const last = runs[runs.length - 1];
+    if (last && last[1] === bh * R + r0) last[1] = bh * R + r1;
+    else runs.push([bh * R + r0, bh * R + r1]);
+  }
   // block rows weigh their allowed columns (causal rows grow along r), plus the cut's fixed cost
-  const items = B * Hq * R;
-  const prefix = new Float64Array(items + 1);
-  for (let t = 0; t < items; t++) {
+  const order = runs.flatMap(([t0, t1]) => Array.from({ length: t1 - t0 }, (_, i) => t0 + i));
+  const prefix = new Float64Array(order.length + 1);
+  order.forEach((t, u) => {
     const b = Math.floor(t / (Hq * R));
     const r = t % R;
     let n = Math.min(Math.ceil(p.keyLengths[b] / block), C);
     if (p.causal) n = Math.min(n, r + 1);
-    prefix[t + 1] = prefix[t] + 8 + n;
+    prefix[u + 1] = prefix[u] + 8 + n;
+  });
+  // each range of the weighted split, cut where it crosses from one run to the next
+  const tasks: Array<[number, number]> = [];
+  for (const [u0, u1] of partitionByWeight(prefix, dynamicTaskCount(ctx, prefix[order.length] * D * 2))) {
+    let u = u0;
+    while (u < u1) {
+      let v = u + 1;
+      while (v < u1 && order[v] === order[v - 1] + 1) v++;
+      tasks.push([order[u], order[v - 1] + 1]);
+      u = v;
+    }
   }
-  const ranges = partitionByWeight(prefix, dynamicTaskCount(ctx, prefix[items] * D * 2));
+  const items = B * Hq * R;
   const stride = Math.ceil((C * ROW_SCRATCH) / 64) * 64;
-  const scratch = a.alloc(ranges.length * stride);
+  const scratch = a.alloc(tasks.length * stride);
   const out = a.alloc(items * C);
-  await ctx.run('selectBlockRows', ranges.map(([itemBegin, itemEnd], i) => ({
-    qp, kp, out, qOffset: qShift, keyLengths, Hq, Hkv, Nq, R, C, D, block, causal: p.causal ? 1 : 0, scale: p.scale,
+  await ctx.run('selectBlockRows', tasks.map(([itemBegin, itemEnd], i) => ({
+    qp, kp: keys.mean, kLo: keys.lo, kHi: keys.hi, out, qOffset: qShift, keyLengths, Hq, Hkv, Nq, R, C, kBlocks: keys.blocks, D, block,
+    causal: p.causal ? 1 : 0, bound: bound ? 1 : 0, scale: p.scale,
     topK: p.topK, threshold: p.threshold, keepDiagonal: p.keepDiagonal ? 1 : 0, keepFirst: p.keepFirst, keepLocal: p.keepLocal,
     itemBegin, itemEnd, scratch: scratch + i * stride,
   })));
-  return a.takeU8(out, items * C);
+  if (runs.length === 1 && runs[0][0] === 0 && runs[0][1] === items) return a.takeU8(out, items * C);
+  const layout = new Uint8Array(items * C);
+  for (const [t0, t1] of runs) layout.set(new Uint8Array(a.memory.buffer, out + t0 * C, (t1 - t0) * C), t0 * C);
+  return layout;
+}
+
+/** Per batch row, the block rows [r0, r1) that hold one of its queries. */
+function queryRows(p: SelectBlocksProblem): Array<[number, number]> {
+  return Array.from(p.qOffset, (o) => [Math.floor(o / p.block), Math.min(Math.ceil((o + p.Nq) / p.block), p.R)]);
 }

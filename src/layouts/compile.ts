@@ -83,9 +83,14 @@ export class CompiledLayout {
     const kvPtr = new Int32Array(S * R + 1);
     const colBlocks = new Int32Array(S * C);
     let nnz = 0;
+    const words = wordView(data);
     for (let i = 0; i < S * R; i++) {
       const s = (i / R) | 0;
       const base = i * C;
+      if (emptyRow(data, words, base, C)) {
+        kvPtr[i + 1] = nnz;
+        continue;
+      }
       for (let c = 0; c < C; c++) {
         if (data[base + c] !== 0) {
           nnz++;
@@ -110,6 +115,7 @@ export class CompiledLayout {
         const i = s * R + r;
         const base = i * C;
         rowBlocks[i] = kvPtr[i + 1] - kvPtr[i];
+        if (rowBlocks[i] === 0) continue;
         for (let c = 0; c < C; c++) {
           if (data[base + c] === 0) continue;
           kvIndices[e] = c;
@@ -164,6 +170,29 @@ export class CompiledLayout {
     }
     return `${head}; causal keeps ${ct.kept} (${ct.keptFull} full, ${ct.keptPartial} partial)\n${lines.join('\n')}`;
   }
+}
+
+/** data as 4-byte words, from its first 4-byte-aligned byte (emptyRow skips zero rows with it). */
+function wordView(data: Uint8Array): { words: Uint32Array; head: number } {
+  const head = (4 - (data.byteOffset % 4)) % 4;
+  if (head >= data.length) return { words: new Uint32Array(0), head: data.length };
+  return { words: new Uint32Array(data.buffer, data.byteOffset + head, (data.length - head) >> 2), head };
+}
+
+/**
+ * Whether bytes base … base + n − 1 are all zero, four at a time: a selected layout over a long
+ * cache is mostly empty rows (a decode step's keeps one block row per head), and its compile is
+ * part of every step.
+ */
+function emptyRow(data: Uint8Array, { words, head }: { words: Uint32Array; head: number }, base: number, n: number): boolean {
+  const end = base + n;
+  let i = base;
+  const w0 = Math.ceil(Math.max(i - head, 0) / 4);
+  const w1 = Math.max(Math.floor((end - head) / 4), w0);
+  for (; i < Math.min(head + w0 * 4, end); i++) if (data[i] !== 0) return false;
+  for (let w = w0; w < w1; w++) if (words[w] !== 0) return false;
+  for (i = Math.max(head + w1 * 4, i); i < end; i++) if (data[i] !== 0) return false;
+  return true;
 }
 
 /** [Bl, Hl, R, C] of a layout: today's [H, R, C] layouts have Bl = 1. */

@@ -8,4 +8,5 @@ export * from './matmul.js';
 export * from '../helpers/random.js';
 export * from '../helpers/assert-close.js';
 export * from './select-blocks.js';
+export * from './key-summaries.js';
 export * from './attention-mass.js';

@@ -3,14 +3,17 @@
 // k [B, Hkv, Nk, D] at positions j; blocks of `block` positions.
 // - qp[b,h,r]: the mean of q's rows whose absolute position falls in block row r (rows holding none
 //   are empty); kp[b,g,c]: the mean of the valid keys (j < keyLength(b)) of block column c.
-// - s[b,h,r,c] = qp · kp(kv head floor(h / (Hq / Hkv))) · scale; c is allowed when some key of it is
-//   valid (c·block < keyLength(b)) and, with causal, c ≤ r.
+// - s[b,h,r,c] = qp · kp(kv head floor(h / (Hq / Hkv))) · scale (score 'mean'), or with score
+//   'bound' scale · Σ_d max(qp_d · kmin_d, qp_d · kmax_d) over the block's elementwise min and max of
+//   its valid keys (key-summaries.ts): Quest's upper bound, for one query row ≥ every q·k·scale of
+//   the block; c is allowed when some key of it is valid (c·block < keyLength(b)) and, with causal, c ≤ r.
 // - topK: the topK highest allowed s (all of them when fewer), ties to the lower c. threshold τ: the
 //   allowed blocks in that order (s descending, ties to the lower c), the fewest whose summed
 //   e^(s − max) reaches τ · Z, Z that same sum over every allowed block; τ = 1 keeps them all (every
 //   block holds some mass, however little rounding leaves of it).
 // - keep: the diagonal c = r, the first `first` columns, the `local` columns r − local … r − 1, each
 //   where allowed; added to the selection. Rows holding no query stay empty.
+import { referenceKeySummaries } from './key-summaries.js';
 import type { RefTensor } from './types.js';
 
 export interface RefSelectBlocksArgs {
@@ -27,6 +30,8 @@ export interface RefSelectBlocksArgs {
   /** Default 1 / sqrt(D). */
   scale?: number;
   keep?: { diagonal?: boolean; first?: number; local?: number };
+  /** Default 'mean'. */
+  score?: 'mean' | 'bound';
 }
 
 export interface RefSelection {
@@ -34,7 +39,7 @@ export interface RefSelection {
   shape: [number, number, number, number];
   /** 1 where the block is kept. */
   data: Uint8Array;
-  /** The pooled scores s, −∞ where the block is not allowed or the row holds no query. */
+  /** The pooled (or bound) scores s, −∞ where the block is not allowed or the row holds no query. */
   scores: Float64Array;
   /**
    * [B, Hq, R]: 1 where a float32 implementation may fairly choose otherwise: the scores either
@@ -75,19 +80,14 @@ export function referenceSelectBlocks(args: RefSelectBlocksArgs): RefSelection {
   const scores = new Float64Array(B * Hq * R * C).fill(-Infinity);
   const nearTie = new Uint8Array(B * Hq * R);
   const qp = new Float64Array(D);
-  const kp = new Float64Array(C * D);
+  const sums = referenceKeySummaries(k, block, Array.from({ length: B }, (_, b) => keyLength(b)));
+  const bound = args.score === 'bound';
   for (let b = 0; b < B; b++) {
     const kl = keyLength(b);
     const off = qOffset(b);
     for (let h = 0; h < Hq; h++) {
-      // pooled keys of the kv head h reads
-      kp.fill(0);
-      const kRow = (b * Hkv + Math.floor(h / group)) * Nk;
-      for (let c = 0; c < C; c++) {
-        const end = Math.min((c + 1) * block, kl);
-        for (let j = c * block; j < end; j++) for (let d = 0; d < D; d++) kp[c * D + d] += k.data[(kRow + j) * D + d];
-        for (let d = 0; d < D && end > c * block; d++) kp[c * D + d] /= end - c * block;
-      }
+      // the key blocks of the kv head h reads
+      const kBase = (b * Hkv + Math.floor(h / group)) * C * D;
       for (let r = 0; r < R; r++) {
         const first = Math.max(r * block - off, 0);
         const end = Math.min((r + 1) * block - off, Nq);
@@ -101,7 +101,9 @@ export function referenceSelectBlocks(args: RefSelectBlocksArgs): RefSelection {
         for (let c = 0; c < C; c++) {
           if (c * block >= kl || (args.causal && c > r)) continue;
           let dot = 0;
-          for (let d = 0; d < D; d++) dot += qp[d] * kp[c * D + d];
+          const o = kBase + c * D;
+          if (bound) for (let d = 0; d < D; d++) dot += Math.max(qp[d] * sums.min[o + d], qp[d] * sums.max[o + d]);
+          else for (let d = 0; d < D; d++) dot += qp[d] * sums.mean[o + d];
           scores[at + c] = dot * scale;
           allowed.push(c);
         }

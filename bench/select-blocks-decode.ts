@@ -1,0 +1,214 @@
+// bench/select-blocks.ts --decode (issue 17's decode part): decode steps against a KV cache of N
+// tokens that keeps key summaries (createKvCache's summaryBlock), B 1, H 8 query heads over Hkv kv
+// heads, D 64, block 64. The keys and values are bench/planted-matches.ts's, with plants only in the
+// last block row (the decode queries' own): `plants` far key blocks per head that only content finds.
+// The cache is filled with N − steps tokens, then each step appends one token and queries from its
+// position (kv head g's query row, for each of its query heads), and for each setting (score 'mean'
+// or 'bound', topK) times:
+// - selectBlocks over the cache (causal, keep first 1 and local 1), which reads the summaries, and
+//   the same over a cache without summaries (its keys pooled on the fly);
+// - attention over the cache with the selected layout (new to it each call, as each step's is: its
+//   compile included), against dense attention over the cache (its static layout compiled once);
+// recall: the share of planted blocks kept; mass: engine.attentionMass of the step's query (mean and
+// 5th percentile over heads and steps). Append cost: one token into the cache with summaries and into
+// the one without (medians over `append-reps` appends), and the fill of N − steps tokens in chunks.
+// Times are medians of `reps` calls after a warm-up, per step, then the median over the steps.
+import { median, quantileSample } from '../cli/stats.js';
+import { fmt, textTable } from '../cli/table.js';
+import { writeJson } from '../cli/write-json.js';
+import { createEngine, type BatchedLayout, type Engine, type KvCache, type Layout, type Tensor } from '../src/index.js';
+import { plantedInputs } from './planted-matches.js';
+import { machineInfo } from './report/ort-tables.js';
+
+export interface DecodeOptions {
+  backend: 'cpu' | 'webgpu';
+  threads: number | undefined;
+  lengths: number[];
+  kvHeads: number;
+  topKs: number[];
+  plants: number;
+  beta: number;
+  steps: number;
+  reps: number;
+  appendReps: number;
+  chunk: number;
+  machine: string;
+  shared: boolean;
+  out: string;
+}
+
+const [H, D, block] = [8, 64, 64];
+const scores = ['mean', 'bound'] as const;
+
+interface DecodeRow {
+  N: number;
+  score: 'mean' | 'bound';
+  topK: number;
+  recall: number;
+  keptPerRow: number;
+  massMean: number;
+  massP5: number;
+  selectMs: number;
+  selectPooledMs: number;
+  sparseMs: number;
+  denseMs: number;
+  speedup: number;
+  selectShare: number;
+}
+
+interface AppendCost {
+  N: number;
+  /** One token, with and without summaries. */
+  tokenMs: number;
+  tokenPlainMs: number;
+  /** N − steps tokens in chunks of `chunk`. */
+  fillMs: number;
+  fillPlainMs: number;
+}
+
+/** Tokens from … to − 1 of every head of x [Hkv, N, D] (batch 1), as [1, Hkv, to − from, D]. */
+function tokens(x: Float32Array, Hkv: number, N: number, from: number, to: number): Tensor {
+  const n = to - from;
+  const out = new Float32Array(Hkv * n * D);
+  for (let g = 0; g < Hkv; g++) out.set(x.subarray((g * N + from) * D, (g * N + to) * D), g * n * D);
+  return { data: out, shape: [1, Hkv, n, D] };
+}
+
+export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
+  const { kvHeads: Hkv, reps } = o;
+  if (H % Hkv !== 0) throw new RangeError(`--kv-heads must divide ${H}, got ${Hkv}`);
+  const group = H / Hkv;
+  const timed = async (f: () => Promise<unknown>): Promise<number> => {
+    await f();
+    const ms: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      const t0 = performance.now();
+      await f();
+      ms.push(performance.now() - t0);
+    }
+    return median(ms);
+  };
+  const rows: DecodeRow[] = [];
+  const appends: AppendCost[] = [];
+  const doc = () => ({
+    bench: 'select-blocks', mode: 'decode', backend: o.backend, threads: o.threads ?? null, H, Hkv, D, block, plants: o.plants, beta: o.beta,
+    steps: o.steps, reps, appendReps: o.appendReps, machine: machineInfo(o.machine, o.shared), rows, appends,
+  });
+  const engine: Engine = await createEngine(o.backend === 'cpu' ? { backend: o.backend, threads: o.threads } : { backend: o.backend });
+  console.log(`backend ${engine.backend}${o.backend === 'cpu' ? `, ${engine.info.threads} threads` : ''}; decode steps, Hkv ${Hkv}`);
+  for (const N of o.lengths) {
+    const R = Math.ceil(N / block);
+    // kv heads are the planted inputs' heads; query head h asks with its kv head's query row
+    const inputs = plantedInputs({ H: Hkv, N, D, block, plants: o.plants, beta: o.beta, seed: 17 + N, firstPlantedRow: R - 1 });
+    const capacity = N + o.appendReps;
+    const options = { batch: 1, kvHeads: Hkv, headDim: D, capacity };
+    let summarized: KvCache | null = null;
+    let plain: KvCache | null = null;
+    try {
+      summarized = await engine.createKvCache({ ...options, summaryBlock: block });
+      plain = await engine.createKvCache(options);
+      const first = N - o.steps;
+      const fill = async (cache: KvCache) => {
+        const t0 = performance.now();
+        for (let at = 0; at < first; at += o.chunk) {
+          const to = Math.min(first, at + o.chunk);
+          await cache.append({ k: tokens(inputs.k, Hkv, N, at, to), v: tokens(inputs.v, Hkv, N, at, to) });
+        }
+        return performance.now() - t0;
+      };
+      const fillMs = await fill(summarized);
+      const fillPlainMs = await fill(plain);
+      console.log(`N ${fmt.n(N)}: filled ${fmt.n(first)} tokens, ${fmt.ms(fillMs)} ms with summaries, ${fmt.ms(fillPlainMs)} ms without`);
+      const k: Tensor = { data: inputs.k, shape: [1, Hkv, N, D] };
+      const dense: Layout = { block, shape: [1, R, R], data: new Uint8Array(R * R).fill(1) };
+      const per = new Map<string, { recall: number[]; kept: number[]; mass: number[]; select: number[]; pooled: number[]; sparse: number[] }>();
+      const denseMs: number[] = [];
+      for (let s = 0; s < o.steps; s++) {
+        const at = first + s;
+        const token = { k: tokens(inputs.k, Hkv, N, at, at + 1), v: tokens(inputs.v, Hkv, N, at, at + 1) };
+        await summarized.append(token);
+        await plain.append(token);
+        const q = new Float32Array(H * D);
+        for (let h = 0; h < H; h++) q.set(inputs.q.subarray((Math.floor(h / group) * N + at) * D, (Math.floor(h / group) * N + at + 1) * D), h * D);
+        const qt: Tensor = { data: q, shape: [1, H, 1, D] };
+        const cache = summarized;
+        denseMs.push(await timed(() => engine.attention({ q: qt, kv: cache, layout: dense, causal: true })));
+        for (const score of scores) {
+          for (const topK of o.topKs) {
+            const args = { q: qt, topK, score, causal: true, keep: { first: 1, local: 1 } };
+            const layout: BatchedLayout = await engine.selectBlocks({ ...args, kv: cache });
+            const r = Math.floor(at / block);
+            let found = 0, planted = 0, kept = 0;
+            for (let h = 0; h < H; h++) {
+              const row = (h * layout.shape[2] + r) * layout.shape[3];
+              for (const c of inputs.plants[Math.floor(h / group)][r]) {
+                planted++;
+                found += layout.data[row + c];
+              }
+              for (let c = 0; c < layout.shape[3]; c++) kept += layout.data[row + c];
+            }
+            const mass = await engine.attentionMass({ q: qt, k, layout, causal: true, qOffset: at, keyLengths: Int32Array.of(at + 1) });
+            const key = `${score} ${topK}`;
+            const m = per.get(key) ?? { recall: [], kept: [], mass: [], select: [], pooled: [], sparse: [] };
+            per.set(key, m);
+            m.recall.push(planted ? found / planted : 1);
+            m.kept.push(kept / H);
+            m.mass.push(...mass.data);
+            m.select.push(await timed(() => engine.selectBlocks({ ...args, kv: cache })));
+            const plainCache = plain;
+            m.pooled.push(await timed(() => engine.selectBlocks({ ...args, kv: plainCache, block })));
+            // a copy per call: each step's layout is new to attention, which compiles it (tables are cached by layout data)
+            const copies = Array.from({ length: reps + 1 }, () => ({ ...layout, data: layout.data.slice() }));
+            let next = 0;
+            m.sparse.push(await timed(() => engine.attention({ q: qt, kv: cache, layout: copies[next++], causal: true })));
+          }
+        }
+        console.log(`  step ${s + 1}/${o.steps} (position ${at}): dense ${fmt.ms(denseMs[s])} ms`);
+      }
+      const dMs = median(denseMs);
+      for (const score of scores) {
+        for (const topK of o.topKs) {
+          const m = per.get(`${score} ${topK}`)!;
+          const [selectMs, selectPooledMs, sparseMs] = [median(m.select), median(m.pooled), median(m.sparse)];
+          rows.push({
+            N, score, topK, recall: m.recall.reduce((a, b) => a + b, 0) / m.recall.length, keptPerRow: median(m.kept),
+            massMean: m.mass.reduce((a, b) => a + b, 0) / m.mass.length, massP5: quantileSample(m.mass, 0.05),
+            selectMs, selectPooledMs, sparseMs, denseMs: dMs, speedup: dMs / (selectMs + sparseMs), selectShare: selectMs / sparseMs,
+          });
+        }
+      }
+      // one token more into each cache, appendReps times (positions N …, noise tokens)
+      const one = async (cache: KvCache) => {
+        const ms: number[] = [];
+        for (let i = 0; i < o.appendReps; i++) {
+          const t = { k: tokens(inputs.k, Hkv, N, i, i + 1), v: tokens(inputs.v, Hkv, N, i, i + 1) };
+          const t0 = performance.now();
+          await cache.append(t);
+          ms.push(performance.now() - t0);
+        }
+        return median(ms);
+      };
+      appends.push({ N, tokenMs: await one(summarized), tokenPlainMs: await one(plain), fillMs, fillPlainMs });
+    } finally {
+      summarized?.destroy();
+      plain?.destroy();
+    }
+    await writeJson(o.out, doc());
+  }
+  await engine.close();
+  await writeJson(o.out, doc());
+  const table = {
+    headers: ['N', 'score', 'topK', 'blocks/row', 'recall', 'mass mean', 'mass p5', 'select ms', 'select pooled ms', 'sparse ms', 'dense ms', 'speedup', 'select share'],
+    align: ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'] as Array<'l' | 'r'>,
+    rows: rows.map((r) => [
+      fmt.n(r.N), r.score, String(r.topK), r.keptPerRow.toFixed(1), fmt.pct(r.recall), r.massMean.toFixed(3), r.massP5.toFixed(3),
+      fmt.ms(r.selectMs), fmt.ms(r.selectPooledMs), fmt.ms(r.sparseMs), fmt.ms(r.denseMs), fmt.x(r.speedup), fmt.pct(r.selectShare),
+    ]),
+  };
+  const appendTable = {
+    headers: ['N', 'append 1 token ms', 'without summaries', 'fill ms', 'fill without summaries'],
+    align: ['r', 'r', 'r', 'r', 'r'] as Array<'l' | 'r'>,
+    rows: appends.map((a) => [fmt.n(a.N), fmt.ms(a.tokenMs), fmt.ms(a.tokenPlainMs), fmt.ms(a.fillMs), fmt.ms(a.fillPlainMs)]),
+  };
+  console.log(`\n${textTable(table)}\n\n${textTable(appendTable)}\nwrote ${o.out}`);
+}
