@@ -71,6 +71,17 @@ case "${1:-}" in
     # PyTorch's decode step on the same GPU, in the same call: FlexAttention and SDPA dense
     step timeout 200 python3 bench/gpu/flex_decode.py "$out/flex-decode.json"
     ;;
+  mma-select)
+    # Issue 16's matrix-unit tiles (checks and sweep) and issue 17's selection on both backends, one call:
+    # after bash bench/gpu/bundle.sh and node tools/device/bundle-bench.mjs bench/select-blocks.ts, carry [".device", "dist", "build"]
+    nvidia-smi -L > "$out/nvidia-smi.txt" 2>&1
+    [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -
+    step bash -c 'timeout 150 node .device/gpu/mma.mjs "$0/mma.json" > "$0/mma.log" 2>&1; tail -30 "$0/mma.log"' "$out"
+    step bash -c 'timeout 170 node .device/bench/select-blocks.mjs --backend webgpu --n 32768,65536,131072 --reps 3 --machine "$1" --out "$0/select-webgpu.json" > "$0/select-webgpu.log" 2>&1; tail -14 "$0/select-webgpu.log"' "$out" "$machine, $(nvidia-smi -L 2>/dev/null | head -1)"
+    # the CPU with no GPU device open (Dawn polls a core)
+    step bash -c 'timeout 120 node .device/bench/select-blocks.mjs --threads 16 --n 32768,65536 --reps 2 --machine "$1" --out "$0/select-cpu-16t.json" > "$0/select-cpu.log" 2>&1; tail -12 "$0/select-cpu.log"' "$out" "$machine"
+    step bash -c 'timeout 90 node .device/bench/select-blocks.mjs --decode --threads 16 --machine "$1" --out "$0/select-decode-cpu-16t.json" > "$0/select-decode.log" 2>&1; tail -10 "$0/select-decode.log"' "$out" "$machine"
+    ;;
   f16)
     # Issue 16: float16 on WebGPU (the matrix units and the plain f16 shaders) beside FlexAttention fp16/fp32, one call
     nvidia-smi > "$out/nvidia-smi.txt" 2>&1
