@@ -233,11 +233,21 @@ export function mmaTileName(t: MmaTile): string {
   return `g${t.groups}n${t.subgroups}k${t.keys}${t.stage ? 't' : ''}${t.matrixO ? 'o' : ''}`;
 }
 
-/** Row groups of 16 per subgroup, and subgroups per workgroup, for a block. */
-export function mmaTile(block: number): MmaTile {
-  // the fastest of bench/gpu/mma.ts's tiles on the GPU machine so far
-  return { groups: Math.min(2, block / 16), subgroups: 1, keys: Math.min(block, 64), stage: false };
+/**
+ * The tile for a block and head dim: the first of MMA_TILES (fastest first on the GPU machine:
+ * bench/results/issue-16-h200) that fits the block and the device's workgroup memory.
+ */
+export function mmaTile(block: number, D: number, maxWorkgroupBytes: number): MmaTile {
+  const fits = (t: MmaTile) => t.keys <= block && 16 * t.groups * t.subgroups <= block && AttentionForwardMmaProgram.workgroupBytes(D, t) <= maxWorkgroupBytes;
+  return MMA_TILES.find(fits) ?? { groups: 1, subgroups: 1, keys: 16, stage: false, matrixO: true };
 }
+
+const MMA_TILES: readonly MmaTile[] = [
+  { groups: 1, subgroups: 4, keys: 64, stage: true, matrixO: true },
+  { groups: 2, subgroups: 1, keys: 32, stage: false, matrixO: true },
+  { groups: 1, subgroups: 1, keys: 32, stage: false, matrixO: true },
+  { groups: 1, subgroups: 1, keys: 16, stage: false, matrixO: true },
+];
 
 /**
  * Why problem `p` cannot take the matrix-unit forward on this context, or null when it can: the
@@ -253,7 +263,7 @@ export function mmaForwardBlocker(ctx: GpuContext, p: AttentionProblem<OperandDa
   if (p.D % 16 !== 0 || p.D > 256) return `head dim ${p.D} (a multiple of 16 up to 256 needed)`;
   const block = p.layout.block;
   if (block % 16 !== 0) return `block ${block} (a multiple of 16 needed)`;
-  const bytes = AttentionForwardMmaProgram.workgroupBytes(p.D, mmaTile(block));
+  const bytes = AttentionForwardMmaProgram.workgroupBytes(p.D, mmaTile(block, p.D, ctx.limits.maxComputeWorkgroupStorageSize));
   if (bytes > ctx.limits.maxComputeWorkgroupStorageSize) return `${bytes} bytes of workgroup memory (the device allows ${ctx.limits.maxComputeWorkgroupStorageSize})`;
   return null;
 }
@@ -271,7 +281,7 @@ export function mmaForwardDispatch(
   tile?: MmaTile,
 ): ForwardDispatch {
   const block = p.layout.block;
-  const program = new AttentionForwardMmaProgram(block, p.D, p.causal, ctx.subgroupSize, halfOut, tile ?? mmaTile(block));
+  const program = new AttentionForwardMmaProgram(block, p.D, p.causal, ctx.subgroupSize, halfOut, tile ?? mmaTile(block, p.D, ctx.limits.maxComputeWorkgroupStorageSize));
   return {
     program,
     uniforms: attnUniformValues(p, inp.d4, program, inp.tables, inp.bias, false),

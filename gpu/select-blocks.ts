@@ -168,10 +168,13 @@ fn run(wg: u32, lid: u32) {
   let bb = bh / u.heads;
   let qoff = u32(pos[u.offOff + bb]);
   let klen = u32(pos[u.lenOff + bb]);
-  m0 = mt * TM;
-  n0 = nt * TN;
-  if (n0 * BLK >= klen || (u.causal == 1u && n0 > m0 + TM - 1u)) { return; }
-  if (m0 * BLK >= qoff + u.nq || (m0 + TM) * BLK <= qoff) { return; }
+  // the early returns test lets: reads of private variables count as non-uniform (WGSL's uniformity analysis, which Tint applies to the barriers below)
+  let mRow = mt * TM;
+  let nCol = nt * TN;
+  if (nCol * BLK >= klen || (u.causal == 1u && nCol > mRow + TM - 1u)) { return; }
+  if (mRow * BLK >= qoff + u.nq || (mRow + TM) * BLK <= qoff) { return; }
+  m0 = mRow;
+  n0 = nCol;
   aBase = bh * u.M * u.K;
   bBase = (bb * u.kvHeads + (bh % u.heads) / (u.heads / u.kvHeads)) * u.N * u.K;
   ${mmInit()}
