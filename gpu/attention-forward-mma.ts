@@ -243,8 +243,9 @@ export function mmaTile(block: number, D: number, maxWorkgroupBytes: number): Mm
 }
 
 const MMA_TILES: readonly MmaTile[] = [
-  { groups: 1, subgroups: 4, keys: 64, stage: true, matrixO: true },
+  // fastest first; the staged g1n4k64to varied most between sessions (bench/results/issue-16-h200)
   { groups: 2, subgroups: 1, keys: 32, stage: false, matrixO: true },
+  { groups: 1, subgroups: 4, keys: 64, stage: true, matrixO: true },
   { groups: 1, subgroups: 1, keys: 32, stage: false, matrixO: true },
   { groups: 1, subgroups: 1, keys: 16, stage: false, matrixO: true },
 ];
