@@ -13,7 +13,7 @@
 // 5th percentile over heads and steps). Append cost: one token into the cache with summaries and into
 // the one without (medians over `append-reps` appends), and the fill of N − steps tokens in chunks.
 // Times are medians of `reps` calls after a warm-up, per step, then the median over the steps.
-import { median, quantileSample } from '../cli/stats.js';
+import { median, medianWallMs, quantileSample } from '../cli/stats.js';
 import { fmt, textTable } from '../cli/table.js';
 import { writeJson } from '../cli/write-json.js';
 import { createEngine, type BatchedLayout, type Engine, type KvCache, type Layout, type Tensor } from '../src/index.js';
@@ -78,16 +78,8 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
   const { kvHeads: Hkv, reps } = o;
   if (H % Hkv !== 0) throw new RangeError(`--kv-heads must divide ${H}, got ${Hkv}`);
   const group = H / Hkv;
-  const timed = async (f: () => Promise<unknown>): Promise<number> => {
-    await f();
-    const ms: number[] = [];
-    for (let i = 0; i < reps; i++) {
-      const t0 = performance.now();
-      await f();
-      ms.push(performance.now() - t0);
-    }
-    return median(ms);
-  };
+  const timed = (f: () => Promise<unknown>): Promise<number> => medianWallMs(f, reps);
+
   const rows: DecodeRow[] = [];
   const appends: AppendCost[] = [];
   const doc = () => ({

@@ -18,7 +18,7 @@
 //     [--decode [--kv-heads 8] [--steps 4] [--append-reps 32] [--chunk 4096]]
 import { writeFile } from 'node:fs/promises';
 import { parseFlags } from '../cli/flags.js';
-import { median, quantileSample } from '../cli/stats.js';
+import { median, medianWallMs, quantileSample } from '../cli/stats.js';
 import { fmt, textTable } from '../cli/table.js';
 import { writeJson } from '../cli/write-json.js';
 import { createEngine, layoutToSVG, type BatchedLayout, type Engine, type Layout, type Tensor } from '../src/index.js';
@@ -71,16 +71,7 @@ interface Row {
 }
 
 /** Median wall time of `reps` calls after one warm-up. */
-async function timed(f: () => Promise<unknown>): Promise<number> {
-  await f();
-  const ms: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    await f();
-    ms.push(performance.now() - t0);
-  }
-  return median(ms);
-}
+const timed = (f: () => Promise<unknown>): Promise<number> => medianWallMs(f, reps);
 
 /** The planted blocks the layout keeps, and its mean kept blocks per block row. */
 function judge(layout: BatchedLayout, inputs: PlantedInputs): { recall: number; keptPerRow: number; density: number } {

@@ -13,3 +13,15 @@ export function quantileSample(xs: readonly number[], f: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(f * s.length))]!;
 }
+
+/** Median wall time (ms) of `reps` calls of f after one warm-up call. */
+export async function medianWallMs(f: () => Promise<unknown>, reps: number): Promise<number> {
+  await f();
+  const ms: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await f();
+    ms.push(performance.now() - t0);
+  }
+  return median(ms);
+}
