@@ -14,6 +14,7 @@
 // defaults N 131072, topK 16,32, plants 4; --kv-heads, --steps, --append-reps, --chunk).
 //   node --import tsx bench/select-blocks.ts [--backend cpu|webgpu] [--n 32768,65536,131072] [--threads T]
 //     [--topk 8,16,32] [--threshold 0.5,0.9] [--plants 1] [--beta 6] [--plant-rows 64] [--reps 3] [--mass-rows 256] [--no-dense]
+//     [--resident (q, k, v uploaded once; selection and outputs kept on the device: no transfers timed)]
 //     [--svg bench/results/select-blocks-layout.svg] [--machine "label"] [--shared] [--out bench/results/select-blocks-<backend>.json]
 //     [--decode [--kv-heads 8] [--steps 4] [--append-reps 32] [--chunk 4096]]
 import { writeFile } from 'node:fs/promises';
@@ -21,14 +22,14 @@ import { parseFlags } from '../cli/flags.js';
 import { median, medianWallMs, quantileSample } from '../cli/stats.js';
 import { fmt, textTable } from '../cli/table.js';
 import { writeJson } from '../cli/write-json.js';
-import { createEngine, layoutToSVG, type BatchedLayout, type Engine, type Layout, type Tensor } from '../src/index.js';
+import { createEngine, layoutToSVG, type BatchedLayout, type DeviceLayout, type Engine, type Layout, type Tensor, type TensorInput } from '../src/index.js';
 import { plantedInputs, type PlantedInputs } from './planted-matches.js';
 import { selectBlocksDecode } from './select-blocks-decode.js';
 import { machineInfo } from './report/ort-tables.js';
 
 const flags = parseFlags({
   backend: 'string', n: 'list', threads: 'int', topk: 'list', threshold: 'list', plants: 'int', beta: 'number', 'plant-rows': 'int', reps: 'int', 'mass-rows': 'int',
-  'no-dense': 'bool', svg: 'string', machine: 'string', shared: 'bool', out: 'string',
+  'no-dense': 'bool', resident: 'bool', svg: 'string', machine: 'string', shared: 'bool', out: 'string',
   decode: 'bool', 'kv-heads': 'int', steps: 'int', 'append-reps': 'int', chunk: 'int',
 });
 const decode = flags.bool('decode');
@@ -45,6 +46,8 @@ const plantRows = flags.int('plant-rows', 64);
 const reps = flags.int('reps', 3);
 const massRows = flags.int('mass-rows', 256);
 const withDense = !flags.bool('no-dense');
+/** q, k, v uploaded once, the selection and the outputs kept on the device: times without transfers. */
+const resident = flags.bool('resident');
 const svgFile = flags.string('svg');
 const outFile = flags.string('out', `bench/results/select-blocks-${decode ? 'decode-' : ''}${backend}.json`);
 const [H, D, block] = [8, 64, 64];
@@ -122,22 +125,29 @@ function goals(): Goal[] {
 const rows: Row[] = [];
 const doc = () => ({
   bench: 'select-blocks', backend, threads: threads ?? null, H, D, block, plants: plantsPerRow, beta, plantRows, reps, massRows,
-  machine: machineInfo(flags.string('machine', 'unlabelled'), flags.bool('shared')), goals: goals(), rows,
+  machine: machineInfo(flags.string('machine', 'unlabelled'), flags.bool('shared')), goals: goals(), resident, rows,
 });
+
+/** Awaits a result and frees it where it is held on the device. */
+async function dropped(result: Promise<unknown>): Promise<void> {
+  const r = (await result) as { destroy?: () => void };
+  r?.destroy?.();
+}
 
 async function prefill(): Promise<void> {
   const engine: Engine = await createEngine(backend === 'cpu' ? { backend, threads } : { backend });
-  console.log(`backend ${engine.backend}${backend === 'cpu' ? `, ${engine.info.threads} threads` : ''}`);
+  console.log(`backend ${engine.backend}${backend === 'cpu' ? `, ${engine.info.threads} threads` : ''}${resident ? ', operands, selection and outputs on the device' : ''}`);
   for (const N of lengths) {
     const inputs = plantedInputs({ H, N, D, block, plants: plantsPerRow, beta, plantRows, seed: 17 + N });
     const shape = inputs.shape;
     const q: Tensor = { data: inputs.q, shape }, k: Tensor = { data: inputs.k, shape }, v: Tensor = { data: inputs.v, shape };
+    const [qd, kd, vd]: TensorInput[] = resident ? await Promise.all([q, k, v].map((t) => engine.upload(t))) : [q, k, v];
     const R = Math.ceil(N / block);
     const dense: Layout = { block, shape: [1, R, R], data: new Uint8Array(R * R).fill(1) };
     let denseMs: number | null = null;
     if (withDense) {
       try {
-        denseMs = await timed(() => engine.attention({ q, k, v, layout: dense, causal: true }));
+        denseMs = await timed(() => dropped(engine.attention({ q: qd, k: kd, v: vd, layout: dense, causal: true, keepOnDevice: resident })));
         console.log(`N ${fmt.n(N)}: dense causal attention ${fmt.ms(denseMs)} ms`);
       } catch (e) {
         console.log(`N ${fmt.n(N)}: dense attention failed: ${(e as Error).message.split('\n')[0]}`);
@@ -151,8 +161,11 @@ async function prefill(): Promise<void> {
         const layout = await engine.selectBlocks(args);
         const j = judge(layout, inputs);
         const mass = await engine.attentionMass({ q: tail, k, layout, causal: true, qOffset: N - m });
-        const selectMs = await timed(() => engine.selectBlocks(args));
-        const sparseMs = await timed(() => engine.attention({ q, k, v, layout, causal: true }));
+        const onDevice = { ...args, q: qd, k: kd };
+        const selectMs = await timed(() => (resident ? dropped(engine.selectBlocks({ ...onDevice, keepOnDevice: true })) : engine.selectBlocks(args)));
+        const held = resident ? await engine.selectBlocks({ ...onDevice, keepOnDevice: true }) : layout;
+        const sparseMs = await timed(() => dropped(engine.attention({ q: qd, k: kd, v: vd, layout: held, causal: true, keepOnDevice: resident })));
+        if (held !== layout) (held as DeviceLayout).destroy();
         const row: Row = {
           N, setting: label(s), ok: true, ...j, massMean: mass.data.reduce((x, y) => x + y, 0) / mass.data.length,
           massP5: quantileSample(Array.from(mass.data), 0.05), selectMs, sparseMs, denseMs,
