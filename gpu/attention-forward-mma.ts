@@ -1,15 +1,15 @@
 // Block-sparse attention forward on the GPU's matrix units (WGSL's experimental subgroup matrices,
 // `chromium-experimental-subgroup-matrix`): f16 q, k, v; S = Q·Kᵀ and O += P·V as 16×16×16 f16
-// multiplies into f32 results; softmax in f32 on the lanes. A workgroup is one subgroup: it owns 16
-// query rows of one block row, keeps their Q fragments in registers and walks the kept key blocks
-// BC keys at a time:
+// multiplies into f32 results; softmax in f32 on the lanes. Each subgroup owns 16·groups query rows
+// of one block row, keeps their Q fragments in registers and walks the kept key blocks BC keys at a
+// time (K and V read from memory, or staged in workgroup memory and shared by the subgroups):
 //   S tiles (result matrices) → workgroup memory → lanes: scale, causal mask, online max and sum,
-//   P as f16 → P·V (left P from workgroup memory, right V straight from memory) into a fresh result
-//   → workgroup memory → lanes: O = O·α + PV, O held in the lanes' registers.
-// Result matrices are opaque (no per-row scaling in WGSL), which is why P·V goes through memory
-// instead of accumulating in place. One subgroup per workgroup because the matrix builtins need
-// workgroup-uniform offsets (WGSL has no subgroup-uniformity analysis), which a per-subgroup slice
-// of workgroup memory is not.
+//   P as f16 → P·V into O, which stays in result matrices across the steps.
+// Result matrices are opaque (no per-row scaling in WGSL), so O is rescaled lazily: P is taken
+// against a stale max until some row's max grows past 2^RESCALE_LOG2 (FlashAttention-4's trick; P
+// stays well inside f16), and only then does O go through workgroup memory for the lanes to scale.
+// Each subgroup has its own slice of workgroup memory; the matrix builtins need workgroup-uniform
+// control flow, which workgroupUniformLoad of the rescale flag gives.
 import type { AttentionProblem, OperandData } from '../src/backend.js';
 import { beyondSelfAttention } from '../src/backend.js';
 import { ATTN_UNIFORMS, attentionInputBindings, attnUniformValues, decodeWorkgroup } from './attention-common.js';
@@ -29,16 +29,9 @@ export interface MmaTile {
   readonly keys: number;
   /** Whether K and V tiles are staged in workgroup memory (coalesced loads shared by the subgroups). */
   readonly stage: boolean;
-  /**
-   * Whether O stays in result matrices, P·V accumulating into it in place, rescaled through
-   * workgroup memory only when a row's running max grows by more than 2^RESCALE_LOG2 (FlashAttention-4's
-   * lazy rescale: until then P is taken against the stale max, at most 2^RESCALE_LOG2, well inside f16);
-   * else P·V goes through memory every step and O lives in the lanes.
-   */
-  readonly matrixO?: boolean;
 }
 
-/** The growth of a row's max (log2 domain) past which matrixO rescales O: P stays ≤ 256. */
+/** The growth of a row's max (log2 domain) past which O is rescaled: P stays ≤ 256. */
 const RESCALE_LOG2 = 8;
 
 export class AttentionForwardMmaProgram extends Program {
@@ -104,7 +97,6 @@ export class AttentionForwardMmaProgram extends Program {
     const PS = BC + 2 * PAD; // row stride of P (f16): 16-byte rows off the bank period
     const KS = D + 2 * PAD; // row stride of the staged K and V (f16)
     const stage = this.tile.stage;
-    const matrixO = this.tile.matrixO === true;
     const range = (n: number) => Array.from({ length: n }, (_, i) => i);
     const each = (n: number, f: (i: number) => string, sep = '\n') => range(n).map(f).join(sep);
     const xorSteps = range(Math.log2(LPR)).map((i) => 1 << i);
@@ -121,9 +113,9 @@ ${each(CPL, (i) => `        var x${i} = sS[sBase + ${g * 16 * WS + i * LPR}u] * 
 ${causal ? each(CPL, (i) => `        if (diag && key0 + lc + ${i * LPR}u > qpos${g}) { x${i} = MASKED; }`) : ''}
         var mx = max(${range(CPL).map((i) => `x${i}`).reduce((a, b) => `max(${a}, ${b})`)}, MASKED);
         ${rowMax('mx')}
-        ${matrixO ? `let grow = mx > m${g} + ${RESCALE_LOG2}.0f;
+        let grow = mx > m${g} + ${RESCALE_LOG2}.0f;
         if (grow) { rescale = 1u; }
-        let mNew = select(m${g}, mx, grow);` : `let mNew = max(m${g}, mx);`}
+        let mNew = select(m${g}, mx, grow);
         alpha${g} = exp2(m${g} - mNew);
 ${each(CPL, (i) => `        let p${i} = select(exp2(x${i} - mNew), 0.0f, x${i} <= THRESH);`)}
 ${each(CPL, (i) => `        sP[pBase + ${g * 16 * PS + i * LPR}u] = f16(p${i});`)}
@@ -141,8 +133,8 @@ const BC = ${BC}u;
 const BR = ${this.BR}u;
 const WS = ${WS}u;
 var<workgroup> sS: array<f32, ${this.BR * WS}>;
-var<workgroup> sP: array<f16, ${this.BR * PS}>;${matrixO ? `
-var<workgroup> rescale: u32; // a row of the workgroup grew its max past the lazy bound this step` : ''}${stage ? `
+var<workgroup> sP: array<f16, ${this.BR * PS}>;
+var<workgroup> rescale: u32; // a row of the workgroup grew its max past the lazy bound this step${stage ? `
 var<workgroup> sK: array<f16, ${BC * KS}>;
 var<workgroup> sV: array<f16, ${BC * KS}>;` : ''}
 
@@ -163,7 +155,7 @@ ${each(G, (g) => `  let qpos${g} = qrow0 + ${g * 16}u + lr;
   var m${g} = MASKED;
   var l${g} = 0.0f;
   var alpha${g} = 1.0f;
-${matrixO ? each(D16, (dj) => `  var o${g}_${dj} = ${Res}();`) : each(OPL, (j) => `  var o${g}_${j} = 0.0f;`)}`)}
+${each(D16, (dj) => `  var o${g}_${dj} = ${Res}();`)}`)}
   let e0 = u32(lut[u.ptrOff + hr]);
   let e1 = u32(lut[u.ptrOff + hr + 1u]);
   for (var e = e0; e < e1; e++) {
@@ -190,7 +182,7 @@ ${each(G, (g) => `        s${g}_${j} = subgroupMatrixMultiplyAccumulate(q${g}_${
 ${each(G, (g) => each(NJ, (j) => `      subgroupMatrixStore(&sS, sOff + ${g * 16 * WS + j * 16}u, s${g}_${j}, false, WS);`))}
       workgroupBarrier();
 ${each(G, softmax)}
-${matrixO ? `      if (workgroupUniformLoad(&rescale) != 0u) {
+      if (workgroupUniformLoad(&rescale) != 0u) {
         // O through workgroup memory, each lane scaling its row by its alpha (1 for rows that kept their max)
 ${storeO('        ')}
         workgroupBarrier();
@@ -198,28 +190,22 @@ ${each(G, (g) => each(OPL, (j) => `        sS[sBase + ${g * 16 * WS + j * LPR}u]
         workgroupBarrier();
 ${each(G, (g) => each(D16, (dj) => `        o${g}_${dj} = subgroupMatrixLoad<${Res}>(&sS, sOff + ${g * 16 * WS + dj * 16}u, false, WS);`))}
         if (lid == 0u) { rescale = 0u; } // set again only after the next step's first barrier
-      }` : '      workgroupBarrier();'}
+      }
 ${each(G, (g) => each(NJ, (kc) => `      let pf${g}_${kc} = subgroupMatrixLoad<${L}>(&sP, pOff + ${g * 16 * PS + kc * 16}u, false, ${PS}u);`))}
 ${each(D16, (dj) => `      {
 ${each(NJ, (kc) => `        let vf${kc} = ${stage ? `subgroupMatrixLoad<${Rt}>(&sV, ${kc * 16 * KS + dj * 16}u, false, ${KS}u)` : `subgroupMatrixLoad<${Rt}>(&v, kb + ${kc * 16 * D + dj * 16}u, false, D)`};`)}
-${each(G, (g) => (matrixO ? each(NJ, (kc) => `        o${g}_${dj} = subgroupMatrixMultiplyAccumulate(pf${g}_${kc}, vf${kc}, o${g}_${dj});`) : `        {
-          var acc = ${Res}();
-${each(NJ, (kc) => `          acc = subgroupMatrixMultiplyAccumulate(pf${g}_${kc}, vf${kc}, acc);`)}
-          subgroupMatrixStore(&sS, sOff + ${g * 16 * WS + dj * 16}u, acc, false, WS);
-        }`))}
+${each(G, (g) => each(NJ, (kc) => `        o${g}_${dj} = subgroupMatrixMultiplyAccumulate(pf${g}_${kc}, vf${kc}, o${g}_${dj});`))}
       }`)}
-${matrixO ? (stage ? '      workgroupBarrier(); // the staged V is read before the next step overwrites it' : '') : `      workgroupBarrier();
-${each(G, (g) => each(OPL, (j) => `      o${g}_${j} = o${g}_${j} * alpha${g} + sS[sBase + ${g * 16 * WS + j * LPR}u];`))}
-      workgroupBarrier();`}
+${stage ? '      workgroupBarrier(); // the staged V is read before the next step overwrites it' : ''}
     }
-  }${matrixO ? `
+  }
 ${storeO('  ')}
-  workgroupBarrier();` : ''}
+  workgroupBarrier();
 ${each(G, (g) => `  {
     let inv = select(0.0f, 1.0f / l${g}, l${g} > 0.0f);
     let ob = (bh * u.n + qpos${g}) * D + lc;
 ${each(OPL, (j) => {
-  const o = matrixO ? `sS[sBase + ${g * 16 * WS + j * LPR}u]` : `o${g}_${j}`;
+  const o = `sS[sBase + ${g * 16 * WS + j * LPR}u]`;
   return `    out[ob + ${j * LPR}u] = ${this.halfOut ? `f16(${o} * inv)` : `${o} * inv`};`;
 })}
     if (lc == 0u) { stats[bh * u.n + qpos${g}] = select(MASKED, (m${g} + log2(l${g})) * ${Math.LN2}f, l${g} > 0.0f); }
@@ -228,9 +214,9 @@ ${each(OPL, (j) => {
   }
 }
 
-/** A tile's name in shader keys and benchmark labels: g(groups)n(subgroups)k(keys), t staged, o matrixO. */
+/** A tile's name in shader keys and benchmark labels: g(groups)n(subgroups)k(keys), t staged. */
 export function mmaTileName(t: MmaTile): string {
-  return `g${t.groups}n${t.subgroups}k${t.keys}${t.stage ? 't' : ''}${t.matrixO ? 'o' : ''}`;
+  return `g${t.groups}n${t.subgroups}k${t.keys}${t.stage ? 't' : ''}`;
 }
 
 /**
@@ -239,15 +225,15 @@ export function mmaTileName(t: MmaTile): string {
  */
 export function mmaTile(block: number, D: number, maxWorkgroupBytes: number): MmaTile {
   const fits = (t: MmaTile) => t.keys <= block && 16 * t.groups * t.subgroups <= block && AttentionForwardMmaProgram.workgroupBytes(D, t) <= maxWorkgroupBytes;
-  return MMA_TILES.find(fits) ?? { groups: 1, subgroups: 1, keys: 16, stage: false, matrixO: true };
+  return MMA_TILES.find(fits) ?? { groups: 1, subgroups: 1, keys: 16, stage: false };
 }
 
 const MMA_TILES: readonly MmaTile[] = [
   // fastest first; the staged g1n4k64to varied most between sessions (bench/results/issue-16-h200)
-  { groups: 2, subgroups: 1, keys: 32, stage: false, matrixO: true },
-  { groups: 1, subgroups: 4, keys: 64, stage: true, matrixO: true },
-  { groups: 1, subgroups: 1, keys: 32, stage: false, matrixO: true },
-  { groups: 1, subgroups: 1, keys: 16, stage: false, matrixO: true },
+  { groups: 2, subgroups: 1, keys: 32, stage: false },
+  { groups: 1, subgroups: 4, keys: 64, stage: true },
+  { groups: 1, subgroups: 1, keys: 32, stage: false },
+  { groups: 1, subgroups: 1, keys: 16, stage: false },
 ];
 
 /**

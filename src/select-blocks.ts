@@ -5,7 +5,7 @@ import type { KvCacheHandle } from './kv-cache.js';
 import type { Storage } from './dtype.js';
 import { errors } from './errors.js';
 import { positiveInt } from './layouts/args.js';
-import { checkKeyLengths, checkKvCache, checkQOffset, sameDtype } from './problems.js';
+import { blocksCovering, checkKeyLengths, checkKvCache, checkQOffset, sameDtype } from './problems.js';
 import type { SelectBlocksArgs, SelectBlocksKeep } from './types.js';
 import { checkBoolean, checkChoice, checkOperand, checkScale } from './validate.js';
 
@@ -83,11 +83,11 @@ export function selectBlocksProblem(args: SelectBlocksArgs, owner?: object): Che
   const keyLengths = given ?? new Int32Array(B).fill(Nk);
   const qOffset = checkQOffset(args.qOffset, given, B, Nq, Nk);
   const keep = checkKeep(args.keep);
-  const C = Math.ceil(Nk / block);
+  const { R, C } = blocksCovering(block, Nq, Nk, qOffset);
   // counts past the row mean the whole row: capped at C, they stay 32-bit integers for the kernels
   return {
     q: q.data, k: keys.k, kvStride: keys.kvStride, score, summaries: summariesFor(keys.cache, block, keyLengths), B, Hq, Hkv, Nq, Nk, D, block,
-    R: Math.ceil((Math.max(...qOffset) + Nq) / block), C,
+    R, C,
     qOffset: Int32Array.from(qOffset), keyLengths: Int32Array.from(keyLengths),
     causal: checkBoolean('causal', args.causal), scale: checkScale(args.scale, 1 / Math.sqrt(D)),
     topK: Math.min(topK, C), threshold, keepDiagonal: keep.diagonal, keepFirst: Math.min(keep.first, C), keepLocal: Math.min(keep.local, C),

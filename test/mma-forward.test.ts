@@ -44,7 +44,7 @@ test('mmaForwardBlocker: takes self-attention shapes, says why not for the rest'
 
 test('AttentionForwardMmaProgram: every upper-case name it uses is declared; memory as claimed', () => {
   const declared = new Set(['MASKED', 'THRESH', 'D', 'BLK', 'BC', 'BR', 'WS']);
-  const tiles: MmaTile[] = [mmaTile(128, 64, 49152), mmaTile(16, 32, 49152), mmaTile(64, 256, 49152), { groups: 2, subgroups: 2, keys: 32, stage: true }, { groups: 2, subgroups: 1, keys: 64, stage: false }, { groups: 2, subgroups: 1, keys: 64, stage: false, matrixO: true }, { groups: 1, subgroups: 4, keys: 64, stage: true, matrixO: true }];
+  const tiles: MmaTile[] = [mmaTile(128, 64, 49152), mmaTile(16, 32, 49152), mmaTile(64, 256, 49152), { groups: 2, subgroups: 2, keys: 32, stage: true }, { groups: 2, subgroups: 1, keys: 64, stage: false }, { groups: 1, subgroups: 4, keys: 64, stage: true }];
   for (const tile of tiles) {
     for (const [block, D, causal] of [[128, 64, false], [64, 128, true], [16, 32, true]] as const) {
       if (tile.keys > block || 16 * tile.groups * tile.subgroups > block) continue;

@@ -24,16 +24,11 @@ const REPS = 12;
 /** Row groups per subgroup and subgroups per workgroup to time. */
 const TILES: MmaTile[] = [
   { groups: 2, subgroups: 1, keys: 64, stage: false },
-  { groups: 2, subgroups: 1, keys: 64, stage: false, matrixO: true },
-  { groups: 1, subgroups: 1, keys: 64, stage: false, matrixO: true },
-  { groups: 2, subgroups: 1, keys: 32, stage: false, matrixO: true },
-  { groups: 1, subgroups: 4, keys: 64, stage: true, matrixO: true },
-  { groups: 2, subgroups: 2, keys: 32, stage: true, matrixO: true },
+  { groups: 1, subgroups: 1, keys: 64, stage: false },
+  { groups: 2, subgroups: 1, keys: 32, stage: false },
   { groups: 1, subgroups: 4, keys: 64, stage: true },
-  { groups: 1, subgroups: 4, keys: 32, stage: true },
   { groups: 2, subgroups: 2, keys: 32, stage: true },
-  { groups: 1, subgroups: 8, keys: 32, stage: true },
-  { groups: 2, subgroups: 4, keys: 32, stage: true },
+  { groups: 1, subgroups: 4, keys: 32, stage: true },
 ];
 const tileName = mmaTileName;
 const WARM = 4;
