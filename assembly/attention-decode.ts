@@ -5,7 +5,7 @@
 // chunk order. Each partial is computed the way attention-forward.ts computes a whole row, over a
 // score tile only as wide as the queries (rounded up to 4), so nothing depends on the tasks.
 import { blockMM, fillF32, packTransposed, INIT_SCALE } from './tiles';
-import { applyMasks, onlineSoftmaxStep4, scoreTile, LOG2E } from './attention-scores';
+import { applyMasks, onlineSoftmaxForward, scoreTile, LOG2E } from './attention-scores';
 import { EMPTY, PARTIAL, itemRow0, itemRowEnd, tileKind } from './causal-kind';
 import { exp2x4 } from './simd';
 import { writeRows } from './attention-rows';
@@ -91,10 +91,7 @@ export function attentionDecode(
           rpe, kpm, am, headRows, b, row0, col0, kind == PARTIAL, p0 - col0,
         );
       }
-      for (let i = 0; i < rows4; i += 4) {
-        const pi = <usize>i << 2;
-        v128.store(alpha + pi, onlineSoftmaxStep4(s, pi, cols, pBytes, m, l, false, 0, 0, 0));
-      }
+      onlineSoftmaxForward(s, rows4, cols, pBytes, m, l, alpha);
       // o[i][·] = alpha[i]·o[i][·] + Σ_j P[j][i]·V[j][·], for the real query rows only
       blockMM(s, 4, pBytes, vb, dBytes, cols, o, dBytes, rows, D, INIT_SCALE, alpha);
     }

@@ -3,7 +3,7 @@
 // (online softmax, base 2), and accumulate P·V; the score matrix is never materialised.
 // Host side: src/cpu/attention.ts.
 import { blockMM, fillF32, packTransposed, INIT_SCALE } from './tiles';
-import { applyMasks, onlineSoftmaxStep4, scoreTile, LOG2E } from './attention-scores';
+import { applyMasks, onlineSoftmaxForward, scoreTile, LOG2E } from './attention-scores';
 import { EMPTY, PARTIAL, itemRow0, itemRowEnd, tileKind } from './causal-kind';
 import { writeRows } from './attention-rows';
 
@@ -76,10 +76,7 @@ export function attentionForward(
         );
       }
       // online softmax, four queries per vector: new max, rescale factor, exponentials, sums
-      for (let i = 0; i < rows4; i += 4) {
-        const pi = <usize>i << 2;
-        v128.store(alpha + pi, onlineSoftmaxStep4(s, pi, cols, pBytes, m, l, false, 0, 0, 0));
-      }
+      onlineSoftmaxForward(s, rows4, cols, pBytes, m, l, alpha);
       // o[i][·] = alpha[i]·o[i][·] + Σ_j P[j][i]·V[j][·]
       blockMM(s, 4, pBytes, vb, dBytes, cols, o, dBytes, rows4, D, INIT_SCALE, alpha);
     }

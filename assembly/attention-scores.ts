@@ -186,3 +186,52 @@ export function applyMasks(
   if (withDp) v128.store(dsum + pi, fma4(v128.load(dsum + pi), a, sumDp));
   return a;
 }
+
+/**
+ * The forward's online-softmax step for queries 0..queries−1 (a multiple of 4): onlineSoftmaxStep4's
+ * work per four queries, eight queries per pass where it can, so that the two exponential chains
+ * overlap (one chain per pass leaves most of the core idle); the same operations on every element
+ * as onlineSoftmaxStep4, so the same bits. The rescale factors go to `alpha`.
+ */
+export function onlineSoftmaxForward(s: usize, queries: i32, block: i32, pBytes: usize, m: usize, l: usize, alpha: usize): void {
+  let i = 0;
+  for (; i + 8 <= queries; i += 8) {
+    const pi = <usize>i << 2;
+    const mOld0 = v128.load(m + pi);
+    const mOld1 = v128.load(m + pi, 16);
+    let mx0 = f32x4.splat(-Infinity);
+    let mx1 = mx0;
+    let ps = s + pi;
+    for (let j = 0; j < block; j++) {
+      mx0 = f32x4.pmax(mx0, v128.load(ps));
+      mx1 = f32x4.pmax(mx1, v128.load(ps, 16));
+      ps += pBytes;
+    }
+    mx0 = f32x4.pmax(mOld0, mx0);
+    mx1 = f32x4.pmax(mOld1, mx1);
+    const mUse0 = negInfAsZero4(mx0);
+    const mUse1 = negInfAsZero4(mx1);
+    v128.store(alpha + pi, exp2x4(f32x4.sub(mOld0, mUse0)));
+    v128.store(alpha + pi, exp2x4(f32x4.sub(mOld1, mUse1)), 16);
+    v128.store(m + pi, mx0);
+    v128.store(m + pi, mx1, 16);
+    let sum0 = f32x4.splat(0);
+    let sum1 = sum0;
+    ps = s + pi;
+    for (let j = 0; j < block; j++) {
+      const p0 = exp2x4(f32x4.sub(v128.load(ps), mUse0));
+      const p1 = exp2x4(f32x4.sub(v128.load(ps, 16), mUse1));
+      v128.store(ps, p0);
+      v128.store(ps, p1, 16);
+      sum0 = f32x4.add(sum0, p0);
+      sum1 = f32x4.add(sum1, p1);
+      ps += pBytes;
+    }
+    v128.store(l + pi, fma4(v128.load(l + pi), v128.load(alpha + pi), sum0));
+    v128.store(l + pi, fma4(v128.load(l + pi, 16), v128.load(alpha + pi, 16), sum1), 16);
+  }
+  for (; i < queries; i += 4) {
+    const pi = <usize>i << 2;
+    v128.store(alpha + pi, onlineSoftmaxStep4(s, pi, block, pBytes, m, l, false, 0, 0, 0));
+  }
+}

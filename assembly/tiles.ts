@@ -30,26 +30,38 @@ export function blockMM(
   pc: usize, sc: usize, M: i32, N: i32,
   init: i32, palpha: usize,
 ): void {
+  // A's rows 4 bytes apart (a transposed tile: P, dS) take constant load offsets, as the ceiling does
+  if (sa == 4) rowBands(true, pa, 4, ka, pb, sb, K, pc, sc, M, N, init, palpha);
+  else rowBands(false, pa, sa, ka, pb, sb, K, pc, sc, M, N, init, palpha);
+}
+
+// @ts-ignore: decorator
+@inline function rowBands(
+  aT: bool, pa: usize, sa: usize, ka: usize,
+  pb: usize, sb: usize, K: i32,
+  pc: usize, sc: usize, M: i32, N: i32,
+  init: i32, palpha: usize,
+): void {
   let m = 0;
   for (; m + 4 <= M; m += 4) {
-    rowBand(4, pa + <usize>m * sa, sa, ka, pb, sb, K, pc + <usize>m * sc, sc, N, init, palpha + (<usize>m << 2));
+    rowBand(4, aT, pa + <usize>m * sa, sa, ka, pb, sb, K, pc + <usize>m * sc, sc, N, init, palpha + (<usize>m << 2));
   }
   for (; m < M; m++) {
-    rowBand(1, pa + <usize>m * sa, sa, ka, pb, sb, K, pc + <usize>m * sc, sc, N, init, palpha + (<usize>m << 2));
+    rowBand(1, aT, pa + <usize>m * sa, sa, ka, pb, sb, K, pc + <usize>m * sc, sc, N, init, palpha + (<usize>m << 2));
   }
 }
 
 // @ts-ignore: decorator
 @inline function rowBand(
-  rows: i32, pa: usize, sa: usize, ka: usize, pb: usize, sb: usize, K: i32,
+  rows: i32, aT: bool, pa: usize, sa: usize, ka: usize, pb: usize, sb: usize, K: i32,
   pc: usize, sc: usize, N: i32, init: i32, palpha: usize,
 ): void {
   let n = 0;
   for (; n + 8 <= N; n += 8) {
-    tile(rows, 8, pa, sa, ka, pb + (<usize>n << 2), sb, K, pc + (<usize>n << 2), sc, init, palpha);
+    tile(rows, 8, aT, pa, sa, ka, pb + (<usize>n << 2), sb, K, pc + (<usize>n << 2), sc, init, palpha);
   }
   if (n + 4 <= N) {
-    tile(rows, 4, pa, sa, ka, pb + (<usize>n << 2), sb, K, pc + (<usize>n << 2), sc, init, palpha);
+    tile(rows, 4, aT, pa, sa, ka, pb + (<usize>n << 2), sb, K, pc + (<usize>n << 2), sc, init, palpha);
     n += 4;
   }
   for (; n < N; n++) {
@@ -76,7 +88,7 @@ export function blockMM(
 /** One register tile of `rows` (4 or 1) × `cols` (8 or 4); both are constants after inlining. */
 // @ts-ignore: decorator
 @inline function tile(
-  rows: i32, cols: i32, pa: usize, sa: usize, ka: usize, pb: usize, sb: usize, K: i32,
+  rows: i32, cols: i32, aT: bool, pa: usize, sa: usize, ka: usize, pb: usize, sb: usize, K: i32,
   pc: usize, sc: usize, init: i32, palpha: usize,
 ): void {
   const sa2 = sa << 1;
@@ -121,13 +133,13 @@ export function blockMM(
     c00 = fma4(x, b0, c00);
     if (cols == 8) c01 = fma4(x, b1, c01);
     if (rows == 4) {
-      x = v128.load32_splat(pa + sa);
+      x = aT ? v128.load32_splat(pa, 4) : v128.load32_splat(pa + sa);
       c10 = fma4(x, b0, c10);
       if (cols == 8) c11 = fma4(x, b1, c11);
-      x = v128.load32_splat(pa + sa2);
+      x = aT ? v128.load32_splat(pa, 8) : v128.load32_splat(pa + sa2);
       c20 = fma4(x, b0, c20);
       if (cols == 8) c21 = fma4(x, b1, c21);
-      x = v128.load32_splat(pa + sa3);
+      x = aT ? v128.load32_splat(pa, 12) : v128.load32_splat(pa + sa3);
       c30 = fma4(x, b0, c30);
       if (cols == 8) c31 = fma4(x, b1, c31);
     }
