@@ -11,7 +11,7 @@
 //                      [--paths=f32,f16,mma] [--dtype=float32|float16] [--experimental] [--seqs=N,…] [--rounds=R]
 // --versus: issue 6's layout over N = 1024…65536 (B=1, H=16, D=64, block 128), as flex_attention.py;
 // --seqs replaces those N (a smoke run: --seqs=256,512), --rounds=R times every row R times,
-// interleaved (default 2 with --versus, else 1): a record keeps the fastest round's median and all.
+// interleaved (default 1): a record keeps the fastest round's median, and every round's.
 // --paths: the rows (default f32, or f16 with --dtype=float16); f16 and mma open the device with
 // Dawn's toggles (EXPERIMENTAL_DAWN_FEATURES), --experimental does so for f32 alone. A path the
 // adapter cannot run (no shader-f16, no subgroup matrices) is a record with `skipped` and the reason.
@@ -47,7 +47,7 @@ const PATHS: readonly Path[] = ['f32', 'f16', 'mma'];
 const paths = flags.list('paths', [dtype === 'float16' ? 'f16' : 'f32']) as Path[];
 for (const x of paths) if (!PATHS.includes(x)) throw new Error(`--paths takes ${PATHS.join(', ')}, got ${x}`);
 const versus = flags.bool('versus');
-const rounds = flags.int('rounds', versus ? 2 : 1, 1);
+const rounds = flags.int('rounds', 1, 1);
 const REPS = 12;
 const WARM = 4;
 
@@ -204,6 +204,7 @@ for (const c of quick ? configs.slice(0, 3) : configs) {
     };
   };
   const flops = forwardFlops(problemOf('f32'));
+  console.log(`== ${c.name} at ${new Date().toISOString()}`); // beside the GPU's clocks where a log of them is kept (device-session.sh)
   const rows: { x: Path; tag: string; overrides: Overrides; rec: Rec; rounds: Rec[] }[] = [];
   for (const [tag, overrides] of variants) {
     for (const x of paths) {
