@@ -1,9 +1,10 @@
 // Kernel time from timestamp queries, one way for every GPU bench: the calls are encoded back to
 // back in one submission (the GPU never idles between them), the first few dropped, and right
-// before it unmeasured submissions of the same work run for at least WARM_MS. Without them a row
-// measures the clock state the GPU was left in: host work before a submission (converting or
-// drawing operands, float64 checks) lets it clock down, and rows read up to 2–3× slow at random
-// (bench/results/issue-16-h200: the same plain f16 forward timed 6.12 and 13.9 ms in one process).
+// before it unmeasured submissions of the same work run for at least WARM_MS (the timed
+// submission's operands already uploaded, so no host work comes between). Without them a row
+// measures the state the GPU was left in (its clocks, most likely) after host work (converting or
+// drawing operands, float64 checks): rows read up to 2–3× slow at random (bench/results/issue-16-h200:
+// the same plain f16 forward timed 6.12 and 13.9 ms in one process).
 import type { GpuContext, KernelTiming, Recorder } from '../../gpu/context.js';
 import { median } from '../../cli/stats.js';
 
@@ -27,6 +28,9 @@ export interface TimedCalls {
  * submission owns its buffers as one op of the backend does.
  */
 export async function timeCalls(ctx: GpuContext, label: string, prepare: (r: Recorder) => () => void, calls: number, drop: number): Promise<TimedCalls> {
+  // the timed submission's uploads first, so that their host time falls before the warm-up, not after it
+  const timed = ctx.recorder(label);
+  const encode = prepare(timed);
   const t0 = performance.now();
   do {
     const r = ctx.recorder(`${label} (warm-up)`);
@@ -34,10 +38,8 @@ export async function timeCalls(ctx: GpuContext, label: string, prepare: (r: Rec
     for (let i = 0; i < Math.max(1, drop); i++) once();
     await r.run([]);
   } while (performance.now() - t0 < WARM_MS);
-  const r = ctx.recorder(label);
-  const once = prepare(r);
-  for (let i = 0; i < calls; i++) once();
-  await r.run([]);
+  for (let i = 0; i < calls; i++) encode();
+  await timed.run([]);
   const ks: readonly KernelTiming[] = ctx.lastTimings?.kernels ?? [];
   if (ks.length === 0 || ks.length % calls !== 0) throw new Error(`${label}: ${ks.length} timed passes for ${calls} calls (no timestamp-query?)`);
   const per = ks.length / calls;
