@@ -19,6 +19,8 @@
 #   . .device/setup.sh && bash bench/device-session.sh decode-gpu  # WebGPU decode step beside copyBufferToBuffer's rate
 # Issue 16 (float16 on WebGPU), after bash bench/gpu/bundle.sh, carry [".device"]:
 #   . .device/setup.sh && bash bench/device-session.sh f16         # matrix-unit and f16 forward, f16 checks, versus FlexAttention
+#   . .device/setup.sh && bash bench/device-session.sh f16-versus  # the versus bench's f32, f16 and mma rows beside FlexAttention fp16/fp32, N 1024…65536
+#   then, here: node --import tsx bench/gpu/versus-plot.ts <dir> --ours=webgpu-versus-f16.json --cpu=none   (<dir>/versus.svg)
 # Results land in $OUT (the device tool's output folder).
 set -uo pipefail
 out=${OUT:-/tmp/out}
@@ -91,5 +93,18 @@ case "${1:-}" in
     step timeout 150 node .device/gpu/attention.mjs "$out/webgpu-versus-f16.json" --versus --backward --dtype=float16
     step timeout 200 python3 bench/gpu/flex_attention.py "$out/flex-attention.json"
     ;;
-  *) echo "usage: bench/device-session.sh gpu|cpu|ort|ort-32k|torch-cpu|decode-gpu|f16" >&2; exit 2 ;;
+  f16-versus)
+    # Issue 16: the versus bench's three programs (f32, plain shader-f16, f16 on the matrix units;
+    # rows interleaved, 2 rounds) and FlexAttention fp16/fp32 on the same GPU, N 1024…65536, one call.
+    # Both logs are kept as they go (each prints a line per N), so a timeout still leaves the rows done;
+    # clocks.csv logs the GPU's clocks and power meanwhile (the bench's log has each N's start time).
+    nvidia-smi > "$out/nvidia-smi.txt" 2>&1
+    [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -
+    nvidia-smi --query-gpu=timestamp,pstate,clocks.sm,clocks.mem,power.draw,temperature.gpu,utilization.gpu --format=csv -lms 250 > "$out/clocks.csv" 2>&1 &
+    clocks=$!
+    step bash -c 'timeout 240 node .device/gpu/attention.mjs "$0/webgpu-versus-f16.json" --versus --backward --paths=f32,f16,mma --rounds=2 > "$0/webgpu-versus-f16.log" 2>&1; grep -v "^==" "$0/webgpu-versus-f16.log" | tail -24' "$out"
+    step bash -c 'timeout 320 python3 bench/gpu/flex_attention.py "$0/flex-attention.json" 1024 2048 4096 8192 16384 32768 65536 > "$0/flex-attention.log" 2>&1; tail -8 "$0/flex-attention.log"' "$out"
+    kill "$clocks" 2>/dev/null
+    ;;
+  *) echo "usage: bench/device-session.sh gpu|cpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|f16|f16-versus" >&2; exit 2 ;;
 esac

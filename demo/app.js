@@ -5,7 +5,9 @@
 // For scripts (test/browser/run.mjs): window.blocksparseDemo holds { ready, state, last }, where
 // `last` is the latest run with its inputs and outputs as plain arrays; #status carries data-state.
 // dtype float16 (offered where the adapter has shader-f16): q, k, v as half floats on both engines;
-// each row says which path its engine took (engine.info.float16Ops.attention).
+// each row says which path its engine took (engine.info.float16Ops.attention, and the kernels that
+// ran where the engine times them), and each float16 result is compared with the same engine's
+// float32 result on the draws before rounding (widened with fromFloat16): what half floats cost.
 // The generate panel runs examples/tiny-decoder.mjs (the model of `npm run example`) on the page's
 // engine; its state and latest result are window.blocksparseDemo.generation { state, last }.
 import * as bs from '../dist/browser/blocksparse.js';
@@ -223,7 +225,21 @@ async function timeBackend(engine, args, reps) {
     times.push(performance.now() - t0);
   }
   const sorted = [...times].sort((a, b) => a - b);
-  return { out, times, ms: sorted[Math.floor(sorted.length / 2)] };
+  // the programs the last call ran, where the engine names them (WebGPU with timestamp-query)
+  const ran = [...new Set((engine.lastTimings?.kernels ?? []).map((k) => k.kernel))];
+  return { out, times, ms: sorted[Math.floor(sorted.length / 2)], ran };
+}
+
+const maxAbsDiff = (a, b) => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+};
+
+/** float16 runs: the engine's float32 result on the unrounded draws, and the float16 result's largest distance from it. */
+async function againstFloat32(engine, args32, out16) {
+  const out = (await engine.attention(args32)).data;
+  return { out, maxDiff: maxAbsDiff(valuesOf(out16), out) };
 }
 
 /** One line from engine.info: threads and SIMD build (CPU), adapter and features (WebGPU). */
@@ -241,6 +257,10 @@ const describeInfo = (info, dtype) => {
   return parts.join(' · ');
 };
 
+/** The kernels that ran, with the matrix units named where they did. */
+const describeRan = (ran) =>
+  ran?.length ? `ran ${ran.join(', ')}${ran.includes('AttentionForwardMmaProgram') ? ' (the matrix units)' : ''}` : '';
+
 async function run() {
   if (!current) return;
   const params = readRun();
@@ -252,7 +272,8 @@ async function run() {
   const half = params.dtype === 'float16' ? drawn.map(halfOf) : null;
   // float16: both engines take the half floats; the values kept for scripts are the half values
   const [q, k, v] = half ? half.map((h) => h.values) : drawn;
-  const args = half ? { q: half[0].half, k: half[1].half, v: half[2].half, layout, causal: params.causal } : { q, k, v, layout, causal: params.causal };
+  const args32 = { q: drawn[0], k: drawn[1], v: drawn[2], layout, causal: params.causal };
+  const args = half ? { q: half[0].half, k: half[1].half, v: half[2].half, layout, causal: params.causal } : args32;
   const nnz = bs.describeLayout(layout).nnz;
   const flops = 4 * params.B * nnz * layout.block * layout.block * params.D; // q·kᵀ and p·v over kept blocks
 
@@ -263,23 +284,26 @@ async function run() {
     const cpuKey = `cpu:${params.threads ?? 'auto'}`;
     const cpu = await engineFor(cpuKey, { backend: 'cpu', threads: params.threads });
     const c = await timeBackend(cpu, args, params.reps);
-    result.cpu = { ms: c.ms, times: c.times, info: cpu.info, out: valuesOf(c.out) };
+    result.cpu = { ms: c.ms, times: c.times, info: cpu.info, ran: c.ran, out: valuesOf(c.out) };
+    if (half) result.cpu.float32 = await againstFloat32(cpu, args32, c.out);
 
     setStatus('running', 'running on WebGPU…');
     try {
       const gpu = await engineFor('webgpu', { backend: 'webgpu' });
       const g = await timeBackend(gpu, args, params.reps);
-      result.gpu = { ms: g.ms, times: g.times, info: gpu.info, out: valuesOf(g.out) };
+      result.gpu = { ms: g.ms, times: g.times, info: gpu.info, ran: g.ran, out: valuesOf(g.out) };
+      if (half) result.gpu.float32 = await againstFloat32(gpu, args32, g.out);
     } catch (e) {
       result.gpu = { error: `${e.name}: ${e.message}` };
     }
-    if (result.gpu.out) {
-      let maxDiff = 0;
-      for (let i = 0; i < result.cpu.out.length; i++) maxDiff = Math.max(maxDiff, Math.abs(result.cpu.out[i] - result.gpu.out[i]));
-      result.maxDiff = maxDiff;
-    }
+    if (result.gpu.out) result.maxDiff = maxAbsDiff(result.cpu.out, result.gpu.out);
     render(result);
-    demo.last = { ...result, q: Array.from(q.data), k: Array.from(k.data), v: Array.from(v.data), cpu: { ...result.cpu, out: Array.from(result.cpu.out) }, gpu: result.gpu.out ? { ...result.gpu, out: Array.from(result.gpu.out) } : result.gpu };
+    // plain arrays for scripts; float16 runs also keep the unrounded draws and each engine's float32 result
+    const plain = (r) => (r.out ? { ...r, out: Array.from(r.out), ...(r.float32 ? { float32: { ...r.float32, out: Array.from(r.float32.out) } } : {}) } : r);
+    demo.last = {
+      ...result, q: Array.from(q.data), k: Array.from(k.data), v: Array.from(v.data), cpu: plain(result.cpu), gpu: plain(result.gpu),
+      ...(half ? { drawn: { q: Array.from(drawn[0].data), k: Array.from(drawn[1].data), v: Array.from(drawn[2].data) } } : {}),
+    };
     setStatus('done', `done: CPU ${result.cpu.ms.toFixed(2)} ms${result.gpu.out ? `, WebGPU ${result.gpu.ms.toFixed(2)} ms` : ', WebGPU unavailable'}`);
   } catch (e) {
     demo.error = `${e.name}: ${e.message}`;
@@ -315,6 +339,8 @@ function render(r) {
       cell(row.times.map((t) => t.toFixed(1)).join(' '), 'num');
       cell((r.flops / row.ms / 1e6).toFixed(2), 'num');
       const td = cell(describeInfo(row.info, r.params.dtype));
+      const ran = describeRan(row.ran);
+      if (ran) td.append(Object.assign(document.createElement('div'), { textContent: ran }));
       for (const f of row.info.fallbacks ?? []) td.append(Object.assign(document.createElement('div'), { className: 'note', textContent: `fallback: ${f}` }));
     }
     tbody.append(tr);
@@ -329,6 +355,11 @@ function render(r) {
     diff.append(`Max |CPU − WebGPU| over ${r.cpu.out.length} outputs: `, Object.assign(document.createElement('span'), { className: ok ? 'ok' : 'bad', id: 'max-diff', textContent: r.maxDiff.toExponential(2) }));
     const [fast, slow] = r.cpu.ms <= r.gpu.ms ? ['The CPU', r.gpu.ms / r.cpu.ms] : ['WebGPU', r.cpu.ms / r.gpu.ms];
     diff.append(Object.assign(document.createElement('div'), { className: 'env', textContent: `${fast} was ${slow.toFixed(1)}× faster on this problem${r.gpu.info.architecture === 'swiftshader' ? ' (this WebGPU adapter is SwiftShader, a CPU emulation)' : ''}.` }));
+  }
+  if (r.cpu.float32) {
+    // what half floats cost: rounding q, k, v, the f16 kernels (WebGPU with shader-f16) and rounding out
+    const parts = [['CPU', r.cpu.float32], ...(r.gpu.float32 ? [['WebGPU', r.gpu.float32]] : [])].map(([name, f]) => `${name} ${f.maxDiff.toExponential(2)}`);
+    diff.append(Object.assign(document.createElement('div'), { id: 'vs-float32', className: 'env', textContent: `float16 against float32 (the same draws before rounding to float16), max |Δ|: ${parts.join(', ')}` }));
   }
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bundles bench/gpu/{check,attention,probe-subgroup-matrix,transfers}.ts for the GPU machine into .device/gpu/ (ignored), with a
+# Bundles bench/gpu/{check,attention,mma,probe-subgroup-matrix,transfers}.ts for the GPU machine into .device/gpu/ (ignored), with a
 # slim copy of the `webgpu` package (Dawn, linux-x64 only: the shared node_modules tarball is over
 # the device tool's 64 MiB). Run here, after the workplace's device preparation
 # (not in this repository) has made .device/.

@@ -1,24 +1,25 @@
 // The matrix-unit (subgroup-matrix) attention forward on a real GPU: correctness against float64 of
 // the half-float inputs on small shapes, then kernel time over issue 16's sweep (B1 H16 D64, block
 // 128, each block row keeping itself, the 3 blocks before it and every 8th block column; N = 1024 …
-// 65536) beside the f32 forward, from timestamp queries (REPS back to back in one submission, the
-// first WARM dropped). Needs Dawn with EngineOptions.experimentalWebgpu's toggles.
-//   node mma.mjs [out.json] [--quick]
+// 65536) beside the f32 forward and the plain f16 one, timed as bench/gpu/kernel-timing.ts times
+// (REPS back to back in one submission, the first WARM dropped, unmeasured submissions right
+// before). Needs Dawn with EngineOptions.experimentalWebgpu's toggles.
+//   node mma.mjs [out.json] [--quick] [--seqs=N,…]   (--quick: N 16384 twice; --seqs: these N instead)
 import { encodeAttentionForward, uploadAttentionInputs, type AttentionInputs } from '../../gpu/attention-forward.js';
 import { mmaForwardBlocker, mmaForwardDispatch, mmaTileName, type MmaTile } from '../../gpu/attention-forward-mma.js';
-import { GpuContext } from '../../gpu/context.js';
-import { acquireDevice } from '../../gpu/device.js';
+import type { GpuContext } from '../../gpu/context.js';
 import type { AttentionProblem } from '../../src/backend.js';
 import { fromFloat16, toFloat16 } from '../../src/float16.js';
 import { compileLayout } from '../../src/layouts/compile.js';
-import type { Layout } from '../../src/types.js';
 import { parseFlags } from '../../cli/flags.js';
 import { uniformFloats } from '../../cli/random.js';
-import { median } from '../../cli/stats.js';
 import { writeJson } from '../../cli/write-json.js';
 import { referenceAttention, referenceLse } from '../../test/reference/attention.js';
+import { benchDevice } from './bench-device.js';
+import { timeCalls } from './kernel-timing.js';
+import { forwardFlops, MATRIX_UNITS_TFLOPS, VERSUS_SEQS, VERSUS_SHAPE, versusLayout } from './versus-problem.js';
 
-const flags = parseFlags({ quick: 'bool' });
+const flags = parseFlags({ quick: 'bool', seqs: 'list' });
 const outFile = flags.positionals[0];
 const REPS = 12;
 /** Row groups per subgroup and subgroups per workgroup to time. */
@@ -32,14 +33,6 @@ const TILES: MmaTile[] = [
 ];
 const tileName = mmaTileName;
 const WARM = 4;
-
-function versusLayout(H: number, R: number, block: number, causal: boolean): Layout {
-  const data = new Uint8Array(H * R * R);
-  for (let h = 0; h < H; h++)
-    for (let r = 0; r < R; r++)
-      for (let c = 0; c < R; c++) data[(h * R + r) * R + c] = ((r - c >= 0 && r - c <= 3) || c % 8 === 0) && !(causal && c > r) ? 1 : 0;
-  return { block, shape: [H, R, R], data };
-}
 
 interface Shape {
   B: number;
@@ -66,15 +59,7 @@ function problem(s: Shape, seed: number): AttentionProblem {
   };
 }
 
-function forwardFlops(p: AttentionProblem): number {
-  const L = p.layout;
-  const { keptFull, keptPartial } = L.causalTables(p.causal);
-  return 4 * L.block * L.block * p.D * (keptFull + 0.5 * keptPartial) * p.B;
-}
-
-const acq = await acquireDevice({ experimental: true });
-const ctx = new GpuContext(acq.device, acq.limits, acq.timestampQuery, acq.subgroupSize);
-ctx.matrix = acq.matrix;
+const { acq, ctx } = await benchDevice(true);
 console.log(JSON.stringify({ ...acq.adapterInfo, features: acq.features, subgroupSize: acq.subgroupSize, matrix: acq.matrix }));
 
 type Rec = ReturnType<GpuContext['recorder']>;
@@ -155,52 +140,54 @@ for (const s of cases) {
   }
 }
 
-const sweep = flags.bool('quick') ? [16384, 16384] : [1024, 2048, 4096, 8192, 16384, 32768, 65536];
+const sweep = flags.ints('seqs', flags.bool('quick') ? [16384, 16384] : VERSUS_SEQS);
 const results: Record<string, unknown>[] = [];
 for (const N of sweep) {
-  const s: Shape = { B: 1, H: 16, Hkv: 16, N, D: 64, block: 128, causal: false };
+  const s: Shape = { ...VERSUS_SHAPE, Hkv: VERSUS_SHAPE.H, N, causal: false };
   const p = problem(s, 3);
+  // the half operands converted once, before any row is timed (host work lets the GPU clock down)
+  const hp = halfProblem(p);
   const flops = forwardFlops(p);
   const rec: Record<string, unknown> = { ...s, density: p.layout.density, gflop: flops / 1e9 };
-  const time = async (label: string, encode: (r: ReturnType<GpuContext['recorder']>) => () => void): Promise<void> => {
+  const time = async (label: string, want: string, encode: (r: Rec) => () => void): Promise<void> => {
     try {
-      const r = ctx.recorder(label);
-      const once = encode(r);
-      for (let i = 0; i < REPS; i++) once();
-      await r.run([]);
-      const ms = median(ctx.lastTimings!.kernels.slice(WARM).map((k) => k.ms));
-      rec[label] = { ms, tflops: flops / ms / 1e9 };
+      const t = await timeCalls(ctx, label, encode, REPS, WARM);
+      const ran = t.ran[0];
+      rec[label] = { ms: t.ms, minMs: t.minMs, maxMs: t.maxMs, tflops: flops / t.ms / 1e9, program: ran?.kernel, key: ran?.key };
+      if (ran?.kernel !== want) (rec[label] as Record<string, unknown>).error = `must run ${want}, ran ${ran?.kernel}`;
     } catch (e) {
       rec[label] = { error: (e as Error).message };
     }
   };
-  for (let w = 0; w < 2; w++) await time('f32', (r) => {
+  await time('f32', 'AttentionForwardProgram', (r) => {
     const inp = uploadAttentionInputs(ctx, r, p);
     return () => encodeAttentionForward(ctx, r, p, inp);
   });
   const why = mmaForwardBlocker(ctx, p);
   if (!why) {
     for (const t of TILES) {
-      await time(`mma ${tileName(t)}`, (r) => {
-        const inp = halfInputs(r, p);
+      await time(`mma ${tileName(t)}`, 'AttentionForwardMmaProgram', (r) => {
+        const inp = uploadAttentionInputs(ctx, r, hp);
         return () => encodeMma(r, p, inp, t);
       });
     }
-    // the plain shader-f16 program, the matrix units set aside
-    const matrix = ctx.matrix;
-    ctx.matrix = { available: false, reason: 'timing the plain f16 path' };
-    await time('f16', (r) => {
-      const inp = halfInputs(r, p);
-      return () => encodeAttentionForward(ctx, r, halfProblem(p), inp);
-    });
-    ctx.matrix = matrix;
   } else rec.mma = { skipped: why };
+  // the plain shader-f16 program, the matrix units set aside
+  const matrix = ctx.matrix;
+  ctx.matrix = { available: false, reason: 'timing the plain f16 path' };
+  if (acq.features.includes('shader-f16')) {
+    await time('f16', 'AttentionForwardProgram', (r) => {
+      const inp = uploadAttentionInputs(ctx, r, hp);
+      return () => encodeAttentionForward(ctx, r, hp, inp);
+    });
+  } else rec.f16 = { skipped: 'the adapter has no shader-f16' };
+  ctx.matrix = matrix;
   const fmt = (x: unknown) => {
     const t = x as { ms?: number; tflops?: number; error?: string; skipped?: string } | undefined;
-    return t?.ms !== undefined ? `${t.ms.toFixed(3)} ms ${t.tflops!.toFixed(1)} TFLOP/s` : (t?.error ?? t?.skipped ?? '-');
+    return t?.ms !== undefined ? `${t.ms.toFixed(3)} ms ${t.tflops!.toPrecision(3)} TFLOP/s${t.error ? ` (${t.error})` : ''}` : (t?.error ?? t?.skipped ?? '-');
   };
   console.log(`N ${String(N).padStart(6)}  f32 ${fmt(rec.f32)}  f16 ${fmt(rec.f16)}   mma ${why ?? TILES.map((t) => `${tileName(t)} ${fmt(rec[`mma ${tileName(t)}`])}`).join('  ')}`);
   results.push(rec);
 }
 acq.release();
-if (outFile) await writeJson(outFile, { device: acq.adapterInfo, matrix: acq.matrix, checks, results });
+if (outFile) await writeJson(outFile, { device: acq.adapterInfo, matrix: acq.matrix, matrixUnitsTflops: MATRIX_UNITS_TFLOPS, checks, results });

@@ -10,7 +10,9 @@
 // - dist/src/index.js imports unbundled in the page (an ES module plus its .wasm, no bundler);
 // - the generate panel (examples/tiny-decoder.mjs) decodes over the KV cache on the page's engine
 //   (WebGPU with an adapter, else the CPU), agrees with recomputing without the cache, shows
-//   tokens/s, and picks the tokens Node's CPU engine picks for the same model.
+//   tokens/s, and picks the tokens Node's CPU engine picks for the same model;
+// - float16 (offered where the adapter has shader-f16; forced on here where not): both engines within
+//   the float16 tolerance, the path each took named, and each float16 result compared with float32.
 // Screenshots go to test-output/browser/. The last line is `N passed, N failed[, N skipped]`
 // (tools/test.mjs); without Chromium the page checks are one skip.
 //
@@ -393,7 +395,7 @@ async function main() {
     }
 
     if (ran && !hideGpu) {
-      await check(`[${mode}] float16 is offered where the adapter has shader-f16; both engines then match float64 within the float16 tolerance and say which path ran`, async () => {
+      await check(`[${mode}] float16 is offered where the adapter has shader-f16; both engines then match float64 within the float16 tolerance, say which path ran and compare with float32`, async () => {
         await page.waitForFunction(() => !/checking/.test(document.querySelector('#dtype option[value=float16]').textContent), null, { timeout: 30_000 });
         const has = await page.evaluate(async () => (await navigator.gpu?.requestAdapter())?.features.has('shader-f16') === true);
         const option = await page.$eval('#dtype option[value=float16]', (o) => ({ disabled: o.disabled, text: o.textContent }));
@@ -414,10 +416,33 @@ async function main() {
         const worst = [half.cpu.out, half.gpu.out].map((got) => worstError(got, ref, 2e-3 * max, 5e-3));
         for (const w of worst) assert(w.ratio <= 1, w.message);
         const rows = await page.$$eval('#results tbody tr', (trs) => trs.map((tr) => tr.textContent));
-        const gpuPath = has ? /float16: f16 shaders/ : /float16: converted to float32 .*no shader-f16/;
+        const gpuPath = has ? /float16: (f16 shaders|subgroup matrices)/ : /float16: converted to float32 .*no shader-f16/;
         assert(/float16: converted to float32/.test(rows[0]) && gpuPath.test(rows[1]), `the rows do not name the float16 paths: ${JSON.stringify(rows)}`);
+        // where the engine names its kernels, the row says which ran
+        for (const [i, r] of [half.cpu, half.gpu].entries()) {
+          if (r.ran?.length) assert(rows[i].includes(`ran ${r.ran.join(', ')}`), `row ${i} does not say which kernels ran (${r.ran}): ${rows[i]}`);
+        }
+        // each engine's float16 result against its float32 result on the unrounded draws: that float32
+        // result within the float32 tolerance of float64, the page's max |Δ| the one computed here from
+        // its arrays, above 0 (a float16 result, not float32's again) and within what rounding q, k, v
+        // and out to float16 can cost (loose: 1e-2 of the largest |out|)
+        const { B, H, seqLen: N, D, causal } = half.params;
+        const ref32 = denseAttention64({ B, H, N, D, block: half.layout.block, layout: half.layout.data, ...half.drawn, causal });
+        const max32 = ref32.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+        const text = (await page.textContent('#vs-float32')) ?? '';
+        const compared = [['CPU', half.cpu, CPU_TOL], ['WebGPU', half.gpu, GPU_TOL]].map(([name, r, tol]) => {
+          assert(r.float32, `${name}: no float32 result beside the float16 one`);
+          const w = worstError(r.float32.out, ref32, tol.atol, tol.rtol);
+          assert(w.ratio <= 1, `${name} float32 on the unrounded draws: ${w.message}`);
+          let d = 0;
+          for (let i = 0; i < ref32.length; i++) d = Math.max(d, Math.abs(r.out[i] - r.float32.out[i]));
+          assert(d === r.float32.maxDiff, `${name}: the page says max |float16 − float32| ${r.float32.maxDiff}, the arrays give ${d}`);
+          assert(d > 0 && d <= 1e-2 * max32, `${name}: max |float16 − float32| ${d} (largest |out| ${max32.toFixed(3)})`);
+          assert(text.includes(`${name} ${d.toExponential(2)}`), `the page's float16-against-float32 line reads '${text}'`);
+          return `${name} ${d.toExponential(2)}`;
+        });
         await page.$eval('#dtype option[value=float16]', (o, d) => (o.disabled = d), !has);
-        return `${has ? '' : `no shader-f16 (the option reads '${option.text}'), forced on: `}CPU ${worst[0].message}; WebGPU ${worst[1].message}; ${half.gpu.info.float16Ops.attention}`;
+        return `${has ? '' : `no shader-f16 (the option reads '${option.text}'), forced on: `}CPU ${worst[0].message}; WebGPU ${worst[1].message}; ${half.gpu.info.float16Ops.attention}; against float32 ${compared.join(', ')}`;
       });
     }
 
