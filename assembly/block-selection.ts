@@ -108,12 +108,13 @@ function markThreshold(s: usize, heap: usize, e: usize, n: i32, threshold: f32, 
 /**
  * qp [B, Hq, R, D] pooled (block-pooling.ts); the key blocks [B, Hkv, kBlocks, D] (kBlocks ≥ C):
  * their means at kp (`bound` false: the pooled score) or their min and max at kLo, kHi (`bound`:
- * Quest's upper bound); qOffset, keyLengths Int32 [B]; out bytes [B, Hq, R, C]. Exactly one of
+ * Quest's upper bound); qOffset, keyLengths Int32 [B]; out: the C bytes of item outItem's row and
+ * those of the items after it (the rows of [B, Hq, R, C] from outItem on). Exactly one of
  * topK (≥ 1) and threshold (in (0, 1]) is set, the other 0. scratch: 12·C bytes (scores,
  * exponentials, heap).
  */
 export function selectBlockRows(
-  qp: usize, kp: usize, kLo: usize, kHi: usize, out: usize, qOffset: usize, keyLengths: usize,
+  qp: usize, kp: usize, kLo: usize, kHi: usize, out: usize, outItem: i32, qOffset: usize, keyLengths: usize,
   Hq: i32, Hkv: i32, Nq: i32, R: i32, C: i32, kBlocks: i32, D: i32, block: i32, causal: bool, bound: bool, scale: f32,
   topK: i32, threshold: f32, keepDiagonal: bool, keepFirst: i32, keepLocal: i32,
   itemBegin: i32, itemEnd: i32, scratch: usize,
@@ -128,7 +129,7 @@ export function selectBlockRows(
     const r = t - bh * R;
     const b = bh / Hq;
     const h = bh - b * Hq;
-    const row = out + <usize>t * <usize>C;
+    const row = out + <usize>(t - outItem) * <usize>C;
     memory.fill(row, 0, <usize>C);
     const off = load<i32>(qOffset + (<usize>b << 2));
     if ((r + 1) * block <= off || r * block >= off + Nq) continue; // no query in this block row

@@ -6,6 +6,7 @@
 // it, so the bytes are identical for every thread count.
 import type { OperandData, ResidentData, SelectBlocksProblem } from '../backend.js';
 import { internal } from '../errors.js';
+import { zeroOutside } from '../layouts/compile.js';
 import type { CpuContext } from './context.js';
 import { partitionByWeight } from './partition.js';
 import { CpuResident } from './resident.js';
@@ -89,16 +90,30 @@ export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Pro
   const items = B * Hq * R;
   const stride = Math.ceil((C * ROW_SCRATCH) / 64) * 64;
   const scratch = a.alloc(tasks.length * stride);
-  const out = a.alloc(items * C);
-  await ctx.run('selectBlockRows', tasks.map(([itemBegin, itemEnd], i) => ({
-    qp, kp: keys.mean, kLo: keys.lo, kHi: keys.hi, out, qOffset: qShift, keyLengths, Hq, Hkv, Nq, R, C, kBlocks: keys.blocks, D, block,
-    causal: p.causal ? 1 : 0, bound: bound ? 1 : 0, scale: p.scale,
-    topK: p.topK, threshold: p.threshold, keepDiagonal: p.keepDiagonal ? 1 : 0, keepFirst: p.keepFirst, keepLocal: p.keepLocal,
-    itemBegin, itemEnd, scratch: scratch + i * stride,
-  })));
-  if (runs.length === 1 && runs[0][0] === 0 && runs[0][1] === items) return a.takeU8(out, items * C);
+  // Wasm holds the runs' rows only, one after another: run k's first row is row at[k] there
+  const at: number[] = [];
+  let rows = 0;
+  for (const [t0, t1] of runs) {
+    at.push(rows);
+    rows += t1 - t0;
+  }
+  const out = a.alloc(rows * C);
+  let j = 0;
+  await ctx.run('selectBlockRows', tasks.map(([itemBegin, itemEnd], i) => {
+    while (runs[j][1] <= itemBegin) j++; // tasks ascend and never cross a run's end
+    return {
+      qp, kp: keys.mean, kLo: keys.lo, kHi: keys.hi, out: out + (at[j] + itemBegin - runs[j][0]) * C, outItem: itemBegin,
+      qOffset: qShift, keyLengths, Hq, Hkv, Nq, R, C, kBlocks: keys.blocks, D, block,
+      causal: p.causal ? 1 : 0, bound: bound ? 1 : 0, scale: p.scale,
+      topK: p.topK, threshold: p.threshold, keepDiagonal: p.keepDiagonal ? 1 : 0, keepFirst: p.keepFirst, keepLocal: p.keepLocal,
+      itemBegin, itemEnd, scratch: scratch + i * stride,
+    };
+  }));
+  if (rows === items) return a.takeU8(out, items * C);
+  // the other rows stay the fresh array's zeros, untouched; compileLayout reads only the runs' rows
   const layout = new Uint8Array(items * C);
-  for (const [t0, t1] of runs) layout.set(new Uint8Array(a.memory.buffer, out + t0 * C, (t1 - t0) * C), t0 * C);
+  runs.forEach(([t0, t1], k) => layout.set(new Uint8Array(a.memory.buffer, out + at[k] * C, (t1 - t0) * C), t0 * C));
+  zeroOutside(layout, runs.map(([t0, t1]) => [t0 * C, t1 * C]));
   return layout;
 }
 
