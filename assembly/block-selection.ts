@@ -2,7 +2,7 @@
 // row's pooled or bound scores (block-scores.ts), then its topK or threshold cut by a heap over the allowed
 // columns, in the order "higher score first, ties to the lower column" (a total order, so the cut
 // does not depend on the heap's path), then the kept blocks. Item t = (b, h, r) over B·Hq·R writes
-// the C bytes of its layout row, 1 where kept.
+// the C bytes of its layout row, 1 where kept; a call runs a list of items (the rows holding a query).
 import { blockRowBounds, blockRowScores } from './block-scores';
 import { expNeg4 } from './simd';
 
@@ -108,12 +108,14 @@ function markThreshold(s: usize, heap: usize, e: usize, n: i32, threshold: f32, 
 /**
  * qp [B, Hq, R, D] pooled (block-pooling.ts); the key blocks [B, Hkv, kBlocks, D] (kBlocks ≥ C):
  * their means at kp (`bound` false: the pooled score) or their min and max at kLo, kHi (`bound`:
- * Quest's upper bound); qOffset, keyLengths Int32 [B]; out bytes [B, Hq, R, C]. Exactly one of
+ * Quest's upper bound); qOffset, keyLengths Int32 [B]; items: Int32 item indices t, of which this
+ * task runs positions itemBegin … itemEnd − 1; out: C bytes per position, the row of the item there
+ * (rows of [B, Hq, R, C] in the list's order). Exactly one of
  * topK (≥ 1) and threshold (in (0, 1]) is set, the other 0. scratch: 12·C bytes (scores,
  * exponentials, heap).
  */
 export function selectBlockRows(
-  qp: usize, kp: usize, kLo: usize, kHi: usize, out: usize, qOffset: usize, keyLengths: usize,
+  qp: usize, kp: usize, kLo: usize, kHi: usize, out: usize, items: usize, qOffset: usize, keyLengths: usize,
   Hq: i32, Hkv: i32, Nq: i32, R: i32, C: i32, kBlocks: i32, D: i32, block: i32, causal: bool, bound: bool, scale: f32,
   topK: i32, threshold: f32, keepDiagonal: bool, keepFirst: i32, keepLocal: i32,
   itemBegin: i32, itemEnd: i32, scratch: usize,
@@ -123,12 +125,13 @@ export function selectBlockRows(
   const heap = e + (<usize>C << 2);
   const group = Hq / Hkv;
   const rowBytes = <usize>D << 2;
-  for (let t = itemBegin; t < itemEnd; t++) {
+  for (let j = itemBegin; j < itemEnd; j++) {
+    const t = load<i32>(items + (<usize>j << 2));
     const bh = t / R;
     const r = t - bh * R;
     const b = bh / Hq;
     const h = bh - b * Hq;
-    const row = out + <usize>t * <usize>C;
+    const row = out + <usize>j * <usize>C;
     memory.fill(row, 0, <usize>C);
     const off = load<i32>(qOffset + (<usize>b << 2));
     if ((r + 1) * block <= off || r * block >= off + Nq) continue; // no query in this block row

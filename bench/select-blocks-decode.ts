@@ -7,8 +7,10 @@
 // or 'bound', topK) times:
 // - selectBlocks over the cache (causal, keep first 1 and local 1), which reads the summaries, and
 //   the same over a cache without summaries (its keys pooled on the fly);
-// - attention over the cache with the selected layout (new to it each call, as each step's is: its
-//   compile included), against dense attention over the cache (its static layout compiled once);
+// - attention over the cache with the selected layout (a fresh selection each call, as each step's
+//   is: its compile included), and over a plain copy of its bytes (compiled from the bytes alone,
+//   as any layout new to attention is), against dense attention over the cache (its static layout
+//   compiled once);
 // recall: the share of planted blocks kept; mass: engine.attentionMass of the step's query (mean and
 // 5th percentile over heads and steps). Append cost: one token into the cache with summaries and into
 // the one without (medians over `append-reps` appends), and the fill of N − steps tokens in chunks.
@@ -51,6 +53,8 @@ interface DecodeRow {
   selectMs: number;
   selectPooledMs: number;
   sparseMs: number;
+  /** The same attention over a plain copy of the selected bytes (compiled from the bytes alone). */
+  sparseCopiedMs: number;
   denseMs: number;
   speedup: number;
   selectShare: number;
@@ -113,7 +117,7 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
       console.log(`N ${fmt.n(N)}: filled ${fmt.n(first)} tokens, ${fmt.ms(fillMs)} ms with summaries, ${fmt.ms(fillPlainMs)} ms without`);
       const k: Tensor = { data: inputs.k, shape: [1, Hkv, N, D] };
       const dense: Layout = { block, shape: [1, R, R], data: new Uint8Array(R * R).fill(1) };
-      const per = new Map<string, { recall: number[]; kept: number[]; mass: number[]; select: number[]; pooled: number[]; sparse: number[] }>();
+      const per = new Map<string, { recall: number[]; kept: number[]; mass: number[]; select: number[]; pooled: number[]; sparse: number[]; copied: number[] }>();
       const denseMs: number[] = [];
       for (let s = 0; s < o.steps; s++) {
         const at = first + s;
@@ -141,7 +145,7 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
             }
             const mass = await engine.attentionMass({ q: qt, k, layout, causal: true, qOffset: at, keyLengths: Int32Array.of(at + 1) });
             const key = `${score} ${topK}`;
-            const m = per.get(key) ?? { recall: [], kept: [], mass: [], select: [], pooled: [], sparse: [] };
+            const m = per.get(key) ?? { recall: [], kept: [], mass: [], select: [], pooled: [], sparse: [], copied: [] };
             per.set(key, m);
             m.recall.push(planted ? found / planted : 1);
             m.kept.push(kept / H);
@@ -149,10 +153,15 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
             m.select.push(await timed(() => engine.selectBlocks({ ...args, kv: cache })));
             const plainCache = plain;
             m.pooled.push(await timed(() => engine.selectBlocks({ ...args, kv: plainCache, block })));
-            // a copy per call: each step's layout is new to attention, which compiles it (tables are cached by layout data)
-            const copies = Array.from({ length: reps + 1 }, () => ({ ...layout, data: layout.data.slice() }));
+            // a fresh selection per call, as each step's is: new to attention (tables are cached by layout data)
+            const fresh: BatchedLayout[] = [];
+            for (let i = 0; i <= reps; i++) fresh.push(await engine.selectBlocks({ ...args, kv: cache }));
             let next = 0;
-            m.sparse.push(await timed(() => engine.attention({ q: qt, kv: cache, layout: copies[next++], causal: true })));
+            m.sparse.push(await timed(() => engine.attention({ q: qt, kv: cache, layout: fresh[next++], causal: true })));
+            // and a plain copy of its bytes per call, which attention compiles from the bytes alone
+            const copies = Array.from({ length: reps + 1 }, () => ({ ...layout, data: layout.data.slice() }));
+            next = 0;
+            m.copied.push(await timed(() => engine.attention({ q: qt, kv: cache, layout: copies[next++], causal: true })));
           }
         }
         console.log(`  step ${s + 1}/${o.steps} (position ${at}): dense ${fmt.ms(denseMs[s])} ms`);
@@ -161,11 +170,11 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
       for (const score of scores) {
         for (const topK of o.topKs) {
           const m = per.get(`${score} ${topK}`)!;
-          const [selectMs, selectPooledMs, sparseMs] = [median(m.select), median(m.pooled), median(m.sparse)];
+          const [selectMs, selectPooledMs, sparseMs, sparseCopiedMs] = [median(m.select), median(m.pooled), median(m.sparse), median(m.copied)];
           rows.push({
             N, score, topK, recall: m.recall.reduce((a, b) => a + b, 0) / m.recall.length, keptPerRow: median(m.kept),
             massMean: m.mass.reduce((a, b) => a + b, 0) / m.mass.length, massP5: quantileSample(m.mass, 0.05),
-            selectMs, selectPooledMs, sparseMs, denseMs: dMs, speedup: dMs / (selectMs + sparseMs), selectShare: selectMs / sparseMs,
+            selectMs, selectPooledMs, sparseMs, sparseCopiedMs, denseMs: dMs, speedup: dMs / (selectMs + sparseMs), selectShare: selectMs / sparseMs,
           });
         }
       }
@@ -190,11 +199,11 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
   await engine.close();
   await writeJson(o.out, doc());
   const table = {
-    headers: ['N', 'score', 'topK', 'blocks/row', 'recall', 'mass mean', 'mass p5', 'select ms', 'select pooled ms', 'sparse ms', 'dense ms', 'speedup', 'select share'],
-    align: ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'] as Array<'l' | 'r'>,
+    headers: ['N', 'score', 'topK', 'blocks/row', 'recall', 'mass mean', 'mass p5', 'select ms', 'select pooled ms', 'sparse ms', 'sparse copied ms', 'dense ms', 'speedup', 'select share'],
+    align: ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'] as Array<'l' | 'r'>,
     rows: rows.map((r) => [
       fmt.n(r.N), r.score, String(r.topK), r.keptPerRow.toFixed(1), fmt.pct(r.recall), r.massMean.toFixed(3), r.massP5.toFixed(3),
-      fmt.ms(r.selectMs), fmt.ms(r.selectPooledMs), fmt.ms(r.sparseMs), fmt.ms(r.denseMs), fmt.x(r.speedup), fmt.pct(r.selectShare),
+      fmt.ms(r.selectMs), fmt.ms(r.selectPooledMs), fmt.ms(r.sparseMs), fmt.ms(r.sparseCopiedMs), fmt.ms(r.denseMs), fmt.x(r.speedup), fmt.pct(r.selectShare),
     ]),
   };
   const appendTable = {

@@ -3,7 +3,8 @@
 // cross block boundaries, after resets, for a float16 cache; selectBlocks over the cache (kv) the
 // same bytes as over its keys as a tensor (k), for both scores, read from the summaries or pooled on
 // the fly, for every thread count; the bound score an upper bound of every q·k of its block for one
-// query row; the layout read by attention over the cache; bad input, after which the engine still works.
+// query row; the layout read by attention over the cache (its compiled tables those of a copy of its
+// bytes, its output the bits of attention over the copy); bad input, after which the engine still works.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
@@ -16,6 +17,7 @@ import type { KvCache, SelectBlocksArgs, Tensor } from '../src/types.js';
 import { cpuEngines } from './helpers/cpu-engines.js';
 import { halfTensor } from './helpers/float16.js';
 import { assertSelection } from './helpers/selection.js';
+import { assertCompiledAsCopy } from './helpers/compiled.js';
 import {
   assertClose, mulberry32, randomTensor, referenceAttention, referenceKeySummaries, referenceSelectBlocks, type Rng,
 } from './reference/index.js';
@@ -147,6 +149,12 @@ S('summaries after appends across block boundaries and resets equal the referenc
         assert.equal(one.data, (await E.one.selectBlocks(viaK)).data, `${label}: kv and k`);
         assert.equal(relaxed.data, (await E.relaxed.selectBlocks(viaK)).data, `${label}: kv and k (relaxed)`);
         assertSelection(one, referenceSelectBlocks(viaK), label);
+        // attention over the cache reads the selection's own compile (its active rows alone): the bits of a copy's
+        const call = { q, kv: caches[0], causal: d.causal, keyLengths, qOffset };
+        const want = await E.one.attention({ ...call, layout: { ...one, data: one.data.slice() } });
+        assert.equal((await E.one.attention({ ...call, layout: one })).data, want.data, `${label}: attention over the selection`);
+        assertCompiledAsCopy(one, label);
+        assertCompiledAsCopy(relaxed, `${label} (relaxed)`);
       } finally {
         for (const c of caches) c.destroy();
       }

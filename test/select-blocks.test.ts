@@ -1,17 +1,20 @@
 // engine.selectBlocks and engine.attentionMass on the CPU against the float64 references
 // (test/reference/select-blocks.ts, attention-mass.ts): topK and threshold, causal, query offsets,
 // keyLengths, GQA, partial blocks, keep, ties; the same bytes for every thread count and task split;
-// float16 inputs; keepOnDevice's DeviceLayout in attention. Rows the reference marks as near ties
+// float16 inputs; keepOnDevice's DeviceLayout in attention; the selection's compiled tables (from its
+// active rows alone) those of a copy of its bytes, and attention over it the bits of attention over the copy. Rows the reference marks as near ties
 // (f32 may cut them otherwise) may differ; every other row must match exactly.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { forceTaskCount } from '../src/cpu/tasks.js';
 import { createEngine } from '../src/index.js';
-import type { Layout, SelectBlocksArgs, Tensor } from '../src/types.js';
+import type { BatchedLayout, Layout, SelectBlocksArgs, Tensor } from '../src/types.js';
 import { cpuEngines } from './helpers/cpu-engines.js';
 import { halfTensor } from './helpers/float16.js';
 import { assertSelection } from './helpers/selection.js';
+import { assertCompiledAsCopy } from './helpers/compiled.js';
+import { compileLayout } from '../src/layouts/compile.js';
 import {
   assertClose, mulberry32, randomTensor, referenceAttention, referenceAttentionMass, referenceSelectBlocks,
 } from './reference/index.js';
@@ -89,6 +92,51 @@ S('the selection equals the float64 reference, and the bytes are the same for 1,
     }),
     { numRuns: 120, seed: 17 },
   );
+});
+
+/** Attention over `layout` and over a plain copy of its bytes: the same bits, on one and two threads, and the reference's values. */
+async function assertAttendsAsCopy(args: ReturnType<typeof inputs>, layout: BatchedLayout, v: Tensor, label: string): Promise<void> {
+  const { q, k, causal, qOffset, keyLengths, scale } = args;
+  const call = { q, k, v, causal, qOffset, keyLengths, scale };
+  const copy = { ...layout, data: layout.data.slice() };
+  const want = await E.one.attention({ ...call, layout: copy });
+  assertClose(want.data, referenceAttention({ ...call, layout: copy }), { label: `${label}: attention against the reference` });
+  assert.equal((await E.one.attention({ ...call, layout })).data, want.data, `${label}: attention`);
+  assert.equal((await E.two.attention({ ...call, layout })).data, want.data, `${label}: attention, two threads`);
+}
+
+S('the selection compiles to the tables of a copy of its bytes, and attention over it gives the bits of attention over the copy', async () => {
+  // Nq 1 … 16 near the keys' end: decode steps (the decode path, a few active rows); longer ones too
+  const decode = drawn.chain((d) => fc.record({ Nq: fc.integer({ min: 1, max: 16 }), offsets: fc.constantFrom('default' as const, 'random' as const) }).map((x) => ({ ...d, ...x, Nk: Math.max(d.Nk, 40) })));
+  await fc.assert(
+    fc.asyncProperty(fc.oneof(decode, drawn), async (d) => {
+      const args = inputs(d);
+      const label = JSON.stringify(d);
+      const v = randomTensor([d.B, d.Hkv, d.Nk, d.D], mulberry32(d.seed + 1));
+      const one = await E.one.selectBlocks(args);
+      assert.equal((await E.two.selectBlocks(args)).data, one.data, `${label}: two threads`);
+      // the first compile of each is attention's own, then the tables are compared
+      await assertAttendsAsCopy(args, one, v, label);
+      assertCompiledAsCopy(one, label);
+      const fresh = await E.two.selectBlocks(args);
+      assertCompiledAsCopy(fresh, `${label}: compiled before attention`);
+      await assertAttendsAsCopy(args, fresh, v, `${label}: compiled before attention`);
+    }),
+    { numRuns: 120, seed: 19 },
+  );
+});
+
+S('a decode step\'s selection is compiled from its active block rows alone: a byte set elsewhere afterwards is not read', async () => {
+  const rng = mulberry32(7);
+  const q = randomTensor([1, 2, 1, 8], rng);
+  const k = randomTensor([1, 2, 200, 8], rng);
+  const layout = await E.one.selectBlocks({ q, k, block: 8, topK: 3, causal: true });
+  const [, H, R, C] = layout.shape;
+  assert.equal([H, R, C], [2, 25, 25]);
+  const nnz = compileLayout({ ...layout, data: layout.data.slice() }).nnz;
+  layout.data[0] = 1; // block row 0 holds no query: the selection left it out of what compiles
+  assert.is(compileLayout(layout).nnz, nnz);
+  assert.is(compileLayout({ ...layout, data: layout.data.slice() }).nnz, nnz + 1, 'a copy is read whole');
 });
 
 /**

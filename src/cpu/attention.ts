@@ -195,8 +195,8 @@ export async function attentionForwardWithLse(ctx: CpuContext, p: AttentionProbl
 async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLse: boolean): Promise<{ out: OperandData; lse: Float32Array | null }> {
   const { B, H, N, D } = p;
   const L: CompiledLayout = p.layout;
-  // persistent first (tables, then kept outputs), per-call after
-  const t = ctx.tables(L);
+  // persistent first (tables, then kept outputs), per-call after; the decode path reads no tables (decode.ts)
+  const t = takesDecodePath(p) ? null : ctx.tables(L);
   const outputs = new Outputs(ctx, p, [false]);
   try {
     const block = L.block;
@@ -206,11 +206,11 @@ async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLs
     const [out] = outputs.ptrs;
     const lse = withLse ? a.alloc(B * H * N * 4) : 0;
     const qOffset = a.putI32(p.qOffset);
-    if (takesDecodePath(p)) {
+    if (t === null) {
       // a few query rows: flash-decoding over chunks of each row's blocks (decode.ts); q is small,
       // and k, v are read in place when they are already here (a KV cache, DeviceTensors)
       for (const x of ops.inputs) a.f32(x.ptr, x.data.length).set(x.data);
-      await decodeForward(ctx, p, { q: ops.q, k: ops.k, v: ops.v, out, lse, rpe: ops.rpe, kpm: ops.kpm, am: ops.am, qOffset, kvIndices: t.kvIndices });
+      await decodeForward(ctx, p, { q: ops.q, k: ops.k, v: ops.v, out, lse, rpe: ops.rpe, kpm: ops.kpm, am: ops.am, qOffset });
       outputs.takeOut(0, B * H);
       return { out: outputs.results()[0], lse: withLse ? a.takeF32(lse, B * H * N) : null };
     }

@@ -18,6 +18,7 @@ import type { KernelRunner, TaskTiming } from './pool/runner.js';
 
 export type { KernelRunner } from './pool/runner.js';
 import { attentionForward, attentionForwardWithLse, attentionBackward } from './attention.js';
+import { takesDecodePath } from './decode.js';
 import { backwardInParts, forwardInParts, isWall, lseInParts } from '../attention-parts.js';
 import { matmul } from './matmul.js';
 import { softmax, softmaxBackward } from './softmax.js';
@@ -176,10 +177,10 @@ export class CpuBackend implements Backend {
     });
   }
   attention(p: AttentionProblem<OperandData>): Promise<OperandData> {
-    return this.timedCall('attention', () => forwardInParts(p, (part) => this.runPart(part.layout, (ctx) => attentionForward(ctx, part))));
+    return this.timedCall('attention', () => forwardInParts(p, (part) => this.runPart(forwardTables(part), (ctx) => attentionForward(ctx, part))));
   }
   attentionWithLse(p: AttentionProblem<OperandData>): Promise<AttentionLseData> {
-    return this.timedCall('attention', () => lseInParts(p, (part) => this.runPart(part.layout, (ctx) => attentionForwardWithLse(ctx, part))));
+    return this.timedCall('attention', () => lseInParts(p, (part) => this.runPart(forwardTables(part), (ctx) => attentionForwardWithLse(ctx, part))));
   }
   attentionBackward(p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> {
     return this.timedCall('attentionBackward', () => backwardInParts(p, (part) => this.runPart(part.layout, (ctx) => attentionBackward(ctx, part))));
@@ -203,6 +204,11 @@ export class CpuBackend implements Backend {
     this.closed = true;
     await this.runner.close();
   }
+}
+
+/** The layout whose tables a forward reads: none on the decode path, which copies its rows' columns per call (decode.ts). */
+function forwardTables(p: AttentionProblem<OperandData>): CompiledLayout | null {
+  return takesDecodePath(p) ? null : p.layout;
 }
 
 /**

@@ -7,6 +7,8 @@
 // The work list is built from the compiled layout's row tables for the block rows holding queries
 // only (per call: O(B·H) rows, a binary search each), never from callVisits: over a KV cache the
 // layout is fitted to the capacity, and a step must not cost what the whole cache or layout would.
+// For the same reason the kernels read those rows' kept columns, copied per call, not the
+// layout's uploaded tables: a step's fresh selection is never uploaded (nor its other tables made).
 // k and v are read in place (a KV cache's blocks, kvStride = capacity).
 import type { AttentionProblem, OperandData } from '../backend.js';
 import { beyondSelfAttention } from '../backend.js';
@@ -54,9 +56,14 @@ function slotFloats(D: number, block: number, N: number): number {
   return qpad * D + 2 * qpad;
 }
 
-/** The call's work: items [count][5] (bh, r, e0, e1, slot), grouped into units, and merges [count][4]. */
+/**
+ * The call's work: items [count][5] (bh, r, e0, e1, slot), grouped into units, and merges
+ * [count][4]; an item's kept columns are columns[e0 … e1 − 1].
+ */
 export interface DecodeWork {
   readonly items: Int32Array;
+  /** The kept columns the items read: each row's, in the layout's order (kvIndices of its entries). */
+  readonly columns: Int32Array;
   /** [units + 1]: unit u is items unitItem[u] … unitItem[u + 1] − 1. */
   readonly unitItem: Int32Array;
   /** [units + 1]: cumulative unit weights. */
@@ -94,6 +101,7 @@ export function decodeWork(p: AttentionProblem<OperandData>): DecodeWork {
   const unitItem: number[] = [0];
   const unitWeight: number[] = [0];
   const merges: number[] = [];
+  const columns: number[] = [];
   let slots = 0;
   let blocks = 0;
   const lo = new Int32Array(G);
@@ -113,8 +121,13 @@ export function decodeWork(p: AttentionProblem<OperandData>): DecodeWork {
           const h = g * G + j;
           const i = L.slotOf(b, h) * R + r;
           lo[j] = kvPtr[i];
-          hi[j] = lowerBound(kvIndices, kvPtr[i], kvPtr[i + 1], endColumn);
-          const n = hi[j] - lo[j];
+          const end = lowerBound(kvIndices, kvPtr[i], kvPtr[i + 1], endColumn);
+          const n = end - lo[j];
+          // the row's entries lo … end − 1, read from columns[base …]
+          const base = columns.length;
+          for (let e = lo[j]; e < end; e++) columns.push(kvIndices[e]);
+          lo[j] = base;
+          hi[j] = base + n;
           per[j] = chunkBlocks(n, block);
           chunks[j] = Math.max(1, Math.ceil(n / per[j]));
           first[j] = chunks[j] > 1 ? slots : -1;
@@ -141,7 +154,7 @@ export function decodeWork(p: AttentionProblem<OperandData>): DecodeWork {
     }
   }
   return {
-    items: Int32Array.from(items), unitItem: Int32Array.from(unitItem), unitWeight: Float64Array.from(unitWeight),
+    items: Int32Array.from(items), columns: Int32Array.from(columns), unitItem: Int32Array.from(unitItem), unitWeight: Float64Array.from(unitWeight),
     merges: Int32Array.from(merges), slots, blocks,
   };
 }
@@ -158,8 +171,6 @@ export interface DecodeOperands {
   kpm: number;
   am: number;
   qOffset: number;
-  /** The layout's kvIndices table in the arena. */
-  kvIndices: number;
 }
 
 /** Runs the decode kernels over `p` (operands already in the arena). */
@@ -171,6 +182,7 @@ export async function decodeForward(ctx: CpuContext, p: AttentionProblem<Operand
   const units = work.unitItem.length - 1;
   if (units === 0) return;
   const items = a.putI32(work.items);
+  const kvIndices = a.putI32(work.columns);
   const partials = a.alloc(Math.max(4, work.slots * slotFloats(D, block, N) * 4));
   const scratchBytes = decodeScratchFloats(D, block, N) * 4;
   const qpad = queryPad(N, block);
@@ -179,7 +191,7 @@ export async function decodeForward(ctx: CpuContext, p: AttentionProblem<Operand
   const shape = { H, Hkv, N, Nk, kvStride: p.kvStride, D, block, causal: p.causal ? 1 : 0, scale: p.scale };
   await ctx.run('attentionDecode', ranges.map(([u0, u1]) => ({
     q: ops.q, k: ops.k, v: ops.v, out: ops.out, lse: ops.lse, rpe: ops.rpe, kpm: ops.kpm, am: ops.am,
-    kvIndices: ops.kvIndices, qOffset: ops.qOffset, items, partials, ...shape,
+    kvIndices, qOffset: ops.qOffset, items, partials, ...shape,
     itemBegin: work.unitItem[u0], itemEnd: work.unitItem[u1], scratch: a.alloc(scratchBytes),
   })));
   const mergeCount = work.merges.length / 4;

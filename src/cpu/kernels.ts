@@ -59,7 +59,7 @@ export const kernelParameters = {
   // assembly/block-pooling.ts, block-selection.ts
   poolBlocks: ['src', 'mean', 'lo', 'hi', 'shift', 'limit', 'heads', 'rows', 'D', 'block', 'blocks', 'jFirst', 'jCount', 'itemBegin', 'itemEnd'],
   selectBlockRows: [
-    'qp', 'kp', 'kLo', 'kHi', 'out', 'qOffset', 'keyLengths',
+    'qp', 'kp', 'kLo', 'kHi', 'out', 'items', 'qOffset', 'keyLengths',
     'Hq', 'Hkv', 'Nq', 'R', 'C', 'kBlocks', 'D', 'block', 'causal', 'bound', 'scale',
     'topK', 'threshold', 'keepDiagonal', 'keepFirst', 'keepLocal',
     'itemBegin', 'itemEnd', 'scratch',

@@ -3,9 +3,13 @@
 // min and max for the bound score; a KV cache's summaries stand in for them where they hold those
 // blocks), then tasks own block rows (b, h, r), each scored and cut in Wasm where its scores are
 // made: the cut needs only the row, and the scores never leave the task's scratch. Every item is computed the same whichever task runs
-// it, so the bytes are identical for every thread count.
+// it, so the bytes are identical for every thread count. Only the rows holding a query are listed,
+// held in Wasm and copied out (a decode step's: one per head); the layout's other bytes are a fresh
+// array's zeros, never touched, and compileLayout is told so (zeroOutside): the step costs its
+// active rows, not B·Hq·R·C.
 import type { OperandData, ResidentData, SelectBlocksProblem } from '../backend.js';
 import { internal } from '../errors.js';
+import { zeroOutside } from '../layouts/compile.js';
 import type { CpuContext } from './context.js';
 import { partitionByWeight } from './partition.js';
 import { CpuResident } from './resident.js';
@@ -65,7 +69,8 @@ export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Pro
     if (last && last[1] === bh * R + r0) last[1] = bh * R + r1;
     else runs.push([bh * R + r0, bh * R + r1]);
   }
-  // block rows weigh their allowed columns (causal rows grow along r), plus the cut's fixed cost
+  // the rows in a list (the kernel runs its positions); each weighs its allowed columns (causal rows
+  // grow along r), plus the cut's fixed cost
   const order = runs.flatMap(([t0, t1]) => Array.from({ length: t1 - t0 }, (_, i) => t0 + i));
   const prefix = new Float64Array(order.length + 1);
   order.forEach((t, u) => {
@@ -75,30 +80,28 @@ export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Pro
     if (p.causal) n = Math.min(n, r + 1);
     prefix[u + 1] = prefix[u] + 8 + n;
   });
-  // each range of the weighted split, cut where it crosses from one run to the next
-  const tasks: Array<[number, number]> = [];
-  for (const [u0, u1] of partitionByWeight(prefix, dynamicTaskCount(ctx, prefix[order.length] * D * 2))) {
-    let u = u0;
-    while (u < u1) {
-      let v = u + 1;
-      while (v < u1 && order[v] === order[v - 1] + 1) v++;
-      tasks.push([order[u], order[v - 1] + 1]);
-      u = v;
-    }
-  }
+  const tasks = partitionByWeight(prefix, dynamicTaskCount(ctx, prefix[order.length] * D * 2));
   const items = B * Hq * R;
   const stride = Math.ceil((C * ROW_SCRATCH) / 64) * 64;
   const scratch = a.alloc(tasks.length * stride);
-  const out = a.alloc(items * C);
+  // Wasm holds the listed rows only, in the list's order: the runs' rows one after another
+  const list = a.putI32(Int32Array.from(order));
+  const out = a.alloc(order.length * C);
   await ctx.run('selectBlockRows', tasks.map(([itemBegin, itemEnd], i) => ({
-    qp, kp: keys.mean, kLo: keys.lo, kHi: keys.hi, out, qOffset: qShift, keyLengths, Hq, Hkv, Nq, R, C, kBlocks: keys.blocks, D, block,
+    qp, kp: keys.mean, kLo: keys.lo, kHi: keys.hi, out, items: list, qOffset: qShift, keyLengths, Hq, Hkv, Nq, R, C, kBlocks: keys.blocks, D, block,
     causal: p.causal ? 1 : 0, bound: bound ? 1 : 0, scale: p.scale,
     topK: p.topK, threshold: p.threshold, keepDiagonal: p.keepDiagonal ? 1 : 0, keepFirst: p.keepFirst, keepLocal: p.keepLocal,
     itemBegin, itemEnd, scratch: scratch + i * stride,
   })));
-  if (runs.length === 1 && runs[0][0] === 0 && runs[0][1] === items) return a.takeU8(out, items * C);
+  if (order.length === items) return a.takeU8(out, items * C);
+  // the other rows stay the fresh array's zeros, untouched; compileLayout reads only the runs' rows
   const layout = new Uint8Array(items * C);
-  for (const [t0, t1] of runs) layout.set(new Uint8Array(a.memory.buffer, out + t0 * C, (t1 - t0) * C), t0 * C);
+  let at = 0;
+  for (const [t0, t1] of runs) {
+    layout.set(new Uint8Array(a.memory.buffer, out + at * C, (t1 - t0) * C), t0 * C);
+    at += t1 - t0;
+  }
+  zeroOutside(layout, runs.map(([t0, t1]) => [t0 * C, t1 * C]));
   return layout;
 }
 

@@ -70,7 +70,11 @@ export class CompiledLayout {
   readonly maxSlotBlocks: number;
   private readonly byCausal: [CausalTables | null, CausalTables | null] = [null, null];
 
-  constructor(readonly layout: Layout | BatchedLayout) {
+  /**
+   * `rows`: ascending, disjoint ranges [i0, i1) of block rows i = s·R + r outside which every
+   * row is empty (compileLayout passes what zeroOutside noted); only those rows are read.
+   */
+  constructor(readonly layout: Layout | BatchedLayout, rows?: ReadonlyArray<readonly [number, number]>) {
     const [Bl, Hl, R, C] = layoutDims(layout);
     const S = Bl * Hl;
     const data = layout.data;
@@ -80,25 +84,29 @@ export class CompiledLayout {
     this.slots = S;
     this.rows = R;
     this.cols = C;
-    const kvPtr = new Int32Array(S * R + 1);
+    const spans = rows ?? [[0, S * R]];
+    const rowBlocks = new Int32Array(S * R);
     const colBlocks = new Int32Array(S * C);
     let nnz = 0;
     const words = wordView(data);
-    for (let i = 0; i < S * R; i++) {
-      const s = (i / R) | 0;
-      const base = i * C;
-      if (emptyRow(data, words, base, C)) {
-        kvPtr[i + 1] = nnz;
-        continue;
-      }
-      for (let c = 0; c < C; c++) {
-        if (data[base + c] !== 0) {
-          nnz++;
-          colBlocks[s * C + c]++;
+    for (const [i0, i1] of spans) {
+      for (let i = i0; i < i1; i++) {
+        const base = i * C;
+        if (emptyRow(data, words, base, C)) continue;
+        const s = (i / R) | 0;
+        let n = 0;
+        for (let c = 0; c < C; c++) {
+          if (data[base + c] !== 0) {
+            n++;
+            colBlocks[s * C + c]++;
+          }
         }
+        rowBlocks[i] = n;
+        nnz += n;
       }
-      kvPtr[i + 1] = nnz;
     }
+    const kvPtr = new Int32Array(S * R + 1);
+    for (let i = 0; i < S * R; i++) kvPtr[i + 1] = kvPtr[i] + rowBlocks[i];
     const kvIndices = new Int32Array(nnz);
     const entryRow = new Int32Array(nnz);
     const causalKind = new Uint8Array(nnz);
@@ -107,15 +115,14 @@ export class CompiledLayout {
     const qIndices = new Int32Array(nnz);
     const qEntries = new Int32Array(nnz);
     const fill = qPtr.slice(0, S * C);
-    const rowBlocks = new Int32Array(S * R);
     const slotBlocks = new Int32Array(S);
     let e = 0;
-    for (let s = 0; s < S; s++) {
-      for (let r = 0; r < R; r++) {
-        const i = s * R + r;
-        const base = i * C;
-        rowBlocks[i] = kvPtr[i + 1] - kvPtr[i];
+    for (const [i0, i1] of spans) {
+      for (let i = i0; i < i1; i++) {
         if (rowBlocks[i] === 0) continue;
+        const s = (i / R) | 0;
+        const r = i - s * R;
+        const base = i * C;
         for (let c = 0; c < C; c++) {
           if (data[base + c] === 0) continue;
           kvIndices[e] = c;
@@ -127,8 +134,8 @@ export class CompiledLayout {
           e++;
         }
       }
-      slotBlocks[s] = kvPtr[(s + 1) * R] - kvPtr[s * R];
     }
+    for (let s = 0; s < S; s++) slotBlocks[s] = kvPtr[(s + 1) * R] - kvPtr[s * R];
     this.nnz = nnz;
     this.density = S * R * C === 0 ? 0 : nnz / (S * R * C);
     this.kvPtr = kvPtr;
@@ -202,6 +209,31 @@ function layoutDims(layout: Layout | BatchedLayout): [number, number, number, nu
 }
 
 const cache = new WeakMap<Uint8Array, CompiledLayout>();
+const nonZero = new WeakMap<Uint8Array, ReadonlyArray<readonly [number, number]>>();
+
+/**
+ * Notes that `data`'s bytes outside `ranges` (ascending, disjoint [begin, end) byte ranges) are
+ * zero, for whoever made it so (a decode step's selection writes one block row per head of a
+ * layout of B·H·R·C bytes): compileLayout then reads only the rows that meet the ranges, so a
+ * compile costs those rows, not the layout's size. Nothing is read or compiled here.
+ */
+export function zeroOutside(data: Uint8Array, ranges: ReadonlyArray<readonly [number, number]>): void {
+  nonZero.set(data, ranges.map(([a, b]) => [a, b] as const));
+}
+
+/** The block rows of C bytes that meet `ranges` of bytes, as ascending, disjoint ranges of rows. */
+function rowsMeeting(ranges: ReadonlyArray<readonly [number, number]>, layout: Layout | BatchedLayout): Array<[number, number]> {
+  const [Bl, Hl, R, C] = layoutDims(layout);
+  const rows: Array<[number, number]> = [];
+  for (const [a, b] of ranges) {
+    const [i0, i1] = [Math.floor(a / C), Math.min(Math.ceil(b / C), Bl * Hl * R)];
+    if (i1 <= i0) continue;
+    const last = rows[rows.length - 1];
+    if (last && last[1] >= i0) last[1] = Math.max(last[1], i1);
+    else rows.push([i0, i1]);
+  }
+  return rows;
+}
 
 /**
  * Compiles a layout to lookup tables, cached by the identity of `layout.data` (layouts are
@@ -210,7 +242,8 @@ const cache = new WeakMap<Uint8Array, CompiledLayout>();
 export function compileLayout(layout: Layout | BatchedLayout): CompiledLayout {
   const hit = cache.get(layout.data);
   if (hit && hit.block === layout.block && sameShape(hit.layout.shape, layout.shape)) return hit;
-  const compiled = new CompiledLayout(layout);
+  const ranges = nonZero.get(layout.data);
+  const compiled = new CompiledLayout(layout, ranges && rowsMeeting(ranges, layout));
   cache.set(layout.data, compiled);
   return compiled;
 }
