@@ -2,7 +2,7 @@
 // walk the row's kept column blocks, compute the score tile, update a running max and sum
 // (online softmax, base 2), and accumulate P·V; the score matrix is never materialised.
 // Host side: src/cpu/attention.ts.
-import { blockMM, fillF32, packTransposed, INIT_SCALE } from './tiles';
+import { blockMM, fillF32, packTransposed, INIT_SCALE, INIT_ZERO } from './tiles';
 import { applyMasks, onlineSoftmaxForward, scoreTile, LOG2E } from './attention-scores';
 import { EMPTY, PARTIAL, itemRow0, itemRowEnd, tileKind } from './causal-kind';
 import { writeRows } from './attention-rows';
@@ -68,7 +68,8 @@ export function attentionForward(
       if (kind == EMPTY || cols <= 0) continue; // entirely after the queries' positions
       const kb = k + (kvRows + <usize>col0) * dBytes;
       const vb = v + (kvRows + <usize>col0) * dBytes;
-      scoreTile(kb, qt, s, D, cols, rows, padded);
+      if (kind == PARTIAL) partialScoreTile(kb, qt, s, D, cols, rows, padded, p0 - col0);
+      else scoreTile(kb, qt, s, D, cols, rows, padded);
       if (masked || kind == PARTIAL) {
         applyMasks(
           s, padded, rows, cols, Nk,
@@ -78,9 +79,41 @@ export function attentionForward(
       // online softmax, four queries per vector: new max, rescale factor, exponentials, sums
       onlineSoftmaxForward(s, rows4, cols, pBytes, m, l, alpha);
       // o[i][·] = alpha[i]·o[i][·] + Σ_j P[j][i]·V[j][·]
-      blockMM(s, 4, pBytes, vb, dBytes, cols, o, dBytes, rows4, D, INIT_SCALE, alpha);
+      if (kind == PARTIAL) partialPV(s, pBytes, vb, dBytes, cols, o, rows4, D, alpha, p0 - col0);
+      else blockMM(s, 4, pBytes, vb, dBytes, cols, o, dBytes, rows4, D, INIT_SCALE, alpha);
     }
     // out = o / l (zeros for a query with nothing kept); lse = ln2·max₂ + ln l
     writeRows(o, m, l, rows, D, out + (headRows + <usize>row0) * dBytes, lse != 0 ? lse + ((headRows + <usize>row0) << 2) : 0);
+  }
+}
+
+/**
+ * scoreTile for a tile the causal mask cuts (key j dropped for query t when j > t + shift): each
+ * band of 4 keys skips the 8-query strips that are wholly cut before them (applyMasks sets those
+ * scores to −∞ afterwards, so what the skipped entries held does not matter). Only strips of real
+ * queries are skipped; the rest is scoreTile's arithmetic, so the same bits.
+ */
+function partialScoreTile(k: usize, qt: usize, s: usize, D: i32, keys: i32, queries: i32, padded: i32, shift: i32): void {
+  const rowBytes = <usize>padded << 2;
+  const dBytes = <usize>D << 2;
+  const width = min(padded, (queries + 7) & ~7);
+  const realStrips = queries & ~7;
+  for (let j0 = 0; j0 < keys; j0 += 4) {
+    const n0 = min(max(0, j0 - shift) & ~7, realStrips); // queries t < n0 see none of keys j0…j0+3
+    blockMM(
+      k + <usize>j0 * dBytes, dBytes, 4, qt + (<usize>n0 << 2), rowBytes, D,
+      s + <usize>j0 * rowBytes + (<usize>n0 << 2), rowBytes, min(4, keys - j0), width - n0, INIT_ZERO, 0,
+    );
+  }
+}
+
+/**
+ * The P·V product of a cut tile: the band of queries i0…i0 + 3 sums only the keys j ≤ i0 + 3 + shift
+ * (the later keys' P are exactly 0 for all four), in blockMM's order, with the same rescale.
+ */
+function partialPV(s: usize, pBytes: usize, vb: usize, dBytes: usize, cols: i32, o: usize, rows4: i32, D: i32, alpha: usize, shift: i32): void {
+  for (let i0 = 0; i0 < rows4; i0 += 4) {
+    const keys = min(cols, max(0, i0 + 4 + shift));
+    blockMM(s + (<usize>i0 << 2), 4, pBytes, vb, dBytes, keys, o + <usize>i0 * dBytes, dBytes, 4, D, INIT_SCALE, alpha + (<usize>i0 << 2));
   }
 }
