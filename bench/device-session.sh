@@ -59,6 +59,20 @@ case "${1:-}" in
     step timeout 280 node .device/bench/gqa-ort.mjs --threads 16 --N 32768 --sweep-N 0 --no-check --reps 2 --cap-s 20 --ort-mem-gb 80 --machine "$machine" --out "$out/gqa-ort-32k-16t.json"
     step timeout 290 node .device/bench/gqa-ort.mjs --threads 2 --N 32768 --ops forward --sweep-N 0 --no-check --reps 1 --ort-mem-gb 80 --machine "$machine" --out "$out/gqa-ort-32k-2t.json"
     ;;
+  cpu-kernels)
+    # Issue 14's one-core goals: the forward beside the ceiling (per-round ratio), the old tree against this one
+    # (.device/ab-old/dist: a copy of the old dist/), and FlexAttention compiled for the CPU at 1 thread
+    # alternating with ours (one process each, twice: the machine's speed drifts)
+    ort_unpack
+    lscpu > "$out/lscpu.txt" 2>&1
+    step timeout 90 node .device/bench/cpu-attention.mjs --shape gqa --forward-only --out "$out/cpu-attention-gqa.json"
+    step timeout 60 node .device/bench/cpu-attention.mjs --forward-only --out "$out/cpu-attention-mha.json"
+    [[ -d .device/ab-old/dist ]] && step timeout 150 node .device/bench/ab-builds.mjs .device/ab-old/dist/src/index.js dist/src/index.js --shape gqa --N 4096 --threads 1,2 --rounds 5 --ops attention --out "$out/ab-gqa.json"
+    for round in 1 2; do
+      step timeout 120 python3 bench/gpu/flex_cpu.py "$out/flex-cpu-1t-$round.json" 1 8192 2>&1 | tail -3
+      step timeout 90 node .device/bench/gqa-ort.mjs --no-ort --no-check --threads 1 --N 8192 --ops forward --sweep-N 0 --reps 3 --machine "$machine" --out "$out/gqa-1t-$round.json" 2>&1 | tail -4
+    done
+    ;;
   torch-cpu)
     # PyTorch on the same CPU (issue 14): FlexAttention compiled for the CPU and SDPA dense, forward;
     # one process per thread count (PyTorch 2.11 aborted with heap corruption there when attention
@@ -106,5 +120,5 @@ case "${1:-}" in
     step bash -c 'timeout 320 python3 bench/gpu/flex_attention.py "$0/flex-attention.json" 1024 2048 4096 8192 16384 32768 65536 > "$0/flex-attention.log" 2>&1; tail -8 "$0/flex-attention.log"' "$out"
     kill "$clocks" 2>/dev/null
     ;;
-  *) echo "usage: bench/device-session.sh gpu|cpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|f16|f16-versus" >&2; exit 2 ;;
+  *) echo "usage: bench/device-session.sh gpu|cpu|cpu-kernels|ort|ort-32k|torch-cpu|decode-gpu|mma-select|f16|f16-versus" >&2; exit 2 ;;
 esac
