@@ -14,7 +14,7 @@ import { tableBytes, uploadLayoutTables, type ArenaTables } from './tables.js';
 import { createMemory, instantiate, loadKernelModule, type SimdBuild } from './wasm.js';
 import { isSharedBuffer } from '../probe.js';
 import { createRunner, defaultThreads } from './pool/probe.js';
-import type { KernelRunner, TaskTiming } from './pool/runner.js';
+import { InlineRunner, type KernelRunner, type TaskTiming } from './pool/runner.js';
 
 export type { KernelRunner } from './pool/runner.js';
 import { attentionForward, attentionForwardWithLse, attentionBackward } from './attention.js';
@@ -44,6 +44,8 @@ export class CpuBackend implements Backend {
   readonly info: BackendInfo;
   private readonly arena: Arena;
   private readonly runner: KernelRunner;
+  /** The calling thread's own instance, for work smaller than a pool round trip (ctx.run's 'inline'). */
+  private readonly inline: KernelRunner | null;
   private tableCache = new Map<CompiledLayout, ArenaTables>();
   private cachedTableBytes = 0;
   private queue: Promise<unknown> = Promise.resolve();
@@ -55,11 +57,13 @@ export class CpuBackend implements Backend {
   /** The last call's tasks, in completion order (bench/cpu-timeline.ts). */
   lastTasks: TaskTiming[] = [];
 
-  constructor(arena: Arena, runner: KernelRunner, info: BackendInfo) {
+  constructor(arena: Arena, runner: KernelRunner, info: BackendInfo, inline: KernelRunner | null = null) {
     this.arena = arena;
     this.runner = runner;
+    this.inline = runner.threads > 1 ? inline : null;
     this.info = info;
     runner.onTask = (t) => this.lastTasks.push(t);
+    if (this.inline) this.inline.onTask = (t) => this.lastTasks.push(t);
     const backend = this;
     this.residents = {
       arena,
@@ -126,7 +130,7 @@ export class CpuBackend implements Backend {
         if (!t) throw internal('layout tables were not uploaded for this call');
         return t.pointers;
       },
-      run: (kernel, tasks) => this.runner.run(kernel, tasks),
+      run: (kernel, tasks, where) => (where === 'inline' && this.inline ? this.inline : this.runner).run(kernel, tasks),
       persist: (length, rowLength) => new CpuResident(this.arena.allocPersistent(length * 4), length, rowLength, this.residents),
     };
   }
@@ -247,5 +251,5 @@ export async function createCpuBackend(options: CpuBackendOptions = {}): Promise
     sharedMemory: isSharedBuffer(memory.buffer),
     fallbacks: [kernels.note, note].filter((n): n is string => n !== undefined),
   };
-  return new CpuBackend(arena, runner, info);
+  return new CpuBackend(arena, runner, info, new InlineRunner(exports));
 }

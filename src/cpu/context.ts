@@ -30,8 +30,9 @@ export interface CpuContext {
   /**
    * Runs the exported kernel `kernel` once per task with the task's named arguments (kernels.ts).
    * Tasks run concurrently when threads > 1, so they must write disjoint memory (own scratch included).
+   * `'inline'`: on the calling thread, for work smaller than a pool round trip (tasks.ts runsInline).
    */
-  run<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[]): Promise<void>;
+  run<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[], where?: 'inline'): Promise<void>;
   /**
    * A block of `length` floats that outlives the call (keepOnDevice), wrapped as a resident; only
    * before the call's first per-call allocation. Destroy it if the call fails.

@@ -8,7 +8,7 @@ import { internal } from '../errors.js';
 import type { Arena } from './arena.js';
 import type { CpuContext } from './context.js';
 import { CpuResident } from './resident.js';
-import { dynamicTaskCount, partitionEvenly } from './tasks.js';
+import { dynamicTaskCount, partitionEvenly, runsInline } from './tasks.js';
 
 /** The summaries' memory on the CPU: three persistent blocks of [B·Hkv, blocks, D] floats. */
 export interface CpuKvSummaries extends KvSummaryData {
@@ -61,11 +61,13 @@ export class CpuKvCache implements KvCacheData {
     const jCount = Math.ceil((at + n) / s.block) - jFirst;
     const shift = ctx.arena.putI32(Int32Array.of(0));
     const limit = ctx.arena.putI32(Int32Array.of(at + n));
-    const ranges = partitionEvenly(heads * jCount, dynamicTaskCount(ctx, heads * (at + n - jFirst * s.block) * D * 3));
+    const work = heads * (at + n - jFirst * s.block) * D * 3;
+    const inline = runsInline(work); // a one-token append touches one block per head: microseconds
+    const ranges = partitionEvenly(heads * jCount, inline ? 1 : dynamicTaskCount(ctx, work));
     await ctx.run('poolBlocks', ranges.map(([itemBegin, itemEnd]) => ({
       src: this.k.pointer, mean: s.mean.pointer, lo: s.min.pointer, hi: s.max.pointer, shift, limit,
       heads, rows: capacity, D, block: s.block, blocks: s.blocks, jFirst, jCount, itemBegin, itemEnd,
-    })));
+    })), inline ? 'inline' : undefined);
   }
 
   destroy(): void {

@@ -22,7 +22,14 @@ export function taskCount(ctx: CpuContext): number {
 export const taskTuning = {
   tasksPerThread: 4,
   minTaskFlops: 32e6,
+  /** Work below this (about 0.1 ms of one thread) runs on the calling thread: a pool round trip costs more. */
+  inlineFlops: 3e6,
 };
+
+/** Whether an op of `flops` is best run as one task on the calling thread (never when a test forces a split). */
+export function runsInline(flops: number): boolean {
+  return forced === undefined && flops < taskTuning.inlineFlops;
+}
 
 /**
  * Tasks for an op of `flops` whose tasks a pool hands out as workers free up: up to 4 per thread,
