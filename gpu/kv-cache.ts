@@ -120,7 +120,9 @@ export class GpuKvCache implements KvCacheData {
     const jCount = Math.ceil((at + n) / s.block) - jFirst;
     if (jCount <= 0) return;
     const d4 = Math.ceil(D / 4);
-    const rec = ctx.recorder('kv cache summaries');
+    // unmeasured: the append returns once the pass is submitted and checked, and later calls, queued
+    // after it, read the summaries it writes
+    const rec = ctx.recorder('kv cache summaries', false);
     const pos = rec.own(upload(ctx.device, ctx.limits, 'kv cache summaries length', Int32Array.of(0, at + n)));
     rec.dispatch(
       new PoolRowsProgram(s.block, d4, this.dtype === 'float16', 'all'),

@@ -1,5 +1,5 @@
 // WebGPU block selection (gpu/select-blocks.ts, gpu/select-rows.ts; lavapipe in CI) against the
-// float64 reference (test/reference/select-blocks.ts): seeded random calls over topK and
+// float64 reference (test/reference/select-blocks.ts): seeded random calls over both scores, topK and
 // threshold, causal, query offsets, key lengths, GQA, partial blocks and keep; exact ties going to
 // the lower column; rows of 2000+ columns; operands on the device; and calls split into parts by a
 // low buffer wall; the selection kept on the device (its bytes, and the forward reading its tables
@@ -70,6 +70,10 @@ function randomArgs(rng: Rng): { args: Args; label: string } {
   if (rng() < 0.2) {
     args.scale = pick(rng, [0.5, 4]);
     terms.push(`scale ${args.scale}`);
+  }
+  if (rng() < 0.3) {
+    args.score = 'bound';
+    terms.push('score bound');
   }
   return { args, label: terms.join(', ') };
 }
