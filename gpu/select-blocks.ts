@@ -155,9 +155,9 @@ fn run(wg: u32, lid: u32) {
  * pooled buffers padded to them); a tile whose columns are all past the allowed ones (causal,
  * keyLengths) or whose rows hold no query is skipped: the selection never reads it. `bound`: Quest's
  * upper bound scale · Σ_d max(qp_d · kmin_d, qp_d · kmax_d) instead, from the key blocks' min and
- * max (qp pooled without the scale). Its products are written unfused (each goes through a max
- * before the sum), summed along d in order, but WGSL promises no rounding: it may differ from the
- * CPU's by an ulp either way.
+ * max (qp pooled without the scale). Its products cannot fuse with the sum (each goes through a
+ * max first) and are summed along d in order, but WGSL promises no rounding mode: the bound may
+ * round an ulp either way (API.md: ≥ q·k·scale within the WebGPU tolerance).
  */
 export class BlockScoresProgram extends Program {
   readonly name = 'BlockScoresProgram';
