@@ -56,11 +56,15 @@ export class GpuContext {
     return new GpuResident(buffer, length, rowLength, this.life, (r) => this.residentReader(r), (b) => this.bufferPool.give(b), dtype);
   }
 
-  /** Every op starts here, with no timings: one that records no pass must not report the last op's. */
-  recorder(op: string): Recorder {
-    this.lastTimings = null;
+  /**
+   * Every op starts here, with no timings: one that records no pass must not report the last op's.
+   * `measured` false: a step of a call that reports no timings (a KV cache's append) is not measured,
+   * as with timings false, and leaves the last op's.
+   */
+  recorder(op: string, measured = true): Recorder {
+    if (measured) this.lastTimings = null;
     if (this.lost) throw fail(`webgpu: the device was lost (${this.lost})`);
-    return new Recorder(this, op);
+    return new Recorder(this, op, measured);
   }
 }
 
@@ -84,6 +88,7 @@ export class Recorder {
   constructor(
     private readonly ctx: GpuContext,
     private readonly op: string,
+    private readonly measured = true,
   ) {}
 
   /** Registers a buffer to destroy when the op ends. */
@@ -135,7 +140,7 @@ export class Recorder {
     const popScopes = () => (scopes ??= Promise.all([device.popErrorScope(), device.popErrorScope()]));
     try {
       const pipelines = await Promise.all(this.steps.map((s) => this.ctx.pipelines.get(s.program)));
-      const timed = this.ctx.timestampQuery && this.ctx.timings && this.steps.length > 0;
+      const timed = this.ctx.timestampQuery && this.ctx.timings && this.measured && this.steps.length > 0;
       if (timed) {
         querySet = device.createQuerySet({ label: `${this.op} timestamps`, type: 'timestamp', count: 2 * this.steps.length });
       }
@@ -185,7 +190,7 @@ export class Recorder {
       // with nothing to read back, a measured call waits for its kernels (its wall time is theirs);
       // unmeasured (timings: false), it returns once submitted: buffers destroyed or pooled now
       // are freed or reused after this work, in queue order
-      if (all.length === 0 && this.ctx.timings) await device.queue.onSubmittedWorkDone();
+      if (all.length === 0 && this.ctx.timings && this.measured) await device.queue.onSubmittedWorkDone();
       const out = await rb.finish();
       if (stampBuffer) {
         const stamps = new BigInt64Array(out.pop()!);

@@ -159,8 +159,8 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
         }
         return ctx.persist(buffer, data.length, rowLength, data instanceof Uint16Array ? 'float16' : 'float32');
       }),
-    createKvCache: (B: number, Hkv: number, D: number, capacity: number, dtype?: Dtype): Promise<KvCacheData> =>
-      GpuKvCache.create(ctx, B, Hkv, D, capacity, serial, dtype),
+    createKvCache: (B: number, Hkv: number, D: number, capacity: number, dtype?: Dtype, summaryBlock?: number): Promise<KvCacheData> =>
+      GpuKvCache.create(ctx, B, Hkv, D, capacity, serial, dtype, summaryBlock),
     attention: (p: AttentionProblem<OperandData>) =>
       serial(async () => {
         const timings = partTimings(ctx);

@@ -1,15 +1,17 @@
 // engine.selectBlocks on WebGPU (src/backend.ts SelectBlocksProblem): three programs in one
 // command buffer, nothing N × N anywhere.
 //   PoolRowsProgram: the mean of q's rows per (b, h, block row) (times the scale) and of k's
-//     valid rows per (b, g, key block), [heads, blocks padded to the score tile, D];
-//   BlockScoresProgram: s = qp · kpᵀ per (b, h), reading kv head h / (Hq / Hkv), a register-tiled
-//     matmul (matmul-common.ts) that skips tiles holding no allowed score;
+//     valid rows per (b, g, key block), or their min and max for the bound score, [heads, blocks
+//     padded to the score tile, D] (a KV cache's summaries stand in for k's where they hold them);
+//   BlockScoresProgram: s = qp · kpᵀ per (b, h), or Quest's bound from the min and max, reading kv
+//     head h / (Hq / Hkv), a register-tiled matmul (matmul-common.ts) that skips tiles holding no
+//     allowed score;
 //   SelectRowsProgram (select-rows.ts): each row's blocks, as bytes packed in u32 words.
 // Operands past the device's binding size are pooled in parts of whole heads; the scores and the
 // selection run over as many (b, h) at a time as the score buffer can bind. selectBlocksResident
 // (keepOnDevice) keeps the words and builds the forward's tables from them (resident-layout.ts).
-import type { OperandData, SelectBlocksProblem } from '../src/backend.js';
-import { errors } from '../src/errors.js';
+import type { OperandData, ResidentData, SelectBlocksProblem } from '../src/backend.js';
+import { errors, internal } from '../src/errors.js';
 import { wall } from '../src/attention-parts.js';
 import { padColumns, upload, type LayoutTables } from './buffers.js';
 import type { GpuContext, Recorder } from './context.js';
@@ -21,20 +23,28 @@ import { GpuLayout, LayoutCountProgram, LayoutFillProgram, LayoutScanProgram, un
 
 /** The score tile (and so the padding of the pooled rows and the score rows). */
 const TILE: MmTile = { TM: 64, TN: 64, KT };
+/** Key blocks per kv head are padded to this in the buffers the scores read (a KV cache's summaries too). */
+export const SCORE_TILE = TILE.TN;
 const POOL_WG = 64;
+
+/** What PoolRowsProgram writes per pooled row: the mean (times the scale), the min and max, or all three. */
+export type PoolOutputs = 'mean' | 'bounds' | 'all';
 
 /**
  * One workgroup per pooled row (bh, blk): the mean of the rows of x at absolute positions
- * [blk·BLK, blk·BLK + BLK) ∩ [pos0[b], pos0[b] + len[b]), x's row i holding position pos0 + i;
- * zero where there are none. TC threads across the vec4 columns, RG row groups summed in a tree.
+ * [blk·BLK, blk·BLK + BLK) ∩ [pos0[b], pos0[b] + len[b]), x's row i holding position pos0 + i, and
+ * (`outputs`) their elementwise min and max; zeros where there are none. TC threads across the vec4
+ * columns, RG row groups summed in a tree. The mean's arithmetic is the same in every variant, so
+ * a KV cache's summaries (gpu/kv-cache.ts) are the bits selectBlocks pools from the same keys.
  */
 export class PoolRowsProgram extends Program {
   readonly name = 'PoolRowsProgram';
   readonly bindings: readonly BindingSpec[];
   readonly uniforms = [
     ['heads', 'u32'],
-    /** Pooled rows per head, and their stride in out (padded to the score tile). */
+    /** Pooled rows per head in this dispatch, from block blkBase; their stride in out (padded to the score tile). */
     ['blocks', 'u32'],
+    ['blkBase', 'u32'],
     ['blocksPad', 'u32'],
     /** Rows per head in x; x holds heads xBase …; this dispatch pools heads bhBase …. */
     ['n', 'u32'],
@@ -56,28 +66,36 @@ export class PoolRowsProgram extends Program {
     readonly block: number,
     d4: number,
     override readonly half = false,
+    readonly outputs: PoolOutputs = 'mean',
   ) {
     super();
     this.TC = Math.min(POOL_WG, d4);
-    this.shaderKey = `b${block}/tc${this.TC}${half ? '/f16' : ''}`;
+    this.shaderKey = `b${block}/tc${this.TC}${half ? '/f16' : ''}/${outputs}`;
+    const f32 = (name: string): BindingSpec => ({ name, access: 'read_write', elem: 'f32' });
     this.bindings = [
       { name: 'x', access: 'read', elem: half ? 'vec4<f16>' : 'vec4<f32>' },
       { name: 'pos', access: 'read', elem: 'i32' },
-      { name: 'out', access: 'read_write', elem: 'f32' },
+      ...(outputs === 'bounds' ? [] : [f32('out')]),
+      ...(outputs === 'mean' ? [] : [f32('outMin'), f32('outMax')]),
     ];
   }
 
   body(): string {
     const TC = this.TC;
     const RG = Math.floor(POOL_WG / TC);
+    const mean = this.outputs !== 'bounds';
+    const bounds = this.outputs !== 'mean';
+    const store = (buf: string, v: string) => `for (var j = 0u; j < 4u; j++) { if (c * 4u + j < u.d) { ${buf}[o + c * 4u + j] = ${v}[j]; } }`;
     return `
 const BLK = ${this.block}u;
 const TC = ${TC}u;
 const RG = ${RG}u;
-var<workgroup> red: array<vec4<f32>, ${POOL_WG}>;
+${mean ? `var<workgroup> red: array<vec4<f32>, ${POOL_WG}>;` : ''}
+${bounds ? `var<workgroup> redLo: array<vec4<f32>, ${POOL_WG}>;
+var<workgroup> redHi: array<vec4<f32>, ${POOL_WG}>;` : ''}
 
 fn run(wg: u32, lid: u32) {
-  let blk = wg % u.blocks;
+  let blk = u.blkBase + wg % u.blocks;
   let bh = u.bhBase + wg / u.blocks;
   let b = bh / u.heads;
   let pos0 = u32(pos[u.posOff + b]);
@@ -90,19 +108,40 @@ fn run(wg: u32, lid: u32) {
   let rg = lid / TC;
   let xRow = (bh - u.xBase) * u.n;
   let o = (bh * u.blocksPad + blk) * u.d;
+  // the loop and its barriers run in uniform control flow: every bound is a uniform
   for (var c0 = 0u; c0 < u.d4; c0 += TC) {
     let c = c0 + cv;
     var acc = vec4<f32>(0.0);
+    // a row group's min and max start at its first row (none: zeros, never combined)
+    var mn = vec4<f32>(0.0);
+    var mx = vec4<f32>(0.0);
     if (rg < RG && c < u.d4) {
-      for (var i = lo + rg; i < hi; i += RG) { acc = acc + vec4<f32>(x[(xRow + i - pos0) * u.d4 + c]); }
+      ${bounds ? `if (lo + rg < hi) {
+        mn = vec4<f32>(x[(xRow + lo + rg - pos0) * u.d4 + c]);
+        mx = mn;
+      }` : ''}
+      for (var i = lo + rg; i < hi; i += RG) {
+        let xi = vec4<f32>(x[(xRow + i - pos0) * u.d4 + c]);
+        ${mean ? 'acc = acc + xi;' : ''}
+        ${bounds ? 'mn = min(mn, xi);\n        mx = max(mx, xi);' : ''}
+      }
     }
-    red[lid] = acc;
+    ${mean ? 'red[lid] = acc;' : ''}
+    ${bounds ? 'redLo[lid] = mn;\n    redHi[lid] = mx;' : ''}
     workgroupBarrier();
     if (rg == 0u && c < u.d4) {
-      var sum = red[cv];
+      ${mean ? `var sum = red[cv];
       for (var g = 1u; g < RG; g++) { sum = sum + red[g * TC + cv]; }
       let v = sum * f;
-      for (var j = 0u; j < 4u; j++) { if (c * 4u + j < u.d) { out[o + c * 4u + j] = v[j]; } }
+      ${store('out', 'v')}` : ''}
+      ${bounds ? `var l = redLo[cv];
+      var h = redHi[cv];
+      for (var g = 1u; g < min(RG, count); g++) {
+        l = min(l, redLo[g * TC + cv]);
+        h = max(h, redHi[g * TC + cv]);
+      }
+      ${store('outMin', 'l')}
+      ${store('outMax', 'h')}` : ''}
     }
     workgroupBarrier();
   }
@@ -114,16 +153,15 @@ fn run(wg: u32, lid: u32) {
 /**
  * s[bh, r, c] = qp[bh, r] · kp[kv head of bh, c] over tiles of 64 × 64 (rows and columns of the
  * pooled buffers padded to them); a tile whose columns are all past the allowed ones (causal,
- * keyLengths) or whose rows hold no query is skipped: the selection never reads it.
+ * keyLengths) or whose rows hold no query is skipped: the selection never reads it. `bound`: Quest's
+ * upper bound scale · Σ_d max(qp_d · kmin_d, qp_d · kmax_d) instead, from the key blocks' min and
+ * max (qp pooled without the scale). Its products cannot fuse with the sum (each goes through a
+ * max first) and are summed along d in order, but WGSL promises no rounding mode: the bound may
+ * round an ulp either way (API.md: ≥ q·k·scale within the WebGPU tolerance).
  */
 export class BlockScoresProgram extends Program {
   readonly name = 'BlockScoresProgram';
-  readonly bindings: readonly BindingSpec[] = [
-    { name: 'a', access: 'read', elem: 'f32' },
-    { name: 'b', access: 'read', elem: 'f32' },
-    { name: 'pos', access: 'read', elem: 'i32' },
-    { name: 'c', access: 'read_write', elem: 'vec4<f32>' },
-  ];
+  readonly bindings: readonly BindingSpec[];
   readonly uniforms = [
     ['heads', 'u32'],
     ['kvHeads', 'u32'],
@@ -133,32 +171,49 @@ export class BlockScoresProgram extends Program {
     ['nTiles', 'u32'],
     ['M', 'u32'],
     ['N', 'u32'],
+    /** Key blocks per kv head in the key buffers (≥ N: a KV cache's summaries hold its capacity's). */
+    ['kvRows', 'u32'],
     /** The head dim (the depth of the product). */
     ['K', 'u32'],
     ['causal', 'u32'],
     ['bhBase', 'u32'],
     ['offOff', 'u32'],
     ['lenOff', 'u32'],
+    /** The bound's scale (the mean's is in qp). */
+    ['scale', 'f32'],
   ] as const;
   readonly workgroupSize = mmThreads(TILE);
   readonly shaderKey: string;
 
-  constructor(readonly block: number) {
+  constructor(
+    readonly block: number,
+    readonly bound = false,
+  ) {
     super();
-    this.shaderKey = `b${block}/${TILE.TM}x${TILE.TN}x${TILE.KT}`;
+    this.shaderKey = `b${block}/${TILE.TM}x${TILE.TN}x${TILE.KT}${bound ? '/bound' : ''}`;
+    const read = (name: string): BindingSpec => ({ name, access: 'read', elem: 'f32' });
+    this.bindings = [
+      read('a'),
+      ...(bound ? [read('kmin'), read('kmax')] : [read('b')]),
+      { name: 'pos', access: 'read', elem: 'i32' },
+      { name: 'c', access: 'read_write', elem: 'vec4<f32>' },
+    ];
   }
 
   body(): string {
+    const bound = this.bound;
     return `
 const BLK = ${this.block}u;
 ${mmDecls(TILE)}
+${bound ? `var<workgroup> bh_: array<vec4<f32>, ${(TILE.KT * TILE.TN) / 4}>;` : ''}
 var<private> aBase: u32;
 var<private> bBase: u32;
 var<private> m0: u32;
 var<private> n0: u32;
 var<private> k0: u32;
 ${ldDense('A', false, 'k0', true)}
-${ldDense('B', true, 'k0', true)}
+${bound ? `${keyLoader('kmin')}
+${keyLoader('kmax')}` : ldDense('B', true, 'k0', true)}
 fn run(wg: u32, lid: u32) {
   let nt = wg % u.nTiles;
   let t1 = wg / u.nTiles;
@@ -176,17 +231,57 @@ fn run(wg: u32, lid: u32) {
   m0 = mRow;
   n0 = nCol;
   aBase = bh * u.M * u.K;
-  bBase = (bb * u.kvHeads + (bh % u.heads) / (u.heads / u.kvHeads)) * u.N * u.K;
+  bBase = (bb * u.kvHeads + (bh % u.heads) / (u.heads / u.kvHeads)) * u.kvRows * u.K;
   ${mmInit()}
   for (var kb = 0u; kb < u.K; kb += KT) {
     k0 = kb;
-    ${mmStep(true, false)}
+    ${bound ? boundStep() : mmStep(true, false)}
   }
+  ${bound ? 'c0 = c0 * u.scale;\n  c1 = c1 * u.scale;\n  c2 = c2 * u.scale;\n  c3 = c3 * u.scale;' : ''}
   let o = ((bhl * u.M + m0 + ty * 4u) * u.N + n0) / 4u + tx;
   ${mmStoreVec4('u.N / 4u')}
 }
 `;
   }
+}
+
+/** `fn ld_<name>(kk, nn)`: key block n0 + nn, depth k0 + kk, of a [blocks, K] operand (zero past K). */
+function keyLoader(name: string): string {
+  return `fn ld_${name}(kk: u32, nn: u32) -> f32 {
+  let k = k0 + kk;
+  if (k >= u.K) { return 0.0; }
+  return ${name}[bBase + (n0 + nn) * u.K + k];
+}`;
+}
+
+/**
+ * mmStep(true, false) for the bound: stages a KT slice of qp and of the blocks' min (bs_) and max
+ * (bh_), then adds max(q · kmin, q · kmax) per depth, in order.
+ */
+function boundStep(): string {
+  const acc = (c: number, lane: string) => `c${c} = c${c} + max(vec4<f32>(av.${lane}) * lv, vec4<f32>(av.${lane}) * hv);`;
+  return `workgroupBarrier();
+    for (var idx = lid; idx < TM * KT; idx += WG) {
+      let mm = idx / KT;
+      let kk = idx % KT;
+      as_[kk * TM4 + mm / 4u][mm % 4u] = ldA(mm, kk);
+    }
+    for (var idx = lid; idx < KT * TN; idx += WG) {
+      let nn = idx / KT;
+      let kk = idx % KT;
+      bs_[kk * TN4 + nn / 4u][nn % 4u] = ld_kmin(kk, nn);
+      bh_[kk * TN4 + nn / 4u][nn % 4u] = ld_kmax(kk, nn);
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < KT; kk++) {
+      let av = as_[kk * TM4 + ty];
+      let lv = bs_[kk * TN4 + tx];
+      let hv = bh_[kk * TN4 + tx];
+      ${acc(0, 'x')}
+      ${acc(1, 'y')}
+      ${acc(2, 'z')}
+      ${acc(3, 'w')}
+    }`;
 }
 
 /** The heads of x [heads, rows, D] bound as one buffer each: x itself where it is on the device. */
@@ -208,52 +303,94 @@ function operandParts(ctx: GpuContext, rec: Recorder, label: string, x: OperandD
 
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 
+/** What encodeScores leaves for the selection: the offsets and lengths, and the scores' encoder. */
+interface Scores {
+  metaBuf: GPUBuffer;
+  offOff: number;
+  lenOff: number;
+  Rp: number;
+  Cp: number;
+  /** Encodes the scores of (b, h) h0 … h0 + n − 1 into `out` ([n, Rp, Cp] floats). */
+  encode(h0: number, n: number, out: GPUBuffer): void;
+}
+
+/**
+ * Pools q and the key blocks (a KV cache's summaries stand in for the key blocks where they hold
+ * them: p.summaries), and returns the encoder of the block scores.
+ */
+function encodeScores(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem): Scores {
+  const { B, Hq, Hkv, Nq, D, R, C, block } = p;
+  const bound = p.score === 'bound';
+  const d4 = Math.ceil(D / 4);
+  const [Rp, Cp] = [roundUp(R, TILE.TM), roundUp(C, TILE.TN)];
+  const meta = Int32Array.of(...p.qOffset, ...new Int32Array(B), ...new Int32Array(B).fill(Nq), ...p.keyLengths);
+  const metaBuf = rec.own(upload(ctx.device, ctx.limits, 'select offsets and lengths', meta));
+  const [offOff, zeroOff, nqOff, lenOff] = [0, B, 2 * B, 3 * B];
+  const poolInto = (outs: GPUBuffer[], outputs: PoolOutputs, x: OperandData, heads: number, perBatch: number, rows: number, blocks: number, blocksPad: number, posOff: number, lenOff: number, scale: number) => {
+    const pool = new PoolRowsProgram(block, d4, isHalf(x), outputs);
+    for (const part of operandParts(ctx, rec, outs[0]!.label, x, heads, rows, D)) {
+      const u = { heads: perBatch, blocks, blkBase: 0, blocksPad, n: rows, xBase: part.h0, bhBase: part.h0, d: D, d4, posOff, lenOff, scale };
+      rec.dispatch(pool, [part.buffer, metaBuf, ...outs], u, (part.h1 - part.h0) * blocks);
+    }
+  };
+  // the bound's scale comes after its max, where the CPU's does (a negative one flips the max)
+  const qp = rec.output('select pooled q', B * Hq * Rp * D * 4);
+  poolInto([qp], 'mean', p.q, B * Hq, Hq, Nq, R, Rp, offOff, nqOff, bound ? 1 : p.scale);
+  let keys: GPUBuffer[];
+  let kvRows: number;
+  const held = p.summaries;
+  if (held) {
+    const at = (r: ResidentData) => residentBuffer(r) ?? (() => { throw internal('the WebGPU backend got summaries another backend holds'); })();
+    keys = bound ? [at(held.min), at(held.max)] : [at(held.mean)];
+    kvRows = held.blocks;
+  } else {
+    const bytes = B * Hkv * Cp * D * 4;
+    keys = bound ? [rec.output('select pooled k min', bytes), rec.output('select pooled k max', bytes)] : [rec.output('select pooled k', bytes)];
+    kvRows = Cp;
+    // a KV cache's keys (kvStride its capacity) are pooled as a tensor's
+    poolInto(keys, bound ? 'bounds' : 'mean', p.k, B * Hkv, Hkv, p.kvStride, C, Cp, zeroOff, lenOff, 1);
+  }
+  const program = new BlockScoresProgram(block, bound);
+  const [mTiles, nTiles] = [Rp / TILE.TM, Cp / TILE.TN];
+  return {
+    metaBuf, offOff, lenOff, Rp, Cp,
+    encode: (h0, n, out) =>
+      rec.dispatch(
+        program,
+        [qp, ...keys, metaBuf, out],
+        { heads: Hq, kvHeads: Hkv, nq: Nq, mTiles, nTiles, M: Rp, N: Cp, kvRows, K: D, causal: +p.causal, bhBase: h0, offOff, lenOff, scale: p.scale },
+        n * mTiles * nTiles,
+      ),
+  };
+}
+
+/** (b, h) per score buffer: as many as one binds. */
+function scoreGroup(ctx: GpuContext, p: SelectBlocksProblem, s: Scores): number {
+  const max = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+  const perHead = Math.max(s.Rp * s.Cp * 4, p.R * Math.ceil(p.C / 4) * 4);
+  if (perHead > max) throw wall(errors.gpuBufferTooLarge('select block scores of one head', perHead, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize));
+  return Math.min(p.B * p.Hq, Math.floor(max / perHead));
+}
+
 /**
  * Encodes the selection, at most `group` (b, h) at a time (as many as one score buffer binds): each
  * group's rows of words to a buffer of its own, or with `whole` all of them to one.
  */
 function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem, whole: boolean): { outs: { buffer: GPUBuffer; bytes: number }[]; words: number } {
-  const { B, Hq, Hkv, Nq, D, R, C, block } = p;
-  if (p.score === 'bound') throw errors.gpuBoundScore();
-  const d4 = Math.ceil(D / 4);
-  const [Rp, Cp] = [roundUp(R, TILE.TM), roundUp(C, TILE.TN)];
+  const { B, Hq, Nq, R, C, block } = p;
   const words = Math.ceil(C / 4);
-  const meta = Int32Array.of(...p.qOffset, ...new Int32Array(B), ...new Int32Array(B).fill(Nq), ...p.keyLengths);
-  const metaBuf = rec.own(upload(ctx.device, ctx.limits, 'select offsets and lengths', meta));
-  const [offOff, zeroOff, nqOff, lenOff] = [0, B, 2 * B, 3 * B];
-  const qp = rec.output('select pooled q', B * Hq * Rp * D * 4);
-  const kp = rec.output('select pooled k', B * Hkv * Cp * D * 4);
-  const poolInto = (out: GPUBuffer, x: OperandData, heads: number, perBatch: number, rows: number, blocks: number, blocksPad: number, posOff: number, lenOff: number, scale: number) => {
-    const pool = new PoolRowsProgram(block, d4, isHalf(x));
-    for (const part of operandParts(ctx, rec, out.label, x, heads, rows, D)) {
-      const u = { heads: perBatch, blocks, blocksPad, n: rows, xBase: part.h0, bhBase: part.h0, d: D, d4, posOff, lenOff, scale };
-      rec.dispatch(pool, [part.buffer, metaBuf, out], u, (part.h1 - part.h0) * blocks);
-    }
-  };
-  poolInto(qp, p.q, B * Hq, Hq, Nq, R, Rp, offOff, nqOff, p.scale);
-  // a KV cache's keys (kvStride its capacity) are pooled on the fly: its summaries stay on the CPU for now
-  poolInto(kp, p.k, B * Hkv, Hkv, p.kvStride, C, Cp, zeroOff, lenOff, 1);
-
+  const s = encodeScores(ctx, rec, p);
+  const { metaBuf, offOff, lenOff, Rp, Cp } = s;
   const bh = B * Hq;
-  const max = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
-  const perHead = Math.max(Rp * Cp * 4, R * words * 4);
-  if (perHead > max) throw wall(errors.gpuBufferTooLarge('select block scores of one head', perHead, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize));
-  const group = Math.min(bh, Math.floor(max / perHead));
+  const group = scoreGroup(ctx, p, s);
   const all = whole ? rec.output('select layout words', bh * R * words * 4) : null;
   const scores = rec.output('select block scores', group * Rp * Cp * 4);
-  const scoreProgram = new BlockScoresProgram(block);
   const select = new SelectRowsProgram(block, p.topK > 0 ? 'topK' : 'threshold');
-  const [mTiles, nTiles] = [Rp / TILE.TM, Cp / TILE.TN];
   const outs: { buffer: GPUBuffer; bytes: number }[] = [];
   for (let h0 = 0; h0 < bh; h0 += group) {
     const n = Math.min(group, bh - h0);
     const out = all ?? rec.output('select layout words', n * R * words * 4);
-    rec.dispatch(
-      scoreProgram,
-      [qp, kp, metaBuf, scores],
-      { heads: Hq, kvHeads: Hkv, nq: Nq, mTiles, nTiles, M: Rp, N: Cp, K: D, causal: +p.causal, bhBase: h0, offOff, lenOff },
-      n * mTiles * nTiles,
-    );
+    s.encode(h0, n, scores);
     rec.dispatch(
       select,
       [scores, metaBuf, out],
@@ -267,6 +404,27 @@ function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem,
   }
   if (all) outs.push({ buffer: all, bytes: bh * R * words * 4 });
   return { outs, words };
+}
+
+/**
+ * The block scores the selection cuts, [B·Hq, R, C] (tests: the bound against q·k). Only the tiles
+ * holding an allowed score are computed: the others read as zeros. Needs every head's scores in one
+ * buffer (RangeError otherwise).
+ */
+export async function blockScores(ctx: GpuContext, p: SelectBlocksProblem): Promise<Float32Array> {
+  const rec = ctx.recorder('selectBlocks scores');
+  const s = encodeScores(ctx, rec, p);
+  const bh = p.B * p.Hq;
+  if (scoreGroup(ctx, p, s) < bh) throw errors.gpuBufferTooLarge('select block scores of every head', bh * s.Rp * s.Cp * 4, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+  const scores = rec.output('select block scores', bh * s.Rp * s.Cp * 4);
+  s.encode(0, bh, scores);
+  const padded = new Float32Array((await rec.run([{ buffer: scores, bytes: bh * s.Rp * s.Cp * 4 }]))[0]!);
+  const out = new Float32Array(bh * p.R * p.C);
+  for (let r = 0; r < bh * p.R; r++) {
+    const at = (Math.floor(r / p.R) * s.Rp + (r % p.R)) * s.Cp;
+    out.set(padded.subarray(at, at + p.C), r * p.C);
+  }
+  return out;
 }
 
 /** The selected layout [B, Hq, R, C] (0 / 1 bytes). */

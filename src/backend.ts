@@ -61,7 +61,7 @@ export interface KvCacheData {
 /**
  * A KV cache's key summaries (createKvCache's summaryBlock): per (b, kv head) and key block c of
  * `block` positions, the elementwise mean, min and max of the keys it holds, each float32
- * [B·Hkv, blocks, D], blocks = ceil(capacity / block). write recomputes those of the blocks it
+ * [B·Hkv, blocks, D], blocks ≥ ceil(capacity / block) (WebGPU pads it to its score tile). write recomputes those of the blocks it
  * touched from the keys held (nothing accumulates, so a reset needs nothing), the mean summed as
  * selectBlocks pools keys: the same bits.
  */

@@ -225,8 +225,6 @@ export const errors = {
     ),
   residentLayoutForwardOnly: () =>
     new TypeError(`${PREFIX}a layout held on the device (selectBlocks with keepOnDevice) serves the forward only; read() it for attentionBackward`),
-  gpuBoundScore: () =>
-    new TypeError(`${PREFIX}webgpu: selectBlocks' score 'bound' runs on the CPU backend only for now; use score 'mean' (the default) here`),
   gpuUploadTooLarge: (bytes: number, max: number) => new RangeError(`${PREFIX}webgpu: upload needs ${bytes} bytes, more than this device binds (${max})`),
   gpuUploadFailed: (floats: number, why: string) => new RangeError(`${PREFIX}webgpu: upload of ${floats} floats failed: ${why}`),
   gpuTooManyWorkgroups: (total: number, maxPerDim: number) =>

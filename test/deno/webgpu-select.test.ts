@@ -1,12 +1,12 @@
 // WebGPU block selection (gpu/select-blocks.ts, gpu/select-rows.ts; lavapipe in CI) against the
-// float64 reference (test/reference/select-blocks.ts): seeded random calls over topK and
+// float64 reference (test/reference/select-blocks.ts): seeded random calls over both scores, topK and
 // threshold, causal, query offsets, key lengths, GQA, partial blocks and keep; exact ties going to
 // the lower column; rows of 2000+ columns; operands on the device; and calls split into parts by a
 // low buffer wall; the selection kept on the device (its bytes, and the forward reading its tables
-// against the forward over the same layout from the host); over a KV cache (f32, f16), its keys pooled. A row may differ from the reference only where the reference marks it a near
-// tie (f32 against f64 at the cut). Skipped, with the reason printed, where no adapter is found.
+// against the forward over the same layout from the host) (over a KV cache: webgpu-kv-summaries.test.ts). A row may
+// differ from the reference only where the reference marks it a near tie (f32 against f64 at the cut). Skipped, with the reason printed, where no adapter is found.
 import { createWebGPUBackend, type WebGPUBackend, type WebGPUBackendOptions } from '../../gpu/index.ts';
-import type { OperandData, SelectBlocksProblem } from '../../src/backend.ts';
+import type { OperandData } from '../../src/backend.ts';
 import type { AttentionArgs, BatchedLayout } from '../../src/types.ts';
 import {
   GPU_TOL,
@@ -15,15 +15,10 @@ import {
   pick,
   randomInt,
   randomTensor,
-  referenceSelectBlocks,
-  type RefSelectBlocksArgs,
   type Rng,
 } from '../reference/index.ts';
 import { attentionProblem } from './problems.ts';
-import { createEngine } from '../../src/engine.ts';
-import { fromFloat16 } from '../../src/float16.ts';
-import type { Tensor } from '../../src/types.ts';
-import { halfTensor } from '../helpers/float16.ts';
+import { check, selectProblem, type Args } from './selection.ts';
 
 let backend: WebGPUBackend | null = null;
 let skipReason = '';
@@ -35,60 +30,8 @@ try {
 }
 const opts = { ignore: backend === null, sanitizeOps: false, sanitizeResources: false };
 
-type Args = RefSelectBlocksArgs & { q: { data: Float32Array; shape: number[] }; k: { data: Float32Array; shape: number[] } };
-
-/**
- * The SelectBlocksProblem the engine builds from `args` after validation (qOffset defaulting to
- * keyLength − Nq, as the reference's). Once engine.selectBlocks is merged, `select` below can call
- * it with `args` instead.
- */
-function selectProblem(a: Args, q: OperandData = a.q.data, k: OperandData = a.k.data): SelectBlocksProblem {
-  const [B, Hq, Nq, D] = a.q.shape;
-  const [, Hkv, Nk] = a.k.shape;
-  const keyLengths = Int32Array.from({ length: B }, (_, b) => (a.keyLengths ? a.keyLengths[b] : Nk));
-  const o = a.qOffset;
-  const qOffset = Int32Array.from({ length: B }, (_, b) => (o === undefined ? keyLengths[b] - Nq : typeof o === 'number' ? o : o[b]));
-  const R = Math.ceil(Math.max(...Array.from(qOffset, (x) => x + Nq)) / a.block);
-  return {
-    q, k, kvStride: Nk, score: 'mean', B, Hq, Hkv, Nq, Nk, D, block: a.block, R, C: Math.ceil(Nk / a.block), qOffset, keyLengths,
-    causal: a.causal ?? false, scale: a.scale ?? 1 / Math.sqrt(D), topK: a.topK ?? 0, threshold: a.threshold ?? 0,
-    keepDiagonal: a.keep?.diagonal ?? false, keepFirst: a.keep?.first ?? 0, keepLocal: a.keep?.local ?? 0,
-  };
-}
-
 function select(be: WebGPUBackend, a: Args, q?: OperandData, k?: OperandData): Promise<Uint8Array> {
   return be.selectBlocks(selectProblem(a, q, k));
-}
-
-/**
- * Checks got against the reference row by row; a row may differ only where the reference marks a
- * near tie (never, with `strict`). Returns the rows compared and those excused.
- */
-function check(got: Uint8Array, a: Args, label: string, strict = false): { rows: number; excused: number; kept: number } {
-  const ref = referenceSelectBlocks(a);
-  const [B, Hq, R, C] = ref.shape;
-  if (got.length !== B * Hq * R * C) throw new Error(`${label}: ${got.length} bytes, expected [${ref.shape}]`);
-  let excused = 0;
-  let kept = 0;
-  for (let row = 0; row < B * Hq * R; row++) {
-    const at = row * C;
-    let same = true;
-    for (let c = 0; c < C; c++) {
-      if (got[at + c] !== 0 && got[at + c] !== 1) throw new Error(`${label}: byte ${at + c} is ${got[at + c]}`);
-      if (got[at + c] !== ref.data[at + c]) same = false;
-      kept += got[at + c];
-    }
-    if (same) continue;
-    if (!strict && ref.nearTie[row]) {
-      excused++;
-      continue;
-    }
-    const cols = (d: ArrayLike<number>) => Array.from({ length: C }, (_, c) => c).filter((c) => d[at + c]);
-    const scores = Array.from(ref.scores.subarray(at, at + C), (x) => x.toFixed(5)).join(' ');
-    const where = `b ${Math.floor(row / (Hq * R))}, h ${Math.floor(row / R) % Hq}, r ${row % R}`;
-    throw new Error(`${label}: row (${where}) kept [${cols(got)}], the reference [${cols(ref.data)}]; scores ${scores}`);
-  }
-  return { rows: B * Hq * R, excused, kept };
 }
 
 /** One random call: shapes, offsets, key lengths, a rule and keep blocks. */
@@ -127,6 +70,10 @@ function randomArgs(rng: Rng): { args: Args; label: string } {
   if (rng() < 0.2) {
     args.scale = pick(rng, [0.5, 4]);
     terms.push(`scale ${args.scale}`);
+  }
+  if (rng() < 0.3) {
+    args.score = 'bound';
+    terms.push('score bound');
   }
   return { args, label: terms.join(', ') };
 }
@@ -255,42 +202,6 @@ Deno.test('webgpu selectBlocksResident: the layout kept on the device, read by t
     message = '';
     await backend!.attention({ ...p, residentLayout: held }).catch((e: Error) => (message = e.message));
     if (!/destroyed/.test(message)) throw new Error(`${label}: a destroyed layout was read ('${message}')`);
-  }
-});
-
-Deno.test('webgpu selectBlocks over a KV cache: its keys pooled on the fly (f32 and f16 caches), as over k; score bound refused', opts, async () => {
-  const engine = await createEngine({ backend: 'webgpu' });
-  try {
-    const rng = mulberry32(23);
-    const [B, Hkv, Hq, D, N, block] = [1, 2, 4, 16, 150, 16];
-    const k = randomTensor([B, Hkv, N, D], rng);
-    const v = randomTensor([B, Hkv, N, D], rng);
-    const q = randomTensor([B, Hq, 1, D], rng);
-    const part = (t: Tensor, from: number, to: number): Tensor => {
-      const out = new Float32Array(B * Hkv * (to - from) * D);
-      for (let h = 0; h < B * Hkv; h++) out.set(t.data.subarray((h * N + from) * D, (h * N + to) * D), h * (to - from) * D);
-      return { data: out, shape: [B, Hkv, to - from, D] };
-    };
-    const f16 = (engine.info.features as string[]).includes('shader-f16');
-    for (const dtype of f16 ? (['float32', 'float16'] as const) : (['float32'] as const)) {
-      const half = (t: Tensor) => (dtype === 'float16' ? halfTensor(t) : t);
-      const cache = await engine.createKvCache({ batch: B, kvHeads: Hkv, headDim: D, capacity: 200, dtype, summaryBlock: block });
-      for (const [from, to] of [[0, 7], [7, 40], [40, N]]) await cache.append({ k: half(part(k, from, to)), v: half(part(v, from, to)) });
-      const keys = half(k);
-      const args = { q: half(q), topK: 3, causal: true, keep: { local: 1 } };
-      const viaKv = await engine.selectBlocks({ ...args, kv: cache });
-      const viaK = await engine.selectBlocks({ ...args, k: keys, block });
-      if (viaKv.data.some((x, i) => x !== viaK.data[i])) throw new Error(`${dtype}: kv and k select differently`);
-      const values = dtype === 'float16' ? { data: fromFloat16((keys as { data: Uint16Array }).data), shape: keys.shape } : k;
-      const qv = dtype === 'float16' ? { data: fromFloat16((args.q as { data: Uint16Array }).data), shape: q.shape } : q;
-      check(viaKv.data, { q: qv, k: values, block, topK: 3, causal: true, keep: { local: 1 } } as Args, `${dtype} cache`);
-      let message = '';
-      await engine.selectBlocks({ ...args, kv: cache, score: 'bound' }).catch((e: Error) => (message = e.message));
-      if (!/score 'bound' runs on the CPU backend only/.test(message)) throw new Error(`score bound: '${message}'`);
-      cache.destroy();
-    }
-  } finally {
-    await engine.close();
   }
 });
 
