@@ -73,6 +73,15 @@ case "${1:-}" in
       step timeout 90 node .device/bench/gqa-ort.mjs --no-ort --no-check --threads 1 --N 8192 --ops forward --sweep-N 0 --reps 3 --machine "$machine" --out "$out/gqa-1t-$round.json" 2>&1 | tail -4
     done
     ;;
+  decode-select)
+    # Issue 17's decode step with key summaries against a 131072-token cache: the CPU at 16 threads first
+    # (no GPU device open: Dawn polls a core), then WebGPU (summaries kept on the GPU, 'bound' there too).
+    # After node tools/device/bundle-bench.mjs bench/select-blocks.ts; carry [".device", "dist", "build"]
+    nvidia-smi -L > "$out/nvidia-smi.txt" 2>&1
+    step bash -c 'timeout 150 node .device/bench/select-blocks.mjs --decode --threads 16 --machine "$1" --out "$0/select-decode-cpu-16t.json" > "$0/select-decode-cpu.log" 2>&1; tail -12 "$0/select-decode-cpu.log"' "$out" "$machine"
+    [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -
+    step bash -c 'timeout 200 node .device/bench/select-blocks.mjs --decode --backend webgpu --machine "$1" --out "$0/select-decode-webgpu.json" > "$0/select-decode-webgpu.log" 2>&1; tail -12 "$0/select-decode-webgpu.log"' "$out" "$machine, $(nvidia-smi -L 2>/dev/null | head -1)"
+    ;;
   torch-cpu)
     # PyTorch on the same CPU (issue 14): FlexAttention compiled for the CPU and SDPA dense, forward;
     # one process per thread count (PyTorch 2.11 aborted with heap corruption there when attention
@@ -120,5 +129,5 @@ case "${1:-}" in
     step bash -c 'timeout 320 python3 bench/gpu/flex_attention.py "$0/flex-attention.json" 1024 2048 4096 8192 16384 32768 65536 > "$0/flex-attention.log" 2>&1; tail -8 "$0/flex-attention.log"' "$out"
     kill "$clocks" 2>/dev/null
     ;;
-  *) echo "usage: bench/device-session.sh gpu|cpu|cpu-kernels|ort|ort-32k|torch-cpu|decode-gpu|mma-select|f16|f16-versus" >&2; exit 2 ;;
+  *) echo "usage: bench/device-session.sh gpu|cpu|cpu-kernels|decode-select|ort|ort-32k|torch-cpu|decode-gpu|mma-select|f16|f16-versus" >&2; exit 2 ;;
 esac
