@@ -25,7 +25,7 @@
 // Host side: src/cpu/attention.ts.
 import { exp2x4 } from './simd';
 import { blockMM, fillF32, packTransposed, INIT_LOAD, INIT_ZERO } from './tiles';
-import { applyMasks, negInfAsZero4, onlineSoftmaxStep4, scoreTile, LOG2E } from './attention-scores';
+import { applyMasks, negInfAsZero4, onlineSoftmaxBackward, scoreTile, LOG2E } from './attention-scores';
 import { EMPTY, PARTIAL, itemRow0, itemRowEnd, tileKind } from './causal-kind';
 
 /** A batch row's layout slot for head h (src/layouts/compile.ts slotOf). */
@@ -100,7 +100,7 @@ function rowItem(
     // dP[j][i] = Σ_d V[j][d]·dO[i][d]
     scoreTile(v + (kvRows + <usize>col0) * dBytes, dot, dp, D, cols, rows, padded);
     const seen = mSeen + <usize>n * pBytes;
-    for (let i = 0; i < rows4; i += 4) onlineSoftmaxStep4(s, <usize>i << 2, cols, pBytes, m, l, true, dp, dsum, seen);
+    onlineSoftmaxBackward(s, rows4, cols, pBytes, m, l, dp, dsum, seen);
     n++;
   }
   // 2. normalise: P = p·2^(seen − max)/l, D = Σ p·dP / l, dS = P·(dP − D)·scale, in the slots

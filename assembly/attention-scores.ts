@@ -188,12 +188,25 @@ export function applyMasks(
 }
 
 /**
- * The forward's online-softmax step for queries 0..queries−1 (a multiple of 4): onlineSoftmaxStep4's
- * work per four queries, eight queries per pass where it can, so that the two exponential chains
- * overlap (one chain per pass leaves most of the core idle); the same operations on every element
- * as onlineSoftmaxStep4, so the same bits. The rescale factors go to `alpha`.
+ * The online-softmax step for queries 0..queries−1 (a multiple of 4): onlineSoftmaxStep4's work per
+ * four queries, eight queries per pass where it can, so that two exponential chains overlap (one
+ * chain per pass leaves most of the core idle); the same operations on every element as
+ * onlineSoftmaxStep4, so the same bits. The forward's rescale factors go to `alpha`.
  */
 export function onlineSoftmaxForward(s: usize, queries: i32, block: i32, pBytes: usize, m: usize, l: usize, alpha: usize): void {
+  onlineSoftmaxRows(s, queries, block, pBytes, m, l, alpha, false, 0, 0, 0);
+}
+
+/** The backward's: onlineSoftmaxStep4 with dP (`withDp`) over queries 0..queries−1, eight per pass. */
+export function onlineSoftmaxBackward(s: usize, queries: i32, block: i32, pBytes: usize, m: usize, l: usize, dp: usize, dsum: usize, seen: usize): void {
+  onlineSoftmaxRows(s, queries, block, pBytes, m, l, 0, true, dp, dsum, seen);
+}
+
+// @ts-ignore: decorator
+@inline function onlineSoftmaxRows(
+  s: usize, queries: i32, block: i32, pBytes: usize, m: usize, l: usize, alpha: usize,
+  withDp: bool, dp: usize, dsum: usize, seen: usize,
+): void {
   let i = 0;
   for (; i + 8 <= queries; i += 8) {
     const pi = <usize>i << 2;
@@ -211,13 +224,24 @@ export function onlineSoftmaxForward(s: usize, queries: i32, block: i32, pBytes:
     mx1 = f32x4.pmax(mOld1, mx1);
     const mUse0 = negInfAsZero4(mx0);
     const mUse1 = negInfAsZero4(mx1);
-    v128.store(alpha + pi, exp2x4(f32x4.sub(mOld0, mUse0)));
-    v128.store(alpha + pi, exp2x4(f32x4.sub(mOld1, mUse1)), 16);
+    const a0 = exp2x4(f32x4.sub(mOld0, mUse0));
+    const a1 = exp2x4(f32x4.sub(mOld1, mUse1));
+    if (!withDp) {
+      v128.store(alpha + pi, a0);
+      v128.store(alpha + pi, a1, 16);
+    }
     v128.store(m + pi, mx0);
     v128.store(m + pi, mx1, 16);
+    if (withDp) {
+      v128.store(seen + pi, mUse0);
+      v128.store(seen + pi, mUse1, 16);
+    }
     let sum0 = f32x4.splat(0);
     let sum1 = sum0;
+    let sumDp0 = sum0;
+    let sumDp1 = sum0;
     ps = s + pi;
+    let pd = dp + pi;
     for (let j = 0; j < block; j++) {
       const p0 = exp2x4(f32x4.sub(v128.load(ps), mUse0));
       const p1 = exp2x4(f32x4.sub(v128.load(ps, 16), mUse1));
@@ -225,13 +249,23 @@ export function onlineSoftmaxForward(s: usize, queries: i32, block: i32, pBytes:
       v128.store(ps, p1, 16);
       sum0 = f32x4.add(sum0, p0);
       sum1 = f32x4.add(sum1, p1);
+      if (withDp) {
+        sumDp0 = fma4(p0, v128.load(pd), sumDp0);
+        sumDp1 = fma4(p1, v128.load(pd, 16), sumDp1);
+        pd += pBytes;
+      }
       ps += pBytes;
     }
-    v128.store(l + pi, fma4(v128.load(l + pi), v128.load(alpha + pi), sum0));
-    v128.store(l + pi, fma4(v128.load(l + pi, 16), v128.load(alpha + pi, 16), sum1), 16);
+    v128.store(l + pi, fma4(v128.load(l + pi), a0, sum0));
+    v128.store(l + pi, fma4(v128.load(l + pi, 16), a1, sum1), 16);
+    if (withDp) {
+      v128.store(dsum + pi, fma4(v128.load(dsum + pi), a0, sumDp0));
+      v128.store(dsum + pi, fma4(v128.load(dsum + pi, 16), a1, sumDp1), 16);
+    }
   }
   for (; i < queries; i += 4) {
     const pi = <usize>i << 2;
-    v128.store(alpha + pi, onlineSoftmaxStep4(s, pi, block, pBytes, m, l, false, 0, 0, 0));
+    const a = onlineSoftmaxStep4(s, pi, block, pBytes, m, l, withDp, dp, dsum, seen);
+    if (!withDp) v128.store(alpha + pi, a);
   }
 }
