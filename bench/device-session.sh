@@ -79,6 +79,8 @@ case "${1:-}" in
     # After node tools/device/bundle-bench.mjs bench/select-blocks.ts; carry [".device", "dist", "build"]
     nvidia-smi -L > "$out/nvidia-smi.txt" 2>&1
     step bash -c 'timeout 150 node .device/bench/select-blocks.mjs --decode --threads 16 --machine "$1" --out "$0/select-decode-cpu-16t.json" > "$0/select-decode-cpu.log" 2>&1; tail -12 "$0/select-decode-cpu.log"' "$out" "$machine"
+    # prefill selection with resident operands (no copies into Wasm memory timed): the select share
+    step bash -c 'timeout 150 node .device/bench/select-blocks.mjs --resident --threads 16 --n 65536 --reps 2 --machine "$1" --out "$0/select-cpu-16t-resident.json" > "$0/select-cpu-resident.log" 2>&1; tail -8 "$0/select-cpu-resident.log"' "$out" "$machine"
     [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -
     step bash -c 'timeout 200 node .device/bench/select-blocks.mjs --decode --backend webgpu --machine "$1" --out "$0/select-decode-webgpu.json" > "$0/select-decode-webgpu.log" 2>&1; tail -12 "$0/select-decode-webgpu.log"' "$out" "$machine, $(nvidia-smi -L 2>/dev/null | head -1)"
     ;;
