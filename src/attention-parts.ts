@@ -8,6 +8,7 @@
 // uploaded. Shared by both backends; each marks its own wall's errors with `wall`.
 import type { AttentionBackwardProblem, AttentionGradientData, AttentionLseData, AttentionProblem, HostData, OperandData } from './backend.js';
 import { compileLayout } from './layouts/compile.js';
+import { selectedLayout, selectedRows } from './layouts/selected-layout.js';
 import type { BatchedLayout, Layout } from './types.js';
 
 const walls = new WeakSet<object>();
@@ -37,6 +38,8 @@ function layoutOf(layout: Layout | BatchedLayout, B: number, [b0, b1, h0, h1]: R
   if (h1 - h0 === H && (!batched || b1 - b0 === B)) return layout;
   const from = ((batched ? b0 * H : 0) + h0) * R * C;
   const to = ((batched ? (b1 - 1) * H : 0) + h1) * R * C;
+  const held = selectedRows(layout);
+  if (held) return selectedLayout(held.slice(from / C, to / C, [b1 - b0, h1 - h0, R, C]));
   const data = layout.data.slice(from, to);
   return batched ? { block: layout.block, shape: [b1 - b0, h1 - h0, R, C], data } : { block: layout.block, shape: [h1 - h0, R, C], data };
 }

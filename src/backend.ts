@@ -2,6 +2,7 @@
 // normalises every call first, so a backend trusts its input: shapes agree, masks are additive
 // (a 'mul' mask already turned into 0 / -Infinity), scale is a finite number.
 import type { CompiledLayout } from './layouts/compile.js';
+import type { SelectedRows } from './layouts/selected-layout.js';
 import type { BackendName, Dtype } from './types.js';
 
 /** What is applied to the scores, resolved: scale given, masks additive (0 or −∞ for 'mul' ones). */
@@ -300,8 +301,11 @@ export interface Backend {
   matmul(p: MatmulProblem): Promise<Float32Array>;
   softmax(p: SoftmaxProblem): Promise<Float32Array>;
   softmaxBackward(p: SoftmaxBackwardProblem): Promise<Float32Array>;
-  /** Content-based layout (SelectBlocksProblem): bytes [B, Hq, R, C], 1 where the block is kept. */
-  selectBlocks(p: SelectBlocksProblem): Promise<Uint8Array>;
+  /**
+   * Content-based layout (SelectBlocksProblem): bytes [B, Hq, R, C], 1 where the block is kept, or
+   * only the rows that can keep one (SelectedRows, which the engine hands out without building the bytes).
+   */
+  selectBlocks(p: SelectBlocksProblem): Promise<Uint8Array | SelectedRows>;
   close(): Promise<void>;
   /** selectBlocks kept in the backend's memory (keepOnDevice), where it can: attention's p.residentLayout. */
   selectBlocksResident?(p: SelectBlocksProblem): Promise<ResidentLayoutData>;

@@ -15,6 +15,7 @@ import { checkAnyTensor, checkBoolean, checkChoice } from './validate.js';
 import { selectBlocksProblem } from './select-blocks.js';
 import { DeviceLayoutHandle, isDeviceLayout, ownDeviceLayout } from './device-layout.js';
 import { attentionMass } from './attention-mass.js';
+import { selectedLayout } from './layouts/selected-layout.js';
 
 export interface EngineOptions {
   backend?: BackendChoice;
@@ -275,7 +276,10 @@ class EngineImpl implements Engine {
     const resident = p.keepOnDevice ? this.impl.selectBlocksResident?.bind(this.impl) : undefined;
     let source: BatchedLayout | ResidentLayoutData;
     if (resident) source = await this.timed('selectBlocks', () => resident(p));
-    else source = { block: p.block, shape: [p.B, p.Hq, p.R, p.C], data: await this.timed('selectBlocks', () => this.impl.selectBlocks(p)) };
+    else {
+      const got = await this.timed('selectBlocks', () => this.impl.selectBlocks(p));
+      source = got instanceof Uint8Array ? { block: p.block, shape: [p.B, p.Hq, p.R, p.C], data: got } : selectedLayout(got);
+    }
     if (!p.keepOnDevice) return source as BatchedLayout;
     const handle = new DeviceLayoutHandle(source, this.impl.name, this, (l) => this.layouts.delete(l));
     this.layouts.add(handle);

@@ -6,6 +6,7 @@ import { storageOf, toBackend, type Storage } from './dtype.js';
 import { errors } from './errors.js';
 import { positiveInt } from './layouts/args.js';
 import { compileLayout } from './layouts/compile.js';
+import { selectedRows } from './layouts/selected-layout.js';
 import type { BlockSparseTensor, Float16ArrayLike, Layout, Tensor } from './types.js';
 
 export const isPositiveInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
@@ -86,12 +87,15 @@ export function checkShapeEquals(name: string, t: { shape: readonly number[] }, 
  */
 export function checkLayout(name: string, layout: unknown, batched = false): Layout {
   if (layout === null || typeof layout !== 'object') throw errors.notLayout(name, layout);
-  const { block, shape, data } = layout as Partial<Layout>;
+  const { block, shape } = layout as Partial<Layout>;
   const expected = batched ? '[H, R, C] or [B, H, R, C]' : '[H, R, C]';
   positiveInt(`${name}.block`, block);
   if (!Array.isArray(shape)) throw errors.badShape(name, expected, shape, true);
   if (shape.length !== 3 && !(batched && shape.length === 4)) throw errors.badShape(name, expected, shape);
   shape.forEach((d, i) => positiveInt(`${name}.shape[${i}]`, d));
+  // a selection held as its rows has its shape's bytes, built only when read
+  if (selectedRows(layout)) return layout as Layout;
+  const data = (layout as Partial<Layout>).data;
   if (!(data instanceof Uint8Array)) throw errors.notUint8(name, data);
   const size = (shape as number[]).reduce((a, d) => a * d, 1);
   if (data.length !== size) throw errors.badLength(name, data.length, shape, size);

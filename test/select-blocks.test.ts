@@ -15,6 +15,7 @@ import { halfTensor } from './helpers/float16.js';
 import { assertSelection } from './helpers/selection.js';
 import { assertCompiledAsCopy } from './helpers/compiled.js';
 import { compileLayout } from '../src/layouts/compile.js';
+import { SelectedRows, selectedRows } from '../src/layouts/selected-layout.js';
 import {
   assertClose, mulberry32, randomTensor, referenceAttention, referenceAttentionMass, referenceSelectBlocks,
 } from './reference/index.js';
@@ -137,6 +138,97 @@ S('a decode step\'s selection is compiled from its active block rows alone: a by
   layout.data[0] = 1; // block row 0 holds no query: the selection left it out of what compiles
   assert.is(compileLayout(layout).nnz, nnz);
   assert.is(compileLayout({ ...layout, data: layout.data.slice() }).nnz, nnz + 1, 'a copy is read whole');
+});
+
+/** Calls of SelectedRows.toDense (a selection's dense bytes built) while `f` runs. */
+async function densesBuilt(f: () => Promise<void>): Promise<number> {
+  const proto = SelectedRows.prototype;
+  const toDense = proto.toDense;
+  let n = 0;
+  proto.toDense = function (this: SelectedRows) {
+    n++;
+    return toDense.call(this);
+  };
+  try {
+    await f();
+  } finally {
+    proto.toDense = toDense;
+  }
+  return n;
+}
+
+/** The dense layout the format's loop rebuilds from compiled tables (src/layouts/compile.ts). */
+function rebuilt(layout: BatchedLayout): Uint8Array {
+  const L = compileLayout(layout);
+  const dense = new Uint8Array(L.slots * L.rows * L.cols);
+  for (let i = 0; i < L.slots * L.rows; i++) for (let e = L.kvPtr[i]; e < L.kvPtr[i + 1]; e++) dense[i * L.cols + L.kvIndices[e]] = 1;
+  return dense;
+}
+
+S('a selection is held as its rows: selection, attention and attentionMass build no dense bytes and give the bits of a plain copy; data, read, is the selection', async () => {
+  const decode = drawn.chain((d) => fc.record({ Nq: fc.integer({ min: 1, max: 16 }), offsets: fc.constantFrom('default' as const, 'random' as const) }).map((x) => ({ ...d, ...x, Nk: Math.max(d.Nk, 40) })));
+  await fc.assert(
+    fc.asyncProperty(fc.oneof(decode, drawn), async (d) => {
+      const args = inputs(d);
+      const label = JSON.stringify(d);
+      const v = randomTensor([d.B, d.Hkv, d.Nk, d.D], mulberry32(d.seed + 1));
+      const { q, k, causal, qOffset, keyLengths, scale } = args;
+      const call = { q, k, v, causal, qOffset, keyLengths, scale };
+      let layout!: BatchedLayout;
+      let out!: Float32Array, outTwo!: Float32Array, mass!: Float32Array;
+      const built = await densesBuilt(async () => {
+        layout = await E.one.selectBlocks(args);
+        assert.ok(selectedRows(layout), `${label}: held as rows`);
+        out = (await E.one.attention({ ...call, layout })).data;
+        outTwo = (await E.two.attention({ ...call, layout })).data;
+        mass = (await E.one.attentionMass({ q, k, layout, causal, qOffset, keyLengths, scale })).data;
+      });
+      assert.is(built, 0, `${label}: dense bytes built`);
+      const copy = { block: layout.block, shape: [...layout.shape] as BatchedLayout['shape'], data: layout.data.slice() };
+      assert.equal(Array.from(layout.data), Array.from(rebuilt({ ...copy, data: copy.data.slice() })), `${label}: data against the copy's tables`);
+      assert.equal(Array.from(rebuilt(layout)), Array.from(copy.data), `${label}: the rows' tables against the bytes`);
+      assertSelection(layout, referenceSelectBlocks(args), label);
+      assert.equal(out, (await E.one.attention({ ...call, layout: copy })).data, `${label}: attention`);
+      assert.equal(outTwo, out, `${label}: attention, two threads`);
+      assert.equal(mass, (await E.one.attentionMass({ q, k, layout: copy, causal, qOffset, keyLengths, scale })).data, `${label}: attentionMass`);
+    }),
+    { numRuns: 120, seed: 29 },
+  );
+});
+
+S('a decode step over a KV cache reads no selection bytes: select, attention (1 and 2 threads, returnLse) and attentionMass with data unreadable', async () => {
+  const rng = mulberry32(41);
+  const [Hkv, H, D, block, N] = [2, 4, 16, 8, 300];
+  const k = randomTensor([1, Hkv, N, D], rng);
+  const v = randomTensor([1, Hkv, N, D], rng);
+  for (const e of [E.one, E.two]) {
+    const cache = await e.createKvCache({ batch: 1, kvHeads: Hkv, headDim: D, capacity: N + 40, summaryBlock: block });
+    try {
+      await cache.append({ k, v });
+      for (const score of ['mean', 'bound'] as const) {
+        const q = randomTensor([1, H, 1, D], rng);
+        let layout!: BatchedLayout;
+        let out!: { out: Tensor; lse: Tensor }, mass!: Tensor;
+        const built = await densesBuilt(async () => {
+          layout = await e.selectBlocks({ q, kv: cache, topK: 4, score, causal: true, keep: { first: 1, local: 1 } });
+          const data = Object.getOwnPropertyDescriptor(layout, 'data')!;
+          Object.defineProperty(layout, 'data', { get: () => assert.unreachable('the selection\'s data was read'), enumerable: true, configurable: true });
+          out = (await e.attention({ q, kv: cache, layout, causal: true, returnLse: true })) as { out: Tensor; lse: Tensor };
+          mass = await e.attentionMass({ q, k, layout, causal: true });
+          Object.defineProperty(layout, 'data', data);
+        });
+        assert.is(built, 0, `${score}: dense bytes built`);
+        const copy = { block: layout.block, shape: [...layout.shape] as BatchedLayout['shape'], data: layout.data.slice() };
+        const want = (await e.attention({ q, kv: cache, layout: copy, causal: true, returnLse: true })) as { out: Tensor; lse: Tensor };
+        assert.equal(out.out.data, want.out.data, `${score}: attention`);
+        assert.equal(out.lse.data, want.lse.data, `${score}: lse`);
+        assert.equal(mass.data, (await e.attentionMass({ q, k, layout: copy, causal: true })).data, `${score}: attentionMass`);
+        assert.ok(copy.data.some((x) => x !== 0));
+      }
+    } finally {
+      cache.destroy();
+    }
+  }
 });
 
 /**

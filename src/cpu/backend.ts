@@ -8,6 +8,7 @@ import type {
 import { CpuKvCache, type CpuKvSummaries } from './kv-cache.js';
 import type { Dtype } from '../types.js';
 import type { CompiledLayout } from '../layouts/compile.js';
+import type { SelectedRows } from '../layouts/selected-layout.js';
 import { Arena } from './arena.js';
 import type { CpuContext } from './context.js';
 import { tableBytes, uploadLayoutTables, type ArenaTables } from './tables.js';
@@ -198,7 +199,7 @@ export class CpuBackend implements Backend {
   softmaxBackward(p: SoftmaxBackwardProblem): Promise<Float32Array> {
     return this.call('softmaxBackward', p.layout, (ctx) => softmaxBackward(ctx, p));
   }
-  selectBlocks(p: SelectBlocksProblem): Promise<Uint8Array> {
+  selectBlocks(p: SelectBlocksProblem): Promise<SelectedRows> {
     return this.timedCall('selectBlocks', () => this.runPart(null, (ctx) => selectBlocks(ctx, p)));
   }
 

@@ -4,12 +4,12 @@
 // blocks), then tasks own block rows (b, h, r), each scored and cut in Wasm where its scores are
 // made: the cut needs only the row, and the scores never leave the task's scratch. Every item is computed the same whichever task runs
 // it, so the bytes are identical for every thread count. Only the rows holding a query are listed,
-// held in Wasm and copied out (a decode step's: one per head); the layout's other bytes are a fresh
-// array's zeros, never touched, and compileLayout is told so (zeroOutside): the step costs its
-// active rows, not B·Hq·R·C.
+// held in Wasm and copied out (a decode step's: one per head), and they are the result
+// (SelectedRows): the layout's other rows are empty, its dense bytes are built only if a user reads
+// them, and compileLayout reads the rows: the step costs its active rows, not B·Hq·R·C.
 import type { OperandData, ResidentData, SelectBlocksProblem } from '../backend.js';
 import { internal } from '../errors.js';
-import { zeroOutside } from '../layouts/compile.js';
+import { SelectedRows } from '../layouts/selected-layout.js';
 import type { CpuContext } from './context.js';
 import { partitionByWeight } from './partition.js';
 import { CpuResident } from './resident.js';
@@ -24,7 +24,7 @@ function operand(ctx: CpuContext, x: OperandData): number {
   return ctx.arena.putF32(x);
 }
 
-export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Promise<Uint8Array> {
+export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Promise<SelectedRows> {
   const { B, Hq, Hkv, Nq, Nk, D, block, R, C } = p;
   const a = ctx.arena;
   const bound = p.score === 'bound';
@@ -81,7 +81,6 @@ export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Pro
     prefix[u + 1] = prefix[u] + 8 + n;
   });
   const tasks = partitionByWeight(prefix, dynamicTaskCount(ctx, prefix[order.length] * D * 2));
-  const items = B * Hq * R;
   const stride = Math.ceil((C * ROW_SCRATCH) / 64) * 64;
   const scratch = a.alloc(tasks.length * stride);
   // Wasm holds the listed rows only, in the list's order: the runs' rows one after another
@@ -93,16 +92,7 @@ export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Pro
     topK: p.topK, threshold: p.threshold, keepDiagonal: p.keepDiagonal ? 1 : 0, keepFirst: p.keepFirst, keepLocal: p.keepLocal,
     itemBegin, itemEnd, scratch: scratch + i * stride,
   })));
-  if (order.length === items) return a.takeU8(out, items * C);
-  // the other rows stay the fresh array's zeros, untouched; compileLayout reads only the runs' rows
-  const layout = new Uint8Array(items * C);
-  let at = 0;
-  for (const [t0, t1] of runs) {
-    layout.set(new Uint8Array(a.memory.buffer, out + at * C, (t1 - t0) * C), t0 * C);
-    at += t1 - t0;
-  }
-  zeroOutside(layout, runs.map(([t0, t1]) => [t0 * C, t1 * C]));
-  return layout;
+  return new SelectedRows(block, [B, Hq, R, C], runs, a.takeU8(out, order.length * C));
 }
 
 /** Per batch row, the block rows [r0, r1) that hold one of its queries. */

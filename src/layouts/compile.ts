@@ -4,6 +4,7 @@
 // of `causal` keeps (counts, the full/partial split, longest-first orders, readiness) is compiled
 // lazily per value and cached here too (causal-tables.ts). Nothing else derives tables from
 // layout.data: backends upload these (src/cpu/tables.ts, gpu/buffers.ts), once per compiled layout.
+// A selection held as its active rows (selected-layout.ts) compiles from those rows, never its data.
 //
 // Tables are indexed by layout slot: a layout of shape [Bl, Hl, R, C] has Bl·Hl slots, and batch
 // row b, query head h reads slot slotOf(b, h) = (b % Bl)·Hl + h % Hl (one layout per batch row
@@ -12,6 +13,7 @@
 import type { BatchedLayout, Layout } from '../types.js';
 import { buildCausalTables, CausalKind, type CausalTables } from './causal-tables.js';
 import { layoutToString } from './describe.js';
+import { rowsBehind, selectedRows, type SelectedRows } from './selected-layout.js';
 
 export { CausalKind, longestFirst, type Balance, type CausalTables } from './causal-tables.js';
 
@@ -71,27 +73,26 @@ export class CompiledLayout {
   private readonly byCausal: [CausalTables | null, CausalTables | null] = [null, null];
 
   /**
-   * `rows`: ascending, disjoint ranges [i0, i1) of block rows i = s·R + r outside which every
-   * row is empty (compileLayout passes what zeroOutside noted); only those rows are read.
+   * `source`: where the rows are read from (compileLayout passes a selection's rows, or the rows
+   * zeroOutside noted); every row outside its spans is empty. Default: layout.data, every row.
    */
-  constructor(readonly layout: Layout | BatchedLayout, rows?: ReadonlyArray<readonly [number, number]>) {
+  constructor(readonly layout: Layout | BatchedLayout, source?: RowSource) {
     const [Bl, Hl, R, C] = layoutDims(layout);
     const S = Bl * Hl;
-    const data = layout.data;
     this.block = layout.block;
     this.batches = Bl;
     this.heads = Hl;
     this.slots = S;
     this.rows = R;
     this.cols = C;
-    const spans = rows ?? [[0, S * R]];
+    const { data, spans } = source ?? { data: layout.data, spans: [[0, S * R, 0]] };
     const rowBlocks = new Int32Array(S * R);
     const colBlocks = new Int32Array(S * C);
     let nnz = 0;
     const words = wordView(data);
-    for (const [i0, i1] of spans) {
+    for (const [i0, i1, at] of spans) {
       for (let i = i0; i < i1; i++) {
-        const base = i * C;
+        const base = (at + i - i0) * C;
         if (emptyRow(data, words, base, C)) continue;
         const s = (i / R) | 0;
         let n = 0;
@@ -117,12 +118,12 @@ export class CompiledLayout {
     const fill = qPtr.slice(0, S * C);
     const slotBlocks = new Int32Array(S);
     let e = 0;
-    for (const [i0, i1] of spans) {
+    for (const [i0, i1, at] of spans) {
       for (let i = i0; i < i1; i++) {
         if (rowBlocks[i] === 0) continue;
         const s = (i / R) | 0;
         const r = i - s * R;
-        const base = i * C;
+        const base = (at + i - i0) * C;
         for (let c = 0; c < C; c++) {
           if (data[base + c] === 0) continue;
           kvIndices[e] = c;
@@ -203,12 +204,22 @@ function emptyRow(data: Uint8Array, { words, head }: { words: Uint32Array; head:
 }
 
 /** [Bl, Hl, R, C] of a layout: today's [H, R, C] layouts have Bl = 1. */
-function layoutDims(layout: Layout | BatchedLayout): [number, number, number, number] {
+function layoutDims(layout: { readonly shape: readonly number[] }): [number, number, number, number] {
   const shape = layout.shape as readonly number[];
   return shape.length === 4 ? [shape[0], shape[1], shape[2], shape[3]] : [1, shape[0], shape[1], shape[2]];
 }
 
-const cache = new WeakMap<Uint8Array, CompiledLayout>();
+/**
+ * Rows to compile: rows i0 … i1 − 1 of each span (ascending, disjoint) are C bytes each in `data`
+ * from row `at` on (at = i0 in a dense layout's own bytes); every other row is empty.
+ */
+export interface RowSource {
+  readonly data: Uint8Array;
+  readonly spans: ReadonlyArray<readonly [i0: number, i1: number, at: number]>;
+}
+
+/** Keyed by layout.data, or by the layout itself for a selection held as its rows. */
+const cache = new WeakMap<object, CompiledLayout>();
 const nonZero = new WeakMap<Uint8Array, ReadonlyArray<readonly [number, number]>>();
 
 /**
@@ -235,16 +246,33 @@ function rowsMeeting(ranges: ReadonlyArray<readonly [number, number]>, layout: L
   return rows;
 }
 
+/** A selection's rows as compileLayout reads them, where they fill `layout`'s rows as they fill theirs. */
+function rowsOfSelection(rows: SelectedRows, layout: Layout | BatchedLayout): RowSource | undefined {
+  const dims = layoutDims(layout);
+  if (rows.block !== layout.block || !sameShape(dims, layoutDims(rows))) return undefined;
+  return { data: rows.bytes, spans: rows.runs.map(([t0, t1], i) => [t0, t1, rows.rowAt(i)] as const) };
+}
+
 /**
  * Compiles a layout to lookup tables, cached by the identity of `layout.data` (layouts are
- * treated as immutable; DeepSpeed's cache keyed by sequence length hands out stale tables).
+ * treated as immutable; DeepSpeed's cache keyed by sequence length hands out stale tables), or of
+ * the layout for a selection held as its rows (whose data is then never read).
  */
 export function compileLayout(layout: Layout | BatchedLayout): CompiledLayout {
-  const hit = cache.get(layout.data);
+  const held = selectedRows(layout);
+  const key: object = held ? layout : layout.data;
+  const hit = cache.get(key);
   if (hit && hit.block === layout.block && sameShape(hit.layout.shape, layout.shape)) return hit;
-  const ranges = nonZero.get(layout.data);
-  const compiled = new CompiledLayout(layout, ranges && rowsMeeting(ranges, layout));
-  cache.set(layout.data, compiled);
+  let source: RowSource | undefined;
+  if (held) source = rowsOfSelection(held, layout);
+  else {
+    const behind = rowsBehind(layout.data);
+    const ranges = nonZero.get(layout.data);
+    source = behind ? rowsOfSelection(behind, layout) : undefined;
+    if (!source && ranges) source = { data: layout.data, spans: rowsMeeting(ranges, layout).map(([i0, i1]) => [i0, i1, i0] as const) };
+  }
+  const compiled = new CompiledLayout(layout, source);
+  cache.set(key, compiled);
   return compiled;
 }
 

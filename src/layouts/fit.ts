@@ -3,9 +3,12 @@
 // the sequence is read top-left (one layout built for the longest length serves every shorter one),
 // and a [B, Hl, R, C] layout gives each batch row its own. The fitted layout is cached per given
 // layout and shape, so that its compiled tables (compileLayout, cached by identity) are built once.
+// A selection held as its rows (selected-layout.ts) is fitted as its rows, its data never read.
 import type { BatchedLayout, Layout } from '../types.js';
+import { selectedLayout, selectedRows } from './selected-layout.js';
 
-const fitted = new WeakMap<Uint8Array, Map<string, Layout | BatchedLayout>>();
+/** Keyed by layout.data, or by the layout itself for a selection held as its rows. */
+const fitted = new WeakMap<object, Map<string, Layout | BatchedLayout>>();
 
 /**
  * `layout` read as [H, R, C] (from [Hl, R', C']) or [B, H, R, C] (from [B, Hl, R', C']): heads
@@ -17,9 +20,17 @@ export function fitLayout(layout: Layout | BatchedLayout, H: number, R: number, 
   const [Bl, Hl, Rl, Cl] = batched ? shape : [1, ...shape];
   if (Hl === H && Rl === R && Cl === C) return layout;
   const key = `${layout.block}:${shape.join(',')}>${H},${R},${C}`;
-  let byShape = fitted.get(layout.data);
+  const held = selectedRows(layout);
+  const owner: object = held ? layout : layout.data;
+  let byShape = fitted.get(owner);
   const hit = byShape?.get(key);
   if (hit) return hit;
+  if (!byShape) fitted.set(owner, (byShape = new Map()));
+  if (held) {
+    const out = selectedLayout(held.fit(H, R, C));
+    byShape.set(key, out);
+    return out;
+  }
   const data = new Uint8Array(Bl * H * R * C);
   for (let b = 0; b < Bl; b++) {
     for (let h = 0; h < H; h++) {
@@ -32,7 +43,6 @@ export function fitLayout(layout: Layout | BatchedLayout, H: number, R: number, 
   const out: Layout | BatchedLayout = batched
     ? { block: layout.block, shape: [Bl, H, R, C], data }
     : { block: layout.block, shape: [H, R, C], data };
-  if (!byShape) fitted.set(layout.data, (byShape = new Map()));
   byShape.set(key, out);
   return out;
 }
