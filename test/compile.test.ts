@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { CausalKind, compileLayout, longestFirst, zeroOutside } from '../src/layouts/compile.js';
+import { CausalKind, compileLayout, longestFirst } from '../src/layouts/compile.js';
 import type { Layout } from '../src/types.js';
 import { assertSameTables } from './helpers/compiled.js';
 
@@ -252,37 +252,6 @@ test('cached: compileLayout by layout data identity, causalTables per value', ()
 });
 
 /** Ascending, disjoint byte ranges of a layout of `n` bytes, from cut points. */
-const arbRanges = (n: number) =>
-  fc.uniqueArray(fc.integer({ min: 0, max: n }), { maxLength: 8 }).map((cuts) => {
-    const sorted = [...cuts].sort((a, b) => a - b);
-    const ranges: Array<[number, number]> = [];
-    for (let i = 0; i + 1 < sorted.length; i += 2) ranges.push([sorted[i], sorted[i + 1]]);
-    return ranges;
-  });
-
-test('zeroOutside: a layout zero outside the noted byte ranges compiles to the tables of its copy; bytes outside are not read', () => {
-  fc.assert(
-    fc.property(anyLayout.chain((l) => fc.tuple(fc.constant(l), arbRanges(l.data.length))), ([layout, ranges]) => {
-      const C = dims(layout)[2];
-      // keep only the bytes of the block rows the ranges meet (the compile reads whole rows)
-      const rows = new Set(ranges.flatMap(([a, b]) => Array.from({ length: Math.ceil(b / C) - Math.floor(a / C) }, (_, i) => Math.floor(a / C) + i)));
-      const data = layout.data.map((x, i) => (rows.has(Math.floor(i / C)) ? x : 0));
-      const noted: Layout = { ...layout, data };
-      zeroOutside(data, ranges);
-      assertSameTables(compileLayout(noted), compileLayout({ ...layout, data: data.slice() }), JSON.stringify({ shape: layout.shape, ranges }));
-      // a byte set outside the rows after the note is not read: the note is what the compile trusts
-      const outside = Array.from({ length: data.length }, (_, i) => i).find((i) => !rows.has(Math.floor(i / C)));
-      if (outside === undefined) return;
-      const later = data.slice();
-      zeroOutside(later, ranges);
-      later[outside] = 1;
-      const compiled = compileLayout({ ...layout, data: later });
-      assert.is(compiled.nnz, compileLayout(noted).nnz, 'the byte outside is not seen');
-    }),
-    { numRuns: 300, seed: 23 },
-  );
-});
-
 test('an empty layout compiles to empty tables', () => {
   const c = compileLayout({ block: 8, shape: [2, 3, 3], data: new Uint8Array(18) });
   assert.is(c.nnz, 0);

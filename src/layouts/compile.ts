@@ -73,8 +73,8 @@ export class CompiledLayout {
   private readonly byCausal: [CausalTables | null, CausalTables | null] = [null, null];
 
   /**
-   * `source`: where the rows are read from (compileLayout passes a selection's rows, or the rows
-   * zeroOutside noted); every row outside its spans is empty. Default: layout.data, every row.
+   * `source`: where the rows are read from (compileLayout passes a selection's rows); every row
+   * outside its spans is empty. Default: layout.data, every row.
    */
   constructor(readonly layout: Layout | BatchedLayout, source?: RowSource) {
     const [Bl, Hl, R, C] = layoutDims(layout);
@@ -220,32 +220,6 @@ export interface RowSource {
 
 /** Keyed by layout.data, or by the layout itself for a selection held as its rows. */
 const cache = new WeakMap<object, CompiledLayout>();
-const nonZero = new WeakMap<Uint8Array, ReadonlyArray<readonly [number, number]>>();
-
-/**
- * Notes that `data`'s bytes outside `ranges` (ascending, disjoint [begin, end) byte ranges) are
- * zero, for whoever made it so (a decode step's selection writes one block row per head of a
- * layout of B·H·R·C bytes): compileLayout then reads only the rows that meet the ranges, so a
- * compile costs those rows, not the layout's size. Nothing is read or compiled here.
- */
-export function zeroOutside(data: Uint8Array, ranges: ReadonlyArray<readonly [number, number]>): void {
-  nonZero.set(data, ranges.map(([a, b]) => [a, b] as const));
-}
-
-/** The block rows of C bytes that meet `ranges` of bytes, as ascending, disjoint ranges of rows. */
-function rowsMeeting(ranges: ReadonlyArray<readonly [number, number]>, layout: Layout | BatchedLayout): Array<[number, number]> {
-  const [Bl, Hl, R, C] = layoutDims(layout);
-  const rows: Array<[number, number]> = [];
-  for (const [a, b] of ranges) {
-    const [i0, i1] = [Math.floor(a / C), Math.min(Math.ceil(b / C), Bl * Hl * R)];
-    if (i1 <= i0) continue;
-    const last = rows[rows.length - 1];
-    if (last && last[1] >= i0) last[1] = Math.max(last[1], i1);
-    else rows.push([i0, i1]);
-  }
-  return rows;
-}
-
 /** A selection's rows as compileLayout reads them, where they fill `layout`'s rows as they fill theirs. */
 function rowsOfSelection(rows: SelectedRows, layout: Layout | BatchedLayout): RowSource | undefined {
   const dims = layoutDims(layout);
@@ -266,10 +240,8 @@ export function compileLayout(layout: Layout | BatchedLayout): CompiledLayout {
   let source: RowSource | undefined;
   if (held) source = rowsOfSelection(held, layout);
   else {
-    const behind = rowsBehind(layout.data);
-    const ranges = nonZero.get(layout.data);
+    const behind = rowsBehind(layout.data); // bytes built from a selection's rows compile from the rows
     source = behind ? rowsOfSelection(behind, layout) : undefined;
-    if (!source && ranges) source = { data: layout.data, spans: rowsMeeting(ranges, layout).map(([i0, i1]) => [i0, i1, i0] as const) };
   }
   const compiled = new CompiledLayout(layout, source);
   cache.set(key, compiled);

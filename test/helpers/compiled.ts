@@ -1,6 +1,6 @@
 // Two compiled layouts hold the same tables (src/layouts/compile.ts): every row and transposed
 // table, the counts, and each causal value's tables. For the compiles that read only some rows
-// (zeroOutside: a selection's active rows) against the compile of a plain copy of the bytes.
+// (a selection's active rows) against the compile of a plain copy of the bytes.
 import * as assert from 'uvu/assert';
 import { compileLayout, type CompiledLayout } from '../../src/layouts/compile.js';
 import type { BatchedLayout, Layout } from '../../src/types.js';
