@@ -13,7 +13,7 @@ import { SelectedRows } from '../layouts/selected-layout.js';
 import type { CpuContext } from './context.js';
 import { partitionByWeight } from './partition.js';
 import { CpuResident } from './resident.js';
-import { dynamicTaskCount, partitionEvenly } from './tasks.js';
+import { dynamicTaskCount, partitionEvenly, runsInline } from './tasks.js';
 
 /** Bytes of per-task scratch of selectBlockRows per block column: scores, exponentials, heap. */
 const ROW_SCRATCH = 12;
@@ -46,7 +46,10 @@ export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Pro
     keys = bound ? { mean: 0, lo: a.alloc(bytes), hi: a.alloc(bytes), blocks: C } : { mean: a.alloc(bytes), lo: 0, hi: 0, blocks: C };
   }
   const k = held ? 0 : operand(ctx, p.k);
-  const poolTasks = dynamicTaskCount(ctx, (B * Hq * Nq + (held ? 0 : B * Hkv * Nk)) * D);
+  // a decode step's pooling and selection are microseconds: on the calling thread (no pool round trips)
+  const poolWork = (B * Hq * Nq + (held ? 0 : B * Hkv * Nk)) * D;
+  const poolInline = runsInline(poolWork);
+  const poolTasks = poolInline ? 1 : dynamicTaskCount(ctx, poolWork);
   const pool = (src: number, mean: number, lo: number, hi: number, shift: number, limit: number, heads: number, rows: number, blocks: number, jFirst = 0, jCount = blocks, b = 0, batches = B) =>
     partitionEvenly(batches * heads * jCount, poolTasks).map(([itemBegin, itemEnd]) => ({
       src, mean, lo, hi, shift, limit, heads, rows, D, block, blocks, jFirst, jCount,
@@ -58,7 +61,7 @@ export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Pro
   await ctx.run('poolBlocks', [
     ...(whole ? pool(q, qp, 0, 0, qShift, qLimit, Hq, Nq, R) : active.flatMap(([r0, r1], b) => pool(q, qp, 0, 0, qShift, qLimit, Hq, Nq, R, r0, r1 - r0, b, 1))),
     ...(held ? [] : pool(k, keys.mean, keys.lo, keys.hi, kShift, keyLengths, Hkv, p.kvStride, C)),
-  ]);
+  ], poolInline ? 'inline' : undefined);
 
   // the block rows that hold a query, as runs of items t = (b, h, r); the others stay empty
   const runs: Array<[number, number]> = [];
@@ -80,7 +83,9 @@ export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Pro
     if (p.causal) n = Math.min(n, r + 1);
     prefix[u + 1] = prefix[u] + 8 + n;
   });
-  const tasks = partitionByWeight(prefix, dynamicTaskCount(ctx, prefix[order.length] * D * 2));
+  const selectWork = prefix[order.length] * D * 2;
+  const selectInline = runsInline(selectWork);
+  const tasks = partitionByWeight(prefix, selectInline ? 1 : dynamicTaskCount(ctx, selectWork));
   const stride = Math.ceil((C * ROW_SCRATCH) / 64) * 64;
   const scratch = a.alloc(tasks.length * stride);
   // Wasm holds the listed rows only, in the list's order: the runs' rows one after another
@@ -91,7 +96,7 @@ export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Pro
     causal: p.causal ? 1 : 0, bound: bound ? 1 : 0, scale: p.scale,
     topK: p.topK, threshold: p.threshold, keepDiagonal: p.keepDiagonal ? 1 : 0, keepFirst: p.keepFirst, keepLocal: p.keepLocal,
     itemBegin, itemEnd, scratch: scratch + i * stride,
-  })));
+  })), selectInline ? 'inline' : undefined);
   return new SelectedRows(block, [B, Hq, R, C], runs, a.takeU8(out, order.length * C));
 }
 
