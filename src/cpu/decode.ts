@@ -14,7 +14,7 @@ import type { AttentionProblem, OperandData } from '../backend.js';
 import { beyondSelfAttention } from '../backend.js';
 import type { CpuContext } from './context.js';
 import { partitionByWeight } from './partition.js';
-import { dynamicTaskCount, guidedShares, partitionEvenly, taskCount } from './tasks.js';
+import { dynamicTaskCount, guidedShares, partitionEvenly, runsInline, taskCount } from './tasks.js';
 
 /** Internal knobs, exported for tests and benchmarks. */
 export const decodeTuning = {
@@ -186,14 +186,16 @@ export async function decodeForward(ctx: CpuContext, p: AttentionProblem<Operand
   const partials = a.alloc(Math.max(4, work.slots * slotFloats(D, block, N) * 4));
   const scratchBytes = decodeScratchFloats(D, block, N) * 4;
   const qpad = queryPad(N, block);
-  const parts = Math.min(units, dynamicTaskCount(ctx, 4 * block * D * qpad * work.blocks));
+  const flops = 4 * block * D * qpad * work.blocks;
+  const inline = runsInline(flops); // a step over a few selected blocks: less than a pool round trip
+  const parts = inline ? 1 : Math.min(units, dynamicTaskCount(ctx, flops));
   const ranges = partitionByWeight(work.unitWeight, parts, guidedShares(parts, taskCount(ctx)));
   const shape = { H, Hkv, N, Nk, kvStride: p.kvStride, D, block, causal: p.causal ? 1 : 0, scale: p.scale };
   await ctx.run('attentionDecode', ranges.map(([u0, u1]) => ({
     q: ops.q, k: ops.k, v: ops.v, out: ops.out, lse: ops.lse, rpe: ops.rpe, kpm: ops.kpm, am: ops.am,
     kvIndices, qOffset: ops.qOffset, items, partials, ...shape,
     itemBegin: work.unitItem[u0], itemEnd: work.unitItem[u1], scratch: a.alloc(scratchBytes),
-  })));
+  })), inline ? 'inline' : undefined);
   const mergeCount = work.merges.length / 4;
   if (mergeCount === 0) return;
   const merges = a.putI32(work.merges);
@@ -201,5 +203,5 @@ export async function decodeForward(ctx: CpuContext, p: AttentionProblem<Operand
   const mergeParts = Math.max(1, Math.min(taskCount(ctx), Math.floor((work.slots * qpad * D) / (1 << 16))));
   await ctx.run('attentionDecodeMerge', partitionEvenly(mergeCount, mergeParts).map(([m0, m1]) => ({
     out: ops.out, lse: ops.lse, qOffset: ops.qOffset, merges, partials, H, N, D, block, mergeBegin: m0, mergeEnd: m1,
-  })));
+  })), inline || mergeParts === 1 ? 'inline' : undefined);
 }
