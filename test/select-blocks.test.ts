@@ -106,11 +106,12 @@ async function assertAttendsAsCopy(args: ReturnType<typeof inputs>, layout: Batc
   assert.equal((await E.two.attention({ ...call, layout })).data, want.data, `${label}: attention, two threads`);
 }
 
+// Nq 1 … 16 near the keys' end: decode steps (the decode path, a few active rows), beside the longer draws
+const decodeDraws = drawn.chain((d) => fc.record({ Nq: fc.integer({ min: 1, max: 16 }), offsets: fc.constantFrom('default' as const, 'random' as const) }).map((x) => ({ ...d, ...x, Nk: Math.max(d.Nk, 40) })));
+
 S('the selection compiles to the tables of a copy of its bytes, and attention over it gives the bits of attention over the copy', async () => {
-  // Nq 1 … 16 near the keys' end: decode steps (the decode path, a few active rows); longer ones too
-  const decode = drawn.chain((d) => fc.record({ Nq: fc.integer({ min: 1, max: 16 }), offsets: fc.constantFrom('default' as const, 'random' as const) }).map((x) => ({ ...d, ...x, Nk: Math.max(d.Nk, 40) })));
   await fc.assert(
-    fc.asyncProperty(fc.oneof(decode, drawn), async (d) => {
+    fc.asyncProperty(fc.oneof(decodeDraws, drawn), async (d) => {
       const args = inputs(d);
       const label = JSON.stringify(d);
       const v = randomTensor([d.B, d.Hkv, d.Nk, d.D], mulberry32(d.seed + 1));
@@ -166,9 +167,8 @@ function rebuilt(layout: BatchedLayout): Uint8Array {
 }
 
 S('a selection is held as its rows: selection, attention and attentionMass build no dense bytes and give the bits of a plain copy; data, read, is the selection', async () => {
-  const decode = drawn.chain((d) => fc.record({ Nq: fc.integer({ min: 1, max: 16 }), offsets: fc.constantFrom('default' as const, 'random' as const) }).map((x) => ({ ...d, ...x, Nk: Math.max(d.Nk, 40) })));
   await fc.assert(
-    fc.asyncProperty(fc.oneof(decode, drawn), async (d) => {
+    fc.asyncProperty(fc.oneof(decodeDraws, drawn), async (d) => {
       const args = inputs(d);
       const label = JSON.stringify(d);
       const v = randomTensor([d.B, d.Hkv, d.Nk, d.D], mulberry32(d.seed + 1));
