@@ -16,7 +16,7 @@ import type { Engine } from '../src/engine.js';
 import type { KvCache, SelectBlocksArgs, Tensor } from '../src/types.js';
 import { cpuEngines } from './helpers/cpu-engines.js';
 import { halfTensor } from './helpers/float16.js';
-import { assertSelection } from './helpers/selection.js';
+import { assertSelection, selectionSizes } from './helpers/selection.js';
 import { assertCompiledAsCopy } from './helpers/compiled.js';
 import {
   assertClose, mulberry32, randomTensor, referenceAttention, referenceKeySummaries, referenceSelectBlocks, type Rng,
@@ -76,11 +76,7 @@ interface Drawn {
 }
 
 const drawn: fc.Arbitrary<Drawn> = fc.record({
-  B: fc.integer({ min: 1, max: 2 }),
-  Hkv: fc.integer({ min: 1, max: 2 }),
-  ratio: fc.constantFrom(1, 2, 4),
-  D: fc.constantFrom(3, 8, 16, 21),
-  block: fc.constantFrom(1, 4, 8, 16),
+  ...selectionSizes,
   appends: fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 40 })), { minLength: 1, maxLength: 6 }),
   Nq: fc.integer({ min: 1, max: 3 }),
   rule: fc.oneof(fc.record({ topK: fc.integer({ min: 1, max: 6 }) }), fc.record({ threshold: fc.constantFrom(0.3, 0.8, 1) })),

@@ -12,7 +12,7 @@ import { createEngine } from '../src/index.js';
 import type { BatchedLayout, Layout, SelectBlocksArgs, Tensor } from '../src/types.js';
 import { cpuEngines } from './helpers/cpu-engines.js';
 import { halfTensor } from './helpers/float16.js';
-import { assertSelection } from './helpers/selection.js';
+import { assertSelection, selectionSizes } from './helpers/selection.js';
 import { assertCompiledAsCopy } from './helpers/compiled.js';
 import { compileLayout } from '../src/layouts/compile.js';
 import { SelectedRows, selectedRows } from '../src/layouts/selected-layout.js';
@@ -42,11 +42,7 @@ interface Drawn {
 }
 
 const drawn: fc.Arbitrary<Drawn> = fc.record({
-  B: fc.integer({ min: 1, max: 2 }),
-  Hkv: fc.integer({ min: 1, max: 2 }),
-  ratio: fc.constantFrom(1, 2, 4),
-  D: fc.constantFrom(3, 8, 16, 21),
-  block: fc.constantFrom(1, 4, 8, 16),
+  ...selectionSizes,
   Nq: fc.integer({ min: 1, max: 70 }),
   Nk: fc.integer({ min: 1, max: 90 }),
   causal: fc.boolean(),

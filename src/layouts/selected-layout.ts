@@ -54,7 +54,7 @@ export class SelectedRows {
    * columns of each.
    */
   fit(H: number, R: number, C: number): SelectedRows {
-    const [B, Hl, Rl, Cl] = this.shape;
+    const [B, Hl, Rl] = this.shape;
     const runs: Array<[number, number]> = [];
     const pieces: Array<[from: number, rows: number]> = [];
     let total = 0;
@@ -70,14 +70,7 @@ export class SelectedRows {
         total += s1 - s0;
       }
     }
-    const bytes = new Uint8Array(total * C);
-    let at = 0;
-    for (const [from, n] of pieces) {
-      if (C === Cl) bytes.set(this.bytes.subarray(from * Cl, (from + n) * Cl), at * C);
-      else for (let i = 0; i < n; i++) bytes.set(this.bytes.subarray((from + i) * Cl, (from + i) * Cl + C), (at + i) * C);
-      at += n;
-    }
-    return new SelectedRows(this.block, [B, H, R, C], runs, bytes);
+    return new SelectedRows(this.block, [B, H, R, C], runs, this.gather(pieces, total, C));
   }
 
   /** Rows t0 … t1 − 1 as a layout of their own of shape `shape` (whole heads: the attention parts). */
@@ -91,13 +84,20 @@ export class SelectedRows {
       pieces.push([from, s1 - s0]);
       total += s1 - s0;
     }
+    return new SelectedRows(this.block, shape, runs, this.gather(pieces, total, C));
+  }
+
+  /** `total` rows of `bytes`, `pieces` of consecutive rows one after another, each row cut to its first C bytes. */
+  private gather(pieces: ReadonlyArray<readonly [from: number, rows: number]>, total: number, C: number): Uint8Array {
+    const Cl = this.shape[3];
     const bytes = new Uint8Array(total * C);
     let at = 0;
     for (const [from, n] of pieces) {
-      bytes.set(this.bytes.subarray(from * C, (from + n) * C), at * C);
+      if (C === Cl) bytes.set(this.bytes.subarray(from * Cl, (from + n) * Cl), at * C);
+      else for (let i = 0; i < n; i++) bytes.set(this.bytes.subarray((from + i) * Cl, (from + i) * Cl + C), (at + i) * C);
       at += n;
     }
-    return new SelectedRows(this.block, shape, runs, bytes);
+    return bytes;
   }
 
   /** The parts of the runs within rows [t0, t1): [s0, s1) and the row of s0 in `bytes`, ascending. */
