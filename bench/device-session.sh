@@ -21,6 +21,11 @@
 #   . .device/setup.sh && bash bench/device-session.sh f16         # matrix-unit and f16 forward, f16 checks, versus FlexAttention
 #   . .device/setup.sh && bash bench/device-session.sh f16-versus  # the versus bench's f32, f16 and mma rows beside FlexAttention fp16/fp32, N 1024…65536
 #   then, here: node --import tsx bench/gpu/versus-plot.ts <dir> --ours=webgpu-versus-f16.json --cpu=none   (<dir>/versus.svg)
+# Issue 17's selection on both backends and issue 14's N 32768 goal at 2 threads, after npm run build,
+# bash bench/gpu/bundle.sh and node tools/device/bundle-bench.mjs bench/select-blocks.ts bench/gqa-ort.ts
+# (and tools/device/pack-ort.sh once), carry [".device", "dist", "build"]:
+#   . .device/setup.sh && bash bench/device-session.sh select-cpu && bash bench/device-session.sh ort-32k-2t
+#   . .device/setup.sh && bash bench/device-session.sh select-webgpu
 # Results land in $OUT (the device tool's output folder).
 set -uo pipefail
 out=${OUT:-/tmp/out}
@@ -73,16 +78,29 @@ case "${1:-}" in
       step timeout 90 node .device/bench/gqa-ort.mjs --no-ort --no-check --threads 1 --N 8192 --ops forward --sweep-N 0 --reps 3 --machine "$machine" --out "$out/gqa-1t-$round.json" 2>&1 | tail -4
     done
     ;;
-  decode-select)
-    # Issue 17's decode step with key summaries against a 131072-token cache: the CPU at 16 threads first
-    # (no GPU device open: Dawn polls a core), then WebGPU (summaries kept on the GPU, 'bound' there too).
-    # After node tools/device/bundle-bench.mjs bench/select-blocks.ts; carry [".device", "dist", "build"]
+  select-cpu)
+    # Issue 17 on the CPU at 16 threads (no GPU device open: Dawn polls a core): the decode step with key
+    # summaries against a 131072-token cache, then the prefill selection with resident operands (no copies
+    # into Wasm memory timed: the select share). After node tools/device/bundle-bench.mjs bench/select-blocks.ts;
+    # carry [".device", "dist", "build"]
+    lscpu > "$out/lscpu.txt" 2>&1
+    step bash -c 'timeout 130 node .device/bench/select-blocks.mjs --decode --threads 16 --machine "$1" --out "$0/select-decode-cpu-16t.json" > "$0/select-decode-cpu.log" 2>&1; tail -12 "$0/select-decode-cpu.log"' "$out" "$machine"
+    step bash -c 'timeout 170 node .device/bench/select-blocks.mjs --resident --threads 16 --n 32768,65536 --reps 2 --machine "$1" --out "$0/select-cpu-16t-resident.json" > "$0/select-cpu-resident.log" 2>&1; tail -14 "$0/select-cpu-resident.log"' "$out" "$machine"
+    ;;
+  ort-32k-2t)
+    # Issue 14's N 32768 goal at 2 threads: our forward against ONNX Runtime's dense GroupQueryAttention
+    # (the faster peer; SparseAttention ran 5.8x slower than ours: bench/results/issue-14-h200), one round
+    ort_unpack
+    step timeout 280 node .device/bench/gqa-ort.mjs --threads 2 --N 32768 --ops forward --peers gqa --sweep-N 0 --no-check --reps 1 --ort-mem-gb 80 --machine "$machine" --out "$out/gqa-ort-32k-2t.json"
+    ;;
+  select-webgpu)
+    # Issue 17 on WebGPU: the prefill selection with resident operands (wall and kernel times: the
+    # timestamp queries), then the decode step with the key summaries kept on the GPU ('bound' there too)
     nvidia-smi -L > "$out/nvidia-smi.txt" 2>&1
-    step bash -c 'timeout 150 node .device/bench/select-blocks.mjs --decode --threads 16 --machine "$1" --out "$0/select-decode-cpu-16t.json" > "$0/select-decode-cpu.log" 2>&1; tail -12 "$0/select-decode-cpu.log"' "$out" "$machine"
-    # prefill selection with resident operands (no copies into Wasm memory timed): the select share
-    step bash -c 'timeout 150 node .device/bench/select-blocks.mjs --resident --threads 16 --n 65536 --reps 2 --machine "$1" --out "$0/select-cpu-16t-resident.json" > "$0/select-cpu-resident.log" 2>&1; tail -8 "$0/select-cpu-resident.log"' "$out" "$machine"
     [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -
-    step bash -c 'timeout 200 node .device/bench/select-blocks.mjs --decode --backend webgpu --machine "$1" --out "$0/select-decode-webgpu.json" > "$0/select-decode-webgpu.log" 2>&1; tail -12 "$0/select-decode-webgpu.log"' "$out" "$machine, $(nvidia-smi -L 2>/dev/null | head -1)"
+    gpu="$machine, $(nvidia-smi -L 2>/dev/null | head -1)"
+    step bash -c 'timeout 240 node .device/bench/select-blocks.mjs --backend webgpu --resident --n 32768,65536,131072 --reps 5 --machine "$1" --out "$0/select-webgpu-resident.json" > "$0/select-webgpu-resident.log" 2>&1; tail -16 "$0/select-webgpu-resident.log"' "$out" "$gpu"
+    step bash -c 'timeout 200 node .device/bench/select-blocks.mjs --decode --backend webgpu --machine "$1" --out "$0/select-decode-webgpu.json" > "$0/select-decode-webgpu.log" 2>&1; tail -12 "$0/select-decode-webgpu.log"' "$out" "$gpu"
     ;;
   torch-cpu)
     # PyTorch on the same CPU (issue 14): FlexAttention compiled for the CPU and SDPA dense, forward;
@@ -131,5 +149,5 @@ case "${1:-}" in
     step bash -c 'timeout 320 python3 bench/gpu/flex_attention.py "$0/flex-attention.json" 1024 2048 4096 8192 16384 32768 65536 > "$0/flex-attention.log" 2>&1; tail -8 "$0/flex-attention.log"' "$out"
     kill "$clocks" 2>/dev/null
     ;;
-  *) echo "usage: bench/device-session.sh gpu|cpu|cpu-kernels|decode-select|ort|ort-32k|torch-cpu|decode-gpu|mma-select|f16|f16-versus" >&2; exit 2 ;;
+  *) echo "usage: bench/device-session.sh gpu|cpu|cpu-kernels|select-cpu|ort-32k-2t|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|f16|f16-versus" >&2; exit 2 ;;
 esac

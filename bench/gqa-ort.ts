@@ -6,7 +6,7 @@
 // layout is a window), intra_op_num_threads = the same thread count, measured in the same run.
 //   node --import tsx bench/gqa-ort.ts [--threads 1,2,16] [--N 8192,32768] [--ops forward,forward+backward]
 //     [--sweep-N 8192] [--sweep-local 6,12,24,48,96,128] [--sweep-threads 16] [--reps 3] [--cap-s 30]
-//     [--ort-mem-gb G] [--no-ort] [--machine "label"] [--shared] [--out bench/results/gqa-ort.json]
+//     [--ort-mem-gb G] [--no-ort] [--peers sparse,gqa] [--machine "label"] [--shared] [--out bench/results/gqa-ort.json]
 // Both CPU kernels of ONNX Runtime allocate a [B, Hq, S, T] float probability buffer (137 GB at
 // N 32768, Hq 32). Where all heads do not fit in --ort-mem-gb (default: half the machine's memory),
 // ONNX Runtime runs on the first h query heads (h a multiple of Hq/Hkv, kv heads with them) and its
@@ -28,7 +28,7 @@ import { breakEven, gqaOrtTable, machineInfo, type GqaOrtRow } from './report/or
 
 const flags = parseFlags({
   threads: 'list', N: 'list', ops: 'list', 'sweep-N': 'int', 'sweep-local': 'list', 'sweep-threads': 'list', reps: 'int', warmup: 'int',
-  'cap-s': 'number', 'ort-mem-gb': 'number', 'no-ort': 'bool', 'no-check': 'bool', machine: 'string', shared: 'bool', out: 'string',
+  'cap-s': 'number', 'ort-mem-gb': 'number', 'no-ort': 'bool', peers: 'list', 'no-check': 'bool', machine: 'string', shared: 'bool', out: 'string',
 });
 const cores = os.cpus().length;
 const threadCounts = flags.ints('threads', [...new Set([1, 2, cores])]);
@@ -42,6 +42,8 @@ const group = Hq / Hkv;
 const timing = { warmup: flags.int('warmup', 1), reps: flags.int('reps', 3), capMs: flags.number('cap-s', 30) * 1000 };
 const ortMem = flags.number('ort-mem-gb', os.totalmem() / 2 / 1e9) * 1e9;
 const withOrt = !flags.bool('no-ort');
+/** ONNX Runtime's operators to time (the sweep's dense rows are 'gqa'). */
+const peers = new Set(flags.list('peers', ['sparse', 'gqa']));
 const outFile = flags.string('out', 'bench/results/gqa-ort.json');
 
 type Op = 'forward' | 'forward+backward';
@@ -193,9 +195,9 @@ for (const threads of threadCounts) {
     const layout = phi3(N);
     if (lengths.includes(N)) {
       for (const op of ops) await add(await ours(engine, N, layout, 'phi3-small', op, threads, inputs));
-      if (withOrt) await add(await ort('sparse', N, layout, 'phi3-small', threads));
+      if (withOrt && peers.has('sparse')) await add(await ort('sparse', N, layout, 'phi3-small', threads));
     }
-    if (withOrt) await add(await ort('gqa', N, window(N, N / block), 'causal', threads));
+    if (withOrt && peers.has('gqa')) await add(await ort('gqa', N, window(N, N / block), 'causal', threads));
     if (N === sweepN && sweepAt.has(threads)) {
       for (const L of sweepLocal.filter((l) => l <= N / block)) {
         const w = window(N, L);

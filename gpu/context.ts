@@ -66,6 +66,15 @@ export class GpuContext {
     if (this.lost) throw fail(`webgpu: the device was lost (${this.lost})`);
     return new Recorder(this, op, measured);
   }
+
+  /**
+   * For an op run as more than one submission (each recorder starts with no timings): the timings
+   * `earlier` submissions reported, joined before the last's. None where either measured nothing.
+   */
+  joinTimings(earlier: OpTimings<KernelTiming> | null): void {
+    const last = this.lastTimings;
+    this.lastTimings = earlier && last ? { op: earlier.op, kernels: [...earlier.kernels, ...last.kernels], totalMs: earlier.totalMs + last.totalMs } : null;
+  }
 }
 
 interface Step {

@@ -466,6 +466,7 @@ export async function selectBlocksResident(ctx: GpuContext, p: SelectBlocksProbl
     ptr.destroy();
     throw e;
   }
+  const counted = ctx.lastTimings;
   const fill = ctx.recorder('selectBlocks tables');
   fill.own(ptr);
   const [ordOff, idxOff] = [n + 1, 2 * n + 1];
@@ -487,6 +488,7 @@ export async function selectBlocksResident(ctx: GpuContext, p: SelectBlocksProbl
     lut.destroy();
     throw e;
   }
+  ctx.joinTimings(counted);
   const tables: LayoutTables = {
     buffer: lut, kvPtr: 0, kvIndices: idxOff, causalKind: kindOff, rowOrder: [ordOff, ordOff],
     // the transposed tables (q*) are not built: the backward does not take a layout held here

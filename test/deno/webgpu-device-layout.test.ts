@@ -47,6 +47,9 @@ Deno.test('webgpu DeviceLayout: attention reads the selection in GPU memory', op
     const keyLengths = c.keyLengths ? Int32Array.from(c.keyLengths) : undefined;
     const common = { q: c.q, k: c.k, causal: c.causal, qOffset, keyLengths };
     const held: DeviceLayout = await e.selectBlocks({ ...common, block: 32, topK: c.topK, threshold: c.threshold, keep: { diagonal: true }, keepOnDevice: true });
+    // the call's two submissions (selection, then the tables sized by its counts) are timed as one
+    const kernels = e.lastTimings?.kernels?.map((k) => k.kernel)
+    if (kernels && !['LayoutCountProgram', 'LayoutFillProgram'].every((k) => kernels.includes(k))) throw new Error(`${c.label}: lastTimings names ${kernels}`);
     const host: BatchedLayout = await e.selectBlocks({ ...common, block: 32, topK: c.topK, threshold: c.threshold, keep: { diagonal: true } });
     const read = await held.read();
     if (read.data.length !== host.data.length || read.data.some((x, i) => x !== host.data[i])) throw new Error(`${c.label}: read() differs from the host selection`);
