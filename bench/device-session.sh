@@ -22,9 +22,9 @@
 #   . .device/setup.sh && bash bench/device-session.sh f16-versus  # the versus bench's f32, f16 and mma rows beside FlexAttention fp16/fp32, N 1024…65536
 #   then, here: node --import tsx bench/gpu/versus-plot.ts <dir> --ours=webgpu-versus-f16.json --cpu=none   (<dir>/versus.svg)
 # Issue 17's selection on both backends and issue 14's N 32768 goal at 2 threads, after npm run build,
-# bash bench/gpu/bundle.sh and node tools/device/bundle-bench.mjs bench/select-blocks.ts bench/gqa-ort.ts
+# bash bench/gpu/bundle.sh and node tools/device/bundle-bench.mjs bench/select-blocks.ts bench/gqa-ort.ts bench/cpu-scaling.ts
 # (and tools/device/pack-ort.sh once), carry [".device", "dist", "build"]:
-#   . .device/setup.sh && bash bench/device-session.sh select-cpu && bash bench/device-session.sh ort-32k-2t
+#   . .device/setup.sh && for c in select-cpu ort-32k-2t scaling; do bash bench/device-session.sh $c; done
 #   . .device/setup.sh && bash bench/device-session.sh select-webgpu
 # Results land in $OUT (the device tool's output folder).
 set -uo pipefail
@@ -91,7 +91,12 @@ case "${1:-}" in
     # Issue 14's N 32768 goal at 2 threads: our forward against ONNX Runtime's dense GroupQueryAttention
     # (the faster peer; SparseAttention ran 5.8x slower than ours: bench/results/issue-14-h200), one round
     ort_unpack
-    step timeout 280 node .device/bench/gqa-ort.mjs --threads 2 --N 32768 --ops forward --peers gqa --sweep-N 0 --no-check --reps 1 --ort-mem-gb 80 --machine "$machine" --out "$out/gqa-ort-32k-2t.json"
+    step timeout 200 node .device/bench/gqa-ort.mjs --threads 2 --N 32768 --ops forward --peers gqa --sweep-N 0 --no-check --reps 1 --ort-mem-gb 80 --machine "$machine" --out "$out/gqa-ort-32k-2t.json"
+    ;;
+  scaling)
+    # Issue 14's 1 -> 2 thread goal: the attention forward's speedup beside the register-only ceiling's,
+    # round by round (after node tools/device/bundle-bench.mjs bench/cpu-scaling.ts)
+    step bash -c 'timeout 100 node .device/bench/cpu-scaling.mjs --threads 1,2 --attention --rounds 11 --out "$0/cpu-scaling-attention.json" | tail -5' "$out"
     ;;
   select-webgpu)
     # Issue 17 on WebGPU: the prefill selection with resident operands (wall and kernel times: the
@@ -149,5 +154,5 @@ case "${1:-}" in
     step bash -c 'timeout 320 python3 bench/gpu/flex_attention.py "$0/flex-attention.json" 1024 2048 4096 8192 16384 32768 65536 > "$0/flex-attention.log" 2>&1; tail -8 "$0/flex-attention.log"' "$out"
     kill "$clocks" 2>/dev/null
     ;;
-  *) echo "usage: bench/device-session.sh gpu|cpu|cpu-kernels|select-cpu|ort-32k-2t|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|f16|f16-versus" >&2; exit 2 ;;
+  *) echo "usage: bench/device-session.sh gpu|cpu|cpu-kernels|select-cpu|ort-32k-2t|scaling|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|f16|f16-versus" >&2; exit 2 ;;
 esac
