@@ -37,6 +37,7 @@ import { softmaxBackward } from './softmax-backward.js';
 import { softmax } from './softmax.js';
 import { errors } from '../src/errors.js';
 import type { Dtype } from '../src/types.js';
+import type { SelectedRows } from '../src/layouts/selected-layout.js';
 
 export type { OpTimings } from '../src/backend.js';
 export type { KernelTiming } from './context.js';
@@ -103,8 +104,8 @@ export interface WebGPUBackend extends Backend {
   readonly info: WebGPUBackendInfo;
   /** GPU time of the last op's kernels (timestamp queries), or null where the device has none. */
   readonly lastTimings: OpTimings<KernelTiming> | null;
-  /** engine.selectBlocks: the layout [B, Hq, R, C] as 0 / 1 bytes (gpu/select-blocks.ts). */
-  selectBlocks(p: SelectBlocksProblem): Promise<Uint8Array>;
+  /** engine.selectBlocks: the layout [B, Hq, R, C] as its rows that hold a query (gpu/select-blocks.ts). */
+  selectBlocks(p: SelectBlocksProblem): Promise<SelectedRows>;
   selectBlocksResident(p: SelectBlocksProblem): Promise<ResidentLayoutData>;
 }
 

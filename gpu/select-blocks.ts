@@ -13,6 +13,7 @@
 import type { OperandData, ResidentData, SelectBlocksProblem } from '../src/backend.js';
 import { errors, internal } from '../src/errors.js';
 import { wall } from '../src/attention-parts.js';
+import { queryBlockRows, SelectedRows } from '../src/layouts/selected-layout.js';
 import { padColumns, upload, type LayoutTables } from './buffers.js';
 import type { GpuContext, Recorder } from './context.js';
 import { KT, ldDense, mmDecls, mmInit, mmStep, mmStoreVec4, mmThreads, type MmTile } from './matmul-common.js';
@@ -166,11 +167,15 @@ export class BlockScoresProgram extends Program {
     ['heads', 'u32'],
     ['kvHeads', 'u32'],
     ['nq', 'u32'],
-    /** Tiles per (b, h) along rows and columns; score rows and columns (padded). */
+    /** Tiles per (b, h) along the window's rows and along columns; score rows and columns per (b, h) (padded). */
     ['mTiles', 'u32'],
     ['nTiles', 'u32'],
     ['M', 'u32'],
     ['N', 'u32'],
+    /** Pooled query rows per (b, h) in a (a window's last tile may reach past them: read as zeros). */
+    ['qRows', 'u32'],
+    /** Where pos holds each batch row's first block row of the window (score row 0). */
+    ['rowOff', 'u32'],
     /** Key blocks per kv head in the key buffers (≥ N: a KV cache's summaries hold its capacity's). */
     ['kvRows', 'u32'],
     /** The head dim (the depth of the product). */
@@ -211,7 +216,12 @@ var<private> bBase: u32;
 var<private> m0: u32;
 var<private> n0: u32;
 var<private> k0: u32;
-${ldDense('A', false, 'k0', true)}
+fn ldA(mm: u32, kk: u32) -> f32 {
+  let m = m0 + mm;
+  let k = k0 + kk;
+  if (k >= u.K || m >= u.qRows) { return 0.0; }
+  return a[aBase + m * u.K + k];
+}
 ${bound ? `${keyLoader('kmin')}
 ${keyLoader('kmax')}` : ldDense('B', true, 'k0', true)}
 fn run(wg: u32, lid: u32) {
@@ -224,13 +234,14 @@ fn run(wg: u32, lid: u32) {
   let qoff = u32(pos[u.offOff + bb]);
   let klen = u32(pos[u.lenOff + bb]);
   // the early returns test lets: reads of private variables count as non-uniform (WGSL's uniformity analysis, which Tint applies to the barriers below)
-  let mRow = mt * TM;
+  let mLocal = mt * TM; // the tile's first row in the window (its scores' row)
+  let mRow = u32(pos[u.rowOff + bb]) + mLocal; // and in the layout
   let nCol = nt * TN;
   if (nCol * BLK >= klen || (u.causal == 1u && nCol > mRow + TM - 1u)) { return; }
   if (mRow * BLK >= qoff + u.nq || (mRow + TM) * BLK <= qoff) { return; }
   m0 = mRow;
   n0 = nCol;
-  aBase = bh * u.M * u.K;
+  aBase = bh * u.qRows * u.K;
   bBase = (bb * u.kvHeads + (bh % u.heads) / (u.heads / u.kvHeads)) * u.kvRows * u.K;
   ${mmInit()}
   for (var kb = 0u; kb < u.K; kb += KT) {
@@ -238,7 +249,7 @@ fn run(wg: u32, lid: u32) {
     ${bound ? boundStep() : mmStep(true, false)}
   }
   ${bound ? 'c0 = c0 * u.scale;\n  c1 = c1 * u.scale;\n  c2 = c2 * u.scale;\n  c3 = c3 * u.scale;' : ''}
-  let o = ((bhl * u.M + m0 + ty * 4u) * u.N + n0) / 4u + tx;
+  let o = ((bhl * u.M + mLocal + ty * 4u) * u.N + n0) / 4u + tx;
   ${mmStoreVec4('u.N / 4u')}
 }
 `;
@@ -303,11 +314,30 @@ function operandParts(ctx: GpuContext, rec: Recorder, label: string, x: OperandD
 
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 
-/** What encodeScores leaves for the selection: the offsets and lengths, and the scores' encoder. */
+/**
+ * The block rows a selection computes: per batch row b, `span` rows from r0[b] (those past R
+ * skipped). The whole layout (r0 0, span R), or the rows holding a query (queryBlockRows).
+ */
+interface RowWindow {
+  r0: Int32Array;
+  span: number;
+}
+
+const wholeWindow = (p: SelectBlocksProblem): RowWindow => ({ r0: new Int32Array(p.B), span: p.R });
+
+/** The rows holding a query: a decode step's one block row, not the R of the layout. */
+function queryWindow(p: SelectBlocksProblem): RowWindow {
+  const rows = queryBlockRows(p);
+  return { r0: Int32Array.from(rows, ([r0]) => r0), span: Math.max(1, ...rows.map(([r0, r1]) => r1 - r0)) };
+}
+
+/** What encodeScores leaves for the selection: the offsets, lengths and window, and the scores' encoder. */
 interface Scores {
   metaBuf: GPUBuffer;
   offOff: number;
   lenOff: number;
+  rowOff: number;
+  /** Score rows (the window's, padded) and columns per (b, h). */
   Rp: number;
   Cp: number;
   /** Encodes the scores of (b, h) h0 … h0 + n − 1 into `out` ([n, Rp, Cp] floats). */
@@ -318,14 +348,15 @@ interface Scores {
  * Pools q and the key blocks (a KV cache's summaries stand in for the key blocks where they hold
  * them: p.summaries), and returns the encoder of the block scores.
  */
-function encodeScores(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem): Scores {
+function encodeScores(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem, window: RowWindow): Scores {
   const { B, Hq, Hkv, Nq, D, R, C, block } = p;
   const bound = p.score === 'bound';
   const d4 = Math.ceil(D / 4);
-  const [Rp, Cp] = [roundUp(R, TILE.TM), roundUp(C, TILE.TN)];
-  const meta = Int32Array.of(...p.qOffset, ...new Int32Array(B), ...new Int32Array(B).fill(Nq), ...p.keyLengths);
-  const metaBuf = rec.own(upload(ctx.device, ctx.limits, 'select offsets and lengths', meta));
-  const [offOff, zeroOff, nqOff, lenOff] = [0, B, 2 * B, 3 * B];
+  const [Rp, Cp] = [roundUp(window.span, TILE.TM), roundUp(C, TILE.TN)];
+  const qRows = roundUp(R, TILE.TM); // pooled q's rows per (b, h)
+  const meta = Int32Array.of(...p.qOffset, ...new Int32Array(B), ...new Int32Array(B).fill(Nq), ...p.keyLengths, ...window.r0);
+  const metaBuf = rec.own(upload(ctx.device, ctx.limits, 'select offsets, lengths and rows', meta));
+  const [offOff, zeroOff, nqOff, lenOff, rowOff] = [0, B, 2 * B, 3 * B, 4 * B];
   const poolInto = (outs: GPUBuffer[], outputs: PoolOutputs, x: OperandData, heads: number, perBatch: number, rows: number, blocks: number, blocksPad: number, posOff: number, lenOff: number, scale: number) => {
     const pool = new PoolRowsProgram(block, d4, isHalf(x), outputs);
     for (const part of operandParts(ctx, rec, outs[0]!.label, x, heads, rows, D)) {
@@ -334,8 +365,8 @@ function encodeScores(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem): S
     }
   };
   // the bound's scale comes after its max, where the CPU's does (a negative one flips the max)
-  const qp = rec.output('select pooled q', B * Hq * Rp * D * 4);
-  poolInto([qp], 'mean', p.q, B * Hq, Hq, Nq, R, Rp, offOff, nqOff, bound ? 1 : p.scale);
+  const qp = rec.output('select pooled q', B * Hq * qRows * D * 4);
+  poolInto([qp], 'mean', p.q, B * Hq, Hq, Nq, R, qRows, offOff, nqOff, bound ? 1 : p.scale);
   let keys: GPUBuffer[];
   let kvRows: number;
   const held = p.summaries;
@@ -353,56 +384,58 @@ function encodeScores(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem): S
   const program = new BlockScoresProgram(block, bound);
   const [mTiles, nTiles] = [Rp / TILE.TM, Cp / TILE.TN];
   return {
-    metaBuf, offOff, lenOff, Rp, Cp,
+    metaBuf, offOff, lenOff, rowOff, Rp, Cp,
     encode: (h0, n, out) =>
       rec.dispatch(
         program,
         [qp, ...keys, metaBuf, out],
-        { heads: Hq, kvHeads: Hkv, nq: Nq, mTiles, nTiles, M: Rp, N: Cp, kvRows, K: D, causal: +p.causal, bhBase: h0, offOff, lenOff, scale: p.scale },
+        { heads: Hq, kvHeads: Hkv, nq: Nq, mTiles, nTiles, M: Rp, N: Cp, qRows, rowOff, kvRows, K: D, causal: +p.causal, bhBase: h0, offOff, lenOff, scale: p.scale },
         n * mTiles * nTiles,
       ),
   };
 }
 
 /** (b, h) per score buffer: as many as one binds. */
-function scoreGroup(ctx: GpuContext, p: SelectBlocksProblem, s: Scores): number {
+function scoreGroup(ctx: GpuContext, p: SelectBlocksProblem, s: Scores, span: number): number {
   const max = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
-  const perHead = Math.max(s.Rp * s.Cp * 4, p.R * Math.ceil(p.C / 4) * 4);
+  const perHead = Math.max(s.Rp * s.Cp * 4, span * Math.ceil(p.C / 4) * 4);
   if (perHead > max) throw wall(errors.gpuBufferTooLarge('select block scores of one head', perHead, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize));
   return Math.min(p.B * p.Hq, Math.floor(max / perHead));
 }
 
 /**
- * Encodes the selection, at most `group` (b, h) at a time (as many as one score buffer binds): each
- * group's rows of words to a buffer of its own, or with `whole` all of them to one.
+ * Encodes the selection of the window's rows, at most `group` (b, h) at a time (as many as one score
+ * buffer binds): each group's rows of words ([n, span, words]) to a buffer of its own, or with
+ * `oneBuffer` all of them to one.
  */
-function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem, whole: boolean): { outs: { buffer: GPUBuffer; bytes: number }[]; words: number } {
+function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem, window: RowWindow, oneBuffer: boolean): { outs: { buffer: GPUBuffer; bytes: number }[]; words: number } {
   const { B, Hq, Nq, R, C, block } = p;
+  const { span } = window;
   const words = Math.ceil(C / 4);
-  const s = encodeScores(ctx, rec, p);
-  const { metaBuf, offOff, lenOff, Rp, Cp } = s;
+  const s = encodeScores(ctx, rec, p, window);
+  const { metaBuf, offOff, lenOff, rowOff, Rp, Cp } = s;
   const bh = B * Hq;
-  const group = scoreGroup(ctx, p, s);
-  const all = whole ? rec.output('select layout words', bh * R * words * 4) : null;
+  const group = scoreGroup(ctx, p, s, span);
+  const all = oneBuffer ? rec.output('select layout words', bh * span * words * 4) : null;
   const scores = rec.output('select block scores', group * Rp * Cp * 4);
   const select = new SelectRowsProgram(block, p.topK > 0 ? 'topK' : 'threshold');
   const outs: { buffer: GPUBuffer; bytes: number }[] = [];
   for (let h0 = 0; h0 < bh; h0 += group) {
     const n = Math.min(group, bh - h0);
-    const out = all ?? rec.output('select layout words', n * R * words * 4);
+    const out = all ?? rec.output('select layout words', n * span * words * 4);
     s.encode(h0, n, scores);
     rec.dispatch(
       select,
       [scores, metaBuf, out],
       {
-        heads: Hq, nq: Nq, rows: R, cols: C, rowsPad: Rp, colsPad: Cp, words, outOff: all ? h0 * R * words : 0, causal: +p.causal, topK: p.topK, threshold: p.threshold,
+        heads: Hq, nq: Nq, rows: R, cols: C, rowsPad: Rp, colsPad: Cp, span, rowOff, words, outOff: all ? h0 * span * words : 0, causal: +p.causal, topK: p.topK, threshold: p.threshold,
         keepDiagonal: +p.keepDiagonal, keepFirst: p.keepFirst, keepLocal: p.keepLocal, bhBase: h0, offOff, lenOff,
       },
-      n * R,
+      n * span,
     );
-    if (!all) outs.push({ buffer: out, bytes: n * R * words * 4 });
+    if (!all) outs.push({ buffer: out, bytes: n * span * words * 4 });
   }
-  if (all) outs.push({ buffer: all, bytes: bh * R * words * 4 });
+  if (all) outs.push({ buffer: all, bytes: bh * span * words * 4 });
   return { outs, words };
 }
 
@@ -413,9 +446,10 @@ function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem,
  */
 export async function blockScores(ctx: GpuContext, p: SelectBlocksProblem): Promise<Float32Array> {
   const rec = ctx.recorder('selectBlocks scores');
-  const s = encodeScores(ctx, rec, p);
+  const window = wholeWindow(p);
+  const s = encodeScores(ctx, rec, p, window);
   const bh = p.B * p.Hq;
-  if (scoreGroup(ctx, p, s) < bh) throw errors.gpuBufferTooLarge('select block scores of every head', bh * s.Rp * s.Cp * 4, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+  if (scoreGroup(ctx, p, s, window.span) < bh) throw errors.gpuBufferTooLarge('select block scores of every head', bh * s.Rp * s.Cp * 4, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
   const scores = rec.output('select block scores', bh * s.Rp * s.Cp * 4);
   s.encode(0, bh, scores);
   const padded = new Float32Array((await rec.run([{ buffer: scores, bytes: bh * s.Rp * s.Cp * 4 }]))[0]!);
@@ -427,19 +461,40 @@ export async function blockScores(ctx: GpuContext, p: SelectBlocksProblem): Prom
   return out;
 }
 
-/** The selected layout [B, Hq, R, C] (0 / 1 bytes). */
-export async function selectBlocks(ctx: GpuContext, p: SelectBlocksProblem): Promise<Uint8Array> {
+/**
+ * The selected layout [B, Hq, R, C] as its rows that hold a query (the others are empty): only
+ * those are scored, selected and read back (a decode step's one block row per head).
+ */
+export async function selectBlocks(ctx: GpuContext, p: SelectBlocksProblem): Promise<SelectedRows> {
   const rec = ctx.recorder('selectBlocks');
-  const { outs, words } = encodeSelection(ctx, rec, p, false);
+  const window = queryWindow(p);
+  const { outs, words } = encodeSelection(ctx, rec, p, window, false);
   const data = await rec.run(outs);
-  const layout = new Uint8Array(p.B * p.Hq * p.R * p.C);
-  let row = 0;
-  for (const d of data) {
-    const rows = d.byteLength / (words * 4);
-    layout.set(unpackRows(d, rows, p.C, words), row * p.C);
-    row += rows;
+  const { B, Hq, R, C } = p;
+  const { span } = window;
+  // the window's rows of each (b, h), in (b, h) order: the first r1 − r0 of its span
+  const rows = queryBlockRows(p);
+  const runs: Array<[number, number]> = [];
+  const parts: Array<[buffer: number, row: number, n: number]> = [];
+  let total = 0;
+  const perBuffer = data.map((d) => d.byteLength / (words * 4 * span));
+  for (let bh = 0, buf = 0, first = 0; bh < B * Hq; bh++) {
+    if (bh - first >= perBuffer[buf]!) [buf, first] = [buf + 1, bh];
+    const [r0, r1] = rows[Math.floor(bh / Hq)]!;
+    if (r1 <= r0) continue;
+    const last = runs[runs.length - 1];
+    if (last && last[1] === bh * R + r0) last[1] = bh * R + r1;
+    else runs.push([bh * R + r0, bh * R + r1]);
+    parts.push([buf, (bh - first) * span, r1 - r0]);
+    total += r1 - r0;
   }
-  return layout;
+  const bytes = new Uint8Array(total * C);
+  let at = 0;
+  for (const [buf, row, n] of parts) {
+    bytes.set(unpackRows(data[buf]!.slice(row * words * 4, (row + n) * words * 4), n, C, words), at * C);
+    at += n;
+  }
+  return new SelectedRows(p.block, [B, Hq, R, C], runs, bytes);
 }
 
 /**
@@ -448,7 +503,7 @@ export async function selectBlocks(ctx: GpuContext, p: SelectBlocksProblem): Pro
  */
 export async function selectBlocksResident(ctx: GpuContext, p: SelectBlocksProblem, reader: (b: GPUBuffer, bytes: number) => Promise<ArrayBuffer>): Promise<GpuLayout> {
   const rec = ctx.recorder('selectBlocks');
-  const { outs, words } = encodeSelection(ctx, rec, p, true);
+  const { outs, words } = encodeSelection(ctx, rec, p, wholeWindow(p), true);
   const wordsBuf = outs[0]!.buffer;
   const n = p.B * p.Hq * p.R;
   const ptr = rec.output('layout kvPtr (counts, then their sums)', (n + 1) * 4);

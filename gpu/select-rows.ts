@@ -1,6 +1,6 @@
-// The selection of engine.selectBlocks on WebGPU: one workgroup per (b, h, block row r) holding a
-// query picks that row's blocks from its pooled scores s[c] (select-blocks.ts computes them) and
-// writes the row's layout bytes, four to a u32 word. The allowed columns are a prefix [0, cEnd)
+// The selection of engine.selectBlocks on WebGPU: one workgroup per (b, h, block row r) of a window
+// of rows (those holding a query: a decode step's is one row) picks that row's blocks from its pooled
+// scores s[c] (select-blocks.ts computes them) and writes the row's layout bytes, four to a u32 word. The allowed columns are a prefix [0, cEnd)
 // (c ≤ r with causal, c·block < keyLengths[b]).
 //
 // Both rules are "the largest key t whose set {c: key(s_c) ≥ t} reaches a goal": topK counts the
@@ -27,11 +27,14 @@ export class SelectRowsProgram extends Program {
   readonly uniforms = [
     ['heads', 'u32'],
     ['nq', 'u32'],
-    /** Layout rows and columns; rows and columns of the score buffer (padded to its tiles). */
+    /** Layout rows and columns; rows and columns of the score buffer per (b, h) (padded to its tiles). */
     ['rows', 'u32'],
     ['cols', 'u32'],
     ['rowsPad', 'u32'],
     ['colsPad', 'u32'],
+    /** The window: `span` block rows per (b, h) from the one pos holds at rowOff + b (score row and output row 0). */
+    ['span', 'u32'],
+    ['rowOff', 'u32'],
     /** u32 words per output row: ceil(cols / 4), and the word of this dispatch's first row in out. */
     ['words', 'u32'],
     ['outOff', 'u32'],
@@ -111,18 +114,19 @@ fn scanAll(flag: u32, lid: u32) -> vec2<u32> {
 }
 
 fn run(wg: u32, lid: u32) {
-  let bhl = wg / u.rows;
-  let r = wg % u.rows;
+  let bhl = wg / u.span;
+  let i = wg % u.span; // the row in the window
   let bh = u.bhBase + bhl;
   let b = bh / u.heads;
+  let r = u32(pos[u.rowOff + b]) + i;
   let qoff = u32(pos[u.offOff + b]);
   let klen = u32(pos[u.lenOff + b]);
   // a block row holding none of q's rows stays empty (the output starts zeroed)
-  if (r * BLK >= qoff + u.nq || r * BLK + BLK <= qoff) { return; }
+  if (r >= u.rows || r * BLK >= qoff + u.nq || r * BLK + BLK <= qoff) { return; }
   var cEnd = min(u.cols, (klen + BLK - 1u) / BLK);
   if (u.causal == 1u) { cEnd = min(cEnd, r + 1u); }
   if (cEnd == 0u) { return; }
-  let sBase = (bhl * u.rowsPad + r) * u.colsPad;
+  let sBase = (bhl * u.rowsPad + i) * u.colsPad;
   ${
     mass
       ? `var m = -3.0e38;
@@ -166,7 +170,7 @@ fn run(wg: u32, lid: u32) {
   if (atT > 0u && tot.y < goal) { need = clamp(u32(ceil((goal - tot.y) / (tot.w / tot.z))), 1u, atT); }`
       : `let need = min(atT, u.topK - min(u.topK, u32(tot.x)));`
   }
-  let outBase = u.outOff + (bhl * u.rows + r) * u.words;
+  let outBase = u.outOff + (bhl * u.span + i) * u.words;
   var seen = 0u;
   for (var c0 = 0u; c0 < cEnd; c0 += WG) {
     let c = c0 + lid;

@@ -94,3 +94,4 @@ export function selectBlocksProblem(args: SelectBlocksArgs, owner?: object): Che
     keepOnDevice: checkBoolean('keepOnDevice', args.keepOnDevice), storage: q.storage,
   };
 }
+

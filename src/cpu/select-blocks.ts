@@ -9,7 +9,7 @@
 // them, and compileLayout reads the rows: the step costs its active rows, not B·Hq·R·C.
 import type { OperandData, ResidentData, SelectBlocksProblem } from '../backend.js';
 import { internal } from '../errors.js';
-import { SelectedRows } from '../layouts/selected-layout.js';
+import { queryBlockRows, SelectedRows } from '../layouts/selected-layout.js';
 import type { CpuContext } from './context.js';
 import { partitionByWeight } from './partition.js';
 import { CpuResident } from './resident.js';
@@ -56,7 +56,7 @@ export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Pro
       itemBegin: b * heads * jCount + itemBegin, itemEnd: b * heads * jCount + itemEnd,
     }));
   // only the query blocks that hold a query are pooled (a decode step's: one per head)
-  const active = queryRows(p);
+  const active = queryBlockRows(p);
   const whole = active.every(([r0, r1]) => r0 === 0 && r1 === R);
   await ctx.run('poolBlocks', [
     ...(whole ? pool(q, qp, 0, 0, qShift, qLimit, Hq, Nq, R) : active.flatMap(([r0, r1], b) => pool(q, qp, 0, 0, qShift, qLimit, Hq, Nq, R, r0, r1 - r0, b, 1))),
@@ -98,9 +98,4 @@ export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Pro
     itemBegin, itemEnd, scratch: scratch + i * stride,
   })), selectInline ? 'inline' : undefined);
   return new SelectedRows(block, [B, Hq, R, C], runs, a.takeU8(out, order.length * C));
-}
-
-/** Per batch row, the block rows [r0, r1) that hold one of its queries. */
-function queryRows(p: SelectBlocksProblem): Array<[number, number]> {
-  return Array.from(p.qOffset, (o) => [Math.floor(o / p.block), Math.min(Math.ceil((o + p.Nq) / p.block), p.R)]);
 }

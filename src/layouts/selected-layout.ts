@@ -162,3 +162,11 @@ export function selectedRows(layout: object): SelectedRows | undefined {
 export function rowsBehind(data: Uint8Array): SelectedRows | undefined {
   return rowsOfDense.get(data);
 }
+
+/**
+ * Per batch row, the block rows [r0, r1) of a selection that hold one of its queries (rows
+ * qOffset[b] … qOffset[b] + Nq − 1); its other rows are empty (a decode step's: one block row a head).
+ */
+export function queryBlockRows(p: { readonly qOffset: Int32Array; readonly Nq: number; readonly block: number; readonly R: number }): Array<[number, number]> {
+  return Array.from(p.qOffset, (o) => [Math.floor(o / p.block), Math.min(Math.ceil((o + p.Nq) / p.block), p.R)]);
+}

@@ -17,6 +17,7 @@ import {
   randomTensor,
   type Rng,
 } from '../reference/index.ts';
+import { queryBlockRows } from '../../src/layouts/selected-layout.ts';
 import { attentionProblem } from './problems.ts';
 import { check, selectProblem, type Args } from './selection.ts';
 
@@ -30,8 +31,14 @@ try {
 }
 const opts = { ignore: backend === null, sanitizeOps: false, sanitizeResources: false };
 
-function select(be: WebGPUBackend, a: Args, q?: OperandData, k?: OperandData): Promise<Uint8Array> {
-  return be.selectBlocks(selectProblem(a, q, k));
+/** The selection's dense bytes; its rows must be exactly those holding a query (queryBlockRows). */
+async function select(be: WebGPUBackend, a: Args, q?: OperandData, k?: OperandData): Promise<Uint8Array> {
+  const p = selectProblem(a, q, k);
+  const got = await be.selectBlocks(p);
+  const want = queryBlockRows(p).reduce((n, [r0, r1]) => n + p.Hq * Math.max(0, r1 - r0), 0);
+  const held = got.runs.reduce((n, [t0, t1]) => n + t1 - t0, 0);
+  if (held !== want) throw new Error(`selectBlocks held ${held} rows, expected the ${want} that hold a query`);
+  return got.toDense();
 }
 
 /** One random call: shapes, offsets, key lengths, a rule and keep blocks. */
