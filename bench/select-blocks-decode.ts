@@ -15,10 +15,12 @@
 // 5th percentile over heads and steps). Append cost: one token into the cache with summaries and into
 // the one without (medians over `append-reps` appends), and the fill of N − steps tokens in chunks.
 // Times are medians of `reps` calls after a warm-up, per step, then the median over the steps.
-import { median, medianWallMs, quantileSample } from '../cli/stats.js';
+import { median, medianCallTimes, quantileSample } from '../cli/stats.js';
+import { WARM_MS } from './gpu/kernel-timing.js';
 import { fmt, textTable } from '../cli/table.js';
 import { writeJson } from '../cli/write-json.js';
 import { createEngine, type BatchedLayout, type Engine, type KvCache, type Layout, type Tensor } from '../src/index.js';
+import { selectedLayout, selectedRows } from '../src/layouts/selected-layout.js';
 import { plantedInputs } from './planted-matches.js';
 import { machineInfo } from './report/ort-tables.js';
 
@@ -58,6 +60,11 @@ interface DecodeRow {
   denseMs: number;
   speedup: number;
   selectShare: number;
+  /** The same from kernel time (engine.lastTimings.kernelMs; null where not measured). */
+  selectKernelMs: number | null;
+  sparseKernelMs: number | null;
+  denseKernelMs: number | null;
+  kernelSpeedup: number | null;
 }
 
 interface AppendCost {
@@ -82,7 +89,15 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
   const { kvHeads: Hkv, reps } = o;
   if (H % Hkv !== 0) throw new RangeError(`--kv-heads must divide ${H}, got ${Hkv}`);
   const group = H / Hkv;
-  const timed = (f: () => Promise<unknown>): Promise<number> => medianWallMs(f, reps);
+  // on WebGPU each timed call after WARM_MS of the same call (the GPU's clocks up); kernel times kept aside
+  const kernels = { dense: [] as number[], select: new Map<string, number[]>(), sparse: new Map<string, number[]>() };
+  let kernelSink: number[] | null = null;
+  const timed = async (f: () => Promise<unknown>, warm = true): Promise<number> => {
+    const t = await medianCallTimes(engine, f, reps, warm && o.backend === 'webgpu' ? WARM_MS : 0);
+    if (t.kernelMs !== null) kernelSink?.push(t.kernelMs);
+    return t.wallMs;
+  };
+  const sink = (m: Map<string, number[]>, key: string) => (m.get(key) ?? m.set(key, []).get(key))!;
 
   const rows: DecodeRow[] = [];
   const appends: AppendCost[] = [];
@@ -128,6 +143,7 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
         for (let h = 0; h < H; h++) q.set(inputs.q.subarray((Math.floor(h / group) * N + at) * D, (Math.floor(h / group) * N + at + 1) * D), h * D);
         const qt: Tensor = { data: q, shape: [1, H, 1, D] };
         const cache = summarized;
+        kernelSink = kernels.dense;
         denseMs.push(await timed(() => engine.attention({ q: qt, kv: cache, layout: dense, causal: true })));
         for (const score of scores) {
           for (const topK of o.topKs) {
@@ -150,18 +166,21 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
             m.recall.push(planted ? found / planted : 1);
             m.kept.push(kept / H);
             m.mass.push(...mass.data);
+            kernelSink = sink(kernels.select, key);
             m.select.push(await timed(() => engine.selectBlocks({ ...args, kv: cache })));
+            kernelSink = null;
             const plainCache = plain;
             m.pooled.push(await timed(() => engine.selectBlocks({ ...args, kv: plainCache, block })));
-            // a fresh selection per call, as each step's is: new to attention (tables are cached by layout data)
-            const fresh: BatchedLayout[] = [];
-            for (let i = 0; i <= reps; i++) fresh.push(await engine.selectBlocks({ ...args, kv: cache }));
-            let next = 0;
-            m.sparse.push(await timed(() => engine.attention({ q: qt, kv: cache, layout: fresh[next++], causal: true })));
+            // a fresh selection per call, as each step's is: new to attention (compiled tables are cached by the layout)
+            const rows = selectedRows(layout);
+            if (!rows) throw new Error('selectBlocks over a KV cache returned no SelectedRows');
+            kernelSink = sink(kernels.sparse, key);
+            m.sparse.push(await timed(() => engine.attention({ q: qt, kv: cache, layout: selectedLayout(rows), causal: true })));
+            kernelSink = null;
             // and a plain copy of its bytes per call, which attention compiles from the bytes alone
             const copies = Array.from({ length: reps + 1 }, () => ({ ...layout, data: layout.data.slice() }));
-            next = 0;
-            m.copied.push(await timed(() => engine.attention({ q: qt, kv: cache, layout: copies[next++], causal: true })));
+            let next = 0;
+            m.copied.push(await timed(() => engine.attention({ q: qt, kv: cache, layout: copies[next++], causal: true }), false));
           }
         }
         console.log(`  step ${s + 1}/${o.steps} (position ${at}): dense ${fmt.ms(denseMs[s])} ms`);
@@ -171,10 +190,15 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
         for (const topK of o.topKs) {
           const m = per.get(`${score} ${topK}`)!;
           const [selectMs, selectPooledMs, sparseMs, sparseCopiedMs] = [median(m.select), median(m.pooled), median(m.sparse), median(m.copied)];
+          const key = `${score} ${topK}`;
+          const kernel = (xs: number[] | undefined) => (xs && xs.length ? median(xs) : null);
+          const [selectKernelMs, sparseKernelMs, denseKernelMs] = [kernel(kernels.select.get(key)), kernel(kernels.sparse.get(key)), kernel(kernels.dense)];
           rows.push({
             N, score, topK, recall: m.recall.reduce((a, b) => a + b, 0) / m.recall.length, keptPerRow: median(m.kept),
             massMean: m.mass.reduce((a, b) => a + b, 0) / m.mass.length, massP5: quantileSample(m.mass, 0.05),
             selectMs, selectPooledMs, sparseMs, sparseCopiedMs, denseMs: dMs, speedup: dMs / (selectMs + sparseMs), selectShare: selectMs / sparseMs,
+            selectKernelMs, sparseKernelMs, denseKernelMs,
+            kernelSpeedup: selectKernelMs === null || sparseKernelMs === null || denseKernelMs === null ? null : denseKernelMs / (selectKernelMs + sparseKernelMs),
           });
         }
       }
@@ -199,11 +223,13 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
   await engine.close();
   await writeJson(o.out, doc());
   const table = {
-    headers: ['N', 'score', 'topK', 'blocks/row', 'recall', 'mass mean', 'mass p5', 'select ms', 'select pooled ms', 'sparse ms', 'sparse copied ms', 'dense ms', 'speedup', 'select share'],
-    align: ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'] as Array<'l' | 'r'>,
+    headers: ['N', 'score', 'topK', 'blocks/row', 'recall', 'mass mean', 'mass p5', 'select ms', 'select pooled ms', 'sparse ms', 'sparse copied ms', 'dense ms', 'speedup', 'select share',
+      'select kernels', 'sparse kernels', 'dense kernels', 'kernel speedup'],
+    align: ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'] as Array<'l' | 'r'>,
     rows: rows.map((r) => [
       fmt.n(r.N), r.score, String(r.topK), r.keptPerRow.toFixed(1), fmt.pct(r.recall), r.massMean.toFixed(3), r.massP5.toFixed(3),
       fmt.ms(r.selectMs), fmt.ms(r.selectPooledMs), fmt.ms(r.sparseMs), fmt.ms(r.sparseCopiedMs), fmt.ms(r.denseMs), fmt.x(r.speedup), fmt.pct(r.selectShare),
+      fmt.ms(r.selectKernelMs ?? undefined), fmt.ms(r.sparseKernelMs ?? undefined), fmt.ms(r.denseKernelMs ?? undefined), fmt.x(r.kernelSpeedup ?? undefined),
     ]),
   };
   const appendTable = {

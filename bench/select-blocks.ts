@@ -6,7 +6,9 @@
 // - mass: engine.attentionMass of the last --mass-rows query rows (their dense pass is that many
 //   rows, not N), mean and 5th percentile over those rows;
 // - time: selectBlocks, then attention over its layout, against dense causal attention, on the same
-//   backend (medians of --reps after a warm-up); select share = selection / the sparse attention.
+//   backend (medians of --reps after a warm-up; on WebGPU each call after 150 ms of the same call, so
+//   that the GPU's clocks are up); wall time, and kernel time where the backend measures it; select
+//   share = selection / the sparse attention.
 // Goals (issue 17): selection ≤ 10% of the attention it enables; at N 65536 with topK 16 (16 of
 // 1024 block columns) selection + attention ≥ 20× faster than dense; recall ≥ 95% there.
 // Writes the JSON first, then prints the table; --svg writes head 0's layout (topK 16, first N).
@@ -19,10 +21,11 @@
 //     [--decode [--kv-heads 8] [--steps 4] [--append-reps 32] [--chunk 4096]]
 import { writeFile } from 'node:fs/promises';
 import { parseFlags } from '../cli/flags.js';
-import { median, medianWallMs, quantileSample } from '../cli/stats.js';
+import { medianCallTimes, quantileSample, type CallTimes } from '../cli/stats.js';
 import { fmt, textTable } from '../cli/table.js';
 import { writeJson } from '../cli/write-json.js';
 import { createEngine, layoutToSVG, type BatchedLayout, type DeviceLayout, type Engine, type Layout, type Tensor, type TensorInput } from '../src/index.js';
+import { WARM_MS } from './gpu/kernel-timing.js';
 import { plantedInputs, type PlantedInputs } from './planted-matches.js';
 import { selectBlocksDecode } from './select-blocks-decode.js';
 import { machineInfo } from './report/ort-tables.js';
@@ -82,24 +85,8 @@ interface Row {
   sparseHostKernelMs?: number | null;
 }
 
-interface Times {
-  /** Median wall time of the calls. */
-  wallMs: number;
-  /** Median kernel time (engine.lastTimings.kernelMs), null where not measured. */
-  kernelMs: number | null;
-}
-
-/** Wall and kernel time of `reps` calls after one warm-up (medians of each). */
-async function timed(engine: Engine, f: () => Promise<unknown>): Promise<Times> {
-  const kernel: number[] = [];
-  const wallMs = await medianWallMs(async () => {
-    await f();
-    const k = engine.lastTimings?.kernelMs;
-    if (k !== undefined) kernel.push(k);
-  }, reps);
-  // the warm-up's is the first: dropped
-  return { wallMs, kernelMs: kernel.length > reps ? median(kernel.slice(1)) : null };
-}
+/** Wall and kernel time of `reps` calls (medians): on WebGPU each after WARM_MS of the same call. */
+const timed = (engine: Engine, f: () => Promise<unknown>): Promise<CallTimes> => medianCallTimes(engine, f, reps, backend === 'webgpu' ? WARM_MS : 0);
 
 /** a / b where both were measured. */
 const ratio = (a: number | null | undefined, b: number | null | undefined): number | null => (a == null || b == null || b === 0 ? null : a / b);
@@ -180,7 +167,7 @@ async function prefill(): Promise<void> {
     const [qd, kd, vd]: TensorInput[] = resident ? await Promise.all([q, k, v].map((t) => engine.upload(t))) : [q, k, v];
     const R = Math.ceil(N / block);
     const dense: Layout = { block, shape: [1, R, R], data: new Uint8Array(R * R).fill(1) };
-    let dense_: Times | null = null;
+    let dense_: CallTimes | null = null;
     if (withDense) {
       try {
         dense_ = await timed(engine, () => dropped(engine.attention({ q: qd, k: kd, v: vd, layout: dense, causal: true, keepOnDevice: resident })));

@@ -25,3 +25,30 @@ export async function medianWallMs(f: () => Promise<unknown>, reps: number): Pro
   }
   return median(ms);
 }
+
+/** Wall and kernel time of a call (medians over calls). */
+export interface CallTimes {
+  wallMs: number;
+  /** engine.lastTimings.kernelMs after each call; null where the backend measures none. */
+  kernelMs: number | null;
+}
+
+/**
+ * Median wall and kernel time of `reps` calls of f after one warm-up call. With `warmMs`, each timed
+ * call follows unmeasured calls of f for at least that long: a GPU left idle by host work between
+ * calls runs the next one at lower clocks (bench/gpu/kernel-timing.ts).
+ */
+export async function medianCallTimes(engine: { readonly lastTimings: { readonly kernelMs?: number } | null }, f: () => Promise<unknown>, reps: number, warmMs = 0): Promise<CallTimes> {
+  await f();
+  const wall: number[] = [];
+  const kernel: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    for (const t0 = performance.now(); performance.now() - t0 < warmMs; ) await f();
+    const t0 = performance.now();
+    await f();
+    wall.push(performance.now() - t0);
+    const k = engine.lastTimings?.kernelMs;
+    if (k !== undefined) kernel.push(k);
+  }
+  return { wallMs: median(wall), kernelMs: kernel.length === reps ? median(kernel) : null };
+}
