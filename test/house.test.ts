@@ -48,8 +48,9 @@ test('src/ imports nothing from cli/, bench/ or test/, and gpu/ only dynamically
   assert.equal(bad, []);
 });
 
-test('gpu/ takes only shared types, tables, errors, probes and the attention parts from src/', () => {
-  const shared = new Set(['src/backend.js', 'src/types.js', 'src/errors.js', 'src/probe.js', 'src/layouts/compile.js', 'src/attention-parts.js']);
+test('gpu/ takes only shared types, tables, selections, errors, probes and the attention parts from src/', () => {
+  // selected-layout: the rows a selection returns (Backend.selectBlocks), the same type on both backends
+  const shared = new Set(['src/backend.js', 'src/types.js', 'src/errors.js', 'src/probe.js', 'src/layouts/compile.js', 'src/layouts/selected-layout.js', 'src/attention-parts.js']);
   const bad = sources('gpu').flatMap(importsOf).filter((i) => top(i.target) !== 'gpu' && !shared.has(i.target));
   assert.equal(bad, []);
 });
