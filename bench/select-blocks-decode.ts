@@ -15,7 +15,7 @@
 // 5th percentile over heads and steps). Append cost: one token into the cache with summaries and into
 // the one without (medians over `append-reps` appends), and the fill of N − steps tokens in chunks.
 // Times are medians of `reps` calls after a warm-up, per step, then the median over the steps.
-import { median, medianCallTimes, quantileSample } from '../cli/stats.js';
+import { median, medianCallTimes, quantileSample, type CallTimes } from '../cli/stats.js';
 import { WARM_MS } from './gpu/kernel-timing.js';
 import { fmt, textTable } from '../cli/table.js';
 import { writeJson } from '../cli/write-json.js';
@@ -89,15 +89,11 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
   const { kvHeads: Hkv, reps } = o;
   if (H % Hkv !== 0) throw new RangeError(`--kv-heads must divide ${H}, got ${Hkv}`);
   const group = H / Hkv;
-  // on WebGPU each timed call after WARM_MS of the same call (the GPU's clocks up); kernel times kept aside
-  const kernels = { dense: [] as number[], select: new Map<string, number[]>(), sparse: new Map<string, number[]>() };
-  let kernelSink: number[] | null = null;
-  const timed = async (f: () => Promise<unknown>, warm = true): Promise<number> => {
-    const t = await medianCallTimes(engine, f, reps, warm && o.backend === 'webgpu' ? WARM_MS : 0);
-    if (t.kernelMs !== null) kernelSink?.push(t.kernelMs);
-    return t.wallMs;
-  };
-  const sink = (m: Map<string, number[]>, key: string) => (m.get(key) ?? m.set(key, []).get(key))!;
+  // on WebGPU each timed call after WARM_MS of the same call (the GPU's clocks up)
+  const timed = (f: () => Promise<unknown>, warm = true): Promise<CallTimes> => medianCallTimes(engine, f, reps, warm && o.backend === 'webgpu' ? WARM_MS : 0);
+  /** Medians over the steps: of the wall times, and of the kernel times where every step measured them. */
+  const wallOf = (ts: CallTimes[]) => median(ts.map((t) => t.wallMs));
+  const kernelOf = (ts: CallTimes[]) => (ts.every((t) => t.kernelMs !== null) ? median(ts.map((t) => t.kernelMs!)) : null);
 
   const rows: DecodeRow[] = [];
   const appends: AppendCost[] = [];
@@ -132,8 +128,8 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
       console.log(`N ${fmt.n(N)}: filled ${fmt.n(first)} tokens, ${fmt.ms(fillMs)} ms with summaries, ${fmt.ms(fillPlainMs)} ms without`);
       const k: Tensor = { data: inputs.k, shape: [1, Hkv, N, D] };
       const dense: Layout = { block, shape: [1, R, R], data: new Uint8Array(R * R).fill(1) };
-      const per = new Map<string, { recall: number[]; kept: number[]; mass: number[]; select: number[]; pooled: number[]; sparse: number[]; copied: number[] }>();
-      const denseMs: number[] = [];
+      const per = new Map<string, { recall: number[]; kept: number[]; mass: number[]; select: CallTimes[]; pooled: number[]; sparse: CallTimes[]; copied: number[] }>();
+      const denseTimes: CallTimes[] = [];
       for (let s = 0; s < o.steps; s++) {
         const at = first + s;
         const token = { k: tokens(inputs.k, Hkv, N, at, at + 1), v: tokens(inputs.v, Hkv, N, at, at + 1) };
@@ -143,8 +139,7 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
         for (let h = 0; h < H; h++) q.set(inputs.q.subarray((Math.floor(h / group) * N + at) * D, (Math.floor(h / group) * N + at + 1) * D), h * D);
         const qt: Tensor = { data: q, shape: [1, H, 1, D] };
         const cache = summarized;
-        kernelSink = kernels.dense;
-        denseMs.push(await timed(() => engine.attention({ q: qt, kv: cache, layout: dense, causal: true })));
+        denseTimes.push(await timed(() => engine.attention({ q: qt, kv: cache, layout: dense, causal: true })));
         for (const score of scores) {
           for (const topK of o.topKs) {
             const args = { q: qt, topK, score, causal: true, keep: { first: 1, local: 1 } };
@@ -166,33 +161,27 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
             m.recall.push(planted ? found / planted : 1);
             m.kept.push(kept / H);
             m.mass.push(...mass.data);
-            kernelSink = sink(kernels.select, key);
             m.select.push(await timed(() => engine.selectBlocks({ ...args, kv: cache })));
-            kernelSink = null;
             const plainCache = plain;
-            m.pooled.push(await timed(() => engine.selectBlocks({ ...args, kv: plainCache, block })));
+            m.pooled.push((await timed(() => engine.selectBlocks({ ...args, kv: plainCache, block }))).wallMs);
             // a fresh selection per call, as each step's is: new to attention (compiled tables are cached by the layout)
             const rows = selectedRows(layout);
             if (!rows) throw new Error('selectBlocks over a KV cache returned no SelectedRows');
-            kernelSink = sink(kernels.sparse, key);
             m.sparse.push(await timed(() => engine.attention({ q: qt, kv: cache, layout: selectedLayout(rows), causal: true })));
-            kernelSink = null;
             // and a plain copy of its bytes per call, which attention compiles from the bytes alone
             const copies = Array.from({ length: reps + 1 }, () => ({ ...layout, data: layout.data.slice() }));
             let next = 0;
-            m.copied.push(await timed(() => engine.attention({ q: qt, kv: cache, layout: copies[next++], causal: true }), false));
+            m.copied.push((await timed(() => engine.attention({ q: qt, kv: cache, layout: copies[next++], causal: true }), false)).wallMs);
           }
         }
-        console.log(`  step ${s + 1}/${o.steps} (position ${at}): dense ${fmt.ms(denseMs[s])} ms`);
+        console.log(`  step ${s + 1}/${o.steps} (position ${at}): dense ${fmt.ms(denseTimes[s]!.wallMs)} ms`);
       }
-      const dMs = median(denseMs);
+      const [dMs, denseKernelMs] = [wallOf(denseTimes), kernelOf(denseTimes)];
       for (const score of scores) {
         for (const topK of o.topKs) {
           const m = per.get(`${score} ${topK}`)!;
-          const [selectMs, selectPooledMs, sparseMs, sparseCopiedMs] = [median(m.select), median(m.pooled), median(m.sparse), median(m.copied)];
-          const key = `${score} ${topK}`;
-          const kernel = (xs: number[] | undefined) => (xs && xs.length ? median(xs) : null);
-          const [selectKernelMs, sparseKernelMs, denseKernelMs] = [kernel(kernels.select.get(key)), kernel(kernels.sparse.get(key)), kernel(kernels.dense)];
+          const [selectMs, selectPooledMs, sparseMs, sparseCopiedMs] = [wallOf(m.select), median(m.pooled), wallOf(m.sparse), median(m.copied)];
+          const [selectKernelMs, sparseKernelMs] = [kernelOf(m.select), kernelOf(m.sparse)];
           rows.push({
             N, score, topK, recall: m.recall.reduce((a, b) => a + b, 0) / m.recall.length, keptPerRow: median(m.kept),
             massMean: m.mass.reduce((a, b) => a + b, 0) / m.mass.length, massP5: quantileSample(m.mass, 0.05),

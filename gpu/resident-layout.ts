@@ -142,7 +142,7 @@ fn run(wg: u32, lid: u32) {
 }
 
 /** Bytes [rows, C] from rows of `words` u32 each (the selection's packing). */
-export function unpackRows(data: ArrayBuffer, rows: number, C: number, words: number): Uint8Array {
+function unpackRows(data: ArrayBuffer, rows: number, C: number, words: number): Uint8Array {
   const bytes = new Uint8Array(data);
   if (C === words * 4) return bytes.slice(0, rows * C);
   const out = new Uint8Array(rows * C);

@@ -13,14 +13,14 @@
 import type { OperandData, ResidentData, SelectBlocksProblem } from '../src/backend.js';
 import { errors, internal } from '../src/errors.js';
 import { wall } from '../src/attention-parts.js';
-import { queryBlockRows, SelectedRows } from '../src/layouts/selected-layout.js';
+import { queryBlockRows, queryRuns, SelectedRows } from '../src/layouts/selected-layout.js';
 import { padColumns, upload, type LayoutTables } from './buffers.js';
 import type { GpuContext, Recorder } from './context.js';
 import { KT, ldDense, mmDecls, mmInit, mmStep, mmStoreVec4, mmThreads, type MmTile } from './matmul-common.js';
 import { Program, type BindingSpec } from './program.js';
 import { isHalf, residentBuffer } from './resident.js';
 import { SelectRowsProgram } from './select-rows.js';
-import { GpuLayout, LayoutCountProgram, LayoutFillProgram, LayoutScanProgram, unpackRows } from './resident-layout.js';
+import { GpuLayout, LayoutCountProgram, LayoutFillProgram, LayoutScanProgram } from './resident-layout.js';
 
 /** The score tile (and so the padding of the pooled rows and the score rows). */
 const TILE: MmTile = { TM: 64, TN: 64, KT };
@@ -408,7 +408,7 @@ function scoreGroup(ctx: GpuContext, p: SelectBlocksProblem, s: Scores, span: nu
  * buffer binds): each group's rows of words ([n, span, words]) to a buffer of its own, or with
  * `oneBuffer` all of them to one.
  */
-function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem, window: RowWindow, oneBuffer: boolean): { outs: { buffer: GPUBuffer; bytes: number }[]; words: number } {
+function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem, window: RowWindow, oneBuffer: boolean): { outs: { buffer: GPUBuffer; bytes: number }[]; words: number; group: number } {
   const { B, Hq, Nq, R, C, block } = p;
   const { span } = window;
   const words = Math.ceil(C / 4);
@@ -436,7 +436,7 @@ function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem,
     if (!all) outs.push({ buffer: out, bytes: n * span * words * 4 });
   }
   if (all) outs.push({ buffer: all, bytes: bh * span * words * 4 });
-  return { outs, words };
+  return { outs, words, group };
 }
 
 /**
@@ -468,31 +468,19 @@ export async function blockScores(ctx: GpuContext, p: SelectBlocksProblem): Prom
 export async function selectBlocks(ctx: GpuContext, p: SelectBlocksProblem): Promise<SelectedRows> {
   const rec = ctx.recorder('selectBlocks');
   const window = queryWindow(p);
-  const { outs, words } = encodeSelection(ctx, rec, p, window, false);
+  const { outs, words, group } = encodeSelection(ctx, rec, p, window, false);
   const data = await rec.run(outs);
   const { B, Hq, R, C } = p;
-  const { span } = window;
-  // the window's rows of each (b, h), in (b, h) order: the first r1 − r0 of its span
-  const rows = queryBlockRows(p);
-  const runs: Array<[number, number]> = [];
-  const parts: Array<[buffer: number, row: number, n: number]> = [];
-  let total = 0;
-  const perBuffer = data.map((d) => d.byteLength / (words * 4 * span));
-  for (let bh = 0, buf = 0, first = 0; bh < B * Hq; bh++) {
-    if (bh - first >= perBuffer[buf]!) [buf, first] = [buf + 1, bh];
-    const [r0, r1] = rows[Math.floor(bh / Hq)]!;
-    if (r1 <= r0) continue;
-    const last = runs[runs.length - 1];
-    if (last && last[1] === bh * R + r0) last[1] = bh * R + r1;
-    else runs.push([bh * R + r0, bh * R + r1]);
-    parts.push([buf, (bh - first) * span, r1 - r0]);
-    total += r1 - r0;
-  }
-  const bytes = new Uint8Array(total * C);
+  const runs = queryRuns(queryBlockRows(p), Hq, R);
+  // row t = bh·R + r is row (bh mod group)·span + r − r0 of buffer ⌊bh / group⌋ (C bytes of `words` u32)
+  const bytes = new Uint8Array(runs.reduce((n, [t0, t1]) => n + t1 - t0, 0) * C);
   let at = 0;
-  for (const [buf, row, n] of parts) {
-    bytes.set(unpackRows(data[buf]!.slice(row * words * 4, (row + n) * words * 4), n, C, words), at * C);
-    at += n;
+  for (const [t0, t1] of runs) {
+    for (let t = t0; t < t1; t++, at++) {
+      const bh = Math.floor(t / R);
+      const row = (bh % group) * window.span + (t % R) - window.r0[Math.floor(bh / Hq)]!;
+      bytes.set(new Uint8Array(data[Math.floor(bh / group)]!, row * words * 4, C), at * C);
+    }
   }
   return new SelectedRows(p.block, [B, Hq, R, C], runs, bytes);
 }

@@ -1,7 +1,7 @@
 // The selection of engine.selectBlocks on WebGPU: one workgroup per (b, h, block row r) of a window
-// of rows (those holding a query: a decode step's is one row) picks that row's blocks from its pooled
-// scores s[c] (select-blocks.ts computes them) and writes the row's layout bytes, four to a u32 word. The allowed columns are a prefix [0, cEnd)
-// (c ≤ r with causal, c·block < keyLengths[b]).
+// of rows (those holding a query: a decode step's is one row) picks that row's blocks from its
+// pooled scores s[c] (select-blocks.ts computes them) and writes the row's layout bytes, four to a
+// u32 word. The allowed columns are a prefix [0, cEnd) (c ≤ r with causal, c·block < keyLengths[b]).
 //
 // Both rules are "the largest key t whose set {c: key(s_c) ≥ t} reaches a goal": topK counts the
 // set (goal K), threshold sums its softmax mass exp(s_c − max) (goal τ·Z). key() maps the f32

@@ -9,7 +9,7 @@
 // them, and compileLayout reads the rows: the step costs its active rows, not B·Hq·R·C.
 import type { OperandData, ResidentData, SelectBlocksProblem } from '../backend.js';
 import { internal } from '../errors.js';
-import { queryBlockRows, SelectedRows } from '../layouts/selected-layout.js';
+import { queryBlockRows, queryRuns, SelectedRows } from '../layouts/selected-layout.js';
 import type { CpuContext } from './context.js';
 import { partitionByWeight } from './partition.js';
 import { CpuResident } from './resident.js';
@@ -64,14 +64,7 @@ export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Pro
   ], poolInline ? 'inline' : undefined);
 
   // the block rows that hold a query, as runs of items t = (b, h, r); the others stay empty
-  const runs: Array<[number, number]> = [];
-  for (let bh = 0; bh < B * Hq; bh++) {
-    const [r0, r1] = active[Math.floor(bh / Hq)];
-    if (r1 <= r0) continue;
-    const last = runs[runs.length - 1];
-    if (last && last[1] === bh * R + r0) last[1] = bh * R + r1;
-    else runs.push([bh * R + r0, bh * R + r1]);
-  }
+  const runs = queryRuns(active, Hq, R);
   // the rows in a list (the kernel runs its positions); each weighs its allowed columns (causal rows
   // grow along r), plus the cut's fixed cost
   const order = runs.flatMap(([t0, t1]) => Array.from({ length: t1 - t0 }, (_, i) => t0 + i));

@@ -170,3 +170,19 @@ export function rowsBehind(data: Uint8Array): SelectedRows | undefined {
 export function queryBlockRows(p: { readonly qOffset: Int32Array; readonly Nq: number; readonly block: number; readonly R: number }): Array<[number, number]> {
   return Array.from(p.qOffset, (o) => [Math.floor(o / p.block), Math.min(Math.ceil((o + p.Nq) / p.block), p.R)]);
 }
+
+/**
+ * The same rows as SelectedRows' runs of rows t = (b·H + h)·R + r, every head of batch row b
+ * holding `rows[b]`; adjacent runs joined.
+ */
+export function queryRuns(rows: ReadonlyArray<readonly [number, number]>, H: number, R: number): Array<[number, number]> {
+  const runs: Array<[number, number]> = [];
+  for (let bh = 0; bh < rows.length * H; bh++) {
+    const [r0, r1] = rows[Math.floor(bh / H)]!;
+    if (r1 <= r0) continue;
+    const last = runs[runs.length - 1];
+    if (last && last[1] === bh * R + r0) last[1] = bh * R + r1;
+    else runs.push([bh * R + r0, bh * R + r1]);
+  }
+  return runs;
+}
