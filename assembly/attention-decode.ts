@@ -5,7 +5,7 @@
 // chunk order. Each partial is computed the way attention-forward.ts computes a whole row, over a
 // score tile only as wide as the queries (rounded up to 4), so nothing depends on the tasks.
 import { blockMM, fillF32, packTransposed, INIT_SCALE } from './tiles';
-import { applyMasks, onlineSoftmaxForward, scoreTile, LOG2E } from './attention-scores';
+import { applyMasks, onlineSoftmaxForward, scoreFew, scoreTile, LOG2E } from './attention-scores';
 import { EMPTY, PARTIAL, itemRow0, itemRowEnd, tileKind } from './causal-kind';
 import { exp2x4 } from './simd';
 import { writeRows } from './attention-rows';
@@ -31,6 +31,7 @@ import { writeRows } from './attention-rows';
  * (qpad = min(N, block) rounded up to 4; m the running max of base-2 scores, o and l not divided)
  * go to partials + s·(qpad·D + 2·qpad) floats, for attentionDecodeMerge; s = −1: the item is its
  * row's only chunk and writes out (and lse) itself.
+ * Fewer than 4 query rows keep their queries as rows in qt ([rows][D], scoreFew's operand).
  * Pointers are byte offsets laid out as attentionForward's: q, out [B·H][N][D], k, v
  * [B·Hkv][kvStride][D], lse [B·H][N] or 0, qOffset [B] i32, rpe, kpm, am additive or 0.
  * `scratch`: this task's own 2·D·qpad + block·qpad + 3·qpad floats (twin: decodeScratchFloats in
@@ -48,7 +49,7 @@ export function attentionDecode(
   const dBytes = <usize>D << 2;
   const pBytes = <usize>qpad << 2;
   const slotBytes = (<usize>qpad * <usize>D + 2 * <usize>qpad) << 2;
-  const qt = scratch; // [D][qpad], queries transposed, times scale·log2(e)
+  const qt = scratch; // [D][qpad], queries transposed (or [rows][D] for fewer than 4), times scale·log2(e)
   const s = qt + <usize>D * pBytes; // [block][qpad] scores, then probabilities
   const alpha = s + <usize>block * pBytes; // [qpad] rescale of this step
   const own = alpha + pBytes; // o, m, l of an item that writes out itself
@@ -73,7 +74,10 @@ export function attentionDecode(
     const o = slot >= 0 ? partials + <usize>slot * slotBytes : own;
     const m = o + <usize>qpad * dBytes;
     const l = m + pBytes;
-    packTransposed(q + (headRows + <usize>row0) * dBytes, D, rows, qpad, qt, scale * LOG2E);
+    // fewer than 4 queries (a decode step's one row): scored as rows against K's rows (scoreFew)
+    const few = rows < 4;
+    if (few) scaleRows(q + (headRows + <usize>row0) * dBytes, rows * D, qt, scale * LOG2E);
+    else packTransposed(q + (headRows + <usize>row0) * dBytes, D, rows, qpad, qt, scale * LOG2E);
     fillF32(o, qpad * D, 0);
     fillF32(m, qpad, -Infinity);
     fillF32(l, qpad, 0);
@@ -84,7 +88,8 @@ export function attentionDecode(
       if (kind == EMPTY || cols <= 0) continue;
       const kb = k + (kvRows + <usize>col0) * dBytes;
       const vb = v + (kvRows + <usize>col0) * dBytes;
-      scoreTile(kb, qt, s, D, cols, rows, qpad);
+      if (few) scoreFew(kb, qt, s, D, cols, rows, qpad);
+      else scoreTile(kb, qt, s, D, cols, rows, qpad);
       if (masked || kind == PARTIAL) {
         applyMasks(
           s, qpad, rows, cols, Nk,
@@ -157,4 +162,12 @@ export function attentionDecodeMerge(
     }
     writeRows(base, base + mOffset, base + lOffset, rows, D, out + (<usize>bh * <usize>N + <usize>row0) * dBytes, lse != 0 ? lse + ((<usize>bh * <usize>N + <usize>row0) << 2) : 0);
   }
+}
+
+/** dst[i] = src[i]·mul for i < n. */
+function scaleRows(src: usize, n: i32, dst: usize, mul: f32): void {
+  const m = f32x4.splat(mul);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), f32x4.mul(v128.load(src + (<usize>i << 2)), m));
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + (<usize>i << 2)) * mul);
 }

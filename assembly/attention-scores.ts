@@ -24,6 +24,63 @@ import { blockMM, INIT_ZERO } from './tiles';
 }
 
 /**
+ * The score tile of fewer than 4 queries (a decode step's one query row): S[j][i] = q_i·k_j for
+ * j < keys, i < queries, and 0 in the padded columns queries … 3. `qr` holds the queries as rows
+ * ([queries][D], already times scale·log2(e)). Lanes run over d, four keys at a time, and one
+ * transpose sums the four keys' lanes: K is read once per query as rows, where scoreTile's 4-query
+ * tile would broadcast each element of K for columns that are mostly padding.
+ */
+export function scoreFew(k: usize, qr: usize, s: usize, D: i32, keys: i32, queries: i32, padded: i32): void {
+  const dBytes = <usize>D << 2;
+  const sRow = <usize>padded << 2;
+  const d4 = D & ~3;
+  for (let i = 0; i < queries; i++) {
+    const qi = qr + <usize>i * dBytes;
+    const si = s + (<usize>i << 2);
+    let j = 0;
+    for (; j + 4 <= keys; j += 4) {
+      const k0 = k + <usize>j * dBytes;
+      let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+      for (let d = 0; d < d4; d += 4) {
+        const off = <usize>d << 2;
+        const x = v128.load(qi + off);
+        a0 = fma4(x, v128.load(k0 + off), a0);
+        a1 = fma4(x, v128.load(k0 + dBytes + off), a1);
+        a2 = fma4(x, v128.load(k0 + 2 * dBytes + off), a2);
+        a3 = fma4(x, v128.load(k0 + 3 * dBytes + off), a3);
+      }
+      // lanes (0 + 2, 1 + 3) of each accumulator, then of the halves: [Σa0, Σa1, Σa2, Σa3]
+      const u01 = f32x4.add(i32x4.shuffle(a0, a1, 0, 4, 1, 5), i32x4.shuffle(a0, a1, 2, 6, 3, 7));
+      const u23 = f32x4.add(i32x4.shuffle(a2, a3, 0, 4, 1, 5), i32x4.shuffle(a2, a3, 2, 6, 3, 7));
+      const sum = f32x4.add(i64x2.shuffle(u01, u23, 0, 2), i64x2.shuffle(u01, u23, 1, 3));
+      const sj = si + <usize>j * sRow;
+      store<f32>(sj, f32x4.extract_lane(sum, 0) + tailDot(qi, k0, d4, D));
+      store<f32>(sj + sRow, f32x4.extract_lane(sum, 1) + tailDot(qi, k0 + dBytes, d4, D));
+      store<f32>(sj + 2 * sRow, f32x4.extract_lane(sum, 2) + tailDot(qi, k0 + 2 * dBytes, d4, D));
+      store<f32>(sj + 3 * sRow, f32x4.extract_lane(sum, 3) + tailDot(qi, k0 + 3 * dBytes, d4, D));
+    }
+    for (; j < keys; j++) {
+      const kj = k + <usize>j * dBytes;
+      let a = f32x4.splat(0);
+      for (let d = 0; d < d4; d += 4) a = fma4(v128.load(qi + (<usize>d << 2)), v128.load(kj + (<usize>d << 2)), a);
+      const h = f32x4.add(a, i32x4.shuffle(a, a, 2, 3, 0, 1));
+      store<f32>(si + <usize>j * sRow, f32x4.extract_lane(h, 0) + f32x4.extract_lane(h, 1) + tailDot(qi, kj, d4, D));
+    }
+  }
+  for (let j = 0; j < keys; j++) {
+    for (let i = queries; i < 4; i++) store<f32>(s + <usize>j * sRow + (<usize>i << 2), 0);
+  }
+}
+
+/** Σ_{d4 ≤ d < D} q[d]·k[d]: the last D mod 4 terms, 0 when D is a multiple of 4. */
+// @ts-ignore: decorator
+@inline function tailDot(q: usize, k: usize, d4: i32, D: i32): f32 {
+  let t: f32 = 0;
+  for (let d = d4; d < D; d++) t += load<f32>(q + (<usize>d << 2)) * load<f32>(k + (<usize>d << 2));
+  return t;
+}
+
+/**
  * bias·log2(e), where a finite bias stays finite: a huge finite mask (below −f32max/log2(e))
  * would otherwise become −∞ and count as masked, which the reference does not do.
  */

@@ -21,6 +21,7 @@ import { fmt, textTable } from '../cli/table.js';
 import { writeJson } from '../cli/write-json.js';
 import { createEngine, type BatchedLayout, type Engine, type KvCache, type Layout, type Tensor } from '../src/index.js';
 import { selectedLayout, selectedRows } from '../src/layouts/selected-layout.js';
+import { taskTuning } from '../src/cpu/tasks.js';
 import { plantedInputs } from './planted-matches.js';
 import { machineInfo } from './report/ort-tables.js';
 
@@ -36,6 +37,8 @@ export interface DecodeOptions {
   reps: number;
   appendReps: number;
   chunk: number;
+  /** taskTuning.minTaskBytes for this run (undefined: the library's). */
+  minTaskBytes: number | undefined;
   machine: string;
   shared: boolean;
   out: string;
@@ -87,6 +90,7 @@ function tokens(x: Float32Array, Hkv: number, N: number, from: number, to: numbe
 
 export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
   const { kvHeads: Hkv, reps } = o;
+  if (o.minTaskBytes !== undefined) taskTuning.minTaskBytes = o.minTaskBytes;
   if (H % Hkv !== 0) throw new RangeError(`--kv-heads must divide ${H}, got ${Hkv}`);
   const group = H / Hkv;
   // on WebGPU each timed call after WARM_MS of the same call (the GPU's clocks up)
@@ -99,7 +103,7 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
   const appends: AppendCost[] = [];
   const doc = () => ({
     bench: 'select-blocks', mode: 'decode', backend: o.backend, threads: o.threads ?? null, H, Hkv, D, block, plants: o.plants, beta: o.beta,
-    steps: o.steps, reps, appendReps: o.appendReps, machine: machineInfo(o.machine, o.shared), rows, appends,
+    steps: o.steps, reps, appendReps: o.appendReps, minTaskBytes: o.backend === 'cpu' ? taskTuning.minTaskBytes : null, machine: machineInfo(o.machine, o.shared), rows, appends,
   });
   const engine: Engine = await createEngine(o.backend === 'cpu' ? { backend: o.backend, threads: o.threads } : { backend: o.backend });
   console.log(`backend ${engine.backend}${o.backend === 'cpu' ? `, ${engine.info.threads} threads` : ''}; decode steps, Hkv ${Hkv}`);

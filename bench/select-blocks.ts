@@ -13,12 +13,13 @@
 // 1024 block columns) selection + attention ≥ 20× faster than dense; recall ≥ 95% there.
 // Writes the JSON first, then prints the table; --svg writes head 0's layout (topK 16, first N).
 // --decode: decode steps against a KV cache with key summaries instead (bench/select-blocks-decode.ts;
-// defaults N 131072, topK 16,32, plants 4; --kv-heads, --steps, --append-reps, --chunk).
+// defaults N 131072, topK 16,32, plants 4; --kv-heads, --steps, --append-reps, --chunk; --min-task-bytes sets
+// the CPU's taskTuning.minTaskBytes, the K/V reads worth a pool task).
 //   node --import tsx bench/select-blocks.ts [--backend cpu|webgpu] [--n 32768,65536,131072] [--threads T]
 //     [--topk 8,16,32] [--threshold 0.5,0.9] [--plants 1] [--beta 6] [--plant-rows 64] [--reps 3] [--mass-rows 256] [--no-dense]
 //     [--resident (q, k, v uploaded once; selection and outputs kept on the device: no transfers timed)]
 //     [--svg bench/results/select-blocks-layout.svg] [--machine "label"] [--shared] [--out bench/results/select-blocks-<backend>.json]
-//     [--decode [--kv-heads 8] [--steps 4] [--append-reps 32] [--chunk 4096]]
+//     [--decode [--kv-heads 8] [--steps 4] [--append-reps 32] [--chunk 4096] [--min-task-bytes B]]
 import { writeFile } from 'node:fs/promises';
 import { parseFlags } from '../cli/flags.js';
 import { medianCallTimes, quantileSample, type CallTimes } from '../cli/stats.js';
@@ -33,7 +34,7 @@ import { machineInfo } from './report/ort-tables.js';
 const flags = parseFlags({
   backend: 'string', n: 'list', threads: 'int', topk: 'list', threshold: 'list', plants: 'int', beta: 'number', 'plant-rows': 'int', reps: 'int', 'mass-rows': 'int',
   'no-dense': 'bool', resident: 'bool', svg: 'string', machine: 'string', shared: 'bool', out: 'string',
-  decode: 'bool', 'kv-heads': 'int', steps: 'int', 'append-reps': 'int', chunk: 'int',
+  decode: 'bool', 'kv-heads': 'int', steps: 'int', 'append-reps': 'int', chunk: 'int', 'min-task-bytes': 'int',
 });
 const decode = flags.bool('decode');
 const backend = flags.string('backend', 'cpu') as 'cpu' | 'webgpu';
@@ -242,7 +243,8 @@ async function prefill(): Promise<void> {
 if (decode) {
   await selectBlocksDecode({
     backend, threads, lengths, kvHeads: flags.int('kv-heads', H), topKs, plants: plantsPerRow, beta, steps: flags.int('steps', 4), reps,
-    appendReps: flags.int('append-reps', 32), chunk: flags.int('chunk', 4096), machine: flags.string('machine', 'unlabelled'), shared: flags.bool('shared'), out: outFile,
+    appendReps: flags.int('append-reps', 32), chunk: flags.int('chunk', 4096),
+    minTaskBytes: flags.has('min-task-bytes') ? flags.int('min-task-bytes', 0) : undefined, machine: flags.string('machine', 'unlabelled'), shared: flags.bool('shared'), out: outFile,
   });
 } else {
   await prefill();

@@ -40,7 +40,7 @@ const drawn: fc.Arbitrary<Drawn> = fc.record({
   ragged: fc.boolean(),
   lengths: fc.array(fc.double({ min: 0, max: 0.999, noNaN: true }), { minLength: 2, maxLength: 2 }),
   batchedLayout: fc.boolean(),
-  D: fc.constantFrom(32, 40, 64, 128, 256),
+  D: fc.constantFrom(32, 37, 40, 64, 128, 256),
   causal: fc.boolean(),
   rpe: fc.boolean(),
   kpm: fc.constantFrom('none' as const, 'add' as const, 'mul' as const),

@@ -14,7 +14,7 @@ import type { AttentionProblem, OperandData } from '../backend.js';
 import { beyondSelfAttention } from '../backend.js';
 import type { CpuContext } from './context.js';
 import { partitionByWeight } from './partition.js';
-import { dynamicTaskCount, guidedShares, partitionEvenly, runsInline, taskCount } from './tasks.js';
+import { guidedShares, partitionEvenly, streamingTaskCount, taskCount } from './tasks.js';
 
 /** Internal knobs, exported for tests and benchmarks. */
 export const decodeTuning = {
@@ -186,9 +186,11 @@ export async function decodeForward(ctx: CpuContext, p: AttentionProblem<Operand
   const partials = a.alloc(Math.max(4, work.slots * slotFloats(D, block, N) * 4));
   const scratchBytes = decodeScratchFloats(D, block, N) * 4;
   const qpad = queryPad(N, block);
+  // a step reads each kept K and V block once (f32 in the arena): over a few selected blocks its
+  // reads, not its flops, decide how many tasks are worth a round trip
   const flops = 4 * block * D * qpad * work.blocks;
-  const inline = runsInline(flops); // a step over a few selected blocks: less than a pool round trip
-  const parts = inline ? 1 : Math.min(units, dynamicTaskCount(ctx, flops));
+  const { tasks, inline } = streamingTaskCount(ctx, flops, 2 * 4 * block * D * work.blocks);
+  const parts = Math.min(units, tasks);
   const ranges = partitionByWeight(work.unitWeight, parts, guidedShares(parts, taskCount(ctx)));
   const shape = { H, Hkv, N, Nk, kvStride: p.kvStride, D, block, causal: p.causal ? 1 : 0, scale: p.scale };
   await ctx.run('attentionDecode', ranges.map(([u0, u1]) => ({

@@ -24,6 +24,9 @@ export const taskTuning = {
   minTaskFlops: 32e6,
   /** Work below this (about 0.1 ms of one thread) runs on the calling thread: a pool round trip costs more. */
   inlineFlops: 3e6,
+  /** The least memory (bytes read) worth a task for an op bound by its reads (a decode step over a few
+   * selected blocks): about 0.3 ms of one core's reads, what a round trip to idle workers cost on a 2-core VM. */
+  minTaskBytes: 4 << 20,
 };
 
 /** Whether an op of `flops` is best run as one task on the calling thread (never when a test forces a split). */
@@ -41,6 +44,18 @@ export function dynamicTaskCount(ctx: CpuContext, flops: number): number {
   const threads = taskCount(ctx);
   if (forced !== undefined || threads === 1) return threads;
   return Math.max(threads, Math.min(threads * taskTuning.tasksPerThread, Math.floor(flops / taskTuning.minTaskFlops)));
+}
+
+/**
+ * Tasks for an op that computes `flops` and reads `bytes` it cannot share between tasks (a decode
+ * step's K/V blocks): each task worth a pool round trip by either, up to tasksPerThread per thread.
+ * `inline` when that is one task: the calling thread runs it. Exactly ctx.threads, never inline, when forced.
+ */
+export function streamingTaskCount(ctx: CpuContext, flops: number, bytes: number): { tasks: number; inline: boolean } {
+  if (forced !== undefined) return { tasks: forced, inline: false };
+  const worth = Math.max(Math.floor(flops / taskTuning.minTaskFlops), Math.floor(bytes / taskTuning.minTaskBytes));
+  const tasks = Math.max(1, Math.min(ctx.threads * taskTuning.tasksPerThread, worth));
+  return { tasks, inline: tasks === 1 };
 }
 
 /**
