@@ -14,7 +14,7 @@ import { padColumns, upload } from './buffers.js';
 import type { GpuContext } from './context.js';
 import { BufferUsage } from './program.js';
 import { residentBuffer, type GpuResident } from './resident.js';
-import { PoolRowsProgram, SCORE_TILE } from './select-blocks.js';
+import { ALL_ROWS, PoolRowsProgram, SCORE_TILE } from './select-blocks.js';
 
 /**
  * The summaries on WebGPU: mean, min and max, each f32 [B·Hkv][blocks][D] (rows not padded, as
@@ -127,7 +127,7 @@ export class GpuKvCache implements KvCacheData {
     rec.dispatch(
       new PoolRowsProgram(s.block, d4, this.dtype === 'float16', 'all'),
       [this.k.buffer, pos, s.mean.buffer, s.min.buffer, s.max.buffer],
-      { heads, blocks: jCount, blkBase: jFirst, blocksPad: s.blocks, n: this.capacity, xBase: 0, bhBase: 0, d: D, d4, posOff: 0, lenOff: 1, scale: 1 },
+      { heads, blocks: jCount, blkBase: jFirst, blocksPad: s.blocks, n: this.capacity, xBase: 0, bhBase: 0, d: D, d4, posOff: 0, lenOff: 1, rowOff: ALL_ROWS, scale: 1 },
       heads * jCount,
     );
     await rec.run([]);

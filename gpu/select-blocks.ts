@@ -28,6 +28,9 @@ const TILE: MmTile = { TM: 64, TN: 64, KT };
 export const SCORE_TILE = TILE.TN;
 const POOL_WG = 64;
 
+/** PoolRowsProgram's rowOff when it pools blocks blkBase … of every batch row alike. */
+export const ALL_ROWS = 0xffffffff;
+
 /** What PoolRowsProgram writes per pooled row: the mean (times the scale), the min and max, or all three. */
 export type PoolOutputs = 'mean' | 'bounds' | 'all';
 
@@ -56,6 +59,9 @@ export class PoolRowsProgram extends Program {
     /** Where pos holds pos0 [B] and len [B]. */
     ['posOff', 'u32'],
     ['lenOff', 'u32'],
+    /** Where pos holds each batch row's first pooled block (a selection's row window; then blkBase is
+     * not read), or ALL_ROWS. */
+    ['rowOff', 'u32'],
     ['scale', 'f32'],
   ] as const;
   readonly workgroupSize = POOL_WG;
@@ -96,9 +102,10 @@ ${bounds ? `var<workgroup> redLo: array<vec4<f32>, ${POOL_WG}>;
 var<workgroup> redHi: array<vec4<f32>, ${POOL_WG}>;` : ''}
 
 fn run(wg: u32, lid: u32) {
-  let blk = u.blkBase + wg % u.blocks;
   let bh = u.bhBase + wg / u.blocks;
   let b = bh / u.heads;
+  var blk = u.blkBase + wg % u.blocks;
+  if (u.rowOff != ${ALL_ROWS}u) { blk = u32(pos[u.rowOff + b]) + wg % u.blocks; }
   let pos0 = u32(pos[u.posOff + b]);
   let len = u32(pos[u.lenOff + b]);
   let lo = max(blk * BLK, pos0);
@@ -353,20 +360,22 @@ function encodeScores(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem, wi
   const bound = p.score === 'bound';
   const d4 = Math.ceil(D / 4);
   const [Rp, Cp] = [roundUp(window.span, TILE.TM), roundUp(C, TILE.TN)];
-  const qRows = roundUp(R, TILE.TM); // pooled q's rows per (b, h)
+  // pooled q's rows per (b, h): block rows, absolute; only the window's are pooled (a window that
+  // starts late may reach past R: its rows beyond hold no query, pooled as zeros)
+  const qRows = roundUp(Math.max(R, ...Array.from(window.r0, (r0) => r0 + window.span)), TILE.TM);
   const meta = Int32Array.of(...p.qOffset, ...new Int32Array(B), ...new Int32Array(B).fill(Nq), ...p.keyLengths, ...window.r0);
   const metaBuf = rec.own(upload(ctx.device, ctx.limits, 'select offsets, lengths and rows', meta));
   const [offOff, zeroOff, nqOff, lenOff, rowOff] = [0, B, 2 * B, 3 * B, 4 * B];
-  const poolInto = (outs: GPUBuffer[], outputs: PoolOutputs, x: OperandData, heads: number, perBatch: number, rows: number, blocks: number, blocksPad: number, posOff: number, lenOff: number, scale: number) => {
+  const poolInto = (outs: GPUBuffer[], outputs: PoolOutputs, x: OperandData, heads: number, perBatch: number, rows: number, blocks: number, blocksPad: number, posOff: number, lenOff: number, windowOff: number, scale: number) => {
     const pool = new PoolRowsProgram(block, d4, isHalf(x), outputs);
     for (const part of operandParts(ctx, rec, outs[0]!.label, x, heads, rows, D)) {
-      const u = { heads: perBatch, blocks, blkBase: 0, blocksPad, n: rows, xBase: part.h0, bhBase: part.h0, d: D, d4, posOff, lenOff, scale };
+      const u = { heads: perBatch, blocks, blkBase: 0, blocksPad, n: rows, xBase: part.h0, bhBase: part.h0, d: D, d4, posOff, lenOff, rowOff: windowOff, scale };
       rec.dispatch(pool, [part.buffer, metaBuf, ...outs], u, (part.h1 - part.h0) * blocks);
     }
   };
   // the bound's scale comes after its max, where the CPU's does (a negative one flips the max)
   const qp = rec.output('select pooled q', B * Hq * qRows * D * 4);
-  poolInto([qp], 'mean', p.q, B * Hq, Hq, Nq, R, qRows, offOff, nqOff, bound ? 1 : p.scale);
+  poolInto([qp], 'mean', p.q, B * Hq, Hq, Nq, window.span, qRows, offOff, nqOff, rowOff, bound ? 1 : p.scale);
   let keys: GPUBuffer[];
   let kvRows: number;
   const held = p.summaries;
@@ -379,7 +388,7 @@ function encodeScores(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem, wi
     keys = bound ? [rec.output('select pooled k min', bytes), rec.output('select pooled k max', bytes)] : [rec.output('select pooled k', bytes)];
     kvRows = Cp;
     // a KV cache's keys (kvStride its capacity) are pooled as a tensor's
-    poolInto(keys, bound ? 'bounds' : 'mean', p.k, B * Hkv, Hkv, p.kvStride, C, Cp, zeroOff, lenOff, 1);
+    poolInto(keys, bound ? 'bounds' : 'mean', p.k, B * Hkv, Hkv, p.kvStride, C, Cp, zeroOff, lenOff, ALL_ROWS, 1);
   }
   const program = new BlockScoresProgram(block, bound);
   const [mTiles, nTiles] = [Rp / TILE.TM, Cp / TILE.TN];
