@@ -13,7 +13,7 @@ import { queryBlockRows, queryRuns, SelectedRows } from '../layouts/selected-lay
 import type { CpuContext } from './context.js';
 import { partitionByWeight } from './partition.js';
 import { CpuResident } from './resident.js';
-import { dynamicTaskCount, partitionEvenly, runsInline } from './tasks.js';
+import { dynamicTaskCount, partitionEvenly, runsInline, streamingTaskCount } from './tasks.js';
 
 /** Bytes of per-task scratch of selectBlockRows per block column: scores, exponentials, heap. */
 const ROW_SCRATCH = 12;
@@ -76,9 +76,12 @@ export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Pro
     if (p.causal) n = Math.min(n, r + 1);
     prefix[u + 1] = prefix[u] + 8 + n;
   });
+  // each row reads its allowed key blocks' summaries (mean, or min and max) from memory once per
+  // kv head at most: a decode step's few rows are bound by those reads, not their flops
   const selectWork = prefix[order.length] * D * 2;
-  const selectInline = runsInline(selectWork);
-  const tasks = partitionByWeight(prefix, selectInline ? 1 : dynamicTaskCount(ctx, selectWork));
+  const summaryBytes = Math.min(prefix[order.length] - 8 * order.length, B * Hkv * keys.blocks) * D * 4 * (bound ? 2 : 1);
+  const { tasks: selectTasks, inline: selectInline } = streamingTaskCount(ctx, selectWork, summaryBytes);
+  const tasks = partitionByWeight(prefix, selectTasks);
   const stride = Math.ceil((C * ROW_SCRATCH) / 64) * 64;
   const scratch = a.alloc(tasks.length * stride);
   // Wasm holds the listed rows only, in the list's order: the runs' rows one after another
