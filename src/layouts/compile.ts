@@ -50,12 +50,6 @@ export class CompiledLayout {
   readonly kvPtr: Int32Array;
   /** [nnz]: the column of each entry, ascending within a row. The entry index is the position. */
   readonly kvIndices: Int32Array;
-  /** [S·C + 1]: the transpose, per block column j = s·C + c. */
-  readonly qPtr: Int32Array;
-  /** [nnz]: the row of each transposed entry, ascending within a column. */
-  readonly qIndices: Int32Array;
-  /** [nnz]: for each transposed entry, its entry index (its block in a BlockSparseTensor). */
-  readonly qEntries: Int32Array;
   /** [nnz]: per entry, its block row s·R + r (sdd finds a block's row without a search). */
   readonly entryRow: Int32Array;
   /**
@@ -65,12 +59,29 @@ export class CompiledLayout {
   readonly causalKind: Uint8Array;
   /** [S·R]: kept blocks per block row (kvPtr's differences), causal ignored. */
   readonly rowBlocks: Int32Array;
-  /** [S·C]: kept blocks per block column, causal ignored. */
-  readonly colBlocks: Int32Array;
   /** [S]: kept blocks per slot (its entries), and the most any slot has. */
   readonly slotBlocks: Int32Array;
   readonly maxSlotBlocks: number;
   private readonly byCausal: [CausalTables | null, CausalTables | null] = [null, null];
+  /** The transposed tables, built at their first read: a decode step's fresh selection reads only its rows'. */
+  private transposed: ColumnTables | undefined;
+
+  /** [S·C + 1]: the transpose, per block column j = s·C + c. */
+  get qPtr(): Int32Array {
+    return this.columns().qPtr;
+  }
+  /** [nnz]: the row of each transposed entry, ascending within a column. */
+  get qIndices(): Int32Array {
+    return this.columns().qIndices;
+  }
+  /** [nnz]: for each transposed entry, its entry index (its block in a BlockSparseTensor). */
+  get qEntries(): Int32Array {
+    return this.columns().qEntries;
+  }
+  /** [S·C]: kept blocks per block column, causal ignored. */
+  get colBlocks(): Int32Array {
+    return this.columns().colBlocks;
+  }
 
   /**
    * `source`: where the rows are read from (compileLayout passes a selection's rows); every row
@@ -87,21 +98,11 @@ export class CompiledLayout {
     this.cols = C;
     const { data, spans } = source ?? { data: layout.data, spans: [[0, S * R, 0]] };
     const rowBlocks = new Int32Array(S * R);
-    const colBlocks = new Int32Array(S * C);
     let nnz = 0;
     const words = wordView(data);
     for (const [i0, i1, at] of spans) {
       for (let i = i0; i < i1; i++) {
-        const base = (at + i - i0) * C;
-        if (emptyRow(data, words, base, C)) continue;
-        const s = (i / R) | 0;
-        let n = 0;
-        for (let c = 0; c < C; c++) {
-          if (data[base + c] !== 0) {
-            n++;
-            colBlocks[s * C + c]++;
-          }
-        }
+        const n = keptColumns(data, words, (at + i - i0) * C, C, null, 0);
         rowBlocks[i] = n;
         nnz += n;
       }
@@ -111,45 +112,51 @@ export class CompiledLayout {
     const kvIndices = new Int32Array(nnz);
     const entryRow = new Int32Array(nnz);
     const causalKind = new Uint8Array(nnz);
-    const qPtr = new Int32Array(S * C + 1);
-    for (let j = 0; j < S * C; j++) qPtr[j + 1] = qPtr[j] + colBlocks[j];
-    const qIndices = new Int32Array(nnz);
-    const qEntries = new Int32Array(nnz);
-    const fill = qPtr.slice(0, S * C);
-    const slotBlocks = new Int32Array(S);
-    let e = 0;
     for (const [i0, i1, at] of spans) {
       for (let i = i0; i < i1; i++) {
         if (rowBlocks[i] === 0) continue;
-        const s = (i / R) | 0;
-        const r = i - s * R;
-        const base = (at + i - i0) * C;
-        for (let c = 0; c < C; c++) {
-          if (data[base + c] === 0) continue;
-          kvIndices[e] = c;
+        const r = i % R;
+        const e0 = kvPtr[i];
+        keptColumns(data, words, (at + i - i0) * C, C, kvIndices, e0);
+        for (let e = e0; e < kvPtr[i + 1]; e++) {
+          const c = kvIndices[e];
           entryRow[e] = i;
           causalKind[e] = c < r ? CausalKind.Full : c === r ? CausalKind.Partial : CausalKind.Empty;
-          const t = fill[s * C + c]++;
-          qIndices[t] = r; // rows arrive in ascending order, so each column's list is sorted
-          qEntries[t] = e;
-          e++;
         }
       }
     }
+    const slotBlocks = new Int32Array(S);
     for (let s = 0; s < S; s++) slotBlocks[s] = kvPtr[(s + 1) * R] - kvPtr[s * R];
     this.nnz = nnz;
     this.density = S * R * C === 0 ? 0 : nnz / (S * R * C);
     this.kvPtr = kvPtr;
     this.kvIndices = kvIndices;
-    this.qPtr = qPtr;
-    this.qIndices = qIndices;
-    this.qEntries = qEntries;
     this.entryRow = entryRow;
     this.causalKind = causalKind;
     this.rowBlocks = rowBlocks;
-    this.colBlocks = colBlocks;
     this.slotBlocks = slotBlocks;
     this.maxSlotBlocks = slotBlocks.reduce((m, x) => Math.max(m, x), 0);
+  }
+
+  /** The transposed tables from the row tables: entries in row order, so each column's rows ascend. */
+  private columns(): ColumnTables {
+    if (this.transposed) return this.transposed;
+    const { slots: S, rows: R, cols: C, nnz, kvIndices, entryRow } = this;
+    const colBlocks = new Int32Array(S * C);
+    for (let e = 0; e < nnz; e++) colBlocks[((entryRow[e] / R) | 0) * C + kvIndices[e]]++;
+    const qPtr = new Int32Array(S * C + 1);
+    for (let j = 0; j < S * C; j++) qPtr[j + 1] = qPtr[j] + colBlocks[j];
+    const qIndices = new Int32Array(nnz);
+    const qEntries = new Int32Array(nnz);
+    const fill = qPtr.slice(0, S * C);
+    for (let e = 0; e < nnz; e++) {
+      const i = entryRow[e];
+      const s = (i / R) | 0;
+      const t = fill[s * C + kvIndices[e]]++;
+      qIndices[t] = i - s * R;
+      qEntries[t] = e;
+    }
+    return (this.transposed = { colBlocks, qPtr, qIndices, qEntries });
   }
 
   /** The slot batch row b and query head h read: (b % Bl)·Hl + h % Hl (today h). */
@@ -188,19 +195,41 @@ function wordView(data: Uint8Array): { words: Uint32Array; head: number } {
 }
 
 /**
- * Whether bytes base … base + n − 1 are all zero, four at a time: a selected layout over a long
- * cache is mostly empty rows (a decode step's keeps one block row per head), and its compile is
- * part of every step.
+ * The kept columns of the row at bytes base … base + n − 1: written to out[at …] (null: counted
+ * only), returning how many. Zero bytes are skipped four at a time: a selected layout over a long
+ * cache is mostly empty rows and columns (a decode step's keeps one block row per head, a few
+ * dozen of its thousands of blocks), and its compile is part of every step.
  */
-function emptyRow(data: Uint8Array, { words, head }: { words: Uint32Array; head: number }, base: number, n: number): boolean {
+function keptColumns(data: Uint8Array, { words, head }: { words: Uint32Array; head: number }, base: number, n: number, out: Int32Array | null, at: number): number {
   const end = base + n;
-  let i = base;
-  const w0 = Math.ceil(Math.max(i - head, 0) / 4);
+  const w0 = Math.ceil(Math.max(base - head, 0) / 4);
   const w1 = Math.max(Math.floor((end - head) / 4), w0);
-  for (; i < Math.min(head + w0 * 4, end); i++) if (data[i] !== 0) return false;
-  for (let w = w0; w < w1; w++) if (words[w] !== 0) return false;
-  for (i = Math.max(head + w1 * 4, i); i < end; i++) if (data[i] !== 0) return false;
-  return true;
+  let k = at;
+  const take = (i: number) => {
+    if (data[i] !== 0) {
+      if (out) out[k] = i - base;
+      k++;
+    }
+  };
+  let i = base;
+  for (; i < Math.min(head + w0 * 4, end); i++) take(i);
+  for (let w = w0; w < w1; w++) {
+    if (words[w] === 0) continue;
+    const b = head + w * 4;
+    take(b);
+    take(b + 1);
+    take(b + 2);
+    take(b + 3);
+  }
+  for (i = Math.max(head + w1 * 4, i); i < end; i++) take(i);
+  return k - at;
+}
+
+interface ColumnTables {
+  readonly colBlocks: Int32Array;
+  readonly qPtr: Int32Array;
+  readonly qIndices: Int32Array;
+  readonly qEntries: Int32Array;
 }
 
 /** [Bl, Hl, R, C] of a layout: today's [H, R, C] layouts have Bl = 1. */
