@@ -8,7 +8,7 @@
 // on the GPU: the host writes only uniforms, whatever the cache's length or the layout's size.
 import type { AttentionProblem, OperandData } from '../src/backend.js';
 import { attentionInputBindings, biasFn, flagsKey, layoutDims, operand, range, sourceAt, vec4Elem, type AttnFlags } from './attention-common.js';
-import { MASKED, THRESH, type BiasBuffer, type LayoutTables } from './buffers.js';
+import { MASKED, THRESH, type BiasBuffer, type RowTables } from './buffers.js';
 import type { Recorder } from './context.js';
 import { AttentionDecodeMergeProgram } from './attention-decode-merge.js';
 import { Program, type BindingSpec, type UniformValues } from './program.js';
@@ -255,7 +255,7 @@ export function encodeAttentionDecode(
   rec: Recorder,
   p: AttentionProblem<OperandData>,
   flags: AttnFlags,
-  inp: { q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; tables: LayoutTables; bias: BiasBuffer; d4: number; half: boolean },
+  inp: { q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; tables: RowTables; bias: BiasBuffer; d4: number; half: boolean },
   out: GPUBuffer,
   stats: GPUBuffer,
 ): void {

@@ -43,7 +43,7 @@ import { isHalf, residentBuffer } from './resident.js';
 import { residentLayoutTables } from './resident-layout.js';
 import { mmaForwardBlocker, mmaForwardDispatch } from './attention-forward-mma.js';
 import { encodeAttentionDecode, takesDecodePath } from './attention-decode.js';
-import { MASKED, padColumns, THRESH, unpadColumns, upload, uploadBias, type BiasBuffer, type LayoutTables } from './buffers.js';
+import { MASKED, padColumns, THRESH, unpadColumns, upload, uploadBias, type BiasBuffer, type LayoutTables, type RowTables } from './buffers.js';
 import type { GpuContext, Recorder } from './context.js';
 import type { BindingSpec, Program, UniformValues } from './program.js';
 
@@ -319,11 +319,12 @@ function stagedRows(name: string, dst: string, base: string, src: Source, row0: 
 
 export { attnFlags };
 
-export interface AttentionInputs {
+/** `T`: the layout tables the kernels read (the decode kernels only the rows': RowTables). */
+export interface AttentionInputs<T extends RowTables = LayoutTables> {
   readonly q: GPUBuffer;
   readonly k: GPUBuffer;
   readonly v: GPUBuffer;
-  readonly tables: LayoutTables;
+  readonly tables: T;
   readonly bias: BiasBuffer;
   /** Head dim in vec4 (D padded to a multiple of 4). */
   readonly d4: number;
@@ -336,6 +337,15 @@ export interface AttentionInputs {
  * them with the recorder; an operand already on the device (a GpuResident) is bound as it is.
  */
 export function uploadAttentionInputs(ctx: GpuContext, rec: Recorder, p: AttentionProblem<OperandData>): AttentionInputs {
+  return { ...uploadOperands(ctx, rec, p), tables: p.residentLayout ? residentLayoutTables(p.residentLayout) : ctx.layouts.get(p.layout) };
+}
+
+/** uploadAttentionInputs with only the row tables of a host layout (the decode kernels'). */
+function uploadDecodeInputs(ctx: GpuContext, rec: Recorder, p: AttentionProblem<OperandData>): AttentionInputs<RowTables> {
+  return { ...uploadOperands(ctx, rec, p), tables: p.residentLayout ? residentLayoutTables(p.residentLayout) : ctx.layouts.rowTables(p.layout) };
+}
+
+function uploadOperands(ctx: GpuContext, rec: Recorder, p: AttentionProblem<OperandData>): Omit<AttentionInputs, 'tables'> {
   const d4 = Math.ceil(p.D / 4);
   const up = (label: string, x: OperandData, rows: number): GPUBuffer =>
     residentBuffer(x) ?? rec.own(upload(ctx.device, ctx.limits, label, padColumns(x as Float32Array | Uint16Array, rows, p.D, d4 * 4)));
@@ -343,7 +353,7 @@ export function uploadAttentionInputs(ctx: GpuContext, rec: Recorder, p: Attenti
   rec.own(bias.buffer);
   const kvRows = p.B * p.Hkv * p.kvStride;
   return {
-    q: up('q', p.q, p.B * p.H * p.N), k: up('k', p.k, kvRows), v: up('v', p.v, kvRows), tables: p.residentLayout ? residentLayoutTables(p.residentLayout) : ctx.layouts.get(p.layout), bias, d4, half: isHalf(p.q),
+    q: up('q', p.q, p.B * p.H * p.N), k: up('k', p.k, kvRows), v: up('v', p.v, kvRows), bias, d4, half: isHalf(p.q),
   };
 }
 
@@ -402,7 +412,7 @@ export function forwardDispatch(ctx: GpuContext, p: AttentionProblem<OperandData
 }
 
 /** The output buffer of q's rows: [rows·d4] vec4 of f32, or of f16 for half-float operands. */
-export const outputBytes = (rows: number, inp: AttentionInputs): number => rows * inp.d4 * 4 * elemBytes(inp.half);
+export const outputBytes = (rows: number, inp: { d4: number; half: boolean }): number => rows * inp.d4 * 4 * elemBytes(inp.half);
 
 /** Encodes the forward pass; returns the output [BH·N·d4 vec4] and stats ([lse | delta], 2·BH·N) buffers. */
 export function encodeAttentionForward(
@@ -430,7 +440,7 @@ export async function attentionForwardWithLse(ctx: GpuContext, p: AttentionProbl
 }
 
 /** A few query rows (the forward alone; the backward keeps the prefill programs): split-KV. */
-function encodeDecode(rec: Recorder, p: AttentionProblem<OperandData>, inp: AttentionInputs): { out: GPUBuffer; stats: GPUBuffer } {
+function encodeDecode(rec: Recorder, p: AttentionProblem<OperandData>, inp: AttentionInputs<RowTables>): { out: GPUBuffer; stats: GPUBuffer } {
   const rows = p.B * p.H * p.N;
   const out = rec.output('attention out', outputBytes(rows, inp));
   const stats = rec.output('attention stats (lse | delta)', 2 * rows * 4);
@@ -440,9 +450,17 @@ function encodeDecode(rec: Recorder, p: AttentionProblem<OperandData>, inp: Atte
 
 async function forward(ctx: GpuContext, p: AttentionProblem<OperandData>, withLse: boolean): Promise<{ out: OperandData; lse: Float32Array | null }> {
   const rec = ctx.recorder('attention');
-  const inp = uploadAttentionInputs(ctx, rec, p);
+  let inp: AttentionInputs<RowTables>;
+  let encoded: { out: GPUBuffer; stats: GPUBuffer };
+  if (takesDecodePath(p, attnFlags(p))) {
+    const d = uploadDecodeInputs(ctx, rec, p);
+    [inp, encoded] = [d, encodeDecode(rec, p, d)];
+  } else {
+    const f = uploadAttentionInputs(ctx, rec, p);
+    [inp, encoded] = [f, encodeAttentionForward(ctx, rec, p, f)];
+  }
   const rows = p.B * p.H * p.N;
-  const { out, stats } = takesDecodePath(p, attnFlags(p)) ? encodeDecode(rec, p, inp) : encodeAttentionForward(ctx, rec, p, inp);
+  const { out, stats } = encoded;
   // the stats buffer starts with the lse of every row (then delta, which the forward leaves unset)
   const lseRead = withLse ? [{ buffer: stats, bytes: rows * 4 }] : [];
   if (p.keepOnDevice) {

@@ -131,8 +131,12 @@ export interface LayoutTables {
  * Uploads each CompiledLayout's tables once per device and keeps them while the layout lives
  * (WeakMap), destroying a buffer when its layout is collected (FinalizationRegistry) or on close.
  */
+/** What the decode kernels read of a layout's tables: its block rows' entries. */
+export type RowTables = Pick<LayoutTables, 'buffer' | 'kvPtr' | 'kvIndices'>;
+
 export class LayoutTableCache {
   private readonly map = new WeakMap<CompiledLayout, LayoutTables>();
+  private readonly rowMap = new WeakMap<CompiledLayout, RowTables>();
   private readonly live = new Set<GPUBuffer>();
   private readonly registry = new FinalizationRegistry<GPUBuffer>((b) => {
     if (this.live.delete(b)) b.destroy();
@@ -174,6 +178,23 @@ export class LayoutTableCache {
       colOrder: [offsets[9], offsets[10]],
     };
     this.map.set(layout, tables);
+    this.live.add(buffer);
+    this.registry.register(layout, buffer);
+    return tables;
+  }
+
+  /**
+   * The row tables alone (kvPtr, kvIndices), for the decode kernels: a step's fresh selection
+   * uploads those two, not the transposes and the four orders the prefill kernels read (sorts over
+   * S·R and S·C items). A layout's full tables serve where they were built.
+   */
+  rowTables(layout: CompiledLayout): RowTables {
+    const hit = this.map.get(layout) ?? this.rowMap.get(layout);
+    if (hit) return hit;
+    const label = `layout row tables [${layout.batches}, ${layout.heads}, ${layout.rows}, ${layout.cols}] block ${layout.block} nnz ${layout.nnz}`;
+    const { buffer, offsets } = uploadParts(this.device, this.limits, label, [layout.kvPtr, layout.kvIndices]);
+    const tables: RowTables = { buffer, kvPtr: offsets[0], kvIndices: offsets[1] };
+    this.rowMap.set(layout, tables);
     this.live.add(buffer);
     this.registry.register(layout, buffer);
     return tables;
