@@ -110,17 +110,20 @@ case "${1:-}" in
   select-all)
     # Issue 17 in one call: the CPU decode step at 16 threads with the library's task rule and with 1 MiB
     # of K/V reads per pool task (taskTuning.minTaskBytes), no GPU device open; then select-webgpu's
-    # two steps at N 65536 and 131072
-    lscpu > "$out/lscpu.txt" 2>&1
+    # two steps at N 65536 and 131072. Everything lands in one select-all.tar.gz (the device tool
+    # brings back a few files only)
+    w="$out/select-all"; mkdir -p "$w"
+    lscpu > "$w/lscpu.txt" 2>&1
     for b in default 1048576; do
       flag=(); [[ $b == default ]] || flag=(--min-task-bytes "$b")
-      step bash -c 'timeout 110 node .device/bench/select-blocks.mjs --decode --threads 16 "${@:3}" --machine "$1" --out "$0/select-decode-cpu-16t-$2.json" > "$0/select-decode-cpu-$2.log" 2>&1; tail -8 "$0/select-decode-cpu-$2.log"' "$out" "$machine" "$b" "${flag[@]}"
+      step bash -c 'timeout 110 node .device/bench/select-blocks.mjs --decode --threads 16 "${@:3}" --machine "$1" --out "$0/select-decode-cpu-16t-$2.json" > "$0/select-decode-cpu-$2.log" 2>&1; tail -8 "$0/select-decode-cpu-$2.log"' "$w" "$machine" "$b" "${flag[@]}"
     done
-    nvidia-smi -L > "$out/nvidia-smi.txt" 2>&1
+    nvidia-smi -L > "$w/nvidia-smi.txt" 2>&1
     [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -
     gpu="$machine, $(nvidia-smi -L 2>/dev/null | head -1)"
-    step bash -c 'timeout 150 node .device/bench/select-blocks.mjs --backend webgpu --resident --n 65536,131072 --reps 5 --machine "$1" --out "$0/select-webgpu-resident.json" > "$0/select-webgpu-resident.log" 2>&1; tail -14 "$0/select-webgpu-resident.log"' "$out" "$gpu"
-    step bash -c 'timeout 150 node .device/bench/select-blocks.mjs --decode --backend webgpu --machine "$1" --out "$0/select-decode-webgpu.json" > "$0/select-decode-webgpu.log" 2>&1; tail -10 "$0/select-decode-webgpu.log"' "$out" "$gpu"
+    step bash -c 'timeout 150 node .device/bench/select-blocks.mjs --backend webgpu --resident --n 65536,131072 --reps 5 --machine "$1" --out "$0/select-webgpu-resident.json" > "$0/select-webgpu-resident.log" 2>&1; tail -14 "$0/select-webgpu-resident.log"' "$w" "$gpu"
+    step bash -c 'timeout 150 node .device/bench/select-blocks.mjs --decode --backend webgpu --machine "$1" --out "$0/select-decode-webgpu.json" > "$0/select-decode-webgpu.log" 2>&1; tail -10 "$0/select-decode-webgpu.log"' "$w" "$gpu"
+    tar -C "$out" -czf "$out/select-all.tar.gz" select-all && rm -rf "$w"
     ;;
   torch-cpu)
     # PyTorch on the same CPU (issue 14): FlexAttention compiled for the CPU and SDPA dense, forward;

@@ -77,6 +77,8 @@ interface Row {
   selectShare?: number;
   /** The same from kernel time (engine.lastTimings.kernelMs): null where the backend measures none. */
   selectKernelMs?: number | null;
+  /** The selection's kernel times by kernel name (medians), where measured. */
+  selectKernels?: Record<string, number> | null;
   sparseKernelMs?: number | null;
   denseKernelMs?: number | null;
   kernelSpeedup?: number | null;
@@ -198,12 +200,13 @@ async function prefill(): Promise<void> {
           N, setting: label(s), ok: true, ...j, massMean: mass.data.reduce((x, y) => x + y, 0) / mass.data.length,
           massP5: quantileSample(Array.from(mass.data), 0.05), selectMs, sparseMs, denseMs,
           speedup: ratio(denseMs, selectMs + sparseMs), selectShare: selectMs / sparseMs,
-          selectKernelMs: select.kernelMs, sparseKernelMs: sparse.kernelMs, denseKernelMs: dense_?.kernelMs ?? null,
+          selectKernelMs: select.kernelMs, sparseKernelMs: sparse.kernelMs, denseKernelMs: dense_?.kernelMs ?? null, selectKernels: select.kernels,
           kernelSpeedup: ratio(dense_?.kernelMs, both(select.kernelMs, sparse.kernelMs)), kernelSelectShare: ratio(select.kernelMs, sparse.kernelMs),
           ...(host ? { sparseHostMs: host.wallMs, sparseHostKernelMs: host.kernelMs } : {}),
         };
         rows.push(row);
-        const kernels = select.kernelMs === null || sparse.kernelMs === null ? '' : ` (kernels ${fmt.ms(select.kernelMs)} + ${fmt.ms(sparse.kernelMs)} ms)`
+        const selectParts = select.kernels ? ` [${Object.entries(select.kernels).map(([n, ms]) => `${n} ${fmt.ms(ms)}`).join(', ')}]` : '';
+        const kernels = select.kernelMs === null || sparse.kernelMs === null ? '' : ` (kernels ${fmt.ms(select.kernelMs)}${selectParts} + ${fmt.ms(sparse.kernelMs)} ms)`
           + (host ? `; over the host bytes ${fmt.ms(host.wallMs)} ms${host.kernelMs === null ? '' : ` (kernels ${fmt.ms(host.kernelMs)})`}` : '');
         console.log(`  ${row.setting}: recall ${fmt.pct(j.recall)}, ${j.keptPerRow.toFixed(1)} blocks a row, select ${fmt.ms(selectMs)} ms, sparse ${fmt.ms(sparseMs)} ms${kernels}`);
         if (svgFile && N === lengths[0] && 'topK' in s && s.topK === 16) {

@@ -31,6 +31,8 @@ export interface CallTimes {
   wallMs: number;
   /** engine.lastTimings.kernelMs after each call; null where the backend measures none. */
   kernelMs: number | null;
+  /** The same per kernel name (a name's kernels in one call summed), where every call listed its kernels. */
+  kernels: Record<string, number> | null;
 }
 
 /**
@@ -38,17 +40,30 @@ export interface CallTimes {
  * call follows unmeasured calls of f for at least that long: a GPU left idle by host work between
  * calls runs the next one at lower clocks (bench/gpu/kernel-timing.ts).
  */
-export async function medianCallTimes(engine: { readonly lastTimings: { readonly kernelMs?: number } | null }, f: () => Promise<unknown>, reps: number, warmMs = 0): Promise<CallTimes> {
+export async function medianCallTimes(
+  engine: { readonly lastTimings: { readonly kernelMs?: number; readonly kernels?: readonly { kernel: string; ms: number }[] } | null },
+  f: () => Promise<unknown>,
+  reps: number,
+  warmMs = 0,
+): Promise<CallTimes> {
   await f();
   const wall: number[] = [];
   const kernel: number[] = [];
+  const perName: Record<string, number>[] = [];
   for (let i = 0; i < reps; i++) {
     for (const t0 = performance.now(); performance.now() - t0 < warmMs; ) await f();
     const t0 = performance.now();
     await f();
     wall.push(performance.now() - t0);
-    const k = engine.lastTimings?.kernelMs;
-    if (k !== undefined) kernel.push(k);
+    const t = engine.lastTimings;
+    if (t?.kernelMs !== undefined) kernel.push(t.kernelMs);
+    if (t?.kernels) {
+      const named: Record<string, number> = {};
+      for (const { kernel: name, ms } of t.kernels) named[name] = (named[name] ?? 0) + ms;
+      perName.push(named);
+    }
   }
-  return { wallMs: median(wall), kernelMs: kernel.length === reps ? median(kernel) : null };
+  const names = perName.length === reps && reps > 0 ? Object.keys(perName[0]!) : [];
+  const kernels = names.length ? Object.fromEntries(names.map((n) => [n, median(perName.map((k) => k[n] ?? 0))])) : null;
+  return { wallMs: median(wall), kernelMs: kernel.length === reps ? median(kernel) : null, kernels };
 }
