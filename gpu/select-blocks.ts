@@ -495,8 +495,22 @@ export async function selectBlocks(ctx: GpuContext, p: SelectBlocksProblem): Pro
 }
 
 /**
+ * Kept blocks per row at most, where the rule bounds them (topK: its blocks and the keep blocks),
+ * else null (a threshold may keep every allowed block).
+ */
+function keptPerRowBound(p: SelectBlocksProblem): number | null {
+  if (p.topK === 0) return null;
+  return Math.min(p.C, p.topK + p.keepFirst + p.keepLocal + (p.keepDiagonal ? 1 : 0));
+}
+
+/** The most bytes of tables sized by keptPerRowBound rather than by the counts (one submission instead of two). */
+const BOUNDED_TABLE_BYTES = 64 << 20;
+
+/**
  * The selection kept on the device, with the forward tables built there from it (resident-layout.ts).
- * The host learns only nnz and the longest row (8 bytes read back), which size the tables.
+ * The host learns only nnz and the longest row (8 bytes read back). Under topK the tables are sized
+ * by its bound and filled in the same submission (one round trip); under a threshold the counts
+ * size them, read back before a second submission fills them.
  */
 export async function selectBlocksResident(ctx: GpuContext, p: SelectBlocksProblem, reader: (b: GPUBuffer, bytes: number) => Promise<ArrayBuffer>): Promise<GpuLayout> {
   const rec = ctx.recorder('selectBlocks');
@@ -508,39 +522,47 @@ export async function selectBlocksResident(ctx: GpuContext, p: SelectBlocksProbl
   rec.dispatch(new LayoutCountProgram(), [wordsBuf, ptr], { n, words_: words }, Math.ceil(n / 64));
   rec.dispatch(new LayoutScanProgram(), [ptr, stats], { n }, 1);
   rec.disown(wordsBuf);
-  rec.disown(ptr);
+  const [ordOff, idxOff] = [n + 1, 2 * n + 1];
+  // the tables: kvPtr, row order, kvIndices and causalKind (`room` entries each) in one buffer
+  const encodeFill = (r: Recorder, room: number): GPUBuffer => {
+    const lut = r.output('layout tables (on the device)', (idxOff + 2 * room) * 4);
+    r.disown(lut);
+    r.dispatch(new LayoutFillProgram(), [wordsBuf, ptr, lut], { n, words_: words, rows: p.R, ordOff, idxOff, kindOff: idxOff + room }, Math.ceil(n / 64));
+    return lut;
+  };
+  const perRow = keptPerRowBound(p);
+  const bounded = perRow !== null && (idxOff + 2 * n * perRow) * 4 <= BOUNDED_TABLE_BYTES;
+  let lut: GPUBuffer | null = null;
+  let room: number;
   let nnz: number;
   let maxRow: number;
   try {
-    [nnz, maxRow] = new Int32Array((await rec.run([{ buffer: stats, bytes: 8 }]))[0]!);
+    if (bounded) {
+      room = n * perRow!;
+      lut = encodeFill(rec, room);
+      [nnz, maxRow] = new Int32Array((await rec.run([{ buffer: stats, bytes: 8 }]))[0]!);
+    } else {
+      rec.disown(ptr);
+      try {
+        [nnz, maxRow] = new Int32Array((await rec.run([{ buffer: stats, bytes: 8 }]))[0]!);
+      } catch (e) {
+        ptr.destroy();
+        throw e;
+      }
+      const counted = ctx.lastTimings;
+      const fill = ctx.recorder('selectBlocks tables');
+      fill.own(ptr);
+      room = nnz;
+      lut = encodeFill(fill, room);
+      await fill.run([]);
+      ctx.joinTimings(counted);
+    }
   } catch (e) {
     wordsBuf.destroy();
-    ptr.destroy();
+    lut?.destroy();
     throw e;
   }
-  const counted = ctx.lastTimings;
-  const fill = ctx.recorder('selectBlocks tables');
-  fill.own(ptr);
-  const [ordOff, idxOff] = [n + 1, 2 * n + 1];
-  const kindOff = idxOff + nnz;
-  let lut: GPUBuffer;
-  try {
-    lut = fill.output('layout tables (on the device)', (kindOff + nnz) * 4);
-  } catch (e) {
-    wordsBuf.destroy();
-    ptr.destroy();
-    throw e;
-  }
-  fill.disown(lut);
-  fill.dispatch(new LayoutFillProgram(), [wordsBuf, ptr, lut], { n, words_: words, rows: p.R, ordOff, idxOff, kindOff }, Math.ceil(n / 64));
-  try {
-    await fill.run([]);
-  } catch (e) {
-    wordsBuf.destroy();
-    lut.destroy();
-    throw e;
-  }
-  ctx.joinTimings(counted);
+  const kindOff = idxOff + room;
   const tables: LayoutTables = {
     buffer: lut, kvPtr: 0, kvIndices: idxOff, causalKind: kindOff, rowOrder: [ordOff, ordOff],
     // the transposed tables (q*) are not built: the backward does not take a layout held here

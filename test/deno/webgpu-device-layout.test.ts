@@ -40,6 +40,8 @@ Deno.test('webgpu DeviceLayout: attention reads the selection in GPU memory', op
     { label: 'prefill, GQA, offsets', q: randomTensor([2, 4, 150, 32], rng), k: randomTensor([2, 2, 400, 32], rng), causal: true, qOffset: [250, 100], topK: 3 },
     { label: 'decode step, ragged', q: randomTensor([2, 4, 1, 32], rng), k: randomTensor([2, 1, 700, 32], rng), causal: true, keyLengths: [700, 333], threshold: 0.7 },
     { label: 'self-attention shape', q: randomTensor([1, 2, 256, 16], rng), k: randomTensor([1, 2, 256, 16], rng), causal: false, topK: 2 },
+    // causal self-attention over a held selection (its diagonal blocks cut)
+    { label: 'causal self-attention', q: randomTensor([1, 2, 256, 16], rng), k: randomTensor([1, 2, 256, 16], rng), causal: true, topK: 2 },
   ];
   for (const c of cases) {
     const v = randomTensor(c.k.shape, rng);
@@ -47,7 +49,7 @@ Deno.test('webgpu DeviceLayout: attention reads the selection in GPU memory', op
     const keyLengths = c.keyLengths ? Int32Array.from(c.keyLengths) : undefined;
     const common = { q: c.q, k: c.k, causal: c.causal, qOffset, keyLengths };
     const held: DeviceLayout = await e.selectBlocks({ ...common, block: 32, topK: c.topK, threshold: c.threshold, keep: { diagonal: true }, keepOnDevice: true });
-    // the call's two submissions (selection, then the tables sized by its counts) are timed as one
+    // every kernel is timed: one submission under topK (tables sized by its bound), two under a threshold (selection, then the tables its counts size)
     const kernels = e.lastTimings?.kernels?.map((k) => k.kernel)
     if (kernels && !['LayoutCountProgram', 'LayoutFillProgram'].every((k) => kernels.includes(k))) throw new Error(`${c.label}: lastTimings names ${kernels}`);
     const host: BatchedLayout = await e.selectBlocks({ ...common, block: 32, topK: c.topK, threshold: c.threshold, keep: { diagonal: true } });
