@@ -25,8 +25,9 @@ export const taskTuning = {
   /** Work below this (about 0.1 ms of one thread) runs on the calling thread: a pool round trip costs more. */
   inlineFlops: 3e6,
   /** The least memory (bytes read) worth a task for an op bound by its reads (a decode step over a few
-   * selected blocks): about 0.3 ms of one core's reads, what a round trip to idle workers cost on a 2-core VM. */
-  minTaskBytes: 4 << 20,
+   * selected blocks): about 0.1 ms of one core's reads, near a pool round trip (the rates of 4 MiB and
+   * 1 MiB on 16 and 2 cores: bench/results/issue-17-h200/2026-12-03b). */
+  minTaskBytes: 1 << 20,
 };
 
 /** Whether an op of `flops` is best run as one task on the calling thread (never when a test forces a split). */
