@@ -5,8 +5,10 @@
 //
 // Both rules are "the largest key t whose set {c: key(s_c) ≥ t} reaches a goal": topK counts the
 // set (goal K), threshold sums its softmax mass exp(s_c − max) (goal τ·Z). key() maps the f32
-// scores onto u32 in order, and t is found two bits at a time from the top (16 passes, each one
-// workgroup sum of three candidate sets). A radix select rather than a sort: a row of C = 2048+
+// scores onto u32 in order. Under a threshold t is found two bits at a time from the top (16
+// passes, each one workgroup sum of three candidate sets); under topK a byte at a time (4 passes,
+// each a histogram of the next byte in workgroup atomics over the keys sharing t's bytes above it,
+// then one scan: a third of the barriers). A radix select rather than a sort: a row of C = 2048+
 // scores does not fit a workgroup's memory as (score, index) pairs, the passes read the row in
 // place whatever C is, and the mass of a set is a plain sum. The mass sums keep one order (each
 // thread's columns in turn, then one tree), so the set of every allowed column sums to Z exactly
@@ -14,7 +16,7 @@
 // the goal still needs. τ = 1 skips the search: every allowed block.
 import { Program, type BindingSpec } from './program.js';
 
-/** Threads per row. */
+/** Threads per row: 256, one per byte value in the topK rule's histogram passes. */
 export const SELECT_WG = 256;
 
 export class SelectRowsProgram extends Program {
@@ -68,6 +70,9 @@ const WG = ${SELECT_WG}u;
 var<workgroup> red: array<vec4<f32>, WG>;
 var<workgroup> scan: array<u32, WG>;
 var<workgroup> words: array<atomic<u32>, ${SELECT_WG / 4}>;
+${mass ? '' : `var<workgroup> hist: array<atomic<u32>, 256>;
+var<workgroup> best: atomic<u32>;
+var<workgroup> chosen: vec2<u32>;`}
 
 /** The order of the f32 scores on u32 (−0 as +0, so that equal scores have equal keys). */
 fn keyOf(s: f32) -> u32 {
@@ -138,8 +143,34 @@ fn run(wg: u32, lid: u32) {
       : `let goal = f32(u.topK);`
   }
   var t = 0u;
-  // τ = 1 keeps every allowed block, those whose mass rounds to nothing included (t = 0: all)
-  for (var shift = ${mass ? 'select(-2i, 30i, u.threshold < 1.0)' : '30i'}; shift >= 0i; shift -= 2i) {
+  ${mass ? '' : `// topK: t's bytes from the top, one histogram of the next byte per pass over the keys that share
+  // t's bytes above it; the pass keeps the largest byte whose keys at or above it, with those above
+  // t's prefix (above), still reach the goal (the same t as the mass rule's two bits a pass, in 4 passes)
+  var above = 0u;
+  for (var p = 0u; p < 4u; p++) {
+    let shift = 24u - 8u * p;
+    atomicStore(&hist[lid], 0u);
+    if (lid == 0u) { atomicStore(&best, 0u); }
+    workgroupBarrier();
+    for (var c = lid; c < cEnd; c += WG) {
+      let key = keyOf(s[sBase + c]);
+      if (p == 0u || (key >> (shift + 8u)) == (t >> (shift + 8u))) { atomicAdd(&hist[(key >> shift) & 255u], 1u); }
+    }
+    workgroupBarrier();
+    // thread lid holds byte d = 255 − lid: the scan gives the keys of a larger byte
+    let d = 255u - lid;
+    let n = atomicLoad(&hist[d]);
+    let larger = scanAll(n, lid).x;
+    if (f32(above + larger + n) >= goal) { atomicMax(&best, d); }
+    workgroupBarrier();
+    // none reaching it (fewer allowed blocks than topK): byte 0, and t = 0 keeps them all
+    if (d == atomicLoad(&best)) { chosen = vec2<u32>(d, above + larger); }
+    let pick = workgroupUniformLoad(&chosen);
+    t = t | (pick.x << shift);
+    above = pick.y;
+  }`}
+  ${mass ? `// τ = 1 keeps every allowed block, those whose mass rounds to nothing included (t = 0: all)
+  for (var shift = select(-2i, 30i, u.threshold < 1.0); shift >= 0i; shift -= 2i) {
     let c1 = t | (1u << u32(shift));
     let c2 = t | (2u << u32(shift));
     let c3 = t | (3u << u32(shift));
@@ -147,12 +178,12 @@ fn run(wg: u32, lid: u32) {
     for (var c = lid; c < cEnd; c += WG) {
       let sv = s[sBase + c];
       let key = keyOf(sv);
-      let w = ${mass ? 'exp(sv - mx)' : '1.0'};
+      let w = exp(sv - mx);
       acc = acc + select(vec4<f32>(0.0), vec4<f32>(w), vec4<bool>(key >= c1, key >= c2, key >= c3, false));
     }
     let reach = sumAll(acc, lid);
     if (reach.z >= goal) { t = c3; } else if (reach.y >= goal) { t = c2; } else if (reach.x >= goal) { t = c1; }
-  }
+  }` : ''}
   // the columns above t, and those at t (equal scores), in count and weight
   var acc = vec4<f32>(0.0);
   for (var c = lid; c < cEnd; c += WG) {
