@@ -108,13 +108,13 @@ case "${1:-}" in
     step bash -c 'timeout 200 node .device/bench/select-blocks.mjs --decode --backend webgpu --machine "$1" --out "$0/select-decode-webgpu.json" > "$0/select-decode-webgpu.log" 2>&1; tail -12 "$0/select-decode-webgpu.log"' "$out" "$gpu"
     ;;
   select-all)
-    # Issue 17 in one call: the CPU decode step at 16 threads with the library's task rule and with 1 MiB
+    # Issue 17 in one call: the CPU decode step at 16 threads with the library's task rule and with 256 KiB
     # of K/V reads per pool task (taskTuning.minTaskBytes), no GPU device open; then select-webgpu's
     # two steps at N 65536 and 131072. Everything lands in one select-all.tar.gz (the device tool
     # brings back a few files only)
     w="$out/select-all"; mkdir -p "$w"
     lscpu > "$w/lscpu.txt" 2>&1
-    for b in default 1048576; do
+    for b in default 262144; do
       flag=(); [[ $b == default ]] || flag=(--min-task-bytes "$b")
       step bash -c 'timeout 110 node .device/bench/select-blocks.mjs --decode --threads 16 "${@:3}" --machine "$1" --out "$0/select-decode-cpu-16t-$2.json" > "$0/select-decode-cpu-$2.log" 2>&1; tail -8 "$0/select-decode-cpu-$2.log"' "$w" "$machine" "$b" "${flag[@]}"
     done
