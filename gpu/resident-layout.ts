@@ -1,9 +1,10 @@
 // A selected layout kept on the device (selectBlocks with keepOnDevice): the selection's bytes
 // [B, H, R, C] (packed four to a u32, rows padded to whole words) and the forward tables the
 // attention kernels read, built from them on the device:
-//   LayoutCountProgram: the blocks each row keeps, into kvPtr[row + 1];
+//   LayoutCountProgram: the blocks each row keeps, into kvPtr[row + 1] (a workgroup per row);
 //   LayoutScanProgram: kvPtr as their running sum (one workgroup), with nnz and the longest row;
-//   LayoutFillProgram: kvIndices (ascending columns) and causalKind per entry, and the row order.
+//   LayoutFillProgram: kvIndices (ascending columns) and causalKind per entry, and the row order
+//     (a workgroup per row, each thread a run of its words).
 // The tables sit in one buffer as LayoutTables describe them: [kvPtr | rowOrder | kvIndices |
 // causalKind]. The row order is the slots' own (no longest-first sort on the device), which
 // changes when rows run, not what they compute. Only the forward's tables exist (no q* tables):
@@ -27,16 +28,24 @@ export class LayoutCountProgram extends Program {
     ['words_', 'u32'],
   ] as const;
   readonly workgroupSize = WG;
-  readonly shaderKey = `wg${WG}`;
+  readonly shaderKey = `row/wg${WG}`;
 
   body(): string {
     return `
+var<workgroup> red: array<u32, ${WG}>;
+
 fn run(wg: u32, lid: u32) {
-  let i = wg * ${WG}u + lid;
+  // one workgroup per row: its words read side by side
+  let i = wg;
   if (i >= u.n) { return; }
   var count = 0u;
-  for (var w = 0u; w < u.words_; w++) { count += countOneBits(bitcast<u32>(words[i * u.words_ + w])); }
-  ptr[i + 1u] = i32(count);
+  for (var w = lid; w < u.words_; w += ${WG}u) { count += countOneBits(bitcast<u32>(words[i * u.words_ + w])); }
+  red[lid] = count;
+  for (var off = ${WG / 2}u; off > 0u; off = off / 2u) {
+    workgroupBarrier();
+    if (lid < off) { red[lid] = red[lid] + red[lid + off]; }
+  }
+  if (lid == 0u) { ptr[i + 1u] = i32(red[0]); }
 }
 `;
   }
@@ -111,27 +120,46 @@ export class LayoutFillProgram extends Program {
     ['kindOff', 'u32'],
   ] as const;
   readonly workgroupSize = WG;
-  readonly shaderKey = `wg${WG}`;
+  readonly shaderKey = `row/wg${WG}`;
 
   body(): string {
     // CausalKind (src/layouts/causal-tables.ts): 0 full (c < r), 1 partial (c = r), 2 empty (c > r)
     return `
+var<workgroup> scan: array<u32, ${WG}>;
+
 fn run(wg: u32, lid: u32) {
-  let i = wg * ${WG}u + lid;
+  // one workgroup per row: thread lid takes a run of its words, and writes its entries after the
+  // entries of the runs before it (a scan of the runs' counts)
+  let i = wg;
   if (i >= u.n) { return; }
-  var e = ptr[i];
-  lut[i] = e;
-  if (i + 1u == u.n) { lut[u.n] = ptr[u.n]; }
-  lut[u.ordOff + i] = i32(i);
+  let per = (u.words_ + ${WG - 1}u) / ${WG}u;
+  let w0 = min(u.words_, lid * per);
+  let w1 = min(u.words_, w0 + per);
+  var count = 0u;
+  for (var w = w0; w < w1; w++) { count += countOneBits(bitcast<u32>(words[i * u.words_ + w])); }
+  scan[lid] = count;
+  for (var off = 1u; off < ${WG}u; off = off * 2u) {
+    workgroupBarrier();
+    let add = select(0u, scan[lid - off], lid >= off);
+    workgroupBarrier();
+    scan[lid] = scan[lid] + add;
+  }
+  let row0 = ptr[i];
+  if (lid == 0u) {
+    lut[i] = row0;
+    lut[u.ordOff + i] = i32(i);
+    if (i + 1u == u.n) { lut[u.n] = ptr[u.n]; }
+  }
+  var e = u32(row0) + scan[lid] - count;
   let r = i % u.rows;
-  for (var w = 0u; w < u.words_; w++) {
+  for (var w = w0; w < w1; w++) {
     let v = bitcast<u32>(words[i * u.words_ + w]);
     if (v == 0u) { continue; }
     for (var j = 0u; j < 4u; j++) {
       if (((v >> (8u * j)) & 0xffu) != 0u) {
         let c = w * 4u + j;
-        lut[u.idxOff + u32(e)] = i32(c);
-        lut[u.kindOff + u32(e)] = select(select(2, 1, c == r), 0, c < r);
+        lut[u.idxOff + e] = i32(c);
+        lut[u.kindOff + e] = select(select(2, 1, c == r), 0, c < r);
         e++;
       }
     }

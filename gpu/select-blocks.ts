@@ -519,7 +519,7 @@ export async function selectBlocksResident(ctx: GpuContext, p: SelectBlocksProbl
   const n = p.B * p.Hq * p.R;
   const ptr = rec.output('layout kvPtr (counts, then their sums)', (n + 1) * 4);
   const stats = rec.output('layout nnz and longest row', 8);
-  rec.dispatch(new LayoutCountProgram(), [wordsBuf, ptr], { n, words_: words }, Math.ceil(n / 64));
+  rec.dispatch(new LayoutCountProgram(), [wordsBuf, ptr], { n, words_: words }, n);
   rec.dispatch(new LayoutScanProgram(), [ptr, stats], { n }, 1);
   rec.disown(wordsBuf);
   const [ordOff, idxOff] = [n + 1, 2 * n + 1];
@@ -527,7 +527,7 @@ export async function selectBlocksResident(ctx: GpuContext, p: SelectBlocksProbl
   const encodeFill = (r: Recorder, room: number): GPUBuffer => {
     const lut = r.output('layout tables (on the device)', (idxOff + 2 * room) * 4);
     r.disown(lut);
-    r.dispatch(new LayoutFillProgram(), [wordsBuf, ptr, lut], { n, words_: words, rows: p.R, ordOff, idxOff, kindOff: idxOff + room }, Math.ceil(n / 64));
+    r.dispatch(new LayoutFillProgram(), [wordsBuf, ptr, lut], { n, words_: words, rows: p.R, ordOff, idxOff, kindOff: idxOff + room }, n);
     return lut;
   };
   const perRow = keptPerRowBound(p);

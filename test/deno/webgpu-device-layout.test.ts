@@ -40,6 +40,8 @@ Deno.test('webgpu DeviceLayout: attention reads the selection in GPU memory', op
     { label: 'prefill, GQA, offsets', q: randomTensor([2, 4, 150, 32], rng), k: randomTensor([2, 2, 400, 32], rng), causal: true, qOffset: [250, 100], topK: 3 },
     { label: 'decode step, ragged', q: randomTensor([2, 4, 1, 32], rng), k: randomTensor([2, 1, 700, 32], rng), causal: true, keyLengths: [700, 333], threshold: 0.7 },
     { label: 'self-attention shape', q: randomTensor([1, 2, 256, 16], rng), k: randomTensor([1, 2, 256, 16], rng), causal: false, topK: 2 },
+    // rows of 282 blocks: 71 words, two per thread of the table programs' workgroup
+    { label: 'decode step, long keys', q: randomTensor([1, 2, 1, 16], rng), k: randomTensor([1, 1, 9000, 16], rng), causal: true, topK: 40 },
     // causal self-attention over a held selection (its diagonal blocks cut)
     { label: 'causal self-attention', q: randomTensor([1, 2, 256, 16], rng), k: randomTensor([1, 2, 256, 16], rng), causal: true, topK: 2 },
   ];
