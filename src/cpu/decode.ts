@@ -187,8 +187,9 @@ export async function decodeForward(ctx: CpuContext, p: AttentionProblem<Operand
   const scratchBytes = decodeScratchFloats(D, block, N) * 4;
   const qpad = queryPad(N, block);
   // a step reads each kept K and V block once (f32 in the arena): over a few selected blocks its
-  // reads, not its flops, decide how many tasks are worth a round trip
-  const flops = 4 * block * D * qpad * work.blocks;
+  // reads, not its flops, decide how many tasks are worth a round trip; fewer than 4 query rows are
+  // computed as rows (the kernel's scoreFew), more as a tile of qpad
+  const flops = 4 * block * D * (N < 4 ? N : qpad) * work.blocks;
   const { tasks, inline } = streamingTaskCount(ctx, flops, 2 * 4 * block * D * work.blocks);
   const parts = Math.min(units, tasks);
   const ranges = partitionByWeight(work.unitWeight, parts, guidedShares(parts, taskCount(ctx)));

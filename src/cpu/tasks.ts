@@ -49,13 +49,16 @@ export function dynamicTaskCount(ctx: CpuContext, flops: number): number {
 
 /**
  * Tasks for an op that computes `flops` and reads `bytes` it cannot share between tasks (a decode
- * step's K/V blocks): each task worth a pool round trip by either, up to tasksPerThread per thread.
- * `inline` when that is one task: the calling thread runs it. Exactly ctx.threads, never inline, when forced.
+ * step's K/V blocks, a selection's key summaries): by its flops as dynamicTaskCount splits them,
+ * but no task under a round trip's worth (inlineFlops), and by its reads one task per
+ * minTaskBytes; up to tasksPerThread per thread. `inline` when that is one task: the calling
+ * thread runs it. The forced count, never inline, when a test forces one.
  */
 export function streamingTaskCount(ctx: CpuContext, flops: number, bytes: number): { tasks: number; inline: boolean } {
   if (forced !== undefined) return { tasks: forced, inline: false };
-  const worth = Math.max(Math.floor(flops / taskTuning.minTaskFlops), Math.floor(bytes / taskTuning.minTaskBytes));
-  const tasks = Math.max(1, Math.min(ctx.threads * taskTuning.tasksPerThread, worth));
+  const threads = ctx.threads;
+  const byFlops = Math.max(Math.min(threads, Math.floor(flops / taskTuning.inlineFlops)), Math.floor(flops / taskTuning.minTaskFlops));
+  const tasks = Math.max(1, Math.min(threads * taskTuning.tasksPerThread, Math.max(byFlops, Math.floor(bytes / taskTuning.minTaskBytes))));
   return { tasks, inline: tasks === 1 };
 }
 
