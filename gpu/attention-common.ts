@@ -294,8 +294,8 @@ export function layoutDims(p: AttentionProblem<OperandData>): LayoutDims {
     return { block: held.block, rows: R, cols: C, batches: B, maxRowBlocks: () => held.maxRowBlocks };
   }
   const l = p.layout;
-  // straight from the row counts: a decode step's fresh selection builds no causal tables
-  return { block: l.block, rows: l.rows, cols: l.cols, batches: l.batches, maxRowBlocks: () => l.rowBlocks.reduce((m, n) => Math.max(m, n), 0) };
+  // the compiled row counts': a decode step's fresh selection builds no causal tables
+  return { block: l.block, rows: l.rows, cols: l.cols, batches: l.batches, maxRowBlocks: () => l.maxRowBlocks };
 }
 
 export function attnFlags(p: AttentionProblem<OperandData>): AttnFlags {

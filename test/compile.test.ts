@@ -81,6 +81,7 @@ test('row tables rebuild the layout, in (slot, row, column) order, with their co
         assert.is(c.slotBlocks[s], n);
       }
       assert.is(c.maxSlotBlocks, Math.max(0, ...c.slotBlocks));
+      assert.is(c.maxRowBlocks, Math.max(0, ...c.rowBlocks));
     }),
     { seed: 7, numRuns: 300 },
   );

@@ -57,8 +57,9 @@ export class CompiledLayout {
    * offset 0: the diagonal is r = c; rectangular layouts will measure it from absolute positions).
    */
   readonly causalKind: Uint8Array;
-  /** [S·R]: kept blocks per block row (kvPtr's differences), causal ignored. */
+  /** [S·R]: kept blocks per block row (kvPtr's differences), causal ignored, and the most any row has. */
   readonly rowBlocks: Int32Array;
+  readonly maxRowBlocks: number;
   /** [S]: kept blocks per slot (its entries), and the most any slot has. */
   readonly slotBlocks: Int32Array;
   readonly maxSlotBlocks: number;
@@ -99,12 +100,14 @@ export class CompiledLayout {
     const { data, spans } = source ?? { data: layout.data, spans: [[0, S * R, 0]] };
     const rowBlocks = new Int32Array(S * R);
     let nnz = 0;
+    let maxRow = 0;
     const words = wordView(data);
     for (const [i0, i1, at] of spans) {
       for (let i = i0; i < i1; i++) {
         const n = keptColumns(data, words, (at + i - i0) * C, C, null, 0);
         rowBlocks[i] = n;
         nnz += n;
+        maxRow = Math.max(maxRow, n);
       }
     }
     const kvPtr = new Int32Array(S * R + 1);
@@ -134,6 +137,7 @@ export class CompiledLayout {
     this.entryRow = entryRow;
     this.causalKind = causalKind;
     this.rowBlocks = rowBlocks;
+    this.maxRowBlocks = maxRow;
     this.slotBlocks = slotBlocks;
     this.maxSlotBlocks = slotBlocks.reduce((m, x) => Math.max(m, x), 0);
   }
