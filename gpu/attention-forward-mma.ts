@@ -16,11 +16,8 @@ import { ATTN_UNIFORMS, attentionInputBindings, attnUniformValues, decodeWorkgro
 import { MASKED, THRESH } from './buffers.js';
 import type { AttentionInputs, ForwardDispatch } from './attention-forward.js';
 import type { GpuContext } from './context.js';
-import { Program, type BindingSpec, type UniformFields } from './program.js';
-
-
-/** Workgroup-memory row stride padding (4-byte words): keeps rows 16-byte aligned, spreads the lanes' rows over banks. */
-const PAD = 4;
+import { each, LEFT, MmaProgram, PAD, range, RESULT, RIGHT } from './mma-program.js';
+import type { BindingSpec, UniformFields } from './program.js';
 
 /** The work of one workgroup: row groups of 16 per subgroup, subgroups, keys per step. */
 export interface MmaTile {
@@ -34,10 +31,9 @@ export interface MmaTile {
 /** The growth of a row's max (log2 domain) past which O is rescaled: P stays ≤ 256. */
 const RESCALE_LOG2 = 8;
 
-export class AttentionForwardMmaProgram extends Program {
+export class AttentionForwardMmaProgram extends MmaProgram {
   readonly name = 'AttentionForwardMmaProgram';
   readonly uniforms = ATTN_UNIFORMS;
-  override readonly subgroups = true;
   readonly bindings: readonly BindingSpec[];
   readonly workgroupSize: number;
   readonly shaderKey: string;
@@ -75,15 +71,6 @@ export class AttentionForwardMmaProgram extends Program {
     return 16 * t.groups * t.subgroups * ((Math.max(t.keys, D) + PAD) * 4 + (t.keys + 2 * PAD) * 2) + staged;
   }
 
-  override source(): string {
-    // subgroup_id: each subgroup's slice of workgroup memory (the matrix builtins' offsets must be subgroup-uniform)
-    const src = super
-      .source()
-      .replace('@builtin(subgroup_invocation_id) sgid: u32', '@builtin(subgroup_invocation_id) sgid: u32, @builtin(subgroup_id) sgi: u32')
-      .replace('run(wg, lid, sgid);', 'run(wg, lid, sgid, sgi);');
-    return `enable f16;\nenable chromium_experimental_subgroup_matrix;\n${src}`;
-  }
-
   body(): string {
     const { block, D, BC, lanes } = this;
     const G = this.tile.groups;
@@ -97,14 +84,10 @@ export class AttentionForwardMmaProgram extends Program {
     const PS = BC + 2 * PAD; // row stride of P (f16): 16-byte rows off the bank period
     const KS = D + 2 * PAD; // row stride of the staged K and V (f16)
     const stage = this.tile.stage;
-    const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-    const each = (n: number, f: (i: number) => string, sep = '\n') => range(n).map(f).join(sep);
     const xorSteps = range(Math.log2(LPR)).map((i) => 1 << i);
     const rowMax = (v: string) => xorSteps.map((s) => `${v} = max(${v}, subgroupShuffleXor(${v}, ${s}u));`).join(' ');
     const rowSum = (v: string) => xorSteps.map((s) => `${v} = ${v} + subgroupShuffleXor(${v}, ${s}u);`).join(' ');
-    const L = `subgroup_matrix_left<f16, 16, 16>`;
-    const Rt = `subgroup_matrix_right<f16, 16, 16>`;
-    const Res = `subgroup_matrix_result<f32, 16, 16>`;
+    const [L, Rt, Res] = [LEFT, RIGHT, RESULT];
     const causal = this.causal;
     // lane (lr, lc) holds row lr of every group, columns lc, lc + LPR, ... (scratch rows padded by PAD)
     const storeO = (indent: string) => each(G, (g) => each(D16, (dj) => `${indent}subgroupMatrixStore(&sS, sOff + ${g * 16 * WS + dj * 16}u, o${g}_${dj}, false, WS);`));

@@ -1,0 +1,30 @@
+// What every matrix-unit program shares (WGSL's experimental subgroup matrices,
+// `chromium-experimental-subgroup-matrix`): the enables, the subgroup's index in its workgroup for
+// run(), the 16×16 f16 → f32 matrix types, and how a subgroup's lanes hold the rows of a 16-row
+// tile once a result matrix has gone through workgroup memory.
+import { Program } from './program.js';
+
+export const LEFT = 'subgroup_matrix_left<f16, 16, 16>';
+export const RIGHT = 'subgroup_matrix_right<f16, 16, 16>';
+export const RESULT = 'subgroup_matrix_result<f32, 16, 16>';
+
+/** Workgroup-memory row stride padding (4-byte words): keeps rows 16-byte aligned, spreads the lanes' rows over banks. */
+export const PAD = 4;
+
+export abstract class MmaProgram extends Program {
+  override readonly subgroups = true;
+
+  override source(): string {
+    // subgroup_id: each subgroup's slice of workgroup memory (the matrix builtins' offsets must be subgroup-uniform)
+    const src = super
+      .source()
+      .replace('@builtin(subgroup_invocation_id) sgid: u32', '@builtin(subgroup_invocation_id) sgid: u32, @builtin(subgroup_id) sgi: u32')
+      .replace('run(wg, lid, sgid);', 'run(wg, lid, sgid, sgi);');
+    return `enable f16;\nenable chromium_experimental_subgroup_matrix;\n${src}`;
+  }
+}
+
+/** 0 … n−1. */
+export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+/** f(0) … f(n−1) joined. */
+export const each = (n: number, f: (i: number) => string, sep = '\n'): string => range(n).map(f).join(sep);
