@@ -13,6 +13,7 @@ import {
   chooseTile,
   chunkLoop,
   decodeWorkgroup,
+  groupedDecode,
   colOf,
   forOut,
   forRows,
@@ -38,26 +39,13 @@ import {
   type RowMap,
 } from './attention-common.js';
 import { attnFlags, encodeAttentionForward, outputBytes, uploadAttentionInputs, type AttentionInputs } from './attention-forward.js';
+import { encodeMmaBackward, mmaBackwardBlocker, type MmaBackwardTile } from './attention-backward-mma.js';
 import { MASKED, padColumns, THRESH, unpadColumns, upload } from './buffers.js';
 import { residentBuffer } from './resident.js';
 import type { GpuContext, Recorder } from './context.js';
 import { Program, type BindingSpec } from './program.js';
 
 const DELTA_WG = 64;
-
-/**
- * The grouped dK/dV program's workgroup: row tile fastest, then batch, then (kv head g, block
- * column c) in natural order (the longest-first orders are per query head).
- */
-function groupedDecode(general: boolean): string {
-  return `let kt = wg % u.tiles;
-  let t1 = wg / u.tiles;
-  let b = t1 % u.batches;
-  let gc = t1 / u.batches;
-  let g = gc / u.rows;
-  let c = gc % u.rows;
-  let kvBase = (b * u.kvHeads + g) * u.${general ? 'nk' : 'n'};${general ? '\n  let qoff = u32(bias[u.offOff + b]);' : ''}`;
-}
 
 /** delta[row] = Σ_d dO[row, d]·O[row, d], one thread per row (`half`: O and dO in f16, summed in f32). */
 export class AttentionDeltaProgram extends Program {
@@ -352,6 +340,8 @@ export function encodeAttentionBackward(
   p: AttentionProblem<OperandData>,
   inp: AttentionInputs,
   dout: GPUBuffer,
+  /** The matrix-unit programs' tile (tuning); default mmaBackwardTile. */
+  mmaTile?: MmaBackwardTile,
 ): { dq: GPUBuffer; dkv: GPUBuffer } {
   const { d4 } = inp;
   const rows = p.B * p.H * p.N;
@@ -359,13 +349,19 @@ export function encodeAttentionBackward(
   // half: the forward's out is f16, as dout (delta sums in f32)
   rec.dispatch(new AttentionDeltaProgram(inp.half), [out, dout, stats], { rowsTotal: rows, d4, deltaOff: rows }, Math.ceil(rows / DELTA_WG));
 
+  const dq = rec.output('dq', outputBytes(rows, inp));
+  const dkv = rec.output('dk | dv', 2 * outputBytes(p.B * p.Hkv * p.Nk, inp));
+  // half floats on the matrix units where the device and the problem allow (mmaBackwardBlocker says why not)
+  if (inp.half && !ctx.tileOverrides.dq && !ctx.tileOverrides.dkdv && mmaBackwardBlocker(ctx, p) === null) {
+    encodeMmaBackward(ctx, rec, p, inp, dout, stats, dq, dkv, mmaTile);
+    return { dq, dkv };
+  }
   const block = p.layout.block;
   const flags = attnFlags(p);
   const R = flags.general ? p.layout.rows : p.N / block;
   const C = flags.general ? p.layout.cols : R;
   const { maxComputeWorkgroupStorageSize: shared, maxComputeInvocationsPerWorkgroup: inv } = ctx.limits;
   const dqTile = chooseTile('dq', block, d4, shared, inv, false, ctx.tileOverrides.dq);
-  const dq = rec.output('dq', outputBytes(rows, inp));
   rec.dispatch(
     new AttentionDqProgram(block, dqTile, flags, inp.half),
     [inp.q, inp.k, inp.v, dout, inp.tables.buffer, inp.bias.buffer, stats, dq],
@@ -374,7 +370,6 @@ export function encodeAttentionBackward(
   );
   const kvTile = chooseTile('dkdv', block, d4, shared, inv, false, ctx.tileOverrides.dkdv);
   const grouped = p.Hkv !== p.H;
-  const dkv = rec.output('dk | dv', 2 * outputBytes(p.B * p.Hkv * p.Nk, inp));
   rec.dispatch(
     new AttentionDkDvProgram(block, kvTile, flags, grouped, inp.half),
     [inp.q, inp.k, inp.v, dout, inp.tables.buffer, inp.bias.buffer, stats, dkv],

@@ -348,6 +348,20 @@ export function decodeWorkgroup(tileVar: string, rowVar: string, general = false
   let kvBase = (b * u.kvHeads + h / (u.heads / u.kvHeads)) * u.n; // first row of h's kv head in k, v`;
 }
 
+/**
+ * The grouped dK/dV program's workgroup: row tile fastest, then batch, then (kv head g, block
+ * column c) in natural order (the longest-first orders are per query head).
+ */
+export function groupedDecode(general: boolean): string {
+  return `let kt = wg % u.tiles;
+  let t1 = wg / u.tiles;
+  let b = t1 % u.batches;
+  let gc = t1 / u.batches;
+  let g = gc / u.rows;
+  let c = gc % u.rows;
+  let kvBase = (b * u.kvHeads + g) * u.${general ? 'nk' : 'n'};${general ? '\n  let qoff = u32(bias[u.offOff + b]);' : ''}`;
+}
+
 export interface ChunkLoop {
   /** WGSL opening the walk; inside, `needMask` is a bool and the chunk's rows are known. */
   readonly open: string;

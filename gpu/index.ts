@@ -92,8 +92,9 @@ function float16Paths(shaderF16: boolean, hint: string, matrix: MatrixSupport): 
     float16: matrix.available ? 'f16 storage; subgroup-matrix and f16 shaders, f32 accumulation' : 'f16 storage and f16 shaders (shader-f16), f32 accumulation',
     float16Ops: {
       attention,
-      // the backward's products stay on the f16 shaders; its recomputed forward takes attention's path
-      attentionBackward: `${shaders}${matrix.available ? ' (the recomputed forward as attention)' : ''}`,
+      attentionBackward: matrix.available
+        ? `subgroup matrices for dQ, dK and dV (P and dS in f16, f32 results) and the recomputed forward, for attention's matrix-unit shapes; otherwise ${shaders}`
+        : `${shaders} (no subgroup matrices: ${matrix.reason})`,
       decode: `split-KV ${shaders}`,
       kvCache: 'f16 storage (shader-f16): half the memory',
     },
