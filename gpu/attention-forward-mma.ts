@@ -68,7 +68,7 @@ export class AttentionForwardMmaProgram extends MmaProgram {
   /** Bytes of workgroup memory the program declares. */
   static workgroupBytes(D: number, t: MmaTile): number {
     const staged = t.stage ? 2 * t.keys * (D + 2 * PAD) * 2 : 0;
-    return 16 * t.groups * t.subgroups * ((Math.max(t.keys, D) + PAD) * 4 + (t.keys + 2 * PAD) * 2) + staged;
+    return 16 * t.groups * t.subgroups * ((t.keys + PAD) * 4 + (t.keys + 2 * PAD) * 2) + staged;
   }
 
   body(): string {
@@ -79,8 +79,7 @@ export class AttentionForwardMmaProgram extends MmaProgram {
     const NJ = BC / 16;
     const LPR = lanes / 16; // lanes per query row
     const CPL = BC / LPR; // score columns per lane
-    const OPL = D / LPR; // output columns per lane
-    const WS = Math.max(BC, D) + PAD; // row stride of the f32 scratch
+    const WS = BC + PAD; // row stride of the f32 scratch (S, or 16 columns of O at a time)
     const PS = BC + 2 * PAD; // row stride of P (f16): 16-byte rows off the bank period
     const KS = D + 2 * PAD; // row stride of the staged K and V (f16)
     const stage = this.tile.stage;
@@ -90,7 +89,7 @@ export class AttentionForwardMmaProgram extends MmaProgram {
     const [L, Rt, Res] = [LEFT, RIGHT, RESULT];
     const causal = this.causal;
     // lane (lr, lc) holds row lr of every group, columns lc, lc + LPR, ... (scratch rows padded by PAD)
-    const storeO = (indent: string) => each(G, (g) => each(D16, (dj) => `${indent}subgroupMatrixStore(&sS, sOff + ${g * 16 * WS + dj * 16}u, o${g}_${dj}, false, WS);`));
+    const storeO = (dj: number, indent: string) => each(G, (g) => `${indent}subgroupMatrixStore(&sS, sOff + ${g * 16 * WS}u, o${g}_${dj}, false, WS);`);
     const softmax = (g: number) => `      {
 ${each(CPL, (i) => `        var x${i} = sS[sBase + ${g * 16 * WS + i * LPR}u] * sc;`)}
 ${causal ? each(CPL, (i) => `        if (diag && key0 + lc + ${i * LPR}u > qpos${g}) { x${i} = MASKED; }`) : ''}
@@ -166,12 +165,13 @@ ${each(G, (g) => each(NJ, (j) => `      subgroupMatrixStore(&sS, sOff + ${g * 16
       workgroupBarrier();
 ${each(G, softmax)}
       if (workgroupUniformLoad(&rescale) != 0u) {
-        // O through workgroup memory, each lane scaling its row by its alpha (1 for rows that kept their max)
-${storeO('        ')}
+        // O through workgroup memory 16 columns at a time, each lane scaling its row by its alpha (1 for rows that kept their max)
+${each(D16, (dj) => `${storeO(dj, '        ')}
         workgroupBarrier();
-${each(G, (g) => each(OPL, (j) => `        sS[sBase + ${g * 16 * WS + j * LPR}u] *= alpha${g};`))}
+${each(G, (g) => each(16 / LPR, (j) => `        sS[sBase + ${g * 16 * WS + j * LPR}u] *= alpha${g};`))}
         workgroupBarrier();
-${each(G, (g) => each(D16, (dj) => `        o${g}_${dj} = subgroupMatrixLoad<${Res}>(&sS, sOff + ${g * 16 * WS + dj * 16}u, false, WS);`))}
+${each(G, (g) => `        o${g}_${dj} = subgroupMatrixLoad<${Res}>(&sS, sOff + ${g * 16 * WS}u, false, WS);`)}
+        workgroupBarrier();`)}
         if (lid == 0u) { rescale = 0u; } // set again only after the next step's first barrier
       }
 ${each(G, (g) => each(NJ, (kc) => `      let pf${g}_${kc} = subgroupMatrixLoad<${L}>(&sP, pOff + ${g * 16 * PS + kc * 16}u, false, ${PS}u);`))}
@@ -182,17 +182,18 @@ ${each(G, (g) => each(NJ, (kc) => `        o${g}_${dj} = subgroupMatrixMultiplyA
 ${stage ? '      workgroupBarrier(); // the staged V is read before the next step overwrites it' : ''}
     }
   }
-${storeO('  ')}
+${each(G, (g) => `  let inv${g} = select(0.0f, 1.0f / l${g}, l${g} > 0.0f);
+  if (lc == 0u) { stats[bh * u.n + qpos${g}] = select(MASKED, (m${g} + log2(l${g})) * ${Math.LN2}f, l${g} > 0.0f); }`)}
+${each(D16, (dj) => `${storeO(dj, '  ')}
   workgroupBarrier();
 ${each(G, (g) => `  {
-    let inv = select(0.0f, 1.0f / l${g}, l${g} > 0.0f);
-    let ob = (bh * u.n + qpos${g}) * D + lc;
-${each(OPL, (j) => {
+    let ob = (bh * u.n + qpos${g}) * D + ${dj * 16}u + lc;
+${each(16 / LPR, (j) => {
   const o = `sS[sBase + ${g * 16 * WS + j * LPR}u]`;
-  return `    out[ob + ${j * LPR}u] = ${this.halfOut ? `f16(${o} * inv)` : `${o} * inv`};`;
+  return `    out[ob + ${j * LPR}u] = ${this.halfOut ? `f16(${o} * inv${g})` : `${o} * inv${g}`};`;
 })}
-    if (lc == 0u) { stats[bh * u.n + qpos${g}] = select(MASKED, (m${g} + log2(l${g})) * ${Math.LN2}f, l${g} > 0.0f); }
   }`)}
+  workgroupBarrier();`)}
 }`;
   }
 }
@@ -212,9 +213,11 @@ export function mmaTile(block: number, D: number, maxWorkgroupBytes: number): Mm
 }
 
 const MMA_TILES: readonly MmaTile[] = [
-  // fastest first; the staged g1n4k64to varied most between sessions (bench/results/issue-16-h200)
-  { groups: 2, subgroups: 1, keys: 32, stage: false },
+  // fastest first (bench/results/issue-16-h200/2026-12-03-backward)
+  { groups: 1, subgroups: 8, keys: 16, stage: true },
   { groups: 1, subgroups: 4, keys: 64, stage: true },
+  { groups: 1, subgroups: 4, keys: 16, stage: true },
+  { groups: 2, subgroups: 1, keys: 32, stage: false },
   { groups: 1, subgroups: 1, keys: 32, stage: false },
   { groups: 1, subgroups: 1, keys: 16, stage: false },
 ];

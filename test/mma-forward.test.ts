@@ -39,7 +39,7 @@ test('mmaForwardBlocker: takes self-attention shapes, says why not for the rest'
   assert.match(mmaForwardBlocker(ctxWith(), problem({ N: 200 }))!, /partial last block/);
   assert.match(mmaForwardBlocker(ctxWith(), problem({ Nk: 512 }))!, /queries against 512 keys/);
   assert.match(mmaForwardBlocker(ctxWith(), problem({ rpe: true }))!, /rpe or masks/);
-  assert.match(mmaForwardBlocker(ctxWith({ storage: 4096 }), problem({ block: 128, D: 128 }))!, /bytes of workgroup memory/);
+  assert.match(mmaForwardBlocker(ctxWith({ storage: 1024 }), problem({ block: 128, D: 128 }))!, /bytes of workgroup memory/);
 });
 
 test('AttentionForwardMmaProgram: every upper-case name it uses is declared; memory as claimed', () => {
