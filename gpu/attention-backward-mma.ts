@@ -17,7 +17,7 @@ import type { AttentionInputs } from './attention-forward.js';
 import { mmaForwardBlocker } from './attention-forward-mma.js';
 import { MASKED, THRESH } from './buffers.js';
 import type { GpuContext, Recorder } from './context.js';
-import { each, LEFT, MmaProgram, PAD, RESULT, RIGHT } from './mma-program.js';
+import { each, LEFT, MmaProgram, PAD, RESULT, RIGHT, stageTiles } from './mma-program.js';
 import type { BindingSpec } from './program.js';
 
 /** A workgroup's work: subgroups of `groups` row groups of 16, the other side's rows per step, staged or read in place. */
@@ -127,17 +127,29 @@ var<workgroup> s_${b}: array<f16, ${S * (D + 2 * PAD)}>;` : ''}`;
       return { copy: '', load: (x, off, cm) => `subgroupMatrixLoad<${RIGHT}>(&${x}, ${base} + ${off}, ${cm}, D)` };
     }
     return {
-      copy: `      for (var i = lid; i < ${(S * this.D) / 4}u; i += ${this.workgroupSize}u) {
-        let o = (i / ${this.D / 4}u) * KS + (i % ${this.D / 4}u) * 4u;
-        let x = ${a}[${base} / 4u + i];
-        let y = ${b}[${base} / 4u + i];
-        s_${a}[o] = x.x; s_${a}[o + 1u] = x.y; s_${a}[o + 2u] = x.z; s_${a}[o + 3u] = x.w;
-        s_${b}[o] = y.x; s_${b}[o + 1u] = y.y; s_${b}[o + 2u] = y.z; s_${b}[o + 3u] = y.w;
-      }
-      workgroupBarrier();`,
+      copy: stageTiles([`s_${a}`, `s_${b}`], [a, b], base, S, this.D, this.workgroupSize, 'KS'),
       // offsets within the step are row·D + column: rows restrided to KS
       load: (x, off, cm) => `subgroupMatrixLoad<${RIGHT}>(&s_${x}, ${off.replace(/(\d+)u \* D/, '$1u * KS')}, ${cm}, KS)`,
     };
+  }
+
+  /**
+   * The step's two score products into workgroup memory for the lanes: S = A·Xᵀ into sS and
+   * dP = B·Yᵀ into sD, from the held left fragments `a`, `b` (a{g}_{kd}) and the walked operands
+   * `x`, `y` (read column-major through `load`); then a barrier. dQ: Q·Kᵀ, dO·Vᵀ; dK/dV: K·Qᵀ, V·dOᵀ.
+   */
+  protected scoresToScratch(a: string, b: string, x: string, y: string, load: (x: string, off: string, colMajor: boolean) => string): string {
+    const G = this.tile.groups;
+    const NJ = this.tile.step / 16;
+    return `${each(G, (g) => each(NJ, (j) => `      var s${g}_${j} = ${RESULT}();\n      var p${g}_${j} = ${RESULT}();`))}
+${each(this.D / 16, (kd) =>
+  each(NJ, (j) => `      {
+        let xf = ${load(x, `${j * 16}u * D + ${kd * 16}u`, true)};
+        let yf = ${load(y, `${j * 16}u * D + ${kd * 16}u`, true)};
+${each(G, (g) => `        s${g}_${j} = subgroupMatrixMultiplyAccumulate(${a}${g}_${kd}, xf, s${g}_${j});\n        p${g}_${j} = subgroupMatrixMultiplyAccumulate(${b}${g}_${kd}, yf, p${g}_${j});`)}
+      }`))}
+${each(G, (g) => each(NJ, (j) => `      subgroupMatrixStore(&sS, sOff + ${g * 16}u * WS + ${j * 16}u, s${g}_${j}, false, WS);\n      subgroupMatrixStore(&sD, dOff + ${g * 16}u * DS + ${j * 16}u, p${g}_${j}, false, DS);`))}
+      workgroupBarrier();`;
   }
 
   /** The lanes write result matrices `m(g, dj)` to `out` rows `row(g)` from `base`, through sS 16 columns at a time. */
@@ -202,15 +214,7 @@ ${each(D16, (dj) => `  var a${g}_${dj} = ${RESULT}();`)}`)}
       ${causal ? 'if (diag && key0 > w0 + BR - 1u) { break; } // after every query of the workgroup' : ''}
       let kb = (kvBase + key0) * D;
 ${copy}
-${each(G, (g) => each(NJ, (j) => `      var s${g}_${j} = ${RESULT}();\n      var p${g}_${j} = ${RESULT}();`))}
-${each(D16, (kd) =>
-  each(NJ, (j) => `      {
-        let kf = ${load('k', `${j * 16}u * D + ${kd * 16}u`, true)};
-        let vf = ${load('v', `${j * 16}u * D + ${kd * 16}u`, true)};
-${each(G, (g) => `        s${g}_${j} = subgroupMatrixMultiplyAccumulate(q${g}_${kd}, kf, s${g}_${j});\n        p${g}_${j} = subgroupMatrixMultiplyAccumulate(g${g}_${kd}, vf, p${g}_${j});`)}
-      }`))}
-${each(G, (g) => each(NJ, (j) => `      subgroupMatrixStore(&sS, sOff + ${g * 16}u * WS + ${j * 16}u, s${g}_${j}, false, WS);\n      subgroupMatrixStore(&sD, dOff + ${g * 16}u * DS + ${j * 16}u, p${g}_${j}, false, DS);`))}
-      workgroupBarrier();
+${this.scoresToScratch('q', 'g', 'k', 'v', load)}
 ${each(G, lanesStep)}
       workgroupBarrier();
 ${each(G, (g) => each(NJ, (kc) => `      let ds${g}_${kc} = subgroupMatrixLoad<${LEFT}>(&sP, pOff + ${g * 16}u * PS + ${kc * 16}u, false, PS);`))}
@@ -282,15 +286,7 @@ ${each(D16, (dj) => `  var gk${g}_${dj} = ${RESULT}();\n  var gv${g}_${dj} = ${R
       ${causal ? `if (diag && q0 + ${BQ - 1}u < w0) { continue; } // before every key of the workgroup` : ''}
       let qb = (rowBase + q0) * D;
 ${copy}
-${each(G, (g) => each(NJ, (j) => `      var s${g}_${j} = ${RESULT}();\n      var p${g}_${j} = ${RESULT}();`))}
-${each(D16, (kd) =>
-  each(NJ, (j) => `      {
-        let qf = ${load('q', `${j * 16}u * D + ${kd * 16}u`, true)};
-        let gf = ${load('dout', `${j * 16}u * D + ${kd * 16}u`, true)};
-${each(G, (g) => `        s${g}_${j} = subgroupMatrixMultiplyAccumulate(k${g}_${kd}, qf, s${g}_${j});\n        p${g}_${j} = subgroupMatrixMultiplyAccumulate(v${g}_${kd}, gf, p${g}_${j});`)}
-      }`))}
-${each(G, (g) => each(NJ, (j) => `      subgroupMatrixStore(&sS, sOff + ${g * 16}u * WS + ${j * 16}u, s${g}_${j}, false, WS);\n      subgroupMatrixStore(&sD, dOff + ${g * 16}u * DS + ${j * 16}u, p${g}_${j}, false, DS);`))}
-      workgroupBarrier();
+${this.scoresToScratch('k', 'v', 'q', 'dout', load)}
 ${lanesStep}
       workgroupBarrier();
 ${each(G, (g) => each(NJ, (kc) => `      let pt${g}_${kc} = subgroupMatrixLoad<${LEFT}>(&sP, pOff + ${g * 16}u * PS + ${kc * 16}u, false, PS);\n      let dst${g}_${kc} = subgroupMatrixLoad<${LEFT}>(&sG, pOff + ${g * 16}u * PS + ${kc * 16}u, false, PS);`))}

@@ -16,7 +16,7 @@ import { ATTN_UNIFORMS, attentionInputBindings, attnUniformValues, decodeWorkgro
 import { MASKED, THRESH } from './buffers.js';
 import type { AttentionInputs, ForwardDispatch } from './attention-forward.js';
 import type { GpuContext } from './context.js';
-import { each, LEFT, MmaProgram, PAD, range, RESULT, RIGHT } from './mma-program.js';
+import { each, LEFT, MmaProgram, PAD, range, RESULT, RIGHT, stageTiles } from './mma-program.js';
 import type { BindingSpec, UniformFields } from './program.js';
 
 /** The work of one workgroup: row groups of 16 per subgroup, subgroups, keys per step. */
@@ -147,14 +147,7 @@ ${each(D16, (dj) => `  var o${g}_${dj} = ${Res}();`)}`)}
       let key0 = c * BLK + kt * BC;
       ${causal ? 'if (key0 > wrow0 + BR - 1u) { break; } // above every row of the workgroup' : ''}
       let kb = (kvBase + key0) * D;${stage ? `
-      for (var i = lid; i < ${(BC * D) / 4}u; i += ${this.workgroupSize}u) {
-        let o = (i / ${D / 4}u) * ${KS}u + (i % ${D / 4}u) * 4u;
-        let kv = k[kb / 4u + i];
-        let vv = v[kb / 4u + i];
-        sK[o] = kv.x; sK[o + 1u] = kv.y; sK[o + 2u] = kv.z; sK[o + 3u] = kv.w;
-        sV[o] = vv.x; sV[o + 1u] = vv.y; sV[o + 2u] = vv.z; sV[o + 3u] = vv.w;
-      }
-      workgroupBarrier();` : ''}
+${stageTiles(['sK', 'sV'], ['k', 'v'], 'kb', BC, D, this.workgroupSize, `${KS}u`, ['kv', 'vv'])}` : ''}
 ${each(G, (g) => each(NJ, (j) => `      var s${g}_${j} = ${Res}();`))}
 ${each(D16, (kd) =>
   each(NJ, (j) => `      {

@@ -28,3 +28,24 @@ export abstract class MmaProgram extends Program {
 export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 /** f(0) … f(n−1) joined. */
 export const each = (n: number, f: (i: number) => string, sep = '\n'): string => range(n).map(f).join(sep);
+
+/**
+ * WGSL: the workgroup's threads copy `rows` rows of D halves of two vec4<f16> operands `src`, from
+ * element `base` on, into the workgroup arrays `dst` at row stride `stride`, then wait at a barrier
+ * (a staged step's K and V, or Q and dO, shared by the workgroup's subgroups).
+ */
+export function stageTiles(
+  dst: readonly [string, string], src: readonly [string, string], base: string,
+  rows: number, D: number, threads: number, stride: string, names: readonly [string, string] = ['x', 'y'],
+): string {
+  const lanes = ['x', 'y', 'z', 'w'];
+  const spread = (to: string, from: string) => lanes.map((c, i) => `${to}[o${i ? ` + ${i}u` : ''}] = ${from}.${c};`).join(' ');
+  return `      for (var i = lid; i < ${(rows * D) / 4}u; i += ${threads}u) {
+        let o = (i / ${D / 4}u) * ${stride} + (i % ${D / 4}u) * 4u;
+        let ${names[0]} = ${src[0]}[${base} / 4u + i];
+        let ${names[1]} = ${src[1]}[${base} / 4u + i];
+        ${spread(dst[0], names[0])}
+        ${spread(dst[1], names[1])}
+      }
+      workgroupBarrier();`;
+}
