@@ -21,6 +21,7 @@
 #   . .device/setup.sh && bash bench/device-session.sh f16         # matrix-unit and f16 forward, f16 checks, versus FlexAttention
 #   . .device/setup.sh && bash bench/device-session.sh f16-versus  # the versus bench's f32, f16 and mma rows beside FlexAttention fp16/fp32, N 1024…65536
 #   then, here: node --import tsx bench/gpu/versus-plot.ts <dir> --ours=webgpu-versus-f16.json --cpu=none   (<dir>/versus.svg)
+#   . .device/setup.sh && bash bench/device-session.sh mma-backward  # matrix-unit forward and backward: every tile checked and timed, D 64 and 128, the versus rows
 # Issue 17's selection on both backends and issue 14's N 32768 goal at 2 threads, after npm run build,
 # bash bench/gpu/bundle.sh and node tools/device/bundle-bench.mjs bench/select-blocks.ts bench/gqa-ort.ts bench/cpu-scaling.ts
 # (and tools/device/pack-ort.sh once), carry [".device", "dist", "build"]:
@@ -172,5 +173,16 @@ case "${1:-}" in
     step bash -c 'timeout 320 python3 bench/gpu/flex_attention.py "$0/flex-attention.json" 1024 2048 4096 8192 16384 32768 65536 > "$0/flex-attention.log" 2>&1; tail -8 "$0/flex-attention.log"' "$out"
     kill "$clocks" 2>/dev/null
     ;;
-  *) echo "usage: bench/device-session.sh gpu|cpu|cpu-kernels|select-cpu|ort-32k-2t|scaling|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|f16|f16-versus" >&2; exit 2 ;;
+  mma-backward)
+    # Issue 16: the matrix-unit forward and backward, every tile checked against float64 and timed
+    # (D 64 at N 16384 and 65536, D 128 at 16384), then the versus bench's f32, f16 and mma rows; one
+    # call of about 250 s (bench/results/issue-16-h200/2026-12-03-backward run 5). After
+    # bash bench/gpu/bundle.sh, carry [".device"].
+    nvidia-smi -L > "$out/nvidia-smi.txt" 2>&1
+    [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -
+    step bash -c 'timeout 230 node .device/gpu/mma.mjs "$0/mma.json" --seqs=16384,65536 > "$0/mma.log" 2>&1; grep -E "^(FAIL|ERROR)|^N |backward \(" "$0/mma.log" | cut -c1-300' "$out"
+    step bash -c 'timeout 60 node .device/gpu/mma.mjs "$0/mma-d128.json" --sweep-only --seqs=16384 --D=128 > "$0/mma-d128.log" 2>&1; grep -E "^N |backward \(" "$0/mma-d128.log" | cut -c1-300' "$out"
+    step bash -c 'timeout 110 node .device/gpu/attention.mjs "$0/webgpu-versus-f16.json" --versus --backward --paths=f32,f16,mma --seqs=1024,4096,16384,65536 > "$0/webgpu-versus-f16.log" 2>&1; grep "^versus" "$0/webgpu-versus-f16.log" | cut -c1-160' "$out"
+    ;;
+  *) echo "usage: bench/device-session.sh gpu|cpu|cpu-kernels|select-cpu|ort-32k-2t|scaling|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|select-all|f16|f16-versus|mma-backward" >&2; exit 2 ;;
 esac
