@@ -17,7 +17,7 @@ import type { AttentionInputs } from './attention-forward.js';
 import { mmaForwardBlocker } from './attention-forward-mma.js';
 import { MASKED, THRESH } from './buffers.js';
 import type { GpuContext, Recorder } from './context.js';
-import { each, LEFT, MmaProgram, PAD, RESULT, RIGHT, stageTiles } from './mma-program.js';
+import { each, LEFT, mmaLimits, MmaProgram, PAD, RESULT, RIGHT, stageTiles, type MmaLimits } from './mma-program.js';
 import type { BindingSpec } from './program.js';
 
 /** A workgroup's work: subgroups of `groups` row groups of 16, the other side's rows per step, staged or read in place. */
@@ -321,11 +321,11 @@ const MMA_BACKWARD_TILES: readonly MmaBackwardTile[] = [
   { groups: 1, subgroups: 1, step: 32, stage: false },
 ];
 
-/** The tile for a block and head dim: the first of MMA_BACKWARD_TILES that fits the block and both programs' workgroup memory. */
-export function mmaBackwardTile(block: number, D: number, maxWorkgroupBytes: number): MmaBackwardTile {
+/** The tile for a block and head dim: the first of MMA_BACKWARD_TILES that fits the block, the device's threads per workgroup and both programs' workgroup memory. */
+export function mmaBackwardTile(block: number, D: number, limits: MmaLimits): MmaBackwardTile {
   const fits = (t: MmaBackwardTile) =>
-    t.step <= block && 16 * t.groups * t.subgroups <= block &&
-    Math.max(AttentionBackwardMmaProgram.workgroupBytes('dq', D, t), AttentionBackwardMmaProgram.workgroupBytes('dkdv', D, t)) <= maxWorkgroupBytes;
+    t.step <= block && 16 * t.groups * t.subgroups <= block && limits.lanes * t.subgroups <= limits.invocations &&
+    Math.max(AttentionBackwardMmaProgram.workgroupBytes('dq', D, t), AttentionBackwardMmaProgram.workgroupBytes('dkdv', D, t)) <= limits.bytes;
   return MMA_BACKWARD_TILES.find(fits) ?? MMA_BACKWARD_TILES[MMA_BACKWARD_TILES.length - 1];
 }
 
@@ -337,7 +337,7 @@ export function mmaBackwardBlocker(ctx: GpuContext, p: AttentionProblem<OperandD
   const why = mmaForwardBlocker(ctx, p);
   if (why) return why;
   const max = ctx.limits.maxComputeWorkgroupStorageSize;
-  const t = mmaBackwardTile(p.layout.block, p.D, max);
+  const t = mmaBackwardTile(p.layout.block, p.D, mmaLimits(ctx));
   const bytes = Math.max(...(['dq', 'dkdv'] as const).map((s) => AttentionBackwardMmaProgram.workgroupBytes(s, p.D, t)));
   return bytes > max ? `${bytes} bytes of workgroup memory for the backward (the device allows ${max})` : null;
 }
@@ -359,7 +359,7 @@ export function encodeMmaBackward(
   tile?: MmaBackwardTile,
 ): void {
   const block = p.layout.block;
-  const t = tile ?? mmaBackwardTile(block, p.D, ctx.limits.maxComputeWorkgroupStorageSize);
+  const t = tile ?? mmaBackwardTile(block, p.D, mmaLimits(ctx));
   const R = p.N / block;
   const operands = [inp.q, inp.k, inp.v, dout, inp.tables.buffer, stats];
   const dqProgram = new AttentionDqMmaProgram(block, p.D, p.causal, ctx.subgroupSize, t);

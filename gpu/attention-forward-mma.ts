@@ -16,7 +16,7 @@ import { ATTN_UNIFORMS, attentionInputBindings, attnUniformValues, decodeWorkgro
 import { MASKED, THRESH } from './buffers.js';
 import type { AttentionInputs, ForwardDispatch } from './attention-forward.js';
 import type { GpuContext } from './context.js';
-import { each, LEFT, MmaProgram, PAD, range, RESULT, RIGHT, stageTiles } from './mma-program.js';
+import { each, LEFT, mmaLimits, MmaProgram, PAD, range, RESULT, RIGHT, stageTiles, type MmaLimits } from './mma-program.js';
 import type { BindingSpec, UniformFields } from './program.js';
 
 /** The work of one workgroup: row groups of 16 per subgroup, subgroups, keys per step. */
@@ -198,10 +198,12 @@ export function mmaTileName(t: MmaTile): string {
 
 /**
  * The tile for a block and head dim: the first of MMA_TILES (fastest first on the GPU machine:
- * bench/results/issue-16-h200) that fits the block and the device's workgroup memory.
+ * bench/results/issue-16-h200) that fits the block, the device's threads per workgroup and its workgroup memory.
  */
-export function mmaTile(block: number, D: number, maxWorkgroupBytes: number): MmaTile {
-  const fits = (t: MmaTile) => t.keys <= block && 16 * t.groups * t.subgroups <= block && AttentionForwardMmaProgram.workgroupBytes(D, t) <= maxWorkgroupBytes;
+export function mmaTile(block: number, D: number, limits: MmaLimits): MmaTile {
+  const fits = (t: MmaTile) =>
+    t.keys <= block && 16 * t.groups * t.subgroups <= block &&
+    limits.lanes * t.subgroups <= limits.invocations && AttentionForwardMmaProgram.workgroupBytes(D, t) <= limits.bytes;
   return MMA_TILES.find(fits) ?? { groups: 1, subgroups: 1, keys: 16, stage: false };
 }
 
@@ -229,7 +231,7 @@ export function mmaForwardBlocker(ctx: GpuContext, p: AttentionProblem<OperandDa
   if (p.D % 16 !== 0 || p.D > 256) return `head dim ${p.D} (a multiple of 16 up to 256 needed)`;
   const block = p.layout.block;
   if (block % 16 !== 0) return `block ${block} (a multiple of 16 needed)`;
-  const bytes = AttentionForwardMmaProgram.workgroupBytes(p.D, mmaTile(block, p.D, ctx.limits.maxComputeWorkgroupStorageSize));
+  const bytes = AttentionForwardMmaProgram.workgroupBytes(p.D, mmaTile(block, p.D, mmaLimits(ctx)));
   if (bytes > ctx.limits.maxComputeWorkgroupStorageSize) return `${bytes} bytes of workgroup memory (the device allows ${ctx.limits.maxComputeWorkgroupStorageSize})`;
   return null;
 }
@@ -247,7 +249,7 @@ export function mmaForwardDispatch(
   tile?: MmaTile,
 ): ForwardDispatch {
   const block = p.layout.block;
-  const program = new AttentionForwardMmaProgram(block, p.D, p.causal, ctx.subgroupSize, halfOut, tile ?? mmaTile(block, p.D, ctx.limits.maxComputeWorkgroupStorageSize));
+  const program = new AttentionForwardMmaProgram(block, p.D, p.causal, ctx.subgroupSize, halfOut, tile ?? mmaTile(block, p.D, mmaLimits(ctx)));
   return {
     program,
     uniforms: attnUniformValues(p, inp.d4, program, inp.tables, inp.bias, false),

@@ -2,11 +2,25 @@
 // `chromium-experimental-subgroup-matrix`): the enables, the subgroup's index in its workgroup for
 // run(), the 16×16 f16 → f32 matrix types, and how a subgroup's lanes hold the rows of a 16-row
 // tile once a result matrix has gone through workgroup memory.
+import type { GpuContext } from './context.js';
 import { Program } from './program.js';
 
 export const LEFT = 'subgroup_matrix_left<f16, 16, 16>';
 export const RIGHT = 'subgroup_matrix_right<f16, 16, 16>';
 export const RESULT = 'subgroup_matrix_result<f32, 16, 16>';
+
+/** What bounds a matrix-unit workgroup on a device: its workgroup memory (bytes), its threads, and the lanes of a subgroup. */
+export interface MmaLimits {
+  readonly bytes: number;
+  readonly invocations: number;
+  readonly lanes: number;
+}
+
+export const mmaLimits = (ctx: GpuContext): MmaLimits => ({
+  bytes: ctx.limits.maxComputeWorkgroupStorageSize,
+  invocations: ctx.limits.maxComputeInvocationsPerWorkgroup,
+  lanes: ctx.subgroupSize,
+});
 
 /** Workgroup-memory row stride padding (4-byte words): keeps rows 16-byte aligned, spreads the lanes' rows over banks. */
 export const PAD = 4;

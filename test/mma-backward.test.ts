@@ -44,13 +44,16 @@ test('mmaBackwardBlocker: the forward\'s shapes, and a workgroup-memory limit', 
   assert.match(mmaBackwardBlocker(ctxWith({ storage: 3000 }), problem({ D: 64 }))!, /bytes of workgroup memory for the backward/);
 });
 
-test('mmaBackwardTile: the first tile that fits the block and the memory', () => {
-  assert.equal(mmaBackwardTile(128, 64, 49152), { groups: 1, subgroups: 8, step: 16, stage: true });
+test('mmaBackwardTile: the first tile that fits the block, the threads and the memory', () => {
+  const limits = { bytes: 49152, invocations: 256, lanes: 32 };
+  assert.equal(mmaBackwardTile(128, 64, limits), { groups: 1, subgroups: 8, step: 16, stage: true });
   // 4 subgroups of 16 rows at most in a 64-block, 1 in a 16-block
-  assert.equal(mmaBackwardTile(64, 128, 49152), { groups: 1, subgroups: 4, step: 16, stage: true });
-  assert.equal(mmaBackwardTile(16, 32, 49152), { groups: 1, subgroups: 1, step: 16, stage: false });
-  // a small limit leaves the unstaged single subgroup
-  assert.equal(mmaBackwardTile(128, 64, 8192), { groups: 1, subgroups: 1, step: 16, stage: false });
+  assert.equal(mmaBackwardTile(64, 128, limits), { groups: 1, subgroups: 4, step: 16, stage: true });
+  assert.equal(mmaBackwardTile(16, 32, limits), { groups: 1, subgroups: 1, step: 16, stage: false });
+  // a small memory leaves the unstaged single subgroup; 64-lane subgroups, 4 of them in 256 threads
+  assert.equal(mmaBackwardTile(128, 64, { ...limits, bytes: 8192 }), { groups: 1, subgroups: 1, step: 16, stage: false });
+  assert.equal(mmaBackwardTile(128, 64, { ...limits, lanes: 64 }), { groups: 1, subgroups: 4, step: 16, stage: true });
+  assert.equal(mmaBackwardTile(128, 64, { ...limits, lanes: 16 }), { groups: 1, subgroups: 8, step: 16, stage: true });
 });
 
 test('AttentionDqMmaProgram, AttentionDkDvMmaProgram: every upper-case name declared; memory as claimed', () => {

@@ -42,9 +42,19 @@ test('mmaForwardBlocker: takes self-attention shapes, says why not for the rest'
   assert.match(mmaForwardBlocker(ctxWith({ storage: 1024 }), problem({ block: 128, D: 128 }))!, /bytes of workgroup memory/);
 });
 
+test('mmaTile: the first tile that fits the block, the threads and the memory', () => {
+  const limits = { bytes: 49152, invocations: 256, lanes: 32 };
+  assert.equal(mmaTile(128, 64, limits), { groups: 1, subgroups: 8, keys: 16, stage: true });
+  assert.equal(mmaTile(128, 128, limits), { groups: 1, subgroups: 8, keys: 16, stage: true });
+  // 8 subgroups of 64 lanes are 512 threads, past the 256 a device must allow
+  assert.equal(mmaTile(128, 64, { ...limits, lanes: 64 }), { groups: 1, subgroups: 4, keys: 64, stage: true });
+  assert.equal(mmaTile(16, 32, limits), { groups: 1, subgroups: 1, keys: 16, stage: false });
+});
+
 test('AttentionForwardMmaProgram: every upper-case name it uses is declared; memory as claimed', () => {
   const declared = new Set(['MASKED', 'THRESH', 'D', 'BLK', 'BC', 'BR', 'WS']);
-  const tiles: MmaTile[] = [mmaTile(128, 64, 49152), mmaTile(16, 32, 49152), mmaTile(64, 256, 49152), { groups: 2, subgroups: 2, keys: 32, stage: true }, { groups: 2, subgroups: 1, keys: 64, stage: false }, { groups: 1, subgroups: 4, keys: 64, stage: true }];
+  const limits = { bytes: 49152, invocations: 256, lanes: 32 };
+  const tiles: MmaTile[] = [mmaTile(128, 64, limits), mmaTile(16, 32, limits), mmaTile(64, 256, limits), { groups: 2, subgroups: 2, keys: 32, stage: true }, { groups: 2, subgroups: 1, keys: 64, stage: false }, { groups: 1, subgroups: 4, keys: 64, stage: true }];
   for (const tile of tiles) {
     for (const [block, D, causal] of [[128, 64, false], [64, 128, true], [16, 32, true]] as const) {
       if (tile.keys > block || 16 * tile.groups * tile.subgroups > block) continue;
