@@ -36,10 +36,24 @@ export const attentionTuning = {
 function padded(block: number): number {
   return (block + 7) & ~7;
 }
-function forwardScratchFloats(D: number, block: number): number {
+/** The forward's, for items of `hg` query heads (their qt, o, m, l; the shared s, alpha; 2·hg cursor words). */
+function forwardScratchFloats(D: number, block: number, hg: number): number {
   const p = padded(block);
-  return 2 * D * p + block * p + 3 * p;
+  return hg * (2 * D * p + 2 * p) + block * p + p + 2 * hg;
 }
+
+/**
+ * Query heads per forward item: a kv head's group (so that each K, V block is read once for all of
+ * them while it is in cache), fewer where that would leave threads without items, 1 for multi-head.
+ */
+function forwardHeadGroup(ctx: CpuContext, p: AttentionProblem<OperandData>): number {
+  const G = p.H / p.Hkv;
+  for (let hg = G; hg > 1; hg--) if (G % hg === 0 && hg <= MAX_HEAD_GROUP && (p.B * p.H / hg) * p.layout.rows >= 4 * ctx.threads) return hg;
+  return 1;
+}
+
+/** At most this many query heads share a forward item (their state is 2·D·block floats each). */
+const MAX_HEAD_GROUP = 8;
 function backwardRowsScratchFloats(D: number, block: number, C: number): number {
   const p = padded(block);
   return 3 * D * p + 4 * p + C * p;
@@ -215,16 +229,25 @@ async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLs
       return { out: outputs.results()[0], lse: withLse ? a.takeF32(lse, B * H * N) : null };
     }
     const visits = callVisits(p);
-    const scratchBytes = forwardScratchFloats(D, block) * 4;
+    // an item is block row r of hg query heads u·hg … u·hg + hg − 1 (one kv head's)
+    const hg = forwardHeadGroup(ctx, p);
+    const scratchBytes = forwardScratchFloats(D, block, hg) * 4;
+    const row = rowWeight(p, visits);
+    const weight = (u: number, r: number) => {
+      let w = 0;
+      for (let j = 0; j < hg; j++) w += row(u * hg + j, r);
+      return w;
+    };
     // host inputs are copied in head by head as the first tasks start: those start small
-    const ranges = splitItems(rowWeight(p, visits), R, 0, B * H, dynamicTaskCount(ctx, 4 * block * block * D * visits.kept), taskCount(ctx), ops.inputs.length > 0);
+    const ranges = splitItems(weight, R, 0, (B * H) / hg, dynamicTaskCount(ctx, 4 * block * block * D * visits.kept), taskCount(ctx), ops.inputs.length > 0);
     const tasks = ranges.map(([begin, end]) => ({
       q: ops.q, k: ops.k, v: ops.v, out, lse, rpe: ops.rpe, kpm: ops.kpm, am: ops.am,
       kvPtr: t.kvPtr, kvIndices: t.kvIndices, qOffset, Bl: L.batches, Hl: L.heads,
       H, Hkv: p.Hkv, N, Nk: p.Nk, kvStride: p.kvStride, D, block, R, causal: p.causal ? 1 : 0, scale: p.scale,
-      itemBegin: begin, itemEnd: end, scratch: a.alloc(scratchBytes),
+      hg, itemBegin: begin, itemEnd: end, scratch: a.alloc(scratchBytes),
     }));
-    await streamByHead(ctx, p, ops.inputs, ranges.map(([b, e]) => [Math.floor(b / R), Math.floor((e - 1) / R)]), (i) => ctx.run('attentionForward', [tasks[i]]), (bh0, bh1) => {
+    const heads = ranges.map(([b, e]): [number, number] => [Math.floor(b / R) * hg, Math.floor((e - 1) / R) * hg + hg - 1]);
+    await streamByHead(ctx, p, ops.inputs, heads, (i) => ctx.run('attentionForward', [tasks[i]]), (bh0, bh1) => {
       outputs.takeOut(bh0, bh1);
     });
     return { out: outputs.results()[0], lse: withLse ? a.takeF32(lse, B * H * N) : null };

@@ -11,7 +11,7 @@ export const kernelParameters = {
     'q', 'k', 'v', 'out', 'lse', 'rpe', 'kpm', 'am',
     'kvPtr', 'kvIndices', 'qOffset', 'Bl', 'Hl',
     'H', 'Hkv', 'N', 'Nk', 'kvStride', 'D', 'block', 'R', 'causal', 'scale',
-    'itemBegin', 'itemEnd', 'scratch',
+    'hg', 'itemBegin', 'itemEnd', 'scratch',
   ],
   // assembly/attention-decode.ts
   attentionDecode: [
