@@ -41,7 +41,10 @@ export function attentionForward(
   // scale·log2(e)), o [padded][D] (unnormalised output rows), m (running max, base 2), l (running
   // sum) [padded]; then, shared: s [block][padded] (scores, then probabilities), alpha [padded]
   // (this step's rescale), and each head's cursor and end in its row table [hg][2] i32
-  const stride = ((<usize>D * pBytes) << 1) + (pBytes << 1);
+  const oOff = <usize>D * pBytes; // o, m, l from the head's qt
+  const mOff = oOff + <usize>padded * dBytes;
+  const lOff = mOff + pBytes;
+  const stride = lOff + pBytes;
   const s = scratch + <usize>hg * stride;
   const alpha = s + <usize>block * pBytes;
   const cursors = alpha + pBytes;
@@ -61,15 +64,11 @@ export function attentionForward(
     let left = 0; // heads with kept blocks still to walk
     for (let j = 0; j < hg; j++) {
       const bh = bh0 + j;
-      const hs = scratch + <usize>j * stride;
-      const qt = hs;
-      const o = qt + <usize>D * pBytes;
-      const m = o + <usize>padded * dBytes;
-      const l = m + pBytes;
+      const qt = scratch + <usize>j * stride;
       packTransposed(q + (<usize>bh * <usize>N + <usize>row0) * dBytes, D, rows, padded, qt, scale * LOG2E);
-      fillF32(o, padded * D, 0);
-      fillF32(m, padded, -Infinity);
-      fillF32(l, padded, 0);
+      fillF32(qt + oOff, padded * D, 0);
+      fillF32(qt + mOff, padded, -Infinity);
+      fillF32(qt + lOff, padded, 0);
       const slot = (b % Bl) * Hl + (bh % H) % Hl;
       const e0 = load<i32>(kvPtr + (<usize>(slot * R + r) << 2));
       const e1 = load<i32>(kvPtr + (<usize>(slot * R + r + 1) << 2));
@@ -97,11 +96,8 @@ export function attentionForward(
         if (e + 1 == e1) left--;
         if (kind == EMPTY || cols <= 0) continue; // entirely after the queries' positions
         const bh = bh0 + j;
-        const hs = scratch + <usize>j * stride;
-        const qt = hs;
-        const o = qt + <usize>D * pBytes;
-        const m = o + <usize>padded * dBytes;
-        const l = m + pBytes;
+        const qt = scratch + <usize>j * stride;
+        const o = qt + oOff;
         if (kind == PARTIAL) partialScoreTile(kb, qt, s, D, cols, rows, padded, p0 - col0);
         else scoreTile(kb, qt, s, D, cols, rows, padded);
         if (masked || kind == PARTIAL) {
@@ -111,7 +107,7 @@ export function attentionForward(
           );
         }
         // online softmax, four queries per vector: new max, rescale factor, exponentials, sums
-        onlineSoftmaxForward(s, rows4, cols, pBytes, m, l, alpha);
+        onlineSoftmaxForward(s, rows4, cols, pBytes, qt + mOff, qt + lOff, alpha);
         // o[i][·] = alpha[i]·o[i][·] + Σ_j P[j][i]·V[j][·]
         if (kind == PARTIAL) partialPV(s, pBytes, vb, dBytes, cols, o, rows4, D, alpha, p0 - col0);
         else blockMM(s, 4, pBytes, vb, dBytes, cols, o, dBytes, rows4, D, INIT_SCALE, alpha);
@@ -120,9 +116,8 @@ export function attentionForward(
     // out = o / l (zeros for a query with nothing kept); lse = ln2·max₂ + ln l
     for (let j = 0; j < hg; j++) {
       const headRows = <usize>(bh0 + j) * <usize>N;
-      const o = scratch + <usize>j * stride + <usize>D * pBytes;
-      const m = o + <usize>padded * dBytes;
-      writeRows(o, m, m + pBytes, rows, D, out + (headRows + <usize>row0) * dBytes, lse != 0 ? lse + ((headRows + <usize>row0) << 2) : 0);
+      const qt = scratch + <usize>j * stride;
+      writeRows(qt + oOff, qt + mOff, qt + lOff, rows, D, out + (headRows + <usize>row0) * dBytes, lse != 0 ? lse + ((headRows + <usize>row0) << 2) : 0);
     }
   }
 }
