@@ -48,7 +48,9 @@ function forwardScratchFloats(D: number, block: number, hg: number): number {
  */
 function forwardHeadGroup(ctx: CpuContext, p: AttentionProblem<OperandData>): number {
   const G = p.H / p.Hkv;
-  for (let hg = G; hg > 1; hg--) if (G % hg === 0 && hg <= MAX_HEAD_GROUP && (p.B * p.H / hg) * p.layout.rows >= 4 * ctx.threads) return hg;
+  // the block rows holding a query (a chunk of Nq rows at an offset straddles at most one more)
+  const queryRows = Math.min(p.layout.rows, Math.ceil(p.N / p.layout.block) + 1);
+  for (let hg = G; hg > 1; hg--) if (G % hg === 0 && hg <= MAX_HEAD_GROUP && ((p.B * p.H) / hg) * queryRows >= 4 * ctx.threads) return hg;
   return 1;
 }
 
