@@ -30,6 +30,9 @@ export interface MmaBackwardTile {
 
 type Side = 'dq' | 'dkdv';
 
+/** WGSL loading the right-matrix fragment of operand `x` at (row, col) of a step's rows. */
+type Load = (x: string, row: number, col: number, colMajor: boolean) => string;
+
 /** The operands a side walks (read a step at a time; staged with `stage`) and those it holds. */
 const WALKED: Record<Side, readonly [string, string]> = { dq: ['k', 'v'], dkdv: ['q', 'dout'] };
 
@@ -93,8 +96,7 @@ const D = ${D}u;
 const BLK = ${block}u;
 const BR = ${BR}u;
 const GR = ${GR}u;
-const WS = ${S + PAD}u; // row stride of the f32 scratch (S, then 16 columns of the output at a time)
-const DS = ${S + PAD}u; // of dP
+const WS = ${S + PAD}u; // row stride of the f32 scratch of S (then 16 columns of the output at a time) and of dP
 const PS = ${S + 2 * PAD}u; // of the f16 tiles: 16-byte rows off the bank period
 const KS = ${D + 2 * PAD}u; // of the staged tiles
 var<workgroup> sS: array<f32, ${BR * (S + PAD)}>;
@@ -107,29 +109,27 @@ var<workgroup> s_${b}: array<f16, ${S * (D + 2 * PAD)}>;` : ''}`;
   /** Each subgroup's slices of the scratch, and its lanes' rows and columns in them. */
   protected lanesSetup(): string {
     return `  let sOff = sgi * GR * WS;
-  let dOff = sgi * GR * DS;
+  let dOff = sgi * GR * WS;
   let pOff = sgi * GR * PS;
   let lr = lane / ${this.LPR}u;
   let lc = lane % ${this.LPR}u;
   let sBase = sOff + lr * WS + lc;
-  let dBase = dOff + lr * DS + lc;
+  let dBase = dOff + lr * WS + lc;
   let pBase = pOff + lr * PS + lc;`;
   }
 
   /**
    * The step's tiles of the walked operands (rows from `base`·D on) copied to workgroup memory, or
-   * nothing; and how a fragment of them is loaded: (operand, offset within the step's rows, column-major).
+   * nothing; and how the fragment at (row, column) of the step's rows is loaded, as a right matrix.
    */
-  protected staging(base: string): { copy: string; load: (x: string, off: string, colMajor: boolean) => string } {
-    const S = this.tile.step;
+  protected staging(base: string): { copy: string; load: Load } {
     const [a, b] = WALKED[this.side];
     if (!this.tile.stage) {
-      return { copy: '', load: (x, off, cm) => `subgroupMatrixLoad<${RIGHT}>(&${x}, ${base} + ${off}, ${cm}, D)` };
+      return { copy: '', load: (x, row, col, cm) => `subgroupMatrixLoad<${RIGHT}>(&${x}, ${base} + ${row}u * D + ${col}u, ${cm}, D)` };
     }
     return {
-      copy: stageTiles([`s_${a}`, `s_${b}`], [a, b], base, S, this.D, this.workgroupSize, 'KS'),
-      // offsets within the step are row·D + column: rows restrided to KS
-      load: (x, off, cm) => `subgroupMatrixLoad<${RIGHT}>(&s_${x}, ${off.replace(/(\d+)u \* D/, '$1u * KS')}, ${cm}, KS)`,
+      copy: stageTiles([`s_${a}`, `s_${b}`], [a, b], base, this.tile.step, this.D, this.workgroupSize, 'KS'),
+      load: (x, row, col, cm) => `subgroupMatrixLoad<${RIGHT}>(&s_${x}, ${row}u * KS + ${col}u, ${cm}, KS)`,
     };
   }
 
@@ -138,17 +138,17 @@ var<workgroup> s_${b}: array<f16, ${S * (D + 2 * PAD)}>;` : ''}`;
    * dP = B·Yᵀ into sD, from the held left fragments `a`, `b` (a{g}_{kd}) and the walked operands
    * `x`, `y` (read column-major through `load`); then a barrier. dQ: Q·Kᵀ, dO·Vᵀ; dK/dV: K·Qᵀ, V·dOᵀ.
    */
-  protected scoresToScratch(a: string, b: string, x: string, y: string, load: (x: string, off: string, colMajor: boolean) => string): string {
+  protected scoresToScratch(a: string, b: string, x: string, y: string, load: Load): string {
     const G = this.tile.groups;
     const NJ = this.tile.step / 16;
     return `${each(G, (g) => each(NJ, (j) => `      var s${g}_${j} = ${RESULT}();\n      var p${g}_${j} = ${RESULT}();`))}
 ${each(this.D / 16, (kd) =>
   each(NJ, (j) => `      {
-        let xf = ${load(x, `${j * 16}u * D + ${kd * 16}u`, true)};
-        let yf = ${load(y, `${j * 16}u * D + ${kd * 16}u`, true)};
+        let xf = ${load(x, j * 16, kd * 16, true)};
+        let yf = ${load(y, j * 16, kd * 16, true)};
 ${each(G, (g) => `        s${g}_${j} = subgroupMatrixMultiplyAccumulate(${a}${g}_${kd}, xf, s${g}_${j});\n        p${g}_${j} = subgroupMatrixMultiplyAccumulate(${b}${g}_${kd}, yf, p${g}_${j});`)}
       }`))}
-${each(G, (g) => each(NJ, (j) => `      subgroupMatrixStore(&sS, sOff + ${g * 16}u * WS + ${j * 16}u, s${g}_${j}, false, WS);\n      subgroupMatrixStore(&sD, dOff + ${g * 16}u * DS + ${j * 16}u, p${g}_${j}, false, DS);`))}
+${each(G, (g) => each(NJ, (j) => `      subgroupMatrixStore(&sS, sOff + ${g * 16}u * WS + ${j * 16}u, s${g}_${j}, false, WS);\n      subgroupMatrixStore(&sD, dOff + ${g * 16}u * WS + ${j * 16}u, p${g}_${j}, false, WS);`))}
       workgroupBarrier();`;
   }
 
@@ -186,7 +186,7 @@ ${each(CPL, (i) => `        {
           var x = sS[sBase + ${g * 16}u * WS + ${i * LPR}u] * sc;
           ${causal ? `if (diag && key0 + lc + ${i * LPR}u > qpos${g}) { x = MASKED; }` : ''}
           let p = select(0.0f, exp2(x - ls${g}), x > THRESH);
-          sP[pBase + ${g * 16}u * PS + ${i * LPR}u] = f16(p * (sD[dBase + ${g * 16}u * DS + ${i * LPR}u] - dl${g}) * u.scale);
+          sP[pBase + ${g * 16}u * PS + ${i * LPR}u] = f16(p * (sD[dBase + ${g * 16}u * WS + ${i * LPR}u] - dl${g}) * u.scale);
         }`)}
       }`;
     return `${this.header()}
@@ -219,7 +219,7 @@ ${each(G, lanesStep)}
       workgroupBarrier();
 ${each(G, (g) => each(NJ, (kc) => `      let ds${g}_${kc} = subgroupMatrixLoad<${LEFT}>(&sP, pOff + ${g * 16}u * PS + ${kc * 16}u, false, PS);`))}
 ${each(D16, (dj) => `      {
-${each(NJ, (kc) => `        let kf${kc} = ${load('k', `${kc * 16}u * D + ${dj * 16}u`, false)};`)}
+${each(NJ, (kc) => `        let kf${kc} = ${load('k', kc * 16, dj * 16, false)};`)}
 ${each(G, (g) => each(NJ, (kc) => `        a${g}_${dj} = subgroupMatrixMultiplyAccumulate(ds${g}_${kc}, kf${kc}, a${g}_${dj});`))}
       }`)}
 ${this.tile.stage ? '      workgroupBarrier(); // the staged K is read before the next step overwrites it' : ''}
@@ -255,7 +255,7 @@ ${each(G, (g) => `        {
           ${causal ? `if (diag && kpos${g} > qi) { x = MASKED; }` : ''}
           let p = select(0.0f, exp2(x - ls), x > THRESH);
           sP[pBase + ${g * 16}u * PS + ${i * LPR}u] = f16(p);
-          sG[pBase + ${g * 16}u * PS + ${i * LPR}u] = f16(p * (sD[dBase + ${g * 16}u * DS + ${i * LPR}u] - dl) * u.scale);
+          sG[pBase + ${g * 16}u * PS + ${i * LPR}u] = f16(p * (sD[dBase + ${g * 16}u * WS + ${i * LPR}u] - dl) * u.scale);
         }`)}
       }`);
     return `${this.header()}
@@ -291,8 +291,8 @@ ${lanesStep}
       workgroupBarrier();
 ${each(G, (g) => each(NJ, (kc) => `      let pt${g}_${kc} = subgroupMatrixLoad<${LEFT}>(&sP, pOff + ${g * 16}u * PS + ${kc * 16}u, false, PS);\n      let dst${g}_${kc} = subgroupMatrixLoad<${LEFT}>(&sG, pOff + ${g * 16}u * PS + ${kc * 16}u, false, PS);`))}
 ${each(D16, (dj) => `      {
-${each(NJ, (kc) => `        let gf${kc} = ${load('dout', `${kc * 16}u * D + ${dj * 16}u`, false)};
-        let qf${kc} = ${load('q', `${kc * 16}u * D + ${dj * 16}u`, false)};`)}
+${each(NJ, (kc) => `        let gf${kc} = ${load('dout', kc * 16, dj * 16, false)};
+        let qf${kc} = ${load('q', kc * 16, dj * 16, false)};`)}
 ${each(G, (g) => each(NJ, (kc) => `        gv${g}_${dj} = subgroupMatrixMultiplyAccumulate(pt${g}_${kc}, gf${kc}, gv${g}_${dj});\n        gk${g}_${dj} = subgroupMatrixMultiplyAccumulate(dst${g}_${kc}, qf${kc}, gk${g}_${dj});`))}
       }`)}
 ${this.tile.stage ? '      workgroupBarrier(); // the staged Q and dO are read before the next step overwrites them' : ''}

@@ -42,6 +42,9 @@ function forwardScratchFloats(D: number, block: number, hg: number): number {
   return hg * (2 * D * p + 2 * p) + block * p + p + 2 * hg;
 }
 
+/** At most this many query heads share a forward item (their state is 2·D·block floats each). */
+const MAX_HEAD_GROUP = 8;
+
 /**
  * Query heads per forward item: a kv head's group (so that each K, V block is read once for all of
  * them while it is in cache), fewer where that would leave threads without items, 1 for multi-head.
@@ -54,8 +57,6 @@ function forwardHeadGroup(ctx: CpuContext, p: AttentionProblem<OperandData>): nu
   return 1;
 }
 
-/** At most this many query heads share a forward item (their state is 2·D·block floats each). */
-const MAX_HEAD_GROUP = 8;
 function backwardRowsScratchFloats(D: number, block: number, C: number): number {
   const p = padded(block);
   return 3 * D * p + 4 * p + C * p;
