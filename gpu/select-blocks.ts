@@ -19,7 +19,7 @@ import type { GpuContext, Recorder } from './context.js';
 import { KT, ldDense, mmDecls, mmInit, mmStep, mmStoreVec4, mmThreads, type MmTile } from './matmul-common.js';
 import { Program, type BindingSpec } from './program.js';
 import { isHalf, residentBuffer } from './resident.js';
-import { SelectRowsProgram } from './select-rows.js';
+import { SelectRowsProgram, stagedChunks } from './select-rows.js';
 import { GpuLayout, LayoutCountProgram, LayoutFillProgram, LayoutScanProgram } from './resident-layout.js';
 
 /** The score tile (and so the padding of the pooled rows and the score rows). */
@@ -128,7 +128,13 @@ fn run(wg: u32, lid: u32) {
         mn = vec4<f32>(x[(xRow + lo + rg - pos0) * u.d4 + c]);
         mx = mn;
       }` : ''}
-      for (var i = lo + rg; i < hi; i += RG) {
+      // four rows' loads in flight at a time, summed in row order (the bits of the plain loop)
+      var i = lo + rg;
+      for (; i + 3u * RG < hi; i += 4u * RG) {
+        ${[0, 1, 2, 3].map((j) => `let x${j} = vec4<f32>(x[(xRow + i + ${j}u * RG - pos0) * u.d4 + c]);`).join('\n        ')}
+        ${[0, 1, 2, 3].map((j) => (mean ? `acc = acc + x${j};` : '') + (bounds ? ` mn = min(mn, x${j}); mx = max(mx, x${j});` : '')).join('\n        ')}
+      }
+      for (; i < hi; i += RG) {
         let xi = vec4<f32>(x[(xRow + i - pos0) * u.d4 + c]);
         ${mean ? 'acc = acc + xi;' : ''}
         ${bounds ? 'mn = min(mn, xi);\n        mx = max(mx, xi);' : ''}
@@ -427,7 +433,7 @@ function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem,
   const group = scoreGroup(ctx, p, s, span);
   const all = oneBuffer ? rec.output('select layout words', bh * span * words * 4) : null;
   const scores = rec.output('select block scores', group * Rp * Cp * 4);
-  const select = new SelectRowsProgram(block, p.topK > 0 ? 'topK' : 'threshold');
+  const select = new SelectRowsProgram(block, p.topK > 0 ? 'topK' : 'threshold', stagedChunks(C));
   const outs: { buffer: GPUBuffer; bytes: number }[] = [];
   for (let h0 = 0; h0 < bh; h0 += group) {
     const n = Math.min(group, bh - h0);

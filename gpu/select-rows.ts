@@ -5,31 +5,48 @@
 //
 // Both rules are "the largest key t whose set {c: key(s_c) ≥ t} reaches a goal": topK counts the
 // set (goal K), threshold sums its softmax mass exp(s_c − max) (goal τ·Z). key() maps the f32
-// scores onto u32 in order. Under a threshold t is found two bits at a time from the top (16
-// passes, each one workgroup sum of three candidate sets); under topK a byte at a time (4 passes,
-// each a histogram of the next byte in workgroup atomics over the keys sharing t's bytes above it,
-// then one scan: a third of the barriers). A radix select rather than a sort: a row of C = 2048+
-// scores does not fit a workgroup's memory as (score, index) pairs, the passes read the row in
-// place whatever C is, and the mass of a set is a plain sum. The mass sums keep one order (each
-// thread's columns in turn, then one tree), so the set of every allowed column sums to Z exactly
-// and the search stays monotone. Columns whose key equals t are taken lowest c first, as many as
-// the goal still needs. τ = 1 skips the search: every allowed block.
+// scores onto u32 in order. A radix select rather than a sort: a row of C = 2048+ scores does not
+// fit a workgroup's memory as (score, index) pairs, and the mass of a set is a plain sum.
+//   - Each thread owns 4 adjacent columns of every 1024 (one u32 word of the output), so it reads
+//     them as one vec4 and writes its words without the others. Rows of up to STAGED_COLUMNS keep
+//     their keys (and weights) in registers for all passes; longer rows re-read s each pass.
+//   - The bits above the highest one where the row's least and largest keys differ are t's
+//     already; the passes start below them, so the first pass's digits spread over the row's own
+//     range instead of piling into a few bins (the workgroup atomics that serialised).
+//   - topK: 8 bits a pass, a histogram of the next digit in workgroup atomics over the keys that
+//     share t's bits above it, then the digit found from 16 partial sums: ≤ 4 passes, and the last
+//     one's counts are those above and at t.
+//   - threshold: no float atomics in WGSL, so 2 bits a pass, one sum of three candidate sets. The
+//     mass sums keep one order (each thread's columns in turn, then 16 partials, then their sum),
+//     so the set of every allowed column sums to Z exactly and the search stays monotone.
+// Columns whose key equals t are taken lowest c first, as many as the goal still needs. τ = 1 and
+// topK ≥ cEnd skip the search: every allowed block.
 import { Program, type BindingSpec } from './program.js';
 
-/** Threads per row: 256, one per byte value in the topK rule's histogram passes. */
+/** Threads per row: 256, one per digit value in the topK rule's histogram passes. */
 export const SELECT_WG = 256;
+/** Columns a thread owns per chunk (one output word) and a chunk's columns. */
+const PER = 4;
+const CHUNK = SELECT_WG * PER;
+/** Rows of at most this many columns keep their keys in registers (4 vec4s a thread). */
+export const STAGED_COLUMNS = 4 * CHUNK;
+
+/** Chunks of registers a row of `cols` columns takes, or 0 when it streams from s every pass. */
+export function stagedChunks(cols: number): number {
+  return cols <= STAGED_COLUMNS ? Math.max(1, Math.ceil(cols / CHUNK)) : 0;
+}
 
 export class SelectRowsProgram extends Program {
   readonly name = 'SelectRowsProgram';
   readonly bindings: readonly BindingSpec[] = [
-    { name: 's', access: 'read', elem: 'f32' },
+    { name: 's', access: 'read', elem: 'vec4<f32>' },
     { name: 'pos', access: 'read', elem: 'i32' },
     { name: 'out', access: 'read_write', elem: 'i32' },
   ];
   readonly uniforms = [
     ['heads', 'u32'],
     ['nq', 'u32'],
-    /** Layout rows and columns; rows and columns of the score buffer per (b, h) (padded to its tiles). */
+    /** Layout rows and columns; rows and columns of the score buffer per (b, h) (padded to its tiles, a multiple of 4). */
     ['rows', 'u32'],
     ['cols', 'u32'],
     ['rowsPad', 'u32'],
@@ -54,52 +71,132 @@ export class SelectRowsProgram extends Program {
   readonly workgroupSize = SELECT_WG;
   readonly shaderKey: string;
 
+  /** `chunks`: stagedChunks(cols) of the rows this program selects (0: streamed). */
   constructor(
     readonly block: number,
     readonly rule: 'topK' | 'threshold',
+    readonly chunks: number,
   ) {
     super();
-    this.shaderKey = `b${block}/${rule}/wg${SELECT_WG}`;
+    if (!Number.isInteger(chunks) || chunks < 0 || chunks * CHUNK > STAGED_COLUMNS) throw new RangeError(`SelectRowsProgram: chunks must be an integer in [0, ${STAGED_COLUMNS / CHUNK}], got ${chunks}`);
+    this.shaderKey = `b${block}/${this.rule}/wg${SELECT_WG}/j${chunks}`;
+  }
+
+  /**
+   * `body` once per chunk of the thread's columns, with c0 (its first column), kv (their keys),
+   * ok (which are allowed) and, for the threshold, wv (their weights) in scope. Staged: unrolled
+   * over the registers, each chunk behind a uniform test; streamed: a loop re-reading s (`uniform`:
+   * the loop runs over whole chunks for every thread, for bodies that hold barriers).
+   */
+  private eachChunk(body: string, uniform = false): string {
+    const mass = this.rule === 'threshold';
+    if (this.chunks > 0) {
+      return Array.from({ length: this.chunks }, (_, j) => `if (${j * CHUNK}u < cEnd) {
+    let c0 = ${j * CHUNK}u + ${PER}u * lid;
+    let kv = kr${j};
+    let ok = allowed(c0, cEnd);
+    ${mass ? `let wv = wr${j};` : ''}
+    ${body}
+  }`).join('\n  ');
+    }
+    const head = uniform ? `for (var cb = 0u; cb < cEnd; cb += ${CHUNK}u) {
+    let c0 = cb + ${PER}u * lid;` : `for (var c0 = ${PER}u * lid; c0 < cEnd; c0 += ${CHUNK}u) {`;
+    return `${head}
+    let sv = s[(sBase + min(c0, u.colsPad - ${PER}u)) / ${PER}u];
+    let kv = keyOf(sv);
+    let ok = allowed(c0, cEnd);
+    ${mass ? 'let wv = select(vec4<f32>(0.0), exp(sv - mx), ok);' : ''}
+    ${body}
+  }`;
   }
 
   body(): string {
     const mass = this.rule === 'threshold';
+    const J = this.chunks;
+    const regs = Array.from({ length: J }, (_, j) => `var kr${j} = vec4<u32>(0u);${mass ? ` var wr${j} = vec4<f32>(0.0);` : ''}`).join('\n  ');
+    const load = Array.from({ length: J }, (_, j) => `if (${j * CHUNK}u < cEnd) {
+    let c0 = ${j * CHUNK}u + ${PER}u * lid;
+    let sv = s[(sBase + min(c0, u.colsPad - ${PER}u)) / ${PER}u];
+    kr${j} = keyOf(sv);
+    let ok = allowed(c0, cEnd);
+    lo = min(lo, select(vec4<u32>(0xffffffffu), kr${j}, ok));
+    hi = max(hi, select(vec4<u32>(0u), kr${j}, ok));
+  }`).join('\n  ');
+    const streamedBounds = `for (var c0 = ${PER}u * lid; c0 < cEnd; c0 += ${CHUNK}u) {
+    let kv = keyOf(s[(sBase + c0) / ${PER}u]);
+    let ok = allowed(c0, cEnd);
+    lo = min(lo, select(vec4<u32>(0xffffffffu), kv, ok));
+    hi = max(hi, select(vec4<u32>(0u), kv, ok));
+  }`;
+    const weights = Array.from({ length: J }, (_, j) => `wr${j} = select(vec4<f32>(0.0), exp(scoreOf(kr${j}) - mx), allowed(${j * CHUNK}u + ${PER}u * lid, cEnd));`).join('\n  ');
     return `
 const BLK = ${this.block}u;
 const WG = ${SELECT_WG}u;
-var<workgroup> red: array<vec4<f32>, WG>;
+var<workgroup> redF: array<vec4<f32>, WG>;
+var<workgroup> redU: array<vec2<u32>, WG>;
+var<workgroup> partF: array<vec4<f32>, 16>;
+var<workgroup> partU: array<vec2<u32>, 16>;
+var<workgroup> castF: vec4<f32>;
+var<workgroup> castU: vec2<u32>;
 var<workgroup> scan: array<u32, WG>;
-var<workgroup> words: array<atomic<u32>, ${SELECT_WG / 4}>;
 ${mass ? '' : `var<workgroup> hist: array<atomic<u32>, 256>;
-var<workgroup> best: atomic<u32>;
-var<workgroup> chosen: vec2<u32>;`}
+var<workgroup> part: array<u32, 16>;
+var<workgroup> chosen: vec3<u32>;`}
 
 /** The order of the f32 scores on u32 (−0 as +0, so that equal scores have equal keys). */
-fn keyOf(s: f32) -> u32 {
-  let bits = bitcast<u32>(select(s, 0.0, s == 0.0));
-  return select(bits | 0x80000000u, ~bits, (bits & 0x80000000u) != 0u);
+fn keyOf(s: vec4<f32>) -> vec4<u32> {
+  let bits = bitcast<vec4<u32>>(select(s, vec4<f32>(0.0), s == vec4<f32>(0.0)));
+  return select(bits | vec4<u32>(0x80000000u), ~bits, (bits & vec4<u32>(0x80000000u)) != vec4<u32>(0u));
 }
 
+/** The score of a key (keyOf's inverse, −0 having become +0). */
+fn scoreOf(k: vec4<u32>) -> vec4<f32> {
+  return bitcast<vec4<f32>>(select(~k, k & vec4<u32>(0x7fffffffu), (k & vec4<u32>(0x80000000u)) != vec4<u32>(0u)));
+}
+
+fn allowed(c0: u32, cEnd: u32) -> vec4<bool> {
+  return vec4<u32>(c0) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(cEnd);
+}
+
+/** x >> n, 0 for n ≥ 32 (a shift by the bit width is masked, not zero). */
+fn above(x: u32, n: u32) -> u32 {
+  return select(x >> min(n, 31u), 0u, n >= 32u);
+}
+
+/** The workgroup's sum of v: lid order in 16 runs of 16, then the runs in order (uniform). */
 fn sumAll(v: vec4<f32>, lid: u32) -> vec4<f32> {
-  red[lid] = v;
-  for (var off = WG / 2u; off > 0u; off = off / 2u) {
-    workgroupBarrier();
-    if (lid < off) { red[lid] = red[lid] + red[lid + off]; }
-  }
-  let r = workgroupUniformLoad(&red[0]);
+  redF[lid] = v;
   workgroupBarrier();
-  return r;
+  if (lid < 16u) {
+    var a = redF[lid * 16u];
+    for (var i = 1u; i < 16u; i++) { a = a + redF[lid * 16u + i]; }
+    partF[lid] = a;
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    var a = partF[0];
+    for (var i = 1u; i < 16u; i++) { a = a + partF[i]; }
+    castF = a;
+  }
+  return workgroupUniformLoad(&castF);
 }
 
-fn maxAll(v: f32, lid: u32) -> f32 {
-  red[lid] = vec4<f32>(v);
-  for (var off = WG / 2u; off > 0u; off = off / 2u) {
-    workgroupBarrier();
-    if (lid < off) { red[lid] = max(red[lid], red[lid + off]); }
-  }
-  let r = workgroupUniformLoad(&red[0]);
+/** The workgroup's least .x and largest .y (uniform). */
+fn boundsAll(v: vec2<u32>, lid: u32) -> vec2<u32> {
+  redU[lid] = v;
   workgroupBarrier();
-  return r.x;
+  if (lid < 16u) {
+    var a = redU[lid * 16u];
+    for (var i = 1u; i < 16u; i++) { let b = redU[lid * 16u + i]; a = vec2<u32>(min(a.x, b.x), max(a.y, b.y)); }
+    partU[lid] = a;
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    var a = partU[0];
+    for (var i = 1u; i < 16u; i++) { let b = partU[i]; a = vec2<u32>(min(a.x, b.x), max(a.y, b.y)); }
+    castU = a;
+  }
+  return workgroupUniformLoad(&castU);
 }
 
 /** Exclusive prefix sum of flag over the workgroup (lid order), and the total in .y. */
@@ -114,7 +211,6 @@ fn scanAll(flag: u32, lid: u32) -> vec2<u32> {
   workgroupBarrier();
   let incl = scan[lid];
   let total = workgroupUniformLoad(&scan[WG - 1u]);
-  workgroupBarrier();
   return vec2<u32>(incl - flag, total);
 }
 
@@ -132,101 +228,112 @@ fn run(wg: u32, lid: u32) {
   if (u.causal == 1u) { cEnd = min(cEnd, r + 1u); }
   if (cEnd == 0u) { return; }
   let sBase = (bhl * u.rowsPad + i) * u.colsPad;
-  ${
-    mass
-      ? `var m = -3.0e38;
-  for (var c = lid; c < cEnd; c += WG) { m = max(m, s[sBase + c]); }
-  let mx = maxAll(m, lid);
+  ${regs}
+  // the row's least and largest keys (the bits of t above where they differ, and the max score)
+  var lo = vec4<u32>(0xffffffffu);
+  var hi = vec4<u32>(0u);
+  ${J > 0 ? load : streamedBounds}
+  let range = boundsAll(vec2<u32>(min(min(lo.x, lo.y), min(lo.z, lo.w)), max(max(hi.x, hi.y), max(hi.z, hi.w))), lid);
+  var top = select(32u - countLeadingZeros(range.x ^ range.y), 0u, range.x == range.y);
+  var t = range.x & ~select((1u << min(top, 31u)) - 1u, 0xffffffffu, top >= 32u);
+  ${mass ? `let mx = scoreOf(vec4<u32>(range.y)).x;
+  ${weights}
   var z = 0.0;
-  for (var c = lid; c < cEnd; c += WG) { z = z + exp(s[sBase + c] - mx); }
-  let goal = u.threshold * sumAll(vec4<f32>(z, 0.0, 0.0, 0.0), lid).x;`
-      : `let goal = f32(u.topK);`
-  }
-  var t = 0u;
-  ${mass ? '' : `// topK: t's bytes from the top, one histogram of the next byte per pass over the keys that share
-  // t's bytes above it; the pass keeps the largest byte whose keys at or above it, with those above
-  // t's prefix (above), still reach the goal (the same t as the mass rule's two bits a pass, in 4 passes)
-  var above = 0u;
-  for (var p = 0u; p < 4u; p++) {
-    let shift = 24u - 8u * p;
-    atomicStore(&hist[lid], 0u);
-    if (lid == 0u) { atomicStore(&best, 0u); }
-    workgroupBarrier();
-    for (var c = lid; c < cEnd; c += WG) {
-      let key = keyOf(s[sBase + c]);
-      if (p == 0u || (key >> (shift + 8u)) == (t >> (shift + 8u))) { atomicAdd(&hist[(key >> shift) & 255u], 1u); }
-    }
-    workgroupBarrier();
-    // thread lid holds byte d = 255 − lid: the scan gives the keys of a larger byte
-    let d = 255u - lid;
-    let n = atomicLoad(&hist[d]);
-    let larger = scanAll(n, lid).x;
-    if (f32(above + larger + n) >= goal) { atomicMax(&best, d); }
-    workgroupBarrier();
-    // none reaching it (fewer allowed blocks than topK): byte 0, and t = 0 keeps them all
-    if (d == atomicLoad(&best)) { chosen = vec2<u32>(d, above + larger); }
-    let pick = workgroupUniformLoad(&chosen);
-    t = t | (pick.x << shift);
-    above = pick.y;
-  }`}
-  ${mass ? `// τ = 1 keeps every allowed block, those whose mass rounds to nothing included (t = 0: all)
-  for (var shift = select(-2i, 30i, u.threshold < 1.0); shift >= 0i; shift -= 2i) {
-    let c1 = t | (1u << u32(shift));
-    let c2 = t | (2u << u32(shift));
-    let c3 = t | (3u << u32(shift));
+  ${this.eachChunk('z = z + wv.x + wv.y + wv.z + wv.w;')}
+  let goal = u.threshold * sumAll(vec4<f32>(z, 0.0, 0.0, 0.0), lid).x;
+  // τ = 1 keeps every allowed block, those whose mass rounds to nothing included
+  let keepAll = u.threshold >= 1.0;
+  if (keepAll) { top = 0u; }
+  // two bits a pass from the top of the range: the largest candidate whose set reaches the goal
+  loop {
+    if (top == 0u) { break; }
+    let width = min(2u, top);
+    let shift = top - width;
+    let c1 = t | (1u << shift);
+    let c2 = t | (2u << shift);
+    let c3 = t | (3u << shift);
     var acc = vec4<f32>(0.0);
-    for (var c = lid; c < cEnd; c += WG) {
-      let sv = s[sBase + c];
-      let key = keyOf(sv);
-      let w = exp(sv - mx);
-      acc = acc + select(vec4<f32>(0.0), vec4<f32>(w), vec4<bool>(key >= c1, key >= c2, key >= c3, false));
-    }
+    ${this.eachChunk(`for (var e = 0u; e < ${PER}u; e++) {
+      acc = acc + select(vec4<f32>(0.0), vec4<f32>(wv[e]), vec4<bool>(kv[e] >= c1, kv[e] >= c2 && width == 2u, kv[e] >= c3 && width == 2u, false));
+    }`)}
     let reach = sumAll(acc, lid);
     if (reach.z >= goal) { t = c3; } else if (reach.y >= goal) { t = c2; } else if (reach.x >= goal) { t = c1; }
-  }` : ''}
+    top = shift;
+  }
   // the columns above t, and those at t (equal scores), in count and weight
   var acc = vec4<f32>(0.0);
-  for (var c = lid; c < cEnd; c += WG) {
-    let sv = s[sBase + c];
-    let key = keyOf(sv);
-    let w = ${mass ? 'exp(sv - mx)' : '1.0'};
-    if (key > t) { acc = acc + vec4<f32>(1.0, w, 0.0, 0.0); }
-    if (key == t) { acc = acc + vec4<f32>(0.0, 0.0, 1.0, w); }
-  }
+  ${this.eachChunk(`for (var e = 0u; e < ${PER}u; e++) {
+      if (ok[e] && kv[e] > t) { acc = acc + vec4<f32>(1.0, wv[e], 0.0, 0.0); }
+      if (ok[e] && kv[e] == t) { acc = acc + vec4<f32>(0.0, 0.0, 1.0, wv[e]); }
+    }`)}
   let tot = sumAll(acc, lid);
   let atT = u32(tot.z);
-  ${
-    mass
-      ? `var need = 0u;
-  if (atT > 0u && tot.y < goal) { need = clamp(u32(ceil((goal - tot.y) / (tot.w / tot.z))), 1u, atT); }`
-      : `let need = min(atT, u.topK - min(u.topK, u32(tot.x)));`
+  var need = 0u;
+  if (atT > 0u && tot.y < goal) { need = clamp(u32(ceil((goal - tot.y) / (tot.w / tot.z))), 1u, atT); }` : `let keepAll = u.topK >= cEnd;
+  if (keepAll) { top = 0u; }
+  // 8 bits a pass: the largest digit whose keys, with those of a larger prefix (more), reach K
+  var more = 0u;
+  var atT = cEnd;
+  loop {
+    if (top == 0u) { break; }
+    let width = min(8u, top);
+    let shift = top - width;
+    atomicStore(&hist[lid], 0u);
+    workgroupBarrier();
+    ${this.eachChunk(`for (var e = 0u; e < ${PER}u; e++) {
+      if (ok[e] && above(kv[e], top) == above(t, top)) { atomicAdd(&hist[(kv[e] >> shift) & ((1u << width) - 1u)], 1u); }
+    }`)}
+    workgroupBarrier();
+    // 16 runs of 16 digits; run j's keys and those of the runs above it tell which run holds the digit
+    if (lid < 16u) {
+      var n = 0u;
+      for (var d = 0u; d < 16u; d++) { n += atomicLoad(&hist[lid * 16u + d]); }
+      part[lid] = n;
+    }
+    workgroupBarrier();
+    if (lid < 16u) {
+      var larger = more;
+      var total = more;
+      for (var j = 0u; j < 16u; j++) {
+        let n = part[j];
+        if (j > lid) { larger += n; }
+        total += n;
+      }
+      if (larger < u.topK && larger + part[lid] >= u.topK) {
+        for (var d = lid * 16u + 15u; ; d--) {
+          let n = atomicLoad(&hist[d]);
+          if (larger + n >= u.topK) { chosen = vec3<u32>(d, larger, n); break; }
+          larger += n;
+          if (d == lid * 16u) { break; }
+        }
+      }
+    }
+    let pick = workgroupUniformLoad(&chosen);
+    t = t | (pick.x << shift);
+    more = pick.y;
+    atT = pick.z;
+    top = shift;
   }
+  let need = select(min(atT, u.topK - min(u.topK, more)), atT, keepAll);`}
   let outBase = u.outOff + (bhl * u.span + i) * u.words;
+  // ties split (fewer needed than there are at t): ranks in column order, chunk by chunk
+  let split = !keepAll && need < atT;
   var seen = 0u;
-  for (var c0 = 0u; c0 < cEnd; c0 += WG) {
-    let c = c0 + lid;
-    var key = 0u;
-    if (c < cEnd) { key = keyOf(s[sBase + c]); }
-    var pick = c < cEnd && key > t;
-    if (need == atT) {
-      pick = pick || (c < cEnd && key == t);
-    } else {
-      let eq = u32(c < cEnd && key == t);
-      let sc = scanAll(eq, lid);
-      pick = pick || (eq == 1u && seen + sc.x < need);
+  ${this.eachChunk(`var pick = ok & (vec4<bool>(keepAll) | (kv > vec4<u32>(t)) | ((kv == vec4<u32>(t)) & vec4<bool>(!split)));
+    if (split) {
+      let eq = ok & (kv == vec4<u32>(t));
+      let n = dot(select(vec4<u32>(0u), vec4<u32>(1u), eq), vec4<u32>(1u));
+      let sc = scanAll(n, lid);
+      var rank = seen + sc.x;
+      for (var e = 0u; e < ${PER}u; e++) {
+        if (eq[e]) { pick[e] = rank < need; rank++; }
+      }
       seen += sc.y;
     }
-    if (c < cEnd) {
-      pick = pick || (u.keepDiagonal == 1u && c == r) || c < u.keepFirst || (c < r && c + u.keepLocal >= r);
-    }
-    if (lid < WG / 4u) { atomicStore(&words[lid], 0u); }
-    workgroupBarrier();
-    if (pick) { atomicOr(&words[lid / 4u], 1u << (8u * (lid % 4u))); }
-    workgroupBarrier();
-    let w = c0 / 4u + lid;
-    if (lid < WG / 4u && w < u.words) { out[outBase + w] = bitcast<i32>(atomicLoad(&words[lid])); }
-    workgroupBarrier();
-  }
+    let cv = vec4<u32>(c0) + vec4<u32>(0u, 1u, 2u, 3u);
+    pick = pick | (ok & ((vec4<bool>(u.keepDiagonal == 1u) & (cv == vec4<u32>(r))) | (cv < vec4<u32>(u.keepFirst)) | ((cv < vec4<u32>(r)) & (cv + vec4<u32>(u.keepLocal) >= vec4<u32>(r)))));
+    let w = c0 / ${PER}u;
+    if (w < u.words) { out[outBase + w] = bitcast<i32>(dot(select(vec4<u32>(0u), vec4<u32>(1u, 256u, 65536u, 16777216u), pick), vec4<u32>(1u))); }`, true)}
 }
 `;
   }

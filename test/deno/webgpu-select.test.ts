@@ -102,26 +102,33 @@ Deno.test('webgpu selectBlocks: random calls match the float64 reference', opts,
   if (excused > rows / 100) throw new Error(`${excused} of ${rows} rows differed at a near tie`);
 });
 
-Deno.test('webgpu selectBlocks: equal scores go to the lower column (topK and threshold)', opts, async () => {
+Deno.test('webgpu selectBlocks: equal scores go to the lower column (topK and threshold; rows in registers and streamed)', opts, async () => {
   const rng = mulberry32(7);
-  const [block, D, Nk] = [16, 16, 16 * 24];
-  const k = randomTensor([1, 1, Nk, D], rng);
-  // key blocks 3, 9 and 17 copy block 5, and 20 copies 11: equal pooled keys, equal scores in f32 too
-  for (const [to, from] of [[3, 5], [9, 5], [17, 5], [20, 11]]) k.data.copyWithin(to * block * D, from * block * D, (from + 1) * block * D);
-  for (const rule of [{ topK: 1 }, { topK: 2 }, { topK: 5 }, { threshold: 0.2 }, { threshold: 0.6 }] as const) {
-    const args: Args = { q: randomTensor([1, 2, 3 * block, D], rng), k, block, qOffset: 21 * block, ...rule };
-    check(await select(backend!, args), args, `ties ${JSON.stringify(rule)}`, true);
+  const block = 16;
+  // 24 key blocks, and 4200 (past STAGED_COLUMNS: the row re-read from the scores each pass)
+  for (const [C, D] of [[24, 16], [4200, 4]]) {
+    const k = randomTensor([1, 1, C * block, D], rng);
+    // key blocks 3, 9 and 17 copy block 5, and 20 copies 11 (and far ones in the long row): equal
+    // pooled keys, equal scores in f32 too
+    const copies = [[3, 5], [9, 5], [17, 5], [20, 11], ...(C > 24 ? [[2000, 5], [4150, 11], [4199, 5]] : [])];
+    for (const [to, from] of copies) k.data.copyWithin(to * block * D, from * block * D, (from + 1) * block * D);
+    for (const rule of [{ topK: 1 }, { topK: 2 }, { topK: 5 }, { threshold: 0.2 }, { threshold: 0.6 }] as const) {
+      const args: Args = { q: randomTensor([1, 2, 3 * block, D], rng), k, block, qOffset: 21 * block, ...rule };
+      check(await select(backend!, args), args, `ties C ${C} ${JSON.stringify(rule)}`, true);
+    }
   }
 });
 
-Deno.test('webgpu selectBlocks: rows of 2500 columns, decode-shaped and prefill-shaped', opts, async () => {
+Deno.test('webgpu selectBlocks: rows of 2500 and 5000 columns (in registers and streamed), decode-shaped and prefill-shaped', opts, async () => {
   const rng = mulberry32(99);
-  const [block, D, Nk] = [16, 8, 40000];
-  const k = randomTensor([1, 2, Nk, D], rng);
-  for (const [Nq, rule] of [[1, { topK: 40 }], [40, { threshold: 0.9 }], [3, { topK: 3000 }], [16, { threshold: 0.5 }]] as const) {
-    const args: Args = { q: randomTensor([1, 4, Nq, D], rng), k, block, causal: true, keep: { diagonal: true, first: 1 }, ...rule };
-    const r = check(await select(backend!, args), args, `Nk ${Nk}, Nq ${Nq}, ${JSON.stringify(rule)}`);
-    if (r.excused > 1) throw new Error(`${r.excused} rows differed at a near tie`);
+  const [block, D] = [16, 8];
+  for (const Nk of [40000, 80000]) {
+    const k = randomTensor([1, 2, Nk, D], rng);
+    for (const [Nq, rule] of [[1, { topK: 40 }], [40, { threshold: 0.9 }], [3, { topK: 3000 }], [16, { threshold: 0.5 }]] as const) {
+      const args: Args = { q: randomTensor([1, 4, Nq, D], rng), k, block, causal: true, keep: { diagonal: true, first: 1 }, ...rule };
+      const r = check(await select(backend!, args), args, `Nk ${Nk}, Nq ${Nq}, ${JSON.stringify(rule)}`);
+      if (r.excused > 1) throw new Error(`${r.excused} rows differed at a near tie`);
+    }
   }
 });
 
