@@ -108,6 +108,24 @@ case "${1:-}" in
     step bash -c 'timeout 240 node .device/bench/select-blocks.mjs --backend webgpu --resident --n 32768,65536,131072 --reps 5 --machine "$1" --out "$0/select-webgpu-resident.json" > "$0/select-webgpu-resident.log" 2>&1; tail -16 "$0/select-webgpu-resident.log"' "$out" "$gpu"
     step bash -c 'timeout 200 node .device/bench/select-blocks.mjs --decode --backend webgpu --machine "$1" --out "$0/select-decode-webgpu.json" > "$0/select-decode-webgpu.log" 2>&1; tail -12 "$0/select-decode-webgpu.log"' "$out" "$gpu"
     ;;
+  select-ab)
+    # Issue 17's WebGPU selection kernels, the previous tree against this one on one GPU (rows of one
+    # run compare; machines of this kind differ 2-3x): old, new, old, new, without the dense rows; first
+    # where a small op's wall time goes (call-overhead). After npm run build, bash bench/gpu/bundle.sh,
+    # node tools/device/bundle-bench.mjs bench/select-blocks.ts, the old tree's dist/ copied to
+    # .device/ab-old/dist and .device/bench/select-blocks-old.mjs made from the bundle with its
+    # ../../dist/ pointing there; carry [".device", "dist", "build"]
+    nvidia-smi -L > "$out/nvidia-smi.txt" 2>&1
+    [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -
+    gpu="$machine, $(nvidia-smi -L 2>/dev/null | head -1)"
+    step timeout 60 node .device/gpu/call-overhead.mjs "$out/call-overhead.json"
+    for round in 1 2; do
+      for build in old new; do
+        bench=.device/bench/select-blocks.mjs; [[ $build == old ]] && bench=.device/bench/select-blocks-old.mjs
+        step bash -c 'timeout 120 node "$2" --backend webgpu --resident --no-dense --n 65536,131072 --reps 5 --machine "$1" --out "$0/select-$3-$4.json" > "$0/select-$3-$4.log" 2>&1; tail -12 "$0/select-$3-$4.log"' "$out" "$gpu" "$bench" "$build" "$round"
+      done
+    done
+    ;;
   select-all)
     # Issue 17 in one call: the CPU decode step at 16 threads with the library's task rule and with 256 KiB
     # of K/V reads per pool task (taskTuning.minTaskBytes), no GPU device open; then select-webgpu's
@@ -184,5 +202,5 @@ case "${1:-}" in
     step bash -c 'timeout 60 node .device/gpu/mma.mjs "$0/mma-d128.json" --sweep-only --seqs=16384 --D=128 > "$0/mma-d128.log" 2>&1; grep -E "^N |backward \(" "$0/mma-d128.log" | cut -c1-300' "$out"
     step bash -c 'timeout 110 node .device/gpu/attention.mjs "$0/webgpu-versus-f16.json" --versus --backward --paths=f32,f16,mma --seqs=1024,4096,16384,65536 > "$0/webgpu-versus-f16.log" 2>&1; grep "^versus" "$0/webgpu-versus-f16.log" | cut -c1-160' "$out"
     ;;
-  *) echo "usage: bench/device-session.sh gpu|cpu|cpu-kernels|select-cpu|ort-32k-2t|scaling|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|select-all|f16|f16-versus|mma-backward" >&2; exit 2 ;;
+  *) echo "usage: bench/device-session.sh gpu|cpu|cpu-kernels|select-cpu|ort-32k-2t|scaling|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|select-ab|select-all|f16|f16-versus|mma-backward" >&2; exit 2 ;;
 esac

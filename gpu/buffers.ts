@@ -4,6 +4,7 @@
 // score modifiers (rpe, key padding, attention mask in one buffer, offsets in the uniforms).
 import type { CompiledLayout } from '../src/layouts/compile.js';
 import { BufferUsage, MapModeRead } from './program.js';
+import type { StagingPool } from './staging-pool.js';
 import { errors } from '../src/errors.js';
 import { wall } from '../src/attention-parts.js';
 
@@ -83,29 +84,30 @@ export interface Readback {
   readonly bytes: number;
 }
 
-/** Encodes copies of `reads` into fresh mappable buffers; `finish` maps them after submit. */
+/** Encodes copies of `reads` into staging buffers from `pool`; `finish` maps them after submit and gives them back. */
 export function encodeReadback(
-  device: GPUDevice,
+  pool: StagingPool,
   encoder: GPUCommandEncoder,
   reads: readonly Readback[],
 ): { finish: () => Promise<ArrayBuffer[]> } {
   const staging = reads.map((r, i) => {
-    const s = device.createBuffer({
-      label: `readback ${i} (${r.buffer.label})`,
-      size: padBytes(r.bytes),
-      usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST,
-    });
+    const s = pool.take(`readback ${i} (${r.buffer.label})`, r.bytes);
     if (r.bytes > 0) encoder.copyBufferToBuffer(r.buffer, 0, s, 0, Math.ceil(r.bytes / 4) * 4);
     return s;
   });
   const finish = async (): Promise<ArrayBuffer[]> => {
-    await Promise.all(staging.map((s) => s.mapAsync(MapModeRead)));
-    const out = staging.map((s, i) => s.getMappedRange(0, padBytes(reads[i].bytes)).slice(0, reads[i].bytes));
-    for (const s of staging) {
-      s.unmap();
-      s.destroy();
+    try {
+      await Promise.all(staging.map((s) => s.mapAsync(MapModeRead)));
+      const out = staging.map((s, i) => s.getMappedRange().slice(0, reads[i].bytes));
+      for (const s of staging) {
+        s.unmap();
+        pool.give(s);
+      }
+      return out;
+    } catch (e) {
+      for (const s of staging) s.destroy();
+      throw e;
     }
-    return out;
   };
   return { finish };
 }

@@ -7,6 +7,7 @@ import { encodeReadback, LayoutTableCache, type DeviceLimits, type Readback } fr
 import { BufferUsage, foldDispatch, packUniforms, PipelineCache, type Program, type UniformValues } from './program.js';
 import { GpuResident, readResidentBuffer } from './resident.js';
 import { BufferPool } from './buffer-pool.js';
+import { StagingPool } from './staging-pool.js';
 import type { MatrixSupport } from './device.js';
 import type { HostData, KernelTime, OpTimings } from '../src/backend.js';
 import type { Dtype } from '../src/types.js';
@@ -18,11 +19,19 @@ export interface KernelTiming extends KernelTime {
   readonly key: string;
 }
 
+/**
+ * Where steps' uniforms start in an op's one uniform buffer: WebGPU's default
+ * minUniformBufferOffsetAlignment, the largest a device may require.
+ */
+const UNIFORM_ALIGN = 256;
+
 export class GpuContext {
   readonly pipelines: PipelineCache;
   readonly layouts: LayoutTableCache;
   /** Outputs and temporaries ops gave up, for the next op's (buffer-pool.ts). */
   readonly bufferPool: BufferPool;
+  /** Mappable buffers for readbacks (staging-pool.ts). */
+  readonly staging: StagingPool;
   /** Set when the subgroup probe passed: subgroups exist and tile rows map onto lanes linearly. */
   readonly subgroupSize: number;
   lastTimings: OpTimings<KernelTiming> | null = null;
@@ -43,13 +52,14 @@ export class GpuContext {
     this.pipelines = new PipelineCache(device);
     this.layouts = new LayoutTableCache(device, limits);
     this.bufferPool = new BufferPool(device, limits);
+    this.staging = new StagingPool(device);
     this.subgroupSize = subgroupSize;
   }
 
   /** Shared by every GpuResident of this backend: set when it closes. */
   readonly life = { closed: false };
   /** How residents read back; index.ts routes it through the backend's queue of ops. */
-  residentReader: (r: GpuResident) => Promise<HostData> = (r) => readResidentBuffer(this.device, r);
+  residentReader: (r: GpuResident) => Promise<HostData> = (r) => readResidentBuffer(this.device, this.staging, r);
 
   /** Wraps a buffer of padded rows (of f16 values where `dtype` is 'float16') that outlives its op (keepOnDevice, upload). */
   persist(buffer: GPUBuffer, length: number, rowLength: number, dtype: Dtype = 'float32'): GpuResident {
@@ -155,16 +165,21 @@ export class Recorder {
       }
       const encoder = device.createCommandEncoder({ label: this.op });
       for (const b of this.clears) encoder.clearBuffer(b);
+      // every step's uniforms in one buffer, one write (each at a multiple of UNIFORM_ALIGN)
+      const at: number[] = [];
+      let end = 0;
+      for (const s of this.steps) {
+        at.push(end);
+        end += Math.ceil(s.uniforms.byteLength / UNIFORM_ALIGN) * UNIFORM_ALIGN;
+      }
+      const packed = new Uint8Array(Math.max(end, UNIFORM_ALIGN));
+      this.steps.forEach((s, i) => packed.set(new Uint8Array(s.uniforms), at[i]));
+      const ub = device.createBuffer({ label: `${this.op} uniforms`, size: packed.byteLength, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
+      temps.push(ub);
+      device.queue.writeBuffer(ub, 0, packed);
       this.steps.forEach((s, i) => {
-        const ub = device.createBuffer({
-          label: `${s.program.name} uniforms`,
-          size: s.uniforms.byteLength,
-          usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST,
-        });
-        temps.push(ub);
-        device.queue.writeBuffer(ub, 0, s.uniforms);
         const entries: GPUBindGroupEntry[] = s.buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
-        entries.push({ binding: s.buffers.length, resource: { buffer: ub } });
+        entries.push({ binding: s.buffers.length, resource: { buffer: ub, offset: at[i], size: s.uniforms.byteLength } });
         const group = device.createBindGroup({ label: `${s.program.name} bind group`, layout: pipelines[i].layout, entries });
         const pass = encoder.beginComputePass({
           label: s.program.name,
@@ -191,7 +206,7 @@ export class Recorder {
         encoder.resolveQuerySet(querySet, 0, 2 * this.steps.length, stampBuffer, 0);
       }
       const all = stampBuffer ? [...reads, { buffer: stampBuffer, bytes: 16 * this.steps.length }] : reads;
-      const rb = encodeReadback(device, encoder, all);
+      const rb = encodeReadback(this.ctx.staging, encoder, all);
       device.queue.submit([encoder.finish()]);
       // The scopes cover encoding and submission: pop them now, so that their answers and the
       // readback's arrive together (Dawn for Node answers each await late: bench/results/h100/README.md).
@@ -220,7 +235,11 @@ export class Recorder {
         if (this.pooled.has(b) && !oom) this.ctx.bufferPool.give(b);
         else b.destroy();
       }
-      if (oom) this.ctx.bufferPool.clear(); // give the device back what the pool held
+      if (oom) {
+        // give the device back what the pools held
+        this.ctx.bufferPool.clear();
+        this.ctx.staging.clear();
+      }
       querySet?.destroy();
       // the device's own message says more than a readback that failed because of it
       if (validation || oom) {

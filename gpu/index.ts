@@ -32,7 +32,7 @@ import { acquireDevice, type MatrixSupport, type WebGPUDeviceOptions } from './d
 import { dsd } from './dsd.js';
 import { sdd } from './sdd.js';
 import { selectBlocks, selectBlocksResident } from './select-blocks.js';
-import { readBufferBytes } from './resident-layout.js';
+import { readBack } from './staging-pool.js';
 import { softmaxBackward } from './softmax-backward.js';
 import { softmax } from './softmax.js';
 import { errors } from '../src/errors.js';
@@ -129,7 +129,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     return run;
   };
   // a read waits for the ops queued before it, and keeps out of their error scopes
-  ctx.residentReader = (r) => serial(() => readResidentBuffer(ctx.device, r));
+  ctx.residentReader = (r) => serial(() => readResidentBuffer(ctx.device, ctx.staging, r));
   const shaderF16 = acquired.features.includes('shader-f16');
   const info: WebGPUBackendInfo = {
     ...acquired.adapterInfo,
@@ -192,7 +192,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     softmaxBackward: (p: SoftmaxBackwardProblem) => serial(() => softmaxBackward(ctx, p)),
     selectBlocks: (p: SelectBlocksProblem) => serial(() => selectBlocks(ctx, p)),
     selectBlocksResident: (p: SelectBlocksProblem) =>
-      serial(() => selectBlocksResident(ctx, p, (b, bytes) => serial(() => readBufferBytes(ctx.device, b, bytes)))),
+      serial(() => selectBlocksResident(ctx, p, (b, bytes) => serial(() => readBack(ctx.device, ctx.staging, 'layout readback', b, bytes)))),
     async close() {
       if (closed) return;
       await queue;
@@ -200,6 +200,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       ctx.life.closed = true;
       ctx.layouts.destroyAll();
       ctx.bufferPool.clear();
+      ctx.staging.clear();
       acquired.release();
     },
   };

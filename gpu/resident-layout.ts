@@ -12,7 +12,7 @@
 import type { ResidentLayoutData } from '../src/backend.js';
 import { internal, errors } from '../src/errors.js';
 import type { LayoutTables } from './buffers.js';
-import { BufferUsage, MapModeRead, Program, type BindingSpec } from './program.js';
+import { Program, type BindingSpec } from './program.js';
 
 const WG = 64;
 const SCAN_WG = 256;
@@ -227,19 +227,4 @@ export class GpuLayout implements ResidentLayoutData {
 export function residentLayoutTables(x: ResidentLayoutData): LayoutTables {
   if (!(x instanceof GpuLayout)) throw internal('the WebGPU backend got a layout another backend holds');
   return x.tables;
-}
-
-/** Copies the first `bytes` of a buffer to the host. */
-export async function readBufferBytes(device: GPUDevice, buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
-  const size = Math.max(16, Math.ceil(bytes / 16) * 16);
-  const staging = device.createBuffer({ label: 'layout readback', size, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
-  try {
-    const encoder = device.createCommandEncoder({ label: 'layout readback' });
-    if (bytes > 0) encoder.copyBufferToBuffer(buffer, 0, staging, 0, Math.ceil(bytes / 4) * 4);
-    device.queue.submit([encoder.finish()]);
-    await staging.mapAsync(MapModeRead);
-    return staging.getMappedRange(0, size).slice(0, bytes);
-  } finally {
-    staging.destroy();
-  }
 }

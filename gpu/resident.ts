@@ -6,7 +6,8 @@ import type { HostData, OperandData, ResidentData } from '../src/backend.js';
 import type { Dtype } from '../src/types.js';
 import { errors, internal } from '../src/errors.js';
 import { padColumns, unpadColumns, type DeviceLimits } from './buffers.js';
-import { BufferUsage, MapModeRead } from './program.js';
+import { BufferUsage } from './program.js';
+import { readBack, type StagingPool } from './staging-pool.js';
 
 export class GpuResident implements ResidentData {
   private current: GPUBuffer | null;
@@ -72,22 +73,13 @@ export function createResidentBuffer(device: GPUDevice, limits: DeviceLimits, da
 }
 
 /** Copies a resident back to the host, unpadded (an f16 one as half-float bits). */
-export async function readResidentBuffer(device: GPUDevice, r: GpuResident): Promise<HostData> {
+export async function readResidentBuffer(device: GPUDevice, pool: StagingPool, r: GpuResident): Promise<HostData> {
   const rows = r.length / r.rowLength;
   const half = r.dtype === 'float16';
   const bytes = rows * r.paddedRow * (half ? 2 : 4);
-  const staging = device.createBuffer({ label: 'resident readback', size: Math.max(16, bytes), usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
-  try {
-    const encoder = device.createCommandEncoder({ label: 'resident readback' });
-    if (bytes > 0) encoder.copyBufferToBuffer(r.buffer, 0, staging, 0, bytes);
-    device.queue.submit([encoder.finish()]);
-    await staging.mapAsync(MapModeRead);
-    const mapped = staging.getMappedRange(0, bytes).slice(0);
-    const data = half ? new Uint16Array(mapped) : new Float32Array(mapped);
-    return unpadColumns(data, rows, r.rowLength, r.paddedRow);
-  } finally {
-    staging.destroy();
-  }
+  const mapped = await readBack(device, pool, 'resident readback', r.buffer, bytes);
+  const data = half ? new Uint16Array(mapped) : new Float32Array(mapped);
+  return unpadColumns(data, rows, r.rowLength, r.paddedRow);
 }
 
 /** The GPU buffer of an operand already on the device, or null for host data. */
