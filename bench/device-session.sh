@@ -119,7 +119,8 @@ case "${1:-}" in
     [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -
     gpu="$machine, $(nvidia-smi -L 2>/dev/null | head -1)"
     step timeout 60 node .device/gpu/call-overhead.mjs "$out/call-overhead.json"
-    for round in 1 2; do
+    step timeout 90 node .device/gpu/select-kernels.mjs "$out/select-kernels.json"
+    for round in ${ROUNDS:-1 2}; do
       for build in old new; do
         bench=.device/bench/select-blocks.mjs; [[ $build == old ]] && bench=.device/bench/select-blocks-old.mjs
         step bash -c 'timeout 120 node "$2" --backend webgpu --resident --no-dense --n 65536,131072 --reps 5 --machine "$1" --out "$0/select-$3-$4.json" > "$0/select-$3-$4.log" 2>&1; tail -12 "$0/select-$3-$4.log"' "$out" "$gpu" "$bench" "$build" "$round"

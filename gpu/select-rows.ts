@@ -13,9 +13,10 @@
 //   - The bits above the highest one where the row's least and largest keys differ are t's
 //     already; the passes start below them, so the first pass's digits spread over the row's own
 //     range instead of piling into a few bins (the workgroup atomics that serialised).
-//   - topK: 8 bits a pass, a histogram of the next digit in workgroup atomics over the keys that
-//     share t's bits above it, then the digit found from 16 partial sums: ≤ 4 passes, and the last
-//     one's counts are those above and at t.
+//   - topK: first a histogram of 256 even buckets of the row's score range (monotone in the score),
+//     then 8 bits a pass among the keys of the bucket that holds t, each a histogram of the next
+//     digit in workgroup atomics over the keys that share t's bits above it; a pass's digit is
+//     found from 16 partial sums, and the last pass's counts are those above and at t.
 //   - threshold: no float atomics in WGSL, so 2 bits a pass, one sum of three candidate sets. The
 //     mass sums keep one order (each thread's columns in turn, then 16 partials, then their sum),
 //     so the set of every allowed column sums to Z exactly and the search stays monotone.
@@ -141,7 +142,40 @@ var<workgroup> castU: vec2<u32>;
 var<workgroup> scan: array<u32, WG>;
 ${mass ? '' : `var<workgroup> hist: array<atomic<u32>, 256>;
 var<workgroup> part: array<u32, 16>;
-var<workgroup> chosen: vec3<u32>;`}
+var<workgroup> chosen: vec3<u32>;
+
+/** The bucket of each score of keys k among 256 even ones from sLo (bs: 256 / their spread). */
+fn bucketOf(k: vec4<u32>, sLo: f32, bs: f32) -> vec4<u32> {
+  return min(vec4<u32>(max(scoreOf(k) - vec4<f32>(sLo), vec4<f32>(0.0)) * bs), vec4<u32>(255u));
+}
+
+/**
+ * After a histogram pass (hist): the largest digit d whose keys, with more keys above them all,
+ * reach K, from 16 runs of 16 digits; (d, the keys above d, those at d). One always does: the
+ * keys a pass counts, with those above, are at least K.
+ */
+fn findDigit(more: u32, lid: u32) -> vec3<u32> {
+  workgroupBarrier();
+  if (lid < 16u) {
+    var n = 0u;
+    for (var d = 0u; d < 16u; d++) { n += atomicLoad(&hist[lid * 16u + d]); }
+    part[lid] = n;
+  }
+  workgroupBarrier();
+  if (lid < 16u) {
+    var larger = more;
+    for (var j = lid + 1u; j < 16u; j++) { larger += part[j]; }
+    if (larger < u.topK && larger + part[lid] >= u.topK) {
+      for (var d = lid * 16u + 15u; ; d--) {
+        let n = atomicLoad(&hist[d]);
+        if (larger + n >= u.topK) { chosen = vec3<u32>(d, larger, n); break; }
+        larger += n;
+        if (d == lid * 16u) { break; }
+      }
+    }
+  }
+  return workgroupUniformLoad(&chosen);
+}`}
 
 /** The order of the f32 scores on u32 (−0 as +0, so that equal scores have equal keys). */
 fn keyOf(s: vec4<f32>) -> vec4<u32> {
@@ -271,9 +305,39 @@ fn run(wg: u32, lid: u32) {
   var need = 0u;
   if (atT > 0u && tot.y < goal) { need = clamp(u32(ceil((goal - tot.y) / (tot.w / tot.z))), 1u, atT); }` : `let keepAll = u.topK >= cEnd;
   if (keepAll) { top = 0u; }
-  // 8 bits a pass: the largest digit whose keys, with those of a larger prefix (more), reach K
+  // the scores' own range in 256 even buckets first (a key's top bits are its sign and exponent:
+  // a row of similar scores piles into a few bins, and their atomics serialise); the buckets are
+  // monotone in the score, so t lies in the bucket where the count from the top reaches K, and the
+  // passes below go on among its keys only ([fLo, fHi])
   var more = 0u;
   var atT = cEnd;
+  var fLo = range.x;
+  var fHi = range.y;
+  if (top > 8u) {
+    let sLo = scoreOf(vec4<u32>(range.x)).x;
+    let spread = scoreOf(vec4<u32>(range.y)).x - sLo;
+    let bs = select(0.0, 256.0 / spread, spread > 0.0 && spread <= 3.0e38);
+    atomicStore(&hist[lid], 0u);
+    workgroupBarrier();
+    ${this.eachChunk(`let bk = bucketOf(kv, sLo, bs);
+    for (var e = 0u; e < ${PER}u; e++) {
+      if (ok[e]) { atomicAdd(&hist[bk[e]], 1u); }
+    }`)}
+    let pick = findDigit(0u, lid);
+    more = pick.y;
+    atT = pick.z;
+    var lo = vec4<u32>(0xffffffffu);
+    var hi = vec4<u32>(0u);
+    ${this.eachChunk(`let inside = ok & (bucketOf(kv, sLo, bs) == vec4<u32>(pick.x));
+    lo = min(lo, select(vec4<u32>(0xffffffffu), kv, inside));
+    hi = max(hi, select(vec4<u32>(0u), kv, inside));`)}
+    let inBucket = boundsAll(vec2<u32>(min(min(lo.x, lo.y), min(lo.z, lo.w)), max(max(hi.x, hi.y), max(hi.z, hi.w))), lid);
+    fLo = inBucket.x;
+    fHi = inBucket.y;
+    top = select(32u - countLeadingZeros(fLo ^ fHi), 0u, fLo == fHi);
+    t = fLo & ~select((1u << min(top, 31u)) - 1u, 0xffffffffu, top >= 32u);
+  }
+  // 8 bits a pass: the largest digit whose keys, with those above them (more), reach K
   loop {
     if (top == 0u) { break; }
     let width = min(8u, top);
@@ -281,34 +345,9 @@ fn run(wg: u32, lid: u32) {
     atomicStore(&hist[lid], 0u);
     workgroupBarrier();
     ${this.eachChunk(`for (var e = 0u; e < ${PER}u; e++) {
-      if (ok[e] && above(kv[e], top) == above(t, top)) { atomicAdd(&hist[(kv[e] >> shift) & ((1u << width) - 1u)], 1u); }
+      if (ok[e] && kv[e] >= fLo && kv[e] <= fHi && above(kv[e], top) == above(t, top)) { atomicAdd(&hist[(kv[e] >> shift) & ((1u << width) - 1u)], 1u); }
     }`)}
-    workgroupBarrier();
-    // 16 runs of 16 digits; run j's keys and those of the runs above it tell which run holds the digit
-    if (lid < 16u) {
-      var n = 0u;
-      for (var d = 0u; d < 16u; d++) { n += atomicLoad(&hist[lid * 16u + d]); }
-      part[lid] = n;
-    }
-    workgroupBarrier();
-    if (lid < 16u) {
-      var larger = more;
-      var total = more;
-      for (var j = 0u; j < 16u; j++) {
-        let n = part[j];
-        if (j > lid) { larger += n; }
-        total += n;
-      }
-      if (larger < u.topK && larger + part[lid] >= u.topK) {
-        for (var d = lid * 16u + 15u; ; d--) {
-          let n = atomicLoad(&hist[d]);
-          if (larger + n >= u.topK) { chosen = vec3<u32>(d, larger, n); break; }
-          larger += n;
-          if (d == lid * 16u) { break; }
-        }
-      }
-    }
-    let pick = workgroupUniformLoad(&chosen);
+    let pick = findDigit(more, lid);
     t = t | (pick.x << shift);
     more = pick.y;
     atT = pick.z;
