@@ -1,8 +1,9 @@
 // A selected layout kept on the device (selectBlocks with keepOnDevice): the selection's bytes
 // [B, H, R, C] (packed four to a u32, rows padded to whole words) and the forward tables the
 // attention kernels read, built from them on the device:
-//   LayoutCountProgram: the blocks each row keeps, into kvPtr[row + 1] (a workgroup per row);
-//   LayoutScanProgram: kvPtr as their running sum (one workgroup), with nnz and the longest row;
+//   SelectRowsProgram (select-rows.ts, counts): the blocks each row keeps, into kvPtr[row + 1];
+//   LayoutScanProgram: kvPtr as their running sum (one workgroup, tiles read side by side), with
+//     nnz and the longest row;
 //   LayoutFillProgram: kvIndices (ascending columns) and causalKind per entry, and the row order
 //     (a workgroup per row, each thread a run of its words).
 // The tables sit in one buffer as LayoutTables describe them: [kvPtr | rowOrder | kvIndices |
@@ -13,43 +14,12 @@ import type { ResidentLayoutData } from '../src/backend.js';
 import { internal, errors } from '../src/errors.js';
 import type { LayoutTables } from './buffers.js';
 import { Program, type BindingSpec } from './program.js';
+import { exclusiveScanWGSL } from './wgsl-scan.js';
 
 const WG = 64;
 const SCAN_WG = 256;
-
-export class LayoutCountProgram extends Program {
-  readonly name = 'LayoutCountProgram';
-  readonly bindings: readonly BindingSpec[] = [
-    { name: 'words', access: 'read', elem: 'i32' },
-    { name: 'ptr', access: 'read_write', elem: 'i32' },
-  ];
-  readonly uniforms = [
-    ['n', 'u32'],
-    ['words_', 'u32'],
-  ] as const;
-  readonly workgroupSize = WG;
-  readonly shaderKey = `row/wg${WG}`;
-
-  body(): string {
-    return `
-var<workgroup> red: array<u32, ${WG}>;
-
-fn run(wg: u32, lid: u32) {
-  // one workgroup per row: its words read side by side
-  let i = wg;
-  if (i >= u.n) { return; }
-  var count = 0u;
-  for (var w = lid; w < u.words_; w += ${WG}u) { count += countOneBits(bitcast<u32>(words[i * u.words_ + w])); }
-  red[lid] = count;
-  for (var off = ${WG / 2}u; off > 0u; off = off / 2u) {
-    workgroupBarrier();
-    if (lid < off) { red[lid] = red[lid] + red[lid + off]; }
-  }
-  if (lid == 0u) { ptr[i + 1u] = i32(red[0]); }
-}
-`;
-  }
-}
+/** Counts a LayoutScanProgram thread sums per tile. */
+const SCAN_PER = 8;
 
 export class LayoutScanProgram extends Program {
   readonly name = 'LayoutScanProgram';
@@ -59,45 +29,54 @@ export class LayoutScanProgram extends Program {
   ];
   readonly uniforms = [['n', 'u32']] as const;
   readonly workgroupSize = SCAN_WG;
-  readonly shaderKey = `wg${SCAN_WG}`;
+  readonly shaderKey = `wg${SCAN_WG}x${SCAN_PER}`;
 
   body(): string {
     return `
 const WG = ${SCAN_WG}u;
-var<workgroup> part: array<u32, WG>;
+const PER = ${SCAN_PER}u;
+var<workgroup> tile: array<u32, ${SCAN_WG * SCAN_PER}>;
 var<workgroup> most: array<u32, WG>;
+${exclusiveScanWGSL(SCAN_WG)}
 
 fn run(wg: u32, lid: u32) {
-  let per = (u.n + WG - 1u) / WG;
-  let lo = min(u.n, lid * per);
-  let hi = min(u.n, lo + per);
-  var sum = 0u;
+  // tiles of WG·PER counts, read and written side by side; each thread sums PER adjacent ones
+  var carry = 0u;
   var mx = 0u;
-  for (var i = lo; i < hi; i++) {
-    let c = u32(ptr[i + 1u]);
-    sum += c;
-    mx = max(mx, c);
+  for (var base = 0u; base < u.n; base += WG * PER) {
+    for (var j = 0u; j < PER; j++) {
+      let i = base + j * WG + lid;
+      tile[j * WG + lid] = select(0u, u32(ptr[i + 1u]), i < u.n);
+    }
+    workgroupBarrier();
+    var sum = 0u;
+    for (var j = 0u; j < PER; j++) {
+      let c = tile[lid * PER + j];
+      sum += c;
+      mx = max(mx, c);
+    }
+    let sc = exclusiveScan(sum, lid);
+    var acc = carry + sc.x;
+    for (var j = 0u; j < PER; j++) {
+      acc += tile[lid * PER + j];
+      tile[lid * PER + j] = acc;
+    }
+    workgroupBarrier();
+    for (var j = 0u; j < PER; j++) {
+      let i = base + j * WG + lid;
+      if (i < u.n) { ptr[i + 1u] = i32(tile[j * WG + lid]); }
+    }
+    carry += sc.y;
+    workgroupBarrier();
   }
-  part[lid] = sum;
   most[lid] = mx;
-  for (var off = 1u; off < WG; off = off * 2u) {
-    workgroupBarrier();
-    let add = select(0u, part[lid - off], lid >= off);
-    let m = select(0u, most[lid - off], lid >= off);
-    workgroupBarrier();
-    part[lid] = part[lid] + add;
-    most[lid] = max(most[lid], m);
-  }
   workgroupBarrier();
-  var acc = part[lid] - sum;
-  for (var i = lo; i < hi; i++) {
-    acc += u32(ptr[i + 1u]);
-    ptr[i + 1u] = i32(acc);
-  }
-  if (lid == 0u) { ptr[0] = 0; }
-  if (lid == WG - 1u) {
-    stats[0] = i32(part[lid]);
-    stats[1] = i32(most[lid]);
+  if (lid == 0u) {
+    var m = 0u;
+    for (var j = 0u; j < WG; j++) { m = max(m, most[j]); }
+    ptr[0] = 0;
+    stats[0] = i32(carry);
+    stats[1] = i32(m);
   }
 }
 `;
@@ -125,7 +104,7 @@ export class LayoutFillProgram extends Program {
   body(): string {
     // CausalKind (src/layouts/causal-tables.ts): 0 full (c < r), 1 partial (c = r), 2 empty (c > r)
     return `
-var<workgroup> scan: array<u32, ${WG}>;
+${exclusiveScanWGSL(WG)}
 
 fn run(wg: u32, lid: u32) {
   // one workgroup per row: thread lid takes a run of its words, and writes its entries after the
@@ -137,20 +116,14 @@ fn run(wg: u32, lid: u32) {
   let w1 = min(u.words_, w0 + per);
   var count = 0u;
   for (var w = w0; w < w1; w++) { count += countOneBits(bitcast<u32>(words[i * u.words_ + w])); }
-  scan[lid] = count;
-  for (var off = 1u; off < ${WG}u; off = off * 2u) {
-    workgroupBarrier();
-    let add = select(0u, scan[lid - off], lid >= off);
-    workgroupBarrier();
-    scan[lid] = scan[lid] + add;
-  }
+  let before = exclusiveScan(count, lid).x;
   let row0 = ptr[i];
   if (lid == 0u) {
     lut[i] = row0;
     lut[u.ordOff + i] = i32(i);
     if (i + 1u == u.n) { lut[u.n] = ptr[u.n]; }
   }
-  var e = u32(row0) + scan[lid] - count;
+  var e = u32(row0) + before;
   let r = i % u.rows;
   for (var w = w0; w < w1; w++) {
     let v = bitcast<u32>(words[i * u.words_ + w]);

@@ -20,10 +20,13 @@ import { KT, ldDense, mmDecls, mmInit, mmStep, mmStoreVec4, mmThreads, type MmTi
 import { Program, type BindingSpec } from './program.js';
 import { isHalf, residentBuffer } from './resident.js';
 import { SelectRowsProgram, stagedChunks } from './select-rows.js';
-import { GpuLayout, LayoutCountProgram, LayoutFillProgram, LayoutScanProgram } from './resident-layout.js';
+import { GpuLayout, LayoutFillProgram, LayoutScanProgram } from './resident-layout.js';
 
 /** The score tile (and so the padding of the pooled rows and the score rows). */
 const TILE: MmTile = { TM: 64, TN: 64, KT };
+/** The mean's score tile stages 32 depths a step (16 KiB of workgroup memory: WebGPU's least
+ * limit): D 64 in two barrier-separated steps instead of four. The bound stages a third slice. */
+const MEAN_TILE: MmTile = { ...TILE, KT: 2 * KT };
 /** Key blocks per kv head are padded to this in the buffers the scores read (a KV cache's summaries too). */
 export const SCORE_TILE = TILE.TN;
 const POOL_WG = 64;
@@ -202,13 +205,15 @@ export class BlockScoresProgram extends Program {
   ] as const;
   readonly workgroupSize = mmThreads(TILE);
   readonly shaderKey: string;
+  private readonly tile: MmTile;
 
   constructor(
     readonly block: number,
     readonly bound = false,
   ) {
     super();
-    this.shaderKey = `b${block}/${TILE.TM}x${TILE.TN}x${TILE.KT}${bound ? '/bound' : ''}`;
+    this.tile = bound ? TILE : MEAN_TILE;
+    this.shaderKey = `b${block}/${this.tile.TM}x${this.tile.TN}x${this.tile.KT}${bound ? '/bound' : ''}`;
     const read = (name: string): BindingSpec => ({ name, access: 'read', elem: 'f32' });
     this.bindings = [
       read('a'),
@@ -222,8 +227,8 @@ export class BlockScoresProgram extends Program {
     const bound = this.bound;
     return `
 const BLK = ${this.block}u;
-${mmDecls(TILE)}
-${bound ? `var<workgroup> bh_: array<vec4<f32>, ${(TILE.KT * TILE.TN) / 4}>;` : ''}
+${mmDecls(this.tile)}
+${bound ? `var<workgroup> bh_: array<vec4<f32>, ${(this.tile.KT * this.tile.TN) / 4}>;` : ''}
 var<private> aBase: u32;
 var<private> bBase: u32;
 var<private> m0: u32;
@@ -420,10 +425,10 @@ function scoreGroup(ctx: GpuContext, p: SelectBlocksProblem, s: Scores, span: nu
 
 /**
  * Encodes the selection of the window's rows, at most `group` (b, h) at a time (as many as one score
- * buffer binds): each group's rows of words ([n, span, words]) to a buffer of its own, or with
- * `oneBuffer` all of them to one.
+ * buffer binds): each group's rows of words ([n, span, words]) to a buffer of its own, or, given
+ * `counts` (a held layout's kvPtr), all of them to one and each row's kept blocks to counts[row + 1].
  */
-function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem, window: RowWindow, oneBuffer: boolean): { outs: { buffer: GPUBuffer; bytes: number }[]; words: number; group: number } {
+function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem, window: RowWindow, counts: GPUBuffer | null): { outs: { buffer: GPUBuffer; bytes: number }[]; words: number; group: number } {
   const { B, Hq, Nq, R, C, block } = p;
   const { span } = window;
   const words = Math.ceil(C / 4);
@@ -431,9 +436,9 @@ function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem,
   const { metaBuf, offOff, lenOff, rowOff, Rp, Cp } = s;
   const bh = B * Hq;
   const group = scoreGroup(ctx, p, s, span);
-  const all = oneBuffer ? rec.output('select layout words', bh * span * words * 4) : null;
+  const all = counts ? rec.output('select layout words', bh * span * words * 4) : null;
   const scores = rec.output('select block scores', group * Rp * Cp * 4);
-  const select = new SelectRowsProgram(block, p.topK > 0 ? 'topK' : 'threshold', stagedChunks(C));
+  const select = new SelectRowsProgram(block, p.topK > 0 ? 'topK' : 'threshold', stagedChunks(C), counts !== null);
   const outs: { buffer: GPUBuffer; bytes: number }[] = [];
   for (let h0 = 0; h0 < bh; h0 += group) {
     const n = Math.min(group, bh - h0);
@@ -441,7 +446,7 @@ function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem,
     s.encode(h0, n, scores);
     rec.dispatch(
       select,
-      [scores, metaBuf, out],
+      counts ? [scores, metaBuf, out, counts] : [scores, metaBuf, out],
       {
         heads: Hq, nq: Nq, rows: R, cols: C, rowsPad: Rp, colsPad: Cp, span, rowOff, words, outOff: all ? h0 * span * words : 0, causal: +p.causal, topK: p.topK, threshold: p.threshold,
         keepDiagonal: +p.keepDiagonal, keepFirst: p.keepFirst, keepLocal: p.keepLocal, bhBase: h0, offOff, lenOff,
@@ -483,7 +488,7 @@ export async function blockScores(ctx: GpuContext, p: SelectBlocksProblem): Prom
 export async function selectBlocks(ctx: GpuContext, p: SelectBlocksProblem): Promise<SelectedRows> {
   const rec = ctx.recorder('selectBlocks');
   const window = queryWindow(p);
-  const { outs, words, group } = encodeSelection(ctx, rec, p, window, false);
+  const { outs, words, group } = encodeSelection(ctx, rec, p, window, null);
   const data = await rec.run(outs);
   const { B, Hq, R, C } = p;
   const runs = queryRuns(queryBlockRows(p), Hq, R);
@@ -520,12 +525,11 @@ const BOUNDED_TABLE_BYTES = 64 << 20;
  */
 export async function selectBlocksResident(ctx: GpuContext, p: SelectBlocksProblem, reader: (b: GPUBuffer, bytes: number) => Promise<ArrayBuffer>): Promise<GpuLayout> {
   const rec = ctx.recorder('selectBlocks');
-  const { outs, words } = encodeSelection(ctx, rec, p, wholeWindow(p), true);
-  const wordsBuf = outs[0]!.buffer;
   const n = p.B * p.Hq * p.R;
   const ptr = rec.output('layout kvPtr (counts, then their sums)', (n + 1) * 4);
+  const { outs, words } = encodeSelection(ctx, rec, p, wholeWindow(p), ptr);
+  const wordsBuf = outs[0]!.buffer;
   const stats = rec.output('layout nnz and longest row', 8);
-  rec.dispatch(new LayoutCountProgram(), [wordsBuf, ptr], { n, words_: words }, n);
   rec.dispatch(new LayoutScanProgram(), [ptr, stats], { n }, 1);
   rec.disown(wordsBuf);
   const [ordOff, idxOff] = [n + 1, 2 * n + 1];

@@ -23,6 +23,7 @@
 // Columns whose key equals t are taken lowest c first, as many as the goal still needs. τ = 1 and
 // topK ≥ cEnd skip the search: every allowed block.
 import { Program, type BindingSpec } from './program.js';
+import { exclusiveScanWGSL } from './wgsl-scan.js';
 
 /** Threads per row: 256, one per digit value in the topK rule's histogram passes. */
 export const SELECT_WG = 256;
@@ -39,11 +40,7 @@ export function stagedChunks(cols: number): number {
 
 export class SelectRowsProgram extends Program {
   readonly name = 'SelectRowsProgram';
-  readonly bindings: readonly BindingSpec[] = [
-    { name: 's', access: 'read', elem: 'vec4<f32>' },
-    { name: 'pos', access: 'read', elem: 'i32' },
-    { name: 'out', access: 'read_write', elem: 'i32' },
-  ];
+  readonly bindings: readonly BindingSpec[];
   readonly uniforms = [
     ['heads', 'u32'],
     ['nq', 'u32'],
@@ -72,15 +69,26 @@ export class SelectRowsProgram extends Program {
   readonly workgroupSize = SELECT_WG;
   readonly shaderKey: string;
 
-  /** `chunks`: stagedChunks(cols) of the rows this program selects (0: streamed). */
+  /**
+   * `chunks`: stagedChunks(cols) of the rows this program selects (0: streamed). `counts`: also
+   * write each row's kept blocks to ptr[row + 1] (row = bh·rows + r: a held layout's kvPtr, summed
+   * by LayoutScanProgram).
+   */
   constructor(
     readonly block: number,
     readonly rule: 'topK' | 'threshold',
     readonly chunks: number,
+    readonly counts = false,
   ) {
     super();
+    this.bindings = [
+      { name: 's', access: 'read', elem: 'vec4<f32>' },
+      { name: 'pos', access: 'read', elem: 'i32' },
+      { name: 'out', access: 'read_write', elem: 'i32' },
+      ...(counts ? [{ name: 'ptr', access: 'read_write', elem: 'i32' } as const] : []),
+    ];
     if (!Number.isInteger(chunks) || chunks < 0 || chunks * CHUNK > STAGED_COLUMNS) throw new RangeError(`SelectRowsProgram: chunks must be an integer in [0, ${STAGED_COLUMNS / CHUNK}], got ${chunks}`);
-    this.shaderKey = `b${block}/${this.rule}/wg${SELECT_WG}/j${chunks}`;
+    this.shaderKey = `b${block}/${this.rule}/wg${SELECT_WG}/j${chunks}${counts ? '/counts' : ''}`;
   }
 
   /**
@@ -139,10 +147,11 @@ var<workgroup> partF: array<vec4<f32>, 16>;
 var<workgroup> partU: array<vec2<u32>, 16>;
 var<workgroup> castF: vec4<f32>;
 var<workgroup> castU: vec2<u32>;
-var<workgroup> scan: array<u32, WG>;
 ${mass ? '' : `var<workgroup> hist: array<atomic<u32>, 256>;
 var<workgroup> part: array<u32, 16>;
 var<workgroup> chosen: vec3<u32>;
+var<workgroup> gathered: atomic<u32>;
+var<workgroup> bucketKeys: array<u32, WG>;
 
 /** The bucket of each score of keys k among 256 even ones from sLo (bs: 256 / their spread). */
 fn bucketOf(k: vec4<u32>, sLo: f32, bs: f32) -> vec4<u32> {
@@ -233,20 +242,7 @@ fn boundsAll(v: vec2<u32>, lid: u32) -> vec2<u32> {
   return workgroupUniformLoad(&castU);
 }
 
-/** Exclusive prefix sum of flag over the workgroup (lid order), and the total in .y. */
-fn scanAll(flag: u32, lid: u32) -> vec2<u32> {
-  scan[lid] = flag;
-  for (var off = 1u; off < WG; off = off * 2u) {
-    workgroupBarrier();
-    let add = select(0u, scan[lid - off], lid >= off);
-    workgroupBarrier();
-    scan[lid] = scan[lid] + add;
-  }
-  workgroupBarrier();
-  let incl = scan[lid];
-  let total = workgroupUniformLoad(&scan[WG - 1u]);
-  return vec2<u32>(incl - flag, total);
-}
+${exclusiveScanWGSL(SELECT_WG)}
 
 fn run(wg: u32, lid: u32) {
   let bhl = wg / u.span;
@@ -326,16 +322,46 @@ fn run(wg: u32, lid: u32) {
     let pick = findDigit(0u, lid);
     more = pick.y;
     atT = pick.z;
-    var lo = vec4<u32>(0xffffffffu);
-    var hi = vec4<u32>(0u);
-    ${this.eachChunk(`let inside = ok & (bucketOf(kv, sLo, bs) == vec4<u32>(pick.x));
-    lo = min(lo, select(vec4<u32>(0xffffffffu), kv, inside));
-    hi = max(hi, select(vec4<u32>(0u), kv, inside));`)}
-    let inBucket = boundsAll(vec2<u32>(min(min(lo.x, lo.y), min(lo.z, lo.w)), max(max(hi.x, hi.y), max(hi.z, hi.w))), lid);
-    fLo = inBucket.x;
-    fHi = inBucket.y;
-    top = select(32u - countLeadingZeros(fLo ^ fHi), 0u, fLo == fHi);
-    t = fLo & ~select((1u << min(top, 31u)) - 1u, 0xffffffffu, top >= 32u);
+    if (pick.z <= WG) {
+      // a bucket of at most WG keys: gathered, and t is the key whose count of larger keys in it
+      // leaves it the (K − more)-th (the first of equal keys says so)
+      if (lid == 0u) { atomicStore(&gathered, 0u); }
+      workgroupBarrier();
+      ${this.eachChunk(`let inside = ok & (bucketOf(kv, sLo, bs) == vec4<u32>(pick.x));
+      for (var e = 0u; e < ${PER}u; e++) {
+        if (inside[e]) { bucketKeys[atomicAdd(&gathered, 1u)] = kv[e]; }
+      }`)}
+      workgroupBarrier();
+      if (lid < pick.z) {
+        let x = bucketKeys[lid];
+        var larger = 0u;
+        var equal = 0u;
+        var first = true;
+        for (var j = 0u; j < pick.z; j++) {
+          let y = bucketKeys[j];
+          if (y > x) { larger++; }
+          if (y == x) { equal++; if (j < lid) { first = false; } }
+        }
+        let want = u.topK - more;
+        if (first && larger < want && larger + equal >= want) { chosen = vec3<u32>(x, more + larger, equal); }
+      }
+      let found = workgroupUniformLoad(&chosen);
+      t = found.x;
+      more = found.y;
+      atT = found.z;
+      top = 0u;
+    } else {
+      var lo = vec4<u32>(0xffffffffu);
+      var hi = vec4<u32>(0u);
+      ${this.eachChunk(`let inside = ok & (bucketOf(kv, sLo, bs) == vec4<u32>(pick.x));
+      lo = min(lo, select(vec4<u32>(0xffffffffu), kv, inside));
+      hi = max(hi, select(vec4<u32>(0u), kv, inside));`)}
+      let inBucket = boundsAll(vec2<u32>(min(min(lo.x, lo.y), min(lo.z, lo.w)), max(max(hi.x, hi.y), max(hi.z, hi.w))), lid);
+      fLo = inBucket.x;
+      fHi = inBucket.y;
+      top = select(32u - countLeadingZeros(fLo ^ fHi), 0u, fLo == fHi);
+      t = fLo & ~select((1u << min(top, 31u)) - 1u, 0xffffffffu, top >= 32u);
+    }
   }
   // 8 bits a pass: the largest digit whose keys, with those above them (more), reach K
   loop {
@@ -358,11 +384,12 @@ fn run(wg: u32, lid: u32) {
   // ties split (fewer needed than there are at t): ranks in column order, chunk by chunk
   let split = !keepAll && need < atT;
   var seen = 0u;
+  var kept = 0u;
   ${this.eachChunk(`var pick = ok & (vec4<bool>(keepAll) | (kv > vec4<u32>(t)) | ((kv == vec4<u32>(t)) & vec4<bool>(!split)));
     if (split) {
       let eq = ok & (kv == vec4<u32>(t));
       let n = dot(select(vec4<u32>(0u), vec4<u32>(1u), eq), vec4<u32>(1u));
-      let sc = scanAll(n, lid);
+      let sc = exclusiveScan(n, lid);
       var rank = seen + sc.x;
       for (var e = 0u; e < ${PER}u; e++) {
         if (eq[e]) { pick[e] = rank < need; rank++; }
@@ -372,7 +399,11 @@ fn run(wg: u32, lid: u32) {
     let cv = vec4<u32>(c0) + vec4<u32>(0u, 1u, 2u, 3u);
     pick = pick | (ok & ((vec4<bool>(u.keepDiagonal == 1u) & (cv == vec4<u32>(r))) | (cv < vec4<u32>(u.keepFirst)) | ((cv < vec4<u32>(r)) & (cv + vec4<u32>(u.keepLocal) >= vec4<u32>(r)))));
     let w = c0 / ${PER}u;
-    if (w < u.words) { out[outBase + w] = bitcast<i32>(dot(select(vec4<u32>(0u), vec4<u32>(1u, 256u, 65536u, 16777216u), pick), vec4<u32>(1u))); }`, true)}
+    let word = dot(select(vec4<u32>(0u), vec4<u32>(1u, 256u, 65536u, 16777216u), pick), vec4<u32>(1u));
+    if (w < u.words) { out[outBase + w] = bitcast<i32>(word); }
+    kept += countOneBits(word);`, true)}
+  ${this.counts ? `let rowKept = exclusiveScan(kept, lid).y;
+  if (lid == 0u) { ptr[bh * u.rows + r + 1u] = i32(rowKept); }` : ''}
 }
 `;
   }

@@ -53,7 +53,7 @@ Deno.test('webgpu DeviceLayout: attention reads the selection in GPU memory', op
     const held: DeviceLayout = await e.selectBlocks({ ...common, block: 32, topK: c.topK, threshold: c.threshold, keep: { diagonal: true }, keepOnDevice: true });
     // every kernel is timed: one submission under topK (tables sized by its bound), two under a threshold (selection, then the tables its counts size)
     const kernels = e.lastTimings?.kernels?.map((k) => k.kernel)
-    if (kernels && !['LayoutCountProgram', 'LayoutFillProgram'].every((k) => kernels.includes(k))) throw new Error(`${c.label}: lastTimings names ${kernels}`);
+    if (kernels && !['SelectRowsProgram', 'LayoutScanProgram', 'LayoutFillProgram'].every((k) => kernels.includes(k))) throw new Error(`${c.label}: lastTimings names ${kernels}`);
     const host: BatchedLayout = await e.selectBlocks({ ...common, block: 32, topK: c.topK, threshold: c.threshold, keep: { diagonal: true } });
     const read = await held.read();
     if (read.data.length !== host.data.length || read.data.some((x, i) => x !== host.data[i])) throw new Error(`${c.label}: read() differs from the host selection`);

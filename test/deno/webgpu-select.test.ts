@@ -132,6 +132,20 @@ Deno.test('webgpu selectBlocks: rows of 2500 and 5000 columns (in registers and 
   }
 });
 
+Deno.test('webgpu selectBlocks: one far score puts the rest in one bucket (more keys than a workgroup gathers)', opts, async () => {
+  // key block 7 scaled by 1000: its score dwarfs the rest of the row's range, so the other 599
+  // scores share one of topK's 256 buckets and the search goes on by key bits within it
+  const rng = mulberry32(23);
+  const [block, D, C] = [16, 8, 600];
+  const k = randomTensor([1, 1, C * block, D], rng);
+  for (let i = 7 * block * D; i < 8 * block * D; i++) k.data[i]! *= 1000;
+  for (const rule of [{ topK: 1 }, { topK: 2 }, { topK: 5 }, { topK: 40 }, { topK: 599 }, { threshold: 0.5 }] as const) {
+    const args: Args = { q: randomTensor([1, 2, 2 * block, D], rng), k, block, ...rule };
+    const r = check(await select(backend!, args), args, `outlier ${JSON.stringify(rule)}`);
+    if (r.excused > 0) throw new Error(`${r.excused} rows differed at a near tie`);
+  }
+});
+
 Deno.test('webgpu selectBlocks: operands already on the device', opts, async () => {
   const rng = mulberry32(5);
   const args: Args = { q: randomTensor([2, 4, 100, 36], rng), k: randomTensor([2, 2, 300, 36], rng), block: 32, causal: true, qOffset: [200, 150], topK: 3 };
@@ -182,7 +196,9 @@ Deno.test('webgpu selectBlocksResident: the layout kept on the device, read by t
   const self: Args = { q: randomTensor([1, 2, 256, 16], rng), k: randomTensor([1, 2, 256, 16], rng), block: 64, causal: true, qOffset: 0, topK: 2, keep: { diagonal: true } };
   const prefill: Args = { q: randomTensor([2, 2, 200, 16], rng), k: randomTensor([2, 1, 300, 16], rng), block: 64, causal: true, qOffset: [100, 40], threshold: 0.8 };
   const step: Args = { q: randomTensor([2, 4, 1, 32], rng), k: randomTensor([2, 2, 900, 32], rng), block: 32, causal: true, keyLengths: [900, 611], topK: 5, keep: { first: 1, diagonal: true } };
-  cases.push({ args: self, Nq: 256, label: 'self-attention' }, { args: prefill, Nq: 200, label: 'prefill at offsets' }, { args: step, Nq: 1, label: 'decode step' });
+  // 2800 rows: kvPtr summed over more than one of LayoutScanProgram's tiles
+  const many: Args = { q: randomTensor([1, 4, 16 * 700, 8], rng), k: randomTensor([1, 4, 16 * 700, 8], rng), block: 16, causal: true, qOffset: 0, topK: 3, keep: { diagonal: true } };
+  cases.push({ args: self, Nq: 256, label: 'self-attention' }, { args: prefill, Nq: 200, label: 'prefill at offsets' }, { args: step, Nq: 1, label: 'decode step' }, { args: many, Nq: 16 * 700, label: '2800 rows' });
   for (const { args, label } of cases) {
     const held = await backend!.selectBlocksResident(selectProblem(args));
     const bytes = await select(backend!, args);
