@@ -33,6 +33,40 @@ export function padBytes(bytes: number): number {
   return Math.max(16, Math.ceil(bytes / 16) * 16);
 }
 
+/**
+ * Uploads of at most this many bytes go through queue.writeBuffer (Dawn's own staging ring);
+ * larger ones through mappedAtCreation (one copy, no ring to wrap). A mapped creation costs a
+ * staging allocation per buffer, which a small op's wall time feels.
+ */
+export const SMALL_UPLOAD_BYTES = 4 * 2 ** 20;
+
+/** A new buffer of `size` bytes (`usage` gains COPY_DST) holding `parts` at their byte offsets. */
+export function createFilled(device: GPUDevice, label: string, size: number, usage: number, parts: readonly { data: Float32Array | Int32Array | Uint16Array; at: number }[]): GPUBuffer {
+  // (writeBuffer may refuse a view of shared memory, which a mapped range copies from as any other)
+  if (size <= SMALL_UPLOAD_BYTES && parts.every(({ data }) => !(data.buffer instanceof SharedArrayBuffer))) {
+    const buffer = device.createBuffer({ label, size, usage: usage | BufferUsage.COPY_DST });
+    for (const { data, at } of parts) {
+      if (data.byteLength === 0) continue;
+      // writeBuffer takes whole 4-byte words: an odd count of half floats is padded with a zero
+      const words = data.byteLength % 4 === 0 ? data : (() => {
+        const padded = new Uint16Array(data.length + 1);
+        padded.set(data as Uint16Array);
+        return padded;
+      })();
+      device.queue.writeBuffer(buffer, at, words.buffer, words.byteOffset, words.byteLength);
+    }
+    return buffer;
+  }
+  const buffer = device.createBuffer({ label, size, usage: usage | BufferUsage.COPY_DST, mappedAtCreation: true });
+  const mapped = buffer.getMappedRange();
+  for (const { data, at } of parts) {
+    const view = data instanceof Int32Array ? new Int32Array(mapped, at, data.length) : data instanceof Uint16Array ? new Uint16Array(mapped, at, data.length) : new Float32Array(mapped, at, data.length);
+    view.set(data as never);
+  }
+  buffer.unmap();
+  return buffer;
+}
+
 /** A read-only storage buffer holding `parts` one after another (each at its element offset). */
 export function uploadParts(
   device: GPUDevice,
@@ -47,18 +81,7 @@ export function uploadParts(
     n += p.length;
   }
   checkSize(limits, label, n * 4);
-  const buffer = device.createBuffer({
-    label,
-    size: padBytes(n * 4),
-    usage: BufferUsage.STORAGE | BufferUsage.COPY_DST,
-    mappedAtCreation: true,
-  });
-  const mapped = buffer.getMappedRange();
-  parts.forEach((p, i) => {
-    const view = p instanceof Int32Array ? new Int32Array(mapped, offsets[i] * 4, p.length) : new Float32Array(mapped, offsets[i] * 4, p.length);
-    view.set(p as never);
-  });
-  buffer.unmap();
+  const buffer = createFilled(device, label, padBytes(n * 4), BufferUsage.STORAGE, parts.map((data, i) => ({ data, at: offsets[i]! * 4 })));
   return { buffer, offsets };
 }
 
@@ -66,10 +89,7 @@ export function uploadParts(
 export function upload(device: GPUDevice, limits: DeviceLimits, label: string, data: Float32Array | Int32Array | Uint16Array): GPUBuffer {
   if (!(data instanceof Uint16Array)) return uploadParts(device, limits, label, [data]).buffer;
   checkSize(limits, label, data.byteLength);
-  const buffer = device.createBuffer({ label, size: padBytes(data.byteLength), usage: BufferUsage.STORAGE | BufferUsage.COPY_DST, mappedAtCreation: true });
-  new Uint16Array(buffer.getMappedRange(), 0, data.length).set(data);
-  buffer.unmap();
-  return buffer;
+  return createFilled(device, label, padBytes(data.byteLength), BufferUsage.STORAGE, [{ data, at: 0 }]);
 }
 
 /** A storage buffer the kernels write and readback copies from (`extraUsage`: e.g. COPY_DST). */

@@ -5,7 +5,7 @@
 import type { HostData, OperandData, ResidentData } from '../src/backend.js';
 import type { Dtype } from '../src/types.js';
 import { errors, internal } from '../src/errors.js';
-import { padColumns, unpadColumns, type DeviceLimits } from './buffers.js';
+import { createFilled, padColumns, unpadColumns, type DeviceLimits } from './buffers.js';
 import { BufferUsage } from './program.js';
 import { readBack, type StagingPool } from './staging-pool.js';
 
@@ -60,16 +60,7 @@ export function createResidentBuffer(device: GPUDevice, limits: DeviceLimits, da
   const bytes = Math.max(16, padded.byteLength);
   const max = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   if (bytes > max) throw errors.gpuUploadTooLarge(bytes, max);
-  const buffer = device.createBuffer({
-    label: `resident [${data.length / rowLength} × ${rowLength}]`,
-    size: bytes,
-    usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
-    mappedAtCreation: true,
-  });
-  if (padded instanceof Uint16Array) new Uint16Array(buffer.getMappedRange(), 0, padded.length).set(padded);
-  else new Float32Array(buffer.getMappedRange()).set(padded);
-  buffer.unmap();
-  return buffer;
+  return createFilled(device, `resident [${data.length / rowLength} × ${rowLength}]`, bytes, BufferUsage.STORAGE | BufferUsage.COPY_SRC, [{ data: padded, at: 0 }]);
 }
 
 /** Copies a resident back to the host, unpadded (an f16 one as half-float bits). */

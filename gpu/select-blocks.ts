@@ -24,9 +24,6 @@ import { GpuLayout, LayoutFillProgram, LayoutScanProgram } from './resident-layo
 
 /** The score tile (and so the padding of the pooled rows and the score rows). */
 const TILE: MmTile = { TM: 64, TN: 64, KT };
-/** The mean's score tile stages 32 depths a step (16 KiB of workgroup memory: WebGPU's least
- * limit): D 64 in two barrier-separated steps instead of four. The bound stages a third slice. */
-const MEAN_TILE: MmTile = { ...TILE, KT: 2 * KT };
 /** Key blocks per kv head are padded to this in the buffers the scores read (a KV cache's summaries too). */
 export const SCORE_TILE = TILE.TN;
 const POOL_WG = 64;
@@ -205,15 +202,13 @@ export class BlockScoresProgram extends Program {
   ] as const;
   readonly workgroupSize = mmThreads(TILE);
   readonly shaderKey: string;
-  private readonly tile: MmTile;
 
   constructor(
     readonly block: number,
     readonly bound = false,
   ) {
     super();
-    this.tile = bound ? TILE : MEAN_TILE;
-    this.shaderKey = `b${block}/${this.tile.TM}x${this.tile.TN}x${this.tile.KT}${bound ? '/bound' : ''}`;
+    this.shaderKey = `b${block}/${TILE.TM}x${TILE.TN}x${TILE.KT}${bound ? '/bound' : ''}`;
     const read = (name: string): BindingSpec => ({ name, access: 'read', elem: 'f32' });
     this.bindings = [
       read('a'),
@@ -227,8 +222,8 @@ export class BlockScoresProgram extends Program {
     const bound = this.bound;
     return `
 const BLK = ${this.block}u;
-${mmDecls(this.tile)}
-${bound ? `var<workgroup> bh_: array<vec4<f32>, ${(this.tile.KT * this.tile.TN) / 4}>;` : ''}
+${mmDecls(TILE)}
+${bound ? `var<workgroup> bh_: array<vec4<f32>, ${(TILE.KT * TILE.TN) / 4}>;` : ''}
 var<private> aBase: u32;
 var<private> bBase: u32;
 var<private> m0: u32;

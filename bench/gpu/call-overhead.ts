@@ -107,6 +107,17 @@ await time('8 × createBindGroup', () => {
   for (let i = 0; i < 8; i++) device.createBindGroup({ layout, entries: [{ binding: 0, resource: { buffer: storage } }, { binding: 1, resource: { buffer: uniform } }] });
 });
 await time('createBuffer 1 MiB storage + destroy', () => device.createBuffer({ size: 1 << 20, usage: U.STORAGE | U.COPY_SRC }).destroy());
+await time('createBuffer 256 B storage, mappedAtCreation + set + unmap + destroy', () => {
+  const b = device.createBuffer({ size: 256, usage: U.STORAGE | U.COPY_DST, mappedAtCreation: true });
+  new Uint32Array(b.getMappedRange()).set(words);
+  b.unmap();
+  b.destroy();
+});
+await time('createBuffer 256 B storage + writeBuffer + destroy', () => {
+  const b = device.createBuffer({ size: 256, usage: U.STORAGE | U.COPY_DST });
+  device.queue.writeBuffer(b, 0, words);
+  b.destroy();
+});
 await time('one timed dispatch (query set, resolve, both read back) + mapAsync', async () => {
   const q = device.createQuerySet({ type: 'timestamp', count: 2 });
   const r = device.createBuffer({ size: 16, usage: U.QUERY_RESOLVE | U.COPY_SRC });
