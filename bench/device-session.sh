@@ -127,6 +127,47 @@ case "${1:-}" in
       done
     done
     ;;
+  select-final)
+    # Issue 17 on WebGPU after the selection kernels' rework: the kernels alone, the previous commit's
+    # (.device/gpu/select-kernels-prev.mjs, bundled from that tree) and this tree's alternating three
+    # times; then the prefill selection with the dense rows and the decode step. Carry [".device", "dist", "build"]
+    nvidia-smi -L > "$out/nvidia-smi.txt" 2>&1
+    [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -
+    gpu="$machine, $(nvidia-smi -L 2>/dev/null | head -1)"
+    step timeout 60 node .device/gpu/call-overhead.mjs "$out/call-overhead.json"
+    for round in 1 2 3; do
+      [[ -f .device/gpu/select-kernels-prev.mjs ]] && step timeout 60 node .device/gpu/select-kernels-prev.mjs "$out/select-kernels-prev-$round.json"
+      step timeout 60 node .device/gpu/select-kernels.mjs "$out/select-kernels-$round.json"
+    done
+    step bash -c 'timeout 200 node .device/bench/select-blocks.mjs --backend webgpu --resident --n 65536,131072 --reps 5 --machine "$1" --out "$0/select-webgpu-resident.json" > "$0/select-webgpu-resident.log" 2>&1; tail -14 "$0/select-webgpu-resident.log"' "$out" "$gpu"
+    step bash -c 'timeout 150 node .device/bench/select-blocks.mjs --decode --backend webgpu --machine "$1" --out "$0/select-decode-webgpu.json" > "$0/select-decode-webgpu.log" 2>&1; tail -10 "$0/select-decode-webgpu.log"' "$out" "$gpu"
+    # what a user's call costs end to end, the previous tree's engine (.device/bench/end-to-end-old.mjs on
+    # .device/ab-old/dist) and this one's
+    for build in old new; do
+      e2e=.device/bench/end-to-end.mjs; [[ $build == old ]] && e2e=.device/bench/end-to-end-old.mjs
+      [[ -f $e2e ]] && step bash -c 'timeout 100 node "$1" "$0/end-to-end-$2.json" --max-n=16384 > "$0/end-to-end-$2.log" 2>&1; tail -8 "$0/end-to-end-$2.log"' "$out" "$e2e" "$build"
+    done
+    # one archive: the device tool brings back a bounded count of files
+    tar -C "$out" -czf "$out/../select-final.tar.gz" . && rm -rf "$out"/* && mv "$out/../select-final.tar.gz" "$out/"
+    ;;
+  select-clocks)
+    # Whether the selection kernels' slow runs at 131072 are the GPU's clocks: the previous tree's and
+    # this tree's select-kernels alternating three times, nvidia-smi logging clocks every 100 ms beside
+    nvidia-smi -L > "$out/nvidia-smi.txt" 2>&1
+    [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -
+    nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,utilization.gpu,clocks_throttle_reasons.active --format=csv -lms 100 > "$out/clocks.csv" 2>&1 &
+    smi=$!
+    for round in 1 2 3; do
+      for build in prev new; do
+        k=.device/gpu/select-kernels.mjs; [[ $build == prev ]] && k=.device/gpu/select-kernels-prev.mjs
+        echo "$(date +%H:%M:%S.%N) start $build $round" >> "$out/marks.txt"
+        step timeout 60 node "$k" --n 131072 "$out/select-kernels-$build-$round.json"
+        echo "$(date +%H:%M:%S.%N) end $build $round" >> "$out/marks.txt"
+      done
+    done
+    kill $smi
+    tar -C "$out" -czf "$out/../select-clocks.tar.gz" . && rm -rf "$out"/* && mv "$out/../select-clocks.tar.gz" "$out/"
+    ;;
   select-all)
     # Issue 17 in one call: the CPU decode step at 16 threads with the library's task rule and with 256 KiB
     # of K/V reads per pool task (taskTuning.minTaskBytes), no GPU device open; then select-webgpu's
@@ -203,5 +244,5 @@ case "${1:-}" in
     step bash -c 'timeout 60 node .device/gpu/mma.mjs "$0/mma-d128.json" --sweep-only --seqs=16384 --D=128 > "$0/mma-d128.log" 2>&1; grep -E "^N |backward \(" "$0/mma-d128.log" | cut -c1-300' "$out"
     step bash -c 'timeout 110 node .device/gpu/attention.mjs "$0/webgpu-versus-f16.json" --versus --backward --paths=f32,f16,mma --seqs=1024,4096,16384,65536 > "$0/webgpu-versus-f16.log" 2>&1; grep "^versus" "$0/webgpu-versus-f16.log" | cut -c1-160' "$out"
     ;;
-  *) echo "usage: bench/device-session.sh gpu|cpu|cpu-kernels|select-cpu|ort-32k-2t|scaling|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|select-ab|select-all|f16|f16-versus|mma-backward" >&2; exit 2 ;;
+  *) echo "usage: bench/device-session.sh gpu|cpu|cpu-kernels|select-cpu|ort-32k-2t|scaling|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|select-ab|select-final|select-clocks|select-all|f16|f16-versus|mma-backward" >&2; exit 2 ;;
 esac
