@@ -42,8 +42,10 @@ export const SMALL_UPLOAD_BYTES = 4 * 2 ** 20;
 
 /** A new buffer of `size` bytes (`usage` gains COPY_DST) holding `parts` at their byte offsets. */
 export function createFilled(device: GPUDevice, label: string, size: number, usage: number, parts: readonly { data: Float32Array | Int32Array | Uint16Array; at: number }[]): GPUBuffer {
-  // (writeBuffer may refuse a view of shared memory, which a mapped range copies from as any other)
-  if (size <= SMALL_UPLOAD_BYTES && parts.every(({ data }) => !(data.buffer instanceof SharedArrayBuffer))) {
+  // (writeBuffer may refuse a view of shared memory, which a mapped range copies from as any other;
+  // a page that is not cross-origin isolated has no SharedArrayBuffer at all)
+  const shared = typeof SharedArrayBuffer === 'undefined' ? null : SharedArrayBuffer;
+  if (size <= SMALL_UPLOAD_BYTES && parts.every(({ data }) => !(shared && data.buffer instanceof shared))) {
     const buffer = device.createBuffer({ label, size, usage: usage | BufferUsage.COPY_DST });
     for (const { data, at } of parts) {
       if (data.byteLength === 0) continue;
