@@ -172,14 +172,17 @@ export class Recorder {
         at.push(end);
         end += Math.ceil(s.uniforms.byteLength / UNIFORM_ALIGN) * UNIFORM_ALIGN;
       }
-      const packed = new Uint8Array(Math.max(end, UNIFORM_ALIGN));
+      const packed = new Uint8Array(end);
       this.steps.forEach((s, i) => packed.set(new Uint8Array(s.uniforms), at[i]));
-      const ub = device.createBuffer({ label: `${this.op} uniforms`, size: packed.byteLength, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
-      temps.push(ub);
-      device.queue.writeBuffer(ub, 0, packed);
+      // (an op of copies only has no uniforms)
+      const ub = end === 0 ? null : device.createBuffer({ label: `${this.op} uniforms`, size: end, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
+      if (ub) {
+        temps.push(ub);
+        device.queue.writeBuffer(ub, 0, packed);
+      }
       this.steps.forEach((s, i) => {
         const entries: GPUBindGroupEntry[] = s.buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
-        entries.push({ binding: s.buffers.length, resource: { buffer: ub, offset: at[i], size: s.uniforms.byteLength } });
+        entries.push({ binding: s.buffers.length, resource: { buffer: ub!, offset: at[i], size: s.uniforms.byteLength } });
         const group = device.createBindGroup({ label: `${s.program.name} bind group`, layout: pipelines[i].layout, entries });
         const pass = encoder.beginComputePass({
           label: s.program.name,
