@@ -168,6 +168,24 @@ case "${1:-}" in
     kill $smi
     tar -C "$out" -czf "$out/../select-clocks.tar.gz" . && rm -rf "$out"/* && mv "$out/../select-clocks.tar.gz" "$out/"
     ;;
+  select-pools)
+    # Whether the pools' contents bring on the slow state at 131072 after a 65536 run in one process
+    # (2026-12-03c): select-kernels (65536, then 131072) with both pools, without the staging pool,
+    # without the buffer pool, without either; twice each, clocks logged
+    nvidia-smi -L > "$out/nvidia-smi.txt" 2>&1
+    [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -
+    nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,utilization.gpu --format=csv -lms 100 > "$out/clocks.csv" 2>&1 &
+    smi=$!
+    for round in 1 2; do
+      for cfg in both no-staging no-pool neither; do
+        case $cfg in both) f=();; no-staging) f=(--staging-bytes 0);; no-pool) f=(--pool-bytes 0);; neither) f=(--staging-bytes 0 --pool-bytes 0);; esac
+        echo "$(date +%H:%M:%S.%N) start $cfg $round" >> "$out/marks.txt"
+        step timeout 60 node .device/gpu/select-kernels.mjs "${f[@]}" "$out/select-kernels-$cfg-$round.json"
+      done
+    done
+    kill $smi
+    tar -C "$out" -czf "$out/../select-pools.tar.gz" . && rm -rf "$out"/* && mv "$out/../select-pools.tar.gz" "$out/"
+    ;;
   select-all)
     # Issue 17 in one call: the CPU decode step at 16 threads with the library's task rule and with 256 KiB
     # of K/V reads per pool task (taskTuning.minTaskBytes), no GPU device open; then select-webgpu's
@@ -244,5 +262,5 @@ case "${1:-}" in
     step bash -c 'timeout 60 node .device/gpu/mma.mjs "$0/mma-d128.json" --sweep-only --seqs=16384 --D=128 > "$0/mma-d128.log" 2>&1; grep -E "^N |backward \(" "$0/mma-d128.log" | cut -c1-300' "$out"
     step bash -c 'timeout 110 node .device/gpu/attention.mjs "$0/webgpu-versus-f16.json" --versus --backward --paths=f32,f16,mma --seqs=1024,4096,16384,65536 > "$0/webgpu-versus-f16.log" 2>&1; grep "^versus" "$0/webgpu-versus-f16.log" | cut -c1-160' "$out"
     ;;
-  *) echo "usage: bench/device-session.sh gpu|cpu|cpu-kernels|select-cpu|ort-32k-2t|scaling|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|select-ab|select-final|select-clocks|select-all|f16|f16-versus|mma-backward" >&2; exit 2 ;;
+  *) echo "usage: bench/device-session.sh gpu|cpu|cpu-kernels|select-cpu|ort-32k-2t|scaling|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|select-ab|select-final|select-clocks|select-pools|select-all|f16|f16-versus|mma-backward" >&2; exit 2 ;;
 esac

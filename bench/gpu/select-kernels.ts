@@ -3,17 +3,23 @@
 // each rule, then pooling and scores alone (blockScores: a submission without the selection after
 // them, to tell a kernel's own time from its place in the queue). Medians of --reps after
 // 150 ms of the same call. B 1, H 8, D 64, block 64, causal (bench/select-blocks.ts's shape).
-//   node select-kernels.mjs [--n 65536,131072] [--reps 7] [out.json]
+//   node select-kernels.mjs [--n 65536,131072] [--reps 7] [--pool-bytes B] [--staging-bytes B] [out.json]
+// --pool-bytes and --staging-bytes cap the backend's buffer and staging pools (0: off), to tell
+// whether what they hold changes the kernels' speed.
 import { parseFlags } from '../../cli/flags.js';
 import { median } from '../../cli/stats.js';
 import { writeJson } from '../../cli/write-json.js';
+import { bufferPoolTuning } from '../../gpu/buffer-pool.js';
 import { createResidentBuffer } from '../../gpu/resident.js';
+import { stagingPoolTuning } from '../../gpu/staging-pool.js';
 import { blockScores, selectBlocksResident } from '../../gpu/select-blocks.js';
 import type { SelectBlocksProblem } from '../../src/backend.js';
 import { benchDevice } from './bench-device.js';
 import { WARM_MS } from './kernel-timing.js';
 
-const flags = parseFlags({ n: 'list', reps: 'int' });
+const flags = parseFlags({ n: 'list', reps: 'int', 'pool-bytes': 'int', 'staging-bytes': 'int' });
+if (flags.has('pool-bytes')) bufferPoolTuning.maxBytes = flags.int('pool-bytes', 0, 0);
+if (flags.has('staging-bytes')) stagingPoolTuning.maxBytes = flags.int('staging-bytes', 0, 0);
 const lengths = flags.ints('n', [65536, 131072]);
 const reps = flags.int('reps', 7);
 const outFile = flags.positionals[0];
@@ -67,6 +73,6 @@ for (const N of lengths) {
   q.destroy();
   k.destroy();
 }
-if (outFile) await writeJson(outFile, { bench: 'select-kernels', H, D, block, reps, adapter: acq.adapterInfo, rows });
+if (outFile) await writeJson(outFile, { bench: 'select-kernels', H, D, block, reps, poolBytes: bufferPoolTuning.maxBytes, stagingBytes: stagingPoolTuning.maxBytes, adapter: acq.adapterInfo, rows });
 acq.release();
 process.exit(0);
