@@ -34,9 +34,9 @@ export function padBytes(bytes: number): number {
 }
 
 /**
- * Uploads of at most this many bytes go through queue.writeBuffer (Dawn's own staging ring);
- * larger ones through mappedAtCreation (one copy, no ring to wrap). A mapped creation costs a
- * staging allocation per buffer, which a small op's wall time feels.
+ * Uploads of at most this many bytes go through queue.writeBuffer (the implementation's own
+ * staging); larger ones through mappedAtCreation (one copy). A mapped creation costs a staging
+ * allocation per buffer, which a small op's wall time feels (bench/gpu/call-overhead.ts).
  */
 export const SMALL_UPLOAD_BYTES = 4 * 2 ** 20;
 

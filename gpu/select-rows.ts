@@ -13,10 +13,10 @@
 //   - The bits above the highest one where the row's least and largest keys differ are t's
 //     already; the passes start below them, so the first pass's digits spread over the row's own
 //     range instead of piling into a few bins (the workgroup atomics that serialised).
-//   - topK: first a histogram of 256 even buckets of the row's score range (monotone in the score),
-//     then 8 bits a pass among the keys of the bucket that holds t, each a histogram of the next
-//     digit in workgroup atomics over the keys that share t's bits above it; a pass's digit is
-//     found from 16 partial sums, and the last pass's counts are those above and at t.
+//   - topK: first a histogram of 256 even buckets of the row's score range (monotone in the score).
+//     A bucket of at most 256 keys that holds t is gathered and t found by rank within it; a larger
+//     one goes on 8 bits a pass among its keys, each a histogram of the next digit in workgroup
+//     atomics over the keys that share t's bits above it. A digit is found from 16 partial sums.
 //   - threshold: no float atomics in WGSL, so 2 bits a pass, one sum of three candidate sets. The
 //     mass sums keep one order (each thread's columns in turn, then 16 partials, then their sum),
 //     so the set of every allowed column sums to Z exactly and the search stays monotone.

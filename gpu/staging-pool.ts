@@ -1,7 +1,7 @@
 /// <reference types="@webgpu/types" />
 // Mappable buffers that readbacks copy into, kept for the next readback: creating a MAP_READ buffer
-// costs far more than mapping a reused one (Dawn for Node on the H200 machine: 0.65 ms against
-// 0.03 ms for a 256-byte read, bench/results/issue-17-h200/2026-12-03c), and every op reads back.
+// costs many times what mapping a reused one does (bench/gpu/call-overhead.ts; figures in
+// bench/results/issue-17-h200/2026-12-03c), and every op reads back.
 // Sizes are powers of two from 256 bytes, so that reads of nearby sizes share buffers; reads past
 // `largest` take a buffer of their own (their copy costs more than the creation).
 import { padBytes } from './buffers.js';
