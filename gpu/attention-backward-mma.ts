@@ -312,7 +312,8 @@ export function mmaBackwardTileName(t: MmaBackwardTile): string {
 }
 
 /** Fastest first on the GPU machine (bench/gpu/mma.ts). */
-const MMA_BACKWARD_TILES: readonly MmaBackwardTile[] = [
+/** The backward's tiles, in the order mmaBackwardTile tries them (exported for bench/gpu/mma.ts's sweep). */
+export const MMA_BACKWARD_TILES: readonly MmaBackwardTile[] = [
   { groups: 1, subgroups: 8, step: 16, stage: true },
   { groups: 1, subgroups: 4, step: 16, stage: true },
   { groups: 1, subgroups: 2, step: 16, stage: true },

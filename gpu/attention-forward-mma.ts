@@ -207,7 +207,8 @@ export function mmaTile(block: number, D: number, limits: MmaLimits): MmaTile {
   return MMA_TILES.find(fits) ?? { groups: 1, subgroups: 1, keys: 16, stage: false };
 }
 
-const MMA_TILES: readonly MmaTile[] = [
+/** The forward's tiles, in the order mmaTile tries them (exported for bench/gpu/mma.ts's sweep). */
+export const MMA_TILES: readonly MmaTile[] = [
   // fastest first (bench/results/issue-16-h200/2026-12-03-backward)
   { groups: 1, subgroups: 8, keys: 16, stage: true },
   { groups: 1, subgroups: 4, keys: 64, stage: true },

@@ -92,6 +92,8 @@ export class PoolRowsProgram extends Program {
     const RG = Math.floor(POOL_WG / TC);
     const mean = this.outputs !== 'bounds';
     const bounds = this.outputs !== 'mean';
+    const row = (i: string) => `vec4<f32>(x[(xRow + ${i} - pos0) * u.d4 + c])`;
+    const take = (v: string) => [mean ? `acc = acc + ${v};` : '', bounds ? `mn = min(mn, ${v}); mx = max(mx, ${v});` : ''].join(' ');
     const store = (buf: string, v: string) => `for (var j = 0u; j < 4u; j++) { if (c * 4u + j < u.d) { ${buf}[o + c * 4u + j] = ${v}[j]; } }`;
     return `
 const BLK = ${this.block}u;
@@ -125,19 +127,18 @@ fn run(wg: u32, lid: u32) {
     var mx = vec4<f32>(0.0);
     if (rg < RG && c < u.d4) {
       ${bounds ? `if (lo + rg < hi) {
-        mn = vec4<f32>(x[(xRow + lo + rg - pos0) * u.d4 + c]);
+        mn = ${row('lo + rg')};
         mx = mn;
       }` : ''}
       // four rows' loads in flight at a time, summed in row order (the bits of the plain loop)
       var i = lo + rg;
       for (; i + 3u * RG < hi; i += 4u * RG) {
-        ${[0, 1, 2, 3].map((j) => `let x${j} = vec4<f32>(x[(xRow + i + ${j}u * RG - pos0) * u.d4 + c]);`).join('\n        ')}
-        ${[0, 1, 2, 3].map((j) => (mean ? `acc = acc + x${j};` : '') + (bounds ? ` mn = min(mn, x${j}); mx = max(mx, x${j});` : '')).join('\n        ')}
+        ${[0, 1, 2, 3].map((j) => `let x${j} = ${row(`i + ${j}u * RG`)};`).join('\n        ')}
+        ${[0, 1, 2, 3].map((j) => take(`x${j}`)).join('\n        ')}
       }
       for (; i < hi; i += RG) {
-        let xi = vec4<f32>(x[(xRow + i - pos0) * u.d4 + c]);
-        ${mean ? 'acc = acc + xi;' : ''}
-        ${bounds ? 'mn = min(mn, xi);\n        mx = max(mx, xi);' : ''}
+        let xi = ${row('i')};
+        ${take('xi')}
       }
     }
     ${mean ? 'red[lid] = acc;' : ''}

@@ -95,10 +95,11 @@ export class SelectRowsProgram extends Program {
    * `body` once per chunk of the thread's columns, with c0 (its first column), kv (their keys),
    * ok (which are allowed) and, for the threshold, wv (their weights) in scope. Staged: unrolled
    * over the registers, each chunk behind a uniform test; streamed: a loop re-reading s (`uniform`:
-   * the loop runs over whole chunks for every thread, for bodies that hold barriers).
+   * the loop runs over whole chunks for every thread, for bodies that hold barriers). `weights`
+   * false: before the weights exist (they need the row's max).
    */
-  private eachChunk(body: string, uniform = false): string {
-    const mass = this.rule === 'threshold';
+  private eachChunk(body: string, uniform = false, weights = true): string {
+    const mass = this.rule === 'threshold' && weights;
     if (this.chunks > 0) {
       return Array.from({ length: this.chunks }, (_, j) => `if (${j * CHUNK}u < cEnd) {
     let c0 = ${j * CHUNK}u + ${PER}u * lid;
@@ -119,24 +120,21 @@ export class SelectRowsProgram extends Program {
   }`;
   }
 
+  /** WGSL: `name`, the workgroup's least (.x) and largest (.y) of the keys where `mask` holds (uniform). */
+  private keyBounds(name: string, mask: string): string {
+    return `var ${name}Lo = vec4<u32>(0xffffffffu);
+  var ${name}Hi = vec4<u32>(0u);
+  ${this.eachChunk(`let m = ${mask};
+    ${name}Lo = min(${name}Lo, select(vec4<u32>(0xffffffffu), kv, m));
+    ${name}Hi = max(${name}Hi, select(vec4<u32>(0u), kv, m));`, false, false)}
+  let ${name} = boundsAll(vec2<u32>(min(min(${name}Lo.x, ${name}Lo.y), min(${name}Lo.z, ${name}Lo.w)), max(max(${name}Hi.x, ${name}Hi.y), max(${name}Hi.z, ${name}Hi.w))), lid);`;
+  }
+
   body(): string {
     const mass = this.rule === 'threshold';
     const J = this.chunks;
     const regs = Array.from({ length: J }, (_, j) => `var kr${j} = vec4<u32>(0u);${mass ? ` var wr${j} = vec4<f32>(0.0);` : ''}`).join('\n  ');
-    const load = Array.from({ length: J }, (_, j) => `if (${j * CHUNK}u < cEnd) {
-    let c0 = ${j * CHUNK}u + ${PER}u * lid;
-    let sv = s[(sBase + min(c0, u.colsPad - ${PER}u)) / ${PER}u];
-    kr${j} = keyOf(sv);
-    let ok = allowed(c0, cEnd);
-    lo = min(lo, select(vec4<u32>(0xffffffffu), kr${j}, ok));
-    hi = max(hi, select(vec4<u32>(0u), kr${j}, ok));
-  }`).join('\n  ');
-    const streamedBounds = `for (var c0 = ${PER}u * lid; c0 < cEnd; c0 += ${CHUNK}u) {
-    let kv = keyOf(s[(sBase + c0) / ${PER}u]);
-    let ok = allowed(c0, cEnd);
-    lo = min(lo, select(vec4<u32>(0xffffffffu), kv, ok));
-    hi = max(hi, select(vec4<u32>(0u), kv, ok));
-  }`;
+    const load = Array.from({ length: J }, (_, j) => `if (${j * CHUNK}u < cEnd) { kr${j} = keyOf(s[(sBase + min(${j * CHUNK}u + ${PER}u * lid, u.colsPad - ${PER}u)) / ${PER}u]); }`).join('\n  ');
     const weights = Array.from({ length: J }, (_, j) => `wr${j} = select(vec4<f32>(0.0), exp(scoreOf(kr${j}) - mx), allowed(${j * CHUNK}u + ${PER}u * lid, cEnd));`).join('\n  ');
     return `
 const BLK = ${this.block}u;
@@ -206,6 +204,16 @@ fn above(x: u32, n: u32) -> u32 {
   return select(x >> min(n, 31u), 0u, n >= 32u);
 }
 
+/** How many low bits the keys between b.x and b.y do not all share (0 when they are equal). */
+fn bitsBelowShared(b: vec2<u32>) -> u32 {
+  return select(32u - countLeadingZeros(b.x ^ b.y), 0u, b.x == b.y);
+}
+
+/** x with its top low bits cleared. */
+fn sharedBits(x: u32, top: u32) -> u32 {
+  return x & ~select((1u << min(top, 31u)) - 1u, 0xffffffffu, top >= 32u);
+}
+
 /** The workgroup's sum of v: lid order in 16 runs of 16, then the runs in order (uniform). */
 fn sumAll(v: vec4<f32>, lid: u32) -> vec4<f32> {
   redF[lid] = v;
@@ -259,13 +267,11 @@ fn run(wg: u32, lid: u32) {
   if (cEnd == 0u) { return; }
   let sBase = (bhl * u.rowsPad + i) * u.colsPad;
   ${regs}
+  ${load}
   // the row's least and largest keys (the bits of t above where they differ, and the max score)
-  var lo = vec4<u32>(0xffffffffu);
-  var hi = vec4<u32>(0u);
-  ${J > 0 ? load : streamedBounds}
-  let range = boundsAll(vec2<u32>(min(min(lo.x, lo.y), min(lo.z, lo.w)), max(max(hi.x, hi.y), max(hi.z, hi.w))), lid);
-  var top = select(32u - countLeadingZeros(range.x ^ range.y), 0u, range.x == range.y);
-  var t = range.x & ~select((1u << min(top, 31u)) - 1u, 0xffffffffu, top >= 32u);
+  ${this.keyBounds('range', 'ok')}
+  var top = bitsBelowShared(range);
+  var t = sharedBits(range.x, top);
   ${mass ? `let mx = scoreOf(vec4<u32>(range.y)).x;
   ${weights}
   var z = 0.0;
@@ -351,16 +357,11 @@ fn run(wg: u32, lid: u32) {
       atT = found.z;
       top = 0u;
     } else {
-      var lo = vec4<u32>(0xffffffffu);
-      var hi = vec4<u32>(0u);
-      ${this.eachChunk(`let inside = ok & (bucketOf(kv, sLo, bs) == vec4<u32>(pick.x));
-      lo = min(lo, select(vec4<u32>(0xffffffffu), kv, inside));
-      hi = max(hi, select(vec4<u32>(0u), kv, inside));`)}
-      let inBucket = boundsAll(vec2<u32>(min(min(lo.x, lo.y), min(lo.z, lo.w)), max(max(hi.x, hi.y), max(hi.z, hi.w))), lid);
+      ${this.keyBounds('inBucket', 'ok & (bucketOf(kv, sLo, bs) == vec4<u32>(pick.x))')}
       fLo = inBucket.x;
       fHi = inBucket.y;
-      top = select(32u - countLeadingZeros(fLo ^ fHi), 0u, fLo == fHi);
-      t = fLo & ~select((1u << min(top, 31u)) - 1u, 0xffffffffu, top >= 32u);
+      top = bitsBelowShared(inBucket);
+      t = sharedBits(fLo, top);
     }
   }
   // 8 bits a pass: the largest digit whose keys, with those above them (more), reach K

@@ -10,9 +10,9 @@
 //   instead; --D: the sweep's head dim; --sweep-only: no checks)
 import { encodeAttentionForward, uploadAttentionInputs, type AttentionInputs } from '../../gpu/attention-forward.js';
 import { encodeAttentionBackward } from '../../gpu/attention-backward.js';
-import { mmaBackwardBlocker, mmaBackwardTileName, type MmaBackwardTile } from '../../gpu/attention-backward-mma.js';
+import { MMA_BACKWARD_TILES, mmaBackwardBlocker, mmaBackwardTileName, type MmaBackwardTile } from '../../gpu/attention-backward-mma.js';
 import { upload } from '../../gpu/buffers.js';
-import { mmaForwardBlocker, mmaForwardDispatch, mmaTileName, type MmaTile } from '../../gpu/attention-forward-mma.js';
+import { MMA_TILES, mmaForwardBlocker, mmaForwardDispatch, mmaTileName, type MmaTile } from '../../gpu/attention-forward-mma.js';
 import type { GpuContext } from '../../gpu/context.js';
 import type { AttentionProblem } from '../../src/backend.js';
 import { fromFloat16, toFloat16 } from '../../src/float16.js';
@@ -29,27 +29,15 @@ import { forwardFlops, MATRIX_UNITS_TFLOPS, VERSUS_SEQS, VERSUS_SHAPE, versusLay
 const flags = parseFlags({ quick: 'bool', seqs: 'list', D: 'int', 'sweep-only': 'bool' });
 const outFile = flags.positionals[0];
 const REPS = 12;
-/** Row groups per subgroup and subgroups per workgroup to time. */
-const TILES: MmaTile[] = [
+/** The tiles to time: the library's (fastest first as measured) and candidates it does not list. */
+const TILES: readonly MmaTile[] = [
+  ...MMA_TILES,
   { groups: 2, subgroups: 1, keys: 64, stage: false },
-  { groups: 2, subgroups: 1, keys: 32, stage: false },
   { groups: 2, subgroups: 1, keys: 16, stage: false },
-  { groups: 1, subgroups: 4, keys: 64, stage: true },
   { groups: 1, subgroups: 4, keys: 32, stage: true },
-  { groups: 1, subgroups: 4, keys: 16, stage: true },
-  { groups: 1, subgroups: 8, keys: 16, stage: true },
 ];
-const tileName = mmaTileName;
 /** The backward's tiles to time (each that fits the workgroup memory of both programs). */
-const BACKWARD_TILES: MmaBackwardTile[] = [
-  { groups: 1, subgroups: 8, step: 16, stage: true },
-  { groups: 1, subgroups: 4, step: 16, stage: true },
-  { groups: 2, subgroups: 4, step: 16, stage: true },
-  { groups: 1, subgroups: 2, step: 16, stage: true },
-  { groups: 1, subgroups: 4, step: 32, stage: true },
-  { groups: 1, subgroups: 1, step: 16, stage: false },
-  { groups: 1, subgroups: 1, step: 32, stage: false },
-];
+const BACKWARD_TILES: readonly MmaBackwardTile[] = [...MMA_BACKWARD_TILES, { groups: 2, subgroups: 4, step: 16, stage: true }];
 const WARM = 4;
 
 interface Shape {
@@ -113,7 +101,7 @@ for (const s of flags.bool('sweep-only') ? [] : cases) {
   }
   // the backend's own choice (half floats take the matrix units: forwardDispatch), then every tile timed below
   for (const tile of [undefined, ...TILES]) {
-    const name = `${shapeName} ${tile ? tileName(tile) : 'default'}`;
+    const name = `${shapeName} ${tile ? mmaTileName(tile) : 'default'}`;
     if (tile && (tile.keys > s.block || 16 * tile.groups * tile.subgroups > s.block)) continue;
     try {
       const rec = ctx.recorder('mma check');
@@ -242,7 +230,7 @@ for (const N of sweep) {
   const why = mmaForwardBlocker(ctx, p);
   if (!why) {
     for (const t of TILES) {
-      await time(`mma ${tileName(t)}`, 'AttentionForwardMmaProgram', (r) => {
+      await time(`mma ${mmaTileName(t)}`, 'AttentionForwardMmaProgram', (r) => {
         const inp = uploadAttentionInputs(ctx, r, hp);
         return () => encodeMma(r, p, inp, t);
       });
@@ -275,7 +263,7 @@ for (const N of sweep) {
     const t = x as { ms?: number; tflops?: number; error?: string; skipped?: string } | undefined;
     return t?.ms !== undefined ? `${t.ms.toFixed(3)} ms ${t.tflops!.toPrecision(3)} TFLOP/s${t.error ? ` (${t.error})` : ''}` : (t?.error ?? t?.skipped ?? '-');
   };
-  console.log(`N ${String(N).padStart(6)}  f32 ${fmt(rec.f32)}  f16 ${fmt(rec.f16)}   mma ${why ?? TILES.map((t) => `${tileName(t)} ${fmt(rec[`mma ${tileName(t)}`])}`).join('  ')}`);
+  console.log(`N ${String(N).padStart(6)}  f32 ${fmt(rec.f32)}  f16 ${fmt(rec.f16)}   mma ${why ?? TILES.map((t) => `${mmaTileName(t)} ${fmt(rec[`mma ${mmaTileName(t)}`])}`).join('  ')}`);
   console.log(`         backward (forward included, TFLOP/s of 3.5× the forward's): f16 ${fmt(rec['bwd f16'])}  mma ${fmt(rec['bwd mma'])}  ${BACKWARD_TILES.map((t) => `${mmaBackwardTileName(t)} ${fmt(rec[`bwd mma ${mmaBackwardTileName(t)}`])}`).join('  ')}`);
   results.push(rec);
 }
