@@ -7,26 +7,30 @@
 // their lse. Each workgroup finds its rows and chunk from the layout tables and the query offsets
 // on the GPU: the host writes only uniforms, whatever the cache's length or the layout's size.
 import type { AttentionProblem, OperandData } from '../src/backend.js';
-import { attentionInputBindings, biasFn, flagsKey, layoutDims, operand, range, sourceAt, vec4Elem, type AttnFlags } from './attention-common.js';
+import { attentionInputBindings, biasFn, flagsKey, layoutDims, operand, sourceAt, vec4Elem, type AttnFlags } from './attention-common.js';
 import { MASKED, THRESH, type BiasBuffer, type RowTables } from './buffers.js';
 import type { Recorder } from './context.js';
 import { AttentionDecodeMergeProgram } from './attention-decode-merge.js';
 import { Program, type BindingSpec, type UniformValues } from './program.js';
+import { internal } from '../src/errors.js';
 
-/** The most query rows the split path takes: a workgroup holds every row of one block row. */
+/** The most query rows a workgroup takes (query rows × the query heads it groups). */
 export const DECODE_MAX_ROWS = 16;
 /** Threads per workgroup, and keys per step (one key per thread for the scores). */
-const WG = 64;
-/** Workgroups to aim for: enough to fill a large GPU several times over. */
-const TARGET_WORKGROUPS = 1024;
+const WG = 128;
+/** Workgroups to aim for: about as many as an H100 or H200 holds at once (132 SMs × 16). */
+const TARGET_WORKGROUPS = 2048;
 
 export const DECODE_UNIFORMS = [
   ['heads', 'u32'],
   ['kvHeads', 'u32'],
+  /** Query heads per workgroup (a divisor of the kv group whose heads keep the same blocks; else 1). */
+  ['pack', 'u32'],
   /** Query rows Nq, keys Nk, rows between kv heads in k, v (Nk, or a KV cache's capacity). */
   ['n', 'u32'],
   ['nk', 'u32'],
   ['kvs', 'u32'],
+  /** The head dim in vec4 (also compiled in; the uniform bounds the score loop, see the body). */
   ['d4', 'u32'],
   /** Block rows of the layout, and 1 for a layout per batch row (slot b·H + h), else 0 (slot h). */
   ['rows', 'u32'],
@@ -45,10 +49,12 @@ export const DECODE_UNIFORMS = [
 ] as const;
 
 /**
- * Compile-time: the block, the flags, NR (query rows per workgroup, a power of two ≥ Nq) and the
- * split of the output columns: TC threads per row across columns, RG row groups, so a thread holds
- * ceil(NR / RG) rows × ceil(d4 / TC) vec4 of the output. `half`: q, k, v in f16 (a KV cache of
- * dtype float16), widened at the loads; the partial outputs stay f32.
+ * Compile-time: the block, the flags, NR (rows per workgroup, a power of two ≥ its query heads ×
+ * query rows) and d4 (the head dim in vec4). Each step takes WG keys: thread t scores key t against
+ * every row (K read once, whichever rows share it), the rows' maxima come from a tree over the
+ * threads, each thread keeps its own keys' share of the sums, and P·V runs on every thread: d4
+ * column threads × WG / d4 key groups, their outputs added at the end. `half`: q, k, v in f16 (a
+ * KV cache of dtype float16), widened at the loads; the partial outputs stay f32.
  */
 export class AttentionDecodeProgram extends Program {
   readonly name = 'AttentionDecodeProgram';
@@ -57,9 +63,6 @@ export class AttentionDecodeProgram extends Program {
   readonly uniforms = DECODE_UNIFORMS;
   readonly workgroupSize = WG;
   readonly shaderKey: string;
-  private readonly TC: number;
-  private readonly RG: number;
-  private readonly CPT: number;
 
   constructor(
     readonly block: number,
@@ -69,10 +72,8 @@ export class AttentionDecodeProgram extends Program {
     half = false,
   ) {
     super();
+    if (d4 > WG) throw internal(`AttentionDecodeProgram: d4 ${d4} > ${WG}`);
     this.half = half;
-    this.TC = Math.min(WG, d4);
-    this.RG = Math.min(NR, Math.floor(WG / this.TC));
-    this.CPT = Math.ceil(d4 / this.TC);
     this.shaderKey = `b${block}/${flagsKey(flags)}/nr${NR}/d${d4}${half ? '/f16' : ''}`;
     const e = vec4Elem(half);
     this.bindings = [
@@ -83,46 +84,25 @@ export class AttentionDecodeProgram extends Program {
   }
 
   body(): string {
-    const { NR, TC, RG, CPT } = this;
+    const { NR, d4 } = this;
     const f = this.flags;
     const [q, k, v] = ['q', 'k', 'v'].map((name) => operand(name, this.half));
-    const RPT = Math.ceil(NR / RG);
+    const TC = d4;
+    const KG = Math.floor(WG / TC);
     const bias = f.hasRpe || f.hasKpm || f.hasAm;
-    const colExact = CPT * TC === this.d4;
-    const rowsOf = range(RPT).map((a) => ({ a, r: `rg + ${a * RG}u`, guard: (a + 1) * RG > NR }));
-    const scaled = bias ? '(acc * u.scale + biasAt(bh, b, i0 + r, min(key, u.nk - 1u))) * LOG2E' : 'acc * sc';
-    const accDecl = rowsOf.flatMap(({ a }) => range(CPT).map((c) => `var o${a}_${c} = vec4<f32>(0.0);`)).join('\n  ');
-    const rescale = rowsOf
-      .flatMap(({ a, r, guard }) => range(CPT).map((c) => `o${a}_${c} = o${a}_${c} * al[${guard ? `min(${r}, NRM1)` : r}];`))
-      .join('\n        ');
-    const vLoads = range(CPT)
-      .map((c) => {
-        const col = `cg + ${c * TC}u`;
-        return colExact || c < CPT - 1
-          ? `let w${c} = ${sourceAt(v, `vr + ${col}`)};`
-          : `var w${c} = vec4<f32>(0.0); if (${col} < u.d4) { w${c} = ${sourceAt(v, `vr + ${col}`)}; }`;
-      })
-      .join('\n          ');
-    const pvFma = rowsOf
-      .flatMap(({ a, r, guard }) => {
-        const p = `let p${a} = ps[(${guard ? `min(${r}, NRM1)` : r}) * TK4 + j / 4u][j % 4u];`;
-        return [p, ...range(CPT).map((c) => `o${a}_${c} = fma(vec4<f32>(p${a}), w${c}, o${a}_${c});`)];
-      })
-      .join('\n          ');
-    const stores = rowsOf
-      .flatMap(({ a, r }) =>
-        range(CPT).map((c) => {
-          const col = `cg + ${c * TC}u`;
-          const conds = [`${r} < nr`, ...(colExact ? [] : [`${col} < u.d4`])];
-          return `if (${conds.join(' && ')}) { po[((rowBase + ${r}) * u.chunks + c) * u.d4 + ${col}] = o${a}_${c} * inv[${r}]; }`;
-        }),
-      )
-      .join('\n    ');
+    const at = (r: string, j: string) => `ps[${r} * TK4 + (${j}) / 4u][(${j}) % 4u]`;
+    const scaled = bias ? '(sa[r] * u.scale + biasAt(rh[r], b, rx[r], kr)) * LOG2E' : 'sa[r] * sc';
+    // Rows are loops over private arrays, not unrolled code: lavapipe's compile time grows steeply
+    // with unrolled rows, and GPU compilers unroll these constant-count loops themselves.
     return `
 const BLK = ${this.block}u;
 const TK = ${WG}u;
 const TK4 = ${WG / 4}u;
-const NRM1 = ${NR - 1}u;
+const D4 = ${d4}u;
+const NR = ${NR}u;
+const SEG = ${WG / NR}u;
+const TC = ${TC}u;
+const KG = ${KG}u;
 const MASKED = ${MASKED.toExponential()};
 const THRESH = ${THRESH.toExponential()};
 const LOG2E = 1.4426950408889634;
@@ -130,18 +110,22 @@ const LN2 = 0.6931471805599453;
 // scores, then P, of row r and step key j at [r·TK/4 + j/4][j % 4]: vec4 elements, since lavapipe's
 // compile time grows with the element count of a workgroup array
 var<workgroup> ps: array<vec4<f32>, ${(NR * WG) / 4}>;
+var<workgroup> red: array<f32, ${WG}>;
+var<workgroup> red4: array<vec4<f32>, ${WG}>;
+var<workgroup> red8: array<f32, ${NR * 8}>;
+var<workgroup> rowMax: array<f32, ${NR}>;
 var<workgroup> keys: array<u32, ${WG}>;
-var<workgroup> al: array<f32, ${NR}>;
-var<workgroup> inv: array<f32, ${NR}>;
 ${biasFn({ ...f, general: true })}
 
 fn run(wg: u32, lid: u32) {
   let c = wg % u.chunks;
   let t1 = wg / u.chunks;
   let s = t1 % u.slots;
-  let bh = t1 / u.slots;
-  let b = bh / u.heads;
-  let h = bh % u.heads;
+  let t2 = t1 / u.slots;
+  let packs = u.heads / u.pack;
+  let b = t2 / packs;
+  let h0 = (t2 % packs) * u.pack;
+  let bh0 = b * u.heads + h0;
   let qoff = u32(bias[u.offOff + b]);
   // the rows of q in query block row rb: positions [lo, hi), query indices i0 ..
   let rb = qoff / BLK + s;
@@ -150,9 +134,19 @@ fn run(wg: u32, lid: u32) {
   if (lo >= hi || rb >= u.rows) { return; }
   let i0 = lo - qoff;
   let nr = hi - lo;
-  let pos0 = lo;
-  let rowBase = bh * u.n + i0;
-  let list = select(h, bh, u.lbat == 1u) * u.rows + rb;
+  // row r of the workgroup: query head h0 + r / nr, query row i0 + r % nr (rows past np repeat the last)
+  let np = u.pack * nr;
+  var rh: array<u32, NR>;
+  var rx: array<u32, NR>;
+  var rq: array<u32, NR>;
+  for (var r = 0u; r < NR; r++) {
+    let e = min(r, np - 1u);
+    rh[r] = bh0 + e / nr;
+    rx[r] = i0 + e % nr;
+    rq[r] = (rh[r] * u.n + rx[r]) * D4;
+  }
+  // the grouped heads keep the same blocks: the first one's list serves them all
+  let list = select(h0, bh0, u.lbat == 1u) * u.rows + rb;
   let e0 = u32(lut[u.ptrOff + list]);
   // Kept columns ascend: those at or past the limit (the keys; causal: the last row's position)
   // add nothing, so the list ends at the first of them (the layout may run past Nk: a cache's capacity).
@@ -166,16 +160,22 @@ fn run(wg: u32, lid: u32) {
   let ca = min(e0 + c * u.chunkLen, a0);
   let cb = min(ca + u.chunkLen, a0);
   let nkeys = (cb - ca) * BLK;
-  let kvBase = (b * u.kvHeads + h / (u.heads / u.kvHeads)) * u.kvs;
+  let kvBase = (b * u.kvHeads + h0 / (u.heads / u.kvHeads)) * u.kvs;
   let sc = u.scale * LOG2E;
-  let cg = lid % ${TC}u;
-  let rg = lid / ${TC}u;
-  var mrow = MASKED;
-  var lrow = 0.0;
-  ${accDecl}
+  let cg = lid % TC;
+  let kg = lid / TC;
+  let seg = lid % SEG;
+  // per row: the running max (the same in every thread), this thread's keys' share of the sum,
+  // and this thread's share of the output (column cg over keys kg, kg + KG, ...)
+  var rm: array<f32, NR>;
+  var rl: array<f32, NR>;
+  var ro: array<vec4<f32>, NR>;
+  var al: array<f32, NR>;
+  for (var r = 0u; r < NR; r++) { rm[r] = MASKED; rl[r] = 0.0; ro[r] = vec4<f32>(0.0); }
   for (var l0 = 0u; l0 < nkeys; l0 += TK) {
     workgroupBarrier();
     {
+      // the scores of key lid against every row: its K row read once
       let l = l0 + lid;
       let valid0 = l < nkeys;
       var key = 0xffffffffu;
@@ -183,68 +183,152 @@ fn run(wg: u32, lid: u32) {
       let valid = valid0 && key < u.nk;
       let kr = min(key, u.nk - 1u);
       keys[lid] = kr;
-      let krow = (kvBase + kr) * u.d4;
-      // one row at a time (the key's row is re-read from cache): a loop, not NR unrolled rows,
-      // keeps the program small (lavapipe compiles unrolled rows slowly)
-      for (var r = 0u; r < nr; r++) {
+      let krow = (kvBase + kr) * D4;
+      var sa: array<f32, NR>;
+      // the bound is a uniform, not the compiled D4: lavapipe unrolls a constant-count loop here
+      // and its compile time then grows steeply (GPU compilers pipeline the loads either way)
+      for (var dv = 0u; dv < u.d4; dv++) {
+        let kv = ${sourceAt(k, 'krow + dv')};
+        for (var r = 0u; r < NR; r++) { sa[r] = sa[r] + dot(${sourceAt(q, 'rq[r] + dv')}, kv); }
+      }
+      for (var r = 0u; r < NR; r++) {
         var sv = MASKED;
-        if (valid) {
-          let qrow = (rowBase + r) * u.d4;
-          var acc = 0.0;
-          for (var dv = 0u; dv < u.d4; dv++) { acc = acc + dot(${sourceAt(q, 'qrow + dv')}, ${sourceAt(k, 'krow + dv')}); }
-          sv = ${scaled};
-          ${f.causal ? 'sv = select(sv, MASKED, key > pos0 + r);' : ''}
-        }
-        ps[r * TK4 + lid / 4u][lid % 4u] = select(MASKED, sv, sv > THRESH);
+        if (valid${f.causal ? ' && key <= qoff + rx[r]' : ''}) { sv = ${scaled}; }
+        ${at('r', 'lid')} = select(MASKED, sv, sv > THRESH);
       }
     }
     workgroupBarrier();
-    if (lid < ${NR}u) {
-      // row lid: the step's max, the rescale of what came before, P = exp2(S − m) in place
+    // each row's max over the step in three fixed stages (no barrier inside a loop: lavapipe compiles
+    // those slowly): NR keys per thread, SEG / 8 of those per thread of 8 per row, then those 8
+    {
+      let rr = lid / SEG;
       var mx = MASKED;
-      for (var j = 0u; j < TK; j++) { mx = max(mx, ps[lid * TK4 + j / 4u][j % 4u]); }
-      let mn = max(mrow, mx);
-      let a = exp2(mrow - mn);
-      var sum = 0.0;
-      for (var j = 0u; j < TK; j++) {
-        let sv = ps[lid * TK4 + j / 4u][j % 4u];
-        let p = select(0.0, exp2(sv - mn), sv > THRESH);
-        ps[lid * TK4 + j / 4u][j % 4u] = p;
-        sum = sum + p;
-      }
-      lrow = lrow * a + sum;
-      mrow = mn;
-      al[lid] = a;
+      for (var x = 0u; x < NR; x++) { mx = max(mx, ${at('rr', 'seg * NR + x')}); }
+      red[lid] = mx;
     }
     workgroupBarrier();
-    if (rg < ${RG}u) {
-      ${rescale}
+    if (lid < NR * 8u) {
+      var mx = MASKED;
+      for (var x = 0u; x < SEG / 8u; x++) { mx = max(mx, red[(lid / 8u) * SEG + (lid % 8u) * (SEG / 8u) + x]); }
+      red8[lid] = mx;
+    }
+    workgroupBarrier();
+    if (lid < NR) {
+      var mx = MASKED;
+      for (var x = 0u; x < 8u; x++) { mx = max(mx, red8[lid * 8u + x]); }
+      rowMax[lid] = mx;
+    }
+    workgroupBarrier();
+    // P = exp2(S − m) of this thread's key in place, and the rescale of what came before
+    for (var r = 0u; r < NR; r++) {
+      let mn = max(rm[r], rowMax[r]);
+      al[r] = exp2(rm[r] - mn);
+      rm[r] = mn;
+      let sv = ${at('r', 'lid')};
+      let p = select(0.0, exp2(sv - mn), sv > THRESH);
+      ${at('r', 'lid')} = p;
+      rl[r] = fma(rl[r], al[r], p);
+    }
+    workgroupBarrier();
+    if (lid < TC * KG) {
+      for (var r = 0u; r < NR; r++) { ro[r] = ro[r] * al[r]; }
       let jn = min(TK, nkeys - l0);
-      for (var j = 0u; j < jn; j++) {
-        let vr = (kvBase + keys[j]) * u.d4;
-        ${vLoads}
-        ${pvFma}
+      for (var j = kg; j < jn; j += KG) {
+        let w = ${sourceAt(v, '(kvBase + keys[j]) * D4 + cg')};
+        for (var r = 0u; r < NR; r++) { ro[r] = fma(vec4<f32>(${at('r', 'j')}), w, ro[r]); }
       }
     }
   }
-  if (lid < ${NR}u) {
-    inv[lid] = select(0.0, 1.0 / max(lrow, 1e-30), lrow > 0.0);
-    if (lid < nr) {
-      pl[(rowBase + lid) * u.chunks + c] = select(MASKED, mrow * LN2 + log(max(lrow, 1e-30)), lrow > 0.0);
-    }
+  // each row's sum over the threads (three fixed stages, as the max), then its output over the key
+  // groups (in red4)
+  workgroupBarrier();
+  for (var r = 0u; r < NR; r++) { ${at('r', 'lid')} = rl[r]; }
+  workgroupBarrier();
+  if (lid < NR * 8u) {
+    var sum = 0.0;
+    for (var x = 0u; x < TK / 8u; x++) { sum = sum + ${at('lid / 8u', '(lid % 8u) * (TK / 8u) + x')}; }
+    red8[lid] = sum;
   }
   workgroupBarrier();
-  if (rg < ${RG}u) {
-    ${stores}
+  if (lid < NR) {
+    var sum = 0.0;
+    for (var x = 0u; x < 8u; x++) { sum = sum + red8[lid * 8u + x]; }
+    rowMax[lid] = sum;
+  }
+  for (var r = 0u; r < NR; r++) {
+    workgroupBarrier();
+    red4[lid] = ro[r];
+    workgroupBarrier();
+    if (r < np && lid < TC) {
+      let lsum = rowMax[r];
+      var acc = vec4<f32>(0.0);
+      for (var g = 0u; g < KG; g++) { acc = acc + red4[g * TC + lid]; }
+      let row = rh[r] * u.n + rx[r];
+      po[(row * u.chunks + c) * D4 + lid] = acc * select(0.0, 1.0 / max(lsum, 1e-30), lsum > 0.0);
+      if (lid == 0u) { pl[row * u.chunks + c] = select(MASKED, rm[r] * LN2 + log(max(lsum, 1e-30)), lsum > 0.0); }
+    }
   }
 }
 `;
   }
 }
 
-/** Whether the split path takes this call: beyond self-attention (so self-attention keeps its bits), few rows. */
+/**
+ * Whether the split path takes this call: beyond self-attention (so self-attention keeps its bits),
+ * few rows, and a head dim that the workgroup's threads cover one vec4 column each (D ≤ 4·WG).
+ */
 export function takesDecodePath(p: AttentionProblem<OperandData>, flags: AttnFlags): boolean {
-  return flags.general && p.N <= DECODE_MAX_ROWS;
+  return flags.general && p.N <= DECODE_MAX_ROWS && Math.ceil(p.D / 4) <= WG;
+}
+
+/** Per compiled layout: the head packs already decided, by rows read and the largest pack wanted. */
+const packCache = new WeakMap<object, Map<string, number>>();
+
+/**
+ * Query heads per workgroup: the largest divisor of the kv group (H / Hkv) whose heads keep the
+ * same blocks in every block row this call's queries read, and whose rows fit DECODE_MAX_ROWS
+ * together; so a kv head's K/V blocks are read once for those query heads (GQA, MQA). 1 for a
+ * layout held on the device (its rows are not on the host) or a group whose heads differ.
+ */
+export function decodePack(p: AttentionProblem<OperandData>): number {
+  const G = p.H / p.Hkv;
+  const perHead = Math.min(p.N, p.layout.block);
+  let want = 1;
+  for (let g = G; g > 1; g--) if (G % g === 0 && g * perHead <= DECODE_MAX_ROWS) { want = g; break; }
+  if (want === 1 || p.residentLayout) return 1;
+  const l = p.layout;
+  const R = l.rows;
+  const blockRows = new Set<number>();
+  const reads: [slotBase: number, rb: number][] = [];
+  for (let b = 0; b < p.B; b++) {
+    const first = Math.floor(p.qOffset[b] / l.block);
+    const last = Math.min(Math.floor((p.qOffset[b] + p.N - 1) / l.block), R - 1);
+    const base = l.batches > 1 ? b * p.H : 0;
+    for (let rb = first; rb <= last; rb++) {
+      if (blockRows.has(base * R + rb)) continue;
+      blockRows.add(base * R + rb);
+      reads.push([base, rb]);
+    }
+  }
+  const key = `${want}:${[...blockRows].join(',')}`;
+  let byKey = packCache.get(l);
+  const hit = byKey?.get(key);
+  if (hit !== undefined) return hit;
+  if (!byKey) packCache.set(l, (byKey = new Map()));
+  let pack = want;
+  const shares = (g: number) => reads.every(([base, rb]) => {
+    for (let h0 = 0; h0 < p.H; h0 += g) {
+      for (let h = h0 + 1; h < h0 + g; h++) if (!l.sameRow((base + h0) * R + rb, (base + h) * R + rb)) return false;
+    }
+    return true;
+  });
+  while (pack > 1 && !shares(pack)) {
+    let g = pack - 1;
+    while (pack % g !== 0) g--;
+    pack = g;
+  }
+  byKey.set(key, pack);
+  return pack;
 }
 
 /**
@@ -262,19 +346,20 @@ export function encodeAttentionDecode(
   const { d4, tables, bias } = inp;
   const l = layoutDims(p);
   const block = l.block;
-  // a block row holds at most min(N, block) of the rows, and the rows span at most `slots` block rows
-  const NR = 2 ** Math.ceil(Math.log2(Math.min(p.N, block)));
+  const pack = decodePack(p);
+  // a block row holds at most min(N, block) of a head's rows, and the rows span at most `slots` block rows
+  const NR = 2 ** Math.ceil(Math.log2(pack * Math.min(p.N, block)));
   const slots = Math.ceil((p.N - 1) / block) + 1;
   const rows = p.B * p.H * p.N;
   const reach = Math.min(l.maxRowBlocks(), Math.ceil(p.Nk / block));
-  const lists = p.B * p.H * slots;
+  const lists = p.B * (p.H / pack) * slots;
   const wanted = Math.max(1, Math.min(reach, Math.ceil(TARGET_WORKGROUPS / lists)));
   const chunkLen = Math.max(Math.ceil(reach / wanted), Math.ceil(WG / block), 1);
   const chunks = Math.max(1, Math.ceil(reach / chunkLen));
   const po = rec.output('decode partial out', rows * chunks * d4 * 16);
   const pl = rec.output('decode partial lse', rows * chunks * 4);
   const uniforms: UniformValues = {
-    heads: p.H, kvHeads: p.Hkv, n: p.N, nk: p.Nk, kvs: p.kvStride, d4, rows: l.rows, lbat: l.batches > 1 ? 1 : 0,
+    heads: p.H, kvHeads: p.Hkv, pack, n: p.N, nk: p.Nk, kvs: p.kvStride, d4, rows: l.rows, lbat: l.batches > 1 ? 1 : 0,
     slots, chunks, chunkLen, scale: p.scale, ptrOff: tables.kvPtr, idxOff: tables.kvIndices,
     rpeOff: bias.rpeOff, kpmOff: bias.kpmOff, amOff: bias.amOff, offOff: bias.offOff,
   };

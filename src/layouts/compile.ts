@@ -168,6 +168,19 @@ export class CompiledLayout {
     return (b % this.batches) * this.heads + (h % this.heads);
   }
 
+  /**
+   * Whether block rows i and j (each slot·R + r) keep the same columns: query heads whose rows
+   * agree can share one walk over them (the decode kernel's grouped heads read each K/V block once).
+   */
+  sameRow(i: number, j: number): boolean {
+    if (i === j) return true;
+    const n = this.rowBlocks[i];
+    if (n !== this.rowBlocks[j]) return false;
+    const [a, b] = [this.kvPtr[i], this.kvPtr[j]];
+    for (let e = 0; e < n; e++) if (this.kvIndices[a + e] !== this.kvIndices[b + e]) return false;
+    return true;
+  }
+
   /** What a call with this `causal` visits: computed at the first ask, then cached. */
   causalTables(causal: boolean): CausalTables {
     return (this.byCausal[+causal] ??= buildCausalTables(this, causal));
