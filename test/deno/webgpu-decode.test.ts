@@ -9,6 +9,7 @@ import { acquireDevice } from '../../gpu/device.ts';
 import { GpuContext } from '../../gpu/context.ts';
 import type { GpuResident } from '../../gpu/resident.ts';
 import { attentionForwardWithLse } from '../../gpu/attention-forward.ts';
+import { decodePack } from '../../gpu/attention-decode.ts';
 import { createEngine, type Engine } from '../../src/engine.ts';
 import type { AttentionArgs, BatchedLayout, Layout, Tensor } from '../../src/types.ts';
 import {
@@ -216,3 +217,26 @@ Deno.test({
 });
 
 Deno.test({ name: 'teardown', ...opts, fn: async () => await backend!.close() });
+
+Deno.test({
+  name: 'decode packs the query heads of a kv group whose layout rows agree, and not those whose rows differ; both match float64',
+  ...opts,
+  fn: async () => {
+    const rng = mulberry32(1800);
+    for (const [Nq, H, Hkv, oneHead, expected] of [[1, 8, 1, true, 8], [2, 8, 2, true, 4], [3, 4, 1, true, 4], [16, 4, 1, true, 1], [1, 8, 2, false, 1]] as const) {
+      const [D, block, Nk] = [64, 32, 300];
+      const C = Math.ceil(Nk / block);
+      const layout = randomLayout(oneHead ? 1 : H, C, C, 0.5, rng, { block, ensureRowNonEmpty: true, ensureDiagonal: true });
+      const args: Args = {
+        q: randomTensor([1, H, Nq, D], rng), k: randomTensor([1, Hkv, Nk, D], rng), v: randomTensor([1, Hkv, Nk, D], rng),
+        layout, causal: true, returnLse: true,
+      };
+      const p = attentionProblem(args);
+      const pack = decodePack(p);
+      if (pack !== expected) throw new Error(`Nq ${Nq} H ${H}/${Hkv} ${oneHead ? 'one-head' : 'per-head'} layout: pack ${pack}, expected ${expected}`);
+      const got = await backend!.attentionWithLse(p);
+      assertClose(got.out as Float32Array, referenceAttention(args), { ...GPU_TOL, label: `pack ${pack}: out` });
+      assertClose(got.lse, referenceLse(args), { ...GPU_TOL, label: `pack ${pack}: lse` });
+    }
+  },
+});
