@@ -216,8 +216,6 @@ Deno.test({
   },
 });
 
-Deno.test({ name: 'teardown', ...opts, fn: async () => await backend!.close() });
-
 Deno.test({
   name: 'decode packs the query heads of a kv group whose layout rows agree, and not those whose rows differ; both match float64',
   ...opts,
@@ -240,3 +238,5 @@ Deno.test({
     }
   },
 });
+
+Deno.test({ name: 'teardown', ...opts, fn: async () => await backend!.close() });
