@@ -51,9 +51,9 @@ export const DECODE_UNIFORMS = [
 /**
  * Compile-time: the block, the flags, NR (rows per workgroup, a power of two ≥ its query heads ×
  * query rows) and d4 (the head dim in vec4). Each step takes WG keys: thread t scores key t against
- * every row (K read once, whichever rows share it), the rows' maxima come from a tree over the
- * threads, each thread keeps its own keys' share of the sums, and P·V runs on every thread: d4
- * column threads × WG / d4 key groups, their outputs added at the end. `half`: q, k, v in f16 (a
+ * every row (K read once, whichever rows share it), the rows' maxima come from fixed reduction
+ * stages over the threads, each thread keeps its own keys' share of the sums, and P·V runs on
+ * d4 column threads × floor(WG / d4) key groups, their outputs added at the end. `half`: q, k, v in f16 (a
  * KV cache of dtype float16), widened at the loads; the partial outputs stay f32.
  */
 export class AttentionDecodeProgram extends Program {
@@ -92,6 +92,22 @@ export class AttentionDecodeProgram extends Program {
     const bias = f.hasRpe || f.hasKpm || f.hasAm;
     const at = (r: string, j: string) => `ps[${r} * TK4 + (${j}) / 4u][(${j}) % 4u]`;
     const scaled = bias ? '(sa[r] * u.scale + biasAt(rh[r], b, rx[r], kr)) * LOG2E' : 'sa[r] * sc';
+    // Folds `len` values of each row (read(row, j)) into rowRed[row] in two fixed stages, 8 threads
+    // a row and then one, so that a step's barriers do not depend on NR.
+    const foldRows = (op: 'max' | 'add', read: (row: string, j: string) => string, len: number): string => {
+      const [init, fold] = op === 'max' ? ['MASKED', (a: string, b: string) => `max(${a}, ${b})`] : ['0.0', (a: string, b: string) => `${a} + ${b}`];
+      return `if (lid < NR * 8u) {
+      var acc = ${init};
+      for (var x = 0u; x < ${len / 8}u; x++) { acc = ${fold('acc', read('lid / 8u', `(lid % 8u) * ${len / 8}u + x`))}; }
+      red8[lid] = acc;
+    }
+    workgroupBarrier();
+    if (lid < NR) {
+      var acc = ${init};
+      for (var x = 0u; x < 8u; x++) { acc = ${fold('acc', 'red8[lid * 8u + x]')}; }
+      rowRed[lid] = acc;
+    }`;
+    };
     // Rows are loops over private arrays, not unrolled code: lavapipe's compile time grows steeply
     // with unrolled rows, and GPU compilers unroll these constant-count loops themselves.
     return `
@@ -113,7 +129,8 @@ var<workgroup> ps: array<vec4<f32>, ${(NR * WG) / 4}>;
 var<workgroup> red: array<f32, ${WG}>;
 var<workgroup> red4: array<vec4<f32>, ${WG}>;
 var<workgroup> red8: array<f32, ${NR * 8}>;
-var<workgroup> rowMax: array<f32, ${NR}>;
+// each row's reduced value: the step's max, at the end its sum
+var<workgroup> rowRed: array<f32, ${NR}>;
 var<workgroup> keys: array<u32, ${WG}>;
 ${biasFn({ ...f, general: true })}
 
@@ -185,8 +202,7 @@ fn run(wg: u32, lid: u32) {
       keys[lid] = kr;
       let krow = (kvBase + kr) * D4;
       var sa: array<f32, NR>;
-      // the bound is a uniform, not the compiled D4: lavapipe unrolls a constant-count loop here
-      // and its compile time then grows steeply (GPU compilers pipeline the loads either way)
+      // bounded by the uniform d4, as the kernel this one replaced was (and was measured so)
       for (var dv = 0u; dv < u.d4; dv++) {
         let kv = ${sourceAt(k, 'krow + dv')};
         for (var r = 0u; r < NR; r++) { sa[r] = sa[r] + dot(${sourceAt(q, 'rq[r] + dv')}, kv); }
@@ -198,8 +214,7 @@ fn run(wg: u32, lid: u32) {
       }
     }
     workgroupBarrier();
-    // each row's max over the step in three fixed stages (no barrier inside a loop: lavapipe compiles
-    // those slowly): NR keys per thread, SEG / 8 of those per thread of 8 per row, then those 8
+    // each row's max over the step: NR keys of row lid / SEG per thread, then foldRows over those
     {
       let rr = lid / SEG;
       var mx = MASKED;
@@ -207,21 +222,11 @@ fn run(wg: u32, lid: u32) {
       red[lid] = mx;
     }
     workgroupBarrier();
-    if (lid < NR * 8u) {
-      var mx = MASKED;
-      for (var x = 0u; x < SEG / 8u; x++) { mx = max(mx, red[(lid / 8u) * SEG + (lid % 8u) * (SEG / 8u) + x]); }
-      red8[lid] = mx;
-    }
-    workgroupBarrier();
-    if (lid < NR) {
-      var mx = MASKED;
-      for (var x = 0u; x < 8u; x++) { mx = max(mx, red8[lid * 8u + x]); }
-      rowMax[lid] = mx;
-    }
+    ${foldRows('max', (row, j) => `red[${row} * SEG + ${j}]`, WG / NR)}
     workgroupBarrier();
     // P = exp2(S − m) of this thread's key in place, and the rescale of what came before
     for (var r = 0u; r < NR; r++) {
-      let mn = max(rm[r], rowMax[r]);
+      let mn = max(rm[r], rowRed[r]);
       al[r] = exp2(rm[r] - mn);
       rm[r] = mn;
       let sv = ${at('r', 'lid')};
@@ -239,28 +244,17 @@ fn run(wg: u32, lid: u32) {
       }
     }
   }
-  // each row's sum over the threads (three fixed stages, as the max), then its output over the key
-  // groups (in red4)
+  // each row's sum over the threads (foldRows over ps), then its output over the key groups (in red4)
   workgroupBarrier();
   for (var r = 0u; r < NR; r++) { ${at('r', 'lid')} = rl[r]; }
   workgroupBarrier();
-  if (lid < NR * 8u) {
-    var sum = 0.0;
-    for (var x = 0u; x < TK / 8u; x++) { sum = sum + ${at('lid / 8u', '(lid % 8u) * (TK / 8u) + x')}; }
-    red8[lid] = sum;
-  }
-  workgroupBarrier();
-  if (lid < NR) {
-    var sum = 0.0;
-    for (var x = 0u; x < 8u; x++) { sum = sum + red8[lid * 8u + x]; }
-    rowMax[lid] = sum;
-  }
+  ${foldRows('add', at, WG)}
   for (var r = 0u; r < NR; r++) {
     workgroupBarrier();
     red4[lid] = ro[r];
     workgroupBarrier();
     if (r < np && lid < TC) {
-      let lsum = rowMax[r];
+      let lsum = rowRed[r];
       var acc = vec4<f32>(0.0);
       for (var g = 0u; g < KG; g++) { acc = acc + red4[g * TC + lid]; }
       let row = rh[r] * u.n + rx[r];
@@ -291,37 +285,34 @@ const packCache = new WeakMap<object, Map<string, number>>();
  * layout held on the device (its rows are not on the host) or a group whose heads differ.
  */
 export function decodePack(p: AttentionProblem<OperandData>): number {
+  if (p.residentLayout) return 1;
   const G = p.H / p.Hkv;
-  const perHead = Math.min(p.N, p.layout.block);
+  const l = p.layout;
+  const perHead = Math.min(p.N, l.block);
   let want = 1;
   for (let g = G; g > 1; g--) if (G % g === 0 && g * perHead <= DECODE_MAX_ROWS) { want = g; break; }
-  if (want === 1 || p.residentLayout) return 1;
-  const l = p.layout;
+  if (want === 1) return 1;
   const R = l.rows;
-  const blockRows = new Set<number>();
-  const reads: [slotBase: number, rb: number][] = [];
+  // the block rows read, as (first slot of the batch row's heads)·R + block row
+  const reads = new Set<number>();
   for (let b = 0; b < p.B; b++) {
-    const first = Math.floor(p.qOffset[b] / l.block);
+    const base = (l.batches > 1 ? b * p.H : 0) * R;
     const last = Math.min(Math.floor((p.qOffset[b] + p.N - 1) / l.block), R - 1);
-    const base = l.batches > 1 ? b * p.H : 0;
-    for (let rb = first; rb <= last; rb++) {
-      if (blockRows.has(base * R + rb)) continue;
-      blockRows.add(base * R + rb);
-      reads.push([base, rb]);
-    }
+    for (let rb = Math.floor(p.qOffset[b] / l.block); rb <= last; rb++) reads.add(base + rb);
   }
-  const key = `${want}:${[...blockRows].join(',')}`;
+  const key = `${want}:${[...reads].join(',')}`;
   let byKey = packCache.get(l);
   const hit = byKey?.get(key);
   if (hit !== undefined) return hit;
   if (!byKey) packCache.set(l, (byKey = new Map()));
-  let pack = want;
-  const shares = (g: number) => reads.every(([base, rb]) => {
+  // row i + h·R is head h's copy of read i
+  const shares = (g: number) => [...reads].every((i) => {
     for (let h0 = 0; h0 < p.H; h0 += g) {
-      for (let h = h0 + 1; h < h0 + g; h++) if (!l.sameRow((base + h0) * R + rb, (base + h) * R + rb)) return false;
+      for (let h = h0 + 1; h < h0 + g; h++) if (!l.sameRow(i + h0 * R, i + h * R)) return false;
     }
     return true;
   });
+  let pack = want;
   while (pack > 1 && !shares(pack)) {
     let g = pack - 1;
     while (pack % g !== 0) g--;

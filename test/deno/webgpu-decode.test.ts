@@ -2,7 +2,8 @@
 // random calls with Nq 1..16 over GQA, query offsets (one and per batch row), ragged key lengths,
 // a layout per batch row, cyclic layout heads, causal, rpe and both masks, partial blocks, blocks
 // 16..128, head dims 32..256 and empty rows, against the float64 reference with the lse; the same
-// call over a KV cache against k and v; and that such calls run the split and merge programs.
+// call over a KV cache against k and v; that such calls run the split and merge programs; and that
+// a kv group's query heads share a workgroup exactly where their layout rows agree (decodePack).
 // Skipped, with the reason printed, where no adapter is found.
 import { createWebGPUBackend, type WebGPUBackend } from '../../gpu/index.ts';
 import { acquireDevice } from '../../gpu/device.ts';
