@@ -12,6 +12,8 @@
 // query heads) counted once, block·D·4 bytes for K and as many for V; kept GB/s = those / step time.
 //   node --import tsx bench/decode.ts [--backend cpu|webgpu] [--threads 1,2,16] [--contexts 4096,16384,32768,131072]
 //     [--Nq 1] [--rounds 15] [--copy-mib 1024] [--no-ort] [--machine "label"] [--shared] [--out bench/results/decode.json]
+//     [--same-heads] (one layout for every head, homoHead: a kv group's query
+//     heads then keep the same blocks, which the WebGPU decode kernel packs into one workgroup)
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { parseFlags } from '../cli/flags.js';
@@ -26,8 +28,9 @@ import { decodeTable, machineInfo, type DecodeRow } from './report/ort-tables.js
 
 const flags = parseFlags({
   backend: 'string', threads: 'list', contexts: 'list', Nq: 'int', rounds: 'int', 'copy-mib': 'int', 'no-ort': 'bool',
-  machine: 'string', shared: 'bool', out: 'string',
+  machine: 'string', shared: 'bool', out: 'string', 'same-heads': 'bool',
 });
+const sameHeads = flags.bool('same-heads');
 const backend = flags.string('backend', 'cpu') as 'cpu' | 'webgpu';
 const cores = os.cpus().length;
 const threadCounts = backend === 'cpu' ? flags.ints('threads', [...new Set([1, 2, cores])]) : [0];
@@ -220,7 +223,7 @@ async function save(complete: boolean) {
   const doc = {
     complete,
     machine: machineInfo(flags.string('machine', os.hostname()), flags.bool('shared')),
-    problem: { B: 1, Hq, Hkv, D, block, Nq, causal: true, layout: 'Phi3SmallSparsityConfig (numLocalBlocks 16, verticalStride 8, a different offset per head)', cache: 'capacity = context, the context appended once; q a DeviceTensor uploaded once, outputs kept on the backend' },
+    problem: { B: 1, Hq, Hkv, D, block, Nq, causal: true, layout: `Phi3SmallSparsityConfig (numLocalBlocks 16, verticalStride 8, ${sameHeads ? 'one layout for all heads' : 'a different offset per head'})`, cache: 'capacity = context, the context appended once; q a DeviceTensor uploaded once, outputs kept on the backend' },
     timing: backend === 'webgpu'
       ? 'ms: the kernels\' timestamp-query time (median); wallMs: the call end to end'
       : 'median of the samples taken while other processes used < 0.15 cores (cli/peers/machine.ts timeClean), wall clock',
@@ -254,7 +257,7 @@ if (backend === 'cpu') {
 for (const context of contexts) {
   const rng = mulberry32(15 + context);
   const k = uniformFloats(Hkv * context * D, rng), v = uniformFloats(Hkv * context * D, rng);
-  const layout = new Phi3SmallSparsityConfig({ numHeads: Hq, block }).makeLayout(context);
+  const layout = new Phi3SmallSparsityConfig({ numHeads: Hq, block, homoHead: sameHeads }).makeLayout(context);
   const kept = keptBytes(layout, context);
   for (const threads of threadCounts) {
     let engine: Engine | undefined;

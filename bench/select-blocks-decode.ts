@@ -15,14 +15,14 @@
 // 5th percentile over heads and steps). Append cost: one token into the cache with summaries and into
 // the one without (medians over `append-reps` appends), and the fill of N − steps tokens in chunks.
 // Times are medians of `reps` calls after a warm-up, per step, then the median over the steps.
-import { median, medianCallTimes, quantileSample, type CallTimes } from '../cli/stats.js';
+import { loopIterationMs, selectionLoopMs, median, medianCallTimes, quantileSample, type CallTimes } from '../cli/stats.js';
 import { WARM_MS } from './gpu/kernel-timing.js';
 import { fmt, textTable } from '../cli/table.js';
 import { writeJson } from '../cli/write-json.js';
-import { createEngine, type BatchedLayout, type Engine, type KvCache, type Layout, type Tensor } from '../src/index.js';
+import { createEngine, type BatchedLayout, type DeviceLayout, type Engine, type KvCache, type Layout, type Tensor } from '../src/index.js';
 import { selectedLayout, selectedRows } from '../src/layouts/selected-layout.js';
 import { taskTuning } from '../src/cpu/tasks.js';
-import { plantedInputs } from './planted-matches.js';
+import { plantedInputs, type PlantedInputs } from './planted-matches.js';
 import { machineInfo } from './report/ort-tables.js';
 
 export interface DecodeOptions {
@@ -42,6 +42,8 @@ export interface DecodeOptions {
   machine: string;
   shared: boolean;
   out: string;
+  /** WebGPU: iterations of the loop measurement (0: none). */
+  loop: number;
 }
 
 const [H, D, block] = [8, 64, 64];
@@ -68,6 +70,15 @@ interface DecodeRow {
   sparseKernelMs: number | null;
   denseKernelMs: number | null;
   kernelSpeedup: number | null;
+  /**
+   * With loop: ms per step as an app's loop runs it (an engine with timings off, q on the device,
+   * steps back to back, one read): selection + attention, attention alone over a held selection,
+   * dense attention; and dense / (selection + attention).
+   */
+  loopBothMs?: number;
+  loopSparseMs?: number;
+  loopDenseMs?: number;
+  loopSpeedup?: number;
 }
 
 interface AppendCost {
@@ -86,6 +97,53 @@ function tokens(x: Float32Array, Hkv: number, N: number, from: number, to: numbe
   const out = new Float32Array(Hkv * n * D);
   for (let g = 0; g < Hkv; g++) out.set(x.subarray((g * N + from) * D, (g * N + to) * D), g * n * D);
   return { data: out, shape: [1, Hkv, n, D] };
+}
+
+/**
+ * The loop figures of N's rows (WebGPU): a fresh engine with timings off, its own cache with
+ * summaries filled with the N tokens, the query of position N − 1 uploaded once; steps of dense
+ * attention, of selection + attention, and of attention over one held selection.
+ */
+async function decodeLoops(o: DecodeOptions, N: number, inputs: PlantedInputs, rows: DecodeRow[]): Promise<void> {
+  const Hkv = o.kvHeads;
+  const group = H / Hkv;
+  const engine = await createEngine({ backend: 'webgpu', timings: false });
+  let cache: KvCache | null = null;
+  try {
+    cache = await engine.createKvCache({ batch: 1, kvHeads: Hkv, headDim: D, capacity: N, summaryBlock: block });
+    for (let at = 0; at < N; at += o.chunk) {
+      const to = Math.min(N, at + o.chunk);
+      await cache.append({ k: tokens(inputs.k, Hkv, N, at, to), v: tokens(inputs.v, Hkv, N, at, to) });
+    }
+    const at = N - 1;
+    const qData = new Float32Array(H * D);
+    for (let h = 0; h < H; h++) qData.set(inputs.q.subarray((Math.floor(h / group) * N + at) * D, (Math.floor(h / group) * N + at + 1) * D), h * D);
+    const q = await engine.upload({ data: qData, shape: [1, H, 1, D] });
+    const R = Math.ceil(N / block);
+    const dense: Layout = { block, shape: [1, R, R], data: new Uint8Array(R * R).fill(1) };
+    const kv = cache;
+    const attend = (layout: Layout | DeviceLayout) => engine.attention({ q, kv, layout, causal: true, keepOnDevice: true });
+    const denseMs = await loopIterationMs(o.loop, () => attend(dense));
+    for (const score of scores) {
+      for (const topK of o.topKs) {
+        const row = rows.find((r) => r.N === N && r.score === score && r.topK === topK);
+        if (!row) continue;
+        const args = { q, kv, topK, score, causal: true, keep: { first: 1, local: 1 }, keepOnDevice: true as const };
+        const held = await engine.selectBlocks(args);
+        const { sparseMs, bothMs } = await selectionLoopMs(o.loop, () => attend(held), async (keep) => {
+          const selected = await engine.selectBlocks(args);
+          keep.push(selected);
+          return attend(selected);
+        });
+        held.destroy();
+        Object.assign(row, { loopBothMs: bothMs, loopSparseMs: sparseMs, loopDenseMs: denseMs, loopSpeedup: denseMs / bothMs });
+        console.log(`  loop ${score} topK ${topK}: select + sparse ${fmt.ms(bothMs)} ms a step, sparse alone ${fmt.ms(sparseMs)} ms, dense ${fmt.ms(denseMs)} ms: ${fmt.x(denseMs / bothMs)}`);
+      }
+    }
+  } finally {
+    cache?.destroy();
+    await engine.close();
+  }
 }
 
 export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
@@ -207,6 +265,7 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
         return median(ms);
       };
       appends.push({ N, tokenMs: await one(summarized), tokenPlainMs: await one(plain), fillMs, fillPlainMs });
+      if (o.backend === 'webgpu' && o.loop > 0) await decodeLoops(o, N, inputs, rows);
     } finally {
       summarized?.destroy();
       plain?.destroy();
@@ -215,14 +274,16 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
   }
   await engine.close();
   await writeJson(o.out, doc());
+  const looped = rows.some((r) => r.loopBothMs !== undefined);
   const table = {
     headers: ['N', 'score', 'topK', 'blocks/row', 'recall', 'mass mean', 'mass p5', 'select ms', 'select pooled ms', 'sparse ms', 'sparse copied ms', 'dense ms', 'speedup', 'select share',
-      'select kernels', 'sparse kernels', 'dense kernels', 'kernel speedup'],
-    align: ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'] as Array<'l' | 'r'>,
+      'select kernels', 'sparse kernels', 'dense kernels', 'kernel speedup', ...(looped ? ['loop select+sparse', 'loop sparse', 'loop dense', 'loop speedup'] : [])],
+    align: ['r', 'l', ...Array<'r'>(16 + (looped ? 4 : 0)).fill('r')] as Array<'l' | 'r'>,
     rows: rows.map((r) => [
       fmt.n(r.N), r.score, String(r.topK), r.keptPerRow.toFixed(1), fmt.pct(r.recall), r.massMean.toFixed(3), r.massP5.toFixed(3),
       fmt.ms(r.selectMs), fmt.ms(r.selectPooledMs), fmt.ms(r.sparseMs), fmt.ms(r.sparseCopiedMs), fmt.ms(r.denseMs), fmt.x(r.speedup), fmt.pct(r.selectShare),
       fmt.ms(r.selectKernelMs ?? undefined), fmt.ms(r.sparseKernelMs ?? undefined), fmt.ms(r.denseKernelMs ?? undefined), fmt.x(r.kernelSpeedup ?? undefined),
+      ...(looped ? [fmt.ms(r.loopBothMs), fmt.ms(r.loopSparseMs), fmt.ms(r.loopDenseMs), fmt.x(r.loopSpeedup)] : []),
     ]),
   };
   const appendTable = {

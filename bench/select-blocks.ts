@@ -18,14 +18,18 @@
 //   node --import tsx bench/select-blocks.ts [--backend cpu|webgpu] [--n 32768,65536,131072] [--threads T]
 //     [--topk 8,16,32] [--threshold 0.5,0.9] [--plants 1] [--beta 6] [--plant-rows 64] [--reps 3] [--mass-rows 256] [--no-dense]
 //     [--resident (q, k, v uploaded once; selection and outputs kept on the device: no transfers timed)]
+//     [--loop L (WebGPU, with --resident: also as an app's loop runs it, on an engine with timings off:
+//       L iterations back to back, then one read; selection + attention per iteration against the
+//       attention alone over a held selection and against dense: the selection's cost is the difference;
+//       topK settings only, as a threshold's selection reads its counts back)]
 //     [--svg bench/results/select-blocks-layout.svg] [--machine "label"] [--shared] [--out bench/results/select-blocks-<backend>.json]
-//     [--decode [--kv-heads 8] [--steps 4] [--append-reps 32] [--chunk 4096] [--min-task-bytes B]]
+//     [--decode [--kv-heads 8] [--steps 4] [--append-reps 32] [--chunk 4096] [--min-task-bytes B] [--loop L (WebGPU: decode steps as an app's loop runs them)]]
 import { writeFile } from 'node:fs/promises';
 import { parseFlags } from '../cli/flags.js';
-import { medianCallTimes, quantileSample, type CallTimes } from '../cli/stats.js';
+import { loopIterationMs, selectionLoopMs, medianCallTimes, quantileSample, type CallTimes } from '../cli/stats.js';
 import { fmt, textTable } from '../cli/table.js';
 import { writeJson } from '../cli/write-json.js';
-import { createEngine, layoutToSVG, type BatchedLayout, type DeviceLayout, type Engine, type Layout, type Tensor, type TensorInput } from '../src/index.js';
+import { createEngine, layoutToSVG, type BatchedLayout, type DeviceLayout, type DeviceTensor, type Engine, type Layout, type Tensor, type TensorInput } from '../src/index.js';
 import { WARM_MS } from './gpu/kernel-timing.js';
 import { plantedInputs, type PlantedInputs } from './planted-matches.js';
 import { selectBlocksDecode } from './select-blocks-decode.js';
@@ -33,7 +37,7 @@ import { machineInfo } from './report/ort-tables.js';
 
 const flags = parseFlags({
   backend: 'string', n: 'list', threads: 'int', topk: 'list', threshold: 'list', plants: 'int', beta: 'number', 'plant-rows': 'int', reps: 'int', 'mass-rows': 'int',
-  'no-dense': 'bool', resident: 'bool', svg: 'string', machine: 'string', shared: 'bool', out: 'string',
+  'no-dense': 'bool', resident: 'bool', loop: 'int', svg: 'string', machine: 'string', shared: 'bool', out: 'string',
   decode: 'bool', 'kv-heads': 'int', steps: 'int', 'append-reps': 'int', chunk: 'int', 'min-task-bytes': 'int',
 });
 const decode = flags.bool('decode');
@@ -53,6 +57,8 @@ const withDense = !flags.bool('no-dense');
 /** q, k, v uploaded once, the selection and the outputs kept on the device: times without transfers. */
 const resident = flags.bool('resident');
 const svgFile = flags.string('svg');
+/** Iterations of the loop measurement (0: none). */
+const loop = backend === 'webgpu' && (resident || decode) ? flags.int('loop', 0) : 0;
 const outFile = flags.string('out', `bench/results/select-blocks-${decode ? 'decode-' : ''}${backend}.json`);
 const [H, D, block] = [8, 64, 64];
 
@@ -86,6 +92,14 @@ interface Row {
   /** With --resident: the sparse attention over the same selection as host bytes (tables compiled and uploaded by attention). */
   sparseHostMs?: number;
   sparseHostKernelMs?: number | null;
+  /** With --loop: ms per iteration of selection + attention, of attention alone over a held selection, and of dense. */
+  loopBothMs?: number;
+  loopSparseMs?: number;
+  loopDenseMs?: number | null;
+  /** (loopBothMs − loopSparseMs) / loopSparseMs: the selection's share in the loop. */
+  loopSelectShare?: number;
+  /** loopDenseMs / loopBothMs. */
+  loopSpeedup?: number | null;
 }
 
 /** Wall and kernel time of `reps` calls (medians): on WebGPU each after WARM_MS of the same call. */
@@ -141,9 +155,11 @@ function goals(): Goal[] {
     ];
   };
   const kernelGoals = ok.some((r) => r.kernelSelectShare != null) ? timeGoals('kernel time', (r) => r.kernelSelectShare, (r) => r.kernelSpeedup) : [];
+  const loopGoals = ok.some((r) => r.loopSelectShare != null) ? timeGoals('an app\'s loop, timings off', (r) => r.loopSelectShare, (r) => r.loopSpeedup) : [];
   return [
     ...timeGoals('wall time', (r) => r.selectShare, (r) => r.speedup),
     ...kernelGoals,
+    ...loopGoals,
     { goal: 'N 64k, topK 16: recall of planted blocks ≥ 95%', met: at ? at.recall! >= 0.95 : null, value: at ? fmt.pct(at.recall!) : 'not measured' },
   ];
 }
@@ -158,6 +174,45 @@ const doc = () => ({
 async function dropped(result: Promise<unknown>): Promise<void> {
   const r = (await result) as { destroy?: () => void };
   r?.destroy?.();
+}
+
+/** The --loop figures of N's rows: selection + attention, attention over a held selection, dense. */
+async function loops(N: number, inputs: PlantedInputs): Promise<void> {
+  const engine = await createEngine({ backend: 'webgpu', timings: false });
+  try {
+    const shape = inputs.shape;
+    const [q, k, v] = await Promise.all([inputs.q, inputs.k, inputs.v].map((data) => engine.upload({ data, shape })));
+    const R = Math.ceil(N / block);
+    const dense: Layout = { block, shape: [1, R, R], data: new Uint8Array(R * R).fill(1) };
+    const attend = (layout: Layout | DeviceLayout) => engine.attention({ q, k, v, layout, causal: true, keepOnDevice: true }) as Promise<DeviceTensor>;
+    let denseMs: number | null = null;
+    if (withDense) {
+      try {
+        denseMs = await loopIterationMs(loop, () => attend(dense));
+      } catch (e) {
+        console.log(`N ${fmt.n(N)}: dense loop failed: ${(e as Error).message.split('\n')[0]}`);
+      }
+    }
+    // topK only: a threshold's selection reads its counts back (two submissions), so it cannot run ahead
+    for (const s of settings.filter((x) => 'topK' in x)) {
+      const row = rows.find((r) => r.N === N && r.setting === label(s) && r.ok);
+      if (!row) continue;
+      const args = { q, k, block, causal: true, keep: { diagonal: true }, keepOnDevice: true as const, ...s };
+      const held = await engine.selectBlocks(args);
+      const { sparseMs, bothMs } = await selectionLoopMs(loop, () => attend(held), async (keep) => {
+        const selected = await engine.selectBlocks(args);
+        keep.push(selected);
+        return attend(selected);
+      });
+      held.destroy();
+      Object.assign(row, { loopBothMs: bothMs, loopSparseMs: sparseMs, loopDenseMs: denseMs, loopSelectShare: (bothMs - sparseMs) / sparseMs, loopSpeedup: ratio(denseMs, bothMs) });
+      console.log(`  loop ${row.setting}: select + sparse ${fmt.ms(bothMs)} ms, sparse alone ${fmt.ms(sparseMs)} ms (select share ${fmt.pct(row.loopSelectShare!)})`
+        + (denseMs === null ? '' : `, dense ${fmt.ms(denseMs)} ms: ${fmt.x(row.loopSpeedup!)}`));
+      await writeJson(outFile, doc());
+    }
+  } finally {
+    await engine.close();
+  }
 }
 
 async function prefill(): Promise<void> {
@@ -220,6 +275,7 @@ async function prefill(): Promise<void> {
       }
       await writeJson(outFile, doc());
     }
+    if (loop > 0) await loops(N, inputs);
   }
   await engine.close();
   await writeJson(outFile, doc());
@@ -227,16 +283,21 @@ async function prefill(): Promise<void> {
   const kernels = rows.some((r) => r.kernelSelectShare != null);
   const headers = ['N', 'setting', 'blocks/row', 'density', 'recall', 'mass mean', 'mass p5', 'select ms', 'sparse ms', 'dense ms', 'speedup', 'select share'];
   const kernelHeaders = ['select kernels', 'sparse kernels', 'dense kernels', 'kernel speedup', 'kernel share'];
+  const loops_ = rows.some((r) => r.loopSelectShare != null);
+  const loopHeaders = ['loop select+sparse', 'loop sparse', 'loop dense', 'loop speedup', 'loop share'];
+  const loopCells = (r: Row) => [fmt.ms(r.loopBothMs), fmt.ms(r.loopSparseMs), fmt.ms(r.loopDenseMs ?? undefined), fmt.x(r.loopSpeedup ?? undefined),
+    r.loopSelectShare == null ? '—' : fmt.pct(r.loopSelectShare)];
   const kernelCells = (r: Row) => [fmt.ms(r.selectKernelMs ?? undefined), fmt.ms(r.sparseKernelMs ?? undefined), fmt.ms(r.denseKernelMs ?? undefined),
     fmt.x(r.kernelSpeedup ?? undefined), r.kernelSelectShare == null ? '—' : fmt.pct(r.kernelSelectShare)];
+  const allHeaders = [...headers, ...(kernels ? kernelHeaders : []), ...(loops_ ? loopHeaders : [])];
   const table = {
-    headers: kernels ? [...headers, ...kernelHeaders] : headers,
-    align: (kernels ? [...headers, ...kernelHeaders] : headers).map((_, i) => (i === 1 ? 'l' : 'r')) as Array<'l' | 'r'>,
+    headers: allHeaders,
+    align: allHeaders.map((_, i) => (i === 1 ? 'l' : 'r')) as Array<'l' | 'r'>,
     rows: rows.map((r) =>
       r.ok
         ? [fmt.n(r.N), r.setting, r.keptPerRow!.toFixed(1), fmt.pct(r.density!), fmt.pct(r.recall!), r.massMean!.toFixed(3), r.massP5!.toFixed(3),
-          fmt.ms(r.selectMs), fmt.ms(r.sparseMs), fmt.ms(r.denseMs ?? undefined), fmt.x(r.speedup ?? undefined), fmt.pct(r.selectShare!), ...(kernels ? kernelCells(r) : [])]
-        : [fmt.n(r.N), r.setting, r.note ?? 'failed', ...Array<string>((kernels ? 14 : 9)).fill('')],
+          fmt.ms(r.selectMs), fmt.ms(r.sparseMs), fmt.ms(r.denseMs ?? undefined), fmt.x(r.speedup ?? undefined), fmt.pct(r.selectShare!), ...(kernels ? kernelCells(r) : []), ...(loops_ ? loopCells(r) : [])]
+        : [fmt.n(r.N), r.setting, r.note ?? 'failed', ...Array<string>(allHeaders.length - 3).fill('')],
     ),
   };
   const verdict = (g: Goal) => (g.met === null ? 'not measured' : g.met ? 'met' : 'NOT met');
@@ -247,7 +308,7 @@ if (decode) {
   await selectBlocksDecode({
     backend, threads, lengths, kvHeads: flags.int('kv-heads', H), topKs, plants: plantsPerRow, beta, steps: flags.int('steps', 4), reps,
     appendReps: flags.int('append-reps', 32), chunk: flags.int('chunk', 4096),
-    minTaskBytes: flags.has('min-task-bytes') ? flags.int('min-task-bytes', 0) : undefined, machine: flags.string('machine', 'unlabelled'), shared: flags.bool('shared'), out: outFile,
+    minTaskBytes: flags.has('min-task-bytes') ? flags.int('min-task-bytes', 0) : undefined, machine: flags.string('machine', 'unlabelled'), shared: flags.bool('shared'), out: outFile, loop,
   });
 } else {
   await prefill();

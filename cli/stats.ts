@@ -67,3 +67,49 @@ export async function medianCallTimes(
   const kernels = names.length ? Object.fromEntries(names.map((n) => [n, median(perName.map((k) => k[n] ?? 0))])) : null;
   return { wallMs: median(wall), kernelMs: kernel.length === reps ? median(kernel) : null, kernels };
 }
+
+/** What a loop keeps on the device (outputs, selections) until its last output has been read. */
+export interface LoopHeld {
+  destroy?: () => void;
+}
+
+/**
+ * ms per iteration of `body` as an app's loop runs it on an engine with timings off (a keepOnDevice
+ * call returns once its work is submitted): `iterations` back to back, then one read of the last
+ * output, which waits for them all; the mean of two such runs after a warm-up run of 3. `body` may
+ * push what else it keeps into `keep`: all of it is destroyed after the read.
+ */
+export async function loopIterationMs(iterations: number, body: (keep: LoopHeld[]) => Promise<LoopHeld & { read(): Promise<unknown> }>): Promise<number> {
+  const run = async (n: number) => {
+    const keep: LoopHeld[] = [];
+    let last: (LoopHeld & { read(): Promise<unknown> }) | undefined;
+    for (let i = 0; i < n; i++) keep.push((last = await body(keep)));
+    await last!.read();
+    for (const h of keep) h.destroy?.();
+  };
+  await run(3);
+  let total = 0;
+  for (let i = 0; i < 2; i++) {
+    const t0 = performance.now();
+    await run(iterations);
+    total += (performance.now() - t0) / iterations;
+  }
+  return total / 2;
+}
+
+/**
+ * loopIterationMs of attention over a held selection (`sparse`) and of a fresh selection followed by
+ * attention over it (`both`), alternating twice so that both see the same clocks: means of the two.
+ */
+export async function selectionLoopMs(
+  iterations: number,
+  sparse: () => Promise<LoopHeld & { read(): Promise<unknown> }>,
+  both: (keep: LoopHeld[]) => Promise<LoopHeld & { read(): Promise<unknown> }>,
+): Promise<{ sparseMs: number; bothMs: number }> {
+  let sparseMs = 0, bothMs = 0;
+  for (let i = 0; i < 2; i++) {
+    sparseMs += (await loopIterationMs(iterations, sparse)) / 2;
+    bothMs += (await loopIterationMs(iterations, both)) / 2;
+  }
+  return { sparseMs, bothMs };
+}
