@@ -159,7 +159,6 @@ export class GpuLayout implements ResidentLayoutData {
     tables: LayoutTables,
     readonly block: number,
     readonly shape: readonly [number, number, number, number],
-    readonly nnz: number,
     readonly maxRowBlocks: number,
     /** Shared by everything of one backend: set when it closes. */
     private readonly life: { closed: boolean },

@@ -422,7 +422,8 @@ function scoreGroup(ctx: GpuContext, p: SelectBlocksProblem, s: Scores, span: nu
 /**
  * Encodes the selection of the window's rows, at most `group` (b, h) at a time (as many as one score
  * buffer binds): each group's rows of words ([n, span, words]) to a buffer of its own, or, given
- * `counts` (a held layout's kvPtr), all of them to one and each row's kept blocks to counts[row + 1].
+ * `counts` (a held layout's kvPtr), all of them to one [B·Hq, R, words] (rows outside the window
+ * left zero) and each row's kept blocks to counts[row + 1].
  */
 function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem, window: RowWindow, counts: GPUBuffer | null): { outs: { buffer: GPUBuffer; bytes: number }[]; words: number; group: number } {
   const { B, Hq, Nq, R, C, block } = p;
@@ -432,7 +433,7 @@ function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem,
   const { metaBuf, offOff, lenOff, rowOff, Rp, Cp } = s;
   const bh = B * Hq;
   const group = scoreGroup(ctx, p, s, span);
-  const all = counts ? rec.output('select layout words', bh * span * words * 4) : null;
+  const all = counts ? rec.output('select layout words', bh * R * words * 4) : null;
   const scores = rec.output('select block scores', group * Rp * Cp * 4);
   const select = new SelectRowsProgram(block, p.topK > 0 ? 'topK' : 'threshold', stagedChunks(C), counts !== null);
   const outs: { buffer: GPUBuffer; bytes: number }[] = [];
@@ -451,7 +452,7 @@ function encodeSelection(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem,
     );
     if (!all) outs.push({ buffer: out, bytes: n * span * words * 4 });
   }
-  if (all) outs.push({ buffer: all, bytes: bh * span * words * 4 });
+  if (all) outs.push({ buffer: all, bytes: bh * R * words * 4 });
   return { outs, words, group };
 }
 
@@ -515,15 +516,17 @@ const BOUNDED_TABLE_BYTES = 64 << 20;
 
 /**
  * The selection kept on the device, with the forward tables built there from it (resident-layout.ts).
- * The host learns only nnz and the longest row (8 bytes read back). Under topK the tables are sized
- * by its bound and filled in the same submission (one round trip); under a threshold the counts
- * size them, read back before a second submission fills them.
+ * Under topK the tables are sized by its bound and filled in the same submission, and nothing is
+ * read back: the bound stands for the longest row, so a call with timings off returns once its work
+ * is submitted. Under a threshold the counts size them: nnz and the longest row (8 bytes) are read
+ * back before a second submission fills them.
  */
 export async function selectBlocksResident(ctx: GpuContext, p: SelectBlocksProblem, reader: (b: GPUBuffer, bytes: number) => Promise<ArrayBuffer>): Promise<GpuLayout> {
   const rec = ctx.recorder('selectBlocks');
   const n = p.B * p.Hq * p.R;
   const ptr = rec.output('layout kvPtr (counts, then their sums)', (n + 1) * 4);
-  const { outs, words } = encodeSelection(ctx, rec, p, wholeWindow(p), ptr);
+  // only the block rows holding a query are scored and selected (a decode step's one): the others stay empty
+  const { outs, words } = encodeSelection(ctx, rec, p, queryWindow(p), ptr);
   const wordsBuf = outs[0]!.buffer;
   const stats = rec.output('layout nnz and longest row', 8);
   rec.dispatch(new LayoutScanProgram(), [ptr, stats], { n }, 1);
@@ -540,17 +543,17 @@ export async function selectBlocksResident(ctx: GpuContext, p: SelectBlocksProbl
   const bounded = perRow !== null && (idxOff + 2 * n * perRow) * 4 <= BOUNDED_TABLE_BYTES;
   let lut: GPUBuffer | null = null;
   let room: number;
-  let nnz: number;
   let maxRow: number;
   try {
     if (bounded) {
       room = n * perRow!;
       lut = encodeFill(rec, room);
-      [nnz, maxRow] = new Int32Array((await rec.run([{ buffer: stats, bytes: 8 }]))[0]!);
+      await rec.run([]);
+      maxRow = perRow!;
     } else {
       rec.disown(ptr);
       try {
-        [nnz, maxRow] = new Int32Array((await rec.run([{ buffer: stats, bytes: 8 }]))[0]!);
+        [room, maxRow] = new Int32Array((await rec.run([{ buffer: stats, bytes: 8 }]))[0]!);
       } catch (e) {
         ptr.destroy();
         throw e;
@@ -558,7 +561,6 @@ export async function selectBlocksResident(ctx: GpuContext, p: SelectBlocksProbl
       const counted = ctx.lastTimings;
       const fill = ctx.recorder('selectBlocks tables');
       fill.own(ptr);
-      room = nnz;
       lut = encodeFill(fill, room);
       await fill.run([]);
       ctx.joinTimings(counted);
@@ -574,5 +576,5 @@ export async function selectBlocksResident(ctx: GpuContext, p: SelectBlocksProbl
     // the transposed tables (q*) are not built: the backward does not take a layout held here
     qPtr: 0, qIndices: 0, qEntries: 0, entryRow: 0, colOrder: [0, 0],
   };
-  return new GpuLayout(wordsBuf, tables, p.block, [p.B, p.Hq, p.R, p.C], nnz, maxRow, ctx.life, reader, (b) => ctx.bufferPool.give(b));
+  return new GpuLayout(wordsBuf, tables, p.block, [p.B, p.Hq, p.R, p.C], maxRow, ctx.life, reader, (b) => ctx.bufferPool.give(b));
 }

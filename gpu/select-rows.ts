@@ -72,7 +72,7 @@ export class SelectRowsProgram extends Program {
   /**
    * `chunks`: stagedChunks(cols) of the rows this program selects (0: streamed). `counts`: also
    * write each row's kept blocks to ptr[row + 1] (row = bh·rows + r: a held layout's kvPtr, summed
-   * by LayoutScanProgram).
+   * by LayoutScanProgram), and its words at that row of a [B·H, rows, words] output.
    */
   constructor(
     readonly block: number,
@@ -381,7 +381,8 @@ fn run(wg: u32, lid: u32) {
     top = shift;
   }
   let need = select(min(atT, u.topK - min(u.topK, more)), atT, keepAll);`}
-  let outBase = u.outOff + (bhl * u.span + i) * u.words;
+  // a held layout's words are [B·H, rows, words] (the window's rows among zeros); else [span] per (b, h)
+  let outBase = ${this.counts ? '(bh * u.rows + r) * u.words' : 'u.outOff + (bhl * u.span + i) * u.words'};
   // ties split (fewer needed than there are at t): ranks in column order, chunk by chunk
   let split = !keepAll && need < atT;
   var seen = 0u;

@@ -131,8 +131,7 @@ export interface AttentionProblem<T extends OperandData = Float32Array> extends 
 export interface ResidentLayoutData {
   readonly block: number;
   readonly shape: readonly [B: number, H: number, R: number, C: number];
-  /** Kept blocks, and the most one block row keeps. */
-  readonly nnz: number;
+  /** The most blocks one block row keeps, or a bound on it (a topK selection's: topK and its keeps). */
   readonly maxRowBlocks: number;
   readonly destroyed: boolean;
   read(): Promise<Uint8Array>;

@@ -207,8 +207,11 @@ Deno.test('webgpu selectBlocksResident: the layout kept on the device, read by t
     const [B, H, R, C] = held.shape;
     let most = 0;
     for (let row = 0; row < B * H * R; row++) most = Math.max(most, bytes.subarray(row * C, row * C + C).reduce((a, x) => a + x, 0));
-    const nnz = bytes.reduce((a, x) => a + x, 0);
-    if (held.nnz !== nnz || held.maxRowBlocks !== most) throw new Error(`${label}: nnz ${held.nnz}, longest row ${held.maxRowBlocks}; the bytes hold ${nnz}, ${most}`);
+    // a threshold's counts are read back: the longest row itself; under topK, its bound (nothing read back)
+    const exact = args.topK === undefined;
+    if (held.maxRowBlocks < most || held.maxRowBlocks > C || (exact && held.maxRowBlocks !== most)) {
+      throw new Error(`${label}: longest row ${held.maxRowBlocks}; the bytes' longest holds ${most}${exact ? '' : ' (topK: a bound at least that, at most C)'}`);
+    }
     // the same forward over that layout, from the host and from the device
     const problem = selectProblem(args);
     const layout: BatchedLayout = { block: args.block, shape: [B, H, R, C], data: bytes };
