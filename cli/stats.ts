@@ -77,15 +77,22 @@ export interface LoopHeld {
  * ms per iteration of `body` as an app's loop runs it on an engine with timings off (a keepOnDevice
  * call returns once its work is submitted): `iterations` back to back, then one read of the last
  * output, which waits for them all; the mean of two such runs after a warm-up run of 3. `body` may
- * push what else it keeps into `keep`: all of it is destroyed after the read.
+ * push what else it keeps into `keep`. As an app would, each iteration's output and keeps are
+ * destroyed once the next iteration has been submitted (the engine frees or reuses a buffer only
+ * after the work submitted before, in queue order); the last after the read.
  */
 export async function loopIterationMs(iterations: number, body: (keep: LoopHeld[]) => Promise<LoopHeld & { read(): Promise<unknown> }>): Promise<number> {
   const run = async (n: number) => {
-    const keep: LoopHeld[] = [];
+    let previous: LoopHeld[] = [];
     let last: (LoopHeld & { read(): Promise<unknown> }) | undefined;
-    for (let i = 0; i < n; i++) keep.push((last = await body(keep)));
+    for (let i = 0; i < n; i++) {
+      const keep: LoopHeld[] = [];
+      keep.push((last = await body(keep)));
+      for (const h of previous) h.destroy?.();
+      previous = keep;
+    }
     await last!.read();
-    for (const h of keep) h.destroy?.();
+    for (const h of previous) h.destroy?.();
   };
   await run(3);
   let total = 0;
