@@ -123,7 +123,10 @@ async function decodeLoops(o: DecodeOptions, N: number, inputs: PlantedInputs, r
     const dense: Layout = { block, shape: [1, R, R], data: new Uint8Array(R * R).fill(1) };
     const kv = cache;
     const attend = (layout: Layout | DeviceLayout) => engine.attention({ q, kv, layout, causal: true, keepOnDevice: true });
-    const denseMs = await loopIterationMs(o.loop, () => attend(dense));
+    // the loops' fence: a read of 16 bytes waits for the work submitted before it
+    const marker = await engine.upload({ data: new Float32Array(4), shape: [1, 1, 1, 4] });
+    const fence = () => marker.read();
+    const denseMs = await loopIterationMs(o.loop, () => attend(dense), fence);
     for (const score of scores) {
       for (const topK of o.topKs) {
         const row = rows.find((r) => r.N === N && r.score === score && r.topK === topK);
@@ -134,7 +137,7 @@ async function decodeLoops(o: DecodeOptions, N: number, inputs: PlantedInputs, r
           const selected = await engine.selectBlocks(args);
           keep.push(selected);
           return attend(selected);
-        });
+        }, fence);
         held.destroy();
         Object.assign(row, { loopBothMs: bothMs, loopSparseMs: sparseMs, loopDenseMs: denseMs, loopSpeedup: denseMs / bothMs });
         console.log(`  loop ${score} topK ${topK}: select + sparse ${fmt.ms(bothMs)} ms a step, sparse alone ${fmt.ms(sparseMs)} ms, dense ${fmt.ms(denseMs)} ms: ${fmt.x(denseMs / bothMs)}`);

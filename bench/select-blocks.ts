@@ -185,10 +185,13 @@ async function loops(N: number, inputs: PlantedInputs): Promise<void> {
     const R = Math.ceil(N / block);
     const dense: Layout = { block, shape: [1, R, R], data: new Uint8Array(R * R).fill(1) };
     const attend = (layout: Layout | DeviceLayout) => engine.attention({ q, k, v, layout, causal: true, keepOnDevice: true }) as Promise<DeviceTensor>;
+    // the loops' fence: a read of 16 bytes waits for the work submitted before it (not a 134 MB output's transfer)
+    const marker = await engine.upload({ data: new Float32Array(4), shape: [1, 1, 1, 4] });
+    const fence = () => marker.read();
     let denseMs: number | null = null;
     if (withDense) {
       try {
-        denseMs = await loopIterationMs(loop, () => attend(dense));
+        denseMs = await loopIterationMs(loop, () => attend(dense), fence);
       } catch (e) {
         console.log(`N ${fmt.n(N)}: dense loop failed: ${(e as Error).message.split('\n')[0]}`);
       }
@@ -203,7 +206,7 @@ async function loops(N: number, inputs: PlantedInputs): Promise<void> {
         const selected = await engine.selectBlocks(args);
         keep.push(selected);
         return attend(selected);
-      });
+      }, fence);
       held.destroy();
       Object.assign(row, { loopBothMs: bothMs, loopSparseMs: sparseMs, loopDenseMs: denseMs, loopSelectShare: (bothMs - sparseMs) / sparseMs, loopSpeedup: ratio(denseMs, bothMs) });
       console.log(`  loop ${row.setting}: select + sparse ${fmt.ms(bothMs)} ms, sparse alone ${fmt.ms(sparseMs)} ms (select share ${fmt.pct(row.loopSelectShare!)})`

@@ -68,30 +68,31 @@ export async function medianCallTimes(
   return { wallMs: median(wall), kernelMs: kernel.length === reps ? median(kernel) : null, kernels };
 }
 
-/** What a loop keeps on the device (outputs, selections) until its last output has been read. */
+/** What a loop keeps on the device (outputs, selections) until the work that uses it is submitted. */
 export interface LoopHeld {
   destroy?: () => void;
 }
 
 /**
  * ms per iteration of `body` as an app's loop runs it on an engine with timings off (a keepOnDevice
- * call returns once its work is submitted): `iterations` back to back, then one read of the last
- * output, which waits for them all; the mean of two such runs after a warm-up run of 3. `body` may
- * push what else it keeps into `keep`. As an app would, each iteration's output and keeps are
- * destroyed once the next iteration has been submitted (the engine frees or reuses a buffer only
- * after the work submitted before, in queue order); the last after the read.
+ * call returns once its work is submitted): `iterations` back to back, then `fence`, which must
+ * resolve once everything submitted before it has run (a read of a tiny DeviceTensor: its copy
+ * runs after them, in queue order; reading a large output instead would time the transfer); the
+ * mean of two such runs after a warm-up run of 3. `body` may push what else it keeps into `keep`.
+ * As an app would, each iteration's output and keeps are destroyed once the next iteration has
+ * been submitted (the engine frees or reuses a buffer only after the work submitted before, in
+ * queue order); the last after the fence.
  */
-export async function loopIterationMs(iterations: number, body: (keep: LoopHeld[]) => Promise<LoopHeld & { read(): Promise<unknown> }>): Promise<number> {
+export async function loopIterationMs(iterations: number, body: (keep: LoopHeld[]) => Promise<LoopHeld>, fence: () => Promise<unknown>): Promise<number> {
   const run = async (n: number) => {
     let previous: LoopHeld[] = [];
-    let last: (LoopHeld & { read(): Promise<unknown> }) | undefined;
     for (let i = 0; i < n; i++) {
       const keep: LoopHeld[] = [];
-      keep.push((last = await body(keep)));
+      keep.push(await body(keep));
       for (const h of previous) h.destroy?.();
       previous = keep;
     }
-    await last!.read();
+    await fence();
     for (const h of previous) h.destroy?.();
   };
   await run(3);
@@ -110,13 +111,14 @@ export async function loopIterationMs(iterations: number, body: (keep: LoopHeld[
  */
 export async function selectionLoopMs(
   iterations: number,
-  sparse: () => Promise<LoopHeld & { read(): Promise<unknown> }>,
-  both: (keep: LoopHeld[]) => Promise<LoopHeld & { read(): Promise<unknown> }>,
+  sparse: () => Promise<LoopHeld>,
+  both: (keep: LoopHeld[]) => Promise<LoopHeld>,
+  fence: () => Promise<unknown>,
 ): Promise<{ sparseMs: number; bothMs: number }> {
   let sparseMs = 0, bothMs = 0;
   for (let i = 0; i < 2; i++) {
-    sparseMs += (await loopIterationMs(iterations, sparse)) / 2;
-    bothMs += (await loopIterationMs(iterations, both)) / 2;
+    sparseMs += (await loopIterationMs(iterations, sparse, fence)) / 2;
+    bothMs += (await loopIterationMs(iterations, both, fence)) / 2;
   }
   return { sparseMs, bothMs };
 }
