@@ -15,7 +15,7 @@
 // 5th percentile over heads and steps). Append cost: one token into the cache with summaries and into
 // the one without (medians over `append-reps` appends), and the fill of N − steps tokens in chunks.
 // Times are medians of `reps` calls after a warm-up, per step, then the median over the steps.
-import { loopIterationMs, selectionLoopMs, median, medianCallTimes, quantileSample, type CallTimes } from '../cli/stats.js';
+import { deviceFence, loopIterationMs, selectionLoopMs, median, medianCallTimes, quantileSample, type CallTimes } from '../cli/stats.js';
 import { WARM_MS } from './gpu/kernel-timing.js';
 import { fmt, textTable } from '../cli/table.js';
 import { writeJson } from '../cli/write-json.js';
@@ -72,7 +72,7 @@ interface DecodeRow {
   kernelSpeedup: number | null;
   /**
    * With loop: ms per step as an app's loop runs it (an engine with timings off, q on the device,
-   * steps back to back, one read): selection + attention, attention alone over a held selection,
+   * steps back to back, then a 16-byte read): selection + attention, attention alone over a held selection,
    * dense attention; and dense / (selection + attention).
    */
   loopBothMs?: number;
@@ -123,22 +123,14 @@ async function decodeLoops(o: DecodeOptions, N: number, inputs: PlantedInputs, r
     const dense: Layout = { block, shape: [1, R, R], data: new Uint8Array(R * R).fill(1) };
     const kv = cache;
     const attend = (layout: Layout | DeviceLayout) => engine.attention({ q, kv, layout, causal: true, keepOnDevice: true });
-    // the loops' fence: a read of 16 bytes waits for the work submitted before it
-    const marker = await engine.upload({ data: new Float32Array(4), shape: [1, 1, 1, 4] });
-    const fence = () => marker.read();
+    const fence = await deviceFence(engine);
     const denseMs = await loopIterationMs(o.loop, () => attend(dense), fence);
     for (const score of scores) {
       for (const topK of o.topKs) {
         const row = rows.find((r) => r.N === N && r.score === score && r.topK === topK);
         if (!row) continue;
         const args = { q, kv, topK, score, causal: true, keep: { first: 1, local: 1 }, keepOnDevice: true as const };
-        const held = await engine.selectBlocks(args);
-        const { sparseMs, bothMs } = await selectionLoopMs(o.loop, () => attend(held), async (keep) => {
-          const selected = await engine.selectBlocks(args);
-          keep.push(selected);
-          return attend(selected);
-        }, fence);
-        held.destroy();
+        const { sparseMs, bothMs } = await selectionLoopMs(o.loop, () => engine.selectBlocks(args), attend, fence);
         Object.assign(row, { loopBothMs: bothMs, loopSparseMs: sparseMs, loopDenseMs: denseMs, loopSpeedup: denseMs / bothMs });
         console.log(`  loop ${score} topK ${topK}: select + sparse ${fmt.ms(bothMs)} ms a step, sparse alone ${fmt.ms(sparseMs)} ms, dense ${fmt.ms(denseMs)} ms: ${fmt.x(denseMs / bothMs)}`);
       }

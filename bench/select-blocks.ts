@@ -19,14 +19,14 @@
 //     [--topk 8,16,32] [--threshold 0.5,0.9] [--plants 1] [--beta 6] [--plant-rows 64] [--reps 3] [--mass-rows 256] [--no-dense]
 //     [--resident (q, k, v uploaded once; selection and outputs kept on the device: no transfers timed)]
 //     [--loop L (WebGPU, with --resident: also as an app's loop runs it, on an engine with timings off:
-//       L iterations back to back, then one read; selection + attention per iteration against the
+//       L iterations back to back, then a 16-byte read; selection + attention per iteration against the
 //       attention alone over a held selection and against dense: the selection's cost is the difference;
 //       topK settings only, as a threshold's selection reads its counts back)]
 //     [--svg bench/results/select-blocks-layout.svg] [--machine "label"] [--shared] [--out bench/results/select-blocks-<backend>.json]
 //     [--decode [--kv-heads 8] [--steps 4] [--append-reps 32] [--chunk 4096] [--min-task-bytes B] [--loop L (WebGPU: decode steps as an app's loop runs them)]]
 import { writeFile } from 'node:fs/promises';
 import { parseFlags } from '../cli/flags.js';
-import { loopIterationMs, selectionLoopMs, medianCallTimes, quantileSample, type CallTimes } from '../cli/stats.js';
+import { deviceFence, loopIterationMs, selectionLoopMs, medianCallTimes, quantileSample, type CallTimes } from '../cli/stats.js';
 import { fmt, textTable } from '../cli/table.js';
 import { writeJson } from '../cli/write-json.js';
 import { createEngine, layoutToSVG, type BatchedLayout, type DeviceLayout, type DeviceTensor, type Engine, type Layout, type Tensor, type TensorInput } from '../src/index.js';
@@ -185,9 +185,7 @@ async function loops(N: number, inputs: PlantedInputs): Promise<void> {
     const R = Math.ceil(N / block);
     const dense: Layout = { block, shape: [1, R, R], data: new Uint8Array(R * R).fill(1) };
     const attend = (layout: Layout | DeviceLayout) => engine.attention({ q, k, v, layout, causal: true, keepOnDevice: true }) as Promise<DeviceTensor>;
-    // the loops' fence: a read of 16 bytes waits for the work submitted before it (not a 134 MB output's transfer)
-    const marker = await engine.upload({ data: new Float32Array(4), shape: [1, 1, 1, 4] });
-    const fence = () => marker.read();
+    const fence = await deviceFence(engine);
     let denseMs: number | null = null;
     if (withDense) {
       try {
@@ -201,13 +199,7 @@ async function loops(N: number, inputs: PlantedInputs): Promise<void> {
       const row = rows.find((r) => r.N === N && r.setting === label(s) && r.ok);
       if (!row) continue;
       const args = { q, k, block, causal: true, keep: { diagonal: true }, keepOnDevice: true as const, ...s };
-      const held = await engine.selectBlocks(args);
-      const { sparseMs, bothMs } = await selectionLoopMs(loop, () => attend(held), async (keep) => {
-        const selected = await engine.selectBlocks(args);
-        keep.push(selected);
-        return attend(selected);
-      }, fence);
-      held.destroy();
+      const { sparseMs, bothMs } = await selectionLoopMs(loop, () => engine.selectBlocks(args), attend, fence);
       Object.assign(row, { loopBothMs: bothMs, loopSparseMs: sparseMs, loopDenseMs: denseMs, loopSelectShare: (bothMs - sparseMs) / sparseMs, loopSpeedup: ratio(denseMs, bothMs) });
       console.log(`  loop ${row.setting}: select + sparse ${fmt.ms(bothMs)} ms, sparse alone ${fmt.ms(sparseMs)} ms (select share ${fmt.pct(row.loopSelectShare!)})`
         + (denseMs === null ? '' : `, dense ${fmt.ms(denseMs)} ms: ${fmt.x(row.loopSpeedup!)}`));

@@ -106,19 +106,39 @@ export async function loopIterationMs(iterations: number, body: (keep: LoopHeld[
 }
 
 /**
- * loopIterationMs of attention over a held selection (`sparse`) and of a fresh selection followed by
- * attention over it (`both`), alternating twice so that both see the same clocks: means of the two.
+ * A fence for loopIterationMs on `engine`: reads a 16-byte DeviceTensor uploaded for it, which waits
+ * for the work submitted before it (in queue order) without timing a large output's transfer.
  */
-export async function selectionLoopMs(
+export async function deviceFence(engine: { upload(t: { data: Float32Array; shape: number[] }): Promise<{ read(): Promise<unknown> }> }): Promise<() => Promise<unknown>> {
+  const marker = await engine.upload({ data: new Float32Array(4), shape: [1, 1, 1, 4] });
+  return () => marker.read();
+}
+
+/**
+ * loopIterationMs of attention over one selection made beforehand (`sparseMs`) and of a fresh
+ * selection followed by attention over it (`bothMs`), alternating twice so that both see the same
+ * clocks: means of the two. `select` makes a selection; `attend` runs attention over one.
+ */
+export async function selectionLoopMs<L extends LoopHeld>(
   iterations: number,
-  sparse: () => Promise<LoopHeld>,
-  both: (keep: LoopHeld[]) => Promise<LoopHeld>,
+  select: () => Promise<L>,
+  attend: (layout: L) => Promise<LoopHeld>,
   fence: () => Promise<unknown>,
 ): Promise<{ sparseMs: number; bothMs: number }> {
+  const held = await select();
+  const both = async (keep: LoopHeld[]) => {
+    const selected = await select();
+    keep.push(selected);
+    return attend(selected);
+  };
   let sparseMs = 0, bothMs = 0;
-  for (let i = 0; i < 2; i++) {
-    sparseMs += (await loopIterationMs(iterations, sparse, fence)) / 2;
-    bothMs += (await loopIterationMs(iterations, both, fence)) / 2;
+  try {
+    for (let i = 0; i < 2; i++) {
+      sparseMs += (await loopIterationMs(iterations, () => attend(held), fence)) / 2;
+      bothMs += (await loopIterationMs(iterations, both, fence)) / 2;
+    }
+  } finally {
+    held.destroy?.();
   }
   return { sparseMs, bothMs };
 }
