@@ -110,8 +110,16 @@ export class CompiledLayout {
         maxRow = Math.max(maxRow, n);
       }
     }
+    // rows outside the spans are empty: their offsets repeat the last span's end (a decode step's
+    // selection holds one row per head of thousands)
     const kvPtr = new Int32Array(S * R + 1);
-    for (let i = 0; i < S * R; i++) kvPtr[i + 1] = kvPtr[i] + rowBlocks[i];
+    let filled = 0;
+    for (const [i0, i1] of spans) {
+      kvPtr.fill(kvPtr[filled], filled + 1, i0 + 1);
+      for (let i = i0; i < i1; i++) kvPtr[i + 1] = kvPtr[i] + rowBlocks[i];
+      filled = i1;
+    }
+    kvPtr.fill(kvPtr[filled], filled + 1);
     const kvIndices = new Int32Array(nnz);
     const entryRow = new Int32Array(nnz);
     const causalKind = new Uint8Array(nnz);

@@ -27,7 +27,11 @@ export class SelectedRows {
   ) {
     this.starts = new Int32Array(runs.length);
     let at = 0;
+    let end = 0;
     runs.forEach(([t0, t1], i) => {
+      // compileLayout fills the offsets between runs as it goes
+      if (!(t0 >= end && t1 >= t0)) throw new RangeError(`SelectedRows: run ${i} [${t0}, ${t1}) is not ascending and disjoint`);
+      end = t1;
       this.starts[i] = at;
       at += t1 - t0;
     });
