@@ -6,7 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createEngine, type Engine } from '../src/engine.js';
-import { dynamicTaskCount, forceTaskCount, guidedShares } from '../src/cpu/tasks.js';
+import { dynamicTaskCount, forceTaskCount, guidedShares, streamingTaskCount } from '../src/cpu/tasks.js';
 import { partitionByWeight } from '../src/cpu/partition.js';
 import { readFile } from 'node:fs/promises';
 import { attentionForwardWithLse, attentionTuning } from '../src/cpu/attention.js';
@@ -165,6 +165,26 @@ Attention('dynamicTaskCount: up to 4 tasks per thread of at least 32 MFLOP; exac
   }
 });
 
+Attention('streamingTaskCount: a task per MiB read, up to 4 per thread; bigger tasks where the round trip costs more; one runs inline', () => {
+  const ctx = (threads: number, roundTripMs: number) => ({ threads, roundTripMs }) as CpuContext;
+  const MiB = 2 ** 20;
+  assert.equal(streamingTaskCount(ctx(2, 0), 1e5, 4 * MiB), { tasks: 4, inline: false }, '4 MiB, no round-trip cost');
+  assert.equal(streamingTaskCount(ctx(2, 0), 1e5, 64 * MiB), { tasks: 8, inline: false }, 'capped at 4 per thread');
+  assert.equal(streamingTaskCount(ctx(16, 0.02), 1e5, 4 * MiB), { tasks: 4, inline: false }, 'a round trip under half the unit changes nothing');
+  // 0.25 ms round trips: a task must carry 0.5 ms, five units (5 MiB)
+  assert.equal(streamingTaskCount(ctx(2, 0.25), 1e5, 4 * MiB), { tasks: 1, inline: true }, '4 MiB: inline');
+  assert.equal(streamingTaskCount(ctx(2, 0.25), 1e5, 16 * MiB), { tasks: 3, inline: false }, '16 MiB: three tasks');
+  assert.equal(streamingTaskCount(ctx(2, 0.25), 16e6, 0), { tasks: 1, inline: true }, '16 MFLOP (0.5 ms): inline');
+  assert.equal(streamingTaskCount(ctx(2, 0), 16e6, 0), { tasks: 2, inline: false }, 'by flops: a task per thread');
+  assert.equal(streamingTaskCount(ctx(1, 0), 1e5, 64 * MiB), { tasks: 4, inline: false }, 'one thread: tasks the calling thread runs in turn');
+  forceTaskCount(3);
+  try {
+    assert.equal(streamingTaskCount(ctx(2, 0.25), 1e5, 4 * MiB), { tasks: 3, inline: false }, 'forced');
+  } finally {
+    forceTaskCount(undefined);
+  }
+});
+
 Attention('guidedShares: later tasks smaller (4, 3, 2, 1 per round of threads); partitionByWeight follows the shares', () => {
   const shares = Array.from(guidedShares(8, 2));
   const sizes = shares.slice(1).map((x, i) => +((x - shares[i]) * 20).toFixed(9));
@@ -191,6 +211,7 @@ async function standaloneContext(build: Build): Promise<CpuContext> {
   return {
     arena,
     threads: 1,
+    roundTripMs: 0,
     persist() {
       throw new Error('standaloneContext: no keepOnDevice here');
     },

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createMemory, instantiate, loadKernelModule, type KernelExports } from '../src/cpu/wasm.js';
 import { createRunner, defaultThreads } from '../src/cpu/pool/probe.js';
 import { threadsSupport } from '../src/probe.js';
-import { InlineRunner, type KernelRunner, type TaskTiming } from '../src/cpu/pool/runner.js';
+import { InlineRunner, RoundTrips, type KernelRunner, type TaskTiming } from '../src/cpu/pool/runner.js';
 import { kernelTimings } from '../src/cpu/backend.js';
 import { NodePoolRunner } from '../src/cpu/pool/node-pool.js';
 import { expectFilled, fillTasks } from './helpers/fill-tasks.js';
@@ -86,6 +86,36 @@ probe('a pool whose workers cannot instantiate fails at start, and createRunner 
   const { runner, note } = await createRunner(bad, s.memory, s.exports, 2);
   assert.instance(runner, InlineRunner);
   assert.match(note ?? '', /threads: 2 asked, running on 1: .*did not start/);
+});
+
+probe('RoundTrips: the median of the last 15 notes, negatives as 0, non-finite ignored; probe times a ping after an idle ms', async () => {
+  const trips = new RoundTrips();
+  assert.is(trips.ms, 0, 'no estimate before a note');
+  for (const ms of [0.3, 0.1, 0.2]) trips.note(ms);
+  assert.is(trips.ms, 0.2);
+  trips.note(Number.NaN);
+  trips.note(-1);
+  assert.is(trips.ms, 0.2, 'NaN ignored, -1 noted as 0: 0, 0.1, 0.2, 0.3 (the upper middle of an even count)');
+  for (let i = 0; i < 15; i++) trips.note(5);
+  assert.is(trips.ms, 5, 'older notes drop out');
+  const slow = new RoundTrips();
+  await slow.probe(() => new Promise((resolve) => setTimeout(resolve, 4)), 3);
+  assert.ok(slow.ms >= 3.5 && slow.ms < 1000, `a 4 ms ping: ${slow.ms}`);
+});
+
+probe('a pool measures its round trip at start and on every call; inline costs none', async () => {
+  const one = await setup(1);
+  assert.is(one.runner.roundTripMs, 0);
+  const two = await setup(2);
+  try {
+    const atStart = two.runner.roundTripMs;
+    assert.ok(atStart > 0 && atStart < 1000, `at start: ${atStart} ms`);
+    for (let i = 0; i < 20; i++) await two.runner.run('diagnosticFill', fillTasks(4096, 2, 1000, 2));
+    const after = two.runner.roundTripMs;
+    assert.ok(after > 0 && after < 1000 && after !== atStart, `after 20 calls: ${after} ms (at start ${atStart})`);
+  } finally {
+    await two.runner.close();
+  }
 });
 
 probe('createRunner rejects a bad thread count', async () => {

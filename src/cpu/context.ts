@@ -25,6 +25,8 @@ export interface CpuContext {
   readonly arena: Arena;
   /** Threads a call may use: split work into at most this many tasks. */
   readonly threads: number;
+  /** The pool's cost per call beyond its tasks' run time, ms (0 inline): tasks worth less are not split off. */
+  readonly roundTripMs: number;
   /** The layout's tables, uploaded once per layout by the backend before the call began. */
   tables(layout: CompiledLayout): LayoutTablePointers;
   /**

@@ -28,6 +28,8 @@ export const taskTuning = {
    * selected blocks): about 0.1 ms of one core's reads, near a pool round trip (the rates of 4 MiB and
    * 1 MiB on 16 and 2 cores: bench/results/issue-17-h200/2026-12-03b). */
   minTaskBytes: 1 << 20,
+  /** About how long inlineFlops and minTaskBytes take one core (ms). */
+  unitMs: 0.1,
 };
 
 /** Whether an op of `flops` is best run as one task on the calling thread (never when a test forces a split). */
@@ -50,15 +52,19 @@ export function dynamicTaskCount(ctx: CpuContext, flops: number): number {
 /**
  * Tasks for an op that computes `flops` and reads `bytes` it cannot share between tasks (a decode
  * step's K/V blocks, a selection's key summaries): by its flops as dynamicTaskCount splits them,
- * but no task under a round trip's worth (inlineFlops), and by its reads one task per
- * minTaskBytes; up to tasksPerThread per thread. `inline` when that is one task: the calling
- * thread runs it. The forced count, never inline, when a test forces one.
+ * but no task under a unit's worth (inlineFlops), and by its reads one task per unit of
+ * minTaskBytes; up to tasksPerThread per thread. A unit is unitMs of one core's work, or two of
+ * the pool's round trips where those cost more (ctx.roundTripMs): a task worth less costs the call
+ * more than it saves. `inline` when that is one task: the calling thread runs it. The forced count,
+ * never inline, when a test forces one.
  */
 export function streamingTaskCount(ctx: CpuContext, flops: number, bytes: number): { tasks: number; inline: boolean } {
   if (forced !== undefined) return { tasks: forced, inline: false };
   const threads = ctx.threads;
-  const byFlops = Math.max(Math.min(threads, Math.floor(flops / taskTuning.inlineFlops)), Math.floor(flops / taskTuning.minTaskFlops));
-  const tasks = Math.max(1, Math.min(threads * taskTuning.tasksPerThread, Math.max(byFlops, Math.floor(bytes / taskTuning.minTaskBytes))));
+  const unit = Math.max(1, (2 * ctx.roundTripMs) / taskTuning.unitMs);
+  const byFlops = Math.max(Math.min(threads, Math.floor(flops / (unit * taskTuning.inlineFlops))), Math.floor(flops / taskTuning.minTaskFlops));
+  const byBytes = Math.floor(bytes / (unit * taskTuning.minTaskBytes));
+  const tasks = Math.max(1, Math.min(threads * taskTuning.tasksPerThread, Math.max(byFlops, byBytes)));
   return { tasks, inline: tasks === 1 };
 }
 

@@ -7,7 +7,7 @@
 import type { Piscina } from 'piscina';
 import type { WorkerInit, WorkerRequest, WorkerResponse } from './messages.js';
 import { deserializeError } from './messages.js';
-import { fanOut, poolTuning, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
+import { fanOut, poolTuning, RoundTrips, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
 import type { KernelArgs, KernelName } from '../kernels.js';
 import { errors, fail } from '../../errors.js';
 
@@ -36,6 +36,7 @@ export class NodePoolRunner implements KernelRunner {
   readonly idleErrors: Error[] = [];
   onTask?: ((t: TaskTiming) => void) | undefined;
   private readonly pool: Piscina<WorkerRequest, WorkerResponse | undefined>;
+  private readonly trips = new RoundTrips();
   private closed = false;
 
   private constructor(pool: Piscina<WorkerRequest, WorkerResponse | undefined>, threads: number) {
@@ -73,6 +74,7 @@ export class NodePoolRunner implements KernelRunner {
       const answers = await Promise.all(Array.from({ length: threads }, () => pool.run({ type: 'ping' })));
       const failed = answers.find((a) => a?.err);
       if (failed?.err) throw deserializeError(failed.err);
+      await runner.trips.probe(() => pool.run({ type: 'ping' }));
     } catch (e) {
       await runner.close();
       throw fail(`the Node worker pool did not start (${e instanceof Error ? e.message : String(e)})`, { cause: e });
@@ -85,6 +87,10 @@ export class NodePoolRunner implements KernelRunner {
     return this.pool.threads.length;
   }
 
+  get roundTripMs(): number {
+    return this.trips.ms;
+  }
+
   run<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[]): Promise<void> {
     return this.runWithFault(kernel, tasks);
   }
@@ -92,7 +98,7 @@ export class NodePoolRunner implements KernelRunner {
   /** run() with a test-only fault in one task (test/pool.test.ts). */
   async runWithFault<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[], fault?: TaskFault): Promise<void> {
     if (this.closed) throw errors.poolClosed();
-    await fanOut((request) => this.pool.run(request), kernel, tasks, fault, this.onTask);
+    await fanOut((request) => this.pool.run(request), kernel, tasks, fault, this.onTask, this.trips);
   }
 
   /**

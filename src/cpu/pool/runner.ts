@@ -26,6 +26,8 @@ export interface TaskTiming {
 /** Runs kernels somewhere: inline, or on a pool of workers over the same memory. */
 export interface KernelRunner {
   readonly threads: number;
+  /** What a call costs beyond its tasks' run time, in ms (RoundTrips; 0 inline). */
+  readonly roundTripMs: number;
   /** Told of each task that completes (the backend's kernel timings). */
   onTask?: ((t: TaskTiming) => void) | undefined;
   /**
@@ -51,8 +53,48 @@ export function kernelError(kernel: string, failures: { task: number; cause: unk
   });
 }
 
+/**
+ * A pool's cost per call beyond its tasks' run time: sending the tasks, waking the workers, hearing
+ * that they ended. It depends on the machine far more than a task's work does (a few tens of µs
+ * where every worker has a core of its own, several times that where they share the calling
+ * thread's cores: bench/results/README.md), so the pool measures it: at start, then on every call
+ * (the call's time less its tasks' span). The estimate is the median of the last calls'.
+ */
+export class RoundTrips {
+  private readonly recent = new Float64Array(15);
+  private count = 0;
+  private estimate = 0;
+
+  /** The estimate in ms: 0 until the first note. */
+  get ms(): number {
+    return this.estimate;
+  }
+
+  note(ms: number): void {
+    if (!Number.isFinite(ms)) return;
+    this.recent[this.count++ % this.recent.length] = Math.max(0, ms);
+    const kept = this.recent.slice(0, Math.min(this.count, this.recent.length)).sort();
+    this.estimate = kept[kept.length >> 1];
+  }
+
+  /**
+   * Notes `times` round trips of `ping` (a request that does no work), each after the workers have
+   * idled for a millisecond, as they do between an app's calls; one more first, not noted (the
+   * first ones after start run cold code).
+   */
+  async probe(ping: () => Promise<unknown>, times = 5): Promise<void> {
+    for (let i = 0; i <= times; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      const t0 = epochMs();
+      await ping();
+      if (i > 0) this.note(epochMs() - t0);
+    }
+  }
+}
+
 export class InlineRunner implements KernelRunner {
   readonly threads = 1;
+  readonly roundTripMs = 0;
   onTask?: ((t: TaskTiming) => void) | undefined;
   constructor(private readonly exports: KernelExports) {}
 
@@ -85,23 +127,30 @@ export async function fanOut<K extends KernelName>(
   tasks: readonly KernelArgs<K>[],
   fault?: TaskFault,
   onTask?: (t: TaskTiming) => void,
+  trips?: RoundTrips,
 ): Promise<void> {
   const calls = tasks.map((args) => positionalArgs(kernel, args));
+  const t0 = epochMs();
   const settled = await Promise.allSettled(
     calls.map((args, i) =>
       submit({ type: 'run', in: fault?.task === i ? { kernel, args, fault: fault.kind } : { kernel, args } }),
     ),
   );
+  const t1 = epochMs();
   const failures: { task: number; cause: unknown }[] = [];
+  let [first, last] = [Infinity, -Infinity];
   settled.forEach((s, task) => {
     if (s.status === 'rejected') failures.push({ task, cause: s.reason });
     else if (s.value?.err) failures.push({ task, cause: deserializeError(s.value.err) });
-    else if (onTask && s.value?.out?.startMs !== undefined) {
+    else if (s.value?.out?.startMs !== undefined) {
       const { worker, startMs, endMs = startMs } = s.value.out;
-      onTask({ kernel, worker, startMs, endMs });
+      first = Math.min(first, startMs);
+      last = Math.max(last, endMs);
+      onTask?.({ kernel, worker, startMs, endMs });
     }
   });
   if (failures.length > 0) throw kernelError(kernel, failures, tasks.length, 'in a pool worker');
+  if (last >= first) trips?.note(t1 - t0 - (last - first));
 }
 
 /**

@@ -5,7 +5,7 @@
 // `threads` workers. Only messages and promises here: no Atomics.wait, which throws on a
 // browser's main thread.
 import { deserializeError, type WorkerInit, type WorkerRequest, type WorkerResponse } from './messages.js';
-import { fanOut, poolTuning, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
+import { fanOut, poolTuning, RoundTrips, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
 import type { KernelArgs, KernelName } from '../kernels.js';
 import { webLocks } from './locks.js';
 import { errors, fail } from '../../errors.js';
@@ -47,6 +47,7 @@ export class WebPoolRunner implements KernelRunner {
   private readonly init: Omit<WorkerInit, 'lock' | 'id'>;
   private readonly slots = new Set<Slot>();
   private readonly queue: Pending[] = [];
+  private readonly trips = new RoundTrips();
   /** Tasks a worker holds at once (poolTuning), fixed at start. */
   private readonly depth = Math.max(1, poolTuning.tasksInFlightPerWorker);
   /** Lock names are per origin, shared by every tab and worker: make ours unique. */
@@ -66,6 +67,7 @@ export class WebPoolRunner implements KernelRunner {
     const runner = new WebPoolRunner(module, memory, threads);
     try {
       await Promise.all(Array.from({ length: threads }, () => runner.spawn()));
+      await runner.trips.probe(() => runner.submit({ type: 'ping' }));
     } catch (e) {
       await runner.close();
       throw fail(`the Web Worker pool did not start (${e instanceof Error ? e.message : String(e)})`, { cause: e });
@@ -76,6 +78,10 @@ export class WebPoolRunner implements KernelRunner {
   /** Live workers, starting ones included: `threads` again once a dead one has been replaced. */
   get workerCount(): number {
     return this.slots.size;
+  }
+
+  get roundTripMs(): number {
+    return this.trips.ms;
   }
 
   /** Whether workers' silent ends (self.close(), a crash) are detected: needs Web Locks. */
@@ -90,7 +96,7 @@ export class WebPoolRunner implements KernelRunner {
   /** run() with a test-only fault in one task (test/deno/pool.test.ts). */
   async runWithFault<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[], fault?: TaskFault): Promise<void> {
     if (this.closed) throw errors.poolClosed();
-    await fanOut((request) => this.submit(request), kernel, tasks, fault, this.onTask);
+    await fanOut((request) => this.submit(request), kernel, tasks, fault, this.onTask, this.trips);
   }
 
   async close(): Promise<void> {
