@@ -73,6 +73,9 @@ function clock(f: () => void): [number, number] {
 class TimedContext implements CpuContext {
   readonly threads = 1;
   readonly roundTripMs = 0;
+  sampleRoundTrip(): boolean {
+    return false;
+  }
   wallMs = 0;
   cpuMs = 0;
   /** CPU ms per kernel export. */

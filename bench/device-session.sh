@@ -88,6 +88,22 @@ case "${1:-}" in
     step bash -c 'timeout 130 node .device/bench/select-blocks.mjs --decode --threads 16 --machine "$1" --out "$0/select-decode-cpu-16t.json" > "$0/select-decode-cpu.log" 2>&1; tail -12 "$0/select-decode-cpu.log"' "$out" "$machine"
     step bash -c 'timeout 170 node .device/bench/select-blocks.mjs --resident --threads 16 --n 32768,65536 --reps 2 --machine "$1" --out "$0/select-cpu-16t-resident.json" > "$0/select-cpu-resident.log" 2>&1; tail -14 "$0/select-cpu-resident.log"' "$out" "$machine"
     ;;
+  decode-cpu-ab)
+    # The CPU decode step's task rule, old tree against this one at 16 and 2 threads, alternating twice (no GPU
+    # device open), and each pool's round-trip estimate. Here: build this tree (npm run build:ts) and the old one
+    # (a git worktree: npm run build:ts, its dist/ copied to .device/old/dist), node tools/device/bundle-bench.mjs
+    # bench/select-blocks.ts, then sed 's|\.\./\.\./dist/|../old/dist/|g' .device/bench/select-blocks.mjs >
+    # .device/bench/select-blocks-old.mjs, and node tools/device/bundle-bench.mjs bench/decode-pool-calls.ts;
+    # carry [".device", "dist", "build"]
+    lscpu > "$out/lscpu.txt" 2>&1
+    for th in 2 16; do step timeout 40 node .device/bench/decode-pool-calls.mjs --threads $th --steps 200 --topk 16; done
+    for r in 1 2; do for t in old new; do
+      b=.device/bench/select-blocks.mjs; [[ $t = old ]] && b=.device/bench/select-blocks-old.mjs
+      for th in 16 2; do
+        step bash -c 'timeout 100 node "$1" --decode --backend cpu --threads "$2" --steps 2 --reps 9 --append-reps 4 --machine "$3" --out "$0.json" > "$0.log" 2>&1; grep -E "^128k  (mean|bound)" "$0.log" | cut -c1-150' "$out/decode-$t-${th}t-$r" "$b" "$th" "$machine"
+      done
+    done; done
+    ;;
   ort-32k-2t)
     # Issue 14's N 32768 goal at 2 threads: our forward against ONNX Runtime's dense GroupQueryAttention
     # (the faster peer; SparseAttention ran 5.8x slower than ours: bench/results/issue-14-h200), one round
@@ -262,5 +278,5 @@ case "${1:-}" in
     step bash -c 'timeout 60 node .device/gpu/mma.mjs "$0/mma-d128.json" --sweep-only --seqs=16384 --D=128 > "$0/mma-d128.log" 2>&1; grep -E "^N |backward \(" "$0/mma-d128.log" | cut -c1-300' "$out"
     step bash -c 'timeout 110 node .device/gpu/attention.mjs "$0/webgpu-versus-f16.json" --versus --backward --paths=f32,f16,mma --seqs=1024,4096,16384,65536 > "$0/webgpu-versus-f16.log" 2>&1; grep "^versus" "$0/webgpu-versus-f16.log" | cut -c1-160' "$out"
     ;;
-  *) echo "usage: bench/device-session.sh gpu|cpu|cpu-kernels|select-cpu|ort-32k-2t|scaling|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|select-ab|select-final|select-clocks|select-pools|select-all|f16|f16-versus|mma-backward" >&2; exit 2 ;;
+  *) echo "usage: bench/device-session.sh gpu|cpu|decode-cpu-ab|cpu-kernels|select-cpu|ort-32k-2t|scaling|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|select-ab|select-final|select-clocks|select-pools|select-all|f16|f16-versus|mma-backward" >&2; exit 2 ;;
 esac

@@ -166,7 +166,7 @@ Attention('dynamicTaskCount: up to 4 tasks per thread of at least 32 MFLOP; exac
 });
 
 Attention('streamingTaskCount: a task per MiB read, up to 4 per thread; bigger tasks where the round trip costs more; one runs inline', () => {
-  const ctx = (threads: number, roundTripMs: number) => ({ threads, roundTripMs }) as CpuContext;
+  const ctx = (threads: number, roundTripMs: number, sample = false) => ({ threads, roundTripMs, sampleRoundTrip: () => sample }) as CpuContext;
   const MiB = 2 ** 20;
   assert.equal(streamingTaskCount(ctx(2, 0), 1e5, 4 * MiB), { tasks: 4, inline: false }, '4 MiB, no round-trip cost');
   assert.equal(streamingTaskCount(ctx(2, 0), 1e5, 64 * MiB), { tasks: 8, inline: false }, 'capped at 4 per thread');
@@ -175,6 +175,7 @@ Attention('streamingTaskCount: a task per MiB read, up to 4 per thread; bigger t
   assert.equal(streamingTaskCount(ctx(2, 0.25), 1e5, 4 * MiB), { tasks: 1, inline: true }, '4 MiB: inline');
   assert.equal(streamingTaskCount(ctx(2, 0.25), 1e5, 16 * MiB), { tasks: 3, inline: false }, '16 MiB: three tasks');
   assert.equal(streamingTaskCount(ctx(2, 0.25), 16e6, 0), { tasks: 1, inline: true }, '16 MFLOP (0.5 ms): inline');
+  assert.equal(streamingTaskCount(ctx(2, 0.25, true), 1e5, 4 * MiB), { tasks: 4, inline: false }, 'sampled: split as if round trips were free');
   assert.equal(streamingTaskCount(ctx(2, 0), 16e6, 0), { tasks: 2, inline: false }, 'by flops: a task per thread');
   assert.equal(streamingTaskCount(ctx(1, 0), 1e5, 64 * MiB), { tasks: 4, inline: false }, 'one thread: tasks the calling thread runs in turn');
   forceTaskCount(3);
@@ -212,6 +213,7 @@ async function standaloneContext(build: Build): Promise<CpuContext> {
     arena,
     threads: 1,
     roundTripMs: 0,
+    sampleRoundTrip: () => false,
     persist() {
       throw new Error('standaloneContext: no keepOnDevice here');
     },

@@ -88,7 +88,7 @@ probe('a pool whose workers cannot instantiate fails at start, and createRunner 
   assert.match(note ?? '', /threads: 2 asked, running on 1: .*did not start/);
 });
 
-probe('RoundTrips: the median of the last 15 notes, negatives as 0, non-finite ignored; probe times a ping after an idle ms', async () => {
+probe('RoundTrips: the median of the last 15 notes, negatives as 0, non-finite ignored; probe notes the quickest ping after an idle ms', async () => {
   const trips = new RoundTrips();
   assert.is(trips.ms, 0, 'no estimate before a note');
   for (const ms of [0.3, 0.1, 0.2]) trips.note(ms);
@@ -98,9 +98,13 @@ probe('RoundTrips: the median of the last 15 notes, negatives as 0, non-finite i
   assert.is(trips.ms, 0.2, 'NaN ignored, -1 noted as 0: 0, 0.1, 0.2, 0.3 (the upper middle of an even count)');
   for (let i = 0; i < 15; i++) trips.note(5);
   assert.is(trips.ms, 5, 'older notes drop out');
+  const asks = Array.from({ length: 192 }, () => trips.sample());
+  assert.equal(asks.map((x, i) => (x ? i : -1)).filter((i) => i >= 0), [63, 127, 191], 'sample: once in 64 asks');
   const slow = new RoundTrips();
-  await slow.probe(() => new Promise((resolve) => setTimeout(resolve, 4)), 3);
-  assert.ok(slow.ms >= 3.5 && slow.ms < 1000, `a 4 ms ping: ${slow.ms}`);
+  let pings = 0;
+  await slow.probe(() => new Promise((resolve) => setTimeout(resolve, ++pings === 2 ? 4 : 30)), 3);
+  assert.is(pings, 3);
+  assert.ok(slow.ms >= 3.5 && slow.ms < 25, `pings of 30, 4 and 30 ms: the quickest, got ${slow.ms}`);
 });
 
 probe('a pool measures its round trip at start and on every call; inline costs none', async () => {

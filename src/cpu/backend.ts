@@ -127,6 +127,7 @@ export class CpuBackend implements Backend {
       arena: this.arena,
       threads: this.runner.threads,
       roundTripMs: this.runner.roundTripMs,
+      sampleRoundTrip: () => this.runner.sampleRoundTrip(),
       tables(layout) {
         const t = cache.get(layout);
         if (!t) throw internal('layout tables were not uploaded for this call');

@@ -27,6 +27,8 @@ export interface CpuContext {
   readonly threads: number;
   /** The pool's cost per call beyond its tasks' run time, ms (0 inline): tasks worth less are not split off. */
   readonly roundTripMs: number;
+  /** True now and then (runner.ts RoundTrips.sample): split work the round trip kept whole, to measure it again. */
+  sampleRoundTrip(): boolean;
   /** The layout's tables, uploaded once per layout by the backend before the call began. */
   tables(layout: CompiledLayout): LayoutTablePointers;
   /**

@@ -61,10 +61,14 @@ export function dynamicTaskCount(ctx: CpuContext, flops: number): number {
 export function streamingTaskCount(ctx: CpuContext, flops: number, bytes: number): { tasks: number; inline: boolean } {
   if (forced !== undefined) return { tasks: forced, inline: false };
   const threads = ctx.threads;
-  const unit = Math.max(1, (2 * ctx.roundTripMs) / taskTuning.unitMs);
-  const byFlops = Math.max(Math.min(threads, Math.floor(flops / (unit * taskTuning.inlineFlops))), Math.floor(flops / taskTuning.minTaskFlops));
-  const byBytes = Math.floor(bytes / (unit * taskTuning.minTaskBytes));
-  const tasks = Math.max(1, Math.min(threads * taskTuning.tasksPerThread, Math.max(byFlops, byBytes)));
+  const count = (unit: number) => {
+    const byFlops = Math.max(Math.min(threads, Math.floor(flops / (unit * taskTuning.inlineFlops))), Math.floor(flops / taskTuning.minTaskFlops));
+    const byBytes = Math.floor(bytes / (unit * taskTuning.minTaskBytes));
+    return Math.max(1, Math.min(threads * taskTuning.tasksPerThread, Math.max(byFlops, byBytes)));
+  };
+  let tasks = count(Math.max(1, (2 * ctx.roundTripMs) / taskTuning.unitMs));
+  // now and then, work the round trip kept whole is split as if it cost nothing: its call measures it again
+  if (tasks < count(1) && ctx.sampleRoundTrip()) tasks = count(1);
   return { tasks, inline: tasks === 1 };
 }
 

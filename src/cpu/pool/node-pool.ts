@@ -91,6 +91,10 @@ export class NodePoolRunner implements KernelRunner {
     return this.trips.ms;
   }
 
+  sampleRoundTrip(): boolean {
+    return this.trips.sample();
+  }
+
   run<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[]): Promise<void> {
     return this.runWithFault(kernel, tasks);
   }

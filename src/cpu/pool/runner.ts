@@ -28,6 +28,8 @@ export interface KernelRunner {
   readonly threads: number;
   /** What a call costs beyond its tasks' run time, in ms (RoundTrips; 0 inline). */
   readonly roundTripMs: number;
+  /** RoundTrips.sample (false inline). */
+  sampleRoundTrip(): boolean;
   /** Told of each task that completes (the backend's kernel timings). */
   onTask?: ((t: TaskTiming) => void) | undefined;
   /**
@@ -64,10 +66,19 @@ export class RoundTrips {
   private readonly recent = new Float64Array(15);
   private count = 0;
   private estimate = 0;
+  private asks = 0;
 
   /** The estimate in ms: 0 until the first note. */
   get ms(): number {
     return this.estimate;
+  }
+
+  /**
+   * True once in 64 asks. A caller whose work the estimate kept off the pool splits it anyway
+   * then, so that the estimate keeps hearing from real calls (one too high would otherwise stand).
+   */
+  sample(): boolean {
+    return this.asks++ % 64 === 63;
   }
 
   note(ms: number): void {
@@ -78,23 +89,29 @@ export class RoundTrips {
   }
 
   /**
-   * Notes `times` round trips of `ping` (a request that does no work), each after the workers have
-   * idled for a millisecond, as they do between an app's calls; one more first, not noted (the
-   * first ones after start run cold code).
+   * Notes the quickest of `times` round trips of `ping` (a request that does no work), each after
+   * the workers have idled for a millisecond, as they do between an app's calls. The quickest: an
+   * estimate too high would keep small work off the pool, and then no call would correct it; one
+   * too low lets the calls that follow correct it.
    */
   async probe(ping: () => Promise<unknown>, times = 5): Promise<void> {
-    for (let i = 0; i <= times; i++) {
+    let quickest = Infinity;
+    for (let i = 0; i < times; i++) {
       await new Promise((resolve) => setTimeout(resolve, 1));
       const t0 = epochMs();
       await ping();
-      if (i > 0) this.note(epochMs() - t0);
+      quickest = Math.min(quickest, epochMs() - t0);
     }
+    this.note(quickest);
   }
 }
 
 export class InlineRunner implements KernelRunner {
   readonly threads = 1;
   readonly roundTripMs = 0;
+  sampleRoundTrip(): boolean {
+    return false;
+  }
   onTask?: ((t: TaskTiming) => void) | undefined;
   constructor(private readonly exports: KernelExports) {}
 

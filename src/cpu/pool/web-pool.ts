@@ -84,6 +84,10 @@ export class WebPoolRunner implements KernelRunner {
     return this.trips.ms;
   }
 
+  sampleRoundTrip(): boolean {
+    return this.trips.sample();
+  }
+
   /** Whether workers' silent ends (self.close(), a crash) are detected: needs Web Locks. */
   get detectsSilentExit(): boolean {
     return webLocks() !== undefined;
