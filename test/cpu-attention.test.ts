@@ -165,19 +165,19 @@ Attention('dynamicTaskCount: up to 4 tasks per thread of at least 32 MFLOP; exac
   }
 });
 
-Attention('streamingTaskCount: a task per MiB read, up to 4 per thread; bigger tasks where the round trip costs more; one runs inline', () => {
+Attention('streamingTaskCount: a task per MiB read, up to 4 per thread; whole on the calling thread where the split saves under two round trips', () => {
   const ctx = (threads: number, roundTripMs: number, sample = false) => ({ threads, roundTripMs, sampleRoundTrip: () => sample }) as CpuContext;
   const MiB = 2 ** 20;
   assert.equal(streamingTaskCount(ctx(2, 0), 1e5, 4 * MiB), { tasks: 4, inline: false }, '4 MiB, no round-trip cost');
   assert.equal(streamingTaskCount(ctx(2, 0), 1e5, 64 * MiB), { tasks: 8, inline: false }, 'capped at 4 per thread');
-  assert.equal(streamingTaskCount(ctx(16, 0.02), 1e5, 4 * MiB), { tasks: 4, inline: false }, 'a round trip under half the unit changes nothing');
-  // 0.25 ms round trips: a task must carry 0.5 ms, five units (5 MiB)
-  assert.equal(streamingTaskCount(ctx(2, 0.25), 1e5, 4 * MiB), { tasks: 1, inline: true }, '4 MiB: inline');
-  assert.equal(streamingTaskCount(ctx(2, 0.25), 1e5, 16 * MiB), { tasks: 3, inline: false }, '16 MiB: three tasks');
-  assert.equal(streamingTaskCount(ctx(2, 0.25), 16e6, 0), { tasks: 1, inline: true }, '16 MFLOP (0.5 ms): inline');
-  assert.equal(streamingTaskCount(ctx(2, 0.25, true), 1e5, 4 * MiB), { tasks: 4, inline: false }, 'sampled: split as if round trips were free');
+  // 4 MiB is 0.4 ms of one core; on 2 threads a split saves 0.2 ms, on 16 (4 tasks) 0.3 ms
+  assert.equal(streamingTaskCount(ctx(2, 0.09), 1e5, 4 * MiB), { tasks: 4, inline: false }, 'saves 0.2 ms, more than 2 × 0.09');
+  assert.equal(streamingTaskCount(ctx(2, 0.1), 1e5, 4 * MiB), { tasks: 1, inline: true }, 'saves 0.2 ms, not more than 2 × 0.1: inline');
+  assert.equal(streamingTaskCount(ctx(16, 0.3), 1e5, 8 * MiB), { tasks: 8, inline: false }, '8 MiB on 16 threads saves 0.7 ms: split');
+  assert.equal(streamingTaskCount(ctx(16, 0.3), 1e5, 4 * MiB), { tasks: 1, inline: true }, '4 MiB on 16 threads saves 0.3 ms: inline');
+  assert.equal(streamingTaskCount(ctx(2, 0.25, true), 1e5, 4 * MiB), { tasks: 4, inline: false }, 'sampled: split anyway');
   assert.equal(streamingTaskCount(ctx(2, 0), 16e6, 0), { tasks: 2, inline: false }, 'by flops: a task per thread');
-  assert.equal(streamingTaskCount(ctx(1, 0), 1e5, 64 * MiB), { tasks: 4, inline: false }, 'one thread: tasks the calling thread runs in turn');
+  assert.equal(streamingTaskCount(ctx(2, 0.25), 16e6, 0), { tasks: 1, inline: true }, '16 MFLOP (0.53 ms) on 2 threads saves 0.27 ms: inline');
   forceTaskCount(3);
   try {
     assert.equal(streamingTaskCount(ctx(2, 0.25), 1e5, 4 * MiB), { tasks: 3, inline: false }, 'forced');

@@ -28,7 +28,7 @@ export const taskTuning = {
    * selected blocks): about 0.1 ms of one core's reads, near a pool round trip (the rates of 4 MiB and
    * 1 MiB on 16 and 2 cores: bench/results/issue-17-h200/2026-12-03b). */
   minTaskBytes: 1 << 20,
-  /** About how long inlineFlops and minTaskBytes take one core (ms). */
+  /** About how long inlineFlops and minTaskBytes take one core (ms): streamingTaskCount's estimate of a call's work. */
   unitMs: 0.1,
 };
 
@@ -52,23 +52,22 @@ export function dynamicTaskCount(ctx: CpuContext, flops: number): number {
 /**
  * Tasks for an op that computes `flops` and reads `bytes` it cannot share between tasks (a decode
  * step's K/V blocks, a selection's key summaries): by its flops as dynamicTaskCount splits them,
- * but no task under a unit's worth (inlineFlops), and by its reads one task per unit of
- * minTaskBytes; up to tasksPerThread per thread. A unit is unitMs of one core's work, or two of
- * the pool's round trips where those cost more (ctx.roundTripMs): a task worth less costs the call
- * more than it saves. `inline` when that is one task: the calling thread runs it. The forced count,
+ * but no task under a unit's worth (inlineFlops: unitMs of one core), and by its reads one task per
+ * minTaskBytes; up to tasksPerThread per thread. Split only where that saves more than two of the
+ * pool's round trips (ctx.roundTripMs): the call's work, unitMs a unit, less its share on as many
+ * threads as tasks. `inline` when that is one task: the calling thread runs it. The forced count,
  * never inline, when a test forces one.
  */
 export function streamingTaskCount(ctx: CpuContext, flops: number, bytes: number): { tasks: number; inline: boolean } {
   if (forced !== undefined) return { tasks: forced, inline: false };
   const threads = ctx.threads;
-  const count = (unit: number) => {
-    const byFlops = Math.max(Math.min(threads, Math.floor(flops / (unit * taskTuning.inlineFlops))), Math.floor(flops / taskTuning.minTaskFlops));
-    const byBytes = Math.floor(bytes / (unit * taskTuning.minTaskBytes));
-    return Math.max(1, Math.min(threads * taskTuning.tasksPerThread, Math.max(byFlops, byBytes)));
-  };
-  let tasks = count(Math.max(1, (2 * ctx.roundTripMs) / taskTuning.unitMs));
-  // now and then, work the round trip kept whole is split as if it cost nothing: its call measures it again
-  if (tasks < count(1) && ctx.sampleRoundTrip()) tasks = count(1);
+  const byFlops = Math.max(Math.min(threads, Math.floor(flops / taskTuning.inlineFlops)), Math.floor(flops / taskTuning.minTaskFlops));
+  const byBytes = Math.floor(bytes / taskTuning.minTaskBytes);
+  let tasks = Math.max(1, Math.min(threads * taskTuning.tasksPerThread, Math.max(byFlops, byBytes)));
+  const workMs = Math.max(flops / taskTuning.inlineFlops, bytes / taskTuning.minTaskBytes) * taskTuning.unitMs;
+  const savedMs = workMs * (1 - 1 / Math.min(tasks, threads));
+  // now and then, work the round trip kept whole is split anyway: its call measures the round trip again
+  if (tasks > 1 && savedMs <= 2 * ctx.roundTripMs && !ctx.sampleRoundTrip()) tasks = 1;
   return { tasks, inline: tasks === 1 };
 }
 
