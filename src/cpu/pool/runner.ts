@@ -57,10 +57,9 @@ export function kernelError(kernel: string, failures: { task: number; cause: unk
 
 /**
  * A pool's cost per call beyond its tasks' run time: sending the tasks, waking the workers, hearing
- * that they ended. It depends on the machine far more than a task's work does (a few tens of µs
- * where every worker has a core of its own, several times that where they share the calling
- * thread's cores: bench/results/README.md), so the pool measures it: at start, then on every call
- * (the call's time less its tasks' span). The estimate is the median of the last calls'.
+ * that they ended. It depends on the machine and its load far more than a task's work does
+ * (bench/results/README.md), so the pool measures it: at start, then on every call (the call's
+ * time less its tasks' span). The estimate is the median of the last calls'.
  */
 export class RoundTrips {
   private readonly recent = new Float64Array(15);
