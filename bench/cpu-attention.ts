@@ -72,10 +72,7 @@ function clock(f: () => void): [number, number] {
 /** A CpuContext over its own memory that runs inline and adds up the time spent in kernels. */
 class TimedContext implements CpuContext {
   readonly threads = 1;
-  readonly roundTripMs = 0;
-  sampleRoundTrip(): boolean {
-    return false;
-  }
+  readonly roundTrips = null;
   wallMs = 0;
   cpuMs = 0;
   /** CPU ms per kernel export. */

@@ -67,7 +67,7 @@ try {
     await engine.attention({ q, kv, layout, causal: true });
   };
   for (let i = 0; i < 30; i++) await step();
-  const before = pool?.roundTripMs;
+  const before = pool?.roundTrips.ms;
   recording = true;
   const wall: number[] = [];
   for (let i = 0; i < steps; i++) {
@@ -78,7 +78,7 @@ try {
   recording = false;
   const ms = (x: number) => x.toFixed(3);
   console.log(`threads ${threads}, N ${N}, ${score} topK ${topK}: a step ${ms(median(wall))} ms (median of ${steps})`);
-  console.log(pool ? `pool round-trip estimate ${ms(before ?? 0)} ms after the warm-up, ${ms(pool.roundTripMs)} ms after the steps` : 'no pool call: every kernel ran on the calling thread');
+  console.log(pool ? `pool round-trip estimate ${ms(before ?? 0)} ms after the warm-up, ${ms(pool.roundTrips.ms)} ms after the steps` : 'no pool call: every kernel ran on the calling thread');
   for (const kernel of [...new Set(calls.map((c) => c.kernel))]) {
     const cs = calls.filter((c) => c.kernel === kernel && c.tasks.length > 0);
     const first = (c: Call) => Math.min(...c.tasks.map((t) => t.start));

@@ -166,7 +166,7 @@ Attention('dynamicTaskCount: up to 4 tasks per thread of at least 32 MFLOP; exac
 });
 
 Attention('streamingTaskCount: a task per MiB read, up to 4 per thread; whole on the calling thread where the split saves under two round trips', () => {
-  const ctx = (threads: number, roundTripMs: number, sample = false) => ({ threads, roundTripMs, sampleRoundTrip: () => sample }) as CpuContext;
+  const ctx = (threads: number, ms: number, sample = false) => ({ threads, roundTrips: { ms, sample: () => sample } }) as CpuContext;
   const MiB = 2 ** 20;
   assert.equal(streamingTaskCount(ctx(2, 0), 1e5, 4 * MiB), { tasks: 4, inline: false }, '4 MiB, no round-trip cost');
   assert.equal(streamingTaskCount(ctx(2, 0), 1e5, 64 * MiB), { tasks: 8, inline: false }, 'capped at 4 per thread');
@@ -212,8 +212,7 @@ async function standaloneContext(build: Build): Promise<CpuContext> {
   return {
     arena,
     threads: 1,
-    roundTripMs: 0,
-    sampleRoundTrip: () => false,
+    roundTrips: null,
     persist() {
       throw new Error('standaloneContext: no keepOnDevice here');
     },

@@ -281,9 +281,8 @@ for (const N of sweep) {
     await time('bwd mma', 'AttentionForwardMmaProgram', backward(), 3.5);
     for (const t of BACKWARD_TILES) await time(`bwd mma ${mmaBackwardTileName(t)}`, 'AttentionForwardMmaProgram', backward(t), 3.5);
   } else rec['bwd mma'] = { skipped: whyBackward };
-  const fmt = fmtRow;
-  console.log(`N ${String(N).padStart(6)}  f32 ${fmt(rec.f32)}  f16 ${fmt(rec.f16)}   mma ${why ?? TILES.map((t) => `${mmaTileName(t)} ${fmt(rec[`mma ${mmaTileName(t)}`])}`).join('  ')}`);
-  console.log(`         backward (forward included, TFLOP/s of 3.5× the forward's): f16 ${fmt(rec['bwd f16'])}  mma ${fmt(rec['bwd mma'])}  ${BACKWARD_TILES.map((t) => `${mmaBackwardTileName(t)} ${fmt(rec[`bwd mma ${mmaBackwardTileName(t)}`])}`).join('  ')}`);
+  console.log(`N ${String(N).padStart(6)}  f32 ${fmtRow(rec.f32)}  f16 ${fmtRow(rec.f16)}   mma ${why ?? TILES.map((t) => `${mmaTileName(t)} ${fmtRow(rec[`mma ${mmaTileName(t)}`])}`).join('  ')}`);
+  console.log(`         backward (forward included, TFLOP/s of 3.5× the forward's): f16 ${fmtRow(rec['bwd f16'])}  mma ${fmtRow(rec['bwd mma'])}  ${BACKWARD_TILES.map((t) => `${mmaBackwardTileName(t)} ${fmtRow(rec[`bwd mma ${mmaBackwardTileName(t)}`])}`).join('  ')}`);
   results.push(rec);
 }
 acq.release();

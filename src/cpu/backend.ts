@@ -126,8 +126,7 @@ export class CpuBackend implements Backend {
     return {
       arena: this.arena,
       threads: this.runner.threads,
-      roundTripMs: this.runner.roundTripMs,
-      sampleRoundTrip: () => this.runner.sampleRoundTrip(),
+      roundTrips: this.runner.roundTrips,
       tables(layout) {
         const t = cache.get(layout);
         if (!t) throw internal('layout tables were not uploaded for this call');

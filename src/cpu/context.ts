@@ -5,6 +5,7 @@ import type { CompiledLayout } from '../layouts/compile.js';
 import type { Arena } from './arena.js';
 import type { CpuResident } from './resident.js';
 import type { KernelArgs, KernelName } from './kernels.js';
+import type { RoundTrips } from './pool/runner.js';
 
 /**
  * Byte offsets of a compiled layout's tables in Wasm memory (all Int32, causalKind Uint8), copied
@@ -25,10 +26,8 @@ export interface CpuContext {
   readonly arena: Arena;
   /** Threads a call may use: split work into at most this many tasks. */
   readonly threads: number;
-  /** The pool's cost per call beyond its tasks' run time, ms (0 inline): tasks worth less are not split off. */
-  readonly roundTripMs: number;
-  /** True now and then (runner.ts RoundTrips.sample): split work the round trip kept whole, to measure it again. */
-  sampleRoundTrip(): boolean;
+  /** The pool's measured cost per call beyond its tasks' run time (runner.ts; null inline): streamingTaskCount splits only work that saves more. */
+  readonly roundTrips: Pick<RoundTrips, 'ms' | 'sample'> | null;
   /** The layout's tables, uploaded once per layout by the backend before the call began. */
   tables(layout: CompiledLayout): LayoutTablePointers;
   /**

@@ -54,7 +54,7 @@ export function dynamicTaskCount(ctx: CpuContext, flops: number): number {
  * step's K/V blocks, a selection's key summaries): by its flops as dynamicTaskCount splits them,
  * but no task under a unit's worth (inlineFlops: unitMs of one core), and by its reads one task per
  * minTaskBytes; up to tasksPerThread per thread. Split only where that saves more than two of the
- * pool's round trips (ctx.roundTripMs): the call's work, unitMs a unit, less its share on as many
+ * pool's round trips (ctx.roundTrips): the call's work, unitMs a unit, less its share on as many
  * threads as tasks. `inline` when that is one task: the calling thread runs it. The forced count,
  * never inline, when a test forces one.
  */
@@ -67,7 +67,8 @@ export function streamingTaskCount(ctx: CpuContext, flops: number, bytes: number
   const workMs = Math.max(flops / taskTuning.inlineFlops, bytes / taskTuning.minTaskBytes) * taskTuning.unitMs;
   const savedMs = workMs * (1 - 1 / Math.min(tasks, threads));
   // now and then, work the round trip kept whole is split anyway: its call measures the round trip again
-  if (tasks > 1 && savedMs <= 2 * ctx.roundTripMs && !ctx.sampleRoundTrip()) tasks = 1;
+  const trips = ctx.roundTrips;
+  if (tasks > 1 && trips && savedMs <= 2 * trips.ms && !trips.sample()) tasks = 1;
   return { tasks, inline: tasks === 1 };
 }
 

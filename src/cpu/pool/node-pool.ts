@@ -36,7 +36,7 @@ export class NodePoolRunner implements KernelRunner {
   readonly idleErrors: Error[] = [];
   onTask?: ((t: TaskTiming) => void) | undefined;
   private readonly pool: Piscina<WorkerRequest, WorkerResponse | undefined>;
-  private readonly trips = new RoundTrips();
+  readonly roundTrips = new RoundTrips();
   private closed = false;
 
   private constructor(pool: Piscina<WorkerRequest, WorkerResponse | undefined>, threads: number) {
@@ -74,7 +74,7 @@ export class NodePoolRunner implements KernelRunner {
       const answers = await Promise.all(Array.from({ length: threads }, () => pool.run({ type: 'ping' })));
       const failed = answers.find((a) => a?.err);
       if (failed?.err) throw deserializeError(failed.err);
-      await runner.trips.probe(() => pool.run({ type: 'ping' }));
+      await runner.roundTrips.probe(() => pool.run({ type: 'ping' }));
     } catch (e) {
       await runner.close();
       throw fail(`the Node worker pool did not start (${e instanceof Error ? e.message : String(e)})`, { cause: e });
@@ -87,14 +87,6 @@ export class NodePoolRunner implements KernelRunner {
     return this.pool.threads.length;
   }
 
-  get roundTripMs(): number {
-    return this.trips.ms;
-  }
-
-  sampleRoundTrip(): boolean {
-    return this.trips.sample();
-  }
-
   run<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[]): Promise<void> {
     return this.runWithFault(kernel, tasks);
   }
@@ -102,7 +94,7 @@ export class NodePoolRunner implements KernelRunner {
   /** run() with a test-only fault in one task (test/pool.test.ts). */
   async runWithFault<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[], fault?: TaskFault): Promise<void> {
     if (this.closed) throw errors.poolClosed();
-    await fanOut((request) => this.pool.run(request), kernel, tasks, fault, this.onTask, this.trips);
+    await fanOut((request) => this.pool.run(request), kernel, tasks, fault, this.onTask, this.roundTrips);
   }
 
   /**

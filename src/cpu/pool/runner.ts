@@ -26,10 +26,8 @@ export interface TaskTiming {
 /** Runs kernels somewhere: inline, or on a pool of workers over the same memory. */
 export interface KernelRunner {
   readonly threads: number;
-  /** What a call costs beyond its tasks' run time, in ms (RoundTrips; 0 inline). */
-  readonly roundTripMs: number;
-  /** RoundTrips.sample (false inline). */
-  sampleRoundTrip(): boolean;
+  /** What a call costs beyond its tasks' run time, measured (null inline: nothing). */
+  readonly roundTrips: RoundTrips | null;
   /** Told of each task that completes (the backend's kernel timings). */
   onTask?: ((t: TaskTiming) => void) | undefined;
   /**
@@ -107,10 +105,7 @@ export class RoundTrips {
 
 export class InlineRunner implements KernelRunner {
   readonly threads = 1;
-  readonly roundTripMs = 0;
-  sampleRoundTrip(): boolean {
-    return false;
-  }
+  readonly roundTrips = null;
   onTask?: ((t: TaskTiming) => void) | undefined;
   constructor(private readonly exports: KernelExports) {}
 

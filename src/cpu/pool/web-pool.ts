@@ -47,7 +47,7 @@ export class WebPoolRunner implements KernelRunner {
   private readonly init: Omit<WorkerInit, 'lock' | 'id'>;
   private readonly slots = new Set<Slot>();
   private readonly queue: Pending[] = [];
-  private readonly trips = new RoundTrips();
+  readonly roundTrips = new RoundTrips();
   /** Tasks a worker holds at once (poolTuning), fixed at start. */
   private readonly depth = Math.max(1, poolTuning.tasksInFlightPerWorker);
   /** Lock names are per origin, shared by every tab and worker: make ours unique. */
@@ -67,7 +67,7 @@ export class WebPoolRunner implements KernelRunner {
     const runner = new WebPoolRunner(module, memory, threads);
     try {
       await Promise.all(Array.from({ length: threads }, () => runner.spawn()));
-      await runner.trips.probe(() => runner.submit({ type: 'ping' }));
+      await runner.roundTrips.probe(() => runner.submit({ type: 'ping' }));
     } catch (e) {
       await runner.close();
       throw fail(`the Web Worker pool did not start (${e instanceof Error ? e.message : String(e)})`, { cause: e });
@@ -78,14 +78,6 @@ export class WebPoolRunner implements KernelRunner {
   /** Live workers, starting ones included: `threads` again once a dead one has been replaced. */
   get workerCount(): number {
     return this.slots.size;
-  }
-
-  get roundTripMs(): number {
-    return this.trips.ms;
-  }
-
-  sampleRoundTrip(): boolean {
-    return this.trips.sample();
   }
 
   /** Whether workers' silent ends (self.close(), a crash) are detected: needs Web Locks. */
@@ -100,7 +92,7 @@ export class WebPoolRunner implements KernelRunner {
   /** run() with a test-only fault in one task (test/deno/pool.test.ts). */
   async runWithFault<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[], fault?: TaskFault): Promise<void> {
     if (this.closed) throw errors.poolClosed();
-    await fanOut((request) => this.submit(request), kernel, tasks, fault, this.onTask, this.trips);
+    await fanOut((request) => this.submit(request), kernel, tasks, fault, this.onTask, this.roundTrips);
   }
 
   async close(): Promise<void> {
