@@ -8,6 +8,8 @@
 // and prints the pool's own round-trip estimate (runner.ts RoundTrips) before and after.
 //   node --import tsx bench/decode-pool-calls.ts [--threads 2] [--steps 300] [--n 131072] [--topk 16]
 //     [--score mean|bound] [--min-task-bytes B] (taskTuning.minTaskBytes for this run)
+//     [--unit-ms X] (taskTuning.unitMs: a large one splits every call) [--path lane|messages] (the pool's
+//     path for every call)
 import { parseFlags } from '../cli/flags.js';
 import { uniformFloats } from '../cli/random.js';
 import { median } from '../cli/stats.js';
@@ -16,13 +18,17 @@ import { NodePoolRunner } from '../src/cpu/pool/node-pool.js';
 import { epochMs } from '../src/cpu/pool/messages.js';
 import { taskTuning } from '../src/cpu/tasks.js';
 
-const flags = parseFlags({ threads: 'int', steps: 'int', n: 'int', topk: 'int', score: 'string', 'min-task-bytes': 'int' });
+const flags = parseFlags({
+  threads: 'int', steps: 'int', n: 'int', topk: 'int', score: 'string', 'min-task-bytes': 'int', 'unit-ms': 'string', path: 'string'
+});
 const threads = flags.int('threads', 2);
 const steps = flags.int('steps', 300);
 const N = flags.int('n', 131072);
 const topK = flags.int('topk', 16);
 const score = flags.string('score', 'mean') as 'mean' | 'bound';
 taskTuning.minTaskBytes = flags.int('min-task-bytes', taskTuning.minTaskBytes);
+taskTuning.unitMs = Number(flags.string('unit-ms', String(taskTuning.unitMs)));
+const path = flags.has('path') ? (flags.string('path', 'lane') as 'lane' | 'messages') : undefined;
 const [H, D, block, chunk] = [8, 64, 64, 8192];
 
 interface Call {
@@ -44,7 +50,7 @@ NodePoolRunner.prototype.runWithFault = async function (this: NodePoolRunner, ..
     onTask?.(t);
   };
   try {
-    await run.apply(this, args);
+    await run.call(this, args[0], args[1], args[2], path ?? args[3]);
   } finally {
     this.onTask = onTask;
     call.t1 = epochMs();

@@ -14,7 +14,8 @@ import { InlineRunner, RoundTrips, type KernelRunner, type TaskTiming } from '..
 import { kernelTimings } from '../src/cpu/backend.js';
 import { NodePoolRunner } from '../src/cpu/pool/node-pool.js';
 import { expectFilled, fillTasks } from './helpers/fill-tasks.js';
-import type { KernelArgs } from '../src/cpu/kernels.js';
+import type { KernelArgs, KernelName } from '../src/cpu/kernels.js';
+import { LANE_TASKS } from '../src/cpu/pool/lane.js';
 
 const MiB = 2 ** 20;
 const PAGE = 65536;
@@ -131,9 +132,14 @@ probe('createRunner rejects a bad thread count', async () => {
 
 probe.run();
 
-for (const threads of [1, 2, 4]) {
-  const t = suite(`pool, ${threads} thread${threads > 1 ? 's' : ''}`);
+// Each pool of workers twice: calls by its task lane (lane.ts, what run() takes when the lane is
+// free) and by messages (its other path: calls made while the lane is busy, faults, pings).
+for (const [threads, path] of [[1, undefined], [2, 'lane'], [2, 'messages'], [4, 'lane'], [4, 'messages']] as const) {
+  const t = suite(`pool, ${threads} thread${threads > 1 ? 's' : ''}${path ? `, by ${path}` : ''}`);
   let s: Setup;
+  /** A call by this suite's path. */
+  const call = <K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[]) =>
+    path ? (s.runner as NodePoolRunner).runWithFault(kernel, tasks, undefined, path) : s.runner.run(kernel, tasks);
   t.before(async () => {
     s = await setup(threads);
     assert.is(s.runner.threads, threads);
@@ -149,7 +155,7 @@ for (const threads of [1, 2, 4]) {
       const tasks = fillTasks(4096, count, 1000, count);
       const region = tasks.reduce((bytes, { count: n }) => bytes + 4 * n, 0);
       new Uint8Array(s.memory.buffer, 4096, region).fill(0xff);
-      await s.runner.run('diagnosticFill', tasks);
+      await call('diagnosticFill', tasks);
       const pooled = new Uint8Array(s.memory.buffer, 4096, region).slice();
 
       const { module } = await loadKernelModule();
@@ -167,7 +173,7 @@ for (const threads of [1, 2, 4]) {
     s.runner.onTask = (x) => seen.push(x);
     const t0 = performance.timeOrigin + performance.now();
     const tasks = fillTasks(4096, 3 * threads + 1, 1000, 5);
-    await s.runner.run('diagnosticFill', tasks);
+    await call('diagnosticFill', tasks);
     const t1 = performance.timeOrigin + performance.now();
     s.runner.onTask = undefined;
     assert.is(seen.length, tasks.length);
@@ -179,17 +185,17 @@ for (const threads of [1, 2, 4]) {
   });
 
   t('a trap rejects the call with an error naming the kernel; the next call works', async () => {
-    const e = await rejection(s.runner.run('diagnosticTrap', Array.from({ length: threads }, () => ({}))));
+    const e = await rejection(call('diagnosticTrap', Array.from({ length: threads }, () => ({}))));
     assert.match(e.message, /kernel 'diagnosticTrap' failed/);
     assert.match(e.message, /unreachable/);
     const tasks = fillTasks(8192, threads, 333, 7);
-    await s.runner.run('diagnosticFill', tasks);
+    await call('diagnosticFill', tasks);
     expectFilled(s.memory, tasks, 'after a trap');
   });
 
   t('an unknown kernel rejects with its name', async () => {
     // a name outside src/cpu/kernels.ts's table, as untyped code could pass
-    const e = await rejection(s.runner.run('noSuchKernel' as 'diagnosticTrap', [{}]));
+    const e = await rejection(call('noSuchKernel' as 'diagnosticTrap', [{}]));
     assert.match(e.message, /noSuchKernel/);
   });
 
@@ -212,7 +218,7 @@ for (const threads of [1, 2, 4]) {
     // more tasks than workers, all past the old end, the last one near the new end
     const tasks = fillTasks(oldEnd + 64, 4 * threads, 4096, 100);
     tasks.push({ p: oldEnd + 300 * MiB - 4 * 1001, count: 1001, value: -3 });
-    await s.runner.run('diagnosticFill', tasks);
+    await call('diagnosticFill', tasks);
     expectFilled(s.memory, tasks, 'past the old end');
   });
 
@@ -221,19 +227,43 @@ for (const threads of [1, 2, 4]) {
       t(`a worker that dies mid-call (${kind}) rejects the call, is replaced, and the next call is correct`, async () => {
         const pool = s.runner as NodePoolRunner;
         const tasks = fillTasks(1 << 20, threads, 5000, 50);
-        const e = await rejection(pool.runWithFault('diagnosticFill', tasks, { task: threads - 1, kind }));
+        const e = await rejection(pool.runWithFault('diagnosticFill', tasks, { task: threads - 1, kind }, path));
         assert.match(e.message, /kernel 'diagnosticFill' failed in a pool worker/);
-        assert.match(e.message, kind === 'exit' ? /worker exited with code: 70/ : /uncaught error in a pool worker/);
+        // the lane knows only that the worker is gone; piscina has its exit code or error
+        if (path === 'lane') assert.match(e.message, new RegExp(`task ${threads} of ${threads}\\): its worker \\(thread \\d+\\) exited`));
+        else assert.match(e.message, kind === 'exit' ? /worker exited with code: 70/ : /uncaught error in a pool worker/);
         assert.is(pool.workerCount, threads, 'the pool is back to full strength');
         // every task ran, the dying one included (it died after its kernel): the call waited for all
         expectFilled(s.memory, tasks, 'the failed call');
         const next = fillTasks(2 << 20, 2 * threads, 5000, 60);
-        await s.runner.run('diagnosticFill', next);
+        await call('diagnosticFill', next);
         expectFilled(s.memory, next, 'the next call');
         assert.is(pool.workerCount, threads);
+        // an uncaught error with no piscina task in flight reaches the pool's 'error' event
+        if (path === 'lane' && kind === 'uncaught') assert.is(pool.idleErrors.splice(0).length <= 1, true);
         assert.equal(pool.idleErrors, []);
       });
     }
+  }
+
+  if (path === 'lane') {
+    t('run() takes the lane when it is free; a call past its task room, or made while it is busy, goes by messages', async () => {
+      const pool = s.runner as NodePoolRunner;
+      const before = pool.laneCalls;
+      const tasks = fillTasks(4096, threads, 1000, 3);
+      await pool.run('diagnosticFill', tasks);
+      assert.is(pool.laneCalls, before + 1);
+      const many = fillTasks(4 << 20, LANE_TASKS + 1, 16, 4);
+      await pool.run('diagnosticFill', many);
+      assert.is(pool.laneCalls, before + 1);
+      expectFilled(s.memory, many, 'past the lane');
+      const spin = pool.run('diagnosticSpin', Array.from({ length: threads }, () => ({ iterations: 2_000_000 })));
+      const during = fillTasks(8 << 20, threads, 1000, 9);
+      await pool.run('diagnosticFill', during);
+      await spin;
+      assert.is(pool.laneCalls, before + 2);
+      expectFilled(s.memory, during, 'while the lane was busy');
+    });
   }
 
   t('close ends the pool; later calls reject; close again is a no-op', async () => {

@@ -66,12 +66,25 @@ if (inDeno) Deno.test('WebPoolRunner with 2 workers', async (t) => {
       expectFilled(memory, tasks, 'after a trap');
     });
 
-    for (const kind of ['exit', 'uncaught'] as const) {
-      await t.step(`a worker that dies mid-call (${kind}) rejects it and is replaced`, async () => {
+    await t.step('run() takes the task lane when it is free; the same fills by messages', async () => {
+      const before = pool.laneCalls;
+      const tasks = fillTasks(4096, 3, 1000, 3);
+      await pool.run('diagnosticFill', tasks);
+      check(pool.laneCalls === before + 1, `one call by the lane, counted ${pool.laneCalls - before}`);
+      expectFilled(memory, tasks, 'by the lane');
+      const again = fillTasks(4096, 3, 1000, 30);
+      await pool.runWithFault('diagnosticFill', again, undefined, 'messages');
+      check(pool.laneCalls === before + 1, 'none by the lane');
+      expectFilled(memory, again, 'by messages');
+    });
+
+    for (const [kind, path] of [['exit', 'messages'], ['uncaught', 'messages'], ['exit', 'lane'], ['uncaught', 'lane']] as const) {
+      await t.step(`a worker that dies mid-call (${kind}, by ${path}) rejects it and is replaced`, async () => {
         const tasks = fillTasks(1 << 20, 2, 5000, 50);
-        const e = await rejection(pool.runWithFault('diagnosticFill', tasks, { task: 1, kind }));
+        const e = await rejection(pool.runWithFault('diagnosticFill', tasks, { task: 1, kind }, path));
         check(/kernel 'diagnosticFill' failed in a pool worker/.test(e.message), e.message);
-        check(kind === 'exit' ? /ended/.test(e.message) : /uncaught error/.test(e.message), e.message);
+        if (path === 'lane') check(/task 2 of 2\): its worker \(thread \d+\) exited/.test(e.message), e.message);
+        else check(kind === 'exit' ? /ended/.test(e.message) : /uncaught error/.test(e.message), e.message);
         expectFilled(memory, tasks, 'the failed call');
         const next = fillTasks(2 << 20, 4, 5000, 60);
         await pool.run('diagnosticFill', next);

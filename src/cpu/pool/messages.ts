@@ -25,6 +25,8 @@ export interface WorkerInit {
   lock?: string;
   /** Web Worker pool only: this worker's number, for diagnostics. */
   id?: number;
+  /** The pool's task lane (lane.ts), where the host has Atomics.waitAsync. */
+  lane?: SharedArrayBuffer;
 }
 
 export interface InitRequest {

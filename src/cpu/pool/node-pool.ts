@@ -7,7 +7,8 @@
 import type { Piscina } from 'piscina';
 import type { WorkerInit, WorkerRequest, WorkerResponse } from './messages.js';
 import { deserializeError } from './messages.js';
-import { fanOut, poolTuning, RoundTrips, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
+import { fanOut, poolTuning, RoundTrips, runOnLane, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
+import { TaskLane } from './lane.js';
 import type { KernelArgs, KernelName } from '../kernels.js';
 import { errors, fail } from '../../errors.js';
 
@@ -37,11 +38,16 @@ export class NodePoolRunner implements KernelRunner {
   onTask?: ((t: TaskTiming) => void) | undefined;
   private readonly pool: Piscina<WorkerRequest, WorkerResponse | undefined>;
   readonly roundTrips = new RoundTrips();
+  /** Kernel calls go here when it is free (lane.ts); null where Atomics.waitAsync is missing. */
+  private readonly lane: TaskLane | null;
   private closed = false;
+  /** Calls that took the lane (tests). */
+  laneCalls = 0;
 
-  private constructor(pool: Piscina<WorkerRequest, WorkerResponse | undefined>, threads: number) {
+  private constructor(pool: Piscina<WorkerRequest, WorkerResponse | undefined>, threads: number, lane: TaskLane | null) {
     this.pool = pool;
     this.threads = threads;
+    this.lane = lane;
     // piscina emits 'error' for a worker that fails with no task in flight; an EventEmitter with
     // no 'error' listener would throw it at the host instead. The worker is replaced either way.
     pool.on('error', (e: Error) => {
@@ -51,9 +57,12 @@ export class NodePoolRunner implements KernelRunner {
 
   /** Starts the workers and waits until each answers, so a pool that cannot start fails here. */
   static async create(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number, workerUrl: URL = WORKER_URL): Promise<NodePoolRunner> {
-    const workerData: WorkerInit = { module, memory };
+    let pool: Piscina<WorkerRequest, WorkerResponse | undefined> | undefined;
+    const live = (): ReadonlySet<number> => new Set(pool?.threads.map((w) => w.threadId));
+    const lane = typeof Atomics.waitAsync === 'function' ? new TaskLane(live) : null;
+    const workerData: WorkerInit = { module, memory, ...(lane ? { lane: lane.buffer } : {}) };
     const { Piscina } = await import('piscina');
-    const pool = new Piscina<WorkerRequest, WorkerResponse | undefined>({
+    pool = new Piscina<WorkerRequest, WorkerResponse | undefined>({
       filename: workerUrl.href,
       minThreads: threads,
       maxThreads: threads,
@@ -69,12 +78,12 @@ export class NodePoolRunner implements KernelRunner {
       workerData,
       execArgv: workerExecArgv(),
     });
-    const runner = new NodePoolRunner(pool, threads);
+    const runner = new NodePoolRunner(pool, threads, lane);
     try {
       const answers = await Promise.all(Array.from({ length: threads }, () => pool.run({ type: 'ping' })));
       const failed = answers.find((a) => a?.err);
       if (failed?.err) throw deserializeError(failed.err);
-      await runner.roundTrips.probe(() => pool.run({ type: 'ping' }));
+      await runner.roundTrips.probe(() => (lane ? lane.ping() : pool!.run({ type: 'ping' })));
     } catch (e) {
       await runner.close();
       throw fail(`the Node worker pool did not start (${e instanceof Error ? e.message : String(e)})`, { cause: e });
@@ -91,10 +100,19 @@ export class NodePoolRunner implements KernelRunner {
     return this.runWithFault(kernel, tasks);
   }
 
-  /** run() with a test-only fault in one task (test/pool.test.ts). */
-  async runWithFault<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[], fault?: TaskFault): Promise<void> {
+  /**
+   * run() with a test-only fault in one task (test/pool.test.ts), by the path named: the lane
+   * where it is free and no fault is asked for, else messages.
+   */
+  async runWithFault<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[], fault?: TaskFault, path?: 'lane' | 'messages'): Promise<void> {
     if (this.closed) throw errors.poolClosed();
-    await fanOut((request) => this.pool.run(request), kernel, tasks, fault, this.onTask, this.roundTrips);
+    const lane = path === 'messages' || (path === undefined && fault) ? null : this.lane;
+    if (lane && (path === 'lane' || lane.free(kernel, tasks.length))) {
+      this.laneCalls++;
+      await runOnLane(lane, kernel, tasks, fault, this.onTask, this.roundTrips);
+    } else {
+      await fanOut((request) => this.pool.run(request), kernel, tasks, fault, this.onTask, this.roundTrips);
+    }
   }
 
   /**
@@ -104,6 +122,7 @@ export class NodePoolRunner implements KernelRunner {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.lane?.stop();
     await this.pool.destroy();
   }
 }

@@ -2,8 +2,9 @@
 // memory. Both pools share the fan-out and error reporting here.
 import type { KernelExports } from '../wasm.js';
 import { positionalArgs, type KernelArgs, type KernelName } from '../kernels.js';
-import { describeError, deserializeError, epochMs, type WorkerFault, type WorkerRequest, type WorkerResponse } from './messages.js';
+import { describeError, deserializeError, epochMs, type SerializedError, type WorkerFault, type WorkerRequest, type WorkerResponse } from './messages.js';
 import { fail, internal } from '../../errors.js';
+import type { TaskLane } from './lane.js';
 
 /**
  * Internal knobs (bench/cpu-timeline.ts sweeps them), read when a pool starts: tasks each worker
@@ -149,19 +150,56 @@ export async function fanOut<K extends KernelName>(
   );
   const t1 = epochMs();
   const failures: { task: number; cause: unknown }[] = [];
-  let [first, last] = [Infinity, -Infinity];
+  const ran: { worker: number; startMs: number; endMs: number }[] = [];
   settled.forEach((s, task) => {
     if (s.status === 'rejected') failures.push({ task, cause: s.reason });
     else if (s.value?.err) failures.push({ task, cause: deserializeError(s.value.err) });
     else if (s.value?.out?.startMs !== undefined) {
       const { worker, startMs, endMs = startMs } = s.value.out;
-      first = Math.min(first, startMs);
-      last = Math.max(last, endMs);
-      onTask?.({ kernel, worker, startMs, endMs });
+      ran.push({ worker, startMs, endMs });
     }
   });
-  if (failures.length > 0) throw kernelError(kernel, failures, tasks.length, 'in a pool worker');
-  if (last >= first) trips?.note(t1 - t0 - (last - first));
+  settle(kernel, tasks.length, t1 - t0, ran, failures, 'in a pool worker', onTask, trips);
+}
+
+/** fanOut through the Node pool's task lane: the same arguments, errors and notes. */
+export async function runOnLane<K extends KernelName>(
+  lane: TaskLane,
+  kernel: K,
+  tasks: readonly KernelArgs<K>[],
+  fault?: TaskFault,
+  onTask?: (t: TaskTiming) => void,
+  trips?: RoundTrips,
+): Promise<void> {
+  const calls = tasks.map((args) => positionalArgs(kernel, args));
+  const t0 = epochMs();
+  const { tasks: ran, failures } = await lane.run(kernel, calls, fault);
+  const errors = failures.map(({ task, cause }) => ({
+    task,
+    cause: cause instanceof Error ? cause : deserializeError(cause as SerializedError),
+  }));
+  settle(kernel, tasks.length, epochMs() - t0, ran, errors, 'in a pool worker', onTask, trips);
+}
+
+/** Reports a call's tasks, notes its round trip (its time less its tasks' span), or throws its failure. */
+function settle(
+  kernel: string,
+  taskCount: number,
+  callMs: number,
+  ran: readonly { worker: number; startMs: number; endMs: number }[],
+  failures: { task: number; cause: unknown }[],
+  where: string,
+  onTask?: (t: TaskTiming) => void,
+  trips?: RoundTrips,
+): void {
+  let [first, last] = [Infinity, -Infinity];
+  for (const { worker, startMs, endMs } of ran) {
+    first = Math.min(first, startMs);
+    last = Math.max(last, endMs);
+    onTask?.({ kernel, worker, startMs, endMs });
+  }
+  if (failures.length > 0) throw kernelError(kernel, failures, taskCount, where);
+  if (last >= first) trips?.note(callMs - (last - first));
 }
 
 /**

@@ -2,10 +2,11 @@
 // memory, speaking the same messages as the piscina pool. Web Workers give no 'exit' event, and
 // postMessage to a terminated worker does nothing, so this does piscina's bookkeeping itself: a
 // worker that errors or ends rejects its in-flight tasks, is replaced, and the pool keeps
-// `threads` workers. Only messages and promises here: no Atomics.wait, which throws on a
-// browser's main thread.
+// `threads` workers. Only messages, promises and Atomics.waitAsync here: no Atomics.wait, which
+// throws on a browser's main thread.
 import { deserializeError, type WorkerInit, type WorkerRequest, type WorkerResponse } from './messages.js';
-import { fanOut, poolTuning, RoundTrips, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
+import { fanOut, poolTuning, RoundTrips, runOnLane, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
+import { TaskLane } from './lane.js';
 import type { KernelArgs, KernelName } from '../kernels.js';
 import { webLocks } from './locks.js';
 import { errors, fail } from '../../errors.js';
@@ -48,17 +49,23 @@ export class WebPoolRunner implements KernelRunner {
   private readonly slots = new Set<Slot>();
   private readonly queue: Pending[] = [];
   readonly roundTrips = new RoundTrips();
+  /** Kernel calls go here when it is free (lane.ts); null where Atomics.waitAsync is missing. */
+  private readonly lane: TaskLane | null;
   /** Tasks a worker holds at once (poolTuning), fixed at start. */
   private readonly depth = Math.max(1, poolTuning.tasksInFlightPerWorker);
   /** Lock names are per origin, shared by every tab and worker: make ours unique. */
   private readonly lockPrefix = `blocksparse-pool-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
   private nextId = 0;
   private closed = false;
+  /** Calls that took the lane (tests). */
+  laneCalls = 0;
   /** Set when a replacement worker failed to start: piscina too stops restarting then. */
   private startFailure: Error | undefined;
 
   private constructor(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number) {
-    this.init = { module, memory };
+    // a lane worker's thread id is its slot's id; one that ended has left the slots
+    this.lane = typeof Atomics.waitAsync === 'function' ? new TaskLane(() => new Set([...this.slots].map((s) => s.id))) : null;
+    this.init = { module, memory, ...(this.lane ? { lane: this.lane.buffer } : {}) };
     this.threads = threads;
   }
 
@@ -67,7 +74,7 @@ export class WebPoolRunner implements KernelRunner {
     const runner = new WebPoolRunner(module, memory, threads);
     try {
       await Promise.all(Array.from({ length: threads }, () => runner.spawn()));
-      await runner.roundTrips.probe(() => runner.submit({ type: 'ping' }));
+      await runner.roundTrips.probe(() => (runner.lane ? runner.lane.ping() : runner.submit({ type: 'ping' })));
     } catch (e) {
       await runner.close();
       throw fail(`the Web Worker pool did not start (${e instanceof Error ? e.message : String(e)})`, { cause: e });
@@ -89,15 +96,25 @@ export class WebPoolRunner implements KernelRunner {
     return this.runWithFault(kernel, tasks);
   }
 
-  /** run() with a test-only fault in one task (test/deno/pool.test.ts). */
-  async runWithFault<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[], fault?: TaskFault): Promise<void> {
+  /**
+   * run() with a test-only fault in one task (test/deno/pool.test.ts), by the path named: the
+   * lane where it is free and no fault is asked for, else messages.
+   */
+  async runWithFault<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[], fault?: TaskFault, path?: 'lane' | 'messages'): Promise<void> {
     if (this.closed) throw errors.poolClosed();
-    await fanOut((request) => this.submit(request), kernel, tasks, fault, this.onTask, this.roundTrips);
+    const lane = path === 'messages' || (path === undefined && fault) ? null : this.lane;
+    if (lane && (path === 'lane' || lane.free(kernel, tasks.length))) {
+      this.laneCalls++;
+      await runOnLane(lane, kernel, tasks, fault, this.onTask, this.roundTrips);
+    } else {
+      await fanOut((request) => this.submit(request), kernel, tasks, fault, this.onTask, this.roundTrips);
+    }
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.lane?.stop();
     const closed = errors.poolClosed();
     for (const slot of [...this.slots]) this.retire(slot, closed);
     for (const pending of this.queue.splice(0)) pending.reject(closed);

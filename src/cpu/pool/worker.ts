@@ -15,6 +15,7 @@ import {
   epochMs,
 } from './messages.js';
 import { webLocks } from './locks.js';
+import { serveLane } from './lane.js';
 import { internal } from '../../errors.js';
 
 interface WebWorkerScope {
@@ -46,6 +47,11 @@ function runKernel({ kernel, args }: RunRequest['in']): void {
   // (emscripten#8287); grow(0) refreshes it. Kernels keep no JS views, so nothing else is stale.
   memory.grow(0);
   fn(...args);
+}
+
+/** Serves the pool's task lane (lane.ts), where it has one, beside this worker's messages. */
+function joinLane(data: WorkerInit): void {
+  if (data.lane) void serveLane(data.lane, workerId, (kernel, args) => runKernel({ kernel, args }), die);
 }
 
 /** Test-only: die without answering, the way a crashed worker would. */
@@ -95,6 +101,7 @@ function handle(request: WorkerRequest): WorkerResponse | undefined {
  */
 function initWebWorker(scope: WebWorkerScope, data: WorkerInit): void {
   const answer = handle({ type: 'init', in: data });
+  if (!answer?.err) joinLane(data);
   const locks = webLocks();
   if (answer?.err || !data.lock || !locks) {
     scope.postMessage(answer);
@@ -126,7 +133,10 @@ if (webScope) {
   // loadable in browsers; requests wait for it.
   nodeReady = import('node:worker_threads').then(({ workerData, threadId }) => {
     workerId = threadId;
-    if (workerData) init(workerData as WorkerInit);
+    if (!workerData) return;
+    const data = workerData as WorkerInit;
+    init(data);
+    joinLane(data);
   });
   // An init failure is reported by every request (below), not as an unhandled rejection.
   nodeReady.catch(() => undefined);
