@@ -25,6 +25,11 @@ export interface KernelTiming extends KernelTime {
  */
 const UNIFORM_ALIGN = 256;
 
+/** Internal knobs (bench/gpu/loop-calls.ts compares them): whether an op with nothing to read returns before its error scopes answer (timings off). */
+export const recorderTuning = {
+  deferChecks: true,
+};
+
 export class GpuContext {
   readonly pipelines: PipelineCache;
   readonly layouts: LayoutTableCache;
@@ -54,6 +59,39 @@ export class GpuContext {
     this.bufferPool = new BufferPool(device, limits);
     this.staging = new StagingPool(device);
     this.subgroupSize = subgroupSize;
+  }
+
+  /**
+   * The error scopes of ops that returned once submitted (Recorder.run), still to answer, and the
+   * first failure they reported: the next op throws it.
+   */
+  private readonly pendingChecks = new Set<Promise<void>>();
+  private deferredFailure: Error | null = null;
+
+  /** Answers an op's scopes later: a failure is thrown by the next op, and an out-of-memory error empties the pools. */
+  deferCheck(op: string, scopes: Promise<[GPUError | null, GPUError | null]>): void {
+    const check = scopes.then(
+      ([validation, oom]) => {
+        if (oom) {
+          this.bufferPool.clear();
+          this.staging.clear();
+        }
+        if (validation || oom) this.deferredFailure ??= fail(`webgpu: ${op} failed: ${(validation ?? oom)!.message}`);
+      },
+      (e: unknown) => {
+        this.deferredFailure ??= fail(`webgpu: ${op} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      },
+    );
+    this.pendingChecks.add(check);
+    void check.finally(() => this.pendingChecks.delete(check));
+  }
+
+  /** Throws the failure an earlier op's scopes reported, once; with `wait`, after every pending one has answered. */
+  async takeDeferredFailure(wait: boolean): Promise<Error | null> {
+    if (wait && this.pendingChecks.size > 0) await Promise.all(this.pendingChecks);
+    const e = this.deferredFailure;
+    this.deferredFailure = null;
+    return e;
   }
 
   /** Shared by every GpuResident of this backend: set when it closes. */
@@ -145,15 +183,34 @@ export class Recorder {
     this.steps.push({ program, buffers, uniforms: packUniforms(program, uniforms, workgroups), workgroups });
   }
 
+  /** The op's temporaries (uniforms, timestamps), destroyed when it ends. */
+  private readonly temps: GPUBuffer[] = [];
+
+  /** Destroys the temporaries and the owned buffers, giving pooled ones back unless the op ran out of memory. */
+  private release(oom: boolean): void {
+    for (const b of this.temps) b.destroy();
+    for (const b of this.owned) {
+      if (this.pooled.has(b) && !oom) this.ctx.bufferPool.give(b);
+      else b.destroy();
+    }
+  }
+
   /** Encodes and submits every dispatch, reads back `reads`, and frees the op's buffers. */
   async run(reads: readonly Readback[]): Promise<ArrayBuffer[]> {
     const { device, limits } = this.ctx;
+    const earlier = await this.ctx.takeDeferredFailure(false);
+    if (earlier) {
+      this.release(false);
+      throw earlier;
+    }
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
     let results: ArrayBuffer[] | null = null;
     let failure: unknown = null;
     let querySet: GPUQuerySet | null = null;
-    const temps: GPUBuffer[] = [];
+    const temps = this.temps;
+    /** Set once submitted with nothing to read and no kernels to wait for: the op returns then. */
+    let unawaited = false;
     // validation was pushed last, so it pops first; both pops are issued at once
     let scopes: Promise<[GPUError | null, GPUError | null]> | null = null;
     const popScopes = () => (scopes ??= Promise.all([device.popErrorScope(), device.popErrorScope()]));
@@ -215,8 +272,14 @@ export class Recorder {
       // readback's arrive together (Dawn for Node answers each await late: bench/results/h100/README.md).
       void popScopes();
       // with nothing to read back, a measured call waits for its kernels (its wall time is theirs);
-      // unmeasured (timings: false), it returns once submitted: buffers destroyed or pooled now
-      // are freed or reused after this work, in queue order
+      // unmeasured (timings: false), it returns once submitted, without waiting for its scopes'
+      // answers either (each await of Dawn for Node answers late: bench/results/h100/README.md):
+      // the next op throws what they report. Buffers destroyed or pooled now are freed or reused
+      // after this work, in queue order.
+      if (all.length === 0 && recorderTuning.deferChecks && !(this.ctx.timings && this.measured)) {
+        unawaited = true;
+        return [];
+      }
       if (all.length === 0 && this.ctx.timings && this.measured) await device.queue.onSubmittedWorkDone();
       const out = await rb.finish();
       if (stampBuffer) {
@@ -232,21 +295,25 @@ export class Recorder {
     } catch (e) {
       failure = e;
     } finally {
-      const [validation, oom] = await popScopes();
-      for (const b of temps) b.destroy();
-      for (const b of this.owned) {
-        if (this.pooled.has(b) && !oom) this.ctx.bufferPool.give(b);
-        else b.destroy();
-      }
-      if (oom) {
-        // give the device back what the pools held
-        this.ctx.bufferPool.clear();
-        this.ctx.staging.clear();
-      }
       querySet?.destroy();
-      // the device's own message says more than a readback that failed because of it
-      if (validation || oom) {
-        failure = fail(`webgpu: ${this.op} failed: ${(validation ?? oom)!.message}`, { cause: failure ?? undefined });
+      if (unawaited) {
+        this.release(false);
+        this.ctx.deferCheck(this.op, popScopes());
+      } else {
+        const [validation, oom] = await popScopes();
+        this.release(oom !== null);
+        if (oom) {
+          // give the device back what the pools held
+          this.ctx.bufferPool.clear();
+          this.ctx.staging.clear();
+        }
+        // the device's own message says more than a readback that failed because of it
+        if (validation || oom) {
+          failure = fail(`webgpu: ${this.op} failed: ${(validation ?? oom)!.message}`, { cause: failure ?? undefined });
+        }
+        // an earlier op that returned unawaited may have failed: what this one computed from it is not to be trusted
+        const earlier = await this.ctx.takeDeferredFailure(true);
+        if (earlier && !failure) failure = earlier;
       }
     }
     if (failure) throw failure;

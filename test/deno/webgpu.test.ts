@@ -265,6 +265,39 @@ contextTest('Recorder: a validation error rejects the op with the device\'s mess
   for (const b of [noCopySrc, src, dst]) b.destroy();
 });
 
+contextTest('Recorder, timings off: an op with nothing to read returns once submitted; the next op throws what its scopes reported, once', async (ctx, device) => {
+  const quiet = new GpuContext(device, ctx.limits, false, 0, false);
+  const noCopySrc = device.createBuffer({ size: 16, usage: BufferUsage.STORAGE });
+  const src = device.createBuffer({ size: 16, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC, mappedAtCreation: true });
+  new Float32Array(src.getMappedRange()).set([1, 2, 3, 4]);
+  src.unmap();
+  const dst = device.createBuffer({ size: 16, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST });
+  const copy = (name: string, from: GPUBuffer, reads: boolean) => {
+    const r = quiet.recorder(name);
+    r.copy(from, 0, dst, 0, 16);
+    return r.run(reads ? [{ buffer: dst, bytes: 16 }] : []);
+  };
+  const read = async () => Array.from(new Float32Array((await copy('read', src, true))[0]!)).join();
+  // the bad op returns; once its scopes have answered, the next op throws its failure, once
+  for (const nextReads of [false, true]) {
+    const got = await copy('bad copy', noCopySrc, false);
+    if (got.length !== 0) throw new Error('an op with nothing to read gave results');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await expectReject(nextReads ? read() : copy('next', src, false), /webgpu: bad copy failed: /);
+    if ((await read()) !== '1,2,3,4') throw new Error('the op after the failure did not work');
+  }
+  // straight after it, an op that reads waits for the scopes before its own: the failure comes by then at the latest
+  await copy('bad copy', noCopySrc, false);
+  let thrown = false;
+  await copy('next', src, false).catch((e: Error) => {
+    if (!/webgpu: bad copy failed: /.test(e.message)) throw e;
+    thrown = true;
+  });
+  if (!thrown) await expectReject(read(), /webgpu: bad copy failed: /);
+  if ((await read()) !== '1,2,3,4') throw new Error('the op after the failure did not work');
+  for (const b of [noCopySrc, src, dst]) b.destroy();
+});
+
 contextTest('BufferPool: a given-up output is taken again by size and cleared first; a destroyed DeviceTensor joins it; the cap holds', async (ctx, device) => {
   const cap = bufferPoolTuning.maxBytes;
   try {
