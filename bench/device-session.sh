@@ -104,6 +104,37 @@ case "${1:-}" in
       done
     done; done
     ;;
+  lane-cpu)
+    # The CPU pool's task lane (src/cpu/pool/lane.ts) at 16 threads, no GPU device open: a decode step's pool
+    # calls by the lane and by messages, every call split (and with 256 KiB tasks); prefill and the decode step
+    # against the tree before it (.device/prev/dist) and e89a048's (.device/old/dist). Here: npm run build:ts,
+    # the old trees' dist/ copied there, node tools/device/bundle-bench.mjs bench/select-blocks.ts
+    # bench/decode-pool-calls.ts bench/ab-builds.ts, then select-blocks-{old,prev}.mjs made with
+    # sed 's|\.\./\.\./dist/|../old/dist/|g' (and ../prev/dist/); carry [".device", "dist", "build"]
+    lscpu > "$out/lscpu.txt" 2>&1
+    for a in "" "--unit-ms 100 --path lane" "--unit-ms 100 --path messages" "--unit-ms 100 --path lane --min-task-bytes 262144" "--unit-ms 100 --path messages --min-task-bytes 262144"; do
+      echo "== decode-pool-calls 16t $a"; timeout 30 node .device/bench/decode-pool-calls.mjs --threads 16 --steps 150 --topk 16 $a 2>&1 | tail -4
+    done | tee "$out/pool-calls-16t.txt"
+    step timeout 100 node .device/bench/ab-builds.mjs .device/prev/dist/src/index.js dist/src/index.js --threads 16 --rounds 5 --ops attention,attentionBackward --out "$out/ab-prefill-16t.json"
+    for r in 1 2; do for t in prev new old; do
+      [[ $r = 2 && $t = old ]] && continue
+      b=.device/bench/select-blocks.mjs; [[ $t != new ]] && b=.device/bench/select-blocks-$t.mjs
+      step bash -c 'timeout 80 node "$1" --decode --backend cpu --threads 16 --steps 2 --reps 5 --append-reps 4 --machine "$2" --out "$0.json" > "$0.log" 2>&1; grep -E "^128k  (mean|bound)" "$0.log" | cut -c1-150' "$out/decode-$t-16t-$r" "$b" "$machine"
+    done; done
+    ;;
+  defer-gpu)
+    # WebGPU ops that read nothing returning before their error scopes answer (gpu/context.ts): a decode step's
+    # host time inside each WebGPU call and its awaits, scopes awaited and deferred (bench/gpu/decode-calls.ts),
+    # then the decode loop of bench/select-blocks.ts against the tree before (.device/prev/dist). After
+    # bash bench/gpu/bundle.sh and lane-cpu's preparation; carry [".device", "dist", "build"]
+    [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -
+    gpu="$machine, $(nvidia-smi -L 2>/dev/null | head -1)"
+    step bash -c 'timeout 100 node .device/gpu/decode-calls.mjs > "$0/decode-calls.txt" 2>&1; grep -E "a step in the loop|inside WebGPU|resolves" "$0/decode-calls.txt"' "$out"
+    for t in new prev; do
+      b=.device/bench/select-blocks.mjs; [[ $t != new ]] && b=.device/bench/select-blocks-$t.mjs
+      step bash -c 'timeout 110 node "$1" --decode --backend webgpu --loop 20 --machine "$2" --out "$0.json" > "$0.log" 2>&1; grep -E "loop" "$0.log" | cut -c1-200 | tail -6' "$out/decode-webgpu-$t" "$b" "$gpu"
+    done
+    ;;
   ort-32k-2t)
     # Issue 14's N 32768 goal at 2 threads: our forward against ONNX Runtime's dense GroupQueryAttention
     # (the faster peer; SparseAttention ran 5.8x slower than ours: bench/results/issue-14-h200), one round
@@ -278,5 +309,5 @@ case "${1:-}" in
     step bash -c 'timeout 60 node .device/gpu/mma.mjs "$0/mma-d128.json" --sweep-only --seqs=16384 --D=128 > "$0/mma-d128.log" 2>&1; grep -E "^N |backward \(" "$0/mma-d128.log" | cut -c1-300' "$out"
     step bash -c 'timeout 110 node .device/gpu/attention.mjs "$0/webgpu-versus-f16.json" --versus --backward --paths=f32,f16,mma --seqs=1024,4096,16384,65536 > "$0/webgpu-versus-f16.log" 2>&1; grep "^versus" "$0/webgpu-versus-f16.log" | cut -c1-160' "$out"
     ;;
-  *) echo "usage: bench/device-session.sh gpu|cpu|decode-cpu-ab|cpu-kernels|select-cpu|ort-32k-2t|scaling|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|select-ab|select-final|select-clocks|select-pools|select-all|f16|f16-versus|mma-backward" >&2; exit 2 ;;
+  *) echo "usage: bench/device-session.sh gpu|cpu|decode-cpu-ab|lane-cpu|defer-gpu|cpu-kernels|select-cpu|ort-32k-2t|scaling|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|select-ab|select-final|select-clocks|select-pools|select-all|f16|f16-versus|mma-backward" >&2; exit 2 ;;
 esac
