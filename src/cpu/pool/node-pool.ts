@@ -7,7 +7,7 @@
 import type { Piscina } from 'piscina';
 import type { WorkerInit, WorkerRequest, WorkerResponse } from './messages.js';
 import { deserializeError } from './messages.js';
-import { fanOut, poolTuning, RoundTrips, runOnLane, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
+import { fanOut, poolTuning, RoundTrips, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
 import { TaskLane } from './lane.js';
 import type { KernelArgs, KernelName } from '../kernels.js';
 import { errors, fail } from '../../errors.js';
@@ -106,13 +106,8 @@ export class NodePoolRunner implements KernelRunner {
    */
   async runWithFault<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[], fault?: TaskFault, path?: 'lane' | 'messages'): Promise<void> {
     if (this.closed) throw errors.poolClosed();
-    const lane = path === 'messages' || (path === undefined && fault) ? null : this.lane;
-    if (lane && (path === 'lane' || lane.free(kernel, tasks.length))) {
-      this.laneCalls++;
-      await runOnLane(lane, kernel, tasks, fault, this.onTask, this.roundTrips);
-    } else {
-      await fanOut((request) => this.pool.run(request), kernel, tasks, fault, this.onTask, this.roundTrips);
-    }
+    const took = await fanOut({ lane: this.lane, submit: (request) => this.pool.run(request) }, kernel, tasks, fault, this.onTask, this.roundTrips, path);
+    if (took === 'lane') this.laneCalls++;
   }
 
   /**

@@ -128,57 +128,57 @@ export class InlineRunner implements KernelRunner {
   async close(): Promise<void> {}
 }
 
-/**
- * Sends one request per task and waits for every one of them, failed or not, before settling: a
- * call must not return while a task may still write memory that the next call reuses. Every
- * task's arguments are made positional before the first is sent, so a bad one sends none.
- */
-export async function fanOut<K extends KernelName>(
-  submit: (request: WorkerRequest) => Promise<WorkerResponse | undefined>,
-  kernel: K,
-  tasks: readonly KernelArgs<K>[],
-  fault?: TaskFault,
-  onTask?: (t: TaskTiming) => void,
-  trips?: RoundTrips,
-): Promise<void> {
-  const calls = tasks.map((args) => positionalArgs(kernel, args));
-  const t0 = epochMs();
-  const settled = await Promise.allSettled(
-    calls.map((args, i) =>
-      submit({ type: 'run', in: fault?.task === i ? { kernel, args, fault: fault.kind } : { kernel, args } }),
-    ),
-  );
-  const t1 = epochMs();
-  const failures: { task: number; cause: unknown }[] = [];
-  const ran: { worker: number; startMs: number; endMs: number }[] = [];
-  settled.forEach((s, task) => {
-    if (s.status === 'rejected') failures.push({ task, cause: s.reason });
-    else if (s.value?.err) failures.push({ task, cause: deserializeError(s.value.err) });
-    else if (s.value?.out?.startMs !== undefined) {
-      const { worker, startMs, endMs = startMs } = s.value.out;
-      ran.push({ worker, startMs, endMs });
-    }
-  });
-  settle(kernel, tasks.length, t1 - t0, ran, failures, 'in a pool worker', onTask, trips);
+/** How a pool's call reaches its workers: its task lane (null: none), else one message per task. */
+export interface PoolPaths {
+  lane: TaskLane | null;
+  submit: (request: WorkerRequest) => Promise<WorkerResponse | undefined>;
 }
 
-/** fanOut through the Node pool's task lane: the same arguments, errors and notes. */
-export async function runOnLane<K extends KernelName>(
-  lane: TaskLane,
+/**
+ * Runs the tasks on the pool and waits for every one of them, failed or not, before settling: a
+ * call must not return while a task may still write memory that the next call reuses. Every
+ * task's arguments are made positional before the first is sent, so a bad one sends none. The
+ * call takes the lane where it is free and no test fault is asked for (or where `path` says);
+ * returns the path it took.
+ */
+export async function fanOut<K extends KernelName>(
+  paths: PoolPaths,
   kernel: K,
   tasks: readonly KernelArgs<K>[],
   fault?: TaskFault,
   onTask?: (t: TaskTiming) => void,
   trips?: RoundTrips,
-): Promise<void> {
+  path?: 'lane' | 'messages',
+): Promise<'lane' | 'messages'> {
   const calls = tasks.map((args) => positionalArgs(kernel, args));
+  const lane = path === 'messages' || (path === undefined && fault) ? null : paths.lane;
+  const byLane = lane !== null && (path === 'lane' || lane.free(kernel, tasks.length));
   const t0 = epochMs();
-  const { tasks: ran, failures } = await lane.run(kernel, calls, fault);
-  const errors = failures.map(({ task, cause }) => ({
-    task,
-    cause: cause instanceof Error ? cause : deserializeError(cause as SerializedError),
-  }));
-  settle(kernel, tasks.length, epochMs() - t0, ran, errors, 'in a pool worker', onTask, trips);
+  const failures: { task: number; cause: unknown }[] = [];
+  const ran: { worker: number; startMs: number; endMs: number }[] = [];
+  if (byLane) {
+    const result = await lane.run(kernel, calls, fault);
+    ran.push(...result.tasks);
+    for (const { task, cause } of result.failures) {
+      failures.push({ task, cause: cause instanceof Error ? cause : deserializeError(cause as SerializedError) });
+    }
+  } else {
+    const settled = await Promise.allSettled(
+      calls.map((args, i) =>
+        paths.submit({ type: 'run', in: fault?.task === i ? { kernel, args, fault: fault.kind } : { kernel, args } }),
+      ),
+    );
+    settled.forEach((s, task) => {
+      if (s.status === 'rejected') failures.push({ task, cause: s.reason });
+      else if (s.value?.err) failures.push({ task, cause: deserializeError(s.value.err) });
+      else if (s.value?.out?.startMs !== undefined) {
+        const { worker, startMs, endMs = startMs } = s.value.out;
+        ran.push({ worker, startMs, endMs });
+      }
+    });
+  }
+  settle(kernel, tasks.length, epochMs() - t0, ran, failures, 'in a pool worker', onTask, trips);
+  return byLane ? 'lane' : 'messages';
 }
 
 /** Reports a call's tasks, notes its round trip (its time less its tasks' span), or throws its failure. */

@@ -5,7 +5,7 @@
 // `threads` workers. Only messages, promises and Atomics.waitAsync here: no Atomics.wait, which
 // throws on a browser's main thread.
 import { deserializeError, type WorkerInit, type WorkerRequest, type WorkerResponse } from './messages.js';
-import { fanOut, poolTuning, RoundTrips, runOnLane, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
+import { fanOut, poolTuning, RoundTrips, type KernelRunner, type TaskFault, type TaskTiming } from './runner.js';
 import { TaskLane } from './lane.js';
 import type { KernelArgs, KernelName } from '../kernels.js';
 import { webLocks } from './locks.js';
@@ -102,13 +102,8 @@ export class WebPoolRunner implements KernelRunner {
    */
   async runWithFault<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[], fault?: TaskFault, path?: 'lane' | 'messages'): Promise<void> {
     if (this.closed) throw errors.poolClosed();
-    const lane = path === 'messages' || (path === undefined && fault) ? null : this.lane;
-    if (lane && (path === 'lane' || lane.free(kernel, tasks.length))) {
-      this.laneCalls++;
-      await runOnLane(lane, kernel, tasks, fault, this.onTask, this.roundTrips);
-    } else {
-      await fanOut((request) => this.submit(request), kernel, tasks, fault, this.onTask, this.roundTrips);
-    }
+    const took = await fanOut({ lane: this.lane, submit: (request) => this.submit(request) }, kernel, tasks, fault, this.onTask, this.roundTrips, path);
+    if (took === 'lane') this.laneCalls++;
   }
 
   async close(): Promise<void> {
