@@ -5,7 +5,7 @@
 // tasks from a shared counter as they free up.
 //
 // One call at a time: a call made while another is on the lane goes by messages (the pool's other
-// path, which also carries pings, test faults and the workers' lifecycle). A worker whose task
+// path, which also carries the start-up pings, test faults and the workers' lifecycle). A worker whose task
 // traps writes the error here; one that dies mid-task is found by the calling thread, which checks
 // the pool's live threads while it waits, and the call rejects naming the task, as by messages.
 import { kernelParameters, type KernelName } from '../kernels.js';
