@@ -25,7 +25,7 @@ export interface KernelTiming extends KernelTime {
  */
 const UNIFORM_ALIGN = 256;
 
-/** Internal knobs (bench/gpu/loop-calls.ts compares them): whether an op with nothing to read returns before its error scopes answer (timings off). */
+/** Internal knobs (bench/gpu/decode-calls.ts compares them): whether an op with nothing to read returns before its error scopes answer (timings off). */
 export const recorderTuning = {
   deferChecks: true,
 };
@@ -86,12 +86,16 @@ export class GpuContext {
     void check.finally(() => this.pendingChecks.delete(check));
   }
 
-  /** Throws the failure an earlier op's scopes reported, once; with `wait`, after every pending one has answered. */
-  async takeDeferredFailure(wait: boolean): Promise<Error | null> {
-    if (wait && this.pendingChecks.size > 0) await Promise.all(this.pendingChecks);
+  /** The failure an earlier op's scopes reported, once (null: none yet). */
+  takeDeferredFailure(): Error | null {
     const e = this.deferredFailure;
     this.deferredFailure = null;
     return e;
+  }
+
+  /** Settles once every deferred check has answered. */
+  async deferredChecks(): Promise<void> {
+    if (this.pendingChecks.size > 0) await Promise.all(this.pendingChecks);
   }
 
   /** Shared by every GpuResident of this backend: set when it closes. */
@@ -198,7 +202,7 @@ export class Recorder {
   /** Encodes and submits every dispatch, reads back `reads`, and frees the op's buffers. */
   async run(reads: readonly Readback[]): Promise<ArrayBuffer[]> {
     const { device, limits } = this.ctx;
-    const earlier = await this.ctx.takeDeferredFailure(false);
+    const earlier = this.ctx.takeDeferredFailure();
     if (earlier) {
       this.release(false);
       throw earlier;
@@ -312,7 +316,8 @@ export class Recorder {
           failure = fail(`webgpu: ${this.op} failed: ${(validation ?? oom)!.message}`, { cause: failure ?? undefined });
         }
         // an earlier op that returned unawaited may have failed: what this one computed from it is not to be trusted
-        const earlier = await this.ctx.takeDeferredFailure(true);
+        await this.ctx.deferredChecks();
+        const earlier = this.ctx.takeDeferredFailure();
         if (earlier && !failure) failure = earlier;
       }
     }

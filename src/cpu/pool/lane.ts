@@ -9,7 +9,7 @@
 // traps writes the error here; one that dies mid-task is found by the calling thread, which checks
 // the pool's live threads while it waits, and the call rejects naming the task, as by messages.
 import { kernelParameters, type KernelName } from '../kernels.js';
-import { epochMs, type SerializedError, type WorkerFault } from './messages.js';
+import { deserializeError, epochMs, type WorkerFault } from './messages.js';
 
 const KERNELS = Object.keys(kernelParameters) as KernelName[];
 /** KERNEL's value for a call whose tasks do nothing (the round-trip probe). */
@@ -49,22 +49,30 @@ class LaneViews {
   readonly text: Uint16Array;
 
   constructor(readonly buffer: SharedArrayBuffer) {
+    const at = LaneViews.offsets();
+    this.header = new Int32Array(buffer, at.header, HEADER);
+    this.worker = new Int32Array(buffer, at.worker, LANE_TASKS);
+    this.ended = new Int32Array(buffer, at.ended, LANE_TASKS);
+    this.args = new Float64Array(buffer, at.args, LANE_TASKS * ARGS);
+    this.times = new Float64Array(buffer, at.times, LANE_TASKS * 2);
+    this.text = new Uint16Array(buffer, at.text, NAME_CHARS + MESSAGE_CHARS);
+  }
+
+  /** Where each view starts, 8-byte aligned, and the bytes they take in all. */
+  static offsets(): Record<'header' | 'worker' | 'ended' | 'args' | 'times' | 'text' | 'bytes', number> {
     let at = 0;
     const take = (bytes: number) => {
       const o = at;
       at += Math.ceil(bytes / 8) * 8;
       return o;
     };
-    this.header = new Int32Array(buffer, take(HEADER * 4), HEADER);
-    this.worker = new Int32Array(buffer, take(LANE_TASKS * 4), LANE_TASKS);
-    this.ended = new Int32Array(buffer, take(LANE_TASKS * 4), LANE_TASKS);
-    this.args = new Float64Array(buffer, take(LANE_TASKS * ARGS * 8), LANE_TASKS * ARGS);
-    this.times = new Float64Array(buffer, take(LANE_TASKS * 2 * 8), LANE_TASKS * 2);
-    this.text = new Uint16Array(buffer, take((NAME_CHARS + MESSAGE_CHARS) * 2), NAME_CHARS + MESSAGE_CHARS);
-  }
-
-  static bytes(): number {
-    return (HEADER + 2 * LANE_TASKS) * 4 + LANE_TASKS * (ARGS + 2) * 8 + (NAME_CHARS + MESSAGE_CHARS) * 2 + 64;
+    const header = take(HEADER * 4);
+    const worker = take(LANE_TASKS * 4);
+    const ended = take(LANE_TASKS * 4);
+    const args = take(LANE_TASKS * ARGS * 8);
+    const times = take(LANE_TASKS * 2 * 8);
+    const text = take((NAME_CHARS + MESSAGE_CHARS) * 2);
+    return { header, worker, ended, args, times, text, bytes: at };
   }
 
   writeError(e: unknown): void {
@@ -78,16 +86,16 @@ class LaneViews {
     put(message, NAME_CHARS, MESSAGE_CHARS, MESSAGE_LEN);
   }
 
-  readError(): SerializedError {
-    const read = (at: number, len: number) => String.fromCharCode(...this.text.subarray(at, at + this.header[len]));
-    return { name: read(0, NAME_LEN), message: read(NAME_CHARS, MESSAGE_LEN) };
+  readError(): Error {
+    const read = (at: number, len: number) => String.fromCharCode(...this.text.subarray(at, at + this.header[len]!));
+    return deserializeError({ name: read(0, NAME_LEN), message: read(NAME_CHARS, MESSAGE_LEN) });
   }
 }
 
 /** What a lane call gives back: each task's worker and times, and the tasks that failed. */
 export interface LaneResult {
   tasks: { worker: number; startMs: number; endMs: number }[];
-  failures: { task: number; cause: unknown }[];
+  failures: { task: number; cause: Error }[];
 }
 
 /** The calling thread's side. */
@@ -102,7 +110,7 @@ export class TaskLane {
     /** How often a waiting call checks for dead workers. */
     private readonly checkMs = 50,
   ) {
-    this.views = new LaneViews(new SharedArrayBuffer(LaneViews.bytes()));
+    this.views = new LaneViews(new SharedArrayBuffer(LaneViews.offsets().bytes));
   }
 
   /** For the workers (WorkerInit.lane). */

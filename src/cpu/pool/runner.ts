@@ -2,7 +2,7 @@
 // memory. Both pools share the fan-out and error reporting here.
 import type { KernelExports } from '../wasm.js';
 import { positionalArgs, type KernelArgs, type KernelName } from '../kernels.js';
-import { describeError, deserializeError, epochMs, type SerializedError, type WorkerFault, type WorkerRequest, type WorkerResponse } from './messages.js';
+import { describeError, deserializeError, epochMs, type WorkerFault, type WorkerRequest, type WorkerResponse } from './messages.js';
 import { fail, internal } from '../../errors.js';
 import type { TaskLane } from './lane.js';
 
@@ -159,9 +159,7 @@ export async function fanOut<K extends KernelName>(
   if (byLane) {
     const result = await lane.run(kernel, calls, fault);
     ran.push(...result.tasks);
-    for (const { task, cause } of result.failures) {
-      failures.push({ task, cause: cause instanceof Error ? cause : deserializeError(cause as SerializedError) });
-    }
+    failures.push(...result.failures);
   } else {
     const settled = await Promise.allSettled(
       calls.map((args, i) =>
