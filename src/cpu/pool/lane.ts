@@ -34,6 +34,7 @@ const FAULT = 8; // test-only: the task (+ 1) after which its worker dies
 const FAULT_KIND = 9; // 1 'exit', 2 'uncaught'
 const NAME_LEN = 10;
 const MESSAGE_LEN = 11;
+const PAGES = 12; // the memory's size in pages as the call was made (RunRequest's `pages`)
 const HEADER = 16;
 
 /** Views of the lane's one SharedArrayBuffer, the same on both sides. */
@@ -125,13 +126,13 @@ export class TaskLane {
   }
 
   /** Runs the tasks (positional arguments); settles once every one has ended or was lost. */
-  run(kernel: KernelName, calls: readonly number[][], fault?: { task: number; kind: WorkerFault }): Promise<LaneResult> {
-    return this.call(KERNELS.indexOf(kernel), calls, fault);
+  run(kernel: KernelName, calls: readonly number[][], pages: number, fault?: { task: number; kind: WorkerFault }): Promise<LaneResult> {
+    return this.call(KERNELS.indexOf(kernel), calls, pages, fault);
   }
 
   /** A call of `tasks` tasks that do nothing. */
   async ping(tasks = 1): Promise<void> {
-    await this.call(PING, Array.from({ length: tasks }, () => []));
+    await this.call(PING, Array.from({ length: tasks }, () => []), 0);
   }
 
   /** Lets the workers' loops end (before the pool terminates them). */
@@ -142,7 +143,7 @@ export class TaskLane {
     Atomics.notify(h, GEN);
   }
 
-  private async call(kernel: number, calls: readonly number[][], fault?: { task: number; kind: WorkerFault }): Promise<LaneResult> {
+  private async call(kernel: number, calls: readonly number[][], pages: number, fault?: { task: number; kind: WorkerFault }): Promise<LaneResult> {
     if (this.busy) throw new Error('blocksparse internal: the task lane is busy');
     this.busy = true;
     const { header: h, worker, ended, args, times } = this.views;
@@ -159,6 +160,7 @@ export class TaskLane {
       h[COUNT] = n;
       h[KERNEL] = kernel;
       h[ARGC] = argc;
+      h[PAGES] = pages;
       h[FAILED] = 0;
       h[DONE] = 0;
       h[FAULT] = fault ? fault.task + 1 : 0;
@@ -214,7 +216,7 @@ export class TaskLane {
 export function serveLane(
   buffer: SharedArrayBuffer,
   thread: number,
-  run: (kernel: KernelName, args: number[]) => void,
+  run: (kernel: KernelName, args: number[], pages: number) => void,
   die: (kind: WorkerFault) => void,
 ): Promise<void> {
   const views = new LaneViews(buffer);
@@ -231,13 +233,14 @@ export function serveLane(
       // read before the claim; valid only if the claim succeeds (the call cannot move on before it)
       const kernel = Atomics.load(h, KERNEL);
       const argc = Atomics.load(h, ARGC);
+      const pages = Atomics.load(h, PAGES);
       const fault = Atomics.load(h, FAULT);
       if (Atomics.compareExchange(h, CLAIM, claim, claim + 1) !== claim) continue;
       Atomics.store(worker, task, thread);
       const startMs = epochMs();
       if (kernel !== PING) {
         try {
-          run(KERNELS[kernel]!, Array.from(args.subarray(task * ARGS, task * ARGS + argc)));
+          run(KERNELS[kernel]!, Array.from(args.subarray(task * ARGS, task * ARGS + argc)), pages);
         } catch (e) {
           if (Atomics.compareExchange(h, FAILED, 0, task + 1) === 0) views.writeError(e);
         }

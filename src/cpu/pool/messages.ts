@@ -37,7 +37,8 @@ export interface InitRequest {
 /** One call of a kernel export with its arguments, positional (src/cpu/kernels.ts's order). */
 export interface RunRequest {
   type: 'run';
-  in: { kernel: string; args: number[]; fault?: WorkerFault };
+  /** `pages`: the memory's size on the host as the call was made (the worker refreshes its view below it). */
+  in: { kernel: string; args: number[]; pages: number; fault?: WorkerFault };
 }
 
 /** Answers once the worker's instance exists; the pools send one to each worker before use. */

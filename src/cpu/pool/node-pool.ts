@@ -44,7 +44,12 @@ export class NodePoolRunner implements KernelRunner {
   /** Calls that took the lane (tests). */
   laneCalls = 0;
 
-  private constructor(pool: Piscina<WorkerRequest, WorkerResponse | undefined>, threads: number, lane: TaskLane | null) {
+  private constructor(
+    pool: Piscina<WorkerRequest, WorkerResponse | undefined>,
+    threads: number,
+    lane: TaskLane | null,
+    private readonly memory: WebAssembly.Memory,
+  ) {
     this.pool = pool;
     this.threads = threads;
     this.lane = lane;
@@ -78,7 +83,7 @@ export class NodePoolRunner implements KernelRunner {
       workerData,
       execArgv: workerExecArgv(),
     });
-    const runner = new NodePoolRunner(pool, threads, lane);
+    const runner = new NodePoolRunner(pool, threads, lane, memory);
     try {
       const answers = await Promise.all(Array.from({ length: threads }, () => pool.run({ type: 'ping' })));
       const failed = answers.find((a) => a?.err);
@@ -106,7 +111,7 @@ export class NodePoolRunner implements KernelRunner {
    */
   async runWithFault<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[], fault?: TaskFault, path?: 'lane' | 'messages'): Promise<void> {
     if (this.closed) throw errors.poolClosed();
-    const took = await fanOut({ lane: this.lane, submit: (request) => this.pool.run(request) }, kernel, tasks, fault, this.onTask, this.roundTrips, path);
+    const took = await fanOut({ lane: this.lane, submit: (request) => this.pool.run(request), memory: this.memory }, kernel, tasks, fault, this.onTask, this.roundTrips, path);
     if (took === 'lane') this.laneCalls++;
   }
 

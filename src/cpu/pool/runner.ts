@@ -132,6 +132,8 @@ export class InlineRunner implements KernelRunner {
 export interface PoolPaths {
   lane: TaskLane | null;
   submit: (request: WorkerRequest) => Promise<WorkerResponse | undefined>;
+  /** The shared memory the kernels run over: its size goes with each call. */
+  memory: WebAssembly.Memory;
 }
 
 /**
@@ -153,17 +155,18 @@ export async function fanOut<K extends KernelName>(
   const calls = tasks.map((args) => positionalArgs(kernel, args));
   const lane = path === 'messages' || (path === undefined && fault) ? null : paths.lane;
   const byLane = lane !== null && (path === 'lane' || lane.free(kernel, tasks.length));
+  const pages = paths.memory.buffer.byteLength / 65536;
   const t0 = epochMs();
   const failures: { task: number; cause: unknown }[] = [];
   const ran: { worker: number; startMs: number; endMs: number }[] = [];
   if (byLane) {
-    const result = await lane.run(kernel, calls, fault);
+    const result = await lane.run(kernel, calls, pages, fault);
     ran.push(...result.tasks);
     failures.push(...result.failures);
   } else {
     const settled = await Promise.allSettled(
       calls.map((args, i) =>
-        paths.submit({ type: 'run', in: fault?.task === i ? { kernel, args, fault: fault.kind } : { kernel, args } }),
+        paths.submit({ type: 'run', in: fault?.task === i ? { kernel, args, pages, fault: fault.kind } : { kernel, args, pages } }),
       ),
     );
     settled.forEach((s, task) => {

@@ -102,7 +102,7 @@ export class WebPoolRunner implements KernelRunner {
    */
   async runWithFault<K extends KernelName>(kernel: K, tasks: readonly KernelArgs<K>[], fault?: TaskFault, path?: 'lane' | 'messages'): Promise<void> {
     if (this.closed) throw errors.poolClosed();
-    const took = await fanOut({ lane: this.lane, submit: (request) => this.submit(request) }, kernel, tasks, fault, this.onTask, this.roundTrips, path);
+    const took = await fanOut({ lane: this.lane, submit: (request) => this.submit(request), memory: this.init.memory }, kernel, tasks, fault, this.onTask, this.roundTrips, path);
     if (took === 'lane') this.laneCalls++;
   }
 

@@ -38,20 +38,28 @@ function init(data: WorkerInit): void {
   if (data.id !== undefined) workerId = data.id;
 }
 
-function runKernel({ kernel, args }: RunRequest['in']): void {
+/** The memory's size in pages at the last refresh of this worker's view of it. */
+let pagesSeen = 0;
+
+function runKernel({ kernel, args, pages }: Pick<RunRequest['in'], 'kernel' | 'args' | 'pages'>): void {
   if (!kernels || !memory) throw internal('the pool worker was not initialised');
   const fn = kernels[kernel];
   if (typeof fn !== 'function') throw internal(`no kernel export '${kernel}'`);
   // The host may have grown the memory since the last task. Wasm code sees the same Memory, but
   // some engines show another thread's growth only after this thread calls grow itself
-  // (emscripten#8287); grow(0) refreshes it. Kernels keep no JS views, so nothing else is stale.
-  memory.grow(0);
+  // (emscripten#8287); grow(0) refreshes it. Only after a growth: V8 answers every grow of a shared
+  // memory, grow(0) too, by interrupting each thread that shares it, so a grow per task slowed the
+  // tasks running beside it (bench/results/README.md). Kernels keep no JS views, so nothing else is stale.
+  if (pages > pagesSeen) {
+    memory.grow(0);
+    pagesSeen = pages;
+  }
   fn(...args);
 }
 
 /** Serves the pool's task lane (lane.ts), where it has one, beside this worker's messages. */
 function joinLane(data: WorkerInit): void {
-  if (data.lane) void serveLane(data.lane, workerId, (kernel, args) => runKernel({ kernel, args }), die);
+  if (data.lane) void serveLane(data.lane, workerId, (kernel, args, pages) => runKernel({ kernel, args, pages }), die);
 }
 
 /** Test-only: die without answering, the way a crashed worker would. */
