@@ -349,8 +349,7 @@ function uploadOperands(ctx: GpuContext, rec: Recorder, p: AttentionProblem<Oper
   const d4 = Math.ceil(p.D / 4);
   const up = (label: string, x: OperandData, rows: number): GPUBuffer =>
     residentBuffer(x) ?? rec.own(upload(ctx.device, ctx.limits, label, padColumns(x as Float32Array | Uint16Array, rows, p.D, d4 * 4)));
-  const bias = uploadBias(ctx.device, ctx.limits, p, attnFlags(p).general ? p.qOffset : undefined);
-  rec.own(bias.buffer);
+  const bias = uploadBias((label, parts) => rec.input(label, parts), p, attnFlags(p).general ? p.qOffset : undefined);
   const kvRows = p.B * p.Hkv * p.kvStride;
   return {
     q: up('q', p.q, p.B * p.H * p.N), k: up('k', p.k, kvRows), v: up('v', p.v, kvRows), bias, d4, half: isHalf(p.q),

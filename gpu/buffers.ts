@@ -21,7 +21,7 @@ export interface DeviceLimits {
   readonly maxComputeWorkgroupsPerDimension: number;
 }
 
-function checkSize(limits: DeviceLimits, label: string, bytes: number): void {
+export function checkSize(limits: DeviceLimits, label: string, bytes: number): void {
   const max = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   if (bytes > max) {
     throw wall(errors.gpuBufferTooLarge(label, bytes, limits.maxStorageBufferBindingSize, limits.maxBufferSize));
@@ -257,8 +257,7 @@ export interface BiasBuffer {
  * `qOffset` [B] where given (as floats: exact below 2^24 positions).
  */
 export function uploadBias(
-  device: GPUDevice,
-  limits: DeviceLimits,
+  put: (label: string, parts: readonly Float32Array[]) => GPUBuffer,
   masks: { rpe: Float32Array | null; keyPadding: Float32Array | null; attnMask: Float32Array | null },
   qOffset?: Int32Array,
 ): BiasBuffer {
@@ -276,7 +275,7 @@ export function uploadBias(
   add('am', masks.attnMask);
   if (qOffset) add('off', Float32Array.from(qOffset));
   if (parts.length === 0) parts.push(new Float32Array(4));
-  const { buffer } = uploadParts(device, limits, 'score bias (rpe | keyPadding | attnMask)', parts);
+  const buffer = put('score bias (rpe | keyPadding | attnMask)', parts);
   return {
     buffer,
     rpeOff: offs.rpe,

@@ -3,11 +3,12 @@
 // Recorder that encodes one op's passes into a single command buffer inside error scopes, with
 // timestamp queries around each pass when the device has them.
 import type { AttnKernel, TileOverride } from './attention-common.js';
-import { encodeReadback, LayoutTableCache, type DeviceLimits, type Readback } from './buffers.js';
+import { checkSize, encodeReadback, LayoutTableCache, SMALL_UPLOAD_BYTES, uploadParts, type DeviceLimits, type Readback } from './buffers.js';
 import { BufferUsage, foldDispatch, packUniforms, PipelineCache, type Program, type UniformValues } from './program.js';
 import { GpuResident, readResidentBuffer } from './resident.js';
 import { BufferPool } from './buffer-pool.js';
 import { StagingPool } from './staging-pool.js';
+import { UniformPool } from './uniform-pool.js';
 import type { MatrixSupport } from './device.js';
 import type { HostData, KernelTime, OpTimings } from '../src/backend.js';
 import type { Dtype } from '../src/types.js';
@@ -37,6 +38,8 @@ export class GpuContext {
   readonly bufferPool: BufferPool;
   /** Mappable buffers for readbacks (staging-pool.ts). */
   readonly staging: StagingPool;
+  /** Ops' uniform buffers, reused (uniform-pool.ts). */
+  readonly uniformPool: UniformPool;
   /** Set when the subgroup probe passed: subgroups exist and tile rows map onto lanes linearly. */
   readonly subgroupSize: number;
   lastTimings: OpTimings<KernelTiming> | null = null;
@@ -58,6 +61,7 @@ export class GpuContext {
     this.layouts = new LayoutTableCache(device, limits);
     this.bufferPool = new BufferPool(device, limits);
     this.staging = new StagingPool(device);
+    this.uniformPool = new UniformPool(device);
     this.subgroupSize = subgroupSize;
   }
 
@@ -72,10 +76,7 @@ export class GpuContext {
   deferCheck(op: string, scopes: Promise<[GPUError | null, GPUError | null]>): void {
     const check = scopes.then(
       ([validation, oom]) => {
-        if (oom) {
-          this.bufferPool.clear();
-          this.staging.clear();
-        }
+        if (oom) this.emptyPools();
         if (validation || oom) this.deferredFailure ??= fail(`webgpu: ${op} failed: ${(validation ?? oom)!.message}`);
       },
       (e: unknown) => {
@@ -84,6 +85,13 @@ export class GpuContext {
     );
     this.pendingChecks.add(check);
     void check.finally(() => this.pendingChecks.delete(check));
+  }
+
+  /** Gives the device back every buffer the pools hold (on close, and after an out-of-memory error). */
+  emptyPools(): void {
+    this.bufferPool.clear();
+    this.staging.clear();
+    this.uniformPool.clear();
   }
 
   /** The failure an earlier op's scopes reported, once (null: none yet). */
@@ -169,6 +177,28 @@ export class Recorder {
     return this.own(buffer);
   }
 
+  /**
+   * A read-only storage buffer holding `parts` one after another (uploadParts' layout), freed when
+   * the op ends. Small host data (offsets, masks) takes a pooled buffer the queue fills, with no
+   * clear: creating and destroying a buffer per op costs host time in every call (a decode step's).
+   */
+  input(label: string, parts: readonly (Float32Array | Int32Array)[]): GPUBuffer {
+    const bytes = 4 * parts.reduce((n, x) => n + x.length, 0);
+    const shared = typeof SharedArrayBuffer === 'undefined' ? null : SharedArrayBuffer;
+    if (bytes > SMALL_UPLOAD_BYTES || parts.some((x) => shared && x.buffer instanceof shared)) {
+      return this.own(uploadParts(this.ctx.device, this.ctx.limits, label, parts).buffer);
+    }
+    checkSize(this.ctx.limits, label, bytes);
+    const { buffer } = this.ctx.bufferPool.take(label, bytes);
+    let at = 0;
+    for (const x of parts) {
+      if (x.byteLength > 0) this.ctx.device.queue.writeBuffer(buffer, at, x.buffer, x.byteOffset, x.byteLength);
+      at += x.byteLength;
+    }
+    this.pooled.add(buffer);
+    return this.own(buffer);
+  }
+
   /** Takes a buffer back from the op's cleanup: it outlives the op (keepOnDevice). */
   disown(b: GPUBuffer): void {
     const i = this.owned.indexOf(b);
@@ -190,9 +220,17 @@ export class Recorder {
   /** The op's temporaries (uniforms, timestamps), destroyed when it ends. */
   private readonly temps: GPUBuffer[] = [];
 
+  /** The op's uniform buffer, from the context's pool: given back when the op ends. */
+  private uniformBuffer: GPUBuffer | null = null;
+
   /** Destroys the temporaries and the owned buffers, giving pooled ones back unless the op ran out of memory. */
   private release(oom: boolean): void {
     for (const b of this.temps) b.destroy();
+    if (this.uniformBuffer) {
+      if (oom) this.uniformBuffer.destroy();
+      else this.ctx.uniformPool.give(this.uniformBuffer);
+      this.uniformBuffer = null;
+    }
     for (const b of this.owned) {
       if (this.pooled.has(b) && !oom) this.ctx.bufferPool.give(b);
       else b.destroy();
@@ -235,28 +273,37 @@ export class Recorder {
       }
       const packed = new Uint8Array(end);
       this.steps.forEach((s, i) => packed.set(new Uint8Array(s.uniforms), at[i]));
-      // (an op of copies only has no uniforms)
-      const ub = end === 0 ? null : device.createBuffer({ label: `${this.op} uniforms`, size: end, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
-      if (ub) {
-        temps.push(ub);
-        device.queue.writeBuffer(ub, 0, packed);
-      }
+      // (an op of copies only has no uniforms); queue.writeBuffer is ordered with submissions, so a
+      // buffer an earlier op still reads can take this op's values
+      const ub = end === 0 ? null : (this.uniformBuffer = this.ctx.uniformPool.take(this.op, end));
+      if (ub) device.queue.writeBuffer(ub, 0, packed);
+      // Timed, each step is a pass of its own (timestamps are written per pass); else all of them
+      // share one pass (each dispatch is its own usage scope, so a step sees the writes of those
+      // before it), with the pipeline set only where it changes: fewer calls, each costing host time.
+      let shared: GPUComputePassEncoder | null = null;
+      let pipelineSet: GPUComputePipeline | null = null;
       this.steps.forEach((s, i) => {
         const entries: GPUBindGroupEntry[] = s.buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
         entries.push({ binding: s.buffers.length, resource: { buffer: ub!, offset: at[i], size: s.uniforms.byteLength } });
         const group = device.createBindGroup({ label: `${s.program.name} bind group`, layout: pipelines[i].layout, entries });
-        const pass = encoder.beginComputePass({
-          label: s.program.name,
-          ...(querySet
-            ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } }
-            : {}),
-        });
-        pass.setPipeline(pipelines[i].pipeline);
+        const pass =
+          shared ??
+          encoder.beginComputePass({
+            label: querySet ? s.program.name : this.op,
+            ...(querySet
+              ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } }
+              : {}),
+          });
+        if (pipelineSet !== pipelines[i].pipeline) pass.setPipeline((pipelineSet = pipelines[i].pipeline));
         pass.setBindGroup(0, group);
         const [x, y] = foldDispatch(s.workgroups, limits.maxComputeWorkgroupsPerDimension);
         if (s.workgroups > 0) pass.dispatchWorkgroups(x, y);
-        pass.end();
+        if (querySet) {
+          pass.end();
+          pipelineSet = null;
+        } else shared = pass;
       });
+      (shared as GPUComputePassEncoder | null)?.end();
       for (const [src, so, dst, d, bytes] of this.copies) if (bytes > 0) encoder.copyBufferToBuffer(src, so, dst, d, bytes);
       let stampBuffer: GPUBuffer | null = null;
       if (querySet) {
@@ -306,11 +353,8 @@ export class Recorder {
       } else {
         const [validation, oom] = await popScopes();
         this.release(oom !== null);
-        if (oom) {
-          // give the device back what the pools held
-          this.ctx.bufferPool.clear();
-          this.ctx.staging.clear();
-        }
+        // give the device back what the pools held
+        if (oom) this.ctx.emptyPools();
         // the device's own message says more than a readback that failed because of it
         if (validation || oom) {
           failure = fail(`webgpu: ${this.op} failed: ${(validation ?? oom)!.message}`, { cause: failure ?? undefined });

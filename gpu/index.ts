@@ -199,8 +199,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       closed = true;
       ctx.life.closed = true;
       ctx.layouts.destroyAll();
-      ctx.bufferPool.clear();
-      ctx.staging.clear();
+      ctx.emptyPools();
       acquired.release();
     },
   };

@@ -371,7 +371,7 @@ function encodeScores(ctx: GpuContext, rec: Recorder, p: SelectBlocksProblem, wi
   // starts late may reach past R: its rows beyond hold no query, pooled as zeros)
   const qRows = roundUp(Math.max(R, ...Array.from(window.r0, (r0) => r0 + window.span)), TILE.TM);
   const meta = Int32Array.of(...p.qOffset, ...new Int32Array(B), ...new Int32Array(B).fill(Nq), ...p.keyLengths, ...window.r0);
-  const metaBuf = rec.own(upload(ctx.device, ctx.limits, 'select offsets, lengths and rows', meta));
+  const metaBuf = rec.input('select offsets, lengths and rows', [meta]);
   const [offOff, zeroOff, nqOff, lenOff, rowOff] = [0, B, 2 * B, 3 * B, 4 * B];
   const poolInto = (outs: GPUBuffer[], outputs: PoolOutputs, x: OperandData, heads: number, perBatch: number, rows: number, blocks: number, blocksPad: number, posOff: number, lenOff: number, windowOff: number, scale: number) => {
     const pool = new PoolRowsProgram(block, d4, isHalf(x), outputs);

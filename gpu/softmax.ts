@@ -121,8 +121,7 @@ export async function softmax(ctx: GpuContext, p: SoftmaxProblem): Promise<Float
   const rec = ctx.recorder('softmax');
   const tables = ctx.layouts.get(p.layout);
   const x = ownUpload(ctx, rec, 'softmax x (blocks)', p.x);
-  const bias = uploadBias(ctx.device, ctx.limits, p);
-  rec.own(bias.buffer);
+  const bias = uploadBias((label, parts) => rec.input(label, parts), p);
   const bytes = p.x.length * 4;
   const y = rec.output('softmax y (blocks)', bytes);
   const flags: AttnFlags = { causal: p.causal, hasRpe: bias.hasRpe, hasKpm: bias.hasKpm, hasAm: bias.hasAm, general: false };
