@@ -9,6 +9,7 @@ import { GpuResident, readResidentBuffer } from './resident.js';
 import { BufferPool } from './buffer-pool.js';
 import { StagingPool } from './staging-pool.js';
 import { UniformPool } from './uniform-pool.js';
+import { BindGroupCache, type BoundBuffer } from './bind-groups.js';
 import type { MatrixSupport } from './device.js';
 import type { HostData, KernelTime, OpTimings } from '../src/backend.js';
 import type { Dtype } from '../src/types.js';
@@ -40,6 +41,8 @@ export class GpuContext {
   readonly staging: StagingPool;
   /** Ops' uniform buffers, reused (uniform-pool.ts). */
   readonly uniformPool: UniformPool;
+  /** Bind groups made for buffers that come back (bind-groups.ts). */
+  readonly bindGroups: BindGroupCache;
   /** Set when the subgroup probe passed: subgroups exist and tile rows map onto lanes linearly. */
   readonly subgroupSize: number;
   lastTimings: OpTimings<KernelTiming> | null = null;
@@ -62,6 +65,7 @@ export class GpuContext {
     this.bufferPool = new BufferPool(device, limits);
     this.staging = new StagingPool(device);
     this.uniformPool = new UniformPool(device);
+    this.bindGroups = new BindGroupCache(device);
     this.subgroupSize = subgroupSize;
   }
 
@@ -92,6 +96,7 @@ export class GpuContext {
     this.bufferPool.clear();
     this.staging.clear();
     this.uniformPool.clear();
+    this.bindGroups.clear();
   }
 
   /** The failure an earlier op's scopes reported, once (null: none yet). */
@@ -231,7 +236,10 @@ export class Recorder {
       else this.ctx.uniformPool.give(this.uniformBuffer);
       this.uniformBuffer = null;
     }
-    for (const b of this.owned) {
+    // in reverse: the pool hands out the buffer given last, so the next op of the same shape takes
+    // back the very buffers this one took, in order, and its kept bind groups (bind-groups.ts) serve
+    for (let i = this.owned.length - 1; i >= 0; i--) {
+      const b = this.owned[i]!;
       if (this.pooled.has(b) && !oom) this.ctx.bufferPool.give(b);
       else b.destroy();
     }
@@ -283,9 +291,9 @@ export class Recorder {
       let shared: GPUComputePassEncoder | null = null;
       let pipelineSet: GPUComputePipeline | null = null;
       this.steps.forEach((s, i) => {
-        const entries: GPUBindGroupEntry[] = s.buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
-        entries.push({ binding: s.buffers.length, resource: { buffer: ub!, offset: at[i], size: s.uniforms.byteLength } });
-        const group = device.createBindGroup({ label: `${s.program.name} bind group`, layout: pipelines[i].layout, entries });
+        const bound: BoundBuffer[] = s.buffers.map((buffer) => ({ buffer }));
+        bound.push({ buffer: ub!, offset: at[i], size: s.uniforms.byteLength });
+        const group = this.ctx.bindGroups.get(`${s.program.name} bind group`, pipelines[i].layout, bound);
         const pass =
           shared ??
           encoder.beginComputePass({
