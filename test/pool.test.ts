@@ -92,6 +92,8 @@ probe('a pool whose workers cannot instantiate fails at start, and createRunner 
 probe('RoundTrips: the median of the last 15 notes, negatives as 0, non-finite ignored; probe notes the quickest ping after an idle ms', async () => {
   const trips = new RoundTrips();
   assert.is(trips.ms, 0, 'no estimate before a note');
+  const early = Array.from({ length: 24 }, () => trips.sample());
+  assert.equal(early.map((x, i) => (x ? i : -1)).filter((i) => i >= 0), [7, 15, 23], 'sample: once in 8 asks before 15 notes');
   for (const ms of [0.3, 0.1, 0.2]) trips.note(ms);
   assert.is(trips.ms, 0.2);
   trips.note(Number.NaN);
@@ -100,7 +102,8 @@ probe('RoundTrips: the median of the last 15 notes, negatives as 0, non-finite i
   for (let i = 0; i < 15; i++) trips.note(5);
   assert.is(trips.ms, 5, 'older notes drop out');
   const asks = Array.from({ length: 192 }, () => trips.sample());
-  assert.equal(asks.map((x, i) => (x ? i : -1)).filter((i) => i >= 0), [63, 127, 191], 'sample: once in 64 asks');
+  // (the count of asks goes on from the 24 above: asks 63, 127, 191 are this loop's 39, 103, 167)
+  assert.equal(asks.map((x, i) => (x ? i : -1)).filter((i) => i >= 0), [39, 103, 167], 'sample: once in 64 asks after 15 notes');
   const slow = new RoundTrips();
   let pings = 0;
   await slow.probe(() => new Promise((resolve) => setTimeout(resolve, ++pings === 2 ? 4 : 30)), 3);

@@ -72,11 +72,14 @@ export class RoundTrips {
   }
 
   /**
-   * True once in 64 asks. A caller whose work the estimate kept off the pool splits it anyway
-   * then, so that the estimate keeps hearing from real calls (one too high would otherwise stand).
+   * True once in 64 asks, once in 8 while fewer notes than the estimate's window came in (the
+   * start-up probe's pings after idle milliseconds may read well above a loop's calls). A caller
+   * whose work the estimate kept off the pool splits it anyway then, so that the estimate keeps
+   * hearing from real calls (one too high would otherwise stand).
    */
   sample(): boolean {
-    return this.asks++ % 64 === 63;
+    const every = this.count < this.recent.length ? 8 : 64;
+    return this.asks++ % every === every - 1;
   }
 
   note(ms: number): void {
