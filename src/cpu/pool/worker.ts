@@ -48,8 +48,8 @@ function runKernel({ kernel, args, pages }: Pick<RunRequest['in'], 'kernel' | 'a
   // The host may have grown the memory since the last task. Wasm code sees the same Memory, but
   // some engines show another thread's growth only after this thread calls grow itself
   // (emscripten#8287); grow(0) refreshes it. Only after a growth: V8 answers every grow of a shared
-  // memory, grow(0) too, by interrupting each thread that shares it, so a grow per task slowed the
-  // tasks running beside it (bench/results/README.md). Kernels keep no JS views, so nothing else is stale.
+  // memory, grow(0) too, by interrupting each thread that shares it, so a grow per task costs every
+  // task running beside it (bench/results/README.md). Kernels keep no JS views, so nothing else is stale.
   if (pages > pagesSeen) {
     memory.grow(0);
     pagesSeen = pages;
