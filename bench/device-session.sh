@@ -135,6 +135,37 @@ case "${1:-}" in
       step bash -c 'timeout 110 node "$1" --decode --backend webgpu --loop 20 --machine "$2" --out "$0.json" > "$0.log" 2>&1; grep -E "loop" "$0.log" | cut -c1-200 | tail -6' "$out/decode-webgpu-$t" "$b" "$gpu"
     done
     ;;
+  grow-bind)
+    # Workers refreshing the memory only after it grew (src/cpu/pool/worker.ts) and kept WebGPU bind
+    # groups (gpu/bind-groups.ts), against the tree before them (.device/base/dist, 68e12d5's dist):
+    # the 16-thread decode step's lane calls with every call split (4 and 8/18 tasks), the decode step
+    # and prefill at 16 threads, then the WebGPU decode loop. Here: npm run build:ts, 68e12d5's dist/
+    # copied to .device/base/dist, node tools/device/bundle-bench.mjs bench/select-blocks.ts
+    # bench/decode-pool-calls.ts bench/ab-builds.ts, then select-blocks-base.mjs and
+    # decode-pool-calls-base.mjs made with sed 's|\.\./\.\./dist/|../base/dist/|g', and
+    # bash bench/gpu/bundle.sh; carry [".device", "dist", "build"]. About 2.5 minutes. Its files go
+    # into one tar (the device tool brings back 8 files at most), repacked after every step.
+    res=$out; out=/tmp/grow-bind; mkdir -p "$out"
+    pack() { tar -cf "$res/grow-bind.tar" -C /tmp grow-bind; }
+    trap pack EXIT
+    for tc in "new|" "new|--unit-ms 100 --path lane" "new|--unit-ms 100 --path lane --min-task-bytes 262144" "base|--unit-ms 100 --path lane --min-task-bytes 262144" "new|--unit-ms 100 --path messages --min-task-bytes 262144"; do
+      t=${tc%%|*}; a=${tc#*|}
+      b=.device/bench/decode-pool-calls.mjs; [[ $t != new ]] && b=.device/bench/decode-pool-calls-$t.mjs
+      echo "== $t decode-pool-calls 16t $a"; timeout 25 node "$b" --threads 16 --steps 100 --topk 16 $a 2>&1 | tail -4
+    done | tee "$out/pool-calls-16t.txt"
+    for t in new base; do
+      b=.device/bench/select-blocks.mjs; [[ $t != new ]] && b=.device/bench/select-blocks-$t.mjs
+      step bash -c 'timeout 60 node "$1" --decode --backend cpu --threads 16 --steps 2 --reps 5 --append-reps 2 --machine "$2" --out "$0.json" > "$0.log" 2>&1; grep -E "^128k  (mean|bound)" "$0.log" | cut -c1-150' "$out/decode-$t-16t" "$b" "$machine"; pack
+    done
+    step timeout 60 node .device/bench/ab-builds.mjs .device/base/dist/src/index.js dist/src/index.js --threads 16 --rounds 5 --ops attention,attentionBackward --out "$out/ab-prefill-16t.json"; pack
+    [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -
+    gpu="$machine, $(nvidia-smi -L 2>/dev/null | head -1)"
+    for t in new base; do
+      b=.device/bench/select-blocks.mjs; [[ $t != new ]] && b=.device/bench/select-blocks-$t.mjs
+      step bash -c 'timeout 50 node "$1" --decode --backend webgpu --loop 20 --topk 16 --steps 2 --reps 3 --append-reps 2 --machine "$2" --out "$0.json" > "$0.log" 2>&1; grep -E "loop" "$0.log" | cut -c1-200 | tail -2' "$out/decode-webgpu-$t" "$b" "$gpu"; pack
+    done
+    step bash -c 'timeout 60 node .device/gpu/decode-calls.mjs --steps 30 > "$0/decode-calls.txt" 2>&1; grep -E "a step in the loop|inside WebGPU|createBindGroup" "$0/decode-calls.txt"' "$out"
+    ;;
   ort-32k-2t)
     # Issue 14's N 32768 goal at 2 threads: our forward against ONNX Runtime's dense GroupQueryAttention
     # (the faster peer; SparseAttention ran 5.8x slower than ours: bench/results/issue-14-h200), one round
@@ -309,5 +340,5 @@ case "${1:-}" in
     step bash -c 'timeout 60 node .device/gpu/mma.mjs "$0/mma-d128.json" --sweep-only --seqs=16384 --D=128 > "$0/mma-d128.log" 2>&1; grep -E "^N |backward \(" "$0/mma-d128.log" | cut -c1-300' "$out"
     step bash -c 'timeout 110 node .device/gpu/attention.mjs "$0/webgpu-versus-f16.json" --versus --backward --paths=f32,f16,mma --seqs=1024,4096,16384,65536 > "$0/webgpu-versus-f16.log" 2>&1; grep "^versus" "$0/webgpu-versus-f16.log" | cut -c1-160' "$out"
     ;;
-  *) echo "usage: bench/device-session.sh gpu|cpu|decode-cpu-ab|lane-cpu|defer-gpu|cpu-kernels|select-cpu|ort-32k-2t|scaling|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|select-ab|select-final|select-clocks|select-pools|select-all|f16|f16-versus|mma-backward" >&2; exit 2 ;;
+  *) echo "usage: bench/device-session.sh gpu|cpu|decode-cpu-ab|lane-cpu|defer-gpu|grow-bind|cpu-kernels|select-cpu|ort-32k-2t|scaling|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|select-ab|select-final|select-clocks|select-pools|select-all|f16|f16-versus|mma-backward" >&2; exit 2 ;;
 esac
