@@ -1,10 +1,16 @@
 /// <reference types="@webgpu/types" />
 // Bind groups kept for reuse. Creating one was the dearest WebGPU call of a decode step on Dawn for
-// Node, about 18 µs each, 7 a step (bench/results/h100/README.md); in a loop the same buffers come
-// back (the pools hand out the buffer given last), so a group made for them is made once. A group
-// is forgotten when one of its buffers is destroyed (the buffer's destroy is wrapped to say so),
-// and the least recently used go beyond `capacity`, so a buffer dropped without destroy is not
-// held for long.
+// Node (bench/results/h100/README.md); in a loop the same buffers come back (the pools hand out the buffer given last), so a group made for them is made once. A group
+// is forgotten when one of its buffers is destroyed (the buffer's destroy is wrapped to say so).
+// A kept group holds its buffers' memory even where the app dropped them without destroy (GC
+// would have freed them), so the least recently used go beyond `capacity` groups or
+// bindGroupTuning.maxBytes of distinct buffers.
+
+/** Internal knobs (tests): the most bytes of distinct buffers the kept groups may hold. */
+export const bindGroupTuning = {
+  maxBytes: 2 * 2 ** 30,
+};
+
 export interface BoundBuffer {
   readonly buffer: GPUBuffer;
   readonly offset?: number;
@@ -23,6 +29,10 @@ export class BindGroupCache {
   private readonly ids = new WeakMap<object, number>();
   /** Per buffer id, the keys of the groups that bind it. */
   private readonly users = new Map<number, Set<string>>();
+  /** Per buffer id, its size in bytes. */
+  private readonly sizes = new Map<number, number>();
+  /** Bytes of the distinct buffers the kept groups bind. */
+  private heldBytes = 0;
   private nextId = 1;
 
   constructor(
@@ -49,20 +59,37 @@ export class BindGroupCache {
       return kept.group;
     }
     const group = this.device.createBindGroup({ label, layout, entries });
+    // a group whose own buffers pass the bytes is used, not kept (nor does it push the others out)
+    const own = new Map(buffers.map((b, i) => [ids[i]!, b.buffer.size]));
+    if ([...own.values()].reduce((n, x) => n + x, 0) > bindGroupTuning.maxBytes) return group;
     this.groups.set(key, { group, buffers: ids });
-    for (const id of ids) {
+    buffers.forEach((b, i) => {
+      const id = ids[i]!;
       let keys = this.users.get(id);
-      if (!keys) this.users.set(id, (keys = new Set()));
+      if (!keys) {
+        this.users.set(id, (keys = new Set()));
+        this.sizes.set(id, b.buffer.size);
+        this.heldBytes += b.buffer.size;
+      }
       keys.add(key);
+    });
+    while (this.groups.size > this.capacity || this.heldBytes > bindGroupTuning.maxBytes) {
+      this.forget(this.groups.keys().next().value!);
     }
-    if (this.groups.size > this.capacity) this.forget(this.groups.keys().next().value!);
     return group;
+  }
+
+  /** Bytes of the distinct buffers the kept groups bind. */
+  get bytes(): number {
+    return this.heldBytes;
   }
 
   /** Forgets every kept group (on close, and after an out-of-memory error). */
   clear(): void {
     this.groups.clear();
     this.users.clear();
+    this.sizes.clear();
+    this.heldBytes = 0;
   }
 
   private forget(key: string): void {
@@ -72,13 +99,20 @@ export class BindGroupCache {
     for (const id of entry.buffers) {
       const keys = this.users.get(id);
       keys?.delete(key);
-      if (keys?.size === 0) this.users.delete(id);
+      if (keys?.size === 0) this.release(id);
     }
+  }
+
+  /** No kept group binds buffer `id` any more. */
+  private release(id: number): void {
+    if (!this.users.delete(id)) return;
+    this.heldBytes -= this.sizes.get(id) ?? 0;
+    this.sizes.delete(id);
   }
 
   private forgetBuffer(id: number): void {
     for (const key of [...(this.users.get(id) ?? [])]) this.forget(key);
-    this.users.delete(id);
+    this.release(id);
   }
 
   private objectId(o: object): number {

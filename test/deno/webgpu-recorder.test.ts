@@ -3,7 +3,7 @@
 // or past the cache's capacity; an untimed op's steps share one pass and still see each other's
 // writes; small inputs in pooled buffers hold each op's own values. Skipped, with the reason,
 // without an adapter.
-import { BindGroupCache } from '../../gpu/bind-groups.ts';
+import { BindGroupCache, bindGroupTuning } from '../../gpu/bind-groups.ts';
 import { GpuContext } from '../../gpu/context.ts';
 import { acquireDevice, type AcquiredDevice } from '../../gpu/device.ts';
 import { BufferUsage, Program, type BindingSpec } from '../../gpu/program.ts';
@@ -52,7 +52,35 @@ Deno.test('webgpu bind groups: kept for the same buffers, forgotten when one is 
   if (cache.size !== 2) throw new Error(`${cache.size} groups kept, capacity 2`);
   if (cache.get('t', layout, [{ buffer: a }, { buffer: b2 }]) === g2) throw new Error('the least recently used group was kept past the capacity');
   for (const x of [a, b2, c]) x.destroy();
-  if (cache.size !== 0) throw new Error(`${cache.size} groups kept after every buffer was destroyed`);
+  if (cache.size !== 0 || cache.bytes !== 0) throw new Error(`${cache.size} groups, ${cache.bytes} bytes kept after every buffer was destroyed`);
+});
+
+Deno.test('webgpu bind groups: the kept groups hold at most maxBytes of distinct buffers', opts, async () => {
+  const ctx = new GpuContext(acq!.device, acq!.limits, acq!.timestampQuery, acq!.subgroupSize, false);
+  const layout = (await ctx.pipelines.get(new Affine())).layout;
+  const saved = bindGroupTuning.maxBytes;
+  const cache = new BindGroupCache(acq!.device, 100);
+  try {
+    bindGroupTuning.maxBytes = 4096;
+    const [a, b, c, big] = [storage(1024), storage(1024), storage(1024), storage(8192)];
+    const g1 = cache.get('t', layout, [{ buffer: a }, { buffer: b }]);
+    cache.get('t', layout, [{ buffer: a }, { buffer: c }]);
+    if (cache.bytes !== 3072) throw new Error(`${cache.bytes} bytes held for three 1 KiB buffers`);
+    // a group past the bytes by itself is used, not kept, and leaves the others
+    const g3 = cache.get('t', layout, [{ buffer: big }, { buffer: a }]);
+    if (cache.size !== 2 || cache.bytes !== 3072) throw new Error(`${cache.size} groups, ${cache.bytes} bytes after a group past maxBytes`);
+    if (cache.get('t', layout, [{ buffer: big }, { buffer: a }]) === g3) throw new Error('a group past maxBytes was kept');
+    // two more 1 KiB buffers pass 4 KiB: the least recently used group goes (g1; a, c's stays)
+    const [d, e] = [storage(1024), storage(1024)];
+    cache.get('t', layout, [{ buffer: a }, { buffer: c }]);
+    cache.get('t', layout, [{ buffer: d }, { buffer: e }]);
+    if (cache.size !== 2 || cache.bytes !== 4096) throw new Error(`${cache.size} groups, ${cache.bytes} bytes, expected 2 and 4096`);
+    if (cache.get('t', layout, [{ buffer: a }, { buffer: b }]) === g1) throw new Error('the least recently used group was kept past maxBytes');
+    for (const x of [d, e]) x.destroy();
+    for (const x of [a, b, c, big]) x.destroy();
+  } finally {
+    bindGroupTuning.maxBytes = saved;
+  }
 });
 
 Deno.test('webgpu recorder: an untimed op\'s steps share a pass and see each other\'s writes; pooled inputs hold each op\'s values', opts, async () => {
