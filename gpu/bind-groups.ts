@@ -1,10 +1,11 @@
 /// <reference types="@webgpu/types" />
-// Bind groups kept for reuse. Creating one was the dearest WebGPU call of a decode step on Dawn for
-// Node (bench/results/h100/README.md); in a loop the same buffers come back (the pools hand out the buffer given last), so a group made for them is made once. A group
-// is forgotten when one of its buffers is destroyed (the buffer's destroy is wrapped to say so).
-// A kept group holds its buffers' memory even where the app dropped them without destroy (GC
-// would have freed them), so the least recently used go beyond `capacity` groups or
-// bindGroupTuning.maxBytes of distinct buffers.
+// Bind groups kept for reuse. Creating one was the dearest WebGPU call of a decode step on Dawn
+// for Node (bench/results/h100/README.md); in a loop the same buffers come back (the pools hand
+// out the buffer given last), so a group made for them is made once. A group is forgotten when
+// one of its buffers is destroyed (the buffer's destroy is wrapped to say so). A kept group holds
+// its buffers' memory even where the app dropped them without destroy (GC would have freed them),
+// so the least recently used go beyond `capacity` groups or bindGroupTuning.maxBytes of distinct
+// buffers.
 
 /** Internal knobs (tests): the most bytes of distinct buffers the kept groups may hold. */
 export const bindGroupTuning = {
