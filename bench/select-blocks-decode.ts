@@ -70,6 +70,9 @@ interface DecodeRow {
   sparseKernelMs: number | null;
   denseKernelMs: number | null;
   kernelSpeedup: number | null;
+  /** Per kernel name, the median over the steps of each one's time in a selection (null where not measured). */
+  selectKernels: Record<string, number> | null;
+  sparseKernels: Record<string, number> | null;
   /**
    * With loop: ms per step as an app's loop runs it (an engine with timings off, q on the device,
    * steps back to back, then a 16-byte read): selection + attention, attention alone over a held selection,
@@ -151,6 +154,10 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
   /** Medians over the steps: of the wall times, and of the kernel times where every step measured them. */
   const wallOf = (ts: CallTimes[]) => median(ts.map((t) => t.wallMs));
   const kernelOf = (ts: CallTimes[]) => (ts.every((t) => t.kernelMs !== null) ? median(ts.map((t) => t.kernelMs!)) : null);
+  const kernelsOf = (ts: CallTimes[]): Record<string, number> | null => {
+    const names = ts.every((t) => t.kernels) ? Object.keys(ts[0]?.kernels ?? {}) : [];
+    return names.length ? Object.fromEntries(names.map((n) => [n, median(ts.map((t) => t.kernels![n] ?? 0))])) : null;
+  };
 
   const rows: DecodeRow[] = [];
   const appends: AppendCost[] = [];
@@ -245,6 +252,7 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
             selectMs, selectPooledMs, sparseMs, sparseCopiedMs, denseMs: dMs, speedup: dMs / (selectMs + sparseMs), selectShare: selectMs / sparseMs,
             selectKernelMs, sparseKernelMs, denseKernelMs,
             kernelSpeedup: selectKernelMs === null || sparseKernelMs === null || denseKernelMs === null ? null : denseKernelMs / (selectKernelMs + sparseKernelMs),
+            selectKernels: kernelsOf(m.select), sparseKernels: kernelsOf(m.sparse),
           });
         }
       }
