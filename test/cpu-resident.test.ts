@@ -12,6 +12,21 @@ import { referenceAttention } from './reference/attention.js';
 import { assertClose, CPU_TOL } from './helpers/assert-close.js';
 import { mulberry32, randomAttentionArgs, randomTensor } from './helpers/random.js';
 
+test('arena: takeU8 copies exactly the bytes asked for, at any alignment and length', () => {
+  const memory = createMemory(1);
+  const arena = new Arena(memory);
+  const bytes = new Uint8Array(memory.buffer, 0, 4096);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 37 + 11) & 255;
+  for (const ptr of [0, 8, 64, 1, 3, 7, 12]) {
+    for (const length of [0, 1, 7, 8, 9, 16, 63, 64, 1000]) {
+      const got = arena.takeU8(ptr, length);
+      assert.is(got.length, length);
+      assert.ok(got.every((x, i) => x === bytes[ptr + i]), `ptr ${ptr} length ${length}`);
+      assert.not.ok(got.buffer instanceof SharedArrayBuffer, 'the copy owns its bytes');
+    }
+  }
+});
+
 test('arena: persistent blocks are reused first fit, holes merge, a hole at the end returns to the per-call region', () => {
   const arena = new Arena(createMemory(1));
   const base = arena.alloc(0); // where persistent allocation starts (nothing allocated yet)
