@@ -15,7 +15,7 @@
 // 5th percentile over heads and steps). Append cost: one token into the cache with summaries and into
 // the one without (medians over `append-reps` appends), and the fill of N − steps tokens in chunks.
 // Times are medians of `reps` calls after a warm-up, per step, then the median over the steps.
-import { deviceFence, loopIterationMs, selectionLoopMs, median, medianCallTimes, quantileSample, type CallTimes } from '../cli/stats.js';
+import { deviceFence, loopIterationMs, selectionLoopMs, median, medianByName, medianCallTimes, quantileSample, type CallTimes } from '../cli/stats.js';
 import { WARM_MS } from './gpu/kernel-timing.js';
 import { fmt, textTable } from '../cli/table.js';
 import { writeJson } from '../cli/write-json.js';
@@ -154,10 +154,7 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
   /** Medians over the steps: of the wall times, and of the kernel times where every step measured them. */
   const wallOf = (ts: CallTimes[]) => median(ts.map((t) => t.wallMs));
   const kernelOf = (ts: CallTimes[]) => (ts.every((t) => t.kernelMs !== null) ? median(ts.map((t) => t.kernelMs!)) : null);
-  const kernelsOf = (ts: CallTimes[]): Record<string, number> | null => {
-    const names = ts.every((t) => t.kernels) ? Object.keys(ts[0]?.kernels ?? {}) : [];
-    return names.length ? Object.fromEntries(names.map((n) => [n, median(ts.map((t) => t.kernels![n] ?? 0))])) : null;
-  };
+  const kernelsOf = (ts: CallTimes[]) => (ts.every((t) => t.kernels) ? medianByName(ts.map((t) => t.kernels!)) : null);
 
   const rows: DecodeRow[] = [];
   const appends: AppendCost[] = [];

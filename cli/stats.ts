@@ -35,6 +35,12 @@ export interface CallTimes {
   kernels: Record<string, number> | null;
 }
 
+/** Per name of the first record, the median of its values over the records (0 where one lacks it); null for none. */
+export function medianByName(records: readonly Record<string, number>[]): Record<string, number> | null {
+  const names = records.length > 0 ? Object.keys(records[0]!) : [];
+  return names.length ? Object.fromEntries(names.map((n) => [n, median(records.map((k) => k[n] ?? 0))])) : null;
+}
+
 /**
  * Median wall and kernel time of `reps` calls of f after one warm-up call. With `warmMs`, each timed
  * call follows unmeasured calls of f for at least that long: a GPU left idle by host work between
@@ -63,8 +69,7 @@ export async function medianCallTimes(
       perName.push(named);
     }
   }
-  const names = perName.length === reps && reps > 0 ? Object.keys(perName[0]!) : [];
-  const kernels = names.length ? Object.fromEntries(names.map((n) => [n, median(perName.map((k) => k[n] ?? 0))])) : null;
+  const kernels = perName.length === reps ? medianByName(perName) : null;
   return { wallMs: median(wall), kernelMs: kernel.length === reps ? median(kernel) : null, kernels };
 }
 

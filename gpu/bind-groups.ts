@@ -47,10 +47,14 @@ export class BindGroupCache {
 
   /** The group binding `buffers` at bindings 0, 1, … under `layout`: a kept one, or a new one kept. */
   get(label: string, layout: GPUBindGroupLayout, buffers: readonly BoundBuffer[]): GPUBindGroup {
-    const entries = buffers.map((b, binding) => ({ binding, resource: b.size === undefined ? { buffer: b.buffer } : { buffer: b.buffer, offset: b.offset ?? 0, size: b.size } }));
+    const make = () => this.device.createBindGroup({
+      label,
+      layout,
+      entries: buffers.map((b, binding) => ({ binding, resource: b.size === undefined ? { buffer: b.buffer } : { buffer: b.buffer, offset: b.offset ?? 0, size: b.size } })),
+    });
     const ids = buffers.map((b) => this.bufferId(b.buffer));
     // a buffer whose destroy could not be wrapped is never kept in a group
-    if (ids.includes(0)) return this.device.createBindGroup({ label, layout, entries });
+    if (ids.includes(0)) return make();
     let key = String(this.objectId(layout));
     buffers.forEach((b, i) => (key += `|${ids[i]}:${b.offset ?? 0}:${b.size ?? -1}`));
     const kept = this.groups.get(key);
@@ -59,21 +63,22 @@ export class BindGroupCache {
       this.groups.set(key, kept);
       return kept.group;
     }
-    const group = this.device.createBindGroup({ label, layout, entries });
+    const group = make();
     // a group whose own buffers pass the bytes is used, not kept (nor does it push the others out)
-    const own = new Map(buffers.map((b, i) => [ids[i]!, b.buffer.size]));
-    if ([...own.values()].reduce((n, x) => n + x, 0) > bindGroupTuning.maxBytes) return group;
+    const distinct = new Map(buffers.map((b, i) => [ids[i]!, b.buffer.size]));
+    let own = 0;
+    for (const bytes of distinct.values()) own += bytes;
+    if (own > bindGroupTuning.maxBytes) return group;
     this.groups.set(key, { group, buffers: ids });
-    buffers.forEach((b, i) => {
-      const id = ids[i]!;
+    for (const [id, bytes] of distinct) {
       let keys = this.users.get(id);
       if (!keys) {
         this.users.set(id, (keys = new Set()));
-        this.sizes.set(id, b.buffer.size);
-        this.heldBytes += b.buffer.size;
+        this.sizes.set(id, bytes);
+        this.heldBytes += bytes;
       }
       keys.add(key);
-    });
+    }
     while (this.groups.size > this.capacity || this.heldBytes > bindGroupTuning.maxBytes) {
       this.forget(this.groups.keys().next().value!);
     }

@@ -40,23 +40,38 @@ export function padBytes(bytes: number): number {
  */
 export const SMALL_UPLOAD_BYTES = 4 * 2 ** 20;
 
-/** A new buffer of `size` bytes (`usage` gains COPY_DST) holding `parts` at their byte offsets. */
-export function createFilled(device: GPUDevice, label: string, size: number, usage: number, parts: readonly { data: Float32Array | Int32Array | Uint16Array; at: number }[]): GPUBuffer {
-  // (writeBuffer may refuse a view of shared memory, which a mapped range copies from as any other;
-  // a page that is not cross-origin isolated has no SharedArrayBuffer at all)
+/** A part of an upload: `data` at byte offset `at`. */
+export type UploadPart = { data: Float32Array | Int32Array | Uint16Array; at: number };
+
+/**
+ * Whether an upload of `size` bytes can go through queue.writeBuffer: small, and no part a view of
+ * shared memory (writeBuffer may refuse one, which a mapped range copies from as any other; a page
+ * that is not cross-origin isolated has no SharedArrayBuffer at all).
+ */
+export function queueWritable(size: number, parts: readonly UploadPart[]): boolean {
   const shared = typeof SharedArrayBuffer === 'undefined' ? null : SharedArrayBuffer;
-  if (size <= SMALL_UPLOAD_BYTES && parts.every(({ data }) => !(shared && data.buffer instanceof shared))) {
+  return size <= SMALL_UPLOAD_BYTES && parts.every(({ data }) => !(shared && data.buffer instanceof shared));
+}
+
+/** queue.writeBuffer of each part at its offset. */
+export function writeParts(device: GPUDevice, buffer: GPUBuffer, parts: readonly UploadPart[]): void {
+  for (const { data, at } of parts) {
+    if (data.byteLength === 0) continue;
+    // writeBuffer takes whole 4-byte words: an odd count of half floats is padded with a zero
+    const words = data.byteLength % 4 === 0 ? data : (() => {
+      const padded = new Uint16Array(data.length + 1);
+      padded.set(data as Uint16Array);
+      return padded;
+    })();
+    device.queue.writeBuffer(buffer, at, words.buffer, words.byteOffset, words.byteLength);
+  }
+}
+
+/** A new buffer of `size` bytes (`usage` gains COPY_DST) holding `parts` at their byte offsets. */
+export function createFilled(device: GPUDevice, label: string, size: number, usage: number, parts: readonly UploadPart[]): GPUBuffer {
+  if (queueWritable(size, parts)) {
     const buffer = device.createBuffer({ label, size, usage: usage | BufferUsage.COPY_DST });
-    for (const { data, at } of parts) {
-      if (data.byteLength === 0) continue;
-      // writeBuffer takes whole 4-byte words: an odd count of half floats is padded with a zero
-      const words = data.byteLength % 4 === 0 ? data : (() => {
-        const padded = new Uint16Array(data.length + 1);
-        padded.set(data as Uint16Array);
-        return padded;
-      })();
-      device.queue.writeBuffer(buffer, at, words.buffer, words.byteOffset, words.byteLength);
-    }
+    writeParts(device, buffer, parts);
     return buffer;
   }
   const buffer = device.createBuffer({ label, size, usage: usage | BufferUsage.COPY_DST, mappedAtCreation: true });

@@ -3,7 +3,7 @@
 // Recorder that encodes one op's passes into a single command buffer inside error scopes, with
 // timestamp queries around each pass when the device has them.
 import type { AttnKernel, TileOverride } from './attention-common.js';
-import { checkSize, encodeReadback, LayoutTableCache, SMALL_UPLOAD_BYTES, uploadParts, type DeviceLimits, type Readback } from './buffers.js';
+import { checkSize, encodeReadback, LayoutTableCache, queueWritable, uploadParts, writeParts, type DeviceLimits, type Readback } from './buffers.js';
 import { BufferUsage, foldDispatch, packUniforms, PipelineCache, type Program, type UniformValues } from './program.js';
 import { GpuResident, readResidentBuffer } from './resident.js';
 import { BufferPool } from './buffer-pool.js';
@@ -188,18 +188,12 @@ export class Recorder {
    * clear: creating and destroying a buffer per op costs host time in every call (a decode step's).
    */
   input(label: string, parts: readonly (Float32Array | Int32Array)[]): GPUBuffer {
-    const bytes = 4 * parts.reduce((n, x) => n + x.length, 0);
-    const shared = typeof SharedArrayBuffer === 'undefined' ? null : SharedArrayBuffer;
-    if (bytes > SMALL_UPLOAD_BYTES || parts.some((x) => shared && x.buffer instanceof shared)) {
-      return this.own(uploadParts(this.ctx.device, this.ctx.limits, label, parts).buffer);
-    }
-    checkSize(this.ctx.limits, label, bytes);
-    const { buffer } = this.ctx.bufferPool.take(label, bytes);
     let at = 0;
-    for (const x of parts) {
-      if (x.byteLength > 0) this.ctx.device.queue.writeBuffer(buffer, at, x.buffer, x.byteOffset, x.byteLength);
-      at += x.byteLength;
-    }
+    const placed = parts.map((data) => ({ data, at: (at += data.byteLength) - data.byteLength }));
+    if (!queueWritable(at, placed)) return this.own(uploadParts(this.ctx.device, this.ctx.limits, label, parts).buffer);
+    checkSize(this.ctx.limits, label, at);
+    const { buffer } = this.ctx.bufferPool.take(label, at);
+    writeParts(this.ctx.device, buffer, placed);
     this.pooled.add(buffer);
     return this.own(buffer);
   }
