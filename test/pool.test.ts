@@ -260,7 +260,9 @@ for (const [threads, path] of [[1, undefined], [2, 'lane'], [2, 'messages'], [4,
       await pool.run('diagnosticFill', many);
       assert.is(pool.laneCalls, before + 1);
       expectFilled(s.memory, many, 'past the lane');
-      const spin = pool.run('diagnosticSpin', Array.from({ length: threads }, () => ({ iterations: 2_000_000 })));
+      // long enough that the calling thread, preempted on a loaded machine between its notify and
+      // its first look at the tasks, cannot find them all ended and free the lane before `during`
+      const spin = pool.run('diagnosticSpin', Array.from({ length: threads }, () => ({ iterations: 30_000_000 })));
       const during = fillTasks(8 << 20, threads, 1000, 9);
       await pool.run('diagnosticFill', during);
       await spin;
