@@ -12,24 +12,35 @@ export function poolBlocks(
   heads: i32, rows: i32, D: i32, block: i32, blocks: i32, jFirst: i32, jCount: i32,
   itemBegin: i32, itemEnd: i32,
 ): void {
-  const rowBytes = <usize>D << 2;
-  const D4 = D & ~3;
   for (let t = itemBegin; t < itemEnd; t++) {
     const bh = t / jCount;
     const j = jFirst + t - bh * jCount;
-    const b = bh / heads;
-    const s = load<i32>(shift + (<usize>b << 2));
-    const first = max(j * block - s, 0);
-    const end = min(min((j + 1) * block - s, load<i32>(limit + (<usize>b << 2))), rows);
-    const at = (<usize>bh * <usize>blocks + <usize>j) * rowBytes;
-    if (mean) memory.fill(mean + at, 0, rowBytes);
-    if (lo) memory.fill(lo + at, 0, rowBytes);
-    if (hi) memory.fill(hi + at, 0, rowBytes);
-    if (end <= first) continue;
-    const p0 = src + (<usize>bh * <usize>rows + <usize>first) * rowBytes;
-    if (mean) meanRows(p0, end - first, rowBytes, D, D4, mean + at);
-    if (lo) boundRows(p0, end - first, rowBytes, D, D4, lo + at, hi + at);
+    const at = (<usize>bh * <usize>blocks + <usize>j) * (<usize>D << 2);
+    poolBlock(src, mean ? mean + at : 0, lo ? lo + at : 0, hi ? hi + at : 0, shift, limit, heads, rows, D, block, bh, j);
   }
+}
+
+/**
+ * One item of poolBlocks: block j of head bh into the D floats at mean, lo, hi (each skipped where
+ * 0). decode-selected.ts pools a decode step's query blocks with it.
+ */
+export function poolBlock(
+  src: usize, mean: usize, lo: usize, hi: usize, shift: usize, limit: usize,
+  heads: i32, rows: i32, D: i32, block: i32, bh: i32, j: i32,
+): void {
+  const rowBytes = <usize>D << 2;
+  const D4 = D & ~3;
+  const b = bh / heads;
+  const s = load<i32>(shift + (<usize>b << 2));
+  const first = max(j * block - s, 0);
+  const end = min(min((j + 1) * block - s, load<i32>(limit + (<usize>b << 2))), rows);
+  if (mean) memory.fill(mean, 0, rowBytes);
+  if (lo) memory.fill(lo, 0, rowBytes);
+  if (hi) memory.fill(hi, 0, rowBytes);
+  if (end <= first) return;
+  const p0 = src + (<usize>bh * <usize>rows + <usize>first) * rowBytes;
+  if (mean) meanRows(p0, end - first, rowBytes, D, D4, mean);
+  if (lo) boundRows(p0, end - first, rowBytes, D, D4, lo, hi);
 }
 
 /** The mean of the n rows at p (rowBytes apart) into `out` (zeroed): summed in order, then divided. */

@@ -120,33 +120,47 @@ export function selectBlockRows(
   topK: i32, threshold: f32, keepDiagonal: bool, keepFirst: i32, keepLocal: i32,
   itemBegin: i32, itemEnd: i32, scratch: usize,
 ): void {
+  for (let j = itemBegin; j < itemEnd; j++) {
+    const t = load<i32>(items + (<usize>j << 2));
+    selectRow(
+      qp + <usize>t * (<usize>D << 2), kp, kLo, kHi, out + <usize>j * <usize>C, t, qOffset, keyLengths,
+      Hq, Hkv, Nq, R, C, kBlocks, D, block, causal, bound, scale, topK, threshold, keepDiagonal, keepFirst, keepLocal, scratch,
+    );
+  }
+}
+
+/**
+ * One item of selectBlockRows: block row t = (b, h, r)'s C bytes at `row`, from its pooled query
+ * block at `qpRow` (D floats); scratch: 12·C bytes. decode-selected.ts selects the same rows.
+ */
+export function selectRow(
+  qpRow: usize, kp: usize, kLo: usize, kHi: usize, row: usize, t: i32, qOffset: usize, keyLengths: usize,
+  Hq: i32, Hkv: i32, Nq: i32, R: i32, C: i32, kBlocks: i32, D: i32, block: i32, causal: bool, bound: bool, scale: f32,
+  topK: i32, threshold: f32, keepDiagonal: bool, keepFirst: i32, keepLocal: i32, scratch: usize,
+): void {
   const s = scratch;
   const e = s + (<usize>C << 2);
   const heap = e + (<usize>C << 2);
   const group = Hq / Hkv;
   const rowBytes = <usize>D << 2;
-  for (let j = itemBegin; j < itemEnd; j++) {
-    const t = load<i32>(items + (<usize>j << 2));
-    const bh = t / R;
-    const r = t - bh * R;
-    const b = bh / Hq;
-    const h = bh - b * Hq;
-    const row = out + <usize>j * <usize>C;
-    memory.fill(row, 0, <usize>C);
-    const off = load<i32>(qOffset + (<usize>b << 2));
-    if ((r + 1) * block <= off || r * block >= off + Nq) continue; // no query in this block row
-    // allowed columns: 0 … n − 1
-    const kl = load<i32>(keyLengths + (<usize>b << 2));
-    let n = min((kl + block - 1) / block, C);
-    if (causal) n = min(n, r + 1);
-    const kHead = <usize>(b * Hkv + h / group) * <usize>kBlocks * rowBytes;
-    if (bound) blockRowBounds(qp + <usize>t * rowBytes, kLo + kHead, kHi + kHead, n, D, scale, s);
-    else blockRowScores(qp + <usize>t * rowBytes, kp + kHead, n, D, scale, s);
-    if (topK > 0) markTopK(s, heap, n, topK, row);
-    else markThreshold(s, heap, e, n, threshold, row);
-    if (keepDiagonal && r < n) store<u8>(row + <usize>r, 1);
-    const first = min(keepFirst, n);
-    if (first > 0) memory.fill(row, 1, <usize>first);
-    for (let c = max(r - keepLocal, 0); c < min(r, n); c++) store<u8>(row + <usize>c, 1);
-  }
+  const bh = t / R;
+  const r = t - bh * R;
+  const b = bh / Hq;
+  const h = bh - b * Hq;
+  memory.fill(row, 0, <usize>C);
+  const off = load<i32>(qOffset + (<usize>b << 2));
+  if ((r + 1) * block <= off || r * block >= off + Nq) return; // no query in this block row
+  // allowed columns: 0 … n − 1
+  const kl = load<i32>(keyLengths + (<usize>b << 2));
+  let n = min((kl + block - 1) / block, C);
+  if (causal) n = min(n, r + 1);
+  const kHead = <usize>(b * Hkv + h / group) * <usize>kBlocks * rowBytes;
+  if (bound) blockRowBounds(qpRow, kLo + kHead, kHi + kHead, n, D, scale, s);
+  else blockRowScores(qpRow, kp + kHead, n, D, scale, s);
+  if (topK > 0) markTopK(s, heap, n, topK, row);
+  else markThreshold(s, heap, e, n, threshold, row);
+  if (keepDiagonal && r < n) store<u8>(row + <usize>r, 1);
+  const first = min(keepFirst, n);
+  if (first > 0) memory.fill(row, 1, <usize>first);
+  for (let c = max(r - keepLocal, 0); c < min(r, n); c++) store<u8>(row + <usize>c, 1);
 }

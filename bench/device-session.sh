@@ -138,7 +138,8 @@ case "${1:-}" in
   grow-bind)
     # Workers refreshing the memory only after it grew (src/cpu/pool/worker.ts) and kept WebGPU bind
     # groups (gpu/bind-groups.ts), against the tree before them (.device/base/dist, 68e12d5's dist):
-    # the 16-thread decode step's lane calls with every call split (4 and 8/18 tasks), the decode step
+    # the 16-thread decode step (and, new tree, the held step: selection made by its attention,
+    # src/cpu/held-selection.ts; its row's last three columns), the 16-thread decode step's lane calls with every call split (4 and 8/18 tasks), the decode step
     # and prefill at 16 threads, then the WebGPU decode loop. Here: npm run build:ts, 68e12d5's dist/
     # copied to .device/base/dist, node tools/device/bundle-bench.mjs bench/select-blocks.ts
     # bench/decode-pool-calls.ts bench/ab-builds.ts, then select-blocks-base.mjs and
@@ -155,7 +156,7 @@ case "${1:-}" in
     done | tee "$out/pool-calls-16t.txt"
     for t in new base; do
       b=.device/bench/select-blocks.mjs; [[ $t != new ]] && b=.device/bench/select-blocks-$t.mjs
-      step bash -c 'timeout 60 node "$1" --decode --backend cpu --threads 16 --steps 2 --reps 5 --append-reps 2 --machine "$2" --out "$0.json" > "$0.log" 2>&1; grep -E "^128k  (mean|bound)" "$0.log" | cut -c1-150' "$out/decode-$t-16t" "$b" "$machine"; pack
+      step bash -c 'timeout 60 node "$1" --decode --backend cpu --threads 16 --steps 2 --reps 5 --append-reps 2 --machine "$2" --out "$0.json" > "$0.log" 2>&1; grep -E "^128k  (mean|bound)" "$0.log" | awk '"'"'{print $2,$3,"select",$8,"sparse",$10,"dense",$12,$13,"| last three:",$(NF-2),$(NF-1),$NF}'"'"'' "$out/decode-$t-16t" "$b" "$machine"; pack
     done
     step timeout 60 node .device/bench/ab-builds.mjs .device/base/dist/src/index.js dist/src/index.js --threads 16 --rounds 5 --ops attention,attentionBackward --out "$out/ab-prefill-16t.json"; pack
     [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -

@@ -74,6 +74,14 @@ interface DecodeRow {
   selectKernels: Record<string, number> | null;
   sparseKernels: Record<string, number> | null;
   /**
+   * The step with the selection held (selectBlocks with keepOnDevice, then attention over it, then
+   * destroy): on the CPU the attention makes the selection in its own call (src/cpu/held-selection.ts),
+   * so its kernel time is the whole step's (null on WebGPU, which times the attention alone); dense / step.
+   */
+  heldStepMs: number;
+  heldKernelMs: number | null;
+  heldSpeedup: number;
+  /**
    * With loop: ms per step as an app's loop runs it (an engine with timings off, q on the device,
    * steps back to back, then a 16-byte read): selection + attention, attention alone over a held selection,
    * dense attention; and dense / (selection + attention).
@@ -189,7 +197,7 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
       console.log(`N ${fmt.n(N)}: filled ${fmt.n(first)} tokens, ${fmt.ms(fillMs)} ms with summaries, ${fmt.ms(fillPlainMs)} ms without`);
       const k: Tensor = { data: inputs.k, shape: [1, Hkv, N, D] };
       const dense: Layout = { block, shape: [1, R, R], data: new Uint8Array(R * R).fill(1) };
-      const per = new Map<string, { recall: number[]; kept: number[]; mass: number[]; select: CallTimes[]; pooled: number[]; sparse: CallTimes[]; copied: number[] }>();
+      const per = new Map<string, { recall: number[]; kept: number[]; mass: number[]; select: CallTimes[]; pooled: number[]; sparse: CallTimes[]; copied: number[]; held: CallTimes[] }>();
       const denseTimes: CallTimes[] = [];
       for (let s = 0; s < o.steps; s++) {
         const at = first + s;
@@ -217,7 +225,7 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
             }
             const mass = await engine.attentionMass({ q: qt, k, layout, causal: true, qOffset: at, keyLengths: Int32Array.of(at + 1) });
             const key = `${score} ${topK}`;
-            const m = per.get(key) ?? { recall: [], kept: [], mass: [], select: [], pooled: [], sparse: [], copied: [] };
+            const m = per.get(key) ?? { recall: [], kept: [], mass: [], select: [], pooled: [], sparse: [], copied: [], held: [] };
             per.set(key, m);
             m.recall.push(planted ? found / planted : 1);
             m.kept.push(kept / H);
@@ -233,6 +241,11 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
             const copies = Array.from({ length: reps + 1 }, () => ({ ...layout, data: layout.data.slice() }));
             let next = 0;
             m.copied.push((await timed(() => engine.attention({ q: qt, kv: cache, layout: copies[next++], causal: true }), false)).wallMs);
+            m.held.push(await timed(async () => {
+              const held = await engine.selectBlocks({ ...args, kv: cache, keepOnDevice: true });
+              await engine.attention({ q: qt, kv: cache, layout: held, causal: true });
+              held.destroy();
+            }));
           }
         }
         console.log(`  step ${s + 1}/${o.steps} (position ${at}): dense ${fmt.ms(denseTimes[s]!.wallMs)} ms`);
@@ -250,6 +263,7 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
             selectKernelMs, sparseKernelMs, denseKernelMs,
             kernelSpeedup: selectKernelMs === null || sparseKernelMs === null || denseKernelMs === null ? null : denseKernelMs / (selectKernelMs + sparseKernelMs),
             selectKernels: kernelsOf(m.select), sparseKernels: kernelsOf(m.sparse),
+            heldStepMs: wallOf(m.held), heldKernelMs: o.backend === 'cpu' ? kernelOf(m.held) : null, heldSpeedup: dMs / wallOf(m.held),
           });
         }
       }
@@ -277,12 +291,13 @@ export async function selectBlocksDecode(o: DecodeOptions): Promise<void> {
   const looped = rows.some((r) => r.loopBothMs !== undefined);
   const table = {
     headers: ['N', 'score', 'topK', 'blocks/row', 'recall', 'mass mean', 'mass p5', 'select ms', 'select pooled ms', 'sparse ms', 'sparse copied ms', 'dense ms', 'speedup', 'select share',
-      'select kernels', 'sparse kernels', 'dense kernels', 'kernel speedup', ...(looped ? ['loop select+sparse', 'loop sparse', 'loop dense', 'loop speedup'] : [])],
-    align: ['r', 'l', ...Array<'r'>(16 + (looped ? 4 : 0)).fill('r')] as Array<'l' | 'r'>,
+      'select kernels', 'sparse kernels', 'dense kernels', 'kernel speedup', 'held step ms', 'held kernels', 'held speedup', ...(looped ? ['loop select+sparse', 'loop sparse', 'loop dense', 'loop speedup'] : [])],
+    align: ['r', 'l', ...Array<'r'>(19 + (looped ? 4 : 0)).fill('r')] as Array<'l' | 'r'>,
     rows: rows.map((r) => [
       fmt.n(r.N), r.score, String(r.topK), r.keptPerRow.toFixed(1), fmt.pct(r.recall), r.massMean.toFixed(3), r.massP5.toFixed(3),
       fmt.ms(r.selectMs), fmt.ms(r.selectPooledMs), fmt.ms(r.sparseMs), fmt.ms(r.sparseCopiedMs), fmt.ms(r.denseMs), fmt.x(r.speedup), fmt.pct(r.selectShare),
       fmt.ms(r.selectKernelMs ?? undefined), fmt.ms(r.sparseKernelMs ?? undefined), fmt.ms(r.denseKernelMs ?? undefined), fmt.x(r.kernelSpeedup ?? undefined),
+      fmt.ms(r.heldStepMs), fmt.ms(r.heldKernelMs ?? undefined), fmt.x(r.heldSpeedup),
       ...(looped ? [fmt.ms(r.loopBothMs), fmt.ms(r.loopSparseMs), fmt.ms(r.loopDenseMs), fmt.x(r.loopSpeedup)] : []),
     ]),
   };

@@ -306,8 +306,11 @@ export interface Backend {
    */
   selectBlocks(p: SelectBlocksProblem): Promise<Uint8Array | SelectedRows>;
   close(): Promise<void>;
-  /** selectBlocks kept in the backend's memory (keepOnDevice), where it can: attention's p.residentLayout. */
-  selectBlocksResident?(p: SelectBlocksProblem): Promise<ResidentLayoutData>;
+  /**
+   * selectBlocks kept in the backend's memory (keepOnDevice), where it can: attention's
+   * p.residentLayout; null where it keeps none for this problem (the engine takes selectBlocks').
+   */
+  selectBlocksResident?(p: SelectBlocksProblem): Promise<ResidentLayoutData | null>;
 }
 
 /**

@@ -274,9 +274,8 @@ class EngineImpl implements Engine {
     this.open();
     const p = selectBlocksProblem(args, this);
     const resident = p.keepOnDevice ? this.impl.selectBlocksResident?.bind(this.impl) : undefined;
-    let source: BatchedLayout | ResidentLayoutData;
-    if (resident) source = await this.timed('selectBlocks', () => resident(p));
-    else {
+    let source: BatchedLayout | ResidentLayoutData | null = resident ? await this.timed('selectBlocks', () => resident(p)) : null;
+    if (!source) {
       const got = await this.timed('selectBlocks', () => this.impl.selectBlocks(p));
       source = got instanceof Uint8Array ? { block: p.block, shape: [p.B, p.Hq, p.R, p.C], data: got } : selectedLayout(got);
     }

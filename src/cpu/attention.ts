@@ -8,6 +8,8 @@ import type { AttentionBackwardProblem, AttentionGradientData, AttentionLseData,
 import type { CompiledLayout } from '../layouts/compile.js';
 import { callVisits, type CallVisits } from './visits.js';
 import { decodeForward, takesDecodePath } from './decode.js';
+import { decodeSelected, makesSelection } from './decode-selected.js';
+import { CpuHeldSelection } from './held-selection.js';
 import type { CpuContext, LayoutTablePointers } from './context.js';
 import { partitionByWeight } from './partition.js';
 import { dynamicTaskCount, guidedShares, taskCount } from './tasks.js';
@@ -227,7 +229,13 @@ async function forward(ctx: CpuContext, p: AttentionProblem<OperandData>, withLs
       // a few query rows: flash-decoding over chunks of each row's blocks (decode.ts); q is small,
       // and k, v are read in place when they are already here (a KV cache, DeviceTensors)
       for (const x of ops.inputs) a.f32(x.ptr, x.data.length).set(x.data);
-      await decodeForward(ctx, p, { q: ops.q, k: ops.k, v: ops.v, out, lse, rpe: ops.rpe, kpm: ops.kpm, am: ops.am, qOffset });
+      const decodeOps = { q: ops.q, k: ops.k, v: ops.v, out, lse, rpe: ops.rpe, kpm: ops.kpm, am: ops.am, qOffset };
+      // a selection still waiting is made here, in the same call (decode-selected.ts); the backend
+      // compiled any other held selection into p.layout before the call
+      const held = p.residentLayout;
+      if (held instanceof CpuHeldSelection && makesSelection(p, held)) held.settle(await decodeSelected(ctx, held, p, decodeOps));
+      else if (held) throw internal('a held selection reached the CPU forward uncompiled');
+      else await decodeForward(ctx, p, decodeOps);
       outputs.takeOut(0, B * H);
       return { out: outputs.results()[0], lse: withLse ? a.takeF32(lse, B * H * N) : null };
     }

@@ -2,7 +2,7 @@
 // or on a worker pool sharing that memory. Calls are queued: the arena is per engine, and one call
 // owns it at a time.
 import type {
-  Backend, BackendInfo, AttentionProblem, AttentionBackwardProblem, MatmulProblem, SoftmaxProblem, SoftmaxBackwardProblem, AttentionGradientData,
+  Backend, BackendInfo, AttentionProblem, ResidentLayoutData, AttentionBackwardProblem, MatmulProblem, SoftmaxProblem, SoftmaxBackwardProblem, AttentionGradientData,
   AttentionLseData, KvCacheData, OperandData, ResidentData, OpTimings, SelectBlocksProblem,
 } from '../backend.js';
 import { CpuKvCache, type CpuKvSummaries } from './kv-cache.js';
@@ -19,7 +19,9 @@ import { InlineRunner, type KernelRunner, type TaskTiming } from './pool/runner.
 
 export type { KernelRunner } from './pool/runner.js';
 import { attentionForward, attentionForwardWithLse, attentionBackward } from './attention.js';
-import { takesDecodePath } from './decode.js';
+import { decodeTuning, takesDecodePath } from './decode.js';
+import { makesSelection } from './decode-selected.js';
+import { CpuHeldSelection } from './held-selection.js';
 import { backwardInParts, forwardInParts, isWall, lseInParts } from '../attention-parts.js';
 import { matmul } from './matmul.js';
 import { softmax, softmaxBackward } from './softmax.js';
@@ -183,10 +185,32 @@ export class CpuBackend implements Backend {
     });
   }
   attention(p: AttentionProblem<OperandData>): Promise<OperandData> {
-    return this.timedCall('attention', () => forwardInParts(p, (part) => this.runPart(forwardTables(part), (ctx) => attentionForward(ctx, part))));
+    return this.timedCall('attention', async () => {
+      const q = await this.readHeld(p);
+      if (q.residentLayout) return this.runPart(null, (ctx) => attentionForward(ctx, q));
+      return forwardInParts(q, (part) => this.runPart(forwardTables(part), (ctx) => attentionForward(ctx, part)));
+    });
   }
   attentionWithLse(p: AttentionProblem<OperandData>): Promise<AttentionLseData> {
-    return this.timedCall('attention', () => lseInParts(p, (part) => this.runPart(forwardTables(part), (ctx) => attentionForwardWithLse(ctx, part))));
+    return this.timedCall('attention', async () => {
+      const q = await this.readHeld(p);
+      if (q.residentLayout) return this.runPart(null, (ctx) => attentionForwardWithLse(ctx, q));
+      return lseInParts(q, (part) => this.runPart(forwardTables(part), (ctx) => attentionForwardWithLse(ctx, part)));
+    });
+  }
+
+  /**
+   * A call over a selection this backend holds, as the forward takes it: as it is where the call
+   * makes the selection itself (decode-selected.ts; a decode step, run whole), else with the
+   * selection made (on this step of the queue) and compiled into p.layout.
+   */
+  private async readHeld(p: AttentionProblem<OperandData>): Promise<AttentionProblem<OperandData>> {
+    const held = p.residentLayout;
+    if (!held) return p;
+    if (!(held instanceof CpuHeldSelection)) throw internal('the CPU backend got a layout another backend holds');
+    if (makesSelection(p, held)) return p;
+    await this.runPart(null, (ctx) => held.make(ctx));
+    return { ...p, residentLayout: undefined, layout: held.compiledFor(p) };
   }
   attentionBackward(p: AttentionBackwardProblem<OperandData>): Promise<AttentionGradientData<OperandData>> {
     return this.timedCall('attentionBackward', () => backwardInParts(p, (part) => this.runPart(part.layout, (ctx) => attentionBackward(ctx, part))));
@@ -202,6 +226,23 @@ export class CpuBackend implements Backend {
   }
   selectBlocks(p: SelectBlocksProblem): Promise<SelectedRows> {
     return this.timedCall('selectBlocks', () => this.runPart(null, (ctx) => selectBlocks(ctx, p)));
+  }
+  /**
+   * A decode step's selection over a KV cache's summaries, kept to be made by the attention that
+   * reads it (held-selection.ts); null for any other: the engine takes selectBlocks' layout.
+   */
+  selectBlocksResident(p: SelectBlocksProblem): Promise<ResidentLayoutData | null> {
+    const cache = p.summaries ? CpuKvCache.holding(p.summaries) : undefined;
+    if (!cache || p.Nq > decodeTuning.maxRows) return Promise.resolve(null);
+    return this.serial(() => {
+      this.startTimings();
+      // the selection runs later: q as it is now, host data or a DeviceTensor's
+      const q = new Float32Array(p.q instanceof CpuResident ? p.q.length : (p.q as Float32Array).length);
+      if (p.q instanceof CpuResident) q.set(this.arena.f32(p.q.pointer, p.q.length));
+      else if (p.q instanceof Float32Array) q.set(p.q);
+      else throw internal('the CPU backend got data another backend holds');
+      return new CpuHeldSelection({ ...p, q }, cache, (step) => this.serial(() => this.runPart(null, step)));
+    });
   }
 
   async close(): Promise<void> {

@@ -47,11 +47,11 @@ const ITEM_OVERHEAD = 0.25;
 function queryPad(N: number, block: number): number {
   return (Math.min(N, block) + 3) & ~3;
 }
-function decodeScratchFloats(D: number, block: number, N: number): number {
+export function decodeScratchFloats(D: number, block: number, N: number): number {
   const qpad = queryPad(N, block);
   return 2 * D * qpad + block * qpad + 3 * qpad;
 }
-function slotFloats(D: number, block: number, N: number): number {
+export function slotFloats(D: number, block: number, N: number): number {
   const qpad = queryPad(N, block);
   return qpad * D + 2 * qpad;
 }

@@ -21,6 +21,8 @@ export const kernelParameters = {
     'itemBegin', 'itemEnd', 'scratch',
   ],
   attentionDecodeMerge: ['out', 'lse', 'qOffset', 'merges', 'partials', 'H', 'N', 'D', 'block', 'mergeBegin', 'mergeEnd'],
+  // assembly/decode-selected.ts: its parameters are words at `params` (src/cpu/decode-selected.ts)
+  decodeSelected: ['params', 'itemBegin', 'itemEnd', 'scratch'],
   // assembly/attention-backward.ts
   attentionBackwardHeads: [
     'q', 'k', 'v', 'dout', 'dq', 'dk', 'dv', 'rpe', 'kpm', 'am',

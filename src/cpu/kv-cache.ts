@@ -7,6 +7,7 @@ import type { KvCacheData, KvSummaryData, OperandData } from '../backend.js';
 import { internal } from '../errors.js';
 import type { Arena } from './arena.js';
 import type { CpuContext } from './context.js';
+import type { CpuHeldSelection, SelectionHolder } from './held-selection.js';
 import { CpuResident } from './resident.js';
 import { dynamicTaskCount, partitionEvenly, runsInline } from './tasks.js';
 
@@ -17,7 +18,18 @@ export interface CpuKvSummaries extends KvSummaryData {
   readonly max: CpuResident;
 }
 
-export class CpuKvCache implements KvCacheData {
+/** Each cache by its summaries (a selection's problem carries the summaries it reads). */
+const bySummaries = new WeakMap<CpuKvSummaries, CpuKvCache>();
+
+export class CpuKvCache implements KvCacheData, SelectionHolder {
+  /** Selections over these summaries still to be made (held-selection.ts): made before a write changes them. */
+  readonly waiting = new Set<CpuHeldSelection>();
+
+  /** The cache whose summaries these are, if they are this backend's. */
+  static holding(summaries: KvSummaryData): CpuKvCache | undefined {
+    return bySummaries.get(summaries as CpuKvSummaries);
+  }
+
   constructor(
     readonly k: CpuResident,
     readonly v: CpuResident,
@@ -28,14 +40,19 @@ export class CpuKvCache implements KvCacheData {
     /** Runs a step on the backend's queue, in call order, with the kernels at hand. */
     private readonly serial: (step: (ctx: CpuContext) => Promise<void>) => Promise<void>,
     readonly summaries?: CpuKvSummaries,
-  ) {}
+  ) {
+    if (summaries) bySummaries.set(summaries, this);
+  }
+
+  private dead = false;
 
   get destroyed(): boolean {
-    return this.k.destroyed;
+    return this.dead || this.k.destroyed;
   }
 
   write(k: OperandData, v: OperandData, at: number, n: number): Promise<void> {
     return this.serial(async (ctx) => {
+      await this.makeWaiting(ctx);
       this.copy(k, this.k, at, n);
       this.copy(v, this.v, at, n);
       if (this.summaries) await this.summarize(ctx, this.summaries, at, n);
@@ -70,11 +87,24 @@ export class CpuKvCache implements KvCacheData {
     })), inline ? 'inline' : undefined);
   }
 
+  /** Makes the selections still waiting over the summaries as they are now. */
+  private async makeWaiting(ctx: CpuContext): Promise<void> {
+    // a failed one keeps its error for the calls that read it; the write goes on
+    for (const s of [...this.waiting]) await s.make(ctx).catch(() => undefined);
+  }
+
   destroy(): void {
-    this.k.destroy();
-    this.v.destroy();
-    this.summaries?.mean.destroy();
-    this.summaries?.min.destroy();
-    this.summaries?.max.destroy();
+    if (this.dead) return;
+    this.dead = true;
+    const free = () => {
+      this.k.destroy();
+      this.v.destroy();
+      this.summaries?.mean.destroy();
+      this.summaries?.min.destroy();
+      this.summaries?.max.destroy();
+    };
+    // selections still waiting are made from the memory as it is, on the queue, before it is freed
+    if (this.waiting.size > 0) void this.serial((ctx) => this.makeWaiting(ctx)).catch(() => undefined).finally(free);
+    else free();
   }
 }
