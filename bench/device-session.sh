@@ -141,14 +141,19 @@ case "${1:-}" in
     # the 16-thread decode step (and, new tree, the held step: selection made by its attention,
     # src/cpu/held-selection.ts; its row's last three columns), the 16-thread decode step's lane calls with every call split (4 and 8/18 tasks), the decode step
     # and prefill at 16 threads, then the WebGPU decode loop. Here: npm run build:ts, 68e12d5's dist/
-    # copied to .device/base/dist, node tools/device/bundle-bench.mjs bench/select-blocks.ts
+    # copied to .device/base/dist, node tools/device/bundle-bench.mjs bench/select-blocks.ts bench/decode-held-step.ts
     # bench/decode-pool-calls.ts bench/ab-builds.ts, then select-blocks-base.mjs and
     # decode-pool-calls-base.mjs made with sed 's|\.\./\.\./dist/|../base/dist/|g', and
-    # bash bench/gpu/bundle.sh; carry [".device", "dist", "build"]. About 2.5 minutes. Its files go
+    # bash bench/gpu/bundle.sh; carry [".device", "dist", "build"]. About 3 minutes. Its files go
     # into one tar (the device tool brings back 8 files at most), repacked after every step.
     res=$out; out=/tmp/grow-bind; mkdir -p "$out"
     pack() { tar -cf "$res/grow-bind.tar" -C /tmp grow-bind; }
     trap pack EXIT
+    # the held decode step (its bundle: bundle-bench.mjs bench/decode-held-step.ts) at 16 and 2 threads
+    for a in "16 mean 16" "16 bound 16" "16 mean 32" "2 mean 16"; do
+      set -- $a
+      step bash -c 'timeout 40 node .device/bench/decode-held-step.mjs --threads "$1" --score "$2" --topk "$3" --steps 300 --machine "$4" --out "$0/held-$1t-$2-$3.json" | tail -1' "$out" "$1" "$2" "$3" "$machine"
+    done; pack
     for tc in "new|" "new|--unit-ms 100 --path lane" "new|--unit-ms 100 --path lane --min-task-bytes 262144" "base|--unit-ms 100 --path lane --min-task-bytes 262144" "new|--unit-ms 100 --path messages --min-task-bytes 262144"; do
       t=${tc%%|*}; a=${tc#*|}
       b=.device/bench/decode-pool-calls.mjs; [[ $t != new ]] && b=.device/bench/decode-pool-calls-$t.mjs
