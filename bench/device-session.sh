@@ -302,6 +302,12 @@ case "${1:-}" in
     # PyTorch's decode step on the same GPU, in the same call: FlexAttention and SDPA dense
     step timeout 200 python3 bench/gpu/flex_decode.py "$out/flex-decode.json"
     ;;
+  mma-double)
+    # Issue 16: the forward's K/V staged in two buffers (MmaTile.double: no barrier at a step's end)
+    # beside the single-buffer tiles, checked then timed, two rounds interleaved (after bash bench/gpu/bundle.sh)
+    [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -
+    step bash -c 'timeout 200 node .device/gpu/mma.mjs "$0/mma-double.json" --forward-only --seqs=16384,65536 --rounds=2 > "$0/mma-double.log" 2>&1; grep -E "^(FAIL|ERROR)|^N " "$0/mma-double.log" | cut -c1-700' "$out"
+    ;;
   mma-select)
     # Issue 16's matrix-unit tiles (checks and sweep) and issue 17's selection on both backends, one call:
     # after bash bench/gpu/bundle.sh and node tools/device/bundle-bench.mjs bench/select-blocks.ts, carry [".device", "dist", "build"]
@@ -346,5 +352,5 @@ case "${1:-}" in
     step bash -c 'timeout 60 node .device/gpu/mma.mjs "$0/mma-d128.json" --sweep-only --seqs=16384 --D=128 > "$0/mma-d128.log" 2>&1; grep -E "^N |backward \(" "$0/mma-d128.log" | cut -c1-300' "$out"
     step bash -c 'timeout 110 node .device/gpu/attention.mjs "$0/webgpu-versus-f16.json" --versus --backward --paths=f32,f16,mma --seqs=1024,4096,16384,65536 > "$0/webgpu-versus-f16.log" 2>&1; grep "^versus" "$0/webgpu-versus-f16.log" | cut -c1-160' "$out"
     ;;
-  *) echo "usage: bench/device-session.sh gpu|cpu|decode-cpu-ab|lane-cpu|defer-gpu|grow-bind|cpu-kernels|select-cpu|ort-32k-2t|scaling|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|select-ab|select-final|select-clocks|select-pools|select-all|f16|f16-versus|mma-backward" >&2; exit 2 ;;
+  *) echo "usage: bench/device-session.sh gpu|cpu|decode-cpu-ab|lane-cpu|defer-gpu|grow-bind|mma-double|cpu-kernels|select-cpu|ort-32k-2t|scaling|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|select-ab|select-final|select-clocks|select-pools|select-all|f16|f16-versus|mma-backward" >&2; exit 2 ;;
 esac

@@ -26,6 +26,12 @@ export interface MmaTile {
   readonly keys: number;
   /** Whether K and V tiles are staged in workgroup memory (coalesced loads shared by the subgroups). */
   readonly stage: boolean;
+  /**
+   * Staged in two buffers, step by step in turn: a step's staging cannot overwrite tiles the one
+   * before is still reading (every subgroup passed that step's first barrier), so a step ends
+   * without a barrier.
+   */
+  readonly double?: boolean;
 }
 
 /** The growth of a row's max (log2 domain) past which O is rescaled: P stays ≤ 256. */
@@ -67,7 +73,7 @@ export class AttentionForwardMmaProgram extends MmaProgram {
 
   /** Bytes of workgroup memory the program declares. */
   static workgroupBytes(D: number, t: MmaTile): number {
-    const staged = t.stage ? 2 * t.keys * (D + 2 * PAD) * 2 : 0;
+    const staged = t.stage ? 2 * t.keys * (D + 2 * PAD) * 2 * (t.double ? 2 : 1) : 0;
     return 16 * t.groups * t.subgroups * ((t.keys + PAD) * 4 + (t.keys + 2 * PAD) * 2) + staged;
   }
 
@@ -83,6 +89,9 @@ export class AttentionForwardMmaProgram extends MmaProgram {
     const PS = BC + 2 * PAD; // row stride of P (f16): 16-byte rows off the bank period
     const KS = D + 2 * PAD; // row stride of the staged K and V (f16)
     const stage = this.tile.stage;
+    const double = stage && this.tile.double === true;
+    const half = `${BC * KS}u`; // one staged buffer's halves
+    const bo = double ? 'bo + ' : '';
     const xorSteps = range(Math.log2(LPR)).map((i) => 1 << i);
     const rowMax = (v: string) => xorSteps.map((s) => `${v} = max(${v}, subgroupShuffleXor(${v}, ${s}u));`).join(' ');
     const rowSum = (v: string) => xorSteps.map((s) => `${v} = ${v} + subgroupShuffleXor(${v}, ${s}u);`).join(' ');
@@ -117,8 +126,8 @@ const WS = ${WS}u;
 var<workgroup> sS: array<f32, ${this.BR * WS}>;
 var<workgroup> sP: array<f16, ${this.BR * PS}>;
 var<workgroup> rescale: u32; // a row of the workgroup grew its max past the lazy bound this step${stage ? `
-var<workgroup> sK: array<f16, ${BC * KS}>;
-var<workgroup> sV: array<f16, ${BC * KS}>;` : ''}
+var<workgroup> sK: array<f16, ${BC * KS * (double ? 2 : 1)}>;
+var<workgroup> sV: array<f16, ${BC * KS * (double ? 2 : 1)}>;` : ''}
 
 fn run(wg: u32, lid: u32, lane: u32, sgi: u32) {
   ${decodeWorkgroup('t', 'r')}
@@ -140,18 +149,20 @@ ${each(G, (g) => `  let qpos${g} = qrow0 + ${g * 16}u + lr;
 ${each(D16, (dj) => `  var o${g}_${dj} = ${Res}();`)}`)}
   let e0 = u32(lut[u.ptrOff + hr]);
   let e1 = u32(lut[u.ptrOff + hr + 1u]);
-  for (var e = e0; e < e1; e++) {
+${double ? '  var st = 0u; // steps taken: the staged buffer of a step is st % 2\n' : ''}  for (var e = e0; e < e1; e++) {
     let c = u32(lut[u.idxOff + e]);
     ${causal ? 'if (c > r) { break; }\n    let diag = c == r;' : ''}
     for (var kt = 0u; kt < ${block / BC}u; kt++) {
       let key0 = c * BLK + kt * BC;
       ${causal ? 'if (key0 > wrow0 + BR - 1u) { break; } // above every row of the workgroup' : ''}
-      let kb = (kvBase + key0) * D;${stage ? `
-${stageTiles(['sK', 'sV'], ['k', 'v'], 'kb', BC, D, this.workgroupSize, `${KS}u`, ['kv', 'vv'])}` : ''}
+      let kb = (kvBase + key0) * D;${double ? `
+      let bo = (st & 1u) * ${half};
+      st++;` : ''}${stage ? `
+${stageTiles(['sK', 'sV'], ['k', 'v'], 'kb', BC, D, this.workgroupSize, `${KS}u`, ['kv', 'vv'], double ? 'bo' : '')}` : ''}
 ${each(G, (g) => each(NJ, (j) => `      var s${g}_${j} = ${Res}();`))}
 ${each(D16, (kd) =>
   each(NJ, (j) => `      {
-        let kf = ${stage ? `subgroupMatrixLoad<${Rt}>(&sK, ${j * 16 * KS + kd * 16}u, true, ${KS}u)` : `subgroupMatrixLoad<${Rt}>(&k, kb + ${j * 16 * D + kd * 16}u, true, D)`};
+        let kf = ${stage ? `subgroupMatrixLoad<${Rt}>(&sK, ${bo}${j * 16 * KS + kd * 16}u, true, ${KS}u)` : `subgroupMatrixLoad<${Rt}>(&k, kb + ${j * 16 * D + kd * 16}u, true, D)`};
 ${each(G, (g) => `        s${g}_${j} = subgroupMatrixMultiplyAccumulate(q${g}_${kd}, kf, s${g}_${j});`)}
       }`))}
 ${each(G, (g) => each(NJ, (j) => `      subgroupMatrixStore(&sS, sOff + ${g * 16 * WS + j * 16}u, s${g}_${j}, false, WS);`))}
@@ -169,10 +180,10 @@ ${each(G, (g) => `        o${g}_${dj} = subgroupMatrixLoad<${Res}>(&sS, sOff + $
       }
 ${each(G, (g) => each(NJ, (kc) => `      let pf${g}_${kc} = subgroupMatrixLoad<${L}>(&sP, pOff + ${g * 16 * PS + kc * 16}u, false, ${PS}u);`))}
 ${each(D16, (dj) => `      {
-${each(NJ, (kc) => `        let vf${kc} = ${stage ? `subgroupMatrixLoad<${Rt}>(&sV, ${kc * 16 * KS + dj * 16}u, false, ${KS}u)` : `subgroupMatrixLoad<${Rt}>(&v, kb + ${kc * 16 * D + dj * 16}u, false, D)`};`)}
+${each(NJ, (kc) => `        let vf${kc} = ${stage ? `subgroupMatrixLoad<${Rt}>(&sV, ${bo}${kc * 16 * KS + dj * 16}u, false, ${KS}u)` : `subgroupMatrixLoad<${Rt}>(&v, kb + ${kc * 16 * D + dj * 16}u, false, D)`};`)}
 ${each(G, (g) => each(NJ, (kc) => `        o${g}_${dj} = subgroupMatrixMultiplyAccumulate(pf${g}_${kc}, vf${kc}, o${g}_${dj});`))}
       }`)}
-${stage ? '      workgroupBarrier(); // the staged V is read before the next step overwrites it' : ''}
+${stage && !double ? '      workgroupBarrier(); // the staged V is read before the next step overwrites it' : ''}
     }
   }
 ${each(G, (g) => `  let inv${g} = select(0.0f, 1.0f / l${g}, l${g} > 0.0f);
@@ -191,9 +202,9 @@ ${each(16 / LPR, (j) => {
   }
 }
 
-/** A tile's name in shader keys and benchmark labels: g(groups)n(subgroups)k(keys), t staged. */
+/** A tile's name in shader keys and benchmark labels: g(groups)n(subgroups)k(keys), t staged (d: in two buffers). */
 export function mmaTileName(t: MmaTile): string {
-  return `g${t.groups}n${t.subgroups}k${t.keys}${t.stage ? 't' : ''}`;
+  return `g${t.groups}n${t.subgroups}k${t.keys}${t.stage ? (t.double ? 'd' : 't') : ''}`;
 }
 
 /**

@@ -51,9 +51,11 @@ export const each = (n: number, f: (i: number) => string, sep = '\n'): string =>
 export function stageTiles(
   dst: readonly [string, string], src: readonly [string, string], base: string,
   rows: number, D: number, threads: number, stride: string, names: readonly [string, string] = ['x', 'y'],
+  /** WGSL: where in `dst` the tiles start (a double buffer's half). */
+  dstBase = '',
 ): string {
   const lanes = ['x', 'y', 'z', 'w'];
-  const spread = (to: string, from: string) => lanes.map((c, i) => `${to}[o${i ? ` + ${i}u` : ''}] = ${from}.${c};`).join(' ');
+  const spread = (to: string, from: string) => lanes.map((c, i) => `${to}[${dstBase ? `${dstBase} + ` : ''}o${i ? ` + ${i}u` : ''}] = ${from}.${c};`).join(' ');
   return `      for (var i = lid; i < ${(rows * D) / 4}u; i += ${threads}u) {
         let o = (i / ${D / 4}u) * ${stride} + (i % ${D / 4}u) * 4u;
         let ${names[0]} = ${src[0]}[${base} / 4u + i];

@@ -37,6 +37,9 @@ const TILES: readonly MmaTile[] = [
   { groups: 1, subgroups: 4, keys: 32, stage: true },
   { groups: 2, subgroups: 4, keys: 16, stage: true },
   { groups: 1, subgroups: 8, keys: 32, stage: true },
+  { groups: 1, subgroups: 8, keys: 16, stage: true, double: true },
+  { groups: 2, subgroups: 4, keys: 16, stage: true, double: true },
+  { groups: 1, subgroups: 8, keys: 32, stage: true, double: true },
 ];
 /** Rounds of the forward tiles, interleaved (the GPU's clocks drift between rows): each tile's faster round is kept, every round in the JSON. */
 const ROUNDS = flags.int('rounds', 1);
