@@ -8,7 +8,7 @@
 //   node --import tsx bench/decode-held-step.ts [--threads 2] [--steps 300] [--n 131072] [--topk 16]
 //     [--score mean|bound] [--dense-every 50] [--machine "label"] [--out bench/results/decode-held-step.json]
 import { parseFlags } from '../cli/flags.js';
-import { uniformFloats } from '../cli/random.js';
+import { randomDecodeCache } from '../cli/random-cache.js';
 import { median } from '../cli/stats.js';
 import { writeJson } from '../cli/write-json.js';
 import { createEngine, type Layout } from '../src/index.js';
@@ -25,14 +25,7 @@ const out = flags.string('out', 'bench/results/decode-held-step.json');
 const [H, D, block, chunk] = [8, 64, 64, 8192];
 
 const engine = await createEngine({ backend: 'cpu', threads });
-const kv = await engine.createKvCache({ batch: 1, kvHeads: H, headDim: D, capacity: N, summaryBlock: block });
-const tokens = uniformFloats(H * chunk * D, 1);
-for (let at = 0; at < N; at += chunk) {
-  const n = Math.min(chunk, N - at);
-  const part = { data: tokens.subarray(0, H * n * D), shape: [1, H, n, D] };
-  await kv.append({ k: part, v: part });
-}
-const q = { data: uniformFloats(H * D, 2), shape: [1, H, 1, D] };
+const { kv, q } = await randomDecodeCache(engine, H, D, N, block, chunk);
 const args = { q, kv, topK, score, causal: true, keep: { first: 1, local: 1 } };
 const R = N / block;
 const dense: Layout = { block, shape: [1, R, R], data: new Uint8Array(R * R).fill(1) };

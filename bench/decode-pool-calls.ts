@@ -11,7 +11,7 @@
 //     [--unit-ms X] (taskTuning.unitMs: a large one splits every call) [--path lane|messages] (the pool's
 //     path for every call)
 import { parseFlags } from '../cli/flags.js';
-import { uniformFloats } from '../cli/random.js';
+import { randomDecodeCache } from '../cli/random-cache.js';
 import { median } from '../cli/stats.js';
 import { createEngine } from '../src/index.js';
 import { NodePoolRunner } from '../src/cpu/pool/node-pool.js';
@@ -60,14 +60,7 @@ NodePoolRunner.prototype.runWithFault = async function (this: NodePoolRunner, ..
 
 const engine = await createEngine({ backend: 'cpu', threads, timings: false });
 try {
-  const kv = await engine.createKvCache({ batch: 1, kvHeads: H, headDim: D, capacity: N, summaryBlock: block });
-  const tokens = uniformFloats(H * chunk * D, 1);
-  for (let at = 0; at < N; at += chunk) {
-    const n = Math.min(chunk, N - at);
-    const part = { data: tokens.subarray(0, H * n * D), shape: [1, H, n, D] };
-    await kv.append({ k: part, v: part });
-  }
-  const q = { data: uniformFloats(H * D, 2), shape: [1, H, 1, D] };
+  const { kv, q } = await randomDecodeCache(engine, H, D, N, block, chunk);
   const step = async () => {
     const layout = await engine.selectBlocks({ q, kv, topK, score, causal: true, keep: { first: 1, local: 1 } });
     await engine.attention({ q, kv, layout, causal: true });
