@@ -302,6 +302,28 @@ case "${1:-}" in
     # PyTorch's decode step on the same GPU, in the same call: FlexAttention and SDPA dense
     step timeout 200 python3 bench/gpu/flex_decode.py "$out/flex-decode.json"
     ;;
+  held-short)
+    # grow-bind's most wanted parts in one short call (prepared as grow-bind is), then mma-double:
+    # the held decode step at 16 threads, the lane's split calls after the grow(0) change against the
+    # tree before, the 16-thread decode step, the WebGPU decode loop and its calls (kept bind groups)
+    res=$out; out=/tmp/held-short; mkdir -p "$out"
+    pack() { tar -cf "$res/held-short.tar" -C /tmp held-short; }
+    trap pack EXIT
+    for a in "16 mean 16" "16 bound 16" "2 mean 16"; do
+      set -- $a
+      step bash -c 'timeout 40 node .device/bench/decode-held-step.mjs --threads "$1" --score "$2" --topk "$3" --steps 300 --machine "$4" --out "$0/held-$1t-$2-$3.json" | tail -1' "$out" "$1" "$2" "$3" "$machine"
+    done; pack
+    for t in new base; do
+      b=.device/bench/decode-pool-calls.mjs; [[ $t != new ]] && b=.device/bench/decode-pool-calls-$t.mjs
+      echo "== $t decode-pool-calls 16t, every call split, by the lane"; timeout 25 node "$b" --threads 16 --steps 100 --topk 16 --unit-ms 100 --path lane 2>&1 | tail -4
+    done | tee "$out/pool-calls-16t.txt"; pack
+    step bash -c 'timeout 60 node .device/bench/select-blocks.mjs --decode --backend cpu --threads 16 --steps 2 --reps 5 --append-reps 2 --machine "$1" --out "$0/decode-16t.json" > "$0/decode-16t.log" 2>&1; grep -E "^128k  (mean|bound)" "$0/decode-16t.log" | awk '"'"'{print $2,$3,"select",$8,"sparse",$10,"dense",$12,$13,"| held:",$(NF-2),$(NF-1),$NF}'"'"'' "$out" "$machine"; pack
+    [[ -d node_modules/webgpu ]] || unxz_ .device/gpu/webgpu.tar.xz | tar -xf -
+    gpu="$machine, $(nvidia-smi -L 2>/dev/null | head -1)"
+    step bash -c 'timeout 50 node .device/bench/select-blocks.mjs --decode --backend webgpu --loop 20 --topk 16 --steps 2 --reps 3 --append-reps 2 --machine "$1" --out "$0/decode-webgpu.json" > "$0/decode-webgpu.log" 2>&1; grep -E "loop" "$0/decode-webgpu.log" | cut -c1-200 | tail -2' "$out" "$gpu"; pack
+    step bash -c 'timeout 60 node .device/gpu/decode-calls.mjs --steps 30 > "$0/decode-calls.txt" 2>&1; grep -E "a step in the loop|inside WebGPU|createBindGroup" "$0/decode-calls.txt"' "$out"; pack
+    step bash -c 'timeout 200 node .device/gpu/mma.mjs "$0/mma-double.json" --forward-only --seqs=16384,65536 --rounds=2 > "$0/mma-double.log" 2>&1; grep -E "^(FAIL|ERROR)|^N " "$0/mma-double.log" | cut -c1-700' "$out"
+    ;;
   mma-double)
     # Issue 16: the forward's K/V staged in two buffers (MmaTile.double: no barrier at a step's end)
     # beside the single-buffer tiles, checked then timed, two rounds interleaved (after bash bench/gpu/bundle.sh)
@@ -352,5 +374,5 @@ case "${1:-}" in
     step bash -c 'timeout 60 node .device/gpu/mma.mjs "$0/mma-d128.json" --sweep-only --seqs=16384 --D=128 > "$0/mma-d128.log" 2>&1; grep -E "^N |backward \(" "$0/mma-d128.log" | cut -c1-300' "$out"
     step bash -c 'timeout 110 node .device/gpu/attention.mjs "$0/webgpu-versus-f16.json" --versus --backward --paths=f32,f16,mma --seqs=1024,4096,16384,65536 > "$0/webgpu-versus-f16.log" 2>&1; grep "^versus" "$0/webgpu-versus-f16.log" | cut -c1-160' "$out"
     ;;
-  *) echo "usage: bench/device-session.sh gpu|cpu|decode-cpu-ab|lane-cpu|defer-gpu|grow-bind|mma-double|cpu-kernels|select-cpu|ort-32k-2t|scaling|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|select-ab|select-final|select-clocks|select-pools|select-all|f16|f16-versus|mma-backward" >&2; exit 2 ;;
+  *) echo "usage: bench/device-session.sh gpu|cpu|decode-cpu-ab|lane-cpu|defer-gpu|grow-bind|held-short|mma-double|cpu-kernels|select-cpu|ort-32k-2t|scaling|select-webgpu|ort|ort-32k|torch-cpu|decode-gpu|mma-select|select-ab|select-final|select-clocks|select-pools|select-all|f16|f16-versus|mma-backward" >&2; exit 2 ;;
 esac
