@@ -106,7 +106,7 @@ S('made in the attention\'s call: the bytes, out and lse of selectBlocks then at
   );
 });
 
-S('the selection of the call that asked: q changed, tokens appended, the cache destroyed, another q attending', async () => {
+S('the selection of the call that asked: q changed, tokens appended, a reset, the cache destroyed, another q attending', async () => {
   const e = E.two;
   const rng = mulberry32(59);
   const [B, Hkv, Hq, D, n, block] = [1, 2, 4, 16, 70, 8];
@@ -145,6 +145,17 @@ S('the selection of the call that asked: q changed, tokens appended, the cache d
     };
     const ref = referenceAttention({ q, k: join(k, more.k), v: join(v, more.v), layout: plain, causal: true, qOffset: Int32Array.of(n - 4) });
     assertClose(out.data, ref, { label: 'appended: against the reference' });
+    cache.destroy();
+  }
+  // a reset, then other tokens appended: made over the keys before the reset
+  {
+    const { cache } = await filled(e, rng, B, Hkv, D, n, block);
+    const q = randomTensor([B, Hq, 1, D], rng);
+    const plain = await e.selectBlocks(args(q, cache));
+    const held = await e.selectBlocks({ ...args(q, cache), keepOnDevice: true });
+    cache.reset();
+    await cache.append({ k: randomTensor([B, Hkv, 20, D], rng), v: randomTensor([B, Hkv, 20, D], rng) });
+    assert.equal((await held.read()).data, plain.data, 'reset, then appended');
     cache.destroy();
   }
   // the cache destroyed before anything read the selection: made first
