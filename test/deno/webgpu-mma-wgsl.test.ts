@@ -60,6 +60,8 @@ const FORWARD_TILES: MmaTile[] = [
   { groups: 2, subgroups: 1, keys: 32, stage: false },
   { groups: 1, subgroups: 4, keys: 64, stage: true },
   { groups: 1, subgroups: 1, keys: 16, stage: false },
+  { groups: 1, subgroups: 8, keys: 16, stage: true, double: true },
+  { groups: 2, subgroups: 4, keys: 16, stage: true, double: true },
 ];
 
 Deno.test('matrix-unit forward: the WGSL of each tile validates with the matrices mocked', opts, async () => {
