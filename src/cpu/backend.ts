@@ -186,16 +186,16 @@ export class CpuBackend implements Backend {
   }
   attention(p: AttentionProblem<OperandData>): Promise<OperandData> {
     return this.timedCall('attention', async () => {
-      const q = await this.readHeld(p);
-      if (q.residentLayout) return this.runPart(null, (ctx) => attentionForward(ctx, q));
-      return forwardInParts(q, (part) => this.runPart(forwardTables(part), (ctx) => attentionForward(ctx, part)));
+      const call = await this.readHeld(p);
+      if (call.residentLayout) return this.runPart(null, (ctx) => attentionForward(ctx, call));
+      return forwardInParts(call, (part) => this.runPart(forwardTables(part), (ctx) => attentionForward(ctx, part)));
     });
   }
   attentionWithLse(p: AttentionProblem<OperandData>): Promise<AttentionLseData> {
     return this.timedCall('attention', async () => {
-      const q = await this.readHeld(p);
-      if (q.residentLayout) return this.runPart(null, (ctx) => attentionForwardWithLse(ctx, q));
-      return lseInParts(q, (part) => this.runPart(forwardTables(part), (ctx) => attentionForwardWithLse(ctx, part)));
+      const call = await this.readHeld(p);
+      if (call.residentLayout) return this.runPart(null, (ctx) => attentionForwardWithLse(ctx, call));
+      return lseInParts(call, (part) => this.runPart(forwardTables(part), (ctx) => attentionForwardWithLse(ctx, part)));
     });
   }
 

@@ -7,7 +7,7 @@
 // the backward make it on their own: the bytes are always those selectBlocks gives for the
 // arguments and cache contents of the call that asked.
 import type { ResidentLayoutData, SelectBlocksProblem } from '../backend.js';
-import { errors } from '../errors.js';
+import { errors, internal } from '../errors.js';
 import { compileLayout, type CompiledLayout } from '../layouts/compile.js';
 import { fitLayout } from '../layouts/fit.js';
 import { selectedLayout, type SelectedRows } from '../layouts/selected-layout.js';
@@ -88,7 +88,7 @@ export class CpuHeldSelection implements ResidentLayoutData {
    * heldLayoutStandIn); its fits and tables are cached with the one layout object (fit.ts, compile.ts).
    */
   compiledFor(p: { H: number; N: number; Nk: number; qOffset: Int32Array }): CompiledLayout {
-    if (!this.made) throw errors.destroyedDeviceLayout('layout');
+    if (!this.made) throw internal('a held selection compiled before it was made');
     this.layout ??= selectedLayout(this.made);
     const R = Math.ceil((Math.max(...p.qOffset) + p.N) / this.block);
     return compileLayout(fitLayout(this.layout, p.H, R, Math.ceil(p.Nk / this.block)));
