@@ -10,7 +10,7 @@
 // Operands past the device's binding size are pooled in parts of whole heads; the scores and the
 // selection run over as many (b, h) at a time as the score buffer can bind. selectBlocksResident
 // (keepOnDevice) keeps the words and builds the forward's tables from them (resident-layout.ts).
-import type { OperandData, ResidentData, SelectBlocksProblem } from '../src/backend.js';
+import { keptPerRowBound, type OperandData, type ResidentData, type SelectBlocksProblem } from '../src/backend.js';
 import { errors, internal } from '../src/errors.js';
 import { wall } from '../src/attention-parts.js';
 import { queryBlockRows, queryRuns, SelectedRows } from '../src/layouts/selected-layout.js';
@@ -500,15 +500,6 @@ export async function selectBlocks(ctx: GpuContext, p: SelectBlocksProblem): Pro
     }
   }
   return new SelectedRows(p.block, [B, Hq, R, C], runs, bytes);
-}
-
-/**
- * Kept blocks per row at most, where the rule bounds them (topK: its blocks and the keep blocks),
- * else null (a threshold may keep every allowed block).
- */
-function keptPerRowBound(p: SelectBlocksProblem): number | null {
-  if (p.topK === 0) return null;
-  return Math.min(p.C, p.topK + p.keepFirst + p.keepLocal + (p.keepDiagonal ? 1 : 0));
 }
 
 /** The most bytes of tables sized by keptPerRowBound rather than by the counts (one submission instead of two). */

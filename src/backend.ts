@@ -262,6 +262,15 @@ export interface SelectBlocksProblem<T extends OperandData = OperandData> {
   keepLocal: number;
 }
 
+/**
+ * Kept blocks per row at most, where the rule bounds them (topK: its blocks and the keep blocks),
+ * else null (a threshold may keep every allowed block).
+ */
+export function keptPerRowBound(p: SelectBlocksProblem): number | null {
+  if (p.topK === 0) return null;
+  return Math.min(p.C, p.topK + p.keepFirst + p.keepLocal + (p.keepDiagonal ? 1 : 0));
+}
+
 export interface BackendInfo {
   [key: string]: unknown;
 }

@@ -237,9 +237,9 @@ export class CpuBackend implements Backend {
     return this.serial(() => {
       this.startTimings();
       // the selection runs later: q as it is now, host data or a DeviceTensor's
-      const q = new Float32Array(p.q instanceof CpuResident ? p.q.length : (p.q as Float32Array).length);
-      if (p.q instanceof CpuResident) q.set(this.arena.f32(p.q.pointer, p.q.length));
-      else if (p.q instanceof Float32Array) q.set(p.q);
+      let q: Float32Array;
+      if (p.q instanceof CpuResident) q = this.arena.takeF32(p.q.pointer, p.q.length);
+      else if (p.q instanceof Float32Array) q = p.q.slice();
       else throw internal('the CPU backend got data another backend holds');
       return new CpuHeldSelection({ ...p, q }, cache, (step) => this.serial(() => this.runPart(null, step)));
     });

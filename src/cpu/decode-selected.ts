@@ -5,14 +5,14 @@
 // bytes, out and lse are bitwise those of selectBlocks followed by attention.
 import type { AttentionProblem, OperandData } from '../backend.js';
 import { internal } from '../errors.js';
-import { queryBlockRows, queryRuns, SelectedRows } from '../layouts/selected-layout.js';
+import { queryBlockRows, queryRuns, rowsOfRuns, SelectedRows } from '../layouts/selected-layout.js';
 import type { CpuContext } from './context.js';
 import { decodeScratchFloats, decodeTuning, slotFloats, takesDecodePath, type DecodeOperands } from './decode.js';
 import type { CpuHeldSelection } from './held-selection.js';
 import { CpuResident } from './resident.js';
 import { partitionEvenly, streamingTaskCount } from './tasks.js';
 
-/** The kernel's parameter words, in order (twins of the constants in assembly/decode-selected.ts); f32 where named in F32_PARAMS. */
+/** The kernel's parameter words, in the order assembly/decode-selected.ts reads them; f32 where named in F32_PARAMS. */
 const DECODE_SELECTED_PARAMS = [
   'qs', 'qLimit', 'kp', 'kLo', 'kHi', 'rows', 'items', 'qOffset', 'keyLengths',
   'Hq', 'Hkv', 'Nq', 'R', 'C', 'kBlocks', 'D', 'block', 'selCausal', 'bound', 'selScale',
@@ -52,14 +52,13 @@ export async function decodeSelected(ctx: CpuContext, s: CpuHeldSelection, p: At
   const { B, Hq, Nq, D, block, R, C } = sel;
   const bound = sel.score === 'bound';
   const a = ctx.arena;
-  const active = queryBlockRows(sel);
-  const runs = queryRuns(active, Hq, R);
-  const order = runs.flatMap(([t0, t1]) => Array.from({ length: t1 - t0 }, (_, i) => t0 + i));
+  const runs = queryRuns(queryBlockRows(sel), Hq, R);
+  const order = rowsOfRuns(runs);
   const rows = a.alloc(order.length * C);
   const values: Params = {
     qs: a.putF32(sel.q), qLimit: a.putI32(new Int32Array(B).fill(Nq)),
     kp: bound ? 0 : pointer(held.mean), kLo: bound ? pointer(held.min) : 0, kHi: bound ? pointer(held.max) : 0,
-    rows, items: a.putI32(Int32Array.from(order)), qOffset: ops.qOffset, keyLengths: a.putI32(sel.keyLengths),
+    rows, items: a.putI32(order), qOffset: ops.qOffset, keyLengths: a.putI32(sel.keyLengths),
     Hq, Hkv: sel.Hkv, Nq, R, C, kBlocks: held.blocks, D, block, selCausal: sel.causal ? 1 : 0, bound: bound ? 1 : 0, selScale: sel.scale,
     topK: sel.topK, threshold: sel.threshold, keepDiagonal: sel.keepDiagonal ? 1 : 0, keepFirst: sel.keepFirst, keepLocal: sel.keepLocal,
     q: ops.q, k: ops.k, v: ops.v, out: ops.out, lse: ops.lse, Nk: p.Nk, kvStride: p.kvStride, causal: p.causal ? 1 : 0, scale: p.scale,

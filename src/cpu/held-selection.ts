@@ -6,7 +6,7 @@
 // before its memory is freed), and read(), an attention that cannot take it in the same call and
 // the backward make it on their own: the bytes are always those selectBlocks gives for the
 // arguments and cache contents of the call that asked.
-import type { ResidentLayoutData, SelectBlocksProblem } from '../backend.js';
+import { keptPerRowBound, type ResidentLayoutData, type SelectBlocksProblem } from '../backend.js';
 import { errors, internal } from '../errors.js';
 import { compileLayout, type CompiledLayout } from '../layouts/compile.js';
 import { fitLayout } from '../layouts/fit.js';
@@ -37,11 +37,10 @@ export class CpuHeldSelection implements ResidentLayoutData {
     /** Runs a step on the backend's queue (read() makes a waiting selection there). */
     private readonly serial: <T>(step: (ctx: CpuContext) => Promise<T>) => Promise<T>,
   ) {
-    const { B, Hq, R, C, block, topK } = problem;
+    const { B, Hq, R, C, block } = problem;
     this.block = block;
     this.shape = [B, Hq, R, C];
-    // a topK row keeps at most topK and its keeps; a threshold row any of its columns
-    this.maxRowBlocks = topK > 0 ? Math.min(C, topK + problem.keepFirst + problem.keepLocal + (problem.keepDiagonal ? 1 : 0)) : C;
+    this.maxRowBlocks = keptPerRowBound(problem) ?? C;
     holder.waiting.add(this);
   }
 

@@ -9,7 +9,7 @@
 // them, and compileLayout reads the rows: the step costs its active rows, not B·Hq·R·C.
 import type { OperandData, ResidentData, SelectBlocksProblem } from '../backend.js';
 import { internal } from '../errors.js';
-import { queryBlockRows, queryRuns, SelectedRows } from '../layouts/selected-layout.js';
+import { queryBlockRows, queryRuns, rowsOfRuns, SelectedRows } from '../layouts/selected-layout.js';
 import type { CpuContext } from './context.js';
 import { partitionByWeight } from './partition.js';
 import { CpuResident } from './resident.js';
@@ -67,7 +67,7 @@ export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Pro
   const runs = queryRuns(active, Hq, R);
   // the rows in a list (the kernel runs its positions); each weighs its allowed columns (causal rows
   // grow along r), plus the cut's fixed cost
-  const order = runs.flatMap(([t0, t1]) => Array.from({ length: t1 - t0 }, (_, i) => t0 + i));
+  const order = rowsOfRuns(runs);
   const prefix = new Float64Array(order.length + 1);
   order.forEach((t, u) => {
     const b = Math.floor(t / (Hq * R));
@@ -85,7 +85,7 @@ export async function selectBlocks(ctx: CpuContext, p: SelectBlocksProblem): Pro
   const stride = Math.ceil((C * ROW_SCRATCH) / 64) * 64;
   const scratch = a.alloc(tasks.length * stride);
   // Wasm holds the listed rows only, in the list's order: the runs' rows one after another
-  const list = a.putI32(Int32Array.from(order));
+  const list = a.putI32(order);
   const out = a.alloc(order.length * C);
   await ctx.run('selectBlockRows', tasks.map(([itemBegin, itemEnd], i) => ({
     qp, kp: keys.mean, kLo: keys.lo, kHi: keys.hi, out, items: list, qOffset: qShift, keyLengths, Hq, Hkv, Nq, R, C, kBlocks: keys.blocks, D, block,

@@ -190,3 +190,11 @@ export function queryRuns(rows: ReadonlyArray<readonly [number, number]>, H: num
   }
   return runs;
 }
+
+/** The rows t of `runs`, in order (the list the CPU selection kernels run, one row per position). */
+export function rowsOfRuns(runs: ReadonlyArray<readonly [number, number]>): Int32Array {
+  const rows = new Int32Array(runs.reduce((n, [t0, t1]) => n + t1 - t0, 0));
+  let at = 0;
+  for (const [t0, t1] of runs) for (let t = t0; t < t1; t++) rows[at++] = t;
+  return rows;
+}
