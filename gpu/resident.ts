@@ -39,7 +39,7 @@ export class GpuResident implements ResidentData {
   }
 
   get buffer(): GPUBuffer {
-    if (this.destroyed) throw errors.destroyedDeviceTensor('an operand');
+    if (this.destroyed) throw errors.destroyedBeforeRun();
     return this.current!;
   }
 

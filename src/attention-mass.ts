@@ -7,7 +7,8 @@ import { errors } from './errors.js';
 import { attentionProblem, blocksCovering } from './problems.js';
 import type { AttentionArgs, AttentionMassArgs, Layout, Tensor } from './types.js';
 
-export async function attentionMass(engine: Engine, args: AttentionMassArgs): Promise<Tensor> {
+/** `afterPass` runs right after each of the two passes (the engine reads their timings there). */
+export async function attentionMass(engine: Engine, args: AttentionMassArgs, afterPass: () => void = () => {}): Promise<Tensor> {
   if (args === null || typeof args !== 'object') throw errors.notObject('arguments', args);
   const { q, k, layout, causal, qOffset, keyLengths, scale } = args;
   const call: AttentionArgs = { q, k, v: k, layout, causal, qOffset, keyLengths, scale };
@@ -16,7 +17,9 @@ export async function attentionMass(engine: Engine, args: AttentionMassArgs): Pr
   const { R, C } = blocksCovering(block, p.N, p.Nk, p.qOffset);
   const dense: Layout = { block, shape: [1, R, C], data: new Uint8Array(R * C).fill(1) };
   const kept = await engine.attention({ ...call, returnLse: true });
+  afterPass();
   const all = await engine.attention({ ...call, layout: dense, returnLse: true });
+  afterPass();
   const mass = new Float32Array(p.B * p.H * p.N);
   for (let i = 0; i < mass.length; i++) {
     const l = kept.lse.data[i];

@@ -90,9 +90,19 @@ export function ownDeviceLayout(name: string, layout: DeviceLayoutHandle, owner?
  * a held layout for the calls that cannot read it in place (the backward) to its host layout first
  * (DeviceLayoutHandle.host).
  */
-export function layoutArgument(name: string, layout: unknown, owner?: object): { given: unknown } | { held: ResidentLayoutData } {
+export function layoutArgument(name: string, layout: unknown, owner?: object): { given: unknown; selection?: readonly number[] } | { held: ResidentLayoutData } {
   if (!isDeviceLayout(layout)) return { given: layout };
   const own = ownDeviceLayout(name, layout, owner);
   const held = own.resident;
-  return held ? { held } : { given: own.hostNow };
+  return held ? { held } : { given: own.hostNow, selection: own.shape };
+}
+
+/**
+ * A DeviceLayout is one layout head per query head and per batch row of the call that selected it,
+ * on every backend: attention with another B or Hq is refused (not read through h % Hl), whether
+ * the backend holds the selection or its host layout.
+ */
+export function checkSelectionShape(shape: readonly number[], B: number, H: number): void {
+  if (shape[0] !== B) throw errors.mismatch('layout', 'shape[0] (B, one layout per batch row)', B, shape[0]);
+  if (shape[1] !== H) throw errors.mismatch('layout', 'shape[1] (H: a DeviceLayout holds one layout head per query head)', H, shape[1]);
 }

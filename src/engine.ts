@@ -13,9 +13,10 @@ import { FLOAT16_CONVERTED, FLOAT16_OPS, hostTensor, type Storage } from './dtyp
 import { checkKvCacheOptions, KvCacheHandle } from './kv-cache.js';
 import { checkAnyTensor, checkBoolean, checkChoice } from './validate.js';
 import { selectBlocksProblem } from './select-blocks.js';
-import { DeviceLayoutHandle, isDeviceLayout, ownDeviceLayout } from './device-layout.js';
+import { checkSelectionShape, DeviceLayoutHandle, isDeviceLayout, ownDeviceLayout } from './device-layout.js';
 import { attentionMass } from './attention-mass.js';
 import { selectedLayout } from './layouts/selected-layout.js';
+import { positiveInt } from './layouts/args.js';
 
 export interface EngineOptions {
   backend?: BackendChoice;
@@ -117,9 +118,7 @@ function checkOptions(options: unknown): CheckedOptions {
   const o = options as EngineOptions;
   const backend = checkChoice('options.backend', o.backend, BACKENDS, 'auto');
   const simd = checkChoice('options.simd', o.simd, SIMD, 'auto');
-  if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads > 0)) {
-    throw errors.positiveInt('options.threads', o.threads);
-  }
+  if (o.threads !== undefined) positiveInt('options.threads', o.threads);
   const timings = o.timings === undefined || checkBoolean('options.timings', o.timings);
   const experimentalWebgpu = o.experimentalWebgpu !== undefined && checkBoolean('options.experimentalWebgpu', o.experimentalWebgpu);
   return { backend, simd, threads: o.threads, timings, experimentalWebgpu };
@@ -235,6 +234,7 @@ class EngineImpl implements Engine {
     const held = isDeviceLayout(args.layout) ? ownDeviceLayout('layout', args.layout, this) : null;
     if (held?.resident) args = { ...args, layout: await held.host() };
     const p = attentionBackwardProblem(args, this, this.half);
+    if (held?.resident) checkSelectionShape(held.shape, p.B, p.H); // its host layout alone would be read through h % Hl
     const g = await this.timed('attentionBackward', () => this.impl.attentionBackward(p));
     const kvShape = () => [p.B, p.Hkv, p.Nk, p.D];
     return {
@@ -288,8 +288,14 @@ class EngineImpl implements Engine {
   async attentionMass(args: AttentionMassArgs): Promise<Tensor> {
     this.open();
     const t0 = performance.now();
-    const mass = await attentionMass(this, args);
-    this.lastTimings = { op: 'attentionMass', wallMs: performance.now() - t0 }; // both passes (each attention's own are gone)
+    const passes: (CallTimings | null)[] = [];
+    const mass = await attentionMass(this, args, () => passes.push(this.lastTimings));
+    // both passes: their kernels summed, where both measured them
+    const measured = passes.every((t) => t?.kernelMs !== undefined);
+    this.lastTimings = {
+      op: 'attentionMass', wallMs: performance.now() - t0,
+      ...(measured ? { kernelMs: passes.reduce((s, t) => s + t!.kernelMs!, 0), kernels: passes.flatMap((t) => t!.kernels ?? []) } : {}),
+    };
     return mass;
   }
 

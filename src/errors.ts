@@ -42,8 +42,11 @@ export const errors = {
     new (wrongType ? TypeError : RangeError)(`${name} must be a positive integer, got ${show(v)}`),
   nonNegativeInt: (name: string, v: unknown, wrongType = false) =>
     new (wrongType ? TypeError : RangeError)(`${name} must be a non-negative integer, got ${show(v)}`),
+  blockTooLarge: (name: string, v: number, max: number) =>
+    new RangeError(`${name} must be at most ${max} (a block's score tile is block² floats), got ${v}`),
   notInt: (name: string, v: unknown) => new TypeError(`${name} must be an integer, got ${show(v)}`),
   notIntList: (name: string, v: unknown) => new TypeError(`${name} must be an array of integers, got ${show(v)}`),
+  notNumber: (name: string, v: unknown) => new TypeError(`${name} must be a finite number, got ${show(v)}`),
   notFinite: (name: string, v: unknown) => new RangeError(`${name} must be a finite number, got ${show(v)}`),
   notBoolean: (name: string, v: unknown) => new TypeError(`${name} must be a boolean, got ${show(v)}`),
   badChoice: (name: string, choices: readonly string[], v: unknown) => new RangeError(`${name} must be ${oneOf(choices)}, got ${show(v)}`),
@@ -51,6 +54,8 @@ export const errors = {
   outOfRange: (name: string, max: number, v: number) => new RangeError(`${name} must be in [0, ${max}], got ${v}`),
 
   // ---- tensors and layouts ----------------------------------------------------------------------
+  notString: (name: string, v: unknown) => new TypeError(`${name} must be a string, got ${show(v)}`),
+  notArrayOf: (name: string, what: string, v: unknown) => new TypeError(`${name} must be ${what}, got ${show(v)}`),
   notFloat32: (name: string, v: unknown) => new TypeError(`${name}.data must be a Float32Array, got ${show(v)}`),
   halfWithoutDtype: (name: string, v: unknown) =>
     new TypeError(`${name}.data is ${show(v)} without dtype: 'float16': half floats need ${name}.dtype 'float16' (a tensor without dtype is float32)`),
@@ -81,12 +86,14 @@ export const errors = {
   keyLengthOutOfRange: (b: number, Nk: number, got: number) => new RangeError(`keyLengths[${b}] must be in [0, ${Nk}] (Nk), got ${got}`),
   notQOffset: (v: unknown) => new TypeError(`qOffset must be a non-negative integer or an Int32Array [B], got ${show(v)}`),
   qOffsetLength: (B: number, got: number) => new RangeError(`qOffset.length must equal B (${B}), got ${got}`),
-  qOffsetNegative: (b: number, got: number, byDefault: boolean) =>
+  qOffsetNegative: (b: number, got: number, byDefault: boolean, keyed = false) =>
     new RangeError(
       byDefault
-        ? `qOffset defaults to keyLengths[${b}] − Nq = ${got} for batch row ${b}, below 0: pass qOffset (0 when the queries start at position 0)`
+        ? `qOffset defaults to ${keyed ? `keyLengths[${b}]` : 'Nk'} − Nq = ${got} for batch row ${b}, below 0: pass qOffset (0 when the queries start at position 0)`
         : `qOffset${b < 0 ? '' : `[${b}]`} must be a non-negative integer, got ${got}`,
     ),
+  qOffsetTooLarge: (b: number, got: number, last: number) =>
+    new RangeError(`qOffset${b < 0 ? '' : `[${b}]`} must be at most ${last} (2^31 − 1 − Nq: positions are 32-bit integers), got ${got}`),
   kvHeadsDivide: (hq: number, hkv: number, name = 'k.shape[1]') =>
     new RangeError(`${name} (Hkv) must divide q.shape[1] (Hq = ${hq}), got ${hkv}: query head h reads kv head floor(h / (Hq / Hkv))`),
   /** v has k's shape exactly. */
@@ -99,6 +106,9 @@ export const errors = {
   deviceTensorNotAccepted: (name: string) =>
     new TypeError(`${name} is a DeviceTensor, which only attention and attentionBackward take (as q, k, v or dout); pass await ${name}.read() here`),
   foreignDeviceTensor: (name: string) => new TypeError(`${name} is a DeviceTensor of another engine; upload its data to this engine (engine.upload)`),
+  /** Checked when the call was made, destroyed before it ran (calls queue): the backend knows no argument names. */
+  destroyedBeforeRun: () =>
+    new TypeError('an operand of this call (a DeviceTensor, DeviceLayout or KvCache) was destroyed after the call was made, before it ran: destroy() it once the calls that read it have resolved'),
   destroyedDeviceTensor: (name: string) => new TypeError(`${name} is a destroyed DeviceTensor (destroy() was called or its engine closed)`),
 
   foreignDeviceLayout: (name: string) => new TypeError(`${name} is a DeviceLayout of another engine; pass await ${name}.read() (the host Layout) instead`),
@@ -111,8 +121,6 @@ export const errors = {
   selectRuleBoth: () => new RangeError('pass topK or threshold, not both: each alone decides the blocks of a row'),
   notThreshold: (v: unknown) =>
     new (typeof v === 'number' ? RangeError : TypeError)(`threshold must be a number in (0, 1], got ${show(v)}`),
-  selectKeyLength: (b: number, Nk: number, got: number) =>
-    new RangeError(`keyLengths[${b}] must be in [1, ${Nk}] (Nk) for selectBlocks: a batch row needs a key to select from, got ${got}`),
 
   // ---- KV caches (src/kv-cache.ts) ---------------------------------------------------------------
   notKvCache: (v: unknown) => new TypeError(`kv must be a KvCache from engine.createKvCache, got ${show(v)}`),
@@ -196,6 +204,8 @@ export const errors = {
   linearFeaturesBlock: (name: string, v: number, block: number) =>
     new RangeError(`${name} (${v}) must be a multiple of block (${block}): the weight is stored as whole ${block}×${block} blocks`),
   linearBlock: (name: string, v: unknown) => new RangeError(`${name} must be an integer from 8 to 128, got ${show(v)}`),
+  linearTooLarge: (what: string, max: number) =>
+    new RangeError(`BlockSparseLinear: the layer is too large: ${what}, past ${max} (4 GiB of f32, what 32-bit WebAssembly memory holds); use a lower density or fewer features`),
   linearDensity: (v: unknown) => new RangeError(`density must be a number in (0, 1], got ${show(v)}`),
   linearDensityOrLayout: () => new TypeError('pass density (a number in (0, 1]) or layout, got neither'),
   linearDensityAndLayout: () => new RangeError('pass density or layout, not both: the layout already fixes the kept blocks'),

@@ -6,6 +6,7 @@
 // NaN rule: the sign and the top 10 bits of the payload are kept (a float32 NaN whose kept payload
 // bits are all 0 gets the quiet bit, so that it stays a NaN); fromFloat16 keeps the whole payload.
 // So every half value, NaNs included, round-trips through float32 exactly.
+import { errors } from './errors.js';
 
 /** The half-float bits nearest to the float32 with bits `x` (round to nearest, ties to even). */
 function halfBits(x: number): number {
@@ -38,6 +39,7 @@ function halfBits(x: number): number {
 
 /** Half floats nearest to `values` (round to nearest, ties to even; overflow to ±Infinity). */
 export function toFloat16(values: Float32Array): Uint16Array {
+  if (!(values instanceof Float32Array)) throw errors.notArrayOf('toFloat16: values', 'a Float32Array', values);
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   const out = new Uint16Array(values.length);
   for (let i = 0; i < bits.length; i++) out[i] = halfBits(bits[i]);
@@ -46,6 +48,7 @@ export function toFloat16(values: Float32Array): Uint16Array {
 
 /** The float32 values of half-float bits (exact: every half float is a float32). */
 export function fromFloat16(bits: Uint16Array): Float32Array {
+  if (!(bits instanceof Uint16Array)) throw errors.notArrayOf('fromFloat16: bits', 'a Uint16Array of half-float bits', bits);
   const out = new Float32Array(bits.length);
   const outBits = new Uint32Array(out.buffer);
   for (let i = 0; i < bits.length; i++) {

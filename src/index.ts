@@ -3,7 +3,7 @@
 export { createEngine } from './engine.js';
 export type { AttentionCall, CallTimings, Engine, EngineInfo, EngineOptions } from './engine.js';
 export type * from './types.js';
-export { compileLayout } from './layouts/compile.js';
+export { compileCheckedLayout as compileLayout } from './validate.js';
 export type { CompiledLayout } from './layouts/compile.js';
 export {
   SparsityConfig, DenseSparsityConfig, FixedSparsityConfig, VariableSparsityConfig, BigBirdSparsityConfig,

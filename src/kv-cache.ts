@@ -5,7 +5,7 @@ import type { KvCacheData } from './backend.js';
 import { errors } from './errors.js';
 import { dtypeOf } from './dtype.js';
 import type { BackendName, Dtype, KvCache, KvCacheOptions, TensorInput } from './types.js';
-import { positiveInt } from './layouts/args.js';
+import { blockSide, positiveInt } from './layouts/args.js';
 import { checkChoice, checkOperand } from './validate.js';
 
 // Symbol.for: a second copy of this module (a bundle beside dist/) still recognises the brand
@@ -22,7 +22,7 @@ export function checkKvCacheOptions(options: unknown): CheckedKvCacheOptions {
   positiveInt('headDim', o.headDim);
   positiveInt('capacity', o.capacity);
   const dtype = checkChoice('dtype', o.dtype, ['float32', 'float16'] as const, 'float32');
-  const summaryBlock = o.summaryBlock === undefined ? null : positiveInt('summaryBlock', o.summaryBlock);
+  const summaryBlock = o.summaryBlock === undefined ? null : blockSide('summaryBlock', o.summaryBlock);
   return { batch: o.batch, kvHeads: o.kvHeads, headDim: o.headDim, capacity: o.capacity, dtype, summaryBlock };
 }
 

@@ -6,7 +6,7 @@ import { dtypeOf, type Storage } from './dtype.js';
 import { compileLayout, type CompiledLayout } from './layouts/compile.js';
 import { fitLayout } from './layouts/fit.js';
 import { isKvCache, type KvCacheHandle } from './kv-cache.js';
-import { layoutArgument } from './device-layout.js';
+import { checkSelectionShape, layoutArgument } from './device-layout.js';
 import type { AttentionArgs, AttentionBackwardArgs, KvAttentionArgs, BatchedLayout, Layout, MaskMode, MatmulArgs, ScoreOptions, SoftmaxArgs, SoftmaxBackwardArgs } from './types.js';
 import { checkBlockSparse, checkBoolean, checkChoice, checkLayout, checkOperand, checkScale, checkShapeEquals, checkTensor, sameLayout } from './validate.js';
 
@@ -65,17 +65,23 @@ export function checkKeyLengths(v: unknown, B: number, Nk: number, cached: boole
 export function checkQOffset(v: unknown, keyLengths: Int32Array | null, B: number, Nq: number, Nk: number): Int32Array {
   if (v === undefined) {
     const offsets = Int32Array.from({ length: B }, (_, b) => (keyLengths ? keyLengths[b] : Nk) - Nq);
-    for (let b = 0; b < B; b++) if (offsets[b] < 0) throw errors.qOffsetNegative(b, offsets[b], true);
+    for (let b = 0; b < B; b++) if (offsets[b] < 0) throw errors.qOffsetNegative(b, offsets[b], true, keyLengths !== null);
     return offsets;
   }
+  // positions qOffset … qOffset + Nq − 1 are 32-bit integers in the kernels
+  const last = 2 ** 31 - 1 - Nq;
   if (typeof v === 'number') {
     if (!Number.isInteger(v)) throw errors.notQOffset(v);
     if (v < 0) throw errors.qOffsetNegative(-1, v, false);
+    if (v > last) throw errors.qOffsetTooLarge(-1, v, last);
     return new Int32Array(B).fill(v);
   }
   if (v instanceof Int32Array) {
     if (v.length !== B) throw errors.qOffsetLength(B, v.length);
-    for (let b = 0; b < B; b++) if (v[b] < 0) throw errors.qOffsetNegative(b, v[b], false);
+    for (let b = 0; b < B; b++) {
+      if (v[b] < 0) throw errors.qOffsetNegative(b, v[b], false);
+      if (v[b] > last) throw errors.qOffsetTooLarge(b, v[b], last);
+    }
     return v;
   }
   throw errors.notQOffset(v);
@@ -162,6 +168,7 @@ export function attentionProblem(args: AttentionArgs | KvAttentionArgs, owner?: 
   const keyLengths = checkKeyLengths(args.keyLengths, B, Nk, capacity !== null);
   const qOffset = checkQOffset(args.qOffset, keyLengths, B, N, Nk);
   const arg = layoutArgument('layout', args.layout, owner);
+  if ('selection' in arg && arg.selection) checkSelectionShape(arg.selection, B, H);
   const layout = 'held' in arg ? heldLayoutStandIn(arg.held, B, H, N, Nk, qOffset)
     : compileLayout(fitAttentionLayout(checkLayout('layout', arg.given, true), B, H, N, Nk, qOffset, capacity));
   const scale = checkScale(args.scale, 1 / Math.sqrt(D));
@@ -190,10 +197,9 @@ const standIns = new Map<number, CompiledLayout>();
  * one-block stand-in of the same block size (p.layout; the backend reads p.residentLayout).
  */
 function heldLayoutStandIn(held: ResidentLayoutData, B: number, H: number, Nq: number, Nk: number, qOffset: Int32Array): CompiledLayout {
-  const [Bl, Hl, Rl, Cl] = held.shape;
+  const [, , Rl, Cl] = held.shape;
   const block = held.block;
-  if (Bl !== B) throw errors.mismatch('layout', 'shape[0] (B, one layout per batch row)', B, Bl);
-  if (Hl !== H) throw errors.mismatch('layout', 'shape[1] (H: a DeviceLayout holds one layout head per query head)', H, Hl);
+  checkSelectionShape(held.shape, B, H);
   const { R, C } = blocksCovering(block, Nq, Nk, qOffset);
   if (Rl < R) throw errors.layoutTooSmall('shape[2]', 'ceil((qOffset + Nq) / block)', R, Rl);
   if (Cl < C) throw errors.layoutTooSmall('shape[3]', 'ceil(Nk / block)', C, Cl);

@@ -4,7 +4,7 @@ import type { KvSummaryData, OperandData, SelectBlocksProblem } from './backend.
 import type { KvCacheHandle } from './kv-cache.js';
 import type { Storage } from './dtype.js';
 import { errors } from './errors.js';
-import { positiveInt } from './layouts/args.js';
+import { blockSide, positiveInt } from './layouts/args.js';
 import { blocksCovering, checkKeyLengths, checkKvCache, checkQOffset, sameDtype } from './problems.js';
 import type { SelectBlocksArgs, SelectBlocksKeep } from './types.js';
 import { checkBoolean, checkChoice, checkOperand, checkScale } from './validate.js';
@@ -73,24 +73,23 @@ export function selectBlocksProblem(args: SelectBlocksArgs, owner?: object): Che
   const keys = checkKeys(args, q, owner);
   const { Hkv, Nk } = keys;
   if (Hq % Hkv !== 0) throw errors.kvHeadsDivide(Hq, Hkv);
-  const block = positiveInt('block', args.block ?? keys.summaryBlock ?? undefined);
+  const block = blockSide('block', args.block ?? keys.summaryBlock ?? undefined);
   const score = checkChoice('score', args.score, SCORES, 'mean');
   const { topK, threshold } = checkRule(args.topK, args.threshold);
   const given = checkKeyLengths(args.keyLengths, B, Nk, keys.cache !== null);
-  given?.forEach((n, b) => {
-    if (n < 1) throw errors.selectKeyLength(b, Nk, n);
-  });
   const keyLengths = given ?? new Int32Array(B).fill(Nk);
   const qOffset = checkQOffset(args.qOffset, given, B, Nq, Nk);
   const keep = checkKeep(args.keep);
   const { R, C } = blocksCovering(block, Nq, Nk, qOffset);
-  // counts past the row mean the whole row: capped at C, they stay 32-bit integers for the kernels
+  // counts past the row mean the whole row; capped, they stay 32-bit integers for the kernels (first
+  // at C columns; local at R, since row r keeps r − local … r − 1 and r reaches R − 1 > C where the
+  // queries sit past the keys)
   return {
     q: q.data, k: keys.k, kvStride: keys.kvStride, score, summaries: summariesFor(keys.cache, block, keyLengths), B, Hq, Hkv, Nq, Nk, D, block,
     R, C,
     qOffset: Int32Array.from(qOffset), keyLengths: Int32Array.from(keyLengths),
     causal: checkBoolean('causal', args.causal), scale: checkScale(args.scale, 1 / Math.sqrt(D)),
-    topK: Math.min(topK, C), threshold, keepDiagonal: keep.diagonal, keepFirst: Math.min(keep.first, C), keepLocal: Math.min(keep.local, C),
+    topK: Math.min(topK, C), threshold, keepDiagonal: keep.diagonal, keepFirst: Math.min(keep.first, C), keepLocal: Math.min(keep.local, R),
     keepOnDevice: checkBoolean('keepOnDevice', args.keepOnDevice), storage: q.storage,
   };
 }

@@ -114,12 +114,12 @@ export interface AttentionQueryArgs extends ScoreOptions {
    * top-left (R·block ≥ qOffset + Nq, C·block ≥ Nk).
    */
   layout: Layout | BatchedLayout | DeviceLayout;
-  /** Int32Array [B]: batch row b has keys 0 … keyLengths[b] − 1, the rest are masked. Default N. */
+  /** Int32Array [B]: batch row b has keys 0 … keyLengths[b] − 1, the rest are masked. Default Nk. */
   keyLengths?: Int32Array;
   /**
-   * Absolute position of q's row 0: a number or an Int32Array [B]; default keyLengths[b] − N (0
-   * without keyLengths). Below 0, given or by default, is a RangeError. Today only 0 is taken
-   * (queries against longer keys are planned).
+   * Absolute position of q's row 0 (queries at qOffset … qOffset + Nq − 1 against keys 0 … Nk − 1):
+   * a number or an Int32Array [B]; default keyLengths[b] − Nq, or Nk − Nq without keyLengths (the
+   * queries are the last positions). Below 0, given or by default, is a RangeError.
    */
   qOffset?: number | Int32Array;
   /** Default 1/sqrt(D). */

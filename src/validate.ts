@@ -4,10 +4,10 @@ import type { HostData, OperandData } from './backend.js';
 import { isDeviceTensor } from './device-tensor.js';
 import { storageOf, toBackend, type Storage } from './dtype.js';
 import { errors } from './errors.js';
-import { positiveInt } from './layouts/args.js';
-import { compileLayout } from './layouts/compile.js';
+import { blockSide, positiveInt } from './layouts/args.js';
+import { compileLayout, type CompiledLayout } from './layouts/compile.js';
 import { selectedRows } from './layouts/selected-layout.js';
-import type { BlockSparseTensor, Float16ArrayLike, Layout, Tensor } from './types.js';
+import type { BatchedLayout, BlockSparseTensor, Float16ArrayLike, Layout, Tensor } from './types.js';
 
 export const isPositiveInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
 
@@ -89,7 +89,7 @@ export function checkLayout(name: string, layout: unknown, batched = false): Lay
   if (layout === null || typeof layout !== 'object') throw errors.notLayout(name, layout);
   const { block, shape } = layout as Partial<Layout>;
   const expected = batched ? '[H, R, C] or [B, H, R, C]' : '[H, R, C]';
-  positiveInt(`${name}.block`, block);
+  blockSide(`${name}.block`, block);
   if (!Array.isArray(shape)) throw errors.badShape(name, expected, shape, true);
   if (shape.length !== 3 && !(batched && shape.length === 4)) throw errors.badShape(name, expected, shape);
   shape.forEach((d, i) => positiveInt(`${name}.shape[${i}]`, d));
@@ -100,6 +100,11 @@ export function checkLayout(name: string, layout: unknown, batched = false): Lay
   const size = (shape as number[]).reduce((a, d) => a * d, 1);
   if (data.length !== size) throw errors.badLength(name, data.length, shape, size);
   return layout as Layout;
+}
+
+/** The public compileLayout: the layout checked first (the engine's own calls have checked it already). */
+export function compileCheckedLayout(layout: Layout | BatchedLayout): CompiledLayout {
+  return compileLayout(checkLayout('layout', layout, true));
 }
 
 export function checkBlockSparse(name: string, x: unknown): BlockSparseTensor {
@@ -123,7 +128,8 @@ export function checkBlockSparse(name: string, x: unknown): BlockSparseTensor {
 
 export function checkScale(v: unknown, fallback: number): number {
   if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw errors.notFinite('scale', v);
+  if (typeof v !== 'number') throw errors.notNumber('scale', v);
+  if (!Number.isFinite(v)) throw errors.notFinite('scale', v);
   return v;
 }
 

@@ -49,7 +49,7 @@ const drawn: fc.Arbitrary<Drawn> = fc.record({
   offsets: fc.constantFrom('default' as const, 'zero' as const, 'random' as const),
   lengths: fc.boolean(),
   rule: fc.oneof(fc.record({ topK: fc.integer({ min: 1, max: 6 }) }), fc.record({ threshold: fc.constantFrom(0.2, 0.5, 0.8, 0.95, 1) })),
-  keep: fc.option(fc.record({ diagonal: fc.boolean(), first: fc.integer({ min: 0, max: 2 }), local: fc.integer({ min: 0, max: 2 }) })),
+  keep: fc.option(fc.record({ diagonal: fc.boolean(), first: fc.integer({ min: 0, max: 2 }), local: fc.integer({ min: 0, max: 6 }) })),
   scale: fc.constantFrom(undefined, 1, 4),
   score: fc.constantFrom('mean' as const, 'bound' as const),
   seed: fc.integer({ min: 1, max: 2 ** 30 }),
@@ -60,7 +60,7 @@ function inputs(d: Drawn): SelectBlocksArgs & { q: Tensor; k: Tensor; block: num
   const Hq = d.Hkv * d.ratio;
   const q = randomTensor([d.B, Hq, d.Nq, d.D], rng);
   const k = randomTensor([d.B, d.Hkv, d.Nk, d.D], rng);
-  const keyLengths = d.lengths ? Int32Array.from({ length: d.B }, () => 1 + Math.floor(rng() * d.Nk)) : undefined;
+  const keyLengths = d.lengths ? Int32Array.from({ length: d.B }, () => Math.floor(rng() * (d.Nk + 1))) : undefined; // 0: no keys, nothing selected
   const qOffset =
     d.offsets === 'zero' ? 0 : d.offsets === 'random' ? Int32Array.from({ length: d.B }, () => Math.floor(rng() * 40)) : undefined;
   // the default offset (keyLengths[b] − Nq) must not be negative
@@ -285,6 +285,20 @@ S('ties go to the lower column; threshold 1 keeps every allowed block; topK past
   assert.equal(Array.from(huge.data).join(''), '1111'.repeat(4));
 });
 
+S('keep.local counts back from the block row, also where the queries sit past every key block', async () => {
+  const rng = mulberry32(5);
+  // 8 keys in 2 blocks of 4; one query at position 16 (block row 4): local 4 covers rows 0 … 3, both key blocks
+  const q = randomTensor([1, 1, 1, 4], rng);
+  const k = randomTensor([1, 1, 8, 4], rng);
+  for (const local of [1, 2, 3, 4, 5, 2 ** 33]) {
+    const args = { q, k, block: 4, topK: 1, causal: true, qOffset: 16, keep: { local } };
+    const got = await E.one.selectBlocks(args);
+    assert.equal([...got.shape], [1, 1, 5, 2]);
+    if (local >= 4) assert.equal(Array.from(got.data.subarray(8, 10)).join(''), '11', `local ${local}`);
+    assertSelection(got, referenceSelectBlocks(args), `local ${local}`);
+  }
+});
+
 S('rows holding no query stay empty; partial blocks pool the rows they have', async () => {
   const rng = mulberry32(9);
   const q = randomTensor([2, 2, 5, 8], rng);
@@ -335,6 +349,18 @@ S('keepOnDevice: a DeviceLayout that attention takes, read() gives the layout, d
     assert.instance(e, TypeError);
     assert.match((e as Error).message, /layout is a DeviceLayout of another engine/);
   }
+  // one layout head per query head of the selecting call, as WebGPU holds it: not read through h % Hl
+  const q4 = randomTensor([1, 4, 48, 8], rng);
+  for (const call of [() => E.one.attention({ q: q4, k, v, layout: held, causal: true }), () => E.one.attentionBackward({ q: q4, k, v, layout: held, dout: q4, causal: true })]) {
+    try {
+      await call();
+      assert.unreachable('a DeviceLayout of 2 heads served 4');
+    } catch (e) {
+      assert.instance(e, RangeError);
+      assert.match((e as Error).message, /^layout\.shape\[1\] \(H: a DeviceLayout holds one layout head per query head\) must equal 4, got 2$/);
+    }
+  }
+  assert.ok(Array.from(await E.one.attention({ q: q4, k, v, layout: host, causal: true }).then((o) => o.data)).every(Number.isFinite), 'the host layout is read through h % Hl');
   held.destroy();
   assert.ok(held.destroyed);
   try {
@@ -364,6 +390,10 @@ S('attentionMass equals the float64 share: 1 for a dense layout, the reference s
     const dense: Layout = { block, shape: [1, R, C], data: new Uint8Array(R * C).fill(1) };
     const one = await E.one.attentionMass({ ...common, layout: dense });
     assert.equal([...one.shape], [B, Hkv * ratio, Nq]);
+    // its timings are both passes': the kernels of each, summed
+    const t = E.one.lastTimings!;
+    assert.is(t.op, 'attentionMass');
+    assert.ok(t.kernelMs! > 0 && t.kernelMs! <= t.wallMs && t.kernels!.length >= 2, `kernelMs ${t.kernelMs} of ${t.wallMs} ms, ${t.kernels?.length} kernels`);
     assert.is(E.one.lastTimings?.op, 'attentionMass');
     for (const m of one.data) assert.ok(Math.abs(m - 1) < 1e-6, `dense mass ${m}`);
     const selected = await E.one.selectBlocks({ ...common, block, topK: 1 });

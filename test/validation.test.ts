@@ -2,7 +2,9 @@
 // usable. These pin the messages of src/errors.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BlockSparseLinear, createEngine, describeLayout, type Engine } from '../src/index.js';
+import {
+  BigBirdSparsityConfig, BlockSparseLinear, compileLayout, createEngine, describeLayout, fromFloat16, layoutFromMask, layoutToSVG, toFloat16, type Engine,
+} from '../src/index.js';
 import { PREFIX, show } from '../src/errors.js';
 import type { Layout, Tensor } from '../src/types.js';
 
@@ -32,7 +34,8 @@ test.after(async () => {
 test('options: unknown backend and bad threads', async () => {
   await rejects(() => createEngine({ backend: 'tpu' as never }), RangeError, /options\.backend must be 'cpu', 'webgpu' or 'auto', got 'tpu'/);
   await rejects(() => createEngine({ backend: 'cpu', threads: 0 }), RangeError, /options\.threads must be a positive integer, got 0/);
-  await rejects(() => createEngine({ backend: 'cpu', threads: 1.5 }), RangeError, /options\.threads must be a positive integer/);
+  await rejects(() => createEngine({ backend: 'cpu', threads: 1.5 }), TypeError, /options\.threads must be a positive integer, got 1\.5/);
+  await rejects(() => createEngine({ backend: 'cpu', threads: '2' as never }), TypeError, /options\.threads must be a positive integer, got '2'/);
   await rejects(() => createEngine({ backend: 'cpu', experimentalWebgpu: 'yes' as never }), TypeError, /options\.experimentalWebgpu must be a boolean/);
 });
 
@@ -103,6 +106,12 @@ test('attention: keyLengths and qOffset', async () => {
   await rejects(() => engine.attention({ ...base, qOffset: 'x' as never }), TypeError, /qOffset must be/);
   await rejects(() => engine.attention({ ...base, qOffset: 4 }), RangeError, /layout\.shape\[1\] must be at least ceil\(\(qOffset \+ Nq\) \/ block\) = 3/);
   assert.equal((await engine.attention({ ...base, qOffset: 4, layout: dense(2, 3, 16) })).shape, [1, 2, 32, 8]);
+  // positions are 32-bit in the kernels: an offset past that is refused, not wrapped (2^32 read as 0)
+  await rejects(() => engine.attention({ ...base, qOffset: 2 ** 32 }), RangeError, /^qOffset must be at most 2147483615 \(2\^31 − 1 − Nq: positions are 32-bit integers\), got 4294967296$/);
+  await rejects(() => engine.attention({ ...base, qOffset: Int32Array.of(2 ** 31 - 1) }), RangeError, /^qOffset\[0\] must be at most 2147483615 /);
+  await rejects(() => engine.selectBlocks({ q: base.q, k: base.k, block: 16, topK: 1, qOffset: 2 ** 31 }), RangeError, /^qOffset must be at most /);
+  // without keyLengths the default offset is Nk − Nq
+  await rejects(() => engine.attention({ ...base, k: t([1, 2, 16, 8]), v: t([1, 2, 16, 8]) }), RangeError, /^qOffset defaults to Nk − Nq = -16 for batch row 0, below 0/);
   // usable after each refusal, and qOffset 0 with keyLengths is taken
   const out = await engine.attention({ ...base, keyLengths: Int32Array.of(20), qOffset: 0 });
   assert.is(out.shape.join(), '1,2,32,8');
@@ -110,6 +119,7 @@ test('attention: keyLengths and qOffset', async () => {
 
 test('attention: scale, causal, masks and modes', async () => {
   await rejects(() => engine.attention({ ...good(), scale: NaN }), RangeError, /scale must be a finite number, got NaN/);
+  await rejects(() => engine.attention({ ...good(), scale: '1' as never }), TypeError, /^scale must be a finite number, got '1'$/);
   await rejects(() => engine.attention({ ...good(), causal: 1 as never }), TypeError, /causal must be a boolean, got 1/);
   await rejects(() => engine.attention({ ...good(), rpe: t([1, 2, 32, 16]) }), RangeError, /rpe\.shape\[3\] \(N\) must equal 32, got 16/);
   await rejects(() => engine.attention({ ...good(), keyPaddingMask: t([2, 32]) }), RangeError, /keyPaddingMask\.shape\[0\] \(B\) must equal 1, got 2/);
@@ -147,6 +157,39 @@ test('matmul and softmax: modes and shapes', async () => {
   const other = dense(2, 2, 16);
   other.data[1] = 0;
   await rejects(() => engine.softmaxBackward({ y: x, dy: { ...x, layout: other, shape: [1, 7, 16, 16], data: new Float32Array(7 * 256) } }), RangeError, /dy\.layout must be the layout of y/);
+});
+
+test('block sides past 2^15 are refused wherever a block is given (a 2^31 block wrapped in the kernels)', async () => {
+  const huge = { block: 2 ** 31, shape: [2, 1, 1] as [number, number, number], data: new Uint8Array([1, 1]) };
+  await rejects(() => engine.attention({ ...good(), layout: huge }), RangeError, /^layout\.block must be at most 32768 \(a block's score tile is block² floats\), got 2147483648$/);
+  await rejects(() => engine.selectBlocks({ q: good().q, k: good().k, block: 32769, topK: 1 }), RangeError, /^block must be at most 32768/);
+  await rejects(() => engine.createKvCache({ batch: 1, kvHeads: 2, headDim: 8, capacity: 64, summaryBlock: 2 ** 31 }), RangeError, /^summaryBlock must be at most 32768/);
+  assert.throws(() => new BigBirdSparsityConfig({ numHeads: 1, block: 2 ** 16 }), (e: Error) => e instanceof RangeError && /^block must be at most 32768/.test(e.message));
+  assert.throws(() => layoutFromMask(1, 1, () => true, 2 ** 40), (e: Error) => e instanceof RangeError && /^block must be at most 32768/.test(e.message));
+  // the largest block is taken (one block of 32768 over 32 tokens would need 4 GiB of scratch: the memory wall says so)
+  await rejects(() => engine.attention({ ...good(), layout: { ...huge, block: 32768 } }), RangeError, /past the 4096 MiB limit of 32-bit WebAssembly/);
+  const out = await engine.attention({ ...good(), layout: { ...huge, block: 64 } });
+  assert.equal(out.shape, [1, 2, 32, 8]);
+});
+
+test('the public helpers check their arguments: toFloat16, fromFloat16, compileLayout, layoutToSVG, BlockSparseLinear', async () => {
+  assert.throws(() => toFloat16([1, 2] as never), (e: Error) => e instanceof TypeError && /^toFloat16: values must be a Float32Array, got \[1, 2\]$/.test(e.message));
+  assert.throws(() => toFloat16(new Float64Array(2) as never), (e: Error) => e instanceof TypeError && /must be a Float32Array, got a Float64Array/.test(e.message));
+  assert.throws(() => fromFloat16(new Float32Array(2) as never), (e: Error) => e instanceof TypeError && /^fromFloat16: bits must be a Uint16Array of half-float bits/.test(e.message));
+  assert.equal(Array.from(fromFloat16(toFloat16(Float32Array.of(1.5, -2)))), [1.5, -2]);
+  assert.throws(() => compileLayout(null as never), (e: Error) => e instanceof TypeError && /^layout must be a Layout/.test(e.message));
+  assert.throws(() => compileLayout({ block: 16, shape: [1, 2], data: new Uint8Array(2) } as never), (e: Error) => e instanceof RangeError && /^layout\.shape must be \[H, R, C\] or \[B, H, R, C\], got \[1, 2\]$/.test(e.message));
+  assert.is(compileLayout(dense(2, 2, 16)).nnz, 8);
+  const layout = dense(1, 2, 16);
+  assert.throws(() => layoutToSVG(layout, null as never), (e: Error) => e instanceof TypeError && /^options must be an object, got null$/.test(e.message));
+  assert.throws(() => layoutToSVG(layout, { title: 5 as never }), (e: Error) => e instanceof TypeError && /^title must be a string, got 5$/.test(e.message));
+  assert.throws(() => layoutToSVG(layout, { head: [0] } as never), (e: Error) => e instanceof TypeError && /^layoutToSVG: unknown option head/.test(e.message));
+  assert.match(layoutToSVG(layout, { title: 'x' }), /<title>x<\/title>/);
+  // refused before anything of its size is made (a JavaScript array of 2^28 free blocks ended the process)
+  assert.throws(() => new BlockSparseLinear({ inFeatures: 2 ** 19, outFeatures: 2 ** 19, density: 0.5 }),
+    (e: Error) => e instanceof RangeError && /^BlockSparseLinear: the layer is too large: its kept weight is 137438953472 floats, past 1073741824/.test(e.message));
+  assert.throws(() => new BlockSparseLinear({ inFeatures: 2 ** 21, outFeatures: 2 ** 20, density: 1e-9, block: 32 }),
+    (e: Error) => e instanceof RangeError && /^BlockSparseLinear: the layer is too large: its layout has 32768×65536 blocks/.test(e.message));
 });
 
 test('the engine stays usable after bad calls', async () => {
@@ -211,7 +254,8 @@ test('selectBlocks: the rule, block, keep and the shapes of q, k, qOffset and ke
   await rejects(sel({ qOffset: Int32Array.of(0, 0) }), RangeError, /^qOffset\.length must equal B \(1\), got 2$/);
   await rejects(sel({ keyLengths: [32] }), TypeError, /^keyLengths must be an Int32Array \[B\], got \[32\]$/);
   await rejects(sel({ keyLengths: Int32Array.of(33), qOffset: 0 }), RangeError, /^keyLengths\[0\] must be in \[0, 32\] \(Nk\), got 33$/);
-  await rejects(sel({ keyLengths: Int32Array.of(0), qOffset: 0 }), RangeError, /^keyLengths\[0\] must be in \[1, 32\] \(Nk\) for selectBlocks/);
+  // a batch row without keys is taken, as attention takes it: it selects nothing
+  assert.ok((await engine.selectBlocks({ q, k, block: 16, topK: 1, keyLengths: Int32Array.of(0), qOffset: 0 })).data.every((x) => x === 0));
   await rejects(sel({ k: { ...k, dtype: 'float16', data: new Uint16Array(512) } }), TypeError, /^k is float16 but q is float32/);
   await rejects(() => engine.attentionMass({ q, k, layout: dense(1, 1, 16) } as never), RangeError, /^layout\.shape\[1\] must be at least/);
   await rejects(() => engine.attentionMass({ q, k: t([1, 3, 32, 8]), layout: dense(1, 2, 16) }), RangeError, /^k\.shape\[1\] \(Hkv\) must divide/);

@@ -38,7 +38,7 @@ export class CpuResident implements ResidentData {
 
   /** Its byte offset in Wasm memory, for the kernels. */
   get pointer(): number {
-    if (this.destroyed) throw errors.destroyedDeviceTensor('an operand');
+    if (this.destroyed) throw errors.destroyedBeforeRun();
     return this.ptr!;
   }
 

@@ -19,6 +19,19 @@ export function positiveInt(name: string, value: unknown): number {
   return value;
 }
 
+/**
+ * The largest block side: a task's score tile is block² f32, which 32-bit Wasm memory (4 GiB) cannot
+ * hold past 2^15, and the kernels' positions and byte offsets are 32-bit (a block of 2^31 wrapped).
+ */
+export const MAX_BLOCK = 32768;
+
+/** A layout's or a selection's block side: a positive integer of at most MAX_BLOCK. */
+export function blockSide(name: string, value: unknown): number {
+  const block = positiveInt(name, value);
+  if (block > MAX_BLOCK) throw errors.blockTooLarge(name, block, MAX_BLOCK);
+  return block;
+}
+
 export function nonNegativeInt(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw errors.nonNegativeInt(name, value, true);
   if (value < 0) throw errors.nonNegativeInt(name, value);

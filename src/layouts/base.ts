@@ -3,7 +3,7 @@
 // rules the configs lean on (negative indices, clamped slices), so that the ports read line by line.
 import type { Layout } from '../types.js';
 import { errors, show } from '../errors.js';
-import { bool, optionsObject, positiveInt } from './args.js';
+import { blockSide, bool, optionsObject, positiveInt } from './args.js';
 
 export interface SparsityConfigOptions {
   /** Number of attention heads of the layer. Required. */
@@ -35,7 +35,7 @@ export abstract class SparsityConfig {
   constructor(options: SparsityConfigOptions, owner = 'SparsityConfig', known?: readonly string[]) {
     const o = optionsObject(owner, options, known ?? Object.keys(options ?? {}));
     this.numHeads = positiveInt('numHeads', o.numHeads);
-    this.block = positiveInt('block', o.block ?? 16);
+    this.block = blockSide('block', o.block ?? 16);
     this.differentLayoutPerHead = bool('differentLayoutPerHead', o.differentLayoutPerHead ?? false);
     this.numLayoutHeads = this.differentLayoutPerHead ? this.numHeads : 1;
   }

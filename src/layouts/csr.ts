@@ -7,7 +7,7 @@
 import { errors } from '../errors.js';
 import type { Layout } from '../types.js';
 import { checkLayout } from '../validate.js';
-import { optionsObject, positiveInt } from './args.js';
+import { blockSide, optionsObject, positiveInt } from './args.js';
 import { zeroLayout } from './base.js';
 
 /** ONNX Runtime SparseAttention's layout inputs, flattened row-major. */
@@ -35,7 +35,7 @@ export function layoutFromCsr(tables: CsrLayout): Layout {
   if (!(rowIndices instanceof Int32Array)) throw errors.csrNotInt32('rowIndices', rowIndices);
   if (!(colIndices instanceof Int32Array)) throw errors.csrNotInt32('colIndices', colIndices);
   const numLayouts = positiveInt('numLayouts', o.numLayouts);
-  const block = positiveInt('block', o.block);
+  const block = blockSide('block', o.block);
 
   const stride = rowIndices.length / numLayouts;
   if (!Number.isInteger(stride) || stride < 2) throw errors.csrRowLength(rowIndices.length, numLayouts);

@@ -2,7 +2,7 @@
 // square (nb) or rectangular ([rows, cols], for queries against a longer key sequence).
 import type { Layout } from '../types.js';
 import { errors } from '../errors.js';
-import { positiveInt } from './args.js';
+import { blockSide, positiveInt } from './args.js';
 import { zeroLayout } from './base.js';
 
 /** Called once per cell, heads then rows then columns; a truthy result keeps block (r, c) of head h. */
@@ -17,7 +17,7 @@ export function layoutFromMask(numHeads: number, numBlocks: number | readonly [n
   positiveInt('numHeads', numHeads);
   const [rows, cols] = blockCounts(numBlocks);
   if (typeof keep !== 'function') throw errors.notMaskFn(keep);
-  positiveInt('block', block);
+  blockSide('block', block);
   const layout = zeroLayout(numHeads, rows, block, cols);
   let i = 0;
   for (let h = 0; h < numHeads; h++) {

@@ -4,7 +4,7 @@
 import type { Layout } from '../types.js';
 import { errors } from '../errors.js';
 import { checkLayout } from '../validate.js';
-import { int, positiveInt } from './args.js';
+import { int, optionsObject, positiveInt } from './args.js';
 import { describeLayout } from './describe.js';
 
 export interface LayoutSVGOptions {
@@ -16,6 +16,7 @@ export interface LayoutSVGOptions {
   title?: string;
 }
 
+const SVG_OPTIONS = ['heads', 'cellSize', 'title'] as const;
 const MAX_PANEL = 1024; // px per head, at most
 const MAX_ROW = 1200; // px of heads side by side before wrapping
 const GAP = 16;
@@ -25,6 +26,9 @@ const FILL = '#2563eb';
 
 export function layoutToSVG(layout: Layout, options: LayoutSVGOptions = {}): string {
   const { block, shape, data } = checkLayout('layout', layout);
+  if (options === null || typeof options !== 'object') throw errors.notObject('options', options);
+  optionsObject('layoutToSVG', options, SVG_OPTIONS);
+  if (options.title !== undefined && typeof options.title !== 'string') throw errors.notString('title', options.title);
   const [H, R, C] = shape;
   const heads = options.heads === undefined || options.heads === 'all' ? [...Array(H).keys()] : options.heads;
   if (!Array.isArray(heads) || heads.length === 0) throw errors.notHeads(options.heads);

@@ -84,6 +84,9 @@ interface GivenInit {
   keptEnergy: number;
 }
 
+/** The most floats a layer's kept weight (or its layout's blocks) may hold: 4 GiB of f32, all of 32-bit Wasm memory. */
+const MAX_LAYER_FLOATS = 2 ** 30;
+
 function checkBlock(name: string, v: unknown, fallback: number): number {
   if (v === undefined) return fallback;
   if (!Number.isInteger(v) || (v as number) < 8 || (v as number) > 128) throw errors.linearBlock(name, v);
@@ -181,10 +184,13 @@ export class BlockSparseLinear {
     // fromDense has drawn nothing: no seed. Otherwise one generator draws pattern, weight, bias in turn.
     const seed = init ? null : seedFrom(o.seed);
     const rng = seed === null ? null : new Sfc32(seed);
-    const layout = given
-      ? ownLayout(given, R, C)
-      : randomPattern(R, C, keptBlockCount(o.density as number, R, R * C), block, rng as Sfc32);
+    // checked before anything of that size is made: past 2^30 floats no 32-bit Wasm memory holds the weight
+    if (R * C > MAX_LAYER_FLOATS) throw errors.linearTooLarge(`its layout has ${R}×${C} blocks`, MAX_LAYER_FLOATS);
+    const kept = given ? null : keptBlockCount(o.density as number, R, R * C);
+    if (kept !== null && kept * block * block > MAX_LAYER_FLOATS) throw errors.linearTooLarge(`its kept weight is ${kept * block * block} floats`, MAX_LAYER_FLOATS);
+    const layout = given ? ownLayout(given, R, C) : randomPattern(R, C, kept as number, block, rng as Sfc32);
     const nnz = compileLayout(layout).nnz;
+    if (nnz * block * block > MAX_LAYER_FLOATS) throw errors.linearTooLarge(`its kept weight is ${nnz * block * block} floats`, MAX_LAYER_FLOATS);
     let weight: Float32Array;
     let biasData: Float32Array | null;
     if (init) {

@@ -19,8 +19,9 @@ export function randomPattern(R: number, C: number, k: number, block: number, rn
   for (let r = 0; r < R; r++) data[r * C + rng.below(C)] = 1;
   const extra = k - R;
   if (extra > 0) {
-    const rest: number[] = [];
-    for (let i = 0; i < R * C; i++) if (data[i] === 0) rest.push(i);
+    // a typed array: the free positions of a large layer are more than a JavaScript array holds
+    const rest = new Int32Array(R * C - R);
+    for (let i = 0, n = 0; i < R * C; i++) if (data[i] === 0) rest[n++] = i;
     for (const i of rng.sample(rest, extra)) data[i] = 1;
   }
   return { block, shape: [1, R, C], data };

@@ -77,7 +77,7 @@ export class Sfc32 {
   }
 
   /** k distinct items of `items`, by a partial Fisher–Yates shuffle (items is reordered). */
-  sample<T>(items: T[], k: number): T[] {
+  sample<T extends number[] | Int32Array>(items: T, k: number): T {
     const n = items.length;
     for (let i = 0; i < k; i++) {
       const j = i + this.below(n - i);
@@ -85,6 +85,6 @@ export class Sfc32 {
       items[i] = items[j];
       items[j] = t;
     }
-    return items.slice(0, k);
+    return items.slice(0, k) as T;
   }
 }

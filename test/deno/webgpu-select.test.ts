@@ -54,7 +54,7 @@ function randomArgs(rng: Rng): { args: Args; label: string } {
   const args: Args = { q: randomTensor([B, Hq, Nq, D], rng), k: randomTensor([B, Hkv, Nk, D], rng), block, causal };
   const terms = [`B ${B} Hq ${Hq} Hkv ${Hkv} Nq ${Nq} Nk ${Nk} D ${D} block ${block}${causal ? ' causal' : ''}`];
   if (rng() < 0.4) {
-    args.keyLengths = Array.from({ length: B }, () => randomInt(rng, 1, Nk));
+    args.keyLengths = Array.from({ length: B }, () => randomInt(rng, 0, Nk)); // 0: a batch row with no keys selects nothing
     terms.push(`keyLengths ${args.keyLengths}`);
   }
   const off = rng();
@@ -71,7 +71,7 @@ function randomArgs(rng: Rng): { args: Args; label: string } {
     terms.push(`threshold ${args.threshold}`);
   }
   if (rng() < 0.4) {
-    args.keep = { diagonal: rng() < 0.5, first: pick(rng, [0, 1, 3]), local: pick(rng, [0, 1, 2]) };
+    args.keep = { diagonal: rng() < 0.5, first: pick(rng, [0, 1, 3]), local: pick(rng, [0, 1, 2, 6]) };
     terms.push(`keep ${JSON.stringify(args.keep)}`);
   }
   if (rng() < 0.2) {
@@ -143,6 +143,21 @@ Deno.test('webgpu selectBlocks: one far score puts the rest in one bucket (more 
     const args: Args = { q: randomTensor([1, 2, 2 * block, D], rng), k, block, ...rule };
     const r = check(await select(backend!, args), args, `outlier ${JSON.stringify(rule)}`);
     if (r.excused > 0) throw new Error(`${r.excused} rows differed at a near tie`);
+  }
+});
+
+Deno.test('webgpu selectBlocks: a batch row of keyLength 0 selects nothing; keep.local reaches past the keys', opts, async () => {
+  const rng = mulberry32(8);
+  for (const rule of [{ topK: 2 }, { threshold: 0.5 }]) {
+    for (const score of ['mean', 'bound'] as const) {
+      const args: Args = {
+        q: randomTensor([2, 2, 40, 8], rng), k: randomTensor([2, 1, 50, 8], rng), block: 16, causal: true, qOffset: [0, 70],
+        keyLengths: [0, 37], score, ...rule, keep: { diagonal: true, first: 1, local: 6 },
+      };
+      const got = await select(backend!, args);
+      if (got.subarray(0, got.length / 2).some((x) => x !== 0)) throw new Error(`${JSON.stringify(rule)} ${score}: batch row 0 has no keys but kept blocks`);
+      check(got, args, `keyLength 0, ${JSON.stringify(rule)}, ${score}`);
+    }
   }
 });
 

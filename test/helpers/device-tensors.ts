@@ -109,6 +109,13 @@ export const deviceTensorCases: DeviceTensorCase[] = [
       k.destroy(); // twice is harmless
       await rejects(engine.attention({ ...args, k }), TypeError, /^k is a destroyed DeviceTensor/, 'destroyed k');
       await rejects(k.read(), TypeError, /destroyed DeviceTensor/, 'read after destroy');
+      // destroyed after a call that reads it was made, before that call ran (calls queue)
+      const late = await engine.upload(args.k as Tensor);
+      const busy = engine.attention(args);
+      const queued = engine.attention({ ...args, k: late });
+      late.destroy();
+      await busy;
+      await rejects(queued, TypeError, /^an operand of this call \(a DeviceTensor, DeviceLayout or KvCache\) was destroyed after the call was made, before it ran/, 'destroyed while queued');
       const foreign = await other.upload(args.q as Tensor);
       await rejects(engine.attention({ ...args, q: foreign }), TypeError, /^q is a DeviceTensor of another engine/, 'foreign q');
       const v = await engine.upload(args.v as Tensor);
