@@ -3,5 +3,5 @@
 export { attentionForward } from './attention-forward';
 export { attentionDecode, attentionDecodeMerge } from './attention-decode';
 export { attentionBackwardHeads, attentionBackwardRows, attentionBackwardColumns } from './attention-backward';
-export { matmulCeiling } from './tiles';
+export { fmaPeak, matmulCeiling } from './tiles';
 export { decodeSelected } from './decode-selected';

@@ -249,3 +249,25 @@ export function matmulCeiling(a: usize, b: usize, c: usize, M: i32, N: i32, K: i
     }
   }
 }
+
+/**
+ * The core's own ceiling for 128-bit SIMD with relaxed SIMD: `iters` rounds of 12 independent
+ * fused multiply-add chains on registers only (no loads or stores; 12 chains cover the latency on
+ * two FMA ports), 8·12·iters flops. matmulCeiling is judged against it: what the 4×8 tile's loads
+ * cost. On the plain build each chain is a dependent mul + add, bound by latency, not a peak.
+ * Returns a lane so that the chains are not optimised away.
+ */
+export function fmaPeak(iters: i32): f32 {
+  const b = f32x4.splat(0.999999);
+  const c = f32x4.splat(1e-7);
+  let a0 = f32x4.splat(1.0), a1 = f32x4.splat(1.01), a2 = f32x4.splat(1.02), a3 = f32x4.splat(1.03);
+  let a4 = f32x4.splat(1.04), a5 = f32x4.splat(1.05), a6 = f32x4.splat(1.06), a7 = f32x4.splat(1.07);
+  let a8 = f32x4.splat(1.08), a9 = f32x4.splat(1.09), a10 = f32x4.splat(1.1), a11 = f32x4.splat(1.11);
+  for (let i = 0; i < iters; i++) {
+    a0 = fma4(a0, b, c); a1 = fma4(a1, b, c); a2 = fma4(a2, b, c); a3 = fma4(a3, b, c);
+    a4 = fma4(a4, b, c); a5 = fma4(a5, b, c); a6 = fma4(a6, b, c); a7 = fma4(a7, b, c);
+    a8 = fma4(a8, b, c); a9 = fma4(a9, b, c); a10 = fma4(a10, b, c); a11 = fma4(a11, b, c);
+  }
+  const s = f32x4.add(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), f32x4.add(f32x4.add(a4, a5), f32x4.add(a6, a7)));
+  return f32x4.extract_lane(f32x4.add(s, f32x4.add(f32x4.add(a8, a9), f32x4.add(a10, a11))), 0);
+}

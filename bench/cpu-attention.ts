@@ -3,6 +3,8 @@
 // Writes bench/results/cpu-attention.json (or F), then prints a table from it. Figures:
 // - ceiling: matmulCeiling (assembly/tiles.ts), the best register-tiled AssemblyScript matmul we
 //   have (packed operands, L1-resident), in GFLOP/s: the yardstick;
+// - FMA peak (relaxed build only): fmaPeak, 12 chains of fused multiply-adds on registers, the
+//   core's own rate for 128-bit code, which no Wasm kernel can pass;
 // - forward and backward at N=4096, H=8, B=1, D=64, block 64, a BSLongformer layout (sliding
 //   window 3, global block 0: 7.7% density). FLOPs are counted on kept blocks only: forward
 //   4·block²·D per kept block per batch·head (QKᵀ and PV; exp, softmax and masks not counted),
@@ -130,6 +132,26 @@ function ceilingRound(ctx: TimedContext, M: number, Nc: number, K: number): () =
   return () => (2 * M * Nc * K * reps) / clock(() => fn(...args))[1] / 1e6;
 }
 
+/** fmaPeak (registers only: the core's 128-bit FMA rate) in a context of its own: one round, in GFLOP/s (CPU time). */
+function peakRound(ctx: TimedContext): () => number {
+  const fn = ctx.exports.fmaPeak;
+  const iters = 2e7;
+  fn(...positionalArgs('fmaPeak', { iters: 1000 }));
+  return () => (8 * 12 * iters) / clock(() => fn(...positionalArgs('fmaPeak', { iters })))[1] / 1e6;
+}
+
+/** fmaPeak's median GFLOP/s over 9 rounds, and the 64³ ceiling's share of it, round by round. */
+function peakAgainst(peak: () => number, ceiling64: () => number): { gflops: number; ceilingOfPeak: number } {
+  const p: number[] = [];
+  const of: number[] = [];
+  for (let i = 0; i < 9; i++) {
+    const c = ceiling64();
+    p.push(peak());
+    of.push(c / p[i]!);
+  }
+  return { gflops: median(p), ceilingOfPeak: median(of) };
+}
+
 /** The median GFLOP/s of 9 rounds. */
 function ceiling(round: () => number): number {
   return median(Array.from({ length: 9 }, round));
@@ -221,8 +243,11 @@ async function main(): Promise<void> {
     const ceilingGflops = Math.max(c64, c128, cD);
     const fg = gflops(fwdFlops(sparseLayout), fwd.cpu.medianMs);
     const perRound = median(fwd.rounds.map((ms, i) => gflops(fwdFlops(sparseLayout), ms) / fwd.between[i]!));
-    const ceilings = { gflops: ceilingGflops, m64n64k64: c64, m128n128k64: c128, [`m64n64k${D}`]: cD };
-    const forward = { ...fwd, gflops: fg, fractionOfCeiling: fg / ceilingGflops, fractionOfCeilingPerRound: perRound };
+    // plain SIMD has no fused multiply-add: its mul + add chains are latency-bound, so no peak there
+    // (rounds alternate with the 64×64×64 ceiling's, as the forward's do)
+    const peak = build === 'relaxed' ? peakAgainst(peakRound(await setup(build)), round64) : { gflops: NaN, ceilingOfPeak: NaN };
+    const ceilings = { gflops: ceilingGflops, m64n64k64: c64, m128n128k64: c128, [`m64n64k${D}`]: cD, fmaPeak: peak.gflops, m64n64k64OfPeak: peak.ceilingOfPeak };
+    const forward = { ...fwd, gflops: fg, fractionOfCeiling: fg / ceilingGflops, fractionOfCeilingPerRound: perRound, fractionOfPeak: perRound * peak.ceilingOfPeak };
     if (forwardOnly) {
       builds[build] = { ceiling: ceilings, forward };
       console.error(`${build}: done`);
@@ -288,11 +313,14 @@ function printTable(r: any): void {
   const f = (x: number, d = 1) => x.toFixed(d);
   const rows: string[][] = [['', 'simd', 'relaxed', 'goal']];
   const get = (path: string) => BUILDS.map((b) => path.split('.').reduce((o, k) => o[k], r.builds[b]) as number);
-  const add = (label: string, path: string, fmt: (x: number) => string, goal = '') => rows.push([label, ...get(path).map(fmt), goal]);
+  const add = (label: string, path: string, fmt: (x: number) => string, goal = '') => rows.push([label, ...get(path).map((x) => (Number.isNaN(x) ? '—' : fmt(x))), goal]);
+  add('FMA peak GFLOP/s (fmaPeak, registers only)', 'ceiling.fmaPeak', (x) => f(x));
   add('ceiling GFLOP/s (matmulCeiling)', 'ceiling.gflops', (x) => f(x));
+  add('64³ ceiling / FMA peak, per round', 'ceiling.m64n64k64OfPeak', (x) => f(100 * x, 0) + '%');
   add('forward GFLOP/s', 'forward.gflops', (x) => f(x), `≥ ${r.goals.forwardGflops.simd} / ${r.goals.forwardGflops.relaxed}`);
   add('forward / ceiling', 'forward.fractionOfCeiling', (x) => f(100 * x, 0) + '%', '≥ 60%');
   add('forward / 64³ ceiling, per round', 'forward.fractionOfCeilingPerRound', (x) => f(100 * x, 0) + '%', '≥ 90%');
+  add('forward / FMA peak (the two per-round ratios)', 'forward.fractionOfPeak', (x) => f(100 * x, 0) + '%');
   add('forward ms', 'forward.cpu.medianMs', (x) => f(x));
   add('forward call ms, wall clock', 'forward.call.medianMs', (x) => f(x));
   if (!r.config.forwardOnly) {

@@ -45,8 +45,9 @@ export const kernelParameters = {
     'H', 'Hkv', 'N', 'Nk', 'D', 'block', 'R', 'C', 'causal',
     'itemBegin', 'itemEnd',
   ],
-  // assembly/tiles.ts: bench/cpu-attention.ts's yardstick, bench/cpu-scaling.ts
+  // assembly/tiles.ts: bench/cpu-attention.ts's yardsticks, bench/cpu-scaling.ts
   matmulCeiling: ['a', 'b', 'c', 'M', 'N', 'K', 'reps'],
+  fmaPeak: ['iters'],
   // assembly/gemm.ts, sdd.ts, dsd.ts, dds.ts
   matmulPack: ['src', 'dst', 'groups', 'G', 'K', 'pStride', 'kStride', 'W', 'srcStride', 'begin', 'end'],
   sdd: ['aPacked', 'bPacked', 'c', 'kvPtr', 'kvIndices', 'H', 'R', 'C', 'nnz', 'blk', 'K', 'kc', 'begin', 'end', 'tmp'],
