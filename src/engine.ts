@@ -17,6 +17,7 @@ import { checkSelectionShape, DeviceLayoutHandle, isDeviceLayout, ownDeviceLayou
 import { attentionMass } from './attention-mass.js';
 import { selectedLayout } from './layouts/selected-layout.js';
 import { positiveInt } from './layouts/args.js';
+import { checkArgNames } from './arg-names.js';
 
 export interface EngineOptions {
   backend?: BackendChoice;
@@ -115,6 +116,7 @@ type CheckedOptions = Required<Pick<EngineOptions, 'backend' | 'simd' | 'timings
 function checkOptions(options: unknown): CheckedOptions {
   if (options === undefined) return { backend: 'auto', simd: 'auto', timings: true, experimentalWebgpu: false };
   if (options === null || typeof options !== 'object') throw errors.notObject('options', options);
+  checkArgNames('createEngine', options);
   const o = options as EngineOptions;
   const backend = checkChoice('options.backend', o.backend, BACKENDS, 'auto');
   const simd = checkChoice('options.simd', o.simd, SIMD, 'auto');
@@ -203,6 +205,7 @@ class EngineImpl implements Engine {
 
   async createKvCache(options: KvCacheOptions): Promise<KvCache> {
     this.open();
+    checkArgNames('createKvCache', options);
     const o = checkKvCacheOptions(options);
     const data = await this.impl.createKvCache(o.batch, o.kvHeads, o.headDim, o.capacity, this.half ? o.dtype : 'float32', o.summaryBlock ?? undefined);
     const cache = new KvCacheHandle(o, this.impl.name, data, this, (c) => this.caches.delete(c));
@@ -221,6 +224,7 @@ class EngineImpl implements Engine {
 
   async attention(args: AttentionCall): Promise<any> {
     this.open();
+    checkArgNames('attention', args);
     const p = attentionProblem(args, this, this.half);
     const shape = [p.B, p.H, p.N, p.D];
     if (!p.returnLse) return this.result(await this.timed('attention', () => this.impl.attention(p)), shape, p.storage);
@@ -230,6 +234,7 @@ class EngineImpl implements Engine {
 
   async attentionBackward(args: AttentionBackwardArgs): Promise<any> {
     this.open();
+    checkArgNames('attentionBackward', args);
     // a layout held on the device serves the forward only: the backward reads its host layout (read back once)
     const held = isDeviceLayout(args.layout) ? ownDeviceLayout('layout', args.layout, this) : null;
     if (held?.resident) args = { ...args, layout: await held.host() };
@@ -247,6 +252,7 @@ class EngineImpl implements Engine {
   matmul(args: MatmulArgs): Promise<Tensor | BlockSparseTensor>;
   async matmul(args: MatmulArgs): Promise<Tensor | BlockSparseTensor> {
     this.open();
+    checkArgNames('matmul', args);
     const { problem, outShape } = matmulProblem(args);
     const data = await this.timed(`matmul ${problem.mode}`, () => this.impl.matmul(problem));
     if (problem.mode === 'sdd') {
@@ -258,12 +264,14 @@ class EngineImpl implements Engine {
 
   async softmax(args: SoftmaxArgs): Promise<BlockSparseTensor> {
     this.open();
+    checkArgNames('softmax', args);
     const p = softmaxProblem(args);
     return { layout: args.x.layout, data: await this.timed('softmax', () => this.impl.softmax(p)), shape: [...args.x.shape] };
   }
 
   async softmaxBackward(args: SoftmaxBackwardArgs): Promise<BlockSparseTensor> {
     this.open();
+    checkArgNames('softmaxBackward', args);
     const p = softmaxBackwardProblem(args);
     return { layout: args.y.layout, data: await this.timed('softmaxBackward', () => this.impl.softmaxBackward(p)), shape: [...args.y.shape] };
   }
@@ -272,6 +280,7 @@ class EngineImpl implements Engine {
   selectBlocks(args: SelectBlocksArgs): Promise<BatchedLayout>;
   async selectBlocks(args: SelectBlocksArgs): Promise<BatchedLayout | DeviceLayout> {
     this.open();
+    checkArgNames('selectBlocks', args);
     const p = selectBlocksProblem(args, this);
     const resident = p.keepOnDevice ? this.impl.selectBlocksResident?.bind(this.impl) : undefined;
     let source: BatchedLayout | ResidentLayoutData | null = resident ? await this.timed('selectBlocks', () => resident(p)) : null;
@@ -287,6 +296,7 @@ class EngineImpl implements Engine {
 
   async attentionMass(args: AttentionMassArgs): Promise<Tensor> {
     this.open();
+    checkArgNames('attentionMass', args);
     const t0 = performance.now();
     const passes: (CallTimings | null)[] = [];
     const mass = await attentionMass(this, args, () => passes.push(this.lastTimings));

@@ -54,6 +54,8 @@ export const errors = {
   outOfRange: (name: string, max: number, v: number) => new RangeError(`${name} must be in [0, ${max}], got ${v}`),
 
   // ---- tensors and layouts ----------------------------------------------------------------------
+  misspeltArgument: (call: string, key: string, meant: string) =>
+    new TypeError(`${call}: unknown argument ${key} (did you mean ${meant}?): a misspelt option would be ignored`),
   notString: (name: string, v: unknown) => new TypeError(`${name} must be a string, got ${show(v)}`),
   notArrayOf: (name: string, what: string, v: unknown) => new TypeError(`${name} must be ${what}, got ${show(v)}`),
   notFloat32: (name: string, v: unknown) => new TypeError(`${name}.data must be a Float32Array, got ${show(v)}`),

@@ -5,6 +5,7 @@ import type { KvCacheHandle } from './kv-cache.js';
 import type { Storage } from './dtype.js';
 import { errors } from './errors.js';
 import { blockSide, positiveInt } from './layouts/args.js';
+import { checkArgNames } from './arg-names.js';
 import { blocksCovering, checkKeyLengths, checkKvCache, checkQOffset, sameDtype } from './problems.js';
 import type { SelectBlocksArgs, SelectBlocksKeep } from './types.js';
 import { checkBoolean, checkChoice, checkOperand, checkScale } from './validate.js';
@@ -24,6 +25,7 @@ function nonNegativeInt(name: string, v: unknown): number {
 function checkKeep(v: unknown): Required<SelectBlocksKeep> {
   if (v === undefined) return { diagonal: false, first: 0, local: 0 };
   if (v === null || typeof v !== 'object') throw errors.notObject('keep', v);
+  checkArgNames('keep', v);
   const k = v as SelectBlocksKeep;
   return { diagonal: checkBoolean('keep.diagonal', k.diagonal), first: nonNegativeInt('keep.first', k.first), local: nonNegativeInt('keep.local', k.local) };
 }

@@ -192,6 +192,21 @@ test('the public helpers check their arguments: toFloat16, fromFloat16, compileL
     (e: Error) => e instanceof RangeError && /^BlockSparseLinear: the layer is too large: its layout has 32768×65536 blocks/.test(e.message));
 });
 
+test('a misspelt argument name is refused, naming the one meant; other unknown keys are ignored', async () => {
+  const misspelt = (call: string, key: string, meant: string) => new RegExp(`^${call}: unknown argument ${key} \\(did you mean ${meant}\\?\\): a misspelt option would be ignored$`);
+  for (const [key, meant] of [['causual', 'causal'], ['casual', 'causal'], ['Causal', 'causal'], ['causl', 'causal'], ['returnLSE', 'returnLse'], ['key_lengths', 'keyLengths'], ['qoffset', 'qOffset'], ['layot', 'layout']]) {
+    await rejects(() => engine.attention({ ...good(), [key]: true } as never), TypeError, misspelt('attention', key, meant));
+  }
+  await rejects(() => engine.attentionBackward({ ...good(), dout: good().q, dOut: 1 } as never), TypeError, misspelt('attentionBackward', 'dOut', 'dout'));
+  await rejects(() => engine.selectBlocks({ q: good().q, k: good().k, block: 16, topk: 1 } as never), TypeError, misspelt('selectBlocks', 'topk', 'topK'));
+  await rejects(() => engine.selectBlocks({ q: good().q, k: good().k, block: 16, topK: 1, keep: { frist: 1 } } as never), TypeError, misspelt('keep', 'frist', 'first'));
+  await rejects(() => engine.createKvCache({ batch: 1, kvHeads: 1, headDim: 8, capacity: 8, summary_block: 4 } as never), TypeError, misspelt('createKvCache', 'summary_block', 'summaryBlock'));
+  await rejects(() => createEngine({ backend: 'cpu', thread: 2 } as never), TypeError, misspelt('createEngine', 'thread', 'threads'));
+  // unrelated keys, short names, and names another call takes (a selection's score, topK and block) pass
+  const out = (await engine.attention({ ...good(), foo: 1, x: 2, K: 3, score: 'mean', topK: 2, block: 16 } as never)) as unknown as Tensor;
+  assert.equal(out.shape, [1, 2, 32, 8]);
+});
+
 test('the engine stays usable after bad calls', async () => {
   await rejects(() => engine.attention({ ...good(), scale: NaN }), RangeError, /scale/);
   const out = await engine.attention(good());

@@ -59,7 +59,8 @@ export function seedArg(name: string, value: unknown): number | bigint {
   throw errors.notSeed(name, value);
 }
 
-const camel = (key: string) => key.replace(/_([a-z])/g, (_, ch: string) => ch.toUpperCase());
+/** snake_case → camelCase (numHeads for num_heads). */
+export const camel = (key: string) => key.replace(/_([a-z])/g, (_, ch: string) => ch.toUpperCase());
 
 /** The options object itself: a plain object with no keys outside `known` (snake_case gets a hint). */
 export function optionsObject(owner: string, value: unknown, known: readonly string[]): Record<string, unknown> {
