@@ -6,6 +6,7 @@ import { createEngine } from '../src/engine.js';
 import { describeLayout } from '../src/layouts/index.js';
 import type { Layout } from '../src/types.js';
 import { defaultSeqs, UsageError, type BenchOptions } from './args.js';
+import { measureCoreCeiling } from './ceiling.js';
 import { probeGpuAdapter } from './gpu-probe.js';
 import { LAYOUTS, type LayoutName } from './layouts.js';
 import { DEFAULT_REPS, measure, wallClock, type Clock, type RepPolicy } from './measure.js';
@@ -91,6 +92,9 @@ export async function runBench(o: BenchOptions, env: BenchEnv): Promise<BenchRes
       ...(probe.available ? {} : { skipped: `no WebGPU adapter: ${probe.reason}` }),
     });
   }
+
+  // one core's own ceiling, before anything else runs (and never with a GPU device open)
+  const ceiling = runs.some((r) => r.kind === 'cpu') && !o.simulate ? await measureCoreCeiling() : null;
 
   // ---- bookkeeping -----------------------------------------------------------------------------
   const measurements: Measurement[] = [];
@@ -333,6 +337,7 @@ export async function runBench(o: BenchOptions, env: BenchEnv): Promise<BenchRes
     simulated: o.simulate,
     options: { ...o, seqs, threads, capMs },
     machine: { ...machine, loadAverageAfter: loadAfter },
+    ceiling,
     runtime: { ...rt.info, blocksparse: (await packageVersion(rt)) ?? 'unknown', dependencies: {} },
     formulas: FLOP_FORMULAS,
     runs: runInfos,

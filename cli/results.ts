@@ -1,5 +1,6 @@
 // The shape of results.json: what a bench run found, in one document. The table, report.md and
 // the plots are all drawn from it (`blocksparse report` re-draws them from the file alone).
+import type { CoreCeiling } from './ceiling.js';
 import { median } from './stats.js';
 import type { MachineInfo, RuntimeInfo } from './runtime.js';
 
@@ -122,6 +123,8 @@ export interface BenchResults {
   simulated: boolean;
   options: Record<string, unknown>;
   machine: MachineInfo;
+  /** One core's ceiling for the CPU kernels' code (cli/ceiling.ts); null without a CPU run or when simulated. */
+  ceiling?: CoreCeiling | null;
   runtime: RuntimeInfo & { blocksparse: string; dependencies: Record<string, string> };
   formulas: typeof FLOP_FORMULAS;
   runs: RunInfo[];

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, runCli, UsageError, type BenchResults } from '../cli/index.js';
 import { hostRuntime, type Runtime } from '../cli/runtime.js';
@@ -113,6 +113,9 @@ test('a tiny real run prints results.json with the expected fields', async () =>
     assert.is(m.flops, (m.op === 'forward' ? 4 : 10) * m.B * m.nnz * m.block ** 2 * m.D);
   }
   assert.ok(j.measurements.some((m) => m.impl === 'unfused'), 'the unfused pipeline ran');
+  // one core's ceiling, measured before the runs: the matmul micro-kernel (and the FMA peak with relaxed SIMD)
+  const c = j.ceiling!;
+  assert.ok(c && c.matmulGflops > 0 && (c.build === 'simd' ? c.fmaPeakGflops === null : c.fmaPeakGflops! > 0), JSON.stringify(c));
   assert.ok(j.memory.sampledPeakRssBytes > 0);
 });
 
@@ -144,6 +147,14 @@ test('a report directory holds results.json, report.md and SVGs that parse', asy
     const again = await cli('report', dir);
     assert.is(again.code, 0, again.err);
     assert.equal(readdirSync(dir).sort(), files.sort());
+    // a simulated run measures no ceiling; with one in results.json the report sets the CPU runs beside it
+    assert.not.match(md, /One core's ceiling/);
+    const fastest = Math.max(...results.measurements.filter((m) => m.run === 'cpu-1t' && m.impl === 'fused' && m.op === 'forward').map((m) => m.gflops));
+    writeFileSync(`${dir}/results.json`, JSON.stringify({ ...results, ceiling: { build: 'relaxed', fmaPeakGflops: 2 * fastest, matmulGflops: 1.6 * fastest } }));
+    assert.is((await cli('report', dir)).code, 0);
+    const withCeiling = readFileSync(`${dir}/report.md`, 'utf8');
+    assert.match(withCeiling, /One core's ceiling\*\* \(relaxed SIMD build, `cli\/ceiling\.ts`\): FMA peak .* GFLOP\/s .*best matmul micro-kernel .* GFLOP\/s/);
+    assert.match(withCeiling, /Fastest fused forward: .* GFLOP\/s on kept blocks \(.*\), .* GFLOP\/s a thread, 50% of one core's FMA peak, 63% of its best matmul micro-kernel\./);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

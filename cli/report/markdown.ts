@@ -22,6 +22,9 @@ export function reportMarkdown(r: BenchResults, plots: Plot[], pictures: LayoutP
     `- **Machine:** ${r.machine.cpuModel}, ${r.machine.cores} cores (${r.machine.parallelism} available), ${fmt.bytes(r.machine.memoryBytes)}, ${r.machine.platform}/${r.machine.arch}`,
     `- **Runtime:** ${r.runtime.name} ${r.runtime.version}${r.runtime.versions.v8 ? ` (V8 ${r.runtime.versions.v8})` : ''}, blocksparse ${r.runtime.blocksparse}` +
       (Object.keys(r.runtime.dependencies).length ? `, ${Object.entries(r.runtime.dependencies).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''),
+    ...(r.ceiling
+      ? [`- **One core's ceiling** (${r.ceiling.build} SIMD build, \`cli/ceiling.ts\`): ${r.ceiling.fmaPeakGflops !== null ? `FMA peak ${fmt.gflops(r.ceiling.fmaPeakGflops)} GFLOP/s (fused multiply-adds on registers: what 128-bit Wasm can reach), ` : ''}best matmul micro-kernel ${fmt.gflops(r.ceiling.matmulGflops)} GFLOP/s`]
+      : []),
     `- **Problem:** B=${o.batch} · H=${o.heads} · D=${o.dim} · block ${o.block}; float32; scale 1/√D; no masks`,
     `- **Runs:** ${r.runs.map((x) => `${x.label}${x.skipped ? ' (skipped)' : x.usedS !== undefined ? ` (${x.usedS} s)` : ''}`).join('; ')}`,
     `- **Budget:** ${o.budget} s of measuring; the whole run took ${r.durationS} s. Peak RSS ${fmt.bytes(r.memory.peakRssBytes ?? r.memory.sampledPeakRssBytes)}.`,
@@ -107,6 +110,19 @@ export function reportMarkdown(r: BenchResults, plots: Plot[], pictures: LayoutP
 }
 
 /** Two or three sentences a reader wants first, computed from the summary rows. */
+/** The run's fastest fused forward beside its threads' ceiling (CPU runs of a measured ceiling only). */
+function ofCeiling(r: BenchResults, run: string): string | null {
+  const info = r.runs.find((x) => x.id === run);
+  if (!r.ceiling || info?.backend !== 'cpu' || !info.threads) return null;
+  const fwd = r.measurements.filter((m) => m.run === run && m.impl === 'fused' && m.op === 'forward');
+  if (fwd.length === 0) return null;
+  const best = fwd.reduce((a, m) => (m.gflops > a.gflops ? m : a));
+  const per = best.gflops / info.threads;
+  const of = (x: number | null, what: string) => (x === null ? '' : `, ${fmt.pct(per / x)} of ${what}`);
+  return `Fastest fused forward: ${fmt.gflops(best.gflops)} GFLOP/s on kept blocks (${best.layout}, N=${fmt.n(best.N)}), ${fmt.gflops(per)} GFLOP/s a thread` +
+    `${of(r.ceiling.fmaPeakGflops, "one core's FMA peak")}${of(r.ceiling.matmulGflops, 'its best matmul micro-kernel')}.`;
+}
+
 export function highlights(r: BenchResults, run: string): string[] {
   const rows = summaryRows(r, run);
   const lines: string[] = [];
@@ -120,6 +136,8 @@ export function highlights(r: BenchResults, run: string): string[] {
   }
   const exps = rows.filter((s) => s.exponent !== undefined).map((s) => `${s.layout} ${s.exponent!.toFixed(2)}`);
   if (exps.length) lines.push(`Fitted exponents of forward time in N: ${exps.join(', ')} (dense should be near 2, strided near 1.5, local windows near 1).`);
+  const peak = ofCeiling(r, run);
+  if (peak) lines.push(peak);
   const fused = rows.filter((s) => s.vsUnfusedFwd !== undefined);
   if (fused.length) {
     const mean = Math.exp(fused.reduce((a, s) => a + Math.log(s.vsUnfusedFwd!), 0) / fused.length);
