@@ -82,18 +82,20 @@ export function scoreFew(k: usize, qr: usize, s: usize, D: i32, keys: i32, queri
 
 /**
  * bias·log2(e), where a finite bias stays finite: a huge finite mask (below −f32max/log2(e))
- * would otherwise become −∞ and count as masked, which the reference does not do.
+ * would otherwise become −∞ and count as masked, which the reference does not do; one above
+ * f32max/log2(e) would become +∞ and make the row NaN (+∞ − +∞), where the reference puts all of
+ * the row's weight on it. −∞ stays −∞ (masked), +∞ becomes f32max.
  */
 // @ts-ignore: decorator
 @inline function toBase2(bias: v128): v128 {
   const ninf = f32x4.splat(-Infinity);
-  const x = f32x4.pmax(f32x4.mul(bias, f32x4.splat(LOG2E)), f32x4.splat(-F32.MAX_VALUE));
+  const x = f32x4.pmin(f32x4.pmax(f32x4.mul(bias, f32x4.splat(LOG2E)), f32x4.splat(-F32.MAX_VALUE)), f32x4.splat(F32.MAX_VALUE));
   return v128.bitselect(ninf, x, f32x4.eq(bias, ninf));
 }
 
 // @ts-ignore: decorator
 @inline function toBase2Scalar(bias: f32): f32 {
-  return bias == -Infinity ? bias : max(bias * LOG2E, -F32.MAX_VALUE);
+  return bias == -Infinity ? bias : min(max(bias * LOG2E, -F32.MAX_VALUE), F32.MAX_VALUE);
 }
 
 /**

@@ -3,7 +3,7 @@
 // generators for the cooperative tile loads. Loops over a thread's registers are unrolled here in
 // JS, so the WGSL indexes its accumulators with constants only (no local-memory spills).
 import { beyondSelfAttention, type AttentionProblem, type OperandData } from '../src/backend.js';
-import type { BiasBuffer, LayoutTables } from './buffers.js';
+import { qOffsetOf, type BiasBuffer, type LayoutTables } from './buffers.js';
 import { Program, type BindingSpec, type UniformFields, type UniformValues } from './program.js';
 import { errors } from '../src/errors.js';
 
@@ -166,13 +166,14 @@ export function chooseTile(
     override = undefined;
   }
   const shapes: readonly TileShape[] = override ? [override] : preferTall ? [TALL, ...SHAPES] : SHAPES;
+  // BR divides the block; BC either divides it or spans whole blocks (gather mode)
+  const divides = (s: TileShape) => s.BR <= block && block % s.BR === 0 && (s.BC <= block ? block % s.BC === 0 : s.BC % block === 0);
+  if (!override && !SHAPES.some(divides)) throw errors.gpuAttentionBlock(kernel, block);
   for (const s of shapes) {
     const shape = { BR: s.BR, BC: s.BC, TY: s.TY, TX: s.TX };
     const RM = s.BR / s.TY;
     const RN = s.BC / s.TX;
-    if (s.BR > block || block % s.BR !== 0) continue;
-    // BC either divides the block or spans whole blocks (gather mode).
-    if (s.BC <= block ? block % s.BC !== 0 : s.BC % block !== 0) continue;
+    if (!divides(s)) continue;
     if (RM % 4 !== 0 || RN % 4 !== 0 || s.TX * s.TY > maxInvocations) continue;
     const OC = Math.ceil(d4 / s.TX);
     const qRes = override?.qResident !== undefined ? [override.qResident] : kernel === 'forward' && s !== TALL ? [true, false] : [false];
@@ -336,7 +337,7 @@ export function decodeWorkgroup(tileVar: string, rowVar: string, general = false
   let ${rowVar} = hr % u.rows;
   let bh = b * u.heads + h;
   let kvBase = (b * u.kvHeads + h / (u.heads / u.kvHeads)) * u.kvs; // first row of h's kv head in k, v
-  let qoff = u32(bias[u.offOff + b]);`;
+  let qoff = ${qOffsetOf('b')};`;
   }
   return `let ${tileVar} = wg % u.tiles;
   let t1 = wg / u.tiles;
@@ -359,7 +360,7 @@ export function groupedDecode(general: boolean): string {
   let gc = t1 / u.batches;
   let g = gc / u.rows;
   let c = gc % u.rows;
-  let kvBase = (b * u.kvHeads + g) * u.${general ? 'nk' : 'n'};${general ? '\n  let qoff = u32(bias[u.offOff + b]);' : ''}`;
+  let kvBase = (b * u.kvHeads + g) * u.${general ? 'nk' : 'n'};${general ? `\n  let qoff = ${qOffsetOf('b')};` : ''}`;
 }
 
 export interface ChunkLoop {

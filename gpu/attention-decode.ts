@@ -8,7 +8,7 @@
 // on the GPU: the host writes only uniforms, whatever the cache's length or the layout's size.
 import type { AttentionProblem, OperandData } from '../src/backend.js';
 import { attentionInputBindings, biasFn, flagsKey, layoutDims, operand, sourceAt, vec4Elem, type AttnFlags } from './attention-common.js';
-import { MASKED, THRESH, type BiasBuffer, type RowTables } from './buffers.js';
+import { MASKED, qOffsetOf, THRESH, type BiasBuffer, type RowTables } from './buffers.js';
 import type { Recorder } from './context.js';
 import { AttentionDecodeMergeProgram } from './attention-decode-merge.js';
 import { Program, type BindingSpec, type UniformValues } from './program.js';
@@ -143,7 +143,7 @@ fn run(wg: u32, lid: u32) {
   let b = t2 / packs;
   let h0 = (t2 % packs) * u.pack;
   let bh0 = b * u.heads + h0;
-  let qoff = u32(bias[u.offOff + b]);
+  let qoff = ${qOffsetOf('b')};
   // the rows of q in query block row rb: positions [lo, hi), query indices i0 ..
   let rb = qoff / BLK + s;
   let lo = max(rb * BLK, qoff);

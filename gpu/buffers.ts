@@ -245,14 +245,26 @@ export class LayoutTableCache {
   }
 }
 
-/** Copies `x` with every value below MASKED (−∞ included) raised to MASKED; `x` itself if none. */
+/**
+ * Copies `x` with every value below MASKED (−∞ included) raised to MASKED and every one above −MASKED
+ * (+∞ included) lowered to it; `x` itself if none. A bias past that would overflow the kernels'
+ * base-2 scores (a row of +3e38 read NaN); it outweighs any score there as it would unclamped.
+ */
 export function sanitizeMask(x: Float32Array): Float32Array {
+  const out = (v: number) => v < MASKED || v > -MASKED;
   let i = 0;
-  while (i < x.length && !(x[i] < MASKED)) i++;
+  while (i < x.length && !out(x[i]!)) i++;
   if (i === x.length) return x;
   const y = x.slice();
-  for (; i < y.length; i++) if (y[i] < MASKED) y[i] = MASKED;
+  for (; i < y.length; i++) if (out(y[i]!)) y[i] = y[i]! < 0 ? MASKED : -MASKED;
   return y;
+}
+
+const OFFSET_SPLIT = 4096;
+
+/** WGSL: batch row `b`'s query offset, from the two floats uploadBias stores it as. */
+export function qOffsetOf(b: string): string {
+  return `(u32(bias[u.offOff + 2u * ${b}]) * ${OFFSET_SPLIT}u + u32(bias[u.offOff + 2u * ${b} + 1u]))`;
 }
 
 export interface BiasBuffer {
@@ -260,7 +272,7 @@ export interface BiasBuffer {
   readonly rpeOff: number;
   readonly kpmOff: number;
   readonly amOff: number;
-  /** Where the query offsets [B] sit (as floats), for the general attention programs; 0 if not given. */
+  /** Where the query offsets [B] sit (two floats each: qOffsetOf), for the general attention programs; 0 if not given. */
   readonly offOff: number;
   readonly hasRpe: boolean;
   readonly hasKpm: boolean;
@@ -269,7 +281,8 @@ export interface BiasBuffer {
 
 /**
  * rpe [B,H,N,Nk], keyPadding [B,Nk] and attnMask [N,Nk] (additive) packed into one buffer, then
- * `qOffset` [B] where given (as floats: exact below 2^24 positions).
+ * `qOffset` [B] where given, each as two floats (offset / 4096 and offset % 4096, exact integers
+ * both): one float holds integers exactly only below 2^24, and offsets reach 2^31.
  */
 export function uploadBias(
   put: (label: string, parts: readonly Float32Array[]) => GPUBuffer,
@@ -288,7 +301,7 @@ export function uploadBias(
   add('rpe', masks.rpe);
   add('kpm', masks.keyPadding);
   add('am', masks.attnMask);
-  if (qOffset) add('off', Float32Array.from(qOffset));
+  if (qOffset) add('off', Float32Array.from({ length: 2 * qOffset.length }, (_, i) => (i & 1 ? qOffset[i >> 1]! % OFFSET_SPLIT : Math.floor(qOffset[i >> 1]! / OFFSET_SPLIT))));
   if (parts.length === 0) parts.push(new Float32Array(4));
   const buffer = put('score bias (rpe | keyPadding | attnMask)', parts);
   return {

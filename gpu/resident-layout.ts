@@ -175,12 +175,12 @@ export class GpuLayout implements ResidentLayoutData {
   }
 
   get tables(): LayoutTables {
-    if (this.destroyed) throw errors.destroyedDeviceTensor('the selected layout');
+    if (this.destroyed) throw errors.destroyedBeforeRun(); // checked when the call was made
     return this.held!.tables;
   }
 
   async read(): Promise<Uint8Array> {
-    if (this.destroyed) throw errors.destroyedDeviceTensor('the selected layout');
+    if (this.destroyed) throw errors.destroyedDeviceLayout('the selected layout');
     const [B, H, R, C] = this.shape;
     const words = Math.ceil(C / 4);
     return unpackRows(await this.reader(this.held!.words, B * H * R * words * 4), B * H * R, C, words);

@@ -243,6 +243,10 @@ export const errors = {
     new RangeError(`${PREFIX}webgpu: ${total} workgroups exceed ${maxPerDim}² in one dispatch`),
   gpuMatmulBlock: (block: number) =>
     new RangeError(`${PREFIX}webgpu: layout.block (${block}) must be a multiple of 4 for the matmul programs, which read blocks as vec4 rows`),
+  gpuAttentionBlock: (kernel: string, block: number) =>
+    new RangeError(
+      `${PREFIX}webgpu: layout.block must be a multiple of 16 for the ${kernel} attention tiles, got ${block} (the decode path, at most 16 query rows, takes any block, and so does the CPU backend)`,
+    ),
   gpuNoTile: (kernel: string, override: unknown, block: number, headDim: number, maxSharedBytes: number) =>
     new RangeError(
       `${PREFIX}webgpu: no ${kernel} attention tile${override ? ` like ${JSON.stringify(override)}` : ''} for block ${block} and head dim ${headDim} fits in ${maxSharedBytes} bytes of workgroup memory`,

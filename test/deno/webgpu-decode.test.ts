@@ -240,4 +240,28 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: 'query offsets past 2^24 are exact (they were read through one float: 2^25 − 1 ran as 2^25, a block row past the layout)',
+  ...opts,
+  fn: async () => {
+    const rng = mulberry32(1900);
+    const [block, Nk, D] = [1024, 32, 4];
+    // decode shapes (Nq ≤ 16); prefill reads the offset the same way (qOffsetOf), but dispatches every
+    // block row up to the offset, which takes lavapipe seconds at 2^24
+    for (const [Nq, off] of [[1, 2 ** 25 - 1], [2, 2 ** 24 + 1], [16, 2 ** 24 + 3]] as const) {
+      const R = Math.ceil((off + Nq) / block);
+      const data = new Uint8Array(R);
+      data[R - 1] = 1;
+      data[Math.floor(off / block)] = 1;
+      const args: Args = {
+        q: randomTensor([1, 1, Nq, D], rng), k: randomTensor([1, 1, Nk, D], rng), v: randomTensor([1, 1, Nk, D], rng),
+        layout: { block, shape: [1, R, 1], data }, qOffset: off, causal: true, returnLse: true,
+      };
+      const got = await backend!.attentionWithLse(attentionProblem(args));
+      assertClose(got.out as Float32Array, referenceAttention(args), { ...GPU_TOL, label: `Nq ${Nq} qOffset ${off}: out` });
+      assertClose(got.lse, referenceLse(args), { ...GPU_TOL, label: `Nq ${Nq} qOffset ${off}: lse` });
+    }
+  },
+});
+
 Deno.test({ name: 'teardown', ...opts, fn: async () => await backend!.close() });

@@ -41,7 +41,9 @@ export type AttentionEdit =
   /** −∞ and every third rpe entry → −3e38: finite, but ×log2(e) past f32's range. */
   | 'rpe -3e38'
   /** −∞ in the key padding mask → −3e38. */
-  | 'kpm -3e38';
+  | 'kpm -3e38'
+  /** every fifth rpe entry → +3e38: ×log2(e) past f32's range upwards (it read NaN), all the row's weight. */
+  | 'rpe +3e38';
 
 /** Attention forward and (unless `backward: false`) backward on the same inputs. */
 export interface AttentionCase extends Common {
@@ -359,8 +361,10 @@ const ATTENTION: AttentionCase[] = [
   attn('kpm of -1e9', 6101, 2, 1, 3, 16, 32, { opts: { keyPaddingMaskMode: 'add' }, edit: 'kpm -inf to -1e9' }),
   attn('rpe of -3e38', 6102, 2, 1, 2, 16, 8, { opts: { rpe: true }, edit: 'rpe -3e38' }),
   attn('kpm of -3e38, batch 1 all of it', 6103, 2, 1, 2, 16, 8, { opts: { keyPaddingMaskMode: 'add', fullyMaskedBatches: [1] }, edit: 'kpm -3e38' }),
+  attn('rpe of +3e38', 6104, 2, 1, 2, 16, 8, { opts: { rpe: true }, edit: 'rpe +3e38' }),
   // the WebGPU suite's cases: tiles, head-dim chunks, vec4 padding
   attn('webgpu block 16 D 16 dense-ish', 1, 1, 2, 4, 16, 16),
+  attn('webgpu rpe of +3e38 (clamped on upload: it read NaN)', 6105, 1, 2, 2, 16, 16, { opts: { rpe: true }, edit: 'rpe +3e38' }),
   attn('webgpu block 32 D 64 causal', 2, 2, 2, 4, 32, 64, { opts: { causal: true } }),
   attn('webgpu block 64 D 32 rpe kpm mul', 3, 2, 1, 3, 64, 32, { opts: { rpe: true, keyPaddingMaskMode: 'mul' } }),
   attn('webgpu block 16 D 80 attnMask add fully masked rows, kpm add fully masked batch', 4, 2, 2, 3, 16, 80, {

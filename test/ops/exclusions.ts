@@ -27,8 +27,8 @@ const blockOf = (c: OpCase) => ('block' in c ? c.block : 0);
 export const EXCLUSIONS: readonly Exclusion[] = [
   // what the WebGPU backend does not do
   {
-    places: GPU, ops: ATTENTION, when: (c) => ![16, 32, 64, 128].includes(blockOf(c)),
-    reason: 'the WebGPU attention programs tile blocks of 16, 32, 64 and 128 only (gpu/attention-common.ts chooseTile throws a RangeError: no tile)',
+    places: GPU, ops: ATTENTION, when: (c) => blockOf(c) % 16 !== 0,
+    reason: 'the WebGPU attention programs tile blocks that are multiples of 16 only (gpu/attention-common.ts chooseTile throws a RangeError naming layout.block)',
   },
   {
     places: GPU, ops: MATMUL, when: (c) => blockOf(c) % 4 !== 0,
@@ -37,6 +37,10 @@ export const EXCLUSIONS: readonly Exclusion[] = [
   {
     places: GPU, ops: ATTENTION, names: /^kpm of -3e38/,
     reason: 'WebGPU clamps mask values at or below MASKED (−1e30, gpu/buffers.ts) to its masked sentinel, so a key padding of −3e38 masks the key where the CPU keeps a finite score',
+  },
+  {
+    places: GPU, ops: ['attentionBackward'], names: /rpe of \+3e38/,
+    reason: "WebGPU's backward recomputes P as 2^(s − lse) from the forward's f32 lse: with scores past about 1e7 (here a bias clamped to 1e30) the row's log-sum is lost beside them and P is off (n keys of equal score read 1 each, not 1/n); the CPU recomputes the softmax online. The forward is right",
   },
   {
     places: GPU, ops: ['attentionBackward'], names: /^attnMask add causal, fully masked rows$/, waives: 'exact zeros',

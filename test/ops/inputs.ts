@@ -49,6 +49,9 @@ export function attentionInputs(c: AttentionCase): HostAttentionBackwardArgs {
     case 'kpm -3e38':
       scaleAll(args.keyPaddingMask, (x) => (x === -Infinity ? -3e38 : x));
       break;
+    case 'rpe +3e38':
+      scaleAll(args.rpe, (x, i) => (i % 5 === 0 ? 3e38 : x));
+      break;
   }
   return { ...args, dout: randomTensor(args.q.shape, rng) };
 }
