@@ -140,7 +140,8 @@ export const errors = {
     new RangeError(`keyLengths[${b}] must be in [0, ${length}] (kv.length, the tokens the cache holds), got ${got}`),
 
   // ---- layout builders (src/layouts; DeepSpeed's checks, in its words where it has them) ---------
-  notOptions: (owner: string, v: unknown) => new TypeError(`${owner} takes one options object, e.g. { numHeads: 4 }; got ${show(v)}`),
+  notOptions: (owner: string, v: unknown) =>
+    new TypeError(`${owner} takes one options object${owner.endsWith('SparsityConfig') ? ', e.g. { numHeads: 4 }' : ''}; got ${show(v)}`),
   unknownOption: (owner: string, key: string, hint: string, known: readonly string[]) =>
     new TypeError(`${owner}: unknown option ${key}${hint}; known options are ${known.join(', ')}`),
   badAttention: (name: string, v: unknown) => {
@@ -222,7 +223,7 @@ export const errors = {
   linearSameLeading: (name: string, expected: number[], got: number[]) =>
     new RangeError(`${name}.shape must be ${show(expected)} (x's leading dimensions, then outFeatures), got ${show(got)}`),
   linearNotFinite: (name: string, index: number, v: number) =>
-    new RangeError(`${name}.data must be finite to rank blocks by norm, got ${v} at index ${index}`),
+    new RangeError(`${name}.data must be finite (its blocks are ranked and measured by norm), got ${v} at index ${index}`),
 
   // ---- what a call asks of a backend's memory (src/cpu, gpu/) -----------------------------------
   wasmMemoryLimit: (endBytes: number, maxBytes: number) =>

@@ -92,6 +92,11 @@ export class SparseSelfAttention {
   private args(query: Tensor, key: Tensor, value: Tensor, inputs: SparseSelfAttentionInputs) {
     const shape = (query as Tensor | undefined)?.shape;
     if (Array.isArray(shape) && shape.length === 4) this.checkLength('query.shape[2]', shape[2]);
+    // self-attention only, as DeepSpeed's module: keys of another length would run as cross-attention
+    const keyShape = (key as Tensor | undefined)?.shape;
+    if (Array.isArray(shape) && shape.length === 4 && Array.isArray(keyShape) && keyShape.length === 4 && keyShape[2] !== shape[2]) {
+      throw errors.mismatch('key', 'shape[2] (N: SparseSelfAttention is self-attention)', shape[2], keyShape[2]);
+    }
     const i = optionsObject('SparseSelfAttention inputs', inputs, ['rpe', 'keyPaddingMask', 'attnMask', 'causal']);
     return {
       q: query, k: key, v: value, layout: this.masterLayout, qOffset: 0,

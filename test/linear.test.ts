@@ -267,6 +267,8 @@ test('bad options throw TypeError / RangeError naming the argument', async () =>
   ];
   for (const [o, type, message] of cases) await throwsAsync(make(o), type, message);
   await throwsAsync(() => new BlockSparseLinear(null as never), TypeError, /^options must be an object, got null$/);
+  await throwsAsync(make({ in_features: 3 }), TypeError, /^BlockSparseLinear: unknown option in_features \(did you mean inFeatures\?\); known options are /);
+  await throwsAsync(make({ Bias: false }), TypeError, /^BlockSparseLinear: unknown option Bias; known options are /);
 });
 
 test('bad forward / backward input rejects naming the argument; the engine stays usable', async () => {
@@ -303,7 +305,10 @@ test('bad fromDense input throws naming the argument', async () => {
     [() => BlockSparseLinear.fromDense(w, null as never), TypeError, /^options must be an object, got null$/],
     [() => BlockSparseLinear.fromDense(w, { density: 0.5, bias: { data: new Float32Array(16), shape: [16] } }), RangeError, /^bias.shape\[0\] \(outFeatures\) must equal 32, got 16$/],
     [() => BlockSparseLinear.fromDense(w, { density: 0.5, bias: { data: new Float32Array(32), shape: [1, 32] } }), RangeError, /^bias.shape must be \[outFeatures\], got \[1, 32\]$/],
-    [() => BlockSparseLinear.fromDense({ data: new Float32Array(32 * 64).fill(NaN), shape: [32, 64] }, { density: 0.5 }), RangeError, /^weight.data must be finite to rank blocks by norm, got NaN at index 0$/],
+    [() => BlockSparseLinear.fromDense({ data: new Float32Array(32 * 64).fill(NaN), shape: [32, 64] }, { density: 0.5 }), RangeError, /^weight.data must be finite \(its blocks are ranked and measured by norm\), got NaN at index 0$/],
+    // with a layout too (its kept energy is a sum over every block), and a misspelt or unknown option is refused
+    [() => BlockSparseLinear.fromDense({ data: new Float32Array(32 * 64).fill(NaN), shape: [32, 64] }, { layout: { block: 32, shape: [1, 1, 2], data: Uint8Array.of(1, 0) } }), RangeError, /^weight.data must be finite .* got NaN at index 0$/],
+    [() => BlockSparseLinear.fromDense(w, { density: 0.5, seed: 3 } as never), TypeError, /^BlockSparseLinear\.fromDense: unknown option seed; known options are density, layout, block, bias, engine$/],
   ];
   for (const [f, type, message] of cases) await throwsAsync(f, type, message);
 });

@@ -89,6 +89,16 @@ test('errors name the argument', async () => {
     assert.instance(e, RangeError);
     assert.match((e as Error).message, /query\.shape\[2\] \(80\) must be at most maxSeqLength \(64\)/);
   }
+  // self-attention only, as DeepSpeed's module: keys of another length are refused (they ran as cross-attention)
+  for (const n of [16, 4]) {
+    try {
+      await m.forward(randomTensor([1, 1, 8, 8], mulberry32(2)), randomTensor([1, 1, n, 8], mulberry32(3)), randomTensor([1, 1, n, 8], mulberry32(4)));
+      assert.unreachable(`keys of length ${n} for 8 queries`);
+    } catch (e) {
+      assert.instance(e, RangeError);
+      assert.match((e as Error).message, new RegExp(`^key\\.shape\\[2\\] \\(N: SparseSelfAttention is self-attention\\) must equal 8, got ${n}$`));
+    }
+  }
   assert.throws(() => m.layoutFor(65), (e: Error) => e instanceof RangeError && /seqLen \(65\) must be at most maxSeqLength \(64\)/.test(e.message));
 });
 

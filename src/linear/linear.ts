@@ -11,6 +11,7 @@ import type { Engine } from '../engine.js';
 import { closeSharedEngine, sharedEngine } from '../shared-engine.js';
 import { errors } from '../errors.js';
 import { compileLayout } from '../layouts/compile.js';
+import { optionsObject } from '../layouts/args.js';
 import type { BlockSparseTensor, Layout, Tensor } from '../types.js';
 import { checkLayout, checkTensor, isPositiveInt } from '../validate.js';
 import { Sfc32 } from './random.js';
@@ -83,6 +84,9 @@ interface GivenInit {
   bias: Float32Array | null;
   keptEnergy: number;
 }
+
+const LINEAR_OPTIONS = ['inFeatures', 'outFeatures', 'density', 'layout', 'block', 'bias', 'seed', 'scaleInitByDensity', 'engine'] as const satisfies readonly (keyof BlockSparseLinearOptions)[];
+const FROM_DENSE_OPTIONS = ['density', 'layout', 'block', 'bias', 'engine'] as const satisfies readonly (keyof BlockSparseLinearFromDenseOptions)[];
 
 /** The most floats a layer's kept weight (or its layout's blocks) may hold: 4 GiB of f32, all of 32-bit Wasm memory. */
 const MAX_LAYER_FLOATS = 2 ** 30;
@@ -168,6 +172,7 @@ export class BlockSparseLinear {
 
   constructor(options: BlockSparseLinearOptions) {
     if (options === null || typeof options !== 'object') throw errors.notObject('options', options);
+    optionsObject('BlockSparseLinear', options, LINEAR_OPTIONS); // a misspelt option (Bias: false) is refused, as the configs refuse it
     const o = options as BlockSparseLinearOptions & { [kInit]?: GivenInit };
     const { block, layout: given } = resolveBlock(o);
     this.outFeatures = checkFeatures('outFeatures', o.outFeatures, block);
@@ -223,6 +228,7 @@ export class BlockSparseLinear {
   static fromDense(weight: Tensor, options: BlockSparseLinearFromDenseOptions): BlockSparseLinear {
     const w = checkTensor('weight', weight, '[outFeatures, inFeatures]');
     if (options === null || typeof options !== 'object') throw errors.notObject('options', options);
+    optionsObject('BlockSparseLinear.fromDense', options, FROM_DENSE_OPTIONS);
     const { block, layout: given } = resolveBlock(options);
     const [out, inF] = w.shape;
     checkFeatures('weight.shape[0] (outFeatures)', out, block);
@@ -236,10 +242,9 @@ export class BlockSparseLinear {
     const R = out / block;
     const C = inF / block;
     let layout: Layout;
-    if (!given) {
-      for (let i = 0; i < w.data.length; i++) {
-        if (!Number.isFinite(w.data[i])) throw errors.linearNotFinite('weight', i, w.data[i]);
-      }
+    // the kept energy and the choice by norm are sums over every block: one NaN spoils them
+    for (let i = 0; i < w.data.length; i++) {
+      if (!Number.isFinite(w.data[i])) throw errors.linearNotFinite('weight', i, w.data[i]);
     }
     const norms = blockSquaredNorms(w.data, R, C, block);
     if (given) layout = ownLayout(given, R, C);
