@@ -235,9 +235,21 @@ export const ATTN_UNIFORMS: UniformFields = [
   ['kvs', 'u32'],
   /** ... where the per-batch-row query offsets sit in the bias buffer (as floats), ... */
   ['offOff', 'u32'],
-  /** ... and 1 for a layout per batch row (slot b·H + h), else 0 (slot h). */
+  /** ... and 1 for a layout per batch row (slot b·H + h), else 0 (slot h); ... */
   ['lbat', 'u32'],
+  /**
+   * ... and where span > 0, the block rows row0 … row0 + span − 1 alone, in order, instead of the
+   * longest-first order of all R (the forward of queries at an offset: rows before it hold none).
+   */
+  ['row0', 'u32'],
+  ['span', 'u32'],
 ];
+
+/** The block rows that hold queries of some batch row: row0 … row0 + span − 1. */
+export function queryRowSpan(p: AttentionProblem<OperandData>, block: number): { row0: number; span: number } {
+  const row0 = Math.floor(Math.min(...p.qOffset) / block);
+  return { row0, span: Math.ceil((Math.max(...p.qOffset) + p.N) / block) - row0 };
+}
 
 export function attnUniformValues(
   p: AttentionProblem<OperandData>,
@@ -247,6 +259,8 @@ export function attnUniformValues(
   tables: LayoutTables,
   bias: BiasBuffer,
   transposed: boolean,
+  /** Only these block rows are dispatched (general, not transposed); span 0: all R in the order. */
+  active: { row0: number; span: number } = { row0: 0, span: 0 },
 ): UniformValues {
   const l = layoutDims(p);
   const rows = attnFlags(p).general ? (transposed ? l.cols : l.rows) : p.N / l.block;
@@ -274,6 +288,8 @@ export function attnUniformValues(
     kvs: p.kvStride,
     offOff: bias.offOff,
     lbat: l.batches > 1 ? 1 : 0,
+    row0: active.row0,
+    span: active.span,
   };
 }
 
@@ -327,7 +343,12 @@ export function decodeWorkgroup(tileVar: string, rowVar: string, general = false
   let t1 = wg / u.tiles;
   var b = t1 % u.batches;
   var hr = 0u;
-  if (u.lbat == 1u) {
+  if (u.span > 0u) {
+    // the active rows only: k = slot · span + the row's place, slot b·H + h (lbat) or h
+    let k = select(t1 / u.batches, t1, u.lbat == 1u);
+    hr = (k / u.span) * u.rows + u.row0 + k % u.span;
+    if (u.lbat == 1u) { b = hr / (u.heads * u.rows); }
+  } else if (u.lbat == 1u) {
     hr = u32(lut[u.ordOff + t1]);
     b = hr / (u.heads * u.rows);
   } else {
