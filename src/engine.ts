@@ -18,6 +18,7 @@ import { attentionMass } from './attention-mass.js';
 import { selectedLayout } from './layouts/selected-layout.js';
 import { positiveInt } from './layouts/args.js';
 import { checkArgNames } from './arg-names.js';
+import { WeakHandles } from './weak-handles.js';
 
 export interface EngineOptions {
   backend?: BackendChoice;
@@ -163,10 +164,10 @@ export async function createEngine(options?: EngineOptions): Promise<Engine> {
 
 class EngineImpl implements Engine {
   private closed = false;
-  /** Caches not yet destroyed: close destroys them. */
-  private readonly caches = new Set<KvCacheHandle>();
-  /** DeviceLayouts not yet destroyed: close destroys them. */
-  private readonly layouts = new Set<DeviceLayoutHandle>();
+  /** Caches not yet destroyed: close destroys them (a dropped one is freed when collected). */
+  private readonly caches = new WeakHandles<KvCacheHandle>();
+  /** DeviceLayouts not yet destroyed: close destroys them (a dropped one is freed when collected). */
+  private readonly layouts = new WeakHandles<DeviceLayoutHandle>();
   lastTimings: CallTimings | null = null;
   /** The backend stores float16: float16 data reaches it as half-float bits, unconverted. */
   private readonly half: boolean;
@@ -312,8 +313,9 @@ class EngineImpl implements Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const cache of [...this.caches]) cache.destroy();
-    for (const layout of [...this.layouts]) layout.destroy();
+    // the backend finishes the calls already made first: a cache or layout they read stays theirs
     await this.impl.close();
+    for (const cache of this.caches.alive()) cache.destroy();
+    for (const layout of this.layouts.alive()) layout.destroy();
   }
 }

@@ -55,7 +55,9 @@ export class WebPoolRunner implements KernelRunner {
   private readonly depth = Math.max(1, poolTuning.tasksInFlightPerWorker);
   /** Lock names are per origin, shared by every tab and worker: make ours unique. */
   private readonly lockPrefix = `blocksparse-pool-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
-  private nextId = 0;
+  // from 1: the lane reads thread 0 as a task not yet claimed (a task worker 0 claimed was never
+  // reaped when it died: the call hung), and timings read it as the calling thread
+  private nextId = 1;
   private closed = false;
   /** Calls that took the lane (tests). */
   laneCalls = 0;
