@@ -8,6 +8,7 @@
 import type { AttentionBackwardProblem, AttentionGradientData, AttentionProblem, OperandData } from '../src/backend.js';
 import {
   attnUniformValues,
+  queryRowSpan,
   biasFn,
   C4,
   chooseTile,
@@ -362,11 +363,14 @@ export function encodeAttentionBackward(
   const C = flags.general ? p.layout.cols : R;
   const { maxComputeWorkgroupStorageSize: shared, maxComputeInvocationsPerWorkgroup: inv } = ctx.limits;
   const dqTile = chooseTile('dq', block, d4, shared, inv, false, ctx.tileOverrides.dq);
+  // as the forward: queries at an offset fill only the block rows from it, so dispatch those alone
+  const span = flags.general ? queryRowSpan(p, block) : { row0: 0, span: R };
+  const active = span.span < R ? span : undefined;
   rec.dispatch(
     new AttentionDqProgram(block, dqTile, flags, inp.half),
     [inp.q, inp.k, inp.v, dout, inp.tables.buffer, inp.bias.buffer, stats, dq],
-    attnUniformValues(p, d4, dqTile, inp.tables, inp.bias, false),
-    p.B * p.H * R * (block / dqTile.BR),
+    attnUniformValues(p, d4, dqTile, inp.tables, inp.bias, false, active),
+    p.B * p.H * (active?.span ?? R) * (block / dqTile.BR),
   );
   const kvTile = chooseTile('dkdv', block, d4, shared, inv, false, ctx.tileOverrides.dkdv);
   const grouped = p.Hkv !== p.H;
