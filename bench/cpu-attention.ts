@@ -25,6 +25,7 @@ import { parseFlags, UsageError } from '../cli/flags.js';
 import { uniformFloats } from '../cli/random.js';
 import { median } from '../cli/stats.js';
 import { writeJson } from '../cli/write-json.js';
+import { fmaPeakCall, matmulCeilingCall, type YardstickCall } from '../cli/ceiling.js';
 import { attentionBackward, attentionForward } from '../src/cpu/attention.js';
 import type { CpuContext, LayoutTablePointers } from '../src/cpu/context.js';
 import { uploadLayoutTables } from '../src/cpu/tables.js';
@@ -120,24 +121,18 @@ async function setup(build: SimdBuild): Promise<TimedContext> {
  * between the kernels' rounds): returns a function that times one round, in GFLOP/s (CPU time).
  */
 function ceilingRound(ctx: TimedContext, M: number, Nc: number, K: number): () => number {
-  const a = ctx.arena;
-  a.reset();
-  const pa = a.putF32(uniformFloats(M * K, 1));
-  const pb = a.putF32(uniformFloats(K * Nc, 2));
-  const pc = a.alloc(M * Nc * 4);
-  const fn = ctx.exports.matmulCeiling;
-  const reps = Math.max(1, Math.round(2e8 / (2 * M * Nc * K)));
-  const args = positionalArgs('matmulCeiling', { a: pa, b: pb, c: pc, M, N: Nc, K, reps });
-  fn(...args);
-  return () => (2 * M * Nc * K * reps) / clock(() => fn(...args))[1] / 1e6;
+  ctx.arena.reset();
+  return cpuRate(matmulCeilingCall(ctx.exports, ctx.arena, M, Nc, K, Math.max(1, Math.round(2e8 / (2 * M * Nc * K)))));
+}
+
+/** A yardstick call's GFLOP/s over one run, by this process's CPU time. */
+function cpuRate({ flops, run }: YardstickCall): () => number {
+  return () => flops / clock(run)[1] / 1e6;
 }
 
 /** fmaPeak (registers only: the core's 128-bit FMA rate) in a context of its own: one round, in GFLOP/s (CPU time). */
 function peakRound(ctx: TimedContext): () => number {
-  const fn = ctx.exports.fmaPeak;
-  const iters = 2e7;
-  fn(...positionalArgs('fmaPeak', { iters: 1000 }));
-  return () => (8 * 12 * iters) / clock(() => fn(...positionalArgs('fmaPeak', { iters })))[1] / 1e6;
+  return cpuRate(fmaPeakCall(ctx.exports, 2e7));
 }
 
 /** fmaPeak's median GFLOP/s over 9 rounds, and the 64³ ceiling's share of it, round by round. */

@@ -8,7 +8,7 @@
 import type { AttentionBackwardProblem, AttentionGradientData, AttentionProblem, OperandData } from '../src/backend.js';
 import {
   attnUniformValues,
-  queryRowSpan,
+  activeQueryRows,
   biasFn,
   C4,
   chooseTile,
@@ -364,8 +364,7 @@ export function encodeAttentionBackward(
   const { maxComputeWorkgroupStorageSize: shared, maxComputeInvocationsPerWorkgroup: inv } = ctx.limits;
   const dqTile = chooseTile('dq', block, d4, shared, inv, false, ctx.tileOverrides.dq);
   // as the forward: queries at an offset fill only the block rows from it, so dispatch those alone
-  const span = flags.general ? queryRowSpan(p, block) : { row0: 0, span: R };
-  const active = span.span < R ? span : undefined;
+  const active = activeQueryRows(p, block, R);
   rec.dispatch(
     new AttentionDqProgram(block, dqTile, flags, inp.half),
     [inp.q, inp.k, inp.v, dout, inp.tables.buffer, inp.bias.buffer, stats, dq],

@@ -245,10 +245,15 @@ export const ATTN_UNIFORMS: UniformFields = [
   ['span', 'u32'],
 ];
 
-/** The block rows that hold queries of some batch row: row0 … row0 + span − 1. */
-export function queryRowSpan(p: AttentionProblem<OperandData>, block: number): { row0: number; span: number } {
+/**
+ * The block rows that hold queries of some batch row, row0 … row0 + span − 1, where they are fewer
+ * than the R a general program would walk (queries at an offset: chunked prefill); else undefined.
+ */
+export function activeQueryRows(p: AttentionProblem<OperandData>, block: number, R: number): { row0: number; span: number } | undefined {
+  if (!attnFlags(p).general) return undefined;
   const row0 = Math.floor(Math.min(...p.qOffset) / block);
-  return { row0, span: Math.ceil((Math.max(...p.qOffset) + p.N) / block) - row0 };
+  const span = Math.ceil((Math.max(...p.qOffset) + p.N) / block) - row0;
+  return span < R ? { row0, span } : undefined;
 }
 
 export function attnUniformValues(

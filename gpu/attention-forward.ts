@@ -8,7 +8,7 @@ import {
   attentionInputBindings,
   attnFlags,
   attnUniformValues,
-  queryRowSpan,
+  activeQueryRows,
   biasFn,
   chooseTile,
   chunkLoop,
@@ -405,8 +405,7 @@ export function forwardDispatch(ctx: GpuContext, p: AttentionProblem<OperandData
   const dChunks = Math.ceil(inp.d4 / (tile.DK / 4));
   const R = flags.general ? l.rows : p.N / l.block;
   // queries at an offset (chunked prefill) fill only the block rows from it: dispatch those alone
-  const span = flags.general ? queryRowSpan(p, l.block) : { row0: 0, span: R };
-  const active = span.span < R ? span : undefined;
+  const active = activeQueryRows(p, l.block, R);
   return {
     program: new AttentionForwardProgram(l.block, tile, flags, useSg, dChunks, inp.half),
     uniforms: attnUniformValues(p, inp.d4, tile, inp.tables, inp.bias, false, active),

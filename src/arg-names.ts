@@ -16,7 +16,7 @@ import type {
 type AllKeys<T> = T extends unknown ? keyof T : never;
 
 /** The names of T's keys, all of them (a key left out fails to compile). */
-function namesOf<T>() {
+export function namesOf<T>() {
   return <const K extends readonly AllKeys<T>[]>(names: K & ([Exclude<AllKeys<T>, K[number]>] extends [never] ? unknown : never)): readonly string[] =>
     names as readonly string[];
 }

@@ -12,6 +12,7 @@ import { closeSharedEngine, sharedEngine } from '../shared-engine.js';
 import { errors } from '../errors.js';
 import { compileLayout } from '../layouts/compile.js';
 import { optionsObject } from '../layouts/args.js';
+import { namesOf } from '../arg-names.js';
 import type { BlockSparseTensor, Layout, Tensor } from '../types.js';
 import { checkLayout, checkTensor, isPositiveInt } from '../validate.js';
 import { Sfc32 } from './random.js';
@@ -85,8 +86,8 @@ interface GivenInit {
   keptEnergy: number;
 }
 
-const LINEAR_OPTIONS = ['inFeatures', 'outFeatures', 'density', 'layout', 'block', 'bias', 'seed', 'scaleInitByDensity', 'engine'] as const satisfies readonly (keyof BlockSparseLinearOptions)[];
-const FROM_DENSE_OPTIONS = ['density', 'layout', 'block', 'bias', 'engine'] as const satisfies readonly (keyof BlockSparseLinearFromDenseOptions)[];
+const LINEAR_OPTIONS = namesOf<BlockSparseLinearOptions>()(['inFeatures', 'outFeatures', 'density', 'layout', 'block', 'bias', 'seed', 'scaleInitByDensity', 'engine']);
+const FROM_DENSE_OPTIONS = namesOf<BlockSparseLinearFromDenseOptions>()(['density', 'layout', 'block', 'bias', 'engine']);
 
 /** The most floats a layer's kept weight (or its layout's blocks) may hold: 4 GiB of f32, all of 32-bit Wasm memory. */
 const MAX_LAYER_FLOATS = 2 ** 30;
@@ -195,7 +196,7 @@ export class BlockSparseLinear {
     if (kept !== null && kept * block * block > MAX_LAYER_FLOATS) throw errors.linearTooLarge(`its kept weight is ${kept * block * block} floats`, MAX_LAYER_FLOATS);
     const layout = given ? ownLayout(given, R, C) : randomPattern(R, C, kept as number, block, rng as Sfc32);
     const nnz = compileLayout(layout).nnz;
-    if (nnz * block * block > MAX_LAYER_FLOATS) throw errors.linearTooLarge(`its kept weight is ${nnz * block * block} floats`, MAX_LAYER_FLOATS);
+    if (given && nnz * block * block > MAX_LAYER_FLOATS) throw errors.linearTooLarge(`its kept weight is ${nnz * block * block} floats`, MAX_LAYER_FLOATS);
     let weight: Float32Array;
     let biasData: Float32Array | null;
     if (init) {
